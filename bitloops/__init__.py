@@ -1,0 +1,160 @@
+"""bitloops: keep the reasoning behind AI-written code.
+
+Record an agent's session durably as it happens, promote it to an immutable checkpoint
+on ``git commit``, and ask any commit what was asked, how it was reasoned about and
+what was rejected::
+
+    import bitloops
+
+    repo = bitloops.Repository.open(".")
+    with repo.start_session(agent="my-agent", model="some-model") as s:
+        s.prompt("Add retries to the HTTP client")
+        s.decision("Exponential backoff", rationale="the server rate-limits bursts")
+    # ... git commit ...
+    print(repo.promote("HEAD").summary.intent)
+
+Names are imported lazily, so ``import bitloops`` stays cheap for hooks.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    BitloopsError,
+    CheckpointFilesError,
+    CheckpointNotFound,
+    DatabaseBusy,
+    DatabaseCorrupt,
+    ForeignDatabase,
+    GitError,
+    ImmutableCheckpoint,
+    InvalidEvent,
+    InvalidPayload,
+    NotAGitRepository,
+    PayloadTooLarge,
+    PurgeError,
+    SchemaTooNew,
+    SessionEnded,
+    SessionNotFound,
+    SettingsError,
+    StoreError,
+    UnknownEventKind,
+    UnknownRef,
+)
+
+if TYPE_CHECKING:
+    from .checkpoint_files import read_checkpoint_dir
+    from .model import (
+        EVENT_KINDS,
+        Alternative,
+        Checkpoint,
+        Decision,
+        DraftCommit,
+        Event,
+        EventKind,
+        FileTouched,
+        ModelIdentity,
+        SessionInfo,
+        Status,
+        Summary,
+        Symbol,
+    )
+    from .repository import Repository
+    from .session import Session
+    from .settings import Settings
+    from .summary import StructuredSummarizer, Summarizer
+    from .verify import Problem, PurgeReport, VerifyReport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EVENT_KINDS",
+    "Alternative",
+    "BitloopsError",
+    "Checkpoint",
+    "CheckpointFilesError",
+    "CheckpointNotFound",
+    "DatabaseBusy",
+    "DatabaseCorrupt",
+    "Decision",
+    "DraftCommit",
+    "Event",
+    "EventKind",
+    "FileTouched",
+    "ForeignDatabase",
+    "GitError",
+    "ImmutableCheckpoint",
+    "InvalidEvent",
+    "InvalidPayload",
+    "ModelIdentity",
+    "NotAGitRepository",
+    "PayloadTooLarge",
+    "Problem",
+    "PurgeError",
+    "PurgeReport",
+    "Repository",
+    "SchemaTooNew",
+    "Session",
+    "SessionEnded",
+    "SessionInfo",
+    "SessionNotFound",
+    "Settings",
+    "SettingsError",
+    "Status",
+    "StoreError",
+    "StructuredSummarizer",
+    "Summarizer",
+    "Summary",
+    "Symbol",
+    "UnknownEventKind",
+    "UnknownRef",
+    "VerifyReport",
+    "__version__",
+    "read_checkpoint_dir",
+]
+
+# name -> module that defines it, imported on first access
+_LAZY = {
+    "read_checkpoint_dir": "checkpoint_files",
+    "Repository": "repository",
+    "Session": "session",
+    "Settings": "settings",
+    "StructuredSummarizer": "summary",
+    "Summarizer": "summary",
+    "Problem": "verify",
+    "PurgeReport": "verify",
+    "VerifyReport": "verify",
+    **{
+        name: "model"
+        for name in (
+            "EVENT_KINDS",
+            "Alternative",
+            "Checkpoint",
+            "Decision",
+            "DraftCommit",
+            "Event",
+            "EventKind",
+            "FileTouched",
+            "ModelIdentity",
+            "SessionInfo",
+            "Status",
+            "Summary",
+            "Symbol",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bitloops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

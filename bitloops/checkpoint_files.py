@@ -1,0 +1,126 @@
+"""The readable copy of a checkpoint: ``.bitloops/checkpoints/v1/<commit-sha>/``.
+
+- ``session.json``: the checkpoint's metadata (sessions with agents, models and times,
+  summary, files, symbols, models, hashes, commit links) as indented JSON;
+- ``summary.md``: the summary as a reviewer reads it;
+- ``transcript.jsonl``: one event per line, each the event's canonical JSON.
+
+The content hash can be recomputed from these files alone (see :mod:`bitloops.codec`),
+so once git has committed them, a change on either side shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .codec import canonical_dumps, checkpoint_header, content_hash, structure
+from .errors import CheckpointFilesError
+from .gitutil import is_sha
+from .model import Checkpoint
+from .summary import render_markdown
+
+__all__ = [
+    "CHECKPOINTS_DIR",
+    "FORMAT",
+    "checkpoint_dir",
+    "dir_content_hash",
+    "read_checkpoint_dir",
+    "write_checkpoint_dir",
+]
+
+CHECKPOINTS_DIR = ".bitloops/checkpoints/v1"
+FORMAT = "bitloops.checkpoint/v1"
+_SESSION, _SUMMARY, _TRANSCRIPT = "session.json", "summary.md", "transcript.jsonl"
+# Keys of session.json that are not part of the hashed header.
+_EXTRA_KEYS = ("format", "commits", "content_hash", "event_count")
+
+
+def checkpoint_dir(toplevel: Path, commit_sha: str) -> Path:
+    """Where the folder of ``commit_sha`` lives; the SHA is validated before it becomes a path."""
+    if not is_sha(commit_sha):
+        raise CheckpointFilesError(f"{commit_sha!r} is not a full commit SHA")
+    return toplevel / CHECKPOINTS_DIR / commit_sha
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def write_checkpoint_dir(
+    toplevel: Path, checkpoint: Checkpoint, event_lines: Sequence[str] | None = None
+) -> Path:
+    """Write the checkpoint's folder under ``toplevel``; returns the folder.
+
+    ``event_lines`` are the stored canonical lines, when the caller has them, so that
+    the events need not be serialised again.
+    """
+    folder = checkpoint_dir(toplevel, checkpoint.commit_sha)
+    folder.mkdir(parents=True, exist_ok=True)
+    if event_lines is None:
+        from .codec import unstructure
+
+        event_lines = [canonical_dumps(unstructure(e)) for e in checkpoint.events]
+    meta = {
+        "format": FORMAT,
+        **checkpoint_header(checkpoint),
+        "commits": list(checkpoint.commits),
+        "content_hash": checkpoint.content_hash,
+        "event_count": len(event_lines),
+    }
+    _atomic_write(folder / _TRANSCRIPT, "".join(f"{line}\n" for line in event_lines))
+    _atomic_write(folder / _SUMMARY, render_markdown(checkpoint))
+    _atomic_write(
+        folder / _SESSION, json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
+    return folder
+
+
+def _load(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / _SESSION).read_text(encoding="utf-8"))
+        with open(folder / _TRANSCRIPT, encoding="utf-8", newline="\n") as fh:
+            lines = fh.read().split("\n")
+    except FileNotFoundError as exc:
+        raise CheckpointFilesError(
+            f"{folder} is not a complete checkpoint folder ({Path(exc.filename).name} is "
+            "missing); restore it from git or run `bitloops doctor`"
+        ) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointFilesError(f"cannot read checkpoint folder {folder}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointFilesError(
+            f"{folder / _SESSION} is not a {FORMAT} file; is this a checkpoint folder?"
+        )
+    if lines and lines[-1] == "":
+        lines.pop()
+    return meta, lines
+
+
+def dir_content_hash(folder: Path) -> str:
+    """Recompute the content hash from the files alone."""
+    meta, lines = _load(folder)
+    header = {k: v for k, v in meta.items() if k not in _EXTRA_KEYS}
+    return content_hash(header, lines)
+
+
+def read_checkpoint_dir(path: str | os.PathLike[str]) -> Checkpoint:
+    """Rebuild a :class:`~bitloops.Checkpoint` from its folder on disk."""
+    folder = Path(path)
+    meta, lines = _load(folder)
+    try:
+        data = {k: v for k, v in meta.items() if k not in ("format", "event_count")}
+        data["events"] = [json.loads(line) for line in lines]
+        return structure(data, Checkpoint)
+    except Exception as exc:  # cattrs raises a family of errors; all mean "malformed"
+        raise CheckpointFilesError(
+            f"{folder} holds a malformed checkpoint ({type(exc).__name__}: {exc}); restore it "
+            "from git"
+        ) from exc

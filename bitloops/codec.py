@@ -1,0 +1,140 @@
+"""One converter, one canonical JSON, one hash: how bitloops turns objects into bytes.
+
+Canonical JSON (what ``content_hash`` covers and what ``transcript.jsonl`` holds) is
+``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+allow_nan=False)`` encoded as UTF-8. Timestamps are UTC ISO 8601 with exactly six
+fractional digits and a ``Z`` (``2026-11-25T14:30:00.123456Z``), so they sort as text.
+
+The content hash of a checkpoint is SHA-256 over: the canonical JSON of its *header*
+(every field except ``events``, ``commits`` and ``content_hash``), a newline, then each
+event's canonical JSON followed by a newline, in transcript order. Commit links are
+left out so that rewrites (amend, rebase) can add links without touching the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import Any, TypeVar
+
+import cattrs
+
+from .model import Checkpoint, Event
+
+__all__ = [
+    "canonical_dumps",
+    "checkpoint_header",
+    "content_hash",
+    "event_line",
+    "format_ts",
+    "new_id",
+    "parse_ts",
+    "structure",
+    "unstructure",
+]
+
+T = TypeVar("T")
+
+_dumps = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def canonical_dumps(value: Any) -> str:
+    """Serialise ``value`` as canonical JSON text (see the module docstring)."""
+    return _dumps(value)
+
+
+def format_ts(ts: datetime) -> str:
+    """Render an aware datetime as canonical UTC text."""
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    """Read canonical (or any ISO 8601) timestamp text as an aware UTC datetime."""
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def new_id() -> str:
+    """A UUIDv7 string: unique, and sorting by it sorts by creation time."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 66) << 64) | (0b10 << 62)
+    value |= rand & ((1 << 62) - 1)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_converter = cattrs.Converter()
+_converter.register_unstructure_hook(datetime, format_ts)
+_converter.register_structure_hook(datetime, lambda value, _: parse_ts(value))
+
+
+def unstructure(obj: Any) -> Any:
+    """Turn a model object into plain JSON-ready data."""
+    return _converter.unstructure(obj)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build a model object of type ``cls`` from plain data."""
+    return _converter.structure(data, cls)
+
+
+def event_line(
+    *,
+    event_id: str,
+    session_id: str,
+    seq: int,
+    ts: str,
+    kind: str,
+    agent: str,
+    model: str | None,
+    payload_json: str,
+    artefacts: tuple[str, ...] = (),
+) -> str:
+    """The canonical JSON of an event, built from parts without re-serialising the payload.
+
+    This is the recording hot path; ``tests/test_codec.py`` proves it equals
+    ``canonical_dumps(unstructure(event))``.
+    """
+    arts = "[" + ",".join(map(encode_basestring, artefacts)) + "]"
+    mdl = "null" if model is None else encode_basestring(model)
+    return (
+        f'{{"agent":{encode_basestring(agent)},"artefacts":{arts},'
+        f'"event_id":{encode_basestring(event_id)},"kind":{encode_basestring(kind)},'
+        f'"model":{mdl},"payload":{payload_json},"seq":{seq},'
+        f'"session_id":{encode_basestring(session_id)},"ts":{encode_basestring(ts)}}}'
+    )
+
+
+def event_from_line(line: str) -> Event:
+    """Rebuild an :class:`Event` from its canonical JSON line."""
+    return structure(json.loads(line), Event)
+
+
+def checkpoint_header(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The part of a checkpoint the content hash covers besides its events."""
+    data: dict[str, Any] = unstructure(checkpoint)
+    for key in ("events", "commits", "content_hash"):
+        data.pop(key, None)
+    return data
+
+
+def content_hash(header: Mapping[str, Any], event_lines: Iterable[str]) -> str:
+    """SHA-256 (hex) of a checkpoint's canonical form; see the module docstring."""
+    digest = hashlib.sha256(canonical_dumps(header).encode())
+    digest.update(b"\n")
+    for line in event_lines:
+        digest.update(line.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()

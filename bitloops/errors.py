@@ -1,0 +1,133 @@
+"""Every error bitloops raises, under one root.
+
+::
+
+    BitloopsError
+     ├── NotAGitRepository          (also ValueError)
+     ├── UnknownRef                 (also LookupError)
+     ├── CheckpointNotFound         (also LookupError)
+     ├── SessionNotFound            (also LookupError)
+     ├── InvalidEvent               (also ValueError)
+     │    ├── UnknownEventKind
+     │    ├── InvalidPayload
+     │    └── PayloadTooLarge
+     ├── SessionEnded
+     ├── SettingsError              (also ValueError)
+     ├── CheckpointFilesError       (also ValueError)
+     ├── GitError
+     ├── StoreError
+     │    ├── DatabaseCorrupt
+     │    ├── ForeignDatabase
+     │    ├── SchemaTooNew
+     │    ├── DatabaseBusy
+     │    └── ImmutableCheckpoint
+     └── PurgeError                 (also ValueError)
+
+Each message says what went wrong and what to do about it. Errors from the database
+drivers and from ``git`` are translated (``raise ... from exc``), never leaked.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BitloopsError",
+    "CheckpointFilesError",
+    "CheckpointNotFound",
+    "DatabaseBusy",
+    "DatabaseCorrupt",
+    "ForeignDatabase",
+    "GitError",
+    "ImmutableCheckpoint",
+    "InvalidEvent",
+    "InvalidPayload",
+    "NotAGitRepository",
+    "PayloadTooLarge",
+    "PurgeError",
+    "SchemaTooNew",
+    "SessionEnded",
+    "SessionNotFound",
+    "SettingsError",
+    "StoreError",
+    "UnknownEventKind",
+    "UnknownRef",
+]
+
+
+class BitloopsError(Exception):
+    """Root of every error the library raises; catch this to catch them all."""
+
+
+class NotAGitRepository(BitloopsError, ValueError):
+    """The path is not inside a git work tree."""
+
+
+class UnknownRef(BitloopsError, LookupError):
+    """A ref, SHA or checkpoint id that names no commit."""
+
+
+class CheckpointNotFound(BitloopsError, LookupError):
+    """No checkpoint is linked to the commit or has the id asked for."""
+
+
+class SessionNotFound(BitloopsError, LookupError):
+    """No session has the id asked for."""
+
+
+class InvalidEvent(BitloopsError, ValueError):
+    """An event cannot be recorded as given; nothing was written."""
+
+
+class UnknownEventKind(InvalidEvent):
+    """The event kind is not one of :data:`bitloops.EVENT_KINDS`."""
+
+
+class InvalidPayload(InvalidEvent):
+    """The payload is not JSON-serialisable text (or holds invalid UTF-8)."""
+
+
+class PayloadTooLarge(InvalidEvent):
+    """The serialised payload is larger than the configured ``max_payload_bytes``."""
+
+
+class SessionEnded(BitloopsError):
+    """The session has ended; start or resume one to record more."""
+
+
+class SettingsError(BitloopsError, ValueError):
+    """A settings file or environment variable holds something unusable."""
+
+
+class CheckpointFilesError(BitloopsError, ValueError):
+    """A checkpoint folder on disk is missing files or cannot be read."""
+
+
+class GitError(BitloopsError):
+    """A git command failed for a reason other than a bad ref."""
+
+
+class StoreError(BitloopsError):
+    """The database could not do what was asked."""
+
+
+class DatabaseCorrupt(StoreError):
+    """The database file is damaged or is not a SQLite database."""
+
+
+class ForeignDatabase(StoreError):
+    """The database file belongs to something other than bitloops."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer bitloops than this one."""
+
+
+class DatabaseBusy(StoreError):
+    """Another process held the database lock for longer than the busy timeout."""
+
+
+class ImmutableCheckpoint(StoreError):
+    """Something tried to change or delete committed checkpoint data."""
+
+
+class PurgeError(BitloopsError, ValueError):
+    """A break-glass purge was asked for with unusable arguments."""

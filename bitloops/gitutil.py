@@ -1,0 +1,175 @@
+"""The few git plumbing calls bitloops needs, through the real ``git`` binary."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import attrs
+
+from .errors import GitError, NotAGitRepository, UnknownRef
+
+__all__ = ["EMPTY_TREE", "Git", "RepoPaths", "is_sha"]
+
+#: The id of git's empty tree, the "parent" a root commit is diffed against.
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# Bounded so that a hung git (a credential prompt, a stuck lock) cannot hang a hook.
+_TIMEOUT = 60.0
+
+
+def is_sha(text: str) -> bool:
+    """True when ``text`` is a full lowercase SHA-1 or SHA-256 object id."""
+    return _SHA.fullmatch(text) is not None
+
+
+@attrs.frozen
+class RepoPaths:
+    """Where a work tree and its git directories are."""
+
+    toplevel: Path
+    git_dir: Path
+    common_dir: Path
+
+
+@attrs.frozen
+class Git:
+    """Runs git commands in one work tree."""
+
+    cwd: Path
+
+    def run(self, *args: str, input: str | None = None) -> str:
+        """Run ``git args`` and return its stdout; :class:`GitError` if it fails."""
+        proc = self._call(args, input)
+        if proc.returncode != 0:
+            cmd = " ".join(("git", *args))
+            msg = proc.stderr.strip() or f"exit status {proc.returncode}"
+            raise GitError(f"`{cmd}` failed in {self.cwd}: {msg}")
+        return proc.stdout
+
+    def try_run(self, *args: str) -> str | None:
+        """Run ``git args``; its stdout, or None when git exits non-zero."""
+        proc = self._call(args, None)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def _call(self, args: tuple[str, ...], input: str | None) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                ("git", "-c", "core.quotepath=false", *args),
+                cwd=self.cwd,
+                input=input,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="surrogateescape",
+                timeout=_TIMEOUT,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise GitError("git is not installed or not on PATH; install git") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise GitError(f"git {' '.join(args)} took longer than {_TIMEOUT:.0f} s") from exc
+
+    @staticmethod
+    def locate(path: str | os.PathLike[str]) -> RepoPaths:
+        """Find the work tree containing ``path``; :class:`NotAGitRepository` otherwise."""
+        where = Path(path).expanduser()
+        if not where.is_dir():
+            where = where.parent
+        if not where.is_dir():
+            raise NotAGitRepository(f"{path} does not exist; pass a directory inside a git work tree")
+        out = Git(where).try_run("rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir")
+        lines = out.splitlines() if out else []
+        if len(lines) != 3:
+            raise NotAGitRepository(
+                f"{where.resolve()} is not inside a git work tree; run `git init` or pass the "
+                "path of a checkout"
+            )
+        toplevel = Path(lines[0])
+        git_dir = Path(lines[1])
+        common = Path(lines[2])
+        if not common.is_absolute():
+            common = (where / common).resolve()
+        return RepoPaths(toplevel=toplevel, git_dir=git_dir, common_dir=common)
+
+    def resolve_commit(self, ref: str) -> str:
+        """The full SHA of the commit ``ref`` names; :class:`UnknownRef` otherwise."""
+        if ref.startswith("-"):
+            raise UnknownRef(f"{ref!r} is not a commit; pass a branch, tag or SHA")
+        out = self.try_run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        sha = out.strip() if out else ""
+        if not is_sha(sha):
+            raise UnknownRef(
+                f"{ref!r} names no commit in {self.cwd}; check `git log` for the SHA or branch"
+            )
+        return sha
+
+    def head(self) -> str | None:
+        """The SHA HEAD points at, or None on an unborn branch."""
+        out = self.try_run("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        return out.strip() if out else None
+
+    def branch(self) -> str | None:
+        """The checked-out branch's short name, or None on a detached HEAD."""
+        out = self.try_run("symbolic-ref", "--quiet", "--short", "HEAD")
+        return out.strip() if out else None
+
+    def first_parent_chain(self, sha: str, limit: int) -> list[str]:
+        """Up to ``limit`` first-parent ancestors of ``sha``, nearest first (``sha`` excluded)."""
+        out = self.try_run("rev-list", "--first-parent", f"--max-count={limit + 1}", sha)
+        shas = out.split() if out else []
+        return shas[1:]
+
+    def parents(self, sha: str) -> list[str]:
+        """The parent SHAs of a commit (empty for a root commit)."""
+        out = self.run("rev-list", "--parents", "-n", "1", sha).split()
+        return out[1:]
+
+    def commit_diff(self, sha: str) -> str:
+        """``git diff -U0`` of a commit against its first parent (the empty tree for a root)."""
+        parents = self.parents(sha)
+        base = parents[0] if parents else EMPTY_TREE
+        return self.run(
+            "diff", "-U0", "-M", "--no-color", "--no-ext-diff", "--no-textconv",
+            "--src-prefix=a/", "--dst-prefix=b/", base, sha,
+        )  # fmt: skip
+
+    def read_blobs(self, specs: list[str]) -> dict[str, str | None]:
+        """Text of each ``rev:path`` in ``specs`` in one ``git cat-file --batch`` call.
+
+        A spec that names nothing, or a blob that is not UTF-8 text, maps to None.
+        """
+        if not specs:
+            return {}
+        payload = "".join(f"{spec}\n" for spec in specs).encode("utf-8", "surrogateescape")
+        try:
+            proc = subprocess.run(
+                ("git", "cat-file", "--batch"),
+                cwd=self.cwd, input=payload, capture_output=True, timeout=_TIMEOUT, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise GitError(f"git cat-file failed in {self.cwd}: {exc}") from exc
+        out, pos, result = proc.stdout, 0, {}
+        for spec in specs:
+            end = out.find(b"\n", pos)
+            if end < 0:
+                result[spec] = None
+                continue
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) != 3 or header[1] != b"blob":
+                result[spec] = None
+                if len(header) == 3:  # a tree or commit: skip its body
+                    pos += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            body = out[pos : pos + size]
+            pos += size + 1
+            try:
+                result[spec] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                result[spec] = None
+        return result

@@ -1,0 +1,235 @@
+"""The data bitloops keeps: events, sessions, drafts and immutable checkpoints.
+
+Committed data is frozen; a change is a new object (``attrs.evolve``). All
+(de)serialisation goes through the private converter in :mod:`bitloops.codec`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "EVENT_KINDS",
+    "Alternative",
+    "Checkpoint",
+    "Decision",
+    "DraftCommit",
+    "Event",
+    "EventKind",
+    "FileTouched",
+    "ModelIdentity",
+    "SessionInfo",
+    "Status",
+    "Summary",
+    "Symbol",
+]
+
+
+class EventKind(enum.StrEnum):
+    """What an event records. Values compare equal to their plain strings."""
+
+    PROMPT = "prompt"
+    RESPONSE = "response"
+    REASONING = "reasoning"
+    TOOL_USE = "tool_use"
+    TOOL_RESULT = "tool_result"
+    FILE_CHANGE = "file_change"
+    DECISION = "decision"
+    PLAN = "plan"
+    CONSTRAINT = "constraint"
+    ALTERNATIVE = "alternative"
+    ERROR = "error"
+    COMPACTION = "compaction"
+    SUBAGENT = "subagent"
+    SESSION_START = "session_start"
+    SESSION_END = "session_end"
+    NOTE = "note"
+
+
+#: Every kind :meth:`bitloops.Session.record` accepts.
+EVENT_KINDS: frozenset[str] = frozenset(k.value for k in EventKind)
+
+#: The ``change`` values of a file_change event.
+FILE_CHANGES: frozenset[str] = frozenset({"added", "modified", "deleted", "renamed"})
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """One thing that happened in a session, as stored.
+
+    ``seq`` counts the session's events from 1 with no gaps; ``ts`` is UTC.
+    ``payload`` is the JSON object given to :meth:`~bitloops.Session.record`, after
+    redaction and a JSON round trip (tuples become lists, keys become strings).
+    """
+
+    event_id: str
+    session_id: str
+    seq: int
+    ts: datetime
+    kind: str
+    agent: str
+    model: str | None = None
+    payload: Mapping[str, Any] = attrs.field(factory=dict)
+    artefacts: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class SessionInfo:
+    """Who worked, with which model, and when: one agent session."""
+
+    session_id: str
+    agent: str
+    model: str | None = None
+    status: str = "active"
+    started_at: datetime
+    ended_at: datetime | None = None
+    last_event_at: datetime | None = None
+    branch: str | None = None
+    base_commit: str | None = None
+    event_count: int = 0
+
+    @property
+    def duration(self) -> timedelta:
+        """From start to end, or to the last event while the session is still open."""
+        end = self.ended_at or self.last_event_at or self.started_at
+        return end - self.started_at
+
+
+@attrs.frozen(kw_only=True)
+class FileTouched:
+    """A file the commit changed or the agent reported changing."""
+
+    path: str
+    change: str
+    old_path: str | None = None
+    in_commit: bool = True
+    by_agent: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Symbol:
+    """A function, class, method or module whose lines the commit changed."""
+
+    path: str
+    name: str
+    kind: str
+    language: str = "python"
+
+
+@attrs.frozen(kw_only=True)
+class ModelIdentity:
+    """An agent and the model it ran on."""
+
+    agent: str
+    model: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Decision:
+    """A choice the agent made, and why."""
+
+    text: str
+    rationale: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Alternative:
+    """An approach the agent considered and rejected, and why."""
+
+    text: str
+    reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Summary:
+    """The structured account of a checkpoint: what was asked, what was decided, why.
+
+    The built-in :class:`bitloops.summary.StructuredSummarizer` fills every field but
+    ``text`` deterministically; a plugged-in summariser may add prose in ``text``.
+    """
+
+    intent: tuple[str, ...] = ()
+    outcome: tuple[str, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    constraints: tuple[str, ...] = ()
+    plans: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_seconds: float = 0.0
+    event_counts: Mapping[str, int] = attrs.field(factory=dict)
+    text: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Checkpoint:
+    """The immutable record of the work behind a commit.
+
+    ``checkpoint_id`` is the checkpoint's own id; ``commit_sha`` the commit it was
+    created for; ``commits`` every commit linked to it (rewrites such as amend or
+    rebase add links, never change the checkpoint). ``content_hash`` is the SHA-256
+    of its canonical form (see ``docs/storage.md``), ``parent_hash`` the hash of the
+    checkpoint of the nearest first-parent ancestor commit that has one.
+    """
+
+    checkpoint_id: str
+    commit_sha: str
+    commits: tuple[str, ...]
+    created_at: datetime
+    branch: str | None = None
+    strategy: str = "manual_commit"
+    sessions: tuple[SessionInfo, ...] = ()
+    events: tuple[Event, ...] = ()
+    summary: Summary = attrs.field(factory=Summary)
+    files: tuple[FileTouched, ...] = ()
+    symbols: tuple[Symbol, ...] = ()
+    models: tuple[ModelIdentity, ...] = ()
+    parent_checkpoint_id: str | None = None
+    parent_hash: str | None = None
+    content_hash: str = ""
+
+
+@attrs.define(kw_only=True)
+class DraftCommit:
+    """The live state of one worktree: every event not yet promoted."""
+
+    worktree: str
+    sessions: tuple[SessionInfo, ...] = ()
+    events: tuple[Event, ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Paths named by the draft's file_change events, first mention first."""
+        seen: dict[str, None] = {}
+        for event in self.events:
+            if event.kind == EventKind.FILE_CHANGE:
+                path = event.payload.get("path")
+                if isinstance(path, str):
+                    seen.setdefault(path, None)
+        return tuple(seen)
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to promote."""
+        return not self.events
+
+
+@attrs.frozen(kw_only=True)
+class Status:
+    """What is being captured right now (``bitloops status``)."""
+
+    capture_enabled: bool
+    strategy: str
+    agents: tuple[str, ...]
+    active_sessions: tuple[SessionInfo, ...]
+    checkpoint_count: int
+    draft_event_count: int

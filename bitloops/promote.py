@@ -1,0 +1,207 @@
+"""Promotion: the draft of a worktree becomes an immutable checkpoint of a commit.
+
+The slow work (reading the draft, the commit's diff, symbols, summary, hashing) happens
+before the write transaction; the transaction itself only moves rows and links the
+commit, so the database's write lock is held for the move alone. If the draft changed
+in between (another promotion took part of it), the work is redone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .codec import canonical_dumps, checkpoint_header, content_hash, format_ts, new_id, structure
+from .errors import GitError, StoreError
+from .model import Checkpoint, Event, EventKind, FileTouched, ModelIdentity, SessionInfo, Symbol
+from .store.sqlite import CheckpointRow, DraftRows
+from .symbols import default_extractors, parse_diff, touched_symbols
+
+if TYPE_CHECKING:
+    from .repository import Repository
+    from .summary import Summarizer
+
+__all__ = ["promote_commit"]
+
+log = logging.getLogger("bitloops")
+
+_ATTEMPTS = 5
+_OWN_FILES = ".bitloops/"
+
+
+def promote_commit(repo: Repository, sha: str, summarizer: Summarizer) -> tuple[Checkpoint, list[str]] | None:
+    """Promote the draft of ``repo``'s worktree to a checkpoint of ``sha``.
+
+    Returns the checkpoint and its stored event lines, the existing checkpoint (and no
+    lines) when ``sha`` already has one, or None when the draft is empty.
+    """
+    store = repo.store
+    for _ in range(_ATTEMPTS):
+        existing = store.checkpoints_for_commits([sha])
+        if sha in existing:
+            return repo._load_checkpoint(existing[sha][0]), []
+        draft = store.draft_rows(repo.worktree)
+        if not draft.lines:
+            return None
+        checkpoint, row = _build(repo, sha, draft, summarizer)
+        if store.move_draft(worktree=repo.worktree, draft=draft, row=row):
+            return checkpoint, draft.lines
+    raise StoreError(
+        "the draft kept changing while it was being promoted (other promotions were running); "
+        "run the promotion again"
+    )
+
+
+def _build(
+    repo: Repository, sha: str, draft: DraftRows, summarizer: Summarizer
+) -> tuple[Checkpoint, CheckpointRow]:
+    events = tuple(structure([json.loads(line) for line in draft.lines], list[Event]))
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.session_id] = counts.get(event.session_id, 0) + 1
+    sessions = tuple(
+        attrs.evolve(info, event_count=counts.get(info.session_id, 0))
+        for info in repo.store.sessions(session_ids=draft.session_ids)
+    )
+    files, symbols = _files_and_symbols(repo, sha, events)
+    summary = summarizer.summarize(events=events, sessions=sessions, files=files, symbols=symbols)
+    parent_id, parent_hash = _parent(repo, sha)
+    models = tuple(
+        ModelIdentity(agent=agent, model=model)
+        for agent, model in sorted(
+            {(e.agent, e.model) for e in events} | {(s.agent, s.model) for s in sessions},
+            key=lambda am: (am[0], am[1] or ""),
+        )
+    )
+    checkpoint = Checkpoint(
+        checkpoint_id=new_id(),
+        commit_sha=sha,
+        commits=(sha,),
+        created_at=datetime.now(UTC),
+        branch=repo.git.branch(),
+        strategy=repo.settings.strategy,
+        sessions=sessions,
+        events=events,
+        summary=summary,
+        files=files,
+        symbols=symbols,
+        models=models,
+        parent_checkpoint_id=parent_id,
+        parent_hash=parent_hash,
+    )
+    header = checkpoint_header(checkpoint)
+    digest = content_hash(header, draft.lines)
+    checkpoint = attrs.evolve(checkpoint, content_hash=digest)
+    row = CheckpointRow(
+        checkpoint_id=checkpoint.checkpoint_id,
+        commit_sha=sha,
+        created_at=format_ts(checkpoint.created_at),
+        branch=checkpoint.branch,
+        strategy=checkpoint.strategy,
+        event_count=len(events),
+        parent_checkpoint_id=parent_id,
+        parent_hash=parent_hash,
+        content_hash=digest,
+        header=canonical_dumps(header),
+    )
+    return checkpoint, row
+
+
+def _parent(repo: Repository, sha: str) -> tuple[str | None, str | None]:
+    """The nearest first-parent ancestor's checkpoint: ``(id, content_hash)``."""
+    store = repo.store
+    if store.count_checkpoints() == 0:
+        return None, None
+    # Usually the parent itself has one; widen the walk only when it does not.
+    for limit in (16, 1024, 1 << 30):
+        chain = repo.git.first_parent_chain(sha, limit)
+        found = store.checkpoints_for_commits(chain)
+        for ancestor in chain:
+            if ancestor in found:
+                return found[ancestor]
+        if len(chain) < limit:
+            break
+    return None, None
+
+
+def _relative(repo: Repository, path: str) -> str:
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            return p.resolve().relative_to(repo.toplevel.resolve()).as_posix()
+        except ValueError:
+            return path
+    return p.as_posix()
+
+
+def _agent_files(repo: Repository, events: Sequence[Event]) -> dict[str, FileTouched]:
+    found: dict[str, FileTouched] = {}
+    for event in events:
+        if event.kind != EventKind.FILE_CHANGE:
+            continue
+        path, change = event.payload.get("path"), event.payload.get("change", "modified")
+        if not isinstance(path, str) or not isinstance(change, str):
+            continue
+        old = event.payload.get("old_path")
+        rel = _relative(repo, path)
+        found[rel] = FileTouched(
+            path=rel,
+            change=change,
+            old_path=_relative(repo, old) if isinstance(old, str) else None,
+            in_commit=False,
+            by_agent=True,
+        )
+    return found
+
+
+def _files_and_symbols(
+    repo: Repository, sha: str, events: Sequence[Event]
+) -> tuple[tuple[FileTouched, ...], tuple[Symbol, ...]]:
+    by_agent = _agent_files(repo, events)
+    try:
+        diffs = [d for d in parse_diff(repo.git.commit_diff(sha)) if not d.path.startswith(_OWN_FILES)]
+    except GitError as exc:
+        log.warning("bitloops: cannot read the diff of %s: %s", sha, exc)
+        diffs = []
+    files: list[FileTouched] = []
+    for d in diffs:
+        files.append(
+            FileTouched(
+                path=d.path,
+                change=d.change,
+                old_path=d.old_path,
+                in_commit=True,
+                by_agent=d.path in by_agent,
+            )
+        )
+        by_agent.pop(d.path, None)
+    files.extend(by_agent.values())
+    files.sort(key=lambda f: f.path)
+
+    extractors = default_extractors()
+    wanted = [d for d in diffs if not d.binary and any(x.handles(d.path) for x in extractors)]
+    if not wanted:
+        return tuple(files), ()
+    parents = repo.git.parents(sha)
+    specs = [f"{sha}:{d.path}" for d in wanted if d.change != "deleted"]
+    if parents:
+        specs += [f"{parents[0]}:{d.old_path or d.path}" for d in wanted if d.change != "added"]
+    try:
+        blobs = repo.git.read_blobs(specs)
+    except GitError as exc:
+        log.warning("bitloops: cannot read the files of %s: %s", sha, exc)
+        return tuple(files), ()
+    base = parents[0] if parents else None
+    symbols = touched_symbols(
+        wanted,
+        read_new=lambda path: blobs.get(f"{sha}:{path}"),
+        read_old=lambda path: blobs.get(f"{base}:{path}") if base else None,
+        extractors=extractors,
+    )
+    return tuple(files), tuple(symbols)

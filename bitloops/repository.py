@@ -1,0 +1,317 @@
+"""The façade: one git work tree, its live state and its checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .codec import canonical_dumps, new_id, structure
+from .errors import CheckpointNotFound, InvalidPayload, SessionNotFound, UnknownRef
+from .gitutil import Git, RepoPaths
+from .model import Checkpoint, DraftCommit, Event, Status
+from .session import Session
+from .settings import Settings, ensure_gitignore, load_settings
+from .store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from .redact import Redactor
+    from .summary import Summarizer
+    from .verify import PurgeReport, VerifyReport
+
+__all__ = ["DB_RELATIVE_PATH", "Repository"]
+
+#: Where the database lives, relative to the git common directory (shared by worktrees).
+DB_RELATIVE_PATH = "bitloops/bitloops.db"
+
+# One connection per database file per process (apsw's advice, and the design's).
+_stores: dict[tuple[str, int], SQLiteStore] = {}
+_stores_lock = threading.Lock()
+
+
+def _shared_store(path: Path, settings: Settings) -> SQLiteStore:
+    key = (str(path), os.getpid())
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = SQLiteStore(
+                path, durability=settings.durability, busy_timeout_ms=settings.busy_timeout_ms
+            )
+            _stores[key] = store
+        return store
+
+
+def _drop_store(path: Path) -> None:
+    with _stores_lock:
+        store = _stores.pop((str(path), os.getpid()), None)
+    if store is not None:
+        store.close()
+
+
+class Repository:
+    """A git work tree with bitloops: record sessions, promote drafts, read checkpoints.
+
+    Open one with :meth:`open`. All repositories of one clone (its worktrees) share one
+    database in the git common directory; each worktree has its own draft.
+    """
+
+    def __init__(
+        self, paths: RepoPaths, settings: Settings, summarizer: Summarizer | None = None
+    ) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.git = Git(paths.toplevel)
+        self._summarizer = summarizer
+        self._store: SQLiteStore | None = None
+        self._redactor: Redactor | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] = ".",
+        *,
+        summarizer: Summarizer | None = None,
+    ) -> Repository:
+        """Open the git work tree containing ``path``.
+
+        Raises :class:`~bitloops.NotAGitRepository` outside a work tree and
+        :class:`~bitloops.SettingsError` for unreadable settings. The database is
+        opened on first use.
+        """
+        paths = Git.locate(path)
+        settings = load_settings(paths.toplevel)
+        return cls(paths, settings, summarizer)
+
+    # -- where things are -------------------------------------------------------------
+
+    @property
+    def toplevel(self) -> Path:
+        """The root of the work tree."""
+        return self.paths.toplevel
+
+    @property
+    def worktree(self) -> str:
+        """This work tree's identity in the database: its absolute path."""
+        return str(self.paths.toplevel)
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file holding the live state and local checkpoints."""
+        return self.paths.common_dir / DB_RELATIVE_PATH
+
+    @property
+    def store(self) -> SQLiteStore:
+        """The database (opened on first use)."""
+        if self._store is None:
+            self._store = _shared_store(self.db_path, self.settings)
+        return self._store
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor every payload passes before it is written."""
+        if self._redactor is None:
+            from .redact import Redactor, default_redactor
+
+            patterns = self.settings.redact_patterns
+            self._redactor = Redactor(patterns) if patterns else default_redactor()
+        return self._redactor
+
+    def close(self) -> None:
+        """Close this process's connection to the database."""
+        if self._store is not None:
+            _drop_store(self.db_path)
+            self._store = None
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- capture ----------------------------------------------------------------------
+
+    def start_session(
+        self, agent: str, model: str | None = None, *, session_id: str | None = None
+    ) -> Session:
+        """Start a session (or resume ``session_id``) and record its session_start event.
+
+        An agent that brings its own id passes it as ``session_id``; an id not seen
+        before creates that session.
+        """
+        if not isinstance(agent, str) or not agent.strip():
+            raise InvalidPayload("agent must be a non-empty string such as 'claude-code'")
+        if model is not None and not isinstance(model, str):
+            raise InvalidPayload("model must be a string or None")
+        if session_id is not None and (not isinstance(session_id, str) or not session_id.strip()):
+            raise InvalidPayload("session_id must be a non-empty string")
+        sid = session_id or new_id()
+        branch = self.git.branch()
+        base = self.git.head()
+        payload: dict[str, Any] = {"branch": branch, "base_commit": base}
+        session = self._session(sid, agent, model)
+        if not self.settings.capture:
+            return session
+        text = canonical_dumps(payload)
+        self.store.open_session(
+            session_id=sid,
+            agent=agent,
+            model=model,
+            worktree=self.worktree,
+            branch=branch,
+            base_commit=base,
+            payload_json=text,
+        )
+        return session
+
+    def session(self, session_id: str) -> Session:
+        """A handle on an existing session, to record more events into it.
+
+        Unlike :meth:`start_session` it records nothing by itself. Raises
+        :class:`~bitloops.SessionNotFound` for an unknown id.
+        """
+        agent, model = self.store.session_model(session_id)
+        return self._session(session_id, agent, model)
+
+    def _session(self, sid: str, agent: str, model: str | None) -> Session:
+        return Session(
+            session_id=sid,
+            agent=agent,
+            model=model,
+            worktree=self.worktree,
+            store=self.store,
+            redactor=self.redactor,
+            max_bytes=self.settings.max_payload_bytes,
+            capture=self.settings.capture,
+        )
+
+    # -- the live state -----------------------------------------------------------------
+
+    def status(self) -> Status:
+        """What is being captured: sessions open in this worktree, counts, agents seen."""
+        idle_after = timedelta(minutes=self.settings.idle_minutes)
+        now = datetime.now(UTC)
+        active = []
+        for info in self.store.sessions(worktree=self.worktree):
+            if info.status == "ended":
+                continue
+            last = info.last_event_at or info.started_at
+            if now - last > idle_after:
+                info = attrs.evolve(info, status="idle")
+            active.append(info)
+        return Status(
+            capture_enabled=self.settings.capture,
+            strategy=self.settings.strategy,
+            agents=tuple(self.store.agents()),
+            active_sessions=tuple(active),
+            checkpoint_count=self.store.count_checkpoints(),
+            draft_event_count=self.store.draft_count(self.worktree),
+        )
+
+    def draft(self) -> DraftCommit:
+        """The live state of this worktree: every event not yet promoted, in order."""
+        rows = self.store.draft_rows(self.worktree)
+        events = tuple(structure([json.loads(line) for line in rows.lines], list[Event]))
+        counts: dict[str, int] = {}
+        for event in events:
+            counts[event.session_id] = counts.get(event.session_id, 0) + 1
+        sessions = tuple(
+            attrs.evolve(s, event_count=counts.get(s.session_id, 0))
+            for s in self.store.sessions(worktree=self.worktree)
+            if s.status != "ended" or s.session_id in counts
+        )
+        return DraftCommit(worktree=self.worktree, sessions=sessions, events=events)
+
+    # -- promotion and checkpoints ------------------------------------------------------
+
+    def promote(self, ref: str = "HEAD", *, summarizer: Summarizer | None = None) -> Checkpoint | None:
+        """Promote this worktree's draft to a checkpoint of the commit ``ref`` names.
+
+        Returns the new checkpoint; the existing one if the commit already has a
+        checkpoint (the draft is left alone); None when the draft is empty.
+        """
+        from .checkpoint_files import write_checkpoint_dir
+        from .promote import promote_commit
+        from .summary import StructuredSummarizer
+
+        sha = self.git.resolve_commit(ref)
+        chosen = summarizer or self._summarizer or StructuredSummarizer()
+        result = promote_commit(self, sha, chosen)
+        if result is None:
+            return None
+        checkpoint, lines = result
+        if lines and self.settings.checkpoint_files != "none":
+            ensure_gitignore(self.toplevel)
+            write_checkpoint_dir(self.toplevel, checkpoint, lines)
+        return checkpoint
+
+    def checkpoint(self, ref: str = "HEAD") -> Checkpoint:
+        """The checkpoint with id ``ref``, or the newest linked to the commit ``ref`` names.
+
+        Raises :class:`~bitloops.CheckpointNotFound` when there is none and
+        :class:`~bitloops.UnknownRef` when ``ref`` names no commit or checkpoint.
+        """
+        if self.store.has_checkpoint(ref):
+            return self._load_checkpoint(ref)
+        try:
+            sha = self.git.resolve_commit(ref)
+        except UnknownRef:
+            raise UnknownRef(
+                f"{ref!r} is neither a checkpoint id nor a commit; pass a SHA, branch, tag or "
+                "checkpoint id (see `bitloops rewind`)"
+            ) from None
+        ids = self.store.checkpoint_ids(commit_sha=sha, limit=1)
+        if not ids:
+            raise CheckpointNotFound(
+                f"commit {sha[:12]} has no checkpoint; it was made without a recorded session, "
+                "or before bitloops was enabled"
+            )
+        return self._load_checkpoint(ids[0])
+
+    def checkpoints(self, *, commit: str | None = None, limit: int | None = None) -> list[Checkpoint]:
+        """Checkpoints, newest first; with ``commit``, every one linked to that commit."""
+        sha = self.git.resolve_commit(commit) if commit is not None else None
+        ids = self.store.checkpoint_ids(commit_sha=sha, limit=limit)
+        return [self._load_checkpoint(cid) for cid in ids]
+
+    def link(self, ref: str, checkpoint_id: str, reason: str = "manual") -> bool:
+        """Link the commit ``ref`` names to a checkpoint (after a rewrite); False if linked."""
+        sha = self.git.resolve_commit(ref)
+        if not self.store.has_checkpoint(checkpoint_id):
+            raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r}")
+        return self.store.add_link(sha, checkpoint_id, reason)
+
+    def _load_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        data = self.store.checkpoint_data(checkpoint_id)
+        if data is None:
+            raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r}")
+        row, lines, commits = data
+        raw = json.loads(row.header)
+        raw["events"] = [json.loads(line) for line in lines]
+        raw["commits"] = commits
+        raw["content_hash"] = row.content_hash
+        return structure(raw, Checkpoint)
+
+    # -- integrity ----------------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Cross-check every checkpoint: database content, hash chain, files on disk."""
+        from .verify import verify
+
+        return verify(self)
+
+    def purge(self, secret: str, *, reason: str, replacement: str = "[PURGED]") -> PurgeReport:
+        """Break glass: replace ``secret`` everywhere in committed data, with an audit record.
+
+        For a credential that slipped past redaction. Every checkpoint holding it is
+        rewritten in the database and in its folder on disk; the audit record lets
+        :meth:`verify` report a purge rather than tampering. Files already in git
+        history still hold the secret: rotate it.
+        """
+        from .verify import purge
+
+        return purge(self, secret, reason=reason, replacement=replacement)

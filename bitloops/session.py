@@ -1,0 +1,252 @@
+"""Capturing a session: every call writes one event durably before it returns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .codec import canonical_dumps, parse_ts
+from .errors import InvalidPayload, PayloadTooLarge, SessionEnded, UnknownEventKind
+from .model import EVENT_KINDS, FILE_CHANGES, Event, EventKind
+
+if TYPE_CHECKING:
+    from .redact import Redactor
+    from .store.sqlite import SQLiteStore
+
+__all__ = ["Session", "prepare_payload"]
+
+
+def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
+    """Validate, serialise and redact a payload; the canonical JSON text to store."""
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(
+            f"a payload must be a JSON object (a dict), not {type(payload).__name__}; "
+            "wrap the value, e.g. {'value': ...}"
+        )
+    try:
+        text = canonical_dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayload(
+            f"the payload is not JSON-serialisable ({exc}); pass only dicts, lists, strings, "
+            "numbers, booleans and None (no NaN or infinity)"
+        ) from None
+    text = redactor.redact_json(text)
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidPayload(
+            f"the payload holds text that is not valid UTF-8 ({exc.reason} at position "
+            f"{exc.start}); decode bytes with errors='replace' before recording"
+        ) from None
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"the payload is {size} bytes, over the limit of {max_bytes}; record a shorter "
+            "excerpt, or raise max_payload_bytes in .bitloops/settings.json"
+        )
+    return text
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{name} must be a string, not {type(value).__name__}")
+    return value
+
+
+@attrs.define(kw_only=True, eq=False)
+class Session:
+    """A live agent session. Each method commits one event and returns it as stored.
+
+    Get one from :meth:`bitloops.Repository.start_session`; use it as a context
+    manager to end it on exit. Methods raise :class:`bitloops.InvalidEvent` subclasses
+    for bad input, having written nothing.
+    """
+
+    session_id: str
+    agent: str
+    model: str | None
+    worktree: str
+    _store: SQLiteStore = attrs.field(alias="store", repr=False)
+    _redactor: Redactor = attrs.field(alias="redactor", repr=False)
+    _max_bytes: int = attrs.field(alias="max_bytes", repr=False)
+    _capture: bool = attrs.field(alias="capture", default=True, repr=False)
+    ended: bool = False
+
+    def record(
+        self, kind: str, payload: Mapping[str, Any] | None = None, *, artefacts: tuple[str, ...] = ()
+    ) -> Event:
+        """Record an event of any kind in :data:`bitloops.EVENT_KINDS`; the generic form."""
+        kind = str(kind)
+        if kind not in EVENT_KINDS:
+            raise UnknownEventKind(
+                f"unknown event kind {kind!r}; use one of {', '.join(sorted(EVENT_KINDS))}"
+            )
+        if self.ended:
+            raise SessionEnded(
+                f"session {self.session_id} has ended; resume it with "
+                f"start_session(session_id={self.session_id!r})"
+            )
+        return self._write(kind, {} if payload is None else payload, artefacts, end=False)
+
+    def _write(
+        self, kind: str, payload: Mapping[str, Any], artefacts: tuple[str, ...], *, end: bool
+    ) -> Event:
+        text = prepare_payload(payload, self._redactor, self._max_bytes)
+        arts = tuple(_text("an artefact", a) for a in artefacts)
+        if not self._capture:
+            return _unsaved(self, kind, text, arts)
+        seq, ts, line = self._store.append_event(
+            session_id=self.session_id,
+            worktree=self.worktree,
+            kind=kind,
+            agent=self.agent,
+            model=self.model,
+            payload_json=text,
+            artefacts=arts,
+            end=end,
+        )
+        return _event_from_parts(self, kind, text, arts, seq, ts, line)
+
+    def prompt(self, text: str) -> Event:
+        """What the user asked."""
+        return self.record(EventKind.PROMPT, {"text": _text("text", text)})
+
+    def response(self, text: str) -> Event:
+        """What the agent answered."""
+        return self.record(EventKind.RESPONSE, {"text": _text("text", text)})
+
+    def reasoning(self, text: str) -> Event:
+        """How the agent reasoned (its thinking)."""
+        return self.record(EventKind.REASONING, {"text": _text("text", text)})
+
+    def tool_use(
+        self, name: str, input: Any, output: Any = None, *, tool_use_id: str | None = None
+    ) -> Event:
+        """A tool call with its input and, if known, its output, as one event.
+
+        An output known only later can be added with :meth:`tool_result`, naming the
+        same ``tool_use_id`` (or this event's ``event_id``).
+        """
+        payload: dict[str, Any] = {"name": _text("name", name), "input": input}
+        if output is not None:
+            payload["output"] = output
+        if tool_use_id is not None:
+            payload["tool_use_id"] = _text("tool_use_id", tool_use_id)
+        return self.record(EventKind.TOOL_USE, payload)
+
+    def tool_result(self, tool_use_id: str, output: Any, *, error: bool = False) -> Event:
+        """The output of an earlier tool_use event."""
+        payload = {"tool_use_id": _text("tool_use_id", tool_use_id), "output": output}
+        if error:
+            payload["is_error"] = True
+        return self.record(EventKind.TOOL_RESULT, payload)
+
+    def file_change(
+        self, path: str, change: str = "modified", *, old_path: str | None = None
+    ) -> Event:
+        """A file the agent added, modified, deleted or renamed (``old_path`` for renames)."""
+        _text("path", path)
+        if change not in FILE_CHANGES:
+            raise InvalidPayload(
+                f"change must be one of {', '.join(sorted(FILE_CHANGES))}, not {change!r}"
+            )
+        payload: dict[str, Any] = {"path": path, "change": change}
+        artefacts = (path,)
+        if change == "renamed":
+            if old_path is None:
+                raise InvalidPayload("a renamed file needs old_path= (the path it had before)")
+            payload["old_path"] = _text("old_path", old_path)
+            artefacts = (path, old_path)
+        elif old_path is not None:
+            raise InvalidPayload("old_path= is only for change='renamed'")
+        return self.record(EventKind.FILE_CHANGE, payload, artefacts=artefacts)
+
+    def decision(self, text: str, rationale: str | None = None) -> Event:
+        """A choice the agent made, and why."""
+        payload = {"text": _text("text", text)}
+        if rationale is not None:
+            payload["rationale"] = _text("rationale", rationale)
+        return self.record(EventKind.DECISION, payload)
+
+    def plan(self, text: str) -> Event:
+        """The agent's plan, or a step of it."""
+        return self.record(EventKind.PLAN, {"text": _text("text", text)})
+
+    def constraint(self, text: str) -> Event:
+        """A constraint the agent followed."""
+        return self.record(EventKind.CONSTRAINT, {"text": _text("text", text)})
+
+    def alternative(self, text: str, reason: str | None = None) -> Event:
+        """An approach considered and rejected, and why."""
+        payload = {"text": _text("text", text)}
+        if reason is not None:
+            payload["reason"] = _text("reason", reason)
+        return self.record(EventKind.ALTERNATIVE, payload)
+
+    def note(self, text: str) -> Event:
+        """Anything else worth keeping."""
+        return self.record(EventKind.NOTE, {"text": _text("text", text)})
+
+    def error(self, message: str) -> Event:
+        """Something that went wrong in the session."""
+        return self.record(EventKind.ERROR, {"message": _text("message", message)})
+
+    def end(self, reason: str | None = None) -> Event | None:
+        """End the session with a session_end event; ending twice does nothing."""
+        if self.ended:
+            return None
+        payload = {} if reason is None else {"reason": _text("reason", reason)}
+        event = self._write(EventKind.SESSION_END, payload, (), end=True)
+        self.ended = True
+        return event
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self.ended:
+            self.end(None if exc is None else f"error: {exc_type.__name__ if exc_type else exc}")
+
+
+def _event_from_parts(
+    session: Session, kind: str, text: str, arts: tuple[str, ...], seq: int, ts: str, line: str
+) -> Event:
+    # The id lives in the stored line; reading the fixed-width slot avoids parsing it.
+    start = line.index('"event_id":"') + 12
+    return Event(
+        event_id=line[start : start + 36],
+        session_id=session.session_id,
+        seq=seq,
+        ts=parse_ts(ts),
+        kind=kind,
+        agent=session.agent,
+        model=session.model,
+        payload=json.loads(text),
+        artefacts=arts,
+    )
+
+
+def _unsaved(session: Session, kind: str, text: str, arts: tuple[str, ...]) -> Event:
+    from datetime import UTC, datetime
+
+    from .codec import new_id
+
+    return Event(
+        event_id=new_id(),
+        session_id=session.session_id,
+        seq=0,
+        ts=datetime.now(UTC),
+        kind=kind,
+        agent=session.agent,
+        model=session.model,
+        payload=json.loads(text),
+        artefacts=arts,
+    )

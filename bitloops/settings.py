@@ -1,0 +1,189 @@
+"""Settings: ``.bitloops/settings.json`` (shared), ``settings.local.json`` (personal), environment.
+
+Later sources override earlier ones key by key: defaults, then the committed
+``.bitloops/settings.json``, then the git-ignored ``.bitloops/settings.local.json``,
+then ``BITLOOPS_<KEY>`` environment variables. Unknown keys are kept in
+:attr:`Settings.extra` and reported in :attr:`Settings.warnings`, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import SettingsError
+
+__all__ = ["SETTINGS_FILE", "SETTINGS_LOCAL_FILE", "Settings", "ensure_gitignore", "load_settings"]
+
+SETTINGS_FILE = ".bitloops/settings.json"
+SETTINGS_LOCAL_FILE = ".bitloops/settings.local.json"
+
+STRATEGIES = ("manual_commit", "session")
+DURABILITIES = ("full", "normal")
+CHECKPOINT_FILES = ("branch", "ref", "none")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Every setting bitloops reads, with its default."""
+
+    #: When checkpoints are made: ``manual_commit`` (on each commit) or ``session``.
+    strategy: str = "manual_commit"
+    #: ``full`` survives power loss (fsync per event); ``normal`` survives a process crash.
+    durability: str = "full"
+    #: Whether events are recorded at all.
+    capture: bool = True
+    #: Largest serialised payload accepted, in bytes.
+    max_payload_bytes: int = 1_048_576
+    #: How long a write waits for another process's lock before giving up, in ms.
+    busy_timeout_ms: int = 10_000
+    #: Minutes without an event after which an open session counts as idle.
+    idle_minutes: int = 30
+    #: Where checkpoint folders go: ``branch`` (committed with the next commit), ``ref``, ``none``.
+    checkpoint_files: str = "branch"
+    #: Extra regular expressions whose matches are redacted.
+    redact_patterns: tuple[str, ...] = ()
+    #: URL of a shared committed store (team setup); None keeps it local.
+    committed_store: str | None = None
+    #: Keys this version does not know, kept as found.
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Human-readable notes about what was found (unknown keys, ignored values).
+    warnings: tuple[str, ...] = ()
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], Any]:
+    def check(key: str, value: Any) -> Any:
+        if value not in options:
+            raise ValueError(f"{key!r} must be one of {', '.join(map(repr, options))}")
+        return value
+
+    return check
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ValueError(f"{key!r} must be true or false")
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{key!r} must be a positive whole number")
+    return value
+
+
+def _optional_str(key: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    raise ValueError(f"{key!r} must be a string")
+
+
+def _patterns(key: str, value: Any) -> tuple[str, ...]:
+    import re
+
+    if isinstance(value, Mapping):
+        value = value.get("extra_patterns", [])
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValueError(f"{key!r} must be {{\"extra_patterns\": [regex, ...]}}")
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{key!r} has an invalid regex {pattern!r}: {exc}") from None
+    return tuple(value)
+
+
+# settings key -> (attribute, validator)
+_KEYS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
+    "strategy": ("strategy", _choice(STRATEGIES)),
+    "durability": ("durability", _choice(DURABILITIES)),
+    "capture": ("capture", _bool),
+    "max_payload_bytes": ("max_payload_bytes", _positive_int),
+    "busy_timeout_ms": ("busy_timeout_ms", _positive_int),
+    "idle_minutes": ("idle_minutes", _positive_int),
+    "checkpoint_files": ("checkpoint_files", _choice(CHECKPOINT_FILES)),
+    "redact": ("redact_patterns", _patterns),
+    "committed_store": ("committed_store", _optional_str),
+}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read {path}: {exc}; fix or remove the file") from exc
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "fix the file or remove it to use the defaults"
+        ) from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} must hold a JSON object such as {{\"strategy\": \"manual_commit\"}}")
+    return data
+
+
+def load_settings(toplevel: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings of the work tree at ``toplevel``; :class:`SettingsError` if unusable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    warnings: list[str] = []
+    for rel in (SETTINGS_FILE, SETTINGS_LOCAL_FILE):
+        path = toplevel / rel
+        for key, raw in _read(path).items():
+            known = _KEYS.get(key)
+            if known is None:
+                extra[key] = raw
+                warnings.append(f"unknown key {key!r} in {rel} (kept, not used by this version)")
+                continue
+            attr, check = known
+            try:
+                values[attr] = check(key, raw)
+            except ValueError as exc:
+                raise SettingsError(f"{path}: {exc}; fix the value or remove the key") from None
+    for key, (attr, check) in _KEYS.items():
+        name = f"BITLOOPS_{key.upper()}"
+        if name in env:
+            raw_env: Any = env[name]
+            if key == "redact":
+                raw_env = [p for p in raw_env.split("\n") if p]
+            try:
+                values[attr] = check(key, raw_env)
+            except ValueError as exc:
+                raise SettingsError(f"environment variable {name}: {exc}") from None
+    return Settings(**values, extra=extra, warnings=tuple(warnings))
+
+
+def ensure_gitignore(toplevel: Path) -> None:
+    """Keep ``settings.local.json`` out of commits, via ``.bitloops/.gitignore``."""
+    folder = toplevel / ".bitloops"
+    ignore = folder / ".gitignore"
+    line = "settings.local.json"
+    try:
+        current = ignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = None
+    except OSError:
+        return
+    if current is not None and line in current.splitlines():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (current or "# Personal bitloops settings stay on this machine.\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    ignore.write_text(text + line + "\n", encoding="utf-8")

@@ -1,0 +1,537 @@
+"""The embedded SQLite store (apsw): live tables and committed checkpoint tables.
+
+One connection per database file per process, opened with per-connection best practices
+(WAL, busy timeout, foreign keys, no double-quoted string literals). Every write is one
+``BEGIN IMMEDIATE`` transaction, so writers queue on the busy timeout instead of failing
+on a lock upgrade, and ``record`` returns only after its event is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import apsw
+import attrs
+
+from ..codec import event_line, format_ts, new_id, parse_ts
+from ..errors import (
+    DatabaseBusy,
+    DatabaseCorrupt,
+    ForeignDatabase,
+    ImmutableCheckpoint,
+    SchemaTooNew,
+    SessionNotFound,
+    StoreError,
+)
+from ..model import SessionInfo
+
+__all__ = ["SCHEMA_VERSION", "CheckpointRow", "DraftRows", "SQLiteStore"]
+
+SCHEMA_VERSION = 1
+_APPLICATION = "bitloops"
+
+
+@attrs.frozen(kw_only=True)
+class DraftRows:
+    """The live events of one worktree, as read for a promotion."""
+
+    high_water: int
+    lines: list[str]
+    session_ids: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class CheckpointRow:
+    """What the store keeps of a checkpoint besides its events."""
+
+    checkpoint_id: str
+    commit_sha: str
+    created_at: str
+    branch: str | None
+    strategy: str
+    event_count: int
+    parent_checkpoint_id: str | None
+    parent_hash: str | None
+    content_hash: str
+    header: str
+
+
+def _session(row: Sequence[Any]) -> SessionInfo:
+    (sid, agent, model, branch, base, status, started, ended, last, count) = row
+    return SessionInfo(
+        session_id=sid,
+        agent=agent,
+        model=model,
+        branch=branch,
+        base_commit=base,
+        status=status,
+        started_at=parse_ts(started),
+        ended_at=parse_ts(ended) if ended else None,
+        last_event_at=parse_ts(last) if last else None,
+        event_count=count,
+    )
+
+
+_SESSION_COLUMNS = (
+    "s.session_id, s.agent, s.model, s.branch, s.base_commit, s.status, s.started_at, "
+    "s.ended_at, s.last_event_at"
+)
+
+
+def _translate(exc: apsw.Error, path: Path) -> StoreError:
+    if isinstance(exc, apsw.BusyError | apsw.LockedError):
+        return DatabaseBusy(
+            f"{path} stayed locked by another process past the busy timeout; retry, or raise "
+            "busy_timeout_ms in .bitloops/settings.json"
+        )
+    if isinstance(exc, apsw.ConstraintError) and "bitloops:" in str(exc):
+        return ImmutableCheckpoint(
+            f"{exc}; committed checkpoints cannot be changed or deleted (use Repository.purge "
+            "to remove a leaked secret)"
+        )
+    if isinstance(exc, apsw.NotADBError | apsw.CorruptError):
+        return DatabaseCorrupt(
+            f"{path} is damaged or not a SQLite database ({exc}); move it aside and run "
+            "`bitloops doctor`, or restore it from a backup"
+        )
+    return StoreError(f"database error in {path}: {exc}")
+
+
+class SQLiteStore:
+    """Live and committed state in one SQLite file."""
+
+    def __init__(
+        self, path: Path, *, durability: str = "full", busy_timeout_ms: int = 10_000
+    ) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = apsw.Connection(
+                str(path), flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+            )
+        except (OSError, apsw.Error) as exc:
+            raise StoreError(f"cannot open {path}: {exc}; check the path and its permissions") from exc
+        try:
+            self._configure(durability, busy_timeout_ms)
+            self._migrate()
+        except apsw.Error as exc:
+            self._conn.close()
+            raise _translate(exc, path) from exc
+        except StoreError:
+            self._conn.close()
+            raise
+
+    def _configure(self, durability: str, busy_timeout_ms: int) -> None:
+        conn = self._conn
+        conn.set_busy_timeout(busy_timeout_ms)
+        conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
+        conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
+        conn.pragma("foreign_keys", True)
+        # Reading the schema here turns "file is not a database" into an error at open.
+        conn.execute("SELECT count(*) FROM sqlite_schema").get
+        if conn.pragma("journal_mode", "wal") != "wal":
+            raise StoreError(f"{self.path} cannot use write-ahead logging; put it on a local disk")
+        conn.pragma("synchronous", "FULL" if durability == "full" else "NORMAL")
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        version = conn.pragma("user_version")
+        if version == SCHEMA_VERSION:
+            self._check_application()
+            return
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} has schema version {version}, newer than this bitloops "
+                f"understands ({SCHEMA_VERSION}); upgrade bitloops"
+            )
+        with self.transaction():
+            version = conn.pragma("user_version")  # another process may have migrated meanwhile
+            if version == 0:
+                tables = conn.execute(
+                    "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'"
+                ).get
+                if tables:
+                    raise ForeignDatabase(
+                        f"{self.path} already holds tables that bitloops did not create; move it "
+                        "aside so bitloops can create its own database"
+                    )
+                sql = resources.files(__package__).joinpath("sqlite_schema.sql").read_text()
+                conn.execute(sql)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('application', ?), ('created_at', ?)",
+                    (_APPLICATION, format_ts(datetime.now(UTC))),
+                )
+                conn.pragma("user_version", SCHEMA_VERSION)
+        self._check_application()
+
+    def _check_application(self) -> None:
+        try:
+            app = self._conn.execute("SELECT value FROM meta WHERE key = 'application'").get
+        except apsw.SQLError:
+            app = None
+        if app != _APPLICATION:
+            raise ForeignDatabase(
+                f"{self.path} was not created by bitloops; move it aside so bitloops can create "
+                "its own database"
+            )
+
+    # -- transactions ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[apsw.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested use becomes a savepoint."""
+        with self._lock:
+            conn = self._conn
+            if conn.in_transaction:
+                with conn:
+                    yield conn
+                return
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except apsw.Error as exc:
+                raise _translate(exc, self.path) from exc
+            try:
+                yield conn
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, apsw.Error):
+                    raise _translate(exc, self.path) from exc
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except apsw.Error as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise _translate(exc, self.path) from exc
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[apsw.Connection]:
+        """A read transaction: every query inside sees one snapshot."""
+        with self._lock:
+            conn = self._conn
+            if conn.in_transaction:
+                yield conn
+                return
+            try:
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+            except apsw.Error as exc:
+                raise _translate(exc, self.path) from exc
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    # -- live state -----------------------------------------------------------------
+
+    def open_session(
+        self,
+        *,
+        session_id: str,
+        agent: str,
+        model: str | None,
+        worktree: str,
+        branch: str | None,
+        base_commit: str | None,
+        payload_json: str,
+    ) -> tuple[bool, int, str, str]:
+        """Create or reopen a session and record its session_start event, atomically.
+
+        Returns ``(created, seq, ts, line)`` of the start event.
+        """
+        now = format_ts(datetime.now(UTC))
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT agent, model FROM sessions WHERE session_id = ?", (session_id,)
+            ).get
+            created = row is None
+            if created:
+                conn.execute(
+                    "INSERT INTO sessions (session_id, agent, model, worktree, branch, "
+                    "base_commit, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (session_id, agent, model, worktree, branch, base_commit, now),
+                )
+            else:
+                conn.execute(
+                    "UPDATE sessions SET status = 'active', ended_at = NULL, agent = ?, "
+                    "model = coalesce(?, model), worktree = ?, branch = ? WHERE session_id = ?",
+                    (agent, model, worktree, branch, session_id),
+                )
+            seq, ts, line = self._append(
+                conn, session_id, worktree, "session_start", agent, model, payload_json, (), now
+            )
+        return created, seq, ts, line
+
+    def session_model(self, session_id: str) -> tuple[str, str | None]:
+        """The agent and model stored for a session; :class:`SessionNotFound` otherwise."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT agent, model FROM sessions WHERE session_id = ?", (session_id,)
+            ).get
+        if row is None:
+            raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
+        return row[0], row[1]
+
+    def append_event(
+        self,
+        *,
+        session_id: str,
+        worktree: str,
+        kind: str,
+        agent: str,
+        model: str | None,
+        payload_json: str,
+        artefacts: tuple[str, ...] = (),
+        end: bool = False,
+    ) -> tuple[int, str, str]:
+        """Commit one event; returns ``(seq, ts, line)``. ``end`` also closes the session."""
+        with self.transaction() as conn:
+            seq, ts, line = self._append(
+                conn, session_id, worktree, kind, agent, model, payload_json, artefacts, None
+            )
+            if end:
+                conn.execute(
+                    "UPDATE sessions SET status = 'ended', ended_at = ? WHERE session_id = ?",
+                    (ts, session_id),
+                )
+        return seq, ts, line
+
+    def _append(
+        self,
+        conn: apsw.Connection,
+        session_id: str,
+        worktree: str,
+        kind: str,
+        agent: str,
+        model: str | None,
+        payload_json: str,
+        artefacts: tuple[str, ...],
+        ts: str | None,
+    ) -> tuple[int, str, str]:
+        # The timestamp is taken inside the write lock so that, within a session, time
+        # and seq agree.
+        ts = ts or format_ts(datetime.now(UTC))
+        row = conn.execute(
+            "UPDATE sessions SET last_seq = last_seq + 1, last_event_at = ? "
+            "WHERE session_id = ? RETURNING last_seq",
+            (ts, session_id),
+        ).get
+        if row is None:
+            raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
+        seq: int = row if isinstance(row, int) else row[0]
+        line = event_line(
+            event_id=new_id(),
+            session_id=session_id,
+            seq=seq,
+            ts=ts,
+            kind=kind,
+            agent=agent,
+            model=model,
+            payload_json=payload_json,
+            artefacts=artefacts,
+        )
+        conn.execute(
+            "INSERT INTO live_events (session_id, seq, worktree, ts, kind, line) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, seq, worktree, ts, kind, line),
+        )
+        return seq, ts, line
+
+    def sessions(
+        self, *, worktree: str | None = None, session_ids: Sequence[str] | None = None
+    ) -> list[SessionInfo]:
+        """Sessions with their count of live events, oldest first."""
+        where, args = [], []
+        if worktree is not None:
+            where.append("s.worktree = ?")
+            args.append(worktree)
+        if session_ids is not None:
+            where.append("s.session_id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(list(session_ids)))
+        sql = (
+            f"SELECT {_SESSION_COLUMNS}, (SELECT count(*) FROM live_events e "
+            "WHERE e.session_id = s.session_id) FROM sessions s"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY s.started_at, s.session_id"
+        with self.reading() as conn:
+            return [_session(row) for row in conn.execute(sql, args)]
+
+    def agents(self) -> list[str]:
+        """Every agent that has recorded a session here, sorted."""
+        with self.reading() as conn:
+            return [r[0] for r in conn.execute("SELECT DISTINCT agent FROM sessions ORDER BY 1")]
+
+    def draft_rows(self, worktree: str) -> DraftRows:
+        """The worktree's live events in transcript order (time, session, seq)."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT id, session_id, line FROM live_events WHERE worktree = ? "
+                "ORDER BY ts, session_id, seq",
+                (worktree,),
+            ).fetchall()
+        high = max((r[0] for r in rows), default=0)
+        sids = list(dict.fromkeys(r[1] for r in rows))
+        return DraftRows(high_water=high, lines=[r[2] for r in rows], session_ids=sids)
+
+    def draft_count(self, worktree: str) -> int:
+        """How many live events the worktree has."""
+        with self._lock:
+            count: int = self._conn.execute(
+                "SELECT count(*) FROM live_events WHERE worktree = ?", (worktree,)
+            ).get
+        return count
+
+    # -- committed state --------------------------------------------------------------
+
+    def checkpoints_for_commits(self, shas: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """For each SHA that has a checkpoint: ``(checkpoint_id, content_hash)`` of the newest."""
+        if not shas:
+            return {}
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT l.commit_sha, c.checkpoint_id, c.content_hash FROM commit_links l "
+                "JOIN checkpoints c USING (checkpoint_id) "
+                "WHERE l.commit_sha IN (SELECT value FROM json_each(?)) "
+                "ORDER BY c.created_at, c.checkpoint_id",
+                (json.dumps(list(shas)),),
+            ).fetchall()
+        return {sha: (cid, chash) for sha, cid, chash in rows}
+
+    def move_draft(self, *, worktree: str, draft: DraftRows, row: CheckpointRow) -> bool:
+        """Move the draft into the committed tables and link it to its commit, atomically.
+
+        Returns False, changing nothing, when the draft is no longer what was read
+        (another promotion took some of it) or the commit got a checkpoint meanwhile,
+        so the caller can look again.
+        """
+        with self.transaction() as conn:
+            taken = conn.execute(
+                "SELECT 1 FROM commit_links WHERE commit_sha = ?", (row.commit_sha,)
+            ).get
+            if taken:
+                return False
+            count = conn.execute(
+                "SELECT count(*) FROM live_events WHERE worktree = ? AND id <= ?",
+                (worktree, draft.high_water),
+            ).get
+            if count != len(draft.lines):
+                return False
+            conn.execute(
+                "INSERT INTO checkpoints (checkpoint_id, commit_sha, created_at, branch, "
+                "strategy, event_count, parent_checkpoint_id, parent_hash, content_hash, header) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                attrs.astuple(row),
+            )
+            conn.execute(
+                "INSERT INTO checkpoint_events (checkpoint_id, position, session_id, seq, ts, "
+                "kind, line) SELECT ?, row_number() OVER (ORDER BY ts, session_id, seq), "
+                "session_id, seq, ts, kind, line FROM live_events WHERE worktree = ? AND id <= ?",
+                (row.checkpoint_id, worktree, draft.high_water),
+            )
+            conn.execute(
+                "DELETE FROM live_events WHERE worktree = ? AND id <= ?",
+                (worktree, draft.high_water),
+            )
+            conn.execute(
+                "INSERT INTO commit_links (commit_sha, checkpoint_id, linked_at, reason) "
+                "VALUES (?, ?, ?, 'created')",
+                (row.commit_sha, row.checkpoint_id, row.created_at),
+            )
+        return True
+
+    def add_link(self, commit_sha: str, checkpoint_id: str, reason: str) -> bool:
+        """Link a commit to a checkpoint; False if the link was already there."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO commit_links (commit_sha, checkpoint_id, linked_at, reason) "
+                "VALUES (?, ?, ?, ?)",
+                (commit_sha, checkpoint_id, format_ts(datetime.now(UTC)), reason),
+            )
+            return bool(conn.changes())
+
+    def checkpoint_data(self, checkpoint_id: str) -> tuple[CheckpointRow, list[str], list[str]] | None:
+        """A checkpoint's row, its event lines in order and its linked commits, or None."""
+        with self.reading() as conn:
+            row = conn.execute(
+                "SELECT checkpoint_id, commit_sha, created_at, branch, strategy, event_count, "
+                "parent_checkpoint_id, parent_hash, content_hash, header FROM checkpoints "
+                "WHERE checkpoint_id = ?",
+                (checkpoint_id,),
+            ).fetchall()
+            if not row:
+                return None
+            lines = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position",
+                    (checkpoint_id,),
+                )
+            ]
+            commits = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT commit_sha FROM commit_links WHERE checkpoint_id = ? "
+                    "ORDER BY linked_at, rowid",
+                    (checkpoint_id,),
+                )
+            ]
+        fields = [f.name for f in attrs.fields(CheckpointRow)]
+        return CheckpointRow(**dict(zip(fields, row[0], strict=True))), lines, commits
+
+    def checkpoint_ids(
+        self, *, commit_sha: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Checkpoint ids, newest first; only those linked to ``commit_sha`` if given."""
+        sql = "SELECT c.checkpoint_id FROM checkpoints c"
+        args: list[Any] = []
+        if commit_sha is not None:
+            sql += " JOIN commit_links l USING (checkpoint_id) WHERE l.commit_sha = ?"
+            args.append(commit_sha)
+        sql += " ORDER BY c.created_at DESC, c.checkpoint_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self.reading() as conn:
+            return [r[0] for r in conn.execute(sql, args)]
+
+    def has_checkpoint(self, checkpoint_id: str) -> bool:
+        """True when a checkpoint with this id is stored."""
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT 1 FROM checkpoints WHERE checkpoint_id = ?", (checkpoint_id,)
+            ).get
+        return found is not None
+
+    def count_checkpoints(self) -> int:
+        """How many checkpoints are stored."""
+        with self._lock:
+            count: int = self._conn.execute("SELECT count(*) FROM checkpoints").get
+        return count
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run read SQL and return its rows (for verify, doctor and tests)."""
+        with self.reading() as conn:
+            return [tuple(r) for r in conn.execute(sql, args)]
+
+    def new_purge_token(self) -> str:
+        """A token for a break-glass transaction."""
+        return new_id()

@@ -1,0 +1,68 @@
+"""Shared fixtures: real git repositories in temporary folders, real SQLite files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import bitloops
+
+# Tests must not depend on the developer's own git or bitloops configuration.
+for _name in list(os.environ):
+    if _name.startswith(("BITLOOPS_", "GIT_")):
+        del os.environ[_name]
+os.environ.update(
+    {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.invalid",
+        "GIT_COMMITTER_NAME": "Test Author",
+        "GIT_COMMITTER_EMAIL": "author@example.invalid",
+    }
+)
+
+
+def git(repo: Path, *args: str, input: str | None = None) -> str:
+    """Run the real git in ``repo`` and return stdout; fail the test if git fails."""
+    proc = subprocess.run(
+        ("git", *args), cwd=repo, input=input, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, f"git {' '.join(args)} failed: {proc.stderr}"
+    return proc.stdout
+
+
+def commit_files(repo: Path, files: dict[str, str | None], message: str = "change") -> str:
+    """Write (or, for None, delete) files, commit them all, return the new SHA."""
+    for rel, text in files.items():
+        path = repo / rel
+        if text is None:
+            path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    git(repo, "add", "-A", "--", *files)
+    git(repo, "commit", "-q", "--no-verify", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """An empty git repository with one initial commit."""
+    repo = tmp_path / "work"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit_files(repo, {"README.md": "# demo\n"}, "initial commit")
+    return repo
+
+
+@pytest.fixture
+def repo(git_repo: Path) -> Iterator[bitloops.Repository]:
+    """A bitloops Repository on ``git_repo``, closed afterwards."""
+    r = bitloops.Repository.open(git_repo)
+    yield r
+    r.close()

@@ -1,0 +1,222 @@
+"""Promotion of the draft into immutable checkpoints, and reading them back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import attrs
+import pytest
+from conftest import commit_files, git
+
+import bitloops
+from bitloops.checkpoint_files import CHECKPOINTS_DIR
+
+
+def _session(repo: bitloops.Repository) -> bitloops.Session:
+    s = repo.start_session(agent="claude-code", model="claude-sonnet-4")
+    s.prompt("Add retries to the HTTP client")
+    s.reasoning("Requests fail under load with 503s.")
+    s.plan("Wrap send() in a retry loop")
+    s.constraint("No new dependencies")
+    s.alternative("Use the tenacity library", reason="adds a dependency")
+    s.decision("Exponential backoff with jitter", rationale="avoids synchronised retries")
+    s.tool_use("edit", {"path": "client.py"}, output="ok")
+    s.file_change("client.py", "modified")
+    s.response("Added retries with exponential backoff.")
+    return s
+
+
+CLIENT_V1 = "class Client:\n    def send(self):\n        return 1\n\n\ndef helper():\n    return 2\n"
+CLIENT_V2 = (
+    "class Client:\n    def send(self):\n        for _ in range(3):\n            return 1\n\n\n"
+    "def helper():\n    return 2\n"
+)
+
+
+def test_promote_moves_the_draft_into_a_checkpoint(repo: bitloops.Repository, git_repo: Path) -> None:
+    """promote() creates a complete checkpoint linked to the commit and empties the draft."""
+    commit_files(git_repo, {"client.py": CLIENT_V1}, "add client")
+    _session(repo)
+    sha = commit_files(git_repo, {"client.py": CLIENT_V2}, "retries")
+    cp = repo.promote("HEAD")
+    assert cp is not None
+    assert cp.commit_sha == sha and cp.commits == (sha,)
+    assert cp.checkpoint_id != sha and len(cp.content_hash) == 64
+    assert [e.kind for e in cp.events][:2] == ["session_start", "prompt"]
+    assert cp.summary.intent == ("Add retries to the HTTP client",)
+    assert cp.summary.outcome == ("Added retries with exponential backoff.",)
+    assert cp.summary.decisions[0].rationale == "avoids synchronised retries"
+    assert cp.summary.alternatives[0].reason == "adds a dependency"
+    assert cp.summary.constraints == ("No new dependencies",)
+    assert [f.path for f in cp.files] == ["client.py"]
+    assert cp.files[0].in_commit and cp.files[0].by_agent
+    names = {(s.name, s.kind) for s in cp.symbols}
+    assert ("Client.send", "method") in names and ("client", "module") in names
+    assert ("helper", "function") not in names
+    assert cp.models == (bitloops.ModelIdentity(agent="claude-code", model="claude-sonnet-4"),)
+    assert cp.sessions[0].event_count == len(cp.events)
+    assert repo.draft().events == ()
+    assert repo.store.execute("SELECT count(*) FROM live_events") == [(0,)]
+    assert repo.checkpoint("HEAD") == cp
+    assert repo.checkpoint(cp.checkpoint_id) == cp
+    assert repo.status().checkpoint_count == 1
+
+
+def test_promote_is_idempotent_and_leaves_the_draft(repo: bitloops.Repository, git_repo: Path) -> None:
+    """Promoting a commit that has a checkpoint returns it and leaves new draft events."""
+    s = _session(repo)
+    commit_files(git_repo, {"a.txt": "1"})
+    first = repo.promote()
+    s.prompt("more work")
+    again = repo.promote("HEAD")
+    assert again == first
+    assert [e.kind for e in repo.draft().events] == ["prompt"]
+    assert repo.status().checkpoint_count == 1
+
+
+def test_promote_with_empty_draft_returns_none(repo: bitloops.Repository) -> None:
+    """Nothing recorded means no checkpoint."""
+    assert repo.promote("HEAD") is None
+    with pytest.raises(bitloops.CheckpointNotFound):
+        repo.checkpoint("HEAD")
+
+
+def test_unknown_ref_is_a_clear_error(repo: bitloops.Repository) -> None:
+    """An unknown ref raises UnknownRef and changes nothing."""
+    repo.start_session(agent="a").prompt("x")
+    with pytest.raises(bitloops.UnknownRef, match="no-such-branch"):
+        repo.promote("no-such-branch")
+    with pytest.raises(bitloops.UnknownRef):
+        repo.checkpoint("--upload-pack=evil")
+    assert len(repo.draft().events) == 2
+
+
+def test_files_on_disk_rebuild_an_equal_checkpoint(repo: bitloops.Repository, git_repo: Path) -> None:
+    """The folder on disk holds session.json, summary.md, transcript.jsonl and reads back equal."""
+    _session(repo)
+    sha = commit_files(git_repo, {"client.py": CLIENT_V1})
+    cp = repo.promote()
+    assert cp is not None
+    folder = git_repo / CHECKPOINTS_DIR / sha
+    assert sorted(p.name for p in folder.iterdir()) == ["session.json", "summary.md", "transcript.jsonl"]
+    assert bitloops.read_checkpoint_dir(folder) == cp
+    lines = (folder / "transcript.jsonl").read_text().splitlines()
+    assert len(lines) == len(cp.events)
+    assert json.loads(lines[1])["payload"]["text"] == "Add retries to the HTTP client"
+    summary = (folder / "summary.md").read_text()
+    assert "Exponential backoff with jitter" in summary and "tenacity" in summary
+    meta = json.loads((folder / "session.json").read_text())
+    assert meta["sessions"][0]["agent"] == "claude-code"
+    assert (git_repo / ".bitloops" / ".gitignore").read_text().count("settings.local.json") == 1
+
+
+def test_parent_hash_chains_first_parent_checkpoints(repo: bitloops.Repository, git_repo: Path) -> None:
+    """Each checkpoint carries the hash of the nearest first-parent ancestor's checkpoint."""
+    s = repo.start_session(agent="a")
+    s.prompt("one")
+    commit_files(git_repo, {"a.txt": "1"})
+    first = repo.promote()
+    commit_files(git_repo, {"a.txt": "2"})  # a commit without a checkpoint
+    s.prompt("two")
+    commit_files(git_repo, {"a.txt": "3"})
+    second = repo.promote()
+    assert first is not None and second is not None
+    assert first.parent_hash is None
+    assert second.parent_hash == first.content_hash
+    assert second.parent_checkpoint_id == first.checkpoint_id
+    assert [c.checkpoint_id for c in repo.checkpoints()] == [second.checkpoint_id, first.checkpoint_id]
+
+
+def test_several_sessions_and_agents_in_one_checkpoint(repo: bitloops.Repository, git_repo: Path) -> None:
+    """Every session's draft of the worktree lands in one checkpoint, tagged by agent and model."""
+    a = repo.start_session(agent="claude-code", model="opus")
+    b = repo.start_session(agent="cursor", model="gpt-5")
+    a.prompt("from claude")
+    b.prompt("from cursor")
+    commit_files(git_repo, {"x.txt": "x"})
+    cp = repo.promote()
+    assert cp is not None
+    assert {(m.agent, m.model) for m in cp.models} == {("claude-code", "opus"), ("cursor", "gpt-5")}
+    assert {s.agent for s in cp.sessions} == {"claude-code", "cursor"}
+    keys = [(e.ts, e.session_id, e.seq) for e in cp.events]
+    assert keys == sorted(keys)
+    assert set(cp.summary.agents) == {"claude-code", "cursor"}
+
+
+def test_agent_reported_files_outside_the_commit_are_listed(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """Files the agent changed but did not commit are kept, flagged as not in the commit."""
+    s = repo.start_session(agent="a")
+    s.file_change(str(git_repo / "scratch.py"), "added")
+    commit_files(git_repo, {"real.py": "x = 1\n"})
+    cp = repo.promote()
+    assert cp is not None
+    files = {f.path: f for f in cp.files}
+    assert files["scratch.py"].by_agent and not files["scratch.py"].in_commit
+    assert files["real.py"].in_commit and not files["real.py"].by_agent
+
+
+def test_checkpoints_by_commit_lists_every_link(repo: bitloops.Repository, git_repo: Path) -> None:
+    """checkpoints(commit=REF) returns all checkpoints linked to it; link() adds links."""
+    repo.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"a.txt": "1"})
+    cp = repo.promote()
+    assert cp is not None
+    git(git_repo, "commit", "-q", "--amend", "-m", "amended")
+    assert repo.link("HEAD", cp.checkpoint_id, "amend") is True
+    assert repo.link("HEAD", cp.checkpoint_id, "amend") is False
+    linked = repo.checkpoints(commit="HEAD")
+    assert [c.checkpoint_id for c in linked] == [cp.checkpoint_id]
+    assert linked[0].commits[1] == git(git_repo, "rev-parse", "HEAD").strip()
+    assert linked[0].content_hash == cp.content_hash
+    assert attrs.evolve(linked[0], commits=cp.commits) == cp
+    assert repo.verify().ok
+
+
+def test_root_commit_and_deleted_python_file(repo: bitloops.Repository, tmp_path: Path) -> None:
+    """Promotion works on a root commit and lists symbols of a deleted file."""
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q", "-b", "main")
+    r = bitloops.Repository.open(fresh)
+    r.start_session(agent="a").prompt("create")
+    commit_files(fresh, {"m.py": "def gone():\n    return 1\n"})
+    root = r.promote()
+    assert root is not None and {s.name for s in root.symbols} == {"m", "gone"}
+    r.start_session(agent="a").prompt("delete")
+    commit_files(fresh, {"m.py": None})
+    cp = r.promote()
+    assert cp is not None
+    assert cp.files[0].change == "deleted"
+    assert "gone" in {s.name for s in cp.symbols}
+    r.close()
+
+
+def test_custom_summarizer_is_used(repo: bitloops.Repository, git_repo: Path) -> None:
+    """A Summarizer passed to promote() writes the summary, e.g. prose from an LLM."""
+
+    class Prose:
+        def summarize(self, **kwargs):  # type: ignore[no-untyped-def]
+            base = bitloops.StructuredSummarizer().summarize(**kwargs)
+            return attrs.evolve(base, text="Retries were added.")
+
+    assert isinstance(Prose(), bitloops.Summarizer)
+    repo.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"a.txt": "1"})
+    cp = repo.promote(summarizer=Prose())
+    assert cp is not None and cp.summary.text == "Retries were added."
+    assert "Retries were added." in (git_repo / CHECKPOINTS_DIR / cp.commit_sha / "summary.md").read_text()
+
+
+def test_checkpoint_files_none_keeps_the_database_only(git_repo: Path) -> None:
+    """With checkpoint_files set to none, no folder is written."""
+    (git_repo / ".bitloops").mkdir()
+    (git_repo / ".bitloops" / "settings.json").write_text('{"checkpoint_files": "none"}')
+    r = bitloops.Repository.open(git_repo)
+    r.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"a.txt": "1"})
+    assert r.promote() is not None
+    assert not (git_repo / CHECKPOINTS_DIR).exists()
+    r.close()
