@@ -126,9 +126,8 @@ _LAZY = {
     "Problem": "verify",
     "PurgeReport": "verify",
     "VerifyReport": "verify",
-    **{
-        name: "model"
-        for name in (
+    **dict.fromkeys(
+        (
             "EVENT_KINDS",
             "Alternative",
             "Checkpoint",
@@ -142,8 +141,9 @@ _LAZY = {
             "Status",
             "Summary",
             "Symbol",
-        )
-    },
+        ),
+        "model",
+    ),
 }
 
 

@@ -80,8 +80,12 @@ class Git:
         if not where.is_dir():
             where = where.parent
         if not where.is_dir():
-            raise NotAGitRepository(f"{path} does not exist; pass a directory inside a git work tree")
-        out = Git(where).try_run("rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir")
+            raise NotAGitRepository(
+                f"{path} does not exist; pass a directory inside a git work tree"
+            )
+        out = Git(where).try_run(
+            "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"
+        )
         lines = out.splitlines() if out else []
         if len(lines) != 3:
             raise NotAGitRepository(
@@ -99,7 +103,9 @@ class Git:
         """The full SHA of the commit ``ref`` names; :class:`UnknownRef` otherwise."""
         if ref.startswith("-"):
             raise UnknownRef(f"{ref!r} is not a commit; pass a branch, tag or SHA")
-        out = self.try_run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        out = self.try_run(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+        )
         sha = out.strip() if out else ""
         if not is_sha(sha):
             raise UnknownRef(
@@ -152,7 +158,8 @@ class Git:
             )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise GitError(f"git cat-file failed in {self.cwd}: {exc}") from exc
-        out, pos, result = proc.stdout, 0, {}
+        out, pos = proc.stdout, 0
+        result: dict[str, str | None] = {}
         for spec in specs:
             end = out.find(b"\n", pos)
             if end < 0:

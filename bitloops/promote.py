@@ -19,7 +19,7 @@ import attrs
 
 from .codec import canonical_dumps, checkpoint_header, content_hash, format_ts, new_id, structure
 from .errors import GitError, StoreError
-from .model import Checkpoint, Event, EventKind, FileTouched, ModelIdentity, SessionInfo, Symbol
+from .model import Checkpoint, Event, EventKind, FileTouched, ModelIdentity, Symbol
 from .store.sqlite import CheckpointRow, DraftRows
 from .symbols import default_extractors, parse_diff, touched_symbols
 
@@ -35,7 +35,9 @@ _ATTEMPTS = 5
 _OWN_FILES = ".bitloops/"
 
 
-def promote_commit(repo: Repository, sha: str, summarizer: Summarizer) -> tuple[Checkpoint, list[str]] | None:
+def promote_commit(
+    repo: Repository, sha: str, summarizer: Summarizer
+) -> tuple[Checkpoint, list[str]] | None:
     """Promote the draft of ``repo``'s worktree to a checkpoint of ``sha``.
 
     Returns the checkpoint and its stored event lines, the existing checkpoint (and no
@@ -165,7 +167,9 @@ def _files_and_symbols(
 ) -> tuple[tuple[FileTouched, ...], tuple[Symbol, ...]]:
     by_agent = _agent_files(repo, events)
     try:
-        diffs = [d for d in parse_diff(repo.git.commit_diff(sha)) if not d.path.startswith(_OWN_FILES)]
+        diffs = [
+            d for d in parse_diff(repo.git.commit_diff(sha)) if not d.path.startswith(_OWN_FILES)
+        ]
     except GitError as exc:
         log.warning("bitloops: cannot read the diff of %s: %s", sha, exc)
         diffs = []

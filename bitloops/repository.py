@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .codec import canonical_dumps, new_id, structure
-from .errors import CheckpointNotFound, InvalidPayload, SessionNotFound, UnknownRef
+from .errors import CheckpointNotFound, InvalidPayload, UnknownRef
 from .gitutil import Git, RepoPaths
 from .model import Checkpoint, DraftCommit, Event, Status
 from .session import Session
@@ -228,7 +228,9 @@ class Repository:
 
     # -- promotion and checkpoints ------------------------------------------------------
 
-    def promote(self, ref: str = "HEAD", *, summarizer: Summarizer | None = None) -> Checkpoint | None:
+    def promote(
+        self, ref: str = "HEAD", *, summarizer: Summarizer | None = None
+    ) -> Checkpoint | None:
         """Promote this worktree's draft to a checkpoint of the commit ``ref`` names.
 
         Returns the new checkpoint; the existing one if the commit already has a
@@ -272,7 +274,9 @@ class Repository:
             )
         return self._load_checkpoint(ids[0])
 
-    def checkpoints(self, *, commit: str | None = None, limit: int | None = None) -> list[Checkpoint]:
+    def checkpoints(
+        self, *, commit: str | None = None, limit: int | None = None
+    ) -> list[Checkpoint]:
         """Checkpoints, newest first; with ``commit``, every one linked to that commit."""
         sha = self.git.resolve_commit(commit) if commit is not None else None
         ids = self.store.checkpoint_ids(commit_sha=sha, limit=limit)

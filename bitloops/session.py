@@ -76,7 +76,11 @@ class Session:
     ended: bool = False
 
     def record(
-        self, kind: str, payload: Mapping[str, Any] | None = None, *, artefacts: tuple[str, ...] = ()
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        artefacts: tuple[str, ...] = (),
     ) -> Event:
         """Record an event of any kind in :data:`bitloops.EVENT_KINDS`; the generic form."""
         kind = str(kind)
@@ -154,7 +158,7 @@ class Session:
                 f"change must be one of {', '.join(sorted(FILE_CHANGES))}, not {change!r}"
             )
         payload: dict[str, Any] = {"path": path, "change": change}
-        artefacts = (path,)
+        artefacts: tuple[str, ...] = (path,)
         if change == "renamed":
             if old_path is None:
                 raise InvalidPayload("a renamed file needs old_path= (the path it had before)")

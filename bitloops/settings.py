@@ -68,7 +68,16 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, Any], Any]:
 def _bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+    if isinstance(value, str) and value.lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
         return value.lower() in ("1", "true", "yes", "on")
     raise ValueError(f"{key!r} must be true or false")
 
@@ -93,7 +102,7 @@ def _patterns(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, Mapping):
         value = value.get("extra_patterns", [])
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-        raise ValueError(f"{key!r} must be {{\"extra_patterns\": [regex, ...]}}")
+        raise ValueError(f'{key!r} must be {{"extra_patterns": [regex, ...]}}')
     for pattern in value:
         try:
             re.compile(pattern)
@@ -133,7 +142,9 @@ def _read(path: Path) -> dict[str, Any]:
             "fix the file or remove it to use the defaults"
         ) from exc
     if not isinstance(data, dict):
-        raise SettingsError(f"{path} must hold a JSON object such as {{\"strategy\": \"manual_commit\"}}")
+        raise SettingsError(
+            f'{path} must hold a JSON object such as {{"strategy": "manual_commit"}}'
+        )
     return data
 
 
@@ -183,7 +194,7 @@ def ensure_gitignore(toplevel: Path) -> None:
     if current is not None and line in current.splitlines():
         return
     folder.mkdir(parents=True, exist_ok=True)
-    text = (current or "# Personal bitloops settings stay on this machine.\n")
+    text = current or "# Personal bitloops settings stay on this machine.\n"
     if not text.endswith("\n"):
         text += "\n"
     ignore.write_text(text + line + "\n", encoding="utf-8")

@@ -150,17 +150,21 @@ def render_markdown(checkpoint: Checkpoint) -> str:
     out += ["## What was asked", "", *_bullets(s.intent)]
     out += ["## Outcome", "", *_bullets(s.outcome)]
     out += ["## Decisions", ""]
-    out += _bullets([d.text + (f" — because {d.rationale}" if d.rationale else "") for d in s.decisions])
+    out += _bullets(
+        [d.text + (f" — because {d.rationale}" if d.rationale else "") for d in s.decisions]
+    )
     out += ["## Alternatives rejected", ""]
-    out += _bullets([a.text + (f" — rejected: {a.reason}" if a.reason else "") for a in s.alternatives])
+    out += _bullets(
+        [a.text + (f" — rejected: {a.reason}" if a.reason else "") for a in s.alternatives]
+    )
     out += ["## Constraints followed", "", *_bullets(s.constraints)]
     if s.plans:
         out += ["## Plan", "", *_bullets(s.plans)]
     out += ["## Files touched", "", *_bullets([f"`{f}`" for f in s.files])]
     out += ["## Symbols touched", "", *_bullets([f"`{x}`" for x in s.symbols])]
     agents = [
-        f"{info.agent} ({info.model or 'model unknown'}): {_duration(info.duration.total_seconds())}, "
-        f"{info.event_count} events"
+        f"{info.agent} ({info.model or 'model unknown'}): "
+        f"{_duration(info.duration.total_seconds())}, {info.event_count} events"
         for info in checkpoint.sessions
     ]
     out += ["## Agents and models", "", *_bullets(agents)]

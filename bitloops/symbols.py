@@ -415,7 +415,7 @@ class PythonSymbols:
         try:
             spans = _definitions(_parse(source), path, self.language)
             return [module, *_innermost(spans, lines)]
-        except Exception:  # noqa: BLE001
+        except Exception:
             # Syntax errors, null bytes, lone surrogates, nesting too deep: whatever
             # the parser rejects still tells us the module changed.
             return [module]
@@ -486,7 +486,7 @@ def touched_symbols(
                 old_side = _side(chosen, old_path, diff.path, read_old, diff.old_lines)
             found.update(new_side)
             found.update(old_side)
-        except Exception:  # noqa: BLE001, S112
+        except Exception:
             # One bad file (a failing reader or plug-in) must not cost the checkpoint
             # the symbols of every other file.
             continue

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import TYPE_CHECKING
+from json.encoder import encode_basestring
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -86,15 +86,22 @@ def verify(repo: Repository) -> VerifyReport:
     """Cross-check the database, the hash chain and the checkpoint folders on disk."""
     store = repo.store
     problems: list[Problem] = []
-    triggers = {r[0] for r in store.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger'")}
+    triggers = {
+        r[0] for r in store.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger'")
+    }
     missing = sorted(_TRIGGERS - triggers)
     if missing:
         problems.append(
-            Problem(kind="triggers_missing", message=f"immutability triggers removed: {', '.join(missing)}")
+            Problem(
+                kind="triggers_missing",
+                message=f"immutability triggers removed: {', '.join(missing)}",
+            )
         )
     if store.execute("SELECT 1 FROM break_glass LIMIT 1"):
         problems.append(
-            Problem(kind="break_glass_open", message="the break_glass table holds a row outside a purge")
+            Problem(
+                kind="break_glass_open", message="the break_glass table holds a row outside a purge"
+            )
         )
     rows = store.execute(
         "SELECT checkpoint_id, commit_sha, content_hash, parent_checkpoint_id, parent_hash, "
@@ -106,55 +113,72 @@ def verify(repo: Repository) -> VerifyReport:
         "SELECT checkpoint_id, old_hash, new_hash FROM purges ORDER BY purged_at, rowid"
     ):
         purges.setdefault(cid, []).append((old, new))
-    links = {(r[0], r[1]) for r in store.execute("SELECT commit_sha, checkpoint_id FROM commit_links")}
+    links = {
+        (r[0], r[1]) for r in store.execute("SELECT commit_sha, checkpoint_id FROM commit_links")
+    }
     changed = _changed_checkpoint_files(repo)
-    for cid, sha, stored_hash, parent_id, parent_hash, count, header_text in rows:
-        lines = [
-            r[0]
-            for r in store.execute(
-                "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position", (cid,)
-            )
-        ]
-
-        def report(kind: str, message: str, severity: str = "error") -> None:
-            problems.append(
-                Problem(kind=kind, message=message, checkpoint_id=cid, commit_sha=sha, severity=severity)
-            )
-
-        try:
-            header = json.loads(header_text)
-            actual = content_hash(header, lines)
-        except ValueError:
-            report("content_mismatch", "the stored header is not valid JSON")
-            continue
-        allowed = _purge_chain(purges.get(cid, []), stored_hash)
-        if actual != stored_hash:
-            if actual in allowed:
-                report("purged", f"changed by {len(allowed) - 1} audited purge(s)", "info")
-            else:
-                report("content_mismatch", "the stored content does not match its content hash")
-        if (header.get("checkpoint_id"), header.get("commit_sha"), header.get("parent_hash")) != (
-            cid,
-            sha,
-            parent_hash,
-        ) or count != len(lines):
-            report("row_mismatch", "the checkpoint's columns disagree with its hashed content")
-        if parent_id is not None and hashes.get(parent_id) != parent_hash:
-            report("chain_broken", f"parent checkpoint {parent_id} does not have the recorded hash")
-        if (sha, cid) not in links:
-            report("link_missing", "the link to the commit it was created for is missing")
-        folder = checkpoint_dir(repo.toplevel, sha)
-        if (folder / "session.json").exists():
-            try:
-                on_disk = read_checkpoint_dir(folder)
-                if on_disk.checkpoint_id == cid:
-                    if on_disk.content_hash != stored_hash or dir_content_hash(folder) not in allowed:
-                        report("files_mismatch", f"the files in {folder} do not match the database")
-                    elif sha in changed:
-                        report("files_changed", f"{folder} differs from the copy committed in git")
-            except BitloopsError as exc:
-                report("files_unreadable", str(exc))
+    for row in rows:
+        problems.extend(_verify_one(repo, row, hashes, purges, links, changed))
     return VerifyReport(checked=len(rows), problems=tuple(problems))
+
+
+def _verify_one(
+    repo: Repository,
+    row: tuple[Any, ...],
+    hashes: dict[str, str],
+    purges: dict[str, list[tuple[str, str]]],
+    links: set[tuple[str, str]],
+    changed: set[str],
+) -> list[Problem]:
+    cid, sha, stored_hash, parent_id, parent_hash, count, header_text = row
+    found: list[Problem] = []
+
+    def report(kind: str, message: str, severity: str = "error") -> None:
+        found.append(
+            Problem(
+                kind=kind, message=message, checkpoint_id=cid, commit_sha=sha, severity=severity
+            )
+        )
+
+    lines = [
+        str(r[0])
+        for r in repo.store.execute(
+            "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position", (cid,)
+        )
+    ]
+    try:
+        header = json.loads(header_text)
+        actual = content_hash(header, lines)
+    except ValueError:
+        report("content_mismatch", "the stored header is not valid JSON")
+        return found
+    allowed = _purge_chain(purges.get(cid, []), stored_hash)
+    if actual != stored_hash:
+        if actual in allowed:
+            report("purged", f"changed by {len(allowed) - 1} audited purge(s)", "info")
+        else:
+            report("content_mismatch", "the stored content does not match its content hash")
+    identity = (header.get("checkpoint_id"), header.get("commit_sha"), header.get("parent_hash"))
+    if identity != (cid, sha, parent_hash) or count != len(lines):
+        report("row_mismatch", "the checkpoint's columns disagree with its hashed content")
+    if parent_id is not None and hashes.get(parent_id) != parent_hash:
+        report("chain_broken", f"parent checkpoint {parent_id} does not have the recorded hash")
+    if (sha, cid) not in links:
+        report("link_missing", "the link to the commit it was created for is missing")
+    folder = checkpoint_dir(repo.toplevel, sha)
+    if not (folder / "session.json").exists():
+        return found
+    try:
+        on_disk = read_checkpoint_dir(folder)
+        if on_disk.checkpoint_id != cid:
+            return found
+        if on_disk.content_hash != stored_hash or dir_content_hash(folder) not in allowed:
+            report("files_mismatch", f"the files in {folder} do not match the database")
+        elif sha in changed:
+            report("files_changed", f"{folder} differs from the copy committed in git")
+    except BitloopsError as exc:
+        report("files_unreadable", str(exc))
+    return found
 
 
 def _changed_checkpoint_files(repo: Repository) -> set[str]:
@@ -163,7 +187,9 @@ def _changed_checkpoint_files(repo: Repository) -> set[str]:
     return {p.split("/")[3] for p in out.splitlines() if p.count("/") >= 4}
 
 
-def purge(repo: Repository, secret: str, *, reason: str, replacement: str = "[PURGED]") -> PurgeReport:
+def purge(
+    repo: Repository, secret: str, *, reason: str, replacement: str = "[PURGED]"
+) -> PurgeReport:
     """Replace ``secret`` in every committed checkpoint (and the draft), with an audit trail."""
     if not isinstance(secret, str) or len(secret) < 6:
         raise PurgeError("the secret to purge must be a string of at least 6 characters")
@@ -182,7 +208,7 @@ def purge(repo: Repository, secret: str, *, reason: str, replacement: str = "[PU
     token = new_id()
     with store.transaction() as conn:
         ids = [
-            r[0]
+            str(r[0])
             for r in conn.execute(
                 "SELECT checkpoint_id FROM checkpoints WHERE instr(header, ?1) "
                 "UNION SELECT DISTINCT checkpoint_id FROM checkpoint_events WHERE instr(line, ?1)",
@@ -191,39 +217,7 @@ def purge(repo: Repository, secret: str, *, reason: str, replacement: str = "[PU
         ]
         conn.execute("INSERT INTO break_glass (token) VALUES (?)", (token,))
         for cid in ids:
-            header_text, stored_hash = conn.execute(
-                "SELECT header, content_hash FROM checkpoints WHERE checkpoint_id = ?", (cid,)
-            ).fetchall()[0]
-            previous = conn.execute(
-                "SELECT old_hash, new_hash FROM purges WHERE checkpoint_id = ? ORDER BY purged_at, rowid",
-                (cid,),
-            ).fetchall()
-            old_hash = _purge_chain([(o, n) for o, n in previous], stored_hash)[-1]
-            count = header_text.count(needle)
-            conn.execute(
-                "UPDATE checkpoints SET header = ? WHERE checkpoint_id = ?",
-                (header_text.replace(needle, swap), cid),
-            )
-            for position, line in conn.execute(
-                "SELECT position, line FROM checkpoint_events WHERE checkpoint_id = ? AND instr(line, ?)",
-                (cid, needle),
-            ).fetchall():
-                count += line.count(needle)
-                conn.execute(
-                    "UPDATE checkpoint_events SET line = ? WHERE checkpoint_id = ? AND position = ?",
-                    (line.replace(needle, swap), cid, position),
-                )
-            new_header = conn.execute(
-                "SELECT header FROM checkpoints WHERE checkpoint_id = ?", (cid,)
-            ).get
-            lines = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position",
-                    (cid,),
-                )
-            ]
-            new_hash = content_hash(json.loads(new_header), lines)
+            count, old_hash, new_hash = _purge_checkpoint(conn, cid, needle, swap)
             pid = new_id()
             conn.execute(
                 "INSERT INTO purges (purge_id, checkpoint_id, purged_at, reason, secret_sha256, "
@@ -252,6 +246,38 @@ def purge(repo: Repository, secret: str, *, reason: str, replacement: str = "[PU
     )
 
 
+def _purge_checkpoint(conn: Any, cid: str, needle: str, swap: str) -> tuple[int, str, str]:
+    """Replace ``needle`` in one checkpoint; ``(occurrences, hash before, hash after)``."""
+    header_text, stored_hash = (
+        str(v)
+        for v in conn.execute(
+            "SELECT header, content_hash FROM checkpoints WHERE checkpoint_id = ?", (cid,)
+        ).fetchall()[0]
+    )
+    previous = conn.execute(
+        "SELECT old_hash, new_hash FROM purges WHERE checkpoint_id = ? ORDER BY purged_at, rowid",
+        (cid,),
+    ).fetchall()
+    old_hash = _purge_chain([(str(o), str(n)) for o, n in previous], stored_hash)[-1]
+    count = header_text.count(needle)
+    header_text = header_text.replace(needle, swap)
+    conn.execute("UPDATE checkpoints SET header = ? WHERE checkpoint_id = ?", (header_text, cid))
+    lines: list[str] = []
+    for position, line in conn.execute(
+        "SELECT position, line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position",
+        (cid,),
+    ).fetchall():
+        if needle in line:
+            count += line.count(needle)
+            line = line.replace(needle, swap)
+            conn.execute(
+                "UPDATE checkpoint_events SET line = ? WHERE checkpoint_id = ? AND position = ?",
+                (line, cid, position),
+            )
+        lines.append(line)
+    return count, old_hash, content_hash(json.loads(header_text), lines)
+
+
 def _rewrite_folder(repo: Repository, checkpoint: Checkpoint) -> None:
     lines = [
         r[0]
@@ -261,4 +287,3 @@ def _rewrite_folder(repo: Repository, checkpoint: Checkpoint) -> None:
         )
     ]
     write_checkpoint_dir(repo.toplevel, checkpoint, lines)
-

@@ -27,14 +27,18 @@ def _session(repo: bitloops.Repository) -> bitloops.Session:
     return s
 
 
-CLIENT_V1 = "class Client:\n    def send(self):\n        return 1\n\n\ndef helper():\n    return 2\n"
+CLIENT_V1 = (
+    "class Client:\n    def send(self):\n        return 1\n\n\ndef helper():\n    return 2\n"
+)
 CLIENT_V2 = (
     "class Client:\n    def send(self):\n        for _ in range(3):\n            return 1\n\n\n"
     "def helper():\n    return 2\n"
 )
 
 
-def test_promote_moves_the_draft_into_a_checkpoint(repo: bitloops.Repository, git_repo: Path) -> None:
+def test_promote_moves_the_draft_into_a_checkpoint(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
     """promote() creates a complete checkpoint linked to the commit and empties the draft."""
     commit_files(git_repo, {"client.py": CLIENT_V1}, "add client")
     _session(repo)
@@ -63,7 +67,9 @@ def test_promote_moves_the_draft_into_a_checkpoint(repo: bitloops.Repository, gi
     assert repo.status().checkpoint_count == 1
 
 
-def test_promote_is_idempotent_and_leaves_the_draft(repo: bitloops.Repository, git_repo: Path) -> None:
+def test_promote_is_idempotent_and_leaves_the_draft(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
     """Promoting a commit that has a checkpoint returns it and leaves new draft events."""
     s = _session(repo)
     commit_files(git_repo, {"a.txt": "1"})
@@ -92,14 +98,20 @@ def test_unknown_ref_is_a_clear_error(repo: bitloops.Repository) -> None:
     assert len(repo.draft().events) == 2
 
 
-def test_files_on_disk_rebuild_an_equal_checkpoint(repo: bitloops.Repository, git_repo: Path) -> None:
+def test_files_on_disk_rebuild_an_equal_checkpoint(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
     """The folder on disk holds session.json, summary.md, transcript.jsonl and reads back equal."""
     _session(repo)
     sha = commit_files(git_repo, {"client.py": CLIENT_V1})
     cp = repo.promote()
     assert cp is not None
     folder = git_repo / CHECKPOINTS_DIR / sha
-    assert sorted(p.name for p in folder.iterdir()) == ["session.json", "summary.md", "transcript.jsonl"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "session.json",
+        "summary.md",
+        "transcript.jsonl",
+    ]
     assert bitloops.read_checkpoint_dir(folder) == cp
     lines = (folder / "transcript.jsonl").read_text().splitlines()
     assert len(lines) == len(cp.events)
@@ -111,7 +123,9 @@ def test_files_on_disk_rebuild_an_equal_checkpoint(repo: bitloops.Repository, gi
     assert (git_repo / ".bitloops" / ".gitignore").read_text().count("settings.local.json") == 1
 
 
-def test_parent_hash_chains_first_parent_checkpoints(repo: bitloops.Repository, git_repo: Path) -> None:
+def test_parent_hash_chains_first_parent_checkpoints(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
     """Each checkpoint carries the hash of the nearest first-parent ancestor's checkpoint."""
     s = repo.start_session(agent="a")
     s.prompt("one")
@@ -125,10 +139,15 @@ def test_parent_hash_chains_first_parent_checkpoints(repo: bitloops.Repository, 
     assert first.parent_hash is None
     assert second.parent_hash == first.content_hash
     assert second.parent_checkpoint_id == first.checkpoint_id
-    assert [c.checkpoint_id for c in repo.checkpoints()] == [second.checkpoint_id, first.checkpoint_id]
+    assert [c.checkpoint_id for c in repo.checkpoints()] == [
+        second.checkpoint_id,
+        first.checkpoint_id,
+    ]
 
 
-def test_several_sessions_and_agents_in_one_checkpoint(repo: bitloops.Repository, git_repo: Path) -> None:
+def test_several_sessions_and_agents_in_one_checkpoint(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
     """Every session's draft of the worktree lands in one checkpoint, tagged by agent and model."""
     a = repo.start_session(agent="claude-code", model="opus")
     b = repo.start_session(agent="cursor", model="gpt-5")
@@ -207,7 +226,10 @@ def test_custom_summarizer_is_used(repo: bitloops.Repository, git_repo: Path) ->
     commit_files(git_repo, {"a.txt": "1"})
     cp = repo.promote(summarizer=Prose())
     assert cp is not None and cp.summary.text == "Retries were added."
-    assert "Retries were added." in (git_repo / CHECKPOINTS_DIR / cp.commit_sha / "summary.md").read_text()
+    assert (
+        "Retries were added."
+        in (git_repo / CHECKPOINTS_DIR / cp.commit_sha / "summary.md").read_text()
+    )
 
 
 def test_checkpoint_files_none_keeps_the_database_only(git_repo: Path) -> None:

@@ -186,9 +186,9 @@ def test_worktrees_share_the_database_but_not_the_draft(git_repo: Path, tmp_path
 def test_transcript_line_is_canonical_json(repo: bitloops.Repository) -> None:
     """The stored line of an event parses to the event's own fields."""
     s = repo.start_session(agent="a", model="m")
-    event = s.prompt("héllo \"quoted\"\n")
+    event = s.prompt('héllo "quoted"\n')
     (line,) = [r[0] for r in repo.store.execute("SELECT line FROM live_events WHERE seq = 2")]
     data = json.loads(line)
-    assert data["payload"] == {"text": "héllo \"quoted\"\n"}
+    assert data["payload"] == {"text": 'héllo "quoted"\n'}
     assert data["event_id"] == event.event_id
     assert data["kind"] == EventKind.PROMPT

@@ -120,7 +120,9 @@ class SQLiteStore:
                 str(path), flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
             )
         except (OSError, apsw.Error) as exc:
-            raise StoreError(f"cannot open {path}: {exc}; check the path and its permissions") from exc
+            raise StoreError(
+                f"cannot open {path}: {exc}; check the path and its permissions"
+            ) from exc
         try:
             self._configure(durability, busy_timeout_ms)
             self._migrate()
@@ -138,7 +140,7 @@ class SQLiteStore:
         conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
         conn.pragma("foreign_keys", True)
         # Reading the schema here turns "file is not a database" into an error at open.
-        conn.execute("SELECT count(*) FROM sqlite_schema").get
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
         if conn.pragma("journal_mode", "wal") != "wal":
             raise StoreError(f"{self.path} cannot use write-ahead logging; put it on a local disk")
         conn.pragma("synchronous", "FULL" if durability == "full" else "NORMAL")
@@ -388,9 +390,10 @@ class SQLiteStore:
                 "ORDER BY ts, session_id, seq",
                 (worktree,),
             ).fetchall()
-        high = max((r[0] for r in rows), default=0)
-        sids = list(dict.fromkeys(r[1] for r in rows))
-        return DraftRows(high_water=high, lines=[r[2] for r in rows], session_ids=sids)
+        high: int = max((r[0] for r in rows), default=0)  # type: ignore[type-var, assignment]
+        sids = list(dict.fromkeys(str(r[1]) for r in rows))
+        lines: list[str] = [r[2] for r in rows]  # type: ignore[misc]
+        return DraftRows(high_water=high, lines=lines, session_ids=sids)
 
     def draft_count(self, worktree: str) -> int:
         """How many live events the worktree has."""
@@ -414,7 +417,7 @@ class SQLiteStore:
                 "ORDER BY c.created_at, c.checkpoint_id",
                 (json.dumps(list(shas)),),
             ).fetchall()
-        return {sha: (cid, chash) for sha, cid, chash in rows}
+        return {str(sha): (str(cid), str(chash)) for sha, cid, chash in rows}
 
     def move_draft(self, *, worktree: str, draft: DraftRows, row: CheckpointRow) -> bool:
         """Move the draft into the committed tables and link it to its commit, atomically.
@@ -468,7 +471,9 @@ class SQLiteStore:
             )
             return bool(conn.changes())
 
-    def checkpoint_data(self, checkpoint_id: str) -> tuple[CheckpointRow, list[str], list[str]] | None:
+    def checkpoint_data(
+        self, checkpoint_id: str
+    ) -> tuple[CheckpointRow, list[str], list[str]] | None:
         """A checkpoint's row, its event lines in order and its linked commits, or None."""
         with self.reading() as conn:
             row = conn.execute(
@@ -495,7 +500,8 @@ class SQLiteStore:
                 )
             ]
         fields = [f.name for f in attrs.fields(CheckpointRow)]
-        return CheckpointRow(**dict(zip(fields, row[0], strict=True))), lines, commits
+        values: dict[str, Any] = dict(zip(fields, row[0], strict=True))
+        return CheckpointRow(**values), lines, commits
 
     def checkpoint_ids(
         self, *, commit_sha: str | None = None, limit: int | None = None

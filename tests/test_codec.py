@@ -1,0 +1,189 @@
+"""Round trips through the converter, the hot-path event line, and the files on disk."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bitloops
+from bitloops import codec
+from bitloops.checkpoint_files import dir_content_hash, write_checkpoint_dir
+from bitloops.model import (
+    EVENT_KINDS,
+    Alternative,
+    Checkpoint,
+    Decision,
+    Event,
+    FileTouched,
+    ModelIdentity,
+    SessionInfo,
+    Summary,
+    Symbol,
+)
+
+text = st.text(max_size=30)
+times = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
+    max_leaves=12,
+)
+payloads = st.dictionaries(text, json_values, max_size=5)
+sha = st.text("0123456789abcdef", min_size=40, max_size=40)
+
+events = st.builds(
+    Event,
+    event_id=st.uuids().map(str),
+    session_id=text,
+    seq=st.integers(1, 10**9),
+    ts=times,
+    kind=st.sampled_from(sorted(EVENT_KINDS)),
+    agent=text,
+    model=st.none() | text,
+    payload=payloads,
+    artefacts=st.lists(text, max_size=3).map(tuple),
+)
+sessions = st.builds(
+    SessionInfo,
+    session_id=text,
+    agent=text,
+    model=st.none() | text,
+    status=st.sampled_from(["active", "ended"]),
+    started_at=times,
+    ended_at=st.none() | times,
+    last_event_at=st.none() | times,
+    branch=st.none() | text,
+    base_commit=st.none() | sha,
+    event_count=st.integers(0, 1000),
+)
+summaries = st.builds(
+    Summary,
+    intent=st.lists(text, max_size=3).map(tuple),
+    outcome=st.lists(text, max_size=2).map(tuple),
+    decisions=st.lists(st.builds(Decision, text=text, rationale=st.none() | text), max_size=2).map(
+        tuple
+    ),
+    alternatives=st.lists(
+        st.builds(Alternative, text=text, reason=st.none() | text), max_size=2
+    ).map(tuple),
+    constraints=st.lists(text, max_size=2).map(tuple),
+    started_at=st.none() | times,
+    duration_seconds=st.floats(0, 1e6),
+    event_counts=st.dictionaries(st.sampled_from(sorted(EVENT_KINDS)), st.integers(0, 99)),
+    text=st.none() | text,
+)
+checkpoints = st.builds(
+    Checkpoint,
+    checkpoint_id=st.uuids().map(str),
+    commit_sha=sha,
+    commits=st.lists(sha, min_size=1, max_size=3).map(tuple),
+    created_at=times,
+    branch=st.none() | text,
+    sessions=st.lists(sessions, max_size=2).map(tuple),
+    events=st.lists(events, max_size=5).map(tuple),
+    summary=summaries,
+    files=st.lists(
+        st.builds(FileTouched, path=text, change=st.sampled_from(["added", "modified"])), max_size=2
+    ).map(tuple),
+    symbols=st.lists(
+        st.builds(Symbol, path=text, name=text, kind=st.just("function")), max_size=2
+    ).map(tuple),
+    models=st.lists(st.builds(ModelIdentity, agent=text, model=st.none() | text), max_size=2).map(
+        tuple
+    ),
+    parent_hash=st.none() | st.text("0123456789abcdef", min_size=64, max_size=64),
+    content_hash=st.text("0123456789abcdef", min_size=64, max_size=64),
+)
+
+
+def _json_roundtrip(value: Any) -> Any:
+    return json.loads(codec.canonical_dumps(value))
+
+
+@given(events)
+def test_event_roundtrips_through_the_converter(event: Event) -> None:
+    """structure(unstructure(event)) == event, also through canonical JSON text."""
+    assert codec.structure(codec.unstructure(event), Event) == event
+    assert codec.structure(_json_roundtrip(codec.unstructure(event)), Event) == event
+
+
+@given(events)
+def test_hot_path_line_equals_the_converter(event: Event) -> None:
+    """The recording hot path writes exactly what the converter would, and reads back equal."""
+    line = codec.event_line(
+        event_id=event.event_id,
+        session_id=event.session_id,
+        seq=event.seq,
+        ts=codec.format_ts(event.ts),
+        kind=event.kind,
+        agent=event.agent,
+        model=event.model,
+        payload_json=codec.canonical_dumps(event.payload),
+        artefacts=event.artefacts,
+    )
+    assert line == codec.canonical_dumps(codec.unstructure(event))
+    assert codec.event_from_line(line) == event
+
+
+@given(checkpoints)
+def test_checkpoint_roundtrips_through_the_converter(cp: Checkpoint) -> None:
+    """Checkpoints survive unstructure/structure and a trip through JSON text."""
+    assert codec.structure(codec.unstructure(cp), Checkpoint) == cp
+    assert codec.structure(_json_roundtrip(codec.unstructure(cp)), Checkpoint) == cp
+
+
+@settings(max_examples=40, deadline=None)
+@given(checkpoints)
+def test_checkpoint_roundtrips_through_its_folder(cp: Checkpoint) -> None:
+    """write_checkpoint_dir then read_checkpoint_dir gives an equal checkpoint and hash."""
+    header = codec.checkpoint_header(cp)
+    lines = [codec.canonical_dumps(codec.unstructure(e)) for e in cp.events]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_checkpoint_dir(Path(tmp), cp)
+        assert bitloops.read_checkpoint_dir(folder) == cp
+        assert dir_content_hash(folder) == codec.content_hash(header, lines)
+
+
+def test_content_hash_ignores_commit_links() -> None:
+    """Adding commit links (after a rewrite) does not change the content hash."""
+    cp = Checkpoint(
+        checkpoint_id="c", commit_sha="a" * 40, commits=("a" * 40,), created_at=datetime.now(UTC)
+    )
+    relinked = Checkpoint(
+        checkpoint_id="c",
+        commit_sha="a" * 40,
+        commits=("a" * 40, "b" * 40),
+        created_at=cp.created_at,
+    )
+    assert codec.content_hash(codec.checkpoint_header(cp), []) == codec.content_hash(
+        codec.checkpoint_header(relinked), []
+    )
+
+
+def test_timestamps_are_fixed_width_utc() -> None:
+    """Timestamps render with six fractional digits and Z, so text order is time order."""
+    ts = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
+    assert codec.format_ts(ts) == "2026-11-25T14:30:00.000000Z"
+    assert codec.parse_ts("2026-11-25T14:30:00.000000Z") == ts
+
+
+def test_ids_are_uuid7_and_time_ordered() -> None:
+    """new_id gives version-7 UUIDs that sort by creation time."""
+    import uuid
+
+    ids = [codec.new_id() for _ in range(50)]
+    assert all(uuid.UUID(i).version == 7 for i in ids)
+    assert len(set(ids)) == 50
+    assert ids[0][:8] <= ids[-1][:8]

@@ -1,0 +1,154 @@
+"""Immutability of committed data, verify, and the break-glass purge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apsw
+import pytest
+from conftest import commit_files, git
+
+import bitloops
+from bitloops.checkpoint_files import CHECKPOINTS_DIR
+
+
+def _checkpoint(
+    repo: bitloops.Repository, git_repo: Path, text: str = "build it"
+) -> bitloops.Checkpoint:
+    s = repo.start_session(agent="a", model="m")
+    s.prompt(text)
+    s.decision("do it simply")
+    commit_files(git_repo, {"f.txt": text})
+    cp = repo.promote()
+    assert cp is not None
+    return cp
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE checkpoints SET commit_sha = 'x'",
+        "DELETE FROM checkpoints",
+        "UPDATE checkpoint_events SET line = '{}'",
+        "DELETE FROM checkpoint_events",
+        "UPDATE commit_links SET commit_sha = 'x'",
+        "DELETE FROM commit_links",
+    ],
+)
+def test_database_refuses_changes_to_committed_rows(
+    repo: bitloops.Repository, git_repo: Path, sql: str
+) -> None:
+    """Casual SQL from another connection cannot change or delete committed rows."""
+    cp = _checkpoint(repo, git_repo)
+    conn = apsw.Connection(str(repo.db_path))
+    with pytest.raises(apsw.ConstraintError, match="bitloops"):
+        conn.execute(sql)
+    conn.close()
+    assert repo.checkpoint(cp.checkpoint_id) == cp
+    assert repo.verify().ok
+
+
+def test_library_paths_translate_the_refusal(repo: bitloops.Repository, git_repo: Path) -> None:
+    """Through the library's own transaction the refusal is an ImmutableCheckpoint error."""
+    _checkpoint(repo, git_repo)
+    with pytest.raises(bitloops.ImmutableCheckpoint), repo.store.transaction() as conn:
+        conn.execute("DELETE FROM checkpoint_events")
+
+
+def test_verify_passes_on_a_clean_history(repo: bitloops.Repository, git_repo: Path) -> None:
+    """A chain of untouched checkpoints verifies, files included."""
+    _checkpoint(repo, git_repo, "one")
+    _checkpoint(repo, git_repo, "two")
+    report = repo.verify()
+    assert report.ok and report.checked == 2 and report.problems == ()
+
+
+def test_verify_catches_edits_made_around_the_triggers(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """Dropping a trigger and editing a row is reported as tampering, not as a purge."""
+    cp = _checkpoint(repo, git_repo, "honest prompt")
+    conn = apsw.Connection(str(repo.db_path))
+    conn.execute("DROP TRIGGER checkpoint_events_immutable_update")
+    conn.execute("UPDATE checkpoint_events SET line = replace(line, 'honest', 'edited')")
+    conn.close()
+    kinds = {p.kind for p in repo.verify().problems}
+    assert {"triggers_missing", "content_mismatch"} <= kinds
+    assert not repo.verify().ok
+    assert cp.checkpoint_id in {p.checkpoint_id for p in repo.verify().problems}
+
+
+def test_verify_catches_edited_files_on_disk(repo: bitloops.Repository, git_repo: Path) -> None:
+    """A transcript edited on disk no longer matches the database."""
+    cp = _checkpoint(repo, git_repo)
+    transcript = git_repo / CHECKPOINTS_DIR / cp.commit_sha / "transcript.jsonl"
+    transcript.write_text(transcript.read_text().replace("build it", "built it"))
+    problems = repo.verify().problems
+    assert [p.kind for p in problems] == ["files_mismatch"]
+
+
+def test_verify_catches_committed_files_changed_since(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """Once git holds the folder, an edit in the work tree shows against git's copy."""
+    cp = _checkpoint(repo, git_repo)
+    folder = git_repo / CHECKPOINTS_DIR / cp.commit_sha
+    git(git_repo, "add", str(folder))
+    git(git_repo, "commit", "-q", "-m", "carry checkpoint")
+    summary = folder / "summary.md"
+    summary.write_text(summary.read_text() + "\nextra\n")
+    assert [p.kind for p in repo.verify().problems] == ["files_changed"]
+
+
+def test_verify_catches_a_broken_chain(repo: bitloops.Repository, git_repo: Path) -> None:
+    """Rewriting a parent around the triggers breaks its child's parent_hash."""
+    _checkpoint(repo, git_repo, "one")
+    _checkpoint(repo, git_repo, "two")
+    conn = apsw.Connection(str(repo.db_path))
+    conn.execute("INSERT INTO break_glass VALUES ('x')")
+    conn.execute(
+        "UPDATE checkpoints SET content_hash = 'f' || substr(content_hash, 2) "
+        "WHERE parent_checkpoint_id IS NULL"
+    )
+    kinds = {p.kind for p in repo.verify().problems}
+    assert {"break_glass_open", "chain_broken", "content_mismatch"} <= kinds
+    conn.close()
+
+
+def test_purge_removes_a_secret_and_verify_reports_a_purge(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """purge() replaces the text everywhere, leaves an audit, and verify says purged."""
+    leaked = "hunter2-not-caught-by-rules"
+    cp = _checkpoint(repo, git_repo, f"the password is {leaked}")
+    repo.start_session(agent="a").prompt(f"draft also mentions {leaked}")
+    report = repo.purge(leaked, reason="pasted in a prompt")
+    assert report.checkpoint_ids == (cp.checkpoint_id,)
+    assert report.occurrences >= 2 and report.live_events == 1
+    purged = repo.checkpoint(cp.checkpoint_id)
+    assert purged.content_hash == cp.content_hash
+    assert purged.events[1].payload["text"] == "the password is [PURGED]"
+    folder = git_repo / CHECKPOINTS_DIR / cp.commit_sha
+    for path in folder.iterdir():
+        assert leaked not in path.read_text()
+    assert bitloops.read_checkpoint_dir(folder) == purged
+    assert leaked not in json.dumps([e.payload for e in repo.draft().events])
+    result = repo.verify()
+    assert result.ok
+    assert result.purged == (cp.checkpoint_id,)
+    audit = repo.store.execute("SELECT reason, occurrences FROM purges")
+    assert audit == [("pasted in a prompt", report.occurrences)]
+    # a second purge of the same checkpoint keeps the audit chain valid
+    repo.purge("do it simply", reason="also sensitive")
+    assert repo.verify().ok
+
+
+def test_purge_rejects_unusable_arguments(repo: bitloops.Repository) -> None:
+    """purge() needs a real secret, a reason and a replacement without the secret."""
+    with pytest.raises(bitloops.PurgeError):
+        repo.purge("ab", reason="x")
+    with pytest.raises(bitloops.PurgeError):
+        repo.purge("long-enough-secret", reason=" ")
+    with pytest.raises(bitloops.PurgeError):
+        repo.purge("long-enough-secret", reason="x", replacement="long-enough-secret!")
