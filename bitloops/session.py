@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .codec import canonical_dumps, parse_ts
+from .codec import canonical_dumps
 from .errors import InvalidPayload, PayloadTooLarge, SessionEnded, UnknownEventKind
 from .model import EVENT_KINDS, FILE_CHANGES, Event, EventKind
 
@@ -102,7 +102,7 @@ class Session:
         arts = tuple(_text("an artefact", a) for a in artefacts)
         if not self._capture:
             return _unsaved(self, kind, text, arts)
-        seq, ts, line = self._store.append_event(
+        seq, ts, event_id = self._store.append_event(
             session_id=self.session_id,
             worktree=self.worktree,
             kind=kind,
@@ -112,7 +112,17 @@ class Session:
             artefacts=arts,
             end=end,
         )
-        return _event_from_parts(self, kind, text, arts, seq, ts, line)
+        return Event(
+            event_id=event_id,
+            session_id=self.session_id,
+            seq=seq,
+            ts=ts,
+            kind=kind,
+            agent=self.agent,
+            model=self.model,
+            payload=json.loads(text),
+            artefacts=arts,
+        )
 
     def prompt(self, text: str) -> Event:
         """What the user asked."""
@@ -218,24 +228,6 @@ class Session:
     ) -> None:
         if not self.ended:
             self.end(None if exc is None else f"error: {exc_type.__name__ if exc_type else exc}")
-
-
-def _event_from_parts(
-    session: Session, kind: str, text: str, arts: tuple[str, ...], seq: int, ts: str, line: str
-) -> Event:
-    # The id lives in the stored line; reading the fixed-width slot avoids parsing it.
-    start = line.index('"event_id":"') + 12
-    return Event(
-        event_id=line[start : start + 36],
-        session_id=session.session_id,
-        seq=seq,
-        ts=parse_ts(ts),
-        kind=kind,
-        agent=session.agent,
-        model=session.model,
-        payload=json.loads(text),
-        artefacts=arts,
-    )
 
 
 def _unsaved(session: Session, kind: str, text: str, arts: tuple[str, ...]) -> Event:

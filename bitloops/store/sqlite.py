@@ -21,7 +21,7 @@ from typing import Any
 import apsw
 import attrs
 
-from ..codec import event_line, format_ts, new_id, parse_ts
+from ..codec import event_line_parts, format_ts, new_id, parse_ts
 from ..errors import (
     DatabaseBusy,
     DatabaseCorrupt,
@@ -37,6 +37,17 @@ __all__ = ["SCHEMA_VERSION", "CheckpointRow", "DraftRows", "SQLiteStore"]
 
 SCHEMA_VERSION = 1
 _APPLICATION = "bitloops"
+
+# seq = the session's highest live seq + 1; once promotion has moved its live events
+# away, the counter promotion leaves in sessions.last_seq takes over. Two statements
+# measure faster than one INSERT ... SELECT ... RETURNING.
+_NEXT_SEQ = (
+    "SELECT coalesce((SELECT max(seq) FROM live_events WHERE session_id = ?1), "
+    "(SELECT last_seq FROM sessions WHERE session_id = ?1)) + 1"
+)
+_INSERT_EVENT = (
+    "INSERT INTO live_events (session_id, seq, worktree, ts, kind, line) VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +93,8 @@ def _session(row: Sequence[Any]) -> SessionInfo:
 
 _SESSION_COLUMNS = (
     "s.session_id, s.agent, s.model, s.branch, s.base_commit, s.status, s.started_at, "
-    "s.ended_at, s.last_event_at"
+    "s.ended_at, coalesce((SELECT max(ts) FROM live_events e WHERE e.session_id = s.session_id), "
+    "s.last_event_at)"
 )
 
 
@@ -253,10 +265,10 @@ class SQLiteStore:
         branch: str | None,
         base_commit: str | None,
         payload_json: str,
-    ) -> tuple[bool, int, str, str]:
+    ) -> tuple[bool, int]:
         """Create or reopen a session and record its session_start event, atomically.
 
-        Returns ``(created, seq, ts, line)`` of the start event.
+        Returns whether the session was created, and the seq of the start event.
         """
         now = format_ts(datetime.now(UTC))
         with self.transaction() as conn:
@@ -276,10 +288,10 @@ class SQLiteStore:
                     "model = coalesce(?, model), worktree = ?, branch = ? WHERE session_id = ?",
                     (agent, model, worktree, branch, session_id),
                 )
-            seq, ts, line = self._append(
-                conn, session_id, worktree, "session_start", agent, model, payload_json, (), now
+            seq, _, _ = self._append(
+                conn, session_id, worktree, "session_start", agent, model, payload_json, ()
             )
-        return created, seq, ts, line
+        return created, seq
 
     def session_model(self, session_id: str) -> tuple[str, str | None]:
         """The agent and model stored for a session; :class:`SessionNotFound` otherwise."""
@@ -302,18 +314,31 @@ class SQLiteStore:
         payload_json: str,
         artefacts: tuple[str, ...] = (),
         end: bool = False,
-    ) -> tuple[int, str, str]:
-        """Commit one event; returns ``(seq, ts, line)``. ``end`` also closes the session."""
-        with self.transaction() as conn:
-            seq, ts, line = self._append(
-                conn, session_id, worktree, kind, agent, model, payload_json, artefacts, None
-            )
-            if end:
-                conn.execute(
-                    "UPDATE sessions SET status = 'ended', ended_at = ? WHERE session_id = ?",
-                    (ts, session_id),
-                )
-        return seq, ts, line
+    ) -> tuple[int, datetime, str]:
+        """Commit one event; returns ``(seq, ts, event_id)``. ``end`` also closes the session."""
+        # The hot path of recording: one BEGIN IMMEDIATE / INSERT / COMMIT, no helpers.
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    seq, ts, event_id = self._append(
+                        conn, session_id, worktree, kind, agent, model, payload_json, artefacts
+                    )
+                    if end:
+                        conn.execute(
+                            "UPDATE sessions SET status = 'ended', ended_at = ? "
+                            "WHERE session_id = ?",
+                            (format_ts(ts), session_id),
+                        )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except apsw.Error as exc:
+                raise _translate(exc, self.path) from exc
+        return seq, ts, event_id
 
     def _append(
         self,
@@ -325,23 +350,14 @@ class SQLiteStore:
         model: str | None,
         payload_json: str,
         artefacts: tuple[str, ...],
-        ts: str | None,
-    ) -> tuple[int, str, str]:
-        # The timestamp is taken inside the write lock so that, within a session, time
-        # and seq agree.
-        ts = ts or format_ts(datetime.now(UTC))
-        row = conn.execute(
-            "UPDATE sessions SET last_seq = last_seq + 1, last_event_at = ? "
-            "WHERE session_id = ? RETURNING last_seq",
-            (ts, session_id),
-        ).get
-        if row is None:
-            raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
-        seq: int = row if isinstance(row, int) else row[0]
-        line = event_line(
-            event_id=new_id(),
+    ) -> tuple[int, datetime, str]:
+        # Taken inside the write lock, so that within a session time and seq agree.
+        now = datetime.now(UTC)
+        ts = format_ts(now)
+        event_id = new_id()
+        prefix, suffix = event_line_parts(
+            event_id=event_id,
             session_id=session_id,
-            seq=seq,
             ts=ts,
             kind=kind,
             agent=agent,
@@ -349,12 +365,11 @@ class SQLiteStore:
             payload_json=payload_json,
             artefacts=artefacts,
         )
-        conn.execute(
-            "INSERT INTO live_events (session_id, seq, worktree, ts, kind, line) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, seq, worktree, ts, kind, line),
-        )
-        return seq, ts, line
+        seq = conn.execute(_NEXT_SEQ, (session_id,)).get
+        if seq is None:
+            raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
+        conn.execute(_INSERT_EVENT, (session_id, seq, worktree, ts, kind, f"{prefix}{seq}{suffix}"))
+        return int(seq), now, event_id
 
     def sessions(
         self, *, worktree: str | None = None, session_ids: Sequence[str] | None = None
@@ -449,6 +464,16 @@ class SQLiteStore:
                 "kind, line) SELECT ?, row_number() OVER (ORDER BY ts, session_id, seq), "
                 "session_id, seq, ts, kind, line FROM live_events WHERE worktree = ? AND id <= ?",
                 (row.checkpoint_id, worktree, draft.high_water),
+            )
+            # Promotion is what advances the counters: seq continues from here once
+            # the session's live rows are gone.
+            conn.execute(
+                "UPDATE sessions SET last_seq = max(last_seq, m.seq), "
+                "last_event_at = max(coalesce(last_event_at, ''), m.ts) "
+                "FROM (SELECT session_id, max(seq) AS seq, max(ts) AS ts FROM live_events "
+                "WHERE worktree = ? AND id <= ? GROUP BY session_id) AS m "
+                "WHERE sessions.session_id = m.session_id",
+                (worktree, draft.high_water),
             )
             conn.execute(
                 "DELETE FROM live_events WHERE worktree = ? AND id <= ?",
