@@ -65,8 +65,12 @@ def write_checkpoint_dir(
     folder.mkdir(parents=True, exist_ok=True)
     if event_lines is None:
         from .codec import unstructure
+        from .transcript import Transcript
 
-        event_lines = [canonical_dumps(unstructure(e)) for e in checkpoint.events]
+        if isinstance(checkpoint.events, Transcript):
+            event_lines = checkpoint.events.lines
+        else:
+            event_lines = [canonical_dumps(unstructure(e)) for e in checkpoint.events]
     meta = {
         "format": FORMAT,
         **checkpoint_header(checkpoint),

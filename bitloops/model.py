@@ -7,7 +7,7 @@ Committed data is frozen; a change is a new object (``attrs.evolve``). All
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -188,7 +188,8 @@ class Checkpoint:
     branch: str | None = None
     strategy: str = "manual_commit"
     sessions: tuple[SessionInfo, ...] = ()
-    events: tuple[Event, ...] = ()
+    #: The full ordered transcript (a :class:`bitloops.Transcript` when read from storage).
+    events: Sequence[Event] = ()
     summary: Summary = attrs.field(factory=Summary)
     files: tuple[FileTouched, ...] = ()
     symbols: tuple[Symbol, ...] = ()
@@ -204,13 +205,16 @@ class DraftCommit:
 
     worktree: str
     sessions: tuple[SessionInfo, ...] = ()
-    events: tuple[Event, ...] = ()
+    events: Sequence[Event] = ()
 
     @property
     def files(self) -> tuple[str, ...]:
         """Paths named by the draft's file_change events, first mention first."""
         seen: dict[str, None] = {}
-        for event in self.events:
+        # A Transcript can hand over just these events without parsing the rest.
+        of_kinds = getattr(self.events, "of_kinds", None)
+        events = of_kinds([EventKind.FILE_CHANGE]) if of_kinds else self.events
+        for event in events:
             if event.kind == EventKind.FILE_CHANGE:
                 path = event.payload.get("path")
                 if isinstance(path, str):

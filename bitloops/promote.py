@@ -8,8 +8,8 @@ in between (another promotion took part of it), the work is redone.
 
 from __future__ import annotations
 
-import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .codec import canonical_dumps, checkpoint_header, content_hash, format_ts, new_id, structure
+from .codec import canonical_dumps, checkpoint_header, content_hash, format_ts, new_id
 from .errors import GitError, StoreError
 from .model import Checkpoint, Event, EventKind, FileTouched, ModelIdentity, Symbol
 from .store.sqlite import CheckpointRow, DraftRows
 from .symbols import default_extractors, parse_diff, touched_symbols
+from .transcript import Transcript
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -63,24 +64,23 @@ def promote_commit(
 def _build(
     repo: Repository, sha: str, draft: DraftRows, summarizer: Summarizer
 ) -> tuple[Checkpoint, CheckpointRow]:
-    events = tuple(structure([json.loads(line) for line in draft.lines], list[Event]))
-    counts: dict[str, int] = {}
-    for event in events:
-        counts[event.session_id] = counts.get(event.session_id, 0) + 1
+    # The events stay as stored lines; only those a step needs are parsed.
+    events = Transcript(draft.lines, kinds=draft.kinds, session_ids=draft.line_sessions)
+    counts = Counter(draft.line_sessions)
     sessions = tuple(
         attrs.evolve(info, event_count=counts.get(info.session_id, 0))
         for info in repo.store.sessions(session_ids=draft.session_ids)
     )
-    files, symbols = _files_and_symbols(repo, sha, events)
-    summary = summarizer.summarize(events=events, sessions=sessions, files=files, symbols=symbols)
-    parent_id, parent_hash = _parent(repo, sha)
+    files, symbols = _files_and_symbols(repo, sha, list(events.of_kinds([EventKind.FILE_CHANGE])))
+    pairs = set(draft.models) | {(s.agent, s.model) for s in sessions}
     models = tuple(
         ModelIdentity(agent=agent, model=model)
-        for agent, model in sorted(
-            {(e.agent, e.model) for e in events} | {(s.agent, s.model) for s in sessions},
-            key=lambda am: (am[0], am[1] or ""),
-        )
+        for agent, model in sorted(pairs, key=lambda am: (am[0], am[1] or ""))
     )
+    summary = summarizer.summarize(
+        events=events, sessions=sessions, files=files, symbols=symbols, models=models
+    )
+    parent_id, parent_hash = _parent(repo, sha)
     checkpoint = Checkpoint(
         checkpoint_id=new_id(),
         commit_sha=sha,

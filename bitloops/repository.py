@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,11 @@ import attrs
 from .codec import canonical_dumps, new_id, structure
 from .errors import CheckpointNotFound, InvalidPayload, UnknownRef
 from .gitutil import Git, RepoPaths
-from .model import Checkpoint, DraftCommit, Event, Status
+from .model import Checkpoint, DraftCommit, Status
 from .session import Session
 from .settings import Settings, ensure_gitignore, load_settings
 from .store.sqlite import SQLiteStore
+from .transcript import Transcript
 
 if TYPE_CHECKING:
     from .redact import Redactor
@@ -215,10 +217,8 @@ class Repository:
     def draft(self) -> DraftCommit:
         """The live state of this worktree: every event not yet promoted, in order."""
         rows = self.store.draft_rows(self.worktree)
-        events = tuple(structure([json.loads(line) for line in rows.lines], list[Event]))
-        counts: dict[str, int] = {}
-        for event in events:
-            counts[event.session_id] = counts.get(event.session_id, 0) + 1
+        events = Transcript(rows.lines, kinds=rows.kinds, session_ids=rows.line_sessions)
+        counts = Counter(rows.line_sessions)
         sessions = tuple(
             attrs.evolve(s, event_count=counts.get(s.session_id, 0))
             for s in self.store.sessions(worktree=self.worktree)
@@ -295,10 +295,9 @@ class Repository:
             raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r}")
         row, lines, commits = data
         raw = json.loads(row.header)
-        raw["events"] = [json.loads(line) for line in lines]
         raw["commits"] = commits
         raw["content_hash"] = row.content_hash
-        return structure(raw, Checkpoint)
+        return attrs.evolve(structure(raw, Checkpoint), events=Transcript(lines))
 
     # -- integrity ----------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .model import (
@@ -13,10 +13,12 @@ from .model import (
     Event,
     EventKind,
     FileTouched,
+    ModelIdentity,
     SessionInfo,
     Summary,
     Symbol,
 )
+from .transcript import Transcript
 
 __all__ = ["StructuredSummarizer", "Summarizer", "render_markdown"]
 
@@ -38,8 +40,9 @@ class Summarizer(Protocol):
         sessions: Sequence[SessionInfo],
         files: Sequence[FileTouched],
         symbols: Sequence[Symbol],
+        models: Sequence[ModelIdentity],
     ) -> Summary:
-        """Summarise one checkpoint's events."""
+        """Summarise one checkpoint's events (``events`` may be a lazy Transcript)."""
         ...
 
 
@@ -52,6 +55,19 @@ def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+# The kinds whose text the summary quotes; the rest are only counted.
+_QUOTED = frozenset(
+    {
+        EventKind.PROMPT,
+        EventKind.RESPONSE,
+        EventKind.DECISION,
+        EventKind.ALTERNATIVE,
+        EventKind.CONSTRAINT,
+        EventKind.PLAN,
+    }
+)
+
+
 class StructuredSummarizer:
     """The built-in summariser: deterministic, offline, no dependencies."""
 
@@ -62,6 +78,7 @@ class StructuredSummarizer:
         sessions: Sequence[SessionInfo],
         files: Sequence[FileTouched],
         symbols: Sequence[Symbol],
+        models: Sequence[ModelIdentity],
     ) -> Summary:
         """Collect intent, outcome, decisions, alternatives, constraints and activity."""
         intent: list[str] = []
@@ -70,7 +87,13 @@ class StructuredSummarizer:
         decisions: list[Decision] = []
         alternatives: list[Alternative] = []
         last_response: dict[str, str] = {}
-        for event in events:
+        if isinstance(events, Transcript):
+            quoted: Iterable[Event] = events.of_kinds(_QUOTED)
+            kinds: Iterable[str] = events.kinds
+        else:
+            quoted = (e for e in events if e.kind in _QUOTED)
+            kinds = (e.kind for e in events)
+        for event in quoted:
             kind, payload = event.kind, event.payload
             text = _str(payload, "text")
             if text is None:
@@ -85,7 +108,7 @@ class StructuredSummarizer:
                 alternatives.append(Alternative(text=text, reason=_str(payload, "reason")))
             elif kind == EventKind.CONSTRAINT:
                 constraints.append(text)
-            elif kind == EventKind.PLAN:
+            else:
                 plans.append(text)
         starts = [s.started_at for s in sessions]
         if events:
@@ -102,12 +125,12 @@ class StructuredSummarizer:
             plans=tuple(plans),
             files=tuple(f.path for f in files),
             symbols=tuple(f"{s.path}::{s.name}" for s in symbols),
-            agents=tuple(sorted({e.agent for e in events} | {s.agent for s in sessions})),
-            models=tuple(sorted({e.model for e in events if e.model})),
+            agents=tuple(sorted({m.agent for m in models} | {s.agent for s in sessions})),
+            models=tuple(sorted({m.model for m in models if m.model})),
             started_at=started,
             ended_at=ended,
             duration_seconds=round(max(duration, 0.0), 6),
-            event_counts=dict(sorted(Counter(e.kind for e in events).items())),
+            event_counts=dict(sorted(Counter(kinds).items())),
         )
 
 

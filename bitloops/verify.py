@@ -143,7 +143,7 @@ def _verify_one(
     lines = [
         str(r[0])
         for r in repo.store.execute(
-            "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position", (cid,)
+            "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id", (cid,)
         )
     ]
     try:
@@ -263,17 +263,14 @@ def _purge_checkpoint(conn: Any, cid: str, needle: str, swap: str) -> tuple[int,
     header_text = header_text.replace(needle, swap)
     conn.execute("UPDATE checkpoints SET header = ? WHERE checkpoint_id = ?", (header_text, cid))
     lines: list[str] = []
-    for position, line in conn.execute(
-        "SELECT position, line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position",
+    for row_id, line in conn.execute(
+        "SELECT id, line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id",
         (cid,),
     ).fetchall():
         if needle in line:
             count += line.count(needle)
             line = line.replace(needle, swap)
-            conn.execute(
-                "UPDATE checkpoint_events SET line = ? WHERE checkpoint_id = ? AND position = ?",
-                (line, cid, position),
-            )
+            conn.execute("UPDATE checkpoint_events SET line = ? WHERE id = ?", (line, row_id))
         lines.append(line)
     return count, old_hash, content_hash(json.loads(header_text), lines)
 
@@ -282,7 +279,7 @@ def _rewrite_folder(repo: Repository, checkpoint: Checkpoint) -> None:
     lines = [
         r[0]
         for r in repo.store.execute(
-            "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position",
+            "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id",
             (checkpoint.checkpoint_id,),
         )
     ]

@@ -137,6 +137,39 @@ def test_hot_path_line_equals_the_converter(event: Event) -> None:
     assert codec.event_from_line(line) == event
 
 
+@given(st.lists(events, max_size=6))
+def test_line_models_reads_agent_and_model_without_parsing(evs: list[Event]) -> None:
+    """line_models finds the same (agent, model) pairs a full parse would."""
+    lines = [codec.canonical_dumps(codec.unstructure(e)) for e in evs]
+    expected = sorted({(e.agent, e.model) for e in evs}, key=lambda am: (am[0], am[1] or ""))
+    assert codec.line_models(lines) == expected
+
+
+def test_transcript_is_lazy_and_equal_to_its_events() -> None:
+    """A Transcript parses on access and equals the tuple of the same events."""
+    from bitloops.transcript import Transcript
+
+    evs = [
+        Event(
+            event_id=f"id-{i}",
+            session_id="s",
+            seq=i,
+            ts=datetime(2026, 1, 1, tzinfo=UTC),
+            kind="note",
+            agent="a",
+            payload={"i": i},
+        )
+        for i in range(1, 4)
+    ]
+    lines = [codec.canonical_dumps(codec.unstructure(e)) for e in evs]
+    t = Transcript(lines)
+    assert t == tuple(evs) and tuple(evs) == t and t == Transcript(lines)
+    assert t[1:] == tuple(evs[1:]) and len(t) == 3 and list(t.of_kinds(["note"])) == evs
+    assert t.kinds == ("note",) * 3 and t.session_ids == ("s",) * 3
+    assert t != Transcript(lines[:2]) and hash(t) == hash(Transcript(lines))
+    assert codec.unstructure(t) == [codec.unstructure(e) for e in evs]
+
+
 @given(checkpoints)
 def test_checkpoint_roundtrips_through_the_converter(cp: Checkpoint) -> None:
     """Checkpoints survive unstructure/structure and a trip through JSON text."""

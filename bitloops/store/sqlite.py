@@ -21,7 +21,7 @@ from typing import Any
 import apsw
 import attrs
 
-from ..codec import event_line_parts, format_ts, new_id, parse_ts
+from ..codec import event_line_parts, format_ts, line_models, new_id, parse_ts
 from ..errors import (
     DatabaseBusy,
     DatabaseCorrupt,
@@ -45,6 +45,7 @@ _NEXT_SEQ = (
     "SELECT coalesce((SELECT max(seq) FROM live_events WHERE session_id = ?1), "
     "(SELECT last_seq FROM sessions WHERE session_id = ?1)) + 1"
 )
+_END_SESSION = "UPDATE sessions SET status = 'ended', ended_at = ? WHERE session_id = ?"
 _INSERT_EVENT = (
     "INSERT INTO live_events (session_id, seq, worktree, ts, kind, line) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -52,11 +53,19 @@ _INSERT_EVENT = (
 
 @attrs.frozen(kw_only=True)
 class DraftRows:
-    """The live events of one worktree, as read for a promotion."""
+    """The live events of one worktree, as read for a promotion, in transcript order."""
 
     high_water: int
     lines: list[str]
-    session_ids: list[str]
+    kinds: list[str]
+    line_sessions: list[str]
+    #: Distinct (agent, model) pairs of the events.
+    models: list[tuple[str, str | None]]
+
+    @property
+    def session_ids(self) -> list[str]:
+        """The sessions with events in the draft, first seen first."""
+        return list(dict.fromkeys(self.line_sessions))
 
 
 @attrs.frozen(kw_only=True)
@@ -319,6 +328,14 @@ class SQLiteStore:
         # The hot path of recording: one BEGIN IMMEDIATE / INSERT / COMMIT, no helpers.
         with self._lock:
             conn = self._conn
+            if conn.in_transaction:  # inside a caller's transaction: a savepoint
+                with self.transaction():
+                    seq, ts, event_id = self._append(
+                        conn, session_id, worktree, kind, agent, model, payload_json, artefacts
+                    )
+                    if end:
+                        conn.execute(_END_SESSION, (format_ts(ts), session_id))
+                return seq, ts, event_id
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -326,11 +343,7 @@ class SQLiteStore:
                         conn, session_id, worktree, kind, agent, model, payload_json, artefacts
                     )
                     if end:
-                        conn.execute(
-                            "UPDATE sessions SET status = 'ended', ended_at = ? "
-                            "WHERE session_id = ?",
-                            (format_ts(ts), session_id),
-                        )
+                        conn.execute(_END_SESSION, (format_ts(ts), session_id))
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -401,14 +414,19 @@ class SQLiteStore:
         """The worktree's live events in transcript order (time, session, seq)."""
         with self.reading() as conn:
             rows = conn.execute(
-                "SELECT id, session_id, line FROM live_events WHERE worktree = ? "
+                "SELECT id, session_id, kind, line FROM live_events WHERE worktree = ? "
                 "ORDER BY ts, session_id, seq",
                 (worktree,),
             ).fetchall()
         high: int = max((r[0] for r in rows), default=0)  # type: ignore[type-var, assignment]
-        sids = list(dict.fromkeys(str(r[1]) for r in rows))
-        lines: list[str] = [r[2] for r in rows]  # type: ignore[misc]
-        return DraftRows(high_water=high, lines=lines, session_ids=sids)
+        lines = [str(r[3]) for r in rows]
+        return DraftRows(
+            high_water=high,
+            lines=lines,
+            kinds=[str(r[2]) for r in rows],
+            line_sessions=[str(r[1]) for r in rows],
+            models=line_models(lines),
+        )
 
     def draft_count(self, worktree: str) -> int:
         """How many live events the worktree has."""
@@ -460,9 +478,9 @@ class SQLiteStore:
                 attrs.astuple(row),
             )
             conn.execute(
-                "INSERT INTO checkpoint_events (checkpoint_id, position, session_id, seq, ts, "
-                "kind, line) SELECT ?, row_number() OVER (ORDER BY ts, session_id, seq), "
-                "session_id, seq, ts, kind, line FROM live_events WHERE worktree = ? AND id <= ?",
+                "INSERT INTO checkpoint_events (checkpoint_id, session_id, seq, ts, kind, line) "
+                "SELECT ?, session_id, seq, ts, kind, line FROM live_events "
+                "WHERE worktree = ? AND id <= ? ORDER BY ts, session_id, seq",
                 (row.checkpoint_id, worktree, draft.high_water),
             )
             # Promotion is what advances the counters: seq continues from here once
@@ -512,7 +530,7 @@ class SQLiteStore:
             lines = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY position",
+                    "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id",
                     (checkpoint_id,),
                 )
             ]

@@ -49,16 +49,20 @@ CREATE TABLE checkpoints (
 
 CREATE INDEX checkpoints_created ON checkpoints (created_at);
 
+-- A checkpoint's events are inserted in transcript order, so `id` order is that order.
+-- (A rowid table with a narrow index measured faster to fill than a WITHOUT ROWID
+-- table keyed by (checkpoint_id, position): the rows are wide.)
 CREATE TABLE checkpoint_events (
+    id            INTEGER PRIMARY KEY,
     checkpoint_id TEXT NOT NULL REFERENCES checkpoints (checkpoint_id),
-    position      INTEGER NOT NULL,
     session_id    TEXT NOT NULL,
     seq           INTEGER NOT NULL,
     ts            TEXT NOT NULL,
     kind          TEXT NOT NULL,
-    line          TEXT NOT NULL,
-    PRIMARY KEY (checkpoint_id, position)
-) STRICT, WITHOUT ROWID;
+    line          TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX checkpoint_events_checkpoint ON checkpoint_events (checkpoint_id, id);
 
 -- Append-only: a rewrite (amend, rebase, cherry-pick) adds a link, never changes one.
 CREATE TABLE commit_links (
