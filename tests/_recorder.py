@@ -16,15 +16,21 @@ the parent reads was written before anything that happened later (a kill include
     written). Prints ``promoting`` before and ``promoted <checkpoint_id>`` after.
 
 ``race REPO GO_FILE``
-    Print ``ready``, wait for GO_FILE, promote HEAD, print ``result <checkpoint_id|None>``.
+    Print ``ready``, wait for GO_FILE, promote HEAD, print
+    ``result <checkpoint_id|None> <start> <end>`` (``time.monotonic()`` around the call).
 
 Any exception ends the child with its traceback on stderr and exit status 1.
+
+The parent side is :class:`Child`, shared by ``test_crash.py`` and ``test_concurrency.py``.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +50,57 @@ _STATEMENTS = {
     "delete": "DELETE FROM live_events",
     "commit": "COMMIT",
 }
+
+
+class Child:
+    """A ``_recorder.py`` process (run by a test) whose stdout and stderr go to files.
+
+    A file rather than a pipe: the child never blocks on a full pipe, and whatever it
+    wrote before being killed is already in the kernel and stays readable.
+    """
+
+    def __init__(self, folder: Path, name: str, *args: str) -> None:
+        self.name = name
+        self.out = folder / f"{name}.out"
+        self.err = folder / f"{name}.err"
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, __file__, *args], stdout=out, stderr=err)
+
+    def lines(self) -> list[str]:
+        """Every complete line the child has written so far."""
+        text = self.out.read_text(encoding="utf-8")
+        return text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+
+    def wait_for_line(self, wanted: Callable[[str], bool], timeout: float = 30.0) -> None:
+        """Block until the child has written a line matching ``wanted``; fail if it died."""
+        deadline = time.monotonic() + timeout
+        while not any(wanted(line) for line in self.lines()):
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited with {self.proc.returncode}: {self.stderr()}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"{self.name} wrote no expected line in {timeout} s")
+            time.sleep(0.002)
+
+    def running(self) -> bool:
+        """True while the child has not exited."""
+        return self.proc.poll() is None
+
+    def wait(self, timeout: float = 120.0) -> int:
+        """Wait for the child to exit by itself; its exit status."""
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> int:
+        """SIGKILL the child (if it still runs) and reap it; its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        return self.proc.wait(timeout=30)
+
+    def stderr(self) -> str:
+        """What the child wrote to stderr (its traceback, if any), the end of it."""
+        return self.err.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
 def say(line: str) -> None:
@@ -118,8 +175,10 @@ def race(repo_path: str, go: str) -> None:
     repo.store  # open the database before the start line  # noqa: B018
     say("ready")
     wait_for(Path(go))
+    start = time.monotonic()  # CLOCK_MONOTONIC: comparable between processes on Linux
     checkpoint = repo.promote("HEAD")
-    say(f"result {checkpoint.checkpoint_id if checkpoint else None}")
+    end = time.monotonic()
+    say(f"result {checkpoint.checkpoint_id if checkpoint else None} {start} {end}")
     repo.close()
 
 
