@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from .session import Session
     from .settings import Settings
     from .summary import StructuredSummarizer, Summarizer
+    from .transcript import Transcript
     from .verify import Problem, PurgeReport, VerifyReport
 
 __version__ = "0.1.0"
@@ -108,6 +109,7 @@ __all__ = [
     "Summarizer",
     "Summary",
     "Symbol",
+    "Transcript",
     "UnknownEventKind",
     "UnknownRef",
     "VerifyReport",
@@ -126,6 +128,7 @@ _LAZY = {
     "Problem": "verify",
     "PurgeReport": "verify",
     "VerifyReport": "verify",
+    "Transcript": "transcript",
     **dict.fromkeys(
         (
             "EVENT_KINDS",

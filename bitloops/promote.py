@@ -188,7 +188,7 @@ def _files_and_symbols(
     files.extend(by_agent.values())
     files.sort(key=lambda f: f.path)
 
-    extractors = default_extractors()
+    extractors = repo.symbol_extractors or default_extractors()
     wanted = [d for d in diffs if not d.binary and any(x.handles(d.path) for x in extractors)]
     if not wanted:
         return tuple(files), ()

@@ -6,24 +6,26 @@ import json
 import os
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .codec import canonical_dumps, new_id, structure
+from .codec import new_id, structure
 from .errors import CheckpointNotFound, InvalidPayload, UnknownRef
 from .gitutil import Git, RepoPaths
 from .model import Checkpoint, DraftCommit, Status
-from .session import Session
-from .settings import Settings, ensure_gitignore, load_settings
+from .session import Session, prepare_payload
+from .settings import SETTINGS_LOCAL_FILE, Settings, ensure_gitignore, load_settings
 from .store.sqlite import SQLiteStore
 from .transcript import Transcript
 
 if TYPE_CHECKING:
     from .redact import Redactor
     from .summary import Summarizer
+    from .symbols import SymbolExtractor
     from .verify import PurgeReport, VerifyReport
 
 __all__ = ["DB_RELATIVE_PATH", "Repository"]
@@ -31,28 +33,35 @@ __all__ = ["DB_RELATIVE_PATH", "Repository"]
 #: Where the database lives, relative to the git common directory (shared by worktrees).
 DB_RELATIVE_PATH = "bitloops/bitloops.db"
 
-# One connection per database file per process (apsw's advice, and the design's).
-_stores: dict[tuple[str, int], SQLiteStore] = {}
+# One connection per database file per process (apsw's advice, and the design's), shared
+# by every Repository on that file and closed when the last of them closes.
+_stores: dict[tuple[str, int], tuple[SQLiteStore, int]] = {}
 _stores_lock = threading.Lock()
 
 
 def _shared_store(path: Path, settings: Settings) -> SQLiteStore:
     key = (str(path), os.getpid())
     with _stores_lock:
-        store = _stores.get(key)
+        store, users = _stores.get(key, (None, 0))
         if store is None:
             store = SQLiteStore(
                 path, durability=settings.durability, busy_timeout_ms=settings.busy_timeout_ms
             )
-            _stores[key] = store
+        _stores[key] = (store, users + 1)
         return store
 
 
-def _drop_store(path: Path) -> None:
+def _release_store(path: Path) -> None:
+    key = (str(path), os.getpid())
     with _stores_lock:
-        store = _stores.pop((str(path), os.getpid()), None)
-    if store is not None:
-        store.close()
+        store, users = _stores.get(key, (None, 0))
+        if store is None:
+            return
+        if users > 1:
+            _stores[key] = (store, users - 1)
+            return
+        del _stores[key]
+    store.close()
 
 
 class Repository:
@@ -63,12 +72,17 @@ class Repository:
     """
 
     def __init__(
-        self, paths: RepoPaths, settings: Settings, summarizer: Summarizer | None = None
+        self,
+        paths: RepoPaths,
+        settings: Settings,
+        summarizer: Summarizer | None = None,
+        symbol_extractors: Sequence[SymbolExtractor] | None = None,
     ) -> None:
         self.paths = paths
         self.settings = settings
         self.git = Git(paths.toplevel)
         self._summarizer = summarizer
+        self.symbol_extractors = symbol_extractors
         self._store: SQLiteStore | None = None
         self._redactor: Redactor | None = None
 
@@ -78,16 +92,21 @@ class Repository:
         path: str | os.PathLike[str] = ".",
         *,
         summarizer: Summarizer | None = None,
+        symbol_extractors: Sequence[SymbolExtractor] | None = None,
     ) -> Repository:
         """Open the git work tree containing ``path``.
 
+        ``summarizer`` replaces the built-in structured summary; ``symbol_extractors``
+        the built-in ones (Python) that find the symbols a commit touched.
         Raises :class:`~bitloops.NotAGitRepository` outside a work tree and
         :class:`~bitloops.SettingsError` for unreadable settings. The database is
         opened on first use.
         """
         paths = Git.locate(path)
         settings = load_settings(paths.toplevel)
-        return cls(paths, settings, summarizer)
+        if (paths.toplevel / SETTINGS_LOCAL_FILE).exists():
+            ensure_gitignore(paths.toplevel)
+        return cls(paths, settings, summarizer, symbol_extractors)
 
     # -- where things are -------------------------------------------------------------
 
@@ -124,9 +143,9 @@ class Repository:
         return self._redactor
 
     def close(self) -> None:
-        """Close this process's connection to the database."""
+        """Release the database; the connection closes when no Repository of it is left open."""
         if self._store is not None:
-            _drop_store(self.db_path)
+            _release_store(self.db_path)
             self._store = None
 
     def __enter__(self) -> Repository:
@@ -152,13 +171,15 @@ class Repository:
         if session_id is not None and (not isinstance(session_id, str) or not session_id.strip()):
             raise InvalidPayload("session_id must be a non-empty string")
         sid = session_id or new_id()
+        agent = self.redactor.redact(agent)
+        model = None if model is None else self.redactor.redact(model)
         branch = self.git.branch()
         base = self.git.head()
         payload: dict[str, Any] = {"branch": branch, "base_commit": base}
         session = self._session(sid, agent, model)
         if not self.settings.capture:
             return session
-        text = canonical_dumps(payload)
+        text = prepare_payload(payload, self.redactor, self.settings.max_payload_bytes)
         self.store.open_session(
             session_id=sid,
             agent=agent,
@@ -173,11 +194,15 @@ class Repository:
     def session(self, session_id: str) -> Session:
         """A handle on an existing session, to record more events into it.
 
-        Unlike :meth:`start_session` it records nothing by itself. Raises
-        :class:`~bitloops.SessionNotFound` for an unknown id.
+        Unlike :meth:`start_session` it records nothing by itself; the handle of an
+        ended session raises :class:`~bitloops.SessionEnded` until it is resumed with
+        :meth:`start_session`. Raises :class:`~bitloops.SessionNotFound` for an
+        unknown id.
         """
-        agent, model = self.store.session_model(session_id)
-        return self._session(session_id, agent, model)
+        agent, model, status = self.store.session_model(session_id)
+        session = self._session(session_id, agent, model)
+        session.ended = status == "ended"
+        return session
 
     def _session(self, sid: str, agent: str, model: str | None) -> Session:
         return Session(
@@ -219,10 +244,12 @@ class Repository:
         rows = self.store.draft_rows(self.worktree)
         events = Transcript(rows.lines, kinds=rows.kinds, session_ids=rows.line_sessions)
         counts = Counter(rows.line_sessions)
+        open_here = {
+            s.session_id for s in self.store.sessions(worktree=self.worktree) if s.status != "ended"
+        }
         sessions = tuple(
             attrs.evolve(s, event_count=counts.get(s.session_id, 0))
-            for s in self.store.sessions(worktree=self.worktree)
-            if s.status != "ended" or s.session_id in counts
+            for s in self.store.sessions(session_ids=[*rows.session_ids, *open_here])
         )
         return DraftCommit(worktree=self.worktree, sessions=sessions, events=events)
 

@@ -29,7 +29,17 @@ def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
         )
     try:
         text = canonical_dumps(payload)
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:
+        if "not supported between instances" in str(exc):
+            raise InvalidPayload(
+                "the payload's object keys must all be strings (keys of mixed types cannot "
+                "be put in a canonical order); convert them with str()"
+            ) from None
+        raise InvalidPayload(
+            f"the payload is not JSON-serialisable ({exc}); pass only dicts, lists, strings, "
+            "numbers, booleans and None"
+        ) from None
+    except ValueError as exc:
         raise InvalidPayload(
             f"the payload is not JSON-serialisable ({exc}); pass only dicts, lists, strings, "
             "numbers, booleans and None (no NaN or infinity)"
@@ -93,13 +103,17 @@ class Session:
                 f"session {self.session_id} has ended; resume it with "
                 f"start_session(session_id={self.session_id!r})"
             )
+        if kind == EventKind.SESSION_END:
+            event = self._write(kind, {} if payload is None else payload, artefacts, end=True)
+            self.ended = True
+            return event
         return self._write(kind, {} if payload is None else payload, artefacts, end=False)
 
     def _write(
         self, kind: str, payload: Mapping[str, Any], artefacts: tuple[str, ...], *, end: bool
     ) -> Event:
         text = prepare_payload(payload, self._redactor, self._max_bytes)
-        arts = tuple(_text("an artefact", a) for a in artefacts)
+        arts = tuple(self._redactor.redact(_text("an artefact", a)) for a in artefacts)
         if not self._capture:
             return _unsaved(self, kind, text, arts)
         seq, ts, event_id = self._store.append_event(
@@ -213,9 +227,7 @@ class Session:
         if self.ended:
             return None
         payload = {} if reason is None else {"reason": _text("reason", reason)}
-        event = self._write(EventKind.SESSION_END, payload, (), end=True)
-        self.ended = True
-        return event
+        return self.record(EventKind.SESSION_END, payload)
 
     def __enter__(self) -> Session:
         return self

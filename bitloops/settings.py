@@ -52,7 +52,7 @@ class Settings:
     committed_store: str | None = None
     #: Keys this version does not know, kept as found.
     extra: Mapping[str, Any] = attrs.field(factory=dict)
-    #: Human-readable notes about what was found (unknown keys, ignored values).
+    #: Human-readable notes about what was found (unknown keys, ignored sub-keys).
     warnings: tuple[str, ...] = ()
 
 
@@ -164,9 +164,15 @@ def load_settings(toplevel: Path, environ: Mapping[str, str] | None = None) -> S
                 continue
             attr, check = known
             try:
-                values[attr] = check(key, raw)
+                value = check(key, raw)
             except ValueError as exc:
                 raise SettingsError(f"{path}: {exc}; fix the value or remove the key") from None
+            if key == "redact":
+                # Personal patterns add to the team's rather than replace them.
+                value = (*values.get(attr, ()), *value)
+                extra_keys = sorted(set(raw) - {"extra_patterns"}) if isinstance(raw, dict) else []
+                warnings += [f"unknown key 'redact.{k}' in {rel} (ignored)" for k in extra_keys]
+            values[attr] = value
     for key, (attr, check) in _KEYS.items():
         name = f"BITLOOPS_{key.upper()}"
         if name in env:
@@ -174,14 +180,15 @@ def load_settings(toplevel: Path, environ: Mapping[str, str] | None = None) -> S
             if key == "redact":
                 raw_env = [p for p in raw_env.split("\n") if p]
             try:
-                values[attr] = check(key, raw_env)
+                value = check(key, raw_env)
             except ValueError as exc:
                 raise SettingsError(f"environment variable {name}: {exc}") from None
+            values[attr] = (*values.get(attr, ()), *value) if key == "redact" else value
     return Settings(**values, extra=extra, warnings=tuple(warnings))
 
 
 def ensure_gitignore(toplevel: Path) -> None:
-    """Keep ``settings.local.json`` out of commits, via ``.bitloops/.gitignore``."""
+    """Keep ``settings.local.json`` out of commits, via ``.bitloops/.gitignore`` (best effort)."""
     folder = toplevel / ".bitloops"
     ignore = folder / ".gitignore"
     line = "settings.local.json"

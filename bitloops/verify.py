@@ -172,10 +172,18 @@ def _verify_one(
         on_disk = read_checkpoint_dir(folder)
         if on_disk.checkpoint_id != cid:
             return found
-        if on_disk.content_hash != stored_hash or dir_content_hash(folder) not in allowed:
+        disk_hash = dir_content_hash(folder)
+        if on_disk.content_hash != stored_hash or disk_hash not in allowed:
             report("files_mismatch", f"the files in {folder} do not match the database")
         elif sha in changed:
-            report("files_changed", f"{folder} differs from the copy committed in git")
+            if len(allowed) > 1 and disk_hash == allowed[-1]:
+                report(
+                    "purge_uncommitted",
+                    f"{folder} was rewritten by a purge; commit it so the branch drops the secret",
+                    "info",
+                )
+            else:
+                report("files_changed", f"{folder} differs from the copy committed in git")
     except BitloopsError as exc:
         report("files_unreadable", str(exc))
     return found
@@ -233,6 +241,7 @@ def purge(
             (needle, swap),
         )
         live_count = conn.changes()
+        store.bump_generation(conn)
     for cid in touched:
         checkpoint = repo._load_checkpoint(cid)
         folder = checkpoint_dir(repo.toplevel, checkpoint.commit_sha)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from conftest import commit_files
+from conftest import commit_files, git
 
 import bitloops
 from bitloops.checkpoint_files import checkpoint_dir
@@ -99,6 +99,9 @@ def test_unknown_settings_keys_are_kept_and_reported(git_repo: Path) -> None:
     )
     (git_repo / ".bitloops" / "settings.local.json").write_text('{"durability": "normal"}')
     settings = load_settings(git_repo, environ={"BITLOOPS_IDLE_MINUTES": "5"})
+    bitloops.Repository.open(git_repo)
+    assert "settings.local.json" in (git_repo / ".bitloops" / ".gitignore").read_text()
+    assert git(git_repo, "check-ignore", ".bitloops/settings.local.json").strip()
     assert settings.strategy == "session"
     assert settings.durability == "normal"
     assert settings.idle_minutes == 5

@@ -56,6 +56,9 @@ class DraftRows:
     """The live events of one worktree, as read for a promotion, in transcript order."""
 
     high_water: int
+    #: Bumped by every promotion and purge: a changed value means the rows read may
+    #: no longer be the rows stored under the same ids.
+    generation: int
     lines: list[str]
     kinds: list[str]
     line_sessions: list[str]
@@ -302,15 +305,15 @@ class SQLiteStore:
             )
         return created, seq
 
-    def session_model(self, session_id: str) -> tuple[str, str | None]:
-        """The agent and model stored for a session; :class:`SessionNotFound` otherwise."""
+    def session_model(self, session_id: str) -> tuple[str, str | None, str]:
+        """A session's agent, model and status; :class:`SessionNotFound` otherwise."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT agent, model FROM sessions WHERE session_id = ?", (session_id,)
+                "SELECT agent, model, status FROM sessions WHERE session_id = ?", (session_id,)
             ).get
         if row is None:
             raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
-        return row[0], row[1]
+        return row[0], row[1], row[2]
 
     def append_event(
         self,
@@ -413,6 +416,7 @@ class SQLiteStore:
     def draft_rows(self, worktree: str) -> DraftRows:
         """The worktree's live events in transcript order (time, session, seq)."""
         with self.reading() as conn:
+            generation = self._generation(conn)
             rows = conn.execute(
                 "SELECT id, session_id, kind, line FROM live_events WHERE worktree = ? "
                 "ORDER BY ts, session_id, seq",
@@ -422,6 +426,7 @@ class SQLiteStore:
         lines = [str(r[3]) for r in rows]
         return DraftRows(
             high_water=high,
+            generation=generation,
             lines=lines,
             kinds=[str(r[2]) for r in rows],
             line_sessions=[str(r[1]) for r in rows],
@@ -463,8 +468,9 @@ class SQLiteStore:
             taken = conn.execute(
                 "SELECT 1 FROM commit_links WHERE commit_sha = ?", (row.commit_sha,)
             ).get
-            if taken:
+            if taken or self._generation(conn) != draft.generation:
                 return False
+            self.bump_generation(conn)
             count = conn.execute(
                 "SELECT count(*) FROM live_events WHERE worktree = ? AND id <= ?",
                 (worktree, draft.high_water),
@@ -503,6 +509,19 @@ class SQLiteStore:
                 (row.commit_sha, row.checkpoint_id, row.created_at),
             )
         return True
+
+    @staticmethod
+    def _generation(conn: apsw.Connection) -> int:
+        value = conn.execute("SELECT value FROM meta WHERE key = 'live_generation'").get
+        return int(value) if value is not None else 0
+
+    def bump_generation(self, conn: apsw.Connection) -> None:
+        """Mark the live rows as changed in place (inside a write transaction)."""
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('live_generation', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(self._generation(conn) + 1),),
+        )
 
     def add_link(self, commit_sha: str, checkpoint_id: str, reason: str) -> bool:
         """Link a commit to a checkpoint; False if the link was already there."""

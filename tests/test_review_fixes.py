@@ -1,0 +1,130 @@
+"""Edge cases of sessions, connections, settings and purges found in review."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import commit_files, git
+
+import bitloops
+from bitloops.checkpoint_files import CHECKPOINTS_DIR
+from bitloops.model import Symbol
+from bitloops.settings import load_settings
+
+
+def test_closing_one_repository_leaves_the_others_working(git_repo: Path) -> None:
+    """Repositories share one connection per process; it closes with the last of them."""
+    first = bitloops.Repository.open(git_repo)
+    second = bitloops.Repository.open(git_repo)
+    s = second.start_session(agent="a")
+    first.start_session(agent="b")
+    first.close()
+    assert s.prompt("still recording").seq == 2
+    second.close()
+    third = bitloops.Repository.open(git_repo)
+    assert len(third.draft().events) == 3
+    third.close()
+
+
+def test_record_session_end_ends_the_session(repo: bitloops.Repository) -> None:
+    """The generic record('session_end') ends the session like end() does."""
+    s = repo.start_session(agent="a")
+    event = s.record("session_end", {"reason": "agent exited"})
+    assert s.ended and type(event.kind) is str
+    assert repo.store.sessions()[0].status == "ended"
+    with pytest.raises(bitloops.SessionEnded):
+        repo.session(s.session_id).prompt("late")
+    resumed = repo.start_session(agent="a", session_id=s.session_id)
+    assert resumed.prompt("resumed").seq == 4
+
+
+def test_mixed_key_types_get_a_clear_message(repo: bitloops.Repository) -> None:
+    """A payload with int and str keys says that keys must be strings."""
+    s = repo.start_session(agent="a")
+    with pytest.raises(bitloops.InvalidPayload, match="keys must all be strings"):
+        s.record("note", {1: "a", "b": 2})
+
+
+def test_agent_and_model_names_are_redacted(repo: bitloops.Repository) -> None:
+    """A credential passed as an agent or model name is redacted like any payload."""
+    token = "ghp_" + "FAKE0123456789abcdefABCDEF0123456789ab"
+    s = repo.start_session(agent=f"bot-{token}", model=token)
+    assert token not in s.agent and token not in (s.model or "")
+    assert token not in repo.db_path.read_bytes().decode("utf-8", "replace")
+
+
+def test_personal_redact_patterns_add_to_the_teams(git_repo: Path) -> None:
+    """Patterns from settings.local.json and the environment extend the shared ones."""
+    folder = git_repo / ".bitloops"
+    folder.mkdir()
+    (folder / "settings.json").write_text('{"redact": {"extra_patterns": ["team-[0-9]+"]}}')
+    (folder / "settings.local.json").write_text(
+        '{"redact": {"extra_patterns": ["mine-[0-9]+"], "typo": 1}}'
+    )
+    settings = load_settings(git_repo, environ={"BITLOOPS_REDACT": "env-[0-9]+"})
+    assert settings.redact_patterns == ("team-[0-9]+", "mine-[0-9]+", "env-[0-9]+")
+    assert any("redact.typo" in w for w in settings.warnings)
+    repo = bitloops.Repository.open(git_repo)
+    event = repo.start_session(agent="a").prompt("team-1 mine-2 fine-3")
+    assert "team-1" not in event.payload["text"] and "mine-2" not in event.payload["text"]
+    assert "fine-3" in event.payload["text"]
+    repo.close()
+
+
+def test_purge_of_a_committed_folder_verifies_as_purged(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """After a purge, a folder already in git is reported as to-commit, not as tampering."""
+    repo.start_session(agent="a").prompt("my pin is 48151623")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    assert repo.promote() is not None
+    git(git_repo, "add", CHECKPOINTS_DIR)
+    git(git_repo, "commit", "-q", "-m", "carry checkpoint")
+    repo.purge("48151623", reason="pin")
+    report = repo.verify()
+    assert report.ok
+    assert {p.kind for p in report.problems} == {"purged", "purge_uncommitted"}
+    assert all(p.commit_sha == sha for p in report.problems)
+
+
+def test_promotion_retries_when_the_draft_changed_underneath(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A draft read before a purge or another promotion is never moved as read."""
+    s = repo.start_session(agent="a")
+    s.prompt("secret-ish 99887766")
+    store = repo.store
+    snapshot = store.draft_rows(repo.worktree)
+    repo.purge("99887766", reason="test")
+    commit_files(git_repo, {"a.txt": "1"})
+    from bitloops.promote import _build
+    from bitloops.summary import StructuredSummarizer
+
+    sha = git(git_repo, "rev-parse", "HEAD").strip()
+    _, row = _build(repo, sha, snapshot, StructuredSummarizer())
+    assert store.move_draft(worktree=repo.worktree, draft=snapshot, row=row) is False
+    cp = repo.promote()
+    assert cp is not None and repo.verify().ok
+    assert "99887766" not in str(cp.events[1].payload)
+
+
+def test_custom_symbol_extractors_are_used(git_repo: Path) -> None:
+    """Extractors passed to Repository.open take part in promotion."""
+
+    class Shell:
+        language = "shell"
+
+        def handles(self, path: str) -> bool:
+            return path.endswith(".sh")
+
+        def symbols(self, path: str, source: str, lines: frozenset[int]) -> list[Symbol]:
+            return [Symbol(path=path, name="script", kind="module", language="shell")]
+
+    repo = bitloops.Repository.open(git_repo, symbol_extractors=[Shell()])
+    repo.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"run.sh": "echo hi\n"})
+    cp = repo.promote()
+    assert cp is not None
+    assert cp.symbols == (Symbol(path="run.sh", name="script", kind="module", language="shell"),)
+    repo.close()
