@@ -51,7 +51,9 @@ def promote_commit(
             return repo._load_checkpoint(existing[sha][0]), []
         draft = store.draft_rows(repo.worktree)
         if not draft.lines:
-            return None
+            # Another process may have promoted this very commit in between.
+            existing = store.checkpoints_for_commits([sha])
+            return (repo._load_checkpoint(existing[sha][0]), []) if sha in existing else None
         checkpoint, row = _build(repo, sha, draft, summarizer)
         if store.move_draft(worktree=repo.worktree, draft=draft, row=row):
             return checkpoint, draft.lines

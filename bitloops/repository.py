@@ -263,7 +263,7 @@ class Repository:
         Returns the new checkpoint; the existing one if the commit already has a
         checkpoint (the draft is left alone); None when the draft is empty.
         """
-        from .checkpoint_files import write_checkpoint_dir
+        from .checkpoint_files import checkpoint_dir, write_checkpoint_dir
         from .promote import promote_commit
         from .summary import StructuredSummarizer
 
@@ -273,9 +273,13 @@ class Repository:
         if result is None:
             return None
         checkpoint, lines = result
-        if lines and self.settings.checkpoint_files != "none":
-            ensure_gitignore(self.toplevel)
-            write_checkpoint_dir(self.toplevel, checkpoint, lines)
+        if self.settings.checkpoint_files != "none":
+            folder = checkpoint_dir(self.toplevel, checkpoint.commit_sha)
+            # Also when the checkpoint existed: a crash after the commit of the move
+            # but before the files were written leaves it without its folder.
+            if lines or (checkpoint.commit_sha == sha and not (folder / "session.json").exists()):
+                ensure_gitignore(self.toplevel)
+                write_checkpoint_dir(self.toplevel, checkpoint, lines or None)
         return checkpoint
 
     def checkpoint(self, ref: str = "HEAD") -> Checkpoint:

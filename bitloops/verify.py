@@ -167,6 +167,12 @@ def _verify_one(
         report("link_missing", "the link to the commit it was created for is missing")
     folder = checkpoint_dir(repo.toplevel, sha)
     if not (folder / "session.json").exists():
+        if repo.settings.checkpoint_files != "none" and not folder.exists():
+            report(
+                "files_missing",
+                f"{folder} is not on disk; promote the commit again to rewrite it",
+                "info",
+            )
         return found
     try:
         on_disk = read_checkpoint_dir(folder)

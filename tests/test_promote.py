@@ -242,3 +242,21 @@ def test_checkpoint_files_none_keeps_the_database_only(git_repo: Path) -> None:
     assert r.promote() is not None
     assert not (git_repo / CHECKPOINTS_DIR).exists()
     r.close()
+
+
+def test_promoting_again_rewrites_a_missing_folder(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A folder lost after the move committed (a crash, a deletion) is written on the next try."""
+    import shutil
+
+    repo.start_session(agent="a").prompt("x")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    cp = repo.promote()
+    folder = git_repo / CHECKPOINTS_DIR / sha
+    shutil.rmtree(folder)
+    assert [p.kind for p in repo.verify().problems] == ["files_missing"]
+    assert repo.verify().ok
+    assert repo.promote() == cp
+    assert bitloops.read_checkpoint_dir(folder) == cp
+    assert repo.verify().problems == ()

@@ -137,6 +137,10 @@ class SQLiteStore:
     ) -> None:
         self.path = path
         self._lock = threading.RLock()
+        # The last seq this connection wrote per session, valid while no other
+        # connection has written since (see _next_seq).
+        self._seqs: dict[str, int] = {}
+        self._seqs_version: int | None = None
         self._pid = os.getpid()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -222,6 +226,7 @@ class SQLiteStore:
                 with conn:
                     yield conn
                 return
+            self._seqs_version = None
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except apsw.Error as exc:
@@ -348,13 +353,32 @@ class SQLiteStore:
                     if end:
                         conn.execute(_END_SESSION, (format_ts(ts), session_id))
                     conn.execute("COMMIT")
+                    self._seqs_version = conn.data_version()
                 except BaseException:
+                    self._seqs.clear()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
             except apsw.Error as exc:
                 raise _translate(exc, self.path) from exc
         return seq, ts, event_id
+
+    def _next_seq(self, conn: apsw.Connection, session_id: str) -> int | None:
+        """The seq the session's next event gets; None for an unknown session.
+
+        Inside the write lock. When no other connection has committed since this one
+        last did (``data_version`` is a counter read without a query), the seq this
+        connection handed out last is still the session's latest, so the lookup is
+        skipped; the UNIQUE (session_id, seq) constraint backs the reasoning up.
+        """
+        if conn.data_version() == self._seqs_version:
+            last = self._seqs.get(session_id)
+            if last is not None:
+                return last + 1
+        else:
+            self._seqs.clear()
+        seq = conn.execute(_NEXT_SEQ, (session_id,)).get
+        return None if seq is None else int(seq)
 
     def _append(
         self,
@@ -381,11 +405,12 @@ class SQLiteStore:
             payload_json=payload_json,
             artefacts=artefacts,
         )
-        seq = conn.execute(_NEXT_SEQ, (session_id,)).get
+        seq = self._next_seq(conn, session_id)
         if seq is None:
             raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
         conn.execute(_INSERT_EVENT, (session_id, seq, worktree, ts, kind, f"{prefix}{seq}{suffix}"))
-        return int(seq), now, event_id
+        self._seqs[session_id] = seq
+        return seq, now, event_id
 
     def sessions(
         self, *, worktree: str | None = None, session_ids: Sequence[str] | None = None
