@@ -19,7 +19,6 @@ Names are imported lazily, so ``import bitloops`` stays cheap for hooks.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BitloopsError,
@@ -44,7 +43,13 @@ from .errors import (
     UnknownRef,
 )
 
+# Spelled out rather than imported: importing `typing` would double the cost of
+# `import bitloops`, which every agent hook pays. Type checkers read it as True.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from .checkpoint_files import read_checkpoint_dir
     from .model import (
         EVENT_KINDS,
