@@ -190,7 +190,7 @@ def _files_and_symbols(
     files.extend(by_agent.values())
     files.sort(key=lambda f: f.path)
 
-    extractors = repo.symbol_extractors or default_extractors()
+    extractors = default_extractors() if repo.symbol_extractors is None else repo.symbol_extractors
     wanted = [d for d in diffs if not d.binary and any(x.handles(d.path) for x in extractors)]
     if not wanted:
         return tuple(files), ()

@@ -128,7 +128,8 @@ class Repository:
     @property
     def store(self) -> SQLiteStore:
         """The database (opened on first use)."""
-        if self._store is None:
+        if self._store is None or self._store.pid != os.getpid():
+            # A forked child must not share its parent's connection.
             self._store = _shared_store(self.db_path, self.settings)
         return self._store
 
@@ -174,6 +175,7 @@ class Repository:
         agent = self.redactor.redact(agent)
         model = None if model is None else self.redactor.redact(model)
         branch = self.git.branch()
+        branch = None if branch is None else self.redactor.redact(branch)
         base = self.git.head()
         payload: dict[str, Any] = {"branch": branch, "base_commit": base}
         session = self._session(sid, agent, model)

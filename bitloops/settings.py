@@ -184,6 +184,8 @@ def load_settings(toplevel: Path, environ: Mapping[str, str] | None = None) -> S
             except ValueError as exc:
                 raise SettingsError(f"environment variable {name}: {exc}") from None
             values[attr] = (*values.get(attr, ()), *value) if key == "redact" else value
+    if "redact_patterns" in values:
+        values["redact_patterns"] = tuple(dict.fromkeys(values["redact_patterns"]))
     return Settings(**values, extra=extra, warnings=tuple(warnings))
 
 

@@ -181,6 +181,12 @@ def _verify_one(
         disk_hash = dir_content_hash(folder)
         if on_disk.content_hash != stored_hash or disk_hash not in allowed:
             report("files_mismatch", f"the files in {folder} do not match the database")
+        elif disk_hash != allowed[-1]:
+            report(
+                "purge_not_applied",
+                f"{folder} still holds content a purge removed; delete the folder and promote "
+                "the commit again to rewrite it",
+            )
         elif sha in changed:
             if len(allowed) > 1 and disk_hash == allowed[-1]:
                 report(

@@ -166,7 +166,7 @@ def test_transcript_is_lazy_and_equal_to_its_events() -> None:
     assert t == tuple(evs) and tuple(evs) == t and t == Transcript(lines)
     assert t[1:] == tuple(evs[1:]) and len(t) == 3 and list(t.of_kinds(["note"])) == evs
     assert t.kinds == ("note",) * 3 and t.session_ids == ("s",) * 3
-    assert t != Transcript(lines[:2]) and hash(t) == hash(Transcript(lines))
+    assert t != Transcript(lines[:2])
     assert codec.unstructure(t) == [codec.unstructure(e) for e in evs]
 
 

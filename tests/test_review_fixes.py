@@ -128,3 +128,67 @@ def test_custom_symbol_extractors_are_used(git_repo: Path) -> None:
     assert cp is not None
     assert cp.symbols == (Symbol(path="run.sh", name="script", kind="module", language="shell"),)
     repo.close()
+
+
+def test_seq_stays_unique_when_a_session_moves_between_worktrees(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """A session resumed in a second worktree never reuses a seq after a promotion."""
+    other = tmp_path / "other"
+    git(git_repo, "worktree", "add", "-q", "-b", "feature", str(other))
+    main = bitloops.Repository.open(git_repo)
+    feature = bitloops.Repository.open(other)
+    s = main.start_session(agent="a", session_id="travelling")
+    s.prompt("in main")
+    t = feature.start_session(agent="a", session_id="travelling")
+    t.prompt("in feature")
+    commit_files(other, {"f.txt": "1"})
+    assert feature.promote() is not None
+    seqs = [main.session("travelling").prompt("back in main").seq]
+    commit_files(git_repo, {"m.txt": "1"})
+    first = main.promote()
+    assert first is not None
+    seqs += [e.seq for e in first.events] + [e.seq for e in feature.checkpoint("feature").events]
+    assert sorted(seqs[1:]) == sorted(set(seqs[1:]))
+    assert seqs[0] == 5
+    main.close()
+    feature.close()
+
+
+def test_a_closed_or_inherited_connection_is_a_clear_error(git_repo: Path) -> None:
+    """A session whose repository was closed raises a StoreError, not a driver error."""
+    repo = bitloops.Repository.open(git_repo)
+    s = repo.start_session(agent="a")
+    repo.close()
+    with pytest.raises(bitloops.StoreError, match="open the Repository again"):
+        s.prompt("too late")
+
+
+def test_branch_names_are_redacted(git_repo: Path) -> None:
+    """A credential in the branch name does not reach the sessions table."""
+    token = "glpat-" + "FAKEexample1234567890"
+    git(git_repo, "checkout", "-q", "-b", f"fix-{token}")
+    repo = bitloops.Repository.open(git_repo)
+    repo.start_session(agent="a").prompt("x")
+    assert token not in str(repo.draft().sessions[0].branch)
+    assert token not in repo.db_path.read_bytes().decode("utf-8", "replace")
+    repo.close()
+
+
+def test_a_folder_restored_from_before_a_purge_is_an_error(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A stale folder that still holds purged text is reported, not accepted."""
+    import shutil
+
+    repo.start_session(agent="a").prompt("my pin is 48151623")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    repo.promote()
+    folder = git_repo / CHECKPOINTS_DIR / sha
+    backup = git_repo.parent / "backup"
+    shutil.copytree(folder, backup)
+    repo.purge("48151623", reason="pin")
+    shutil.rmtree(folder)
+    shutil.copytree(backup, folder)
+    kinds = [p.kind for p in repo.verify().problems]
+    assert "purge_not_applied" in kinds and not repo.verify().ok

@@ -38,12 +38,13 @@ __all__ = ["SCHEMA_VERSION", "CheckpointRow", "DraftRows", "SQLiteStore"]
 SCHEMA_VERSION = 1
 _APPLICATION = "bitloops"
 
-# seq = the session's highest live seq + 1; once promotion has moved its live events
-# away, the counter promotion leaves in sessions.last_seq takes over. Two statements
+# seq = 1 + the larger of the session's highest live seq and the counter promotion
+# leaves in sessions.last_seq (its live events may be gone, or in another worktree's
+# draft that was promoted). Two statements
 # measure faster than one INSERT ... SELECT ... RETURNING.
 _NEXT_SEQ = (
-    "SELECT coalesce((SELECT max(seq) FROM live_events WHERE session_id = ?1), "
-    "(SELECT last_seq FROM sessions WHERE session_id = ?1)) + 1"
+    "SELECT max(coalesce((SELECT max(seq) FROM live_events WHERE session_id = ?1), 0), "
+    "last_seq) + 1 FROM sessions WHERE session_id = ?1"
 )
 _END_SESSION = "UPDATE sessions SET status = 'ended', ended_at = ? WHERE session_id = ?"
 _INSERT_EVENT = (
@@ -141,7 +142,8 @@ class SQLiteStore:
         # connection has written since (see _next_seq).
         self._seqs: dict[str, int] = {}
         self._seqs_version: int | None = None
-        self._pid = os.getpid()
+        self.pid = os.getpid()
+        self.closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = apsw.Connection(
@@ -268,6 +270,7 @@ class SQLiteStore:
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""
         with self._lock:
+            self.closed = True
             self._conn.close()
 
     # -- live state -----------------------------------------------------------------
@@ -336,6 +339,11 @@ class SQLiteStore:
         # The hot path of recording: one BEGIN IMMEDIATE / INSERT / COMMIT, no helpers.
         with self._lock:
             conn = self._conn
+            if self.pid != os.getpid() or self.closed:
+                raise StoreError(
+                    f"the connection to {self.path} was closed (or belongs to the parent of "
+                    "this forked process); open the Repository again"
+                )
             if conn.in_transaction:  # inside a caller's transaction: a savepoint
                 with self.transaction():
                     seq, ts, event_id = self._append(
