@@ -95,7 +95,7 @@ def _load(folder: Path) -> tuple[dict[str, Any], list[str]]:
     except FileNotFoundError as exc:
         raise CheckpointFilesError(
             f"{folder} is not a complete checkpoint folder ({Path(exc.filename).name} is "
-            "missing); restore it from git or run `bitloops doctor`"
+            "missing); restore it from git, or delete the folder and promote the commit again"
         ) from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointFilesError(f"cannot read checkpoint folder {folder}: {exc}") from exc

@@ -79,7 +79,7 @@ def main() -> None:
         git(repo_dir, "commit", "-q", "-am", "Add VAT to totals")
 
         # 3. ... and the draft is promoted into an immutable checkpoint of that commit.
-        # (With `bitloops enable`, a git post-commit hook does this by itself.)
+        # (A git post-commit hook will do this by itself once hooks are installed.)
         checkpoint = repo.promote("HEAD")
         assert checkpoint is not None
         print(f"\nCheckpoint {checkpoint.checkpoint_id} for commit {checkpoint.commit_sha[:12]}")

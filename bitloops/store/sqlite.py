@@ -124,8 +124,9 @@ def _translate(exc: apsw.Error, path: Path) -> StoreError:
         )
     if isinstance(exc, apsw.NotADBError | apsw.CorruptError):
         return DatabaseCorrupt(
-            f"{path} is damaged or not a SQLite database ({exc}); move it aside and run "
-            "`bitloops doctor`, or restore it from a backup"
+            f"{path} is damaged or not a SQLite database ({exc}); restore it from a backup, "
+            "or move it aside to let bitloops start a new one (sqlite3's .recover can "
+            "salvage rows from a damaged copy)"
         )
     return StoreError(f"database error in {path}: {exc}")
 
