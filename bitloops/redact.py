@@ -4,16 +4,15 @@ A :class:`Redactor` finds secrets and replaces each with ``[REDACTED:<rule>]``. 
 a secret sits in a recognisable context (a key name, a URL, a header) only the value
 is replaced, so a reader still sees what was there.
 
-How it stays fast (a typical 300-byte payload costs about 2 µs): Python's regex engine
-spends 3-5 ns per character on any pattern that may start at many characters, so no
-rule scans the text character by character. Instead every rule has a cheap trigger
-that runs in C at memory speed:
+How it stays fast (a typical 300-byte payload costs 2-3 µs): Python's regex engine
+spends 3-5 ns per character on a pattern that may start at many characters, so no rule
+scans the text that way. Each rule family has a trigger that runs in C at memory speed:
 
-* Token rules (cloud and SaaS keys, JWTs) and the high-entropy rule only look at
-  *runs* of base64-like characters that are 16+ long and contain an upper-case letter.
-  One ``bytes.translate`` maps the text to a three-letter "shape" in which such runs
-  are found by a literal-prefixed regex; in typical payloads (paths, commands, hex
-  hashes, prose) there are none, and the rules never run.
+* Token rules (cloud and SaaS keys, JWTs) and the high-entropy rule look only at runs
+  of base64-like characters, 16+ long, in which a capital has another capital or a
+  digit at most five places on (random tokens virtually always do; paths, CamelCase
+  names, hex hashes and prose do not). One ``bytes.translate`` maps the text to a
+  four-letter "shape" in which a regex starting with a literal finds such runs.
 * Private keys and URLs are found by regexes that start with a literal
   (``-----BEGIN``, ``://``), which the engine searches for like ``str.find``.
 * Assignments (``password=...``) and ``Authorization`` headers are found in the
@@ -154,7 +153,8 @@ _OP = r"""(?:\\?["'])?[ \t]*+[:=](?!=)[ \t]*+"""
 _VALUE = (
     r"(?:"
     r'\\"' + _ND + r'(?P<ve>(?:[^"\\\n]|\\[^"])+)'  # \"value\" inside a JSON string
-    r'|"' + _ND + r'(?P<vd>(?:[^"\\\n]|\\.)+)'  # "value"
+    # "value"; in JSON text a quote followed by , : } ] closes a string instead
+    r'|"(?![,:}\]])' + _ND + r'(?P<vd>(?:[^"\\\n]|\\.)+)'
     r"|'" + _ND + r"(?P<vs>[^'\\\n]+)"  # 'value'
     r"|" + _ND + r"""(?P<vu>[^\s"'\\,;&})\]]+)"""  # value, up to a separator
     r")"
@@ -198,9 +198,11 @@ _PLACEHOLDER_WORDS = frozenset(
     # type annotations: ``def login(password: str)``
     | {"str", "bytes", "string", "int", "bool", "any", "optional", "secretstr"}
 )
-# ``password=self.password``, ``token=args.api_token``: a variable, not a value.
-_REFERENCE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", re.ASCII)
-_REFERENCE_WORDS = re.compile(r"pass|pwd|secret|token|key|auth|cred|environ", re.IGNORECASE)
+# Unquoted values that are code, not secrets: ``password=getpass.getpass()``,
+# ``token=os.environ["TOKEN"]``, ``api_key=settings.API_KEY``, ``password=db_password``.
+_CODE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?P<call>[(\[])?", re.ASCII)
+_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*|[A-Z_][A-Z0-9_]*")
+_VARIABLE_WORDS = re.compile(r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE)
 
 # For dict entries in redact_value: keys whose string value is a secret as a whole.
 _SECRET_KEY = re.compile(
@@ -216,6 +218,18 @@ def _is_placeholder(value: str) -> bool:
     if value[0] in "$%{<[(*" or value.lower() in _PLACEHOLDER_WORDS:
         return True
     return not value.strip("*xX.#_ -")
+
+
+def _is_code(value: str) -> bool:
+    """Whether an unquoted assigned value is an expression (a call, an attribute, a variable)."""
+    m = _CODE.match(value)
+    if m is None:
+        return False
+    if m.group("call"):
+        return True
+    if m.end() != len(value):
+        return False
+    return "." in value or bool(_VARIABLE.fullmatch(value) and _VARIABLE_WORDS.search(value))
 
 
 def _looks_random(run: str) -> bool:
@@ -256,10 +270,8 @@ def _keyword_rule(
         return None  # PWD=/home/alice is the working directory
     if m.start() and text[m.start() - 1] == "/":
         return None  # "/etc/passwd: ..." names a file
-    if group == "vu" and _REFERENCE.fullmatch(value):
-        follows = text[m.end() : m.end() + 1]
-        if follows in ("(", "[") or _REFERENCE_WORDS.search(value):
-            return None  # password=get_password(), token=self.token
+    if group == "vu" and _is_code(value):
+        return None
     if gate == "secret" and m.group("aws"):
         rule = "aws-secret-key"
     return _token_rule(value, rule)
@@ -413,8 +425,9 @@ class Redactor:
         run = text[start:end]
         if _looks_random(run.rstrip("=")):
             found.append(Finding("high-entropy", start, end))
-        elif "/" in run:
-            # A token inside a path or URL: judge each segment on its own.
+        elif "/" in run and len(run) <= 1024:
+            # A token inside a path or URL: judge each segment on its own. (Longer runs
+            # are data, such as a base64 image, and are left whole.)
             pos = start
             for segment in run.split("/"):
                 if _looks_random(segment.rstrip("=")):
