@@ -1,4 +1,4 @@
-"""``python -m bitloops``: the command-line entry point (commands arrive with the CLI work)."""
+"""``python -m bitloops`` and the ``bitloops`` console script."""
 
 from __future__ import annotations
 
@@ -8,18 +8,11 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``bitloops`` command; returns the exit status."""
-    args = sys.argv[1:] if argv is None else argv
-    if args in ([], ["--help"], ["-h"]):
-        print("usage: bitloops --version\n\nThe bitloops library is ready; see docs/python-api.md.")
-        return 0
-    if args == ["--version"]:
-        from . import __version__
+    """Run the ``bitloops`` command with ``argv`` (default: ``sys.argv[1:]``); return the status."""
+    # Imported here so that importing this module (as the console script does) costs nothing.
+    from .cli import main as run
 
-        print(f"bitloops {__version__}")
-        return 0
-    print(f"bitloops: unknown command {' '.join(args)!r}; see `bitloops --help`", file=sys.stderr)
-    return 2
+    return run(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1096 @@
+"""The ``bitloops`` command line: a thin client of the public Python API.
+
+Each subcommand is a ``run(args, ctx) -> int`` function registered with :func:`command`,
+plus an optional function adding its arguments; :func:`build_parser` turns the registry
+into an :mod:`argparse` parser. Rendering (plain lines of text) is kept apart from output
+and from the curses loop of ``rewind``, so every screen can be tested without a terminal.
+
+Exit statuses: 0 ok, 1 nothing found or verification failed, 2 usage or user error.
+
+Only the standard library is imported at module level: ``bitloops hook`` runs often and
+must start fast, so the database and model modules load when a command needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+
+from . import __version__
+from .errors import BitloopsError, CheckpointNotFound, UnknownRef
+
+if TYPE_CHECKING:
+    from .model import Checkpoint, Event, SessionInfo, Status
+    from .repository import Repository
+    from .verify import Problem, VerifyReport
+
+__all__ = [
+    "COMMANDS",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Command",
+    "Context",
+    "RewindBrowser",
+    "Style",
+    "build_parser",
+    "checkpoint_json",
+    "command",
+    "command_parsers",
+    "event_line",
+    "explain_lines",
+    "format_age",
+    "main",
+    "rewind_lines",
+    "status_json",
+    "status_lines",
+    "verify_json",
+    "verify_lines",
+]
+
+#: The command did what was asked.
+EXIT_OK = 0
+#: Nothing was found (no checkpoint), or ``verify`` found a problem.
+EXIT_NOT_FOUND = 1
+#: Bad usage or a user error: not a repository, unknown ref, unusable database or settings.
+EXIT_USAGE = 2
+# What a shell reports for a process killed by SIGINT / SIGPIPE.
+_EXIT_INTERRUPTED = 130
+_EXIT_BROKEN_PIPE = 141
+
+_LABEL = 13  # "Checkpoints: " is the longest label of the status view
+
+
+# -- styling ---------------------------------------------------------------------------
+
+
+class Style:
+    """ANSI colour for terminal output; every method returns its text unchanged when off."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    @classmethod
+    def for_stream(cls, stream: IO[str], environ: Mapping[str, str] | None = None) -> Style:
+        """Colour only on a terminal, and never when ``NO_COLOR`` is set (no-color.org)."""
+        env = os.environ if environ is None else environ
+        isatty = getattr(stream, "isatty", None)
+        return cls(bool(isatty and isatty()) and not env.get("NO_COLOR"))
+
+    def _code(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled and text else text
+
+    def bold(self, text: str) -> str:
+        """Headings."""
+        return self._code("1", text)
+
+    def dim(self, text: str) -> str:
+        """Secondary details: times, ids, "none recorded"."""
+        return self._code("2", text)
+
+    def green(self, text: str) -> str:
+        """Good news: enabled, active, verified."""
+        return self._code("32", text)
+
+    def yellow(self, text: str) -> str:
+        """Attention: idle sessions, warnings, notes."""
+        return self._code("33", text)
+
+    def red(self, text: str) -> str:
+        """Failures."""
+        return self._code("31", text)
+
+    def cyan(self, text: str) -> str:
+        """Commit SHAs."""
+        return self._code("36", text)
+
+
+PLAIN = Style(False)
+
+
+# -- the command registry ----------------------------------------------------------------
+
+
+class Context:
+    """What every command receives: where to run, where to write, and how."""
+
+    def __init__(
+        self,
+        cwd: Path,
+        *,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        width: int | None = None,
+        color: bool | None = None,
+    ) -> None:
+        self.cwd = cwd
+        self.out = sys.stdout if out is None else out
+        self.err = sys.stderr if err is None else err
+        self.width = width if width is not None else max(40, shutil.get_terminal_size().columns)
+        self.style = Style(color) if color is not None else Style.for_stream(self.out)
+
+    @contextmanager
+    def repository(self) -> Iterator[Repository]:
+        """The repository containing :attr:`cwd`, closed when the block ends."""
+        from .repository import Repository
+
+        with Repository.open(self.cwd) as repo:
+            yield repo
+
+    def write(self, text: str = "") -> None:
+        """Print one line (or several joined by newlines) to the output."""
+        _write(self.out, text + "\n")
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Print each line."""
+        for line in lines:
+            self.write(line)
+
+    def write_json(self, data: Any) -> None:
+        """Print ``data`` as indented JSON, never coloured."""
+        _write(self.out, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    def error(self, message: str) -> None:
+        """Print ``bitloops: <message>`` to the error stream."""
+        _write(self.err, f"bitloops: {message}\n")
+
+
+def _write(stream: IO[str], text: str) -> None:
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        # A terminal that cannot show some character still gets the rest of the line.
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "replace").decode(encoding))
+
+
+class Command(NamedTuple):
+    """One subcommand: its one-line help, how it adds its arguments, and what it runs."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Context], int]
+    description: str
+    json_option: bool = True
+
+
+#: Every subcommand, in the order ``bitloops --help`` lists them.
+COMMANDS: dict[str, Command] = {}
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A command that takes no arguments of its own."""
+
+
+def command(
+    name: str,
+    help: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments,
+    *,
+    description: str | None = None,
+    json_option: bool = True,
+) -> Callable[
+    [Callable[[argparse.Namespace, Context], int]], Callable[[argparse.Namespace, Context], int]
+]:
+    """Register ``run`` as the subcommand ``name`` (used as a decorator).
+
+    ``add_arguments`` adds the command's own arguments; ``--json`` is added for every
+    command unless ``json_option=False``. ``description`` is the longer text of its ``--help``.
+    """
+
+    def register(
+        run: Callable[[argparse.Namespace, Context], int],
+    ) -> Callable[[argparse.Namespace, Context], int]:
+        COMMANDS[name] = Command(help, add_arguments, run, description or help, json_option)
+        return run
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bitloops`` argument parser, with one subparser per registered command."""
+    parser = argparse.ArgumentParser(
+        prog="bitloops",
+        description="Keep the reasoning behind AI-written code: sessions recorded as they "
+        "happen, immutable checkpoints per git commit. Reference: docs/cli.md.",
+        epilog="Run `bitloops COMMAND --help` for a command's options. Exit status: 0 ok, "
+        "1 nothing found or verification failed, 2 usage or user error.",
+    )
+    parser.add_argument(
+        "-C",
+        dest="chdir",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="run as if bitloops was started in PATH (repeatable; each is relative to the "
+        "one before, like git -C)",
+    )
+    parser.add_argument("--version", action="version", version=f"bitloops {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, cmd in COMMANDS.items():
+        sub = subparsers.add_parser(
+            name,
+            help=cmd.help,
+            description=cmd.description,
+        )
+        if cmd.json_option:
+            sub.add_argument(
+                "--json",
+                action="store_true",
+                help="print JSON for scripts (shape in docs/cli.md) instead of text",
+            )
+        cmd.add_arguments(sub)
+        sub.set_defaults(run=cmd.run)
+    return parser
+
+
+def command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subparser of each command in a parser made by :func:`build_parser`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``bitloops`` with ``argv`` (default: the process's arguments); return the status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 2)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    ctx = Context(Path.cwd())
+    try:
+        ctx.cwd = _start_dir(args.chdir)
+        status: int = args.run(args, ctx)
+        return status
+    except CheckpointNotFound as exc:
+        ctx.error(str(exc))
+        return EXIT_NOT_FOUND
+    except BitloopsError as exc:
+        ctx.error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return _EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`bitloops rewind | head`): stop quietly, and keep Python
+        # from complaining again when it flushes stdout at exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return _EXIT_BROKEN_PIPE
+
+
+class _UsageError(BitloopsError):
+    """A command-line mistake the library knows nothing about (a bad -C, say)."""
+
+
+def _start_dir(chdirs: Sequence[str]) -> Path:
+    where = Path.cwd()
+    for step in chdirs:
+        where = where / step
+        if not where.is_dir():
+            raise _UsageError(f"cannot change to {step!r}: no such directory")
+    return where
+
+
+# -- formatting helpers ----------------------------------------------------------------------
+
+
+def format_age(ts: datetime, now: datetime | None = None) -> str:
+    """How long ago ``ts`` was, the way people say it: ``"2m ago"``, ``"3d ago"``."""
+    seconds = int(((now or datetime.now(UTC)) - ts).total_seconds())
+    if seconds < 1:
+        return "just now"
+    for size, unit in ((365 * 86400, "y"), (86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _date(ts: datetime) -> str:
+    return f"{ts.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _clip(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    """``text`` wrapped to ``width``, paragraphs kept, the first line led by ``first``."""
+    room = max(20, width - max(len(first), len(rest)))
+    out: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        for line in textwrap.wrap(paragraph, room, break_on_hyphens=False) or [""]:
+            out.append((first + line).rstrip())
+            first = rest
+    return out
+
+
+def _pack(items: Sequence[str], width: int, first: str, rest: str) -> list[str]:
+    """``items`` joined by commas, wrapped between items only."""
+    out: list[str] = []
+    line = first
+    for index, item in enumerate(items):
+        piece = item if index == len(items) - 1 else item + ","
+        if line not in (first, rest) and len(line) + 1 + len(piece) > width:
+            out.append(line)
+            line = rest
+        line += piece if line in (first, rest) else " " + piece
+    return [*out, line]
+
+
+def _label(name: str, value: str) -> str:
+    return f"{name + ':':<{_LABEL}}{value}"
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _headline(cp: Checkpoint) -> str:
+    """The first line of what was asked (or of the summary prose)."""
+    for text in (*cp.summary.intent, cp.summary.text or ""):
+        for line in text.splitlines():
+            if line.strip():
+                return line.strip()
+    return "(no prompt recorded)"
+
+
+def _agents(cp: Checkpoint) -> list[str]:
+    return list(cp.summary.agents) or sorted({s.agent for s in cp.sessions})
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def _session_json(info: SessionInfo) -> dict[str, Any]:
+    return {
+        "session_id": info.session_id,
+        "agent": info.agent,
+        "model": info.model,
+        "status": info.status,
+        "started_at": _iso(info.started_at),
+        "last_event_at": _iso(info.last_event_at),
+        "ended_at": _iso(info.ended_at),
+        "branch": info.branch,
+        "event_count": info.event_count,
+    }
+
+
+def status_json(status: Status, warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """``bitloops status --json``: the shape documented in docs/cli.md."""
+    return {
+        "capture_enabled": status.capture_enabled,
+        "strategy": status.strategy,
+        "agents": list(status.agents),
+        "sessions": [_session_json(s) for s in status.active_sessions],
+        "draft_event_count": status.draft_event_count,
+        "checkpoint_count": status.checkpoint_count,
+        "warnings": list(warnings),
+    }
+
+
+def status_lines(
+    status: Status,
+    warnings: Sequence[str] = (),
+    *,
+    style: Style = PLAIN,
+    now: datetime | None = None,
+) -> list[str]:
+    """The ``bitloops status`` view, one string per line."""
+    capture = style.green("enabled") if status.capture_enabled else style.yellow("disabled")
+    out = [
+        _label("Capture", capture),
+        _label("Strategy", status.strategy),
+        _label("Agents", ", ".join(status.agents) or style.dim("none yet")),
+    ]
+    if not status.active_sessions:
+        out.append(_label("Session", style.dim("none open")))
+    for index, info in enumerate(status.active_sessions):
+        state = style.green(info.status) if info.status == "active" else style.yellow(info.status)
+        when = f"started {format_age(info.started_at, now)}"
+        if info.last_event_at is not None and info.status != "active":
+            when += f", last event {format_age(info.last_event_at, now)}"
+        detail = (
+            f"{state} ({when}): {info.agent}, {info.model or 'model unknown'}, "
+            f"{_plural(info.event_count, 'draft event')}"
+        )
+        out.append(_label("Session" if index == 0 else "", detail))
+    out.append(_label("Draft", f"{_plural(status.draft_event_count, 'event')} not yet committed"))
+    out.append(_label("Checkpoints", f"{status.checkpoint_count} total (committed)"))
+    for index, warning in enumerate(warnings):
+        out.append(_label("Warnings" if index == 0 else "", style.yellow(warning)))
+    return out
+
+
+@command(
+    "status",
+    "what is being captured right now",
+    description="Show whether capture is on, the strategy, the agents seen, the sessions open "
+    "in this worktree (active or idle, with agent, model and age), the draft's event count, "
+    "the number of committed checkpoints, and any settings warnings.",
+)
+def _status(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.repository() as repo:
+        status = repo.status()
+        warnings = repo.settings.warnings
+    if args.json:
+        ctx.write_json(status_json(status, warnings))
+    else:
+        ctx.write_lines(status_lines(status, warnings, style=ctx.style))
+    return EXIT_OK
+
+
+# -- explain ------------------------------------------------------------------------------------
+
+
+def _event_text(event: Event) -> str:
+    """A one-line rendering of an event's payload."""
+    p = event.payload
+    text = p.get("text")
+    kind = event.kind
+    if kind == "decision" and isinstance(text, str):
+        return text + (f" (because {p['rationale']})" if p.get("rationale") else "")
+    if kind == "alternative" and isinstance(text, str):
+        return text + (f" (rejected: {p['reason']})" if p.get("reason") else "")
+    if isinstance(text, str):
+        return text
+    if kind == "tool_use":
+        out = f"{p.get('name', '?')} {_compact(p.get('input'))}"
+        return out + (f" -> {_compact(p['output'])}" if "output" in p else "")
+    if kind == "tool_result":
+        mark = " (error)" if p.get("is_error") else ""
+        return f"{p.get('tool_use_id', '?')}{mark} -> {_compact(p.get('output'))}"
+    if kind == "file_change":
+        path = p.get("path", "?")
+        if p.get("old_path"):
+            path = f"{p['old_path']} -> {path}"
+        return f"{p.get('change', '?')} {path}"
+    if kind == "error" and isinstance(p.get("message"), str):
+        return str(p["message"])
+    if kind == "session_start":
+        base = p.get("base_commit")
+        return f"branch {p.get('branch') or '(detached)'}, at {base[:12] if base else '(none)'}"
+    if kind == "session_end":
+        return str(p.get("reason") or "")
+    return _compact(dict(p)) if p else ""
+
+
+def event_line(
+    event: Event,
+    width: int,
+    *,
+    agent_width: int = 0,
+    kind_width: int = 11,
+    with_date: bool = False,
+) -> tuple[str, str]:
+    """One transcript line as ``(prefix, text)``: time, agent and kind, then the payload.
+
+    The two parts together fit in ``width`` columns; the caller styles the prefix.
+    """
+    ts = event.ts.astimezone(UTC)
+    when = f"{ts:%Y-%m-%d %H:%M:%S}" if with_date else f"{ts:%H:%M:%S}"
+    prefix = f"  {when}  {event.agent:<{agent_width}}  {event.kind:<{kind_width}}  "
+    if len(prefix) >= width:
+        return _clip(prefix, width), ""
+    return prefix, _clip(_flat(_event_text(event)), width - len(prefix))
+
+
+def _transcript_lines(events: Sequence[Event], width: int, style: Style) -> list[str]:
+    if not events:
+        return [style.bold("Transcript"), style.dim("  no events")]
+    days = {e.ts.astimezone(UTC).date() for e in events}
+    one_day = len(days) == 1
+    heading = f"Transcript ({_plural(len(events), 'event')}"
+    heading += f", {next(iter(days)):%Y-%m-%d} UTC)" if one_day else ", UTC)"
+    agent_width = max(len(e.agent) for e in events)
+    kind_width = max(len(kind) for kind in {e.kind for e in events})
+    out = [style.bold(heading)]
+    for event in events:
+        prefix, text = event_line(
+            event, width, agent_width=agent_width, kind_width=kind_width, with_date=not one_day
+        )
+        out.append(style.dim(prefix) + text if text else style.dim(prefix.rstrip()))
+    return out
+
+
+_CHANGE_LETTERS = {"added": "A", "modified": "M", "deleted": "D", "renamed": "R"}
+
+
+def _file_mark(in_commit: bool, by_agent: bool) -> str:
+    if in_commit and by_agent:
+        return "in commit (agent)"
+    return "in commit" if in_commit else "agent only"
+
+
+def explain_lines(
+    cp: Checkpoint,
+    *,
+    width: int = 80,
+    full: bool = False,
+    style: Style = PLAIN,
+    now: datetime | None = None,
+) -> list[str]:
+    """The ``bitloops explain`` view of one checkpoint, one string per line.
+
+    ``width`` is the terminal width text is wrapped (and transcript lines cut) to;
+    ``full`` adds the transcript.
+    """
+    s = cp.summary
+    none = style.dim("  none recorded")
+    out = [
+        _label(
+            "Commit", style.cyan(cp.commit_sha[:12]) + (f" on {cp.branch}" if cp.branch else "")
+        ),
+        _label("Checkpoint", cp.checkpoint_id),
+        _label("Created", f"{_date(cp.created_at)} ({format_age(cp.created_at, now)})"),
+    ]
+    also = [sha[:12] for sha in cp.commits if sha != cp.commit_sha]
+    if also:
+        out.append(_label("Also linked", ", ".join(also)))
+    agents = [
+        f"{info.agent} ({info.model or 'model unknown'}): "
+        f"{_duration(info.duration.total_seconds())}, {_plural(info.event_count, 'event')}"
+        for info in cp.sessions
+    ]
+    seen = {(info.agent, info.model) for info in cp.sessions}
+    agents += [
+        f"{m.agent} ({m.model or 'model unknown'})"
+        for m in cp.models
+        if (m.agent, m.model) not in seen
+    ]
+    for index, text in enumerate(agents or ["none recorded"]):
+        out.append(_label("Agents" if index == 0 else "", text))
+    out.append(_label("Duration", _duration(s.duration_seconds)))
+    counts = [f"{kind} {n}" for kind, n in s.event_counts.items()]
+    total = str(sum(s.event_counts.values()))
+    if counts:
+        counts[0], counts[-1] = f"{total} ({counts[0]}", counts[-1] + ")"
+    out += _pack(counts or [total], width, _label("Events", ""), " " * _LABEL)
+
+    def section(title: str, items: Sequence[str], detail: Sequence[str | None] = ()) -> None:
+        out.extend(["", style.bold(title)])
+        if not items:
+            out.append(none)
+        for index, item in enumerate(items):
+            out.extend(_wrap(item, width, "  - ", "    "))
+            why = detail[index] if index < len(detail) else None
+            if why:
+                out.extend(_wrap(why, width, "    ", "    "))
+
+    if s.text:
+        out.extend(["", style.bold("Summary"), *_wrap(s.text.strip(), width, "  ", "  ")])
+    section("What was asked", s.intent)
+    section("Outcome", s.outcome)
+    section(
+        "Decisions",
+        [d.text for d in s.decisions],
+        [f"because {d.rationale}" if d.rationale else None for d in s.decisions],
+    )
+    section(
+        "Alternatives rejected",
+        [a.text for a in s.alternatives],
+        [f"rejected: {a.reason}" if a.reason else None for a in s.alternatives],
+    )
+    section("Constraints followed", s.constraints)
+    if s.plans:
+        section("Plan", s.plans)
+    out.extend(["", style.bold("Files")])
+    if cp.files:
+        names = [f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in cp.files]
+        column = min(max(len(n) for n in names), max(20, width // 2))
+        for f, name in zip(cp.files, names, strict=True):
+            letter = _CHANGE_LETTERS.get(f.change, "?")
+            mark = _file_mark(f.in_commit, f.by_agent)
+            out.append(f"  {letter} {name:<{column}}  {style.dim(mark)}")
+    elif s.files:
+        out.extend(f"  {path}" for path in s.files)
+    else:
+        out.append(none)
+    out.extend(["", style.bold("Symbols")])
+    if cp.symbols:
+        out.extend(
+            f"  {sym.path}::{sym.name} {style.dim('(' + sym.kind + ')')}" for sym in cp.symbols
+        )
+    elif s.symbols:
+        out.extend(f"  {name}" for name in s.symbols)
+    else:
+        out.append(none)
+    if full:
+        out.extend(["", *_transcript_lines(cp.events, width, style)])
+    return out
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "ts": _iso(event.ts),
+        "session_id": event.session_id,
+        "event_id": event.event_id,
+        "agent": event.agent,
+        "model": event.model,
+        "kind": event.kind,
+        "payload": dict(event.payload),
+        "artefacts": list(event.artefacts),
+    }
+
+
+def checkpoint_json(cp: Checkpoint, *, events: bool = False) -> dict[str, Any]:
+    """One checkpoint as ``bitloops explain --json`` prints it (``events`` for --full)."""
+    s = cp.summary
+    data: dict[str, Any] = {
+        "checkpoint_id": cp.checkpoint_id,
+        "commit_sha": cp.commit_sha,
+        "commits": list(cp.commits),
+        "created_at": _iso(cp.created_at),
+        "branch": cp.branch,
+        "strategy": cp.strategy,
+        "content_hash": cp.content_hash,
+        "parent_checkpoint_id": cp.parent_checkpoint_id,
+        "parent_hash": cp.parent_hash,
+        "summary": {
+            "text": s.text,
+            "intent": list(s.intent),
+            "outcome": list(s.outcome),
+            "decisions": [{"text": d.text, "rationale": d.rationale} for d in s.decisions],
+            "alternatives": [{"text": a.text, "reason": a.reason} for a in s.alternatives],
+            "constraints": list(s.constraints),
+            "plans": list(s.plans),
+            "agents": list(s.agents),
+            "models": list(s.models),
+            "started_at": _iso(s.started_at),
+            "ended_at": _iso(s.ended_at),
+            "duration_seconds": s.duration_seconds,
+            "event_counts": dict(s.event_counts),
+        },
+        "files": [
+            {
+                "path": f.path,
+                "change": f.change,
+                "old_path": f.old_path,
+                "in_commit": f.in_commit,
+                "by_agent": f.by_agent,
+            }
+            for f in cp.files
+        ],
+        "symbols": [
+            {"path": x.path, "name": x.name, "kind": x.kind, "language": x.language}
+            for x in cp.symbols
+        ],
+        "models": [{"agent": m.agent, "model": m.model} for m in cp.models],
+        "sessions": [_session_json(info) for info in cp.sessions],
+        "event_count": len(cp.events),
+    }
+    if events:
+        data["events"] = [_event_json(e) for e in cp.events]
+    return data
+
+
+def _find_checkpoints(repo: Repository, ref: str) -> list[Checkpoint]:
+    """Every checkpoint linked to the commit ``ref`` names, or the one whose id it is."""
+    try:
+        return repo.checkpoints(commit=ref)
+    except UnknownRef:
+        # Not a commit: a checkpoint id, or UnknownRef again with a message naming both.
+        return [repo.checkpoint(ref)]
+
+
+def _explain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "ref",
+        nargs="?",
+        default="HEAD",
+        metavar="REF",
+        help="a commit (SHA, branch, tag, HEAD~2...) or a checkpoint id (default: HEAD)",
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="add the transcript, one line per event"
+    )
+
+
+@command(
+    "explain",
+    "the reasoning behind a commit",
+    _explain_arguments,
+    description="Show what was asked, the outcome, the decisions and their rationale, the "
+    "alternatives rejected, constraints, plan, files (in the commit or only reported by "
+    "the agent), symbols, agents and models, duration and event counts of every checkpoint "
+    "linked to REF, newest first. REF may also be a checkpoint id.",
+)
+def _explain(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.repository() as repo:
+        found = _find_checkpoints(repo, args.ref)
+        if not found:
+            try:
+                repo.checkpoint(args.ref)  # for the library's message naming the commit
+                message = f"{args.ref!r} has no checkpoint"
+            except CheckpointNotFound as exc:
+                message = str(exc)
+            if args.json:
+                ctx.write_json({"ref": args.ref, "checkpoints": []})
+            ctx.error(message)
+            return EXIT_NOT_FOUND
+        if args.json:
+            ctx.write_json(
+                {
+                    "ref": args.ref,
+                    "checkpoints": [checkpoint_json(c, events=args.full) for c in found],
+                }
+            )
+            return EXIT_OK
+        if len(found) > 1:
+            shared = set.intersection(*(set(cp.commits) for cp in found))
+            sha = min(shared)[:12] if shared else args.ref
+            ctx.write(ctx.style.bold(f"{len(found)} checkpoints of {sha}, newest first"))
+        for index, cp in enumerate(found):
+            if index or len(found) > 1:
+                ctx.write("" if index == 0 else "\n" + "-" * min(ctx.width, 72))
+            ctx.write_lines(explain_lines(cp, width=ctx.width, full=args.full, style=ctx.style))
+    return EXIT_OK
+
+
+# -- verify -------------------------------------------------------------------------------------
+
+
+def verify_json(report: VerifyReport) -> dict[str, Any]:
+    """``bitloops verify --json``: the shape documented in docs/cli.md."""
+    return {
+        "ok": report.ok,
+        "checked": report.checked,
+        "problems": [
+            {
+                "severity": p.severity,
+                "kind": p.kind,
+                "checkpoint_id": p.checkpoint_id,
+                "commit_sha": p.commit_sha,
+                "message": p.message,
+            }
+            for p in report.problems
+        ],
+    }
+
+
+def verify_lines(report: VerifyReport, *, style: Style = PLAIN) -> list[str]:
+    """Each problem (severity, kind, short SHA, message), then the verdict line."""
+    problems: Sequence[Problem] = report.problems
+    kind_width = max((len(p.kind) for p in problems), default=0)
+    out = []
+    for p in problems:
+        severity = style.red("error") if p.severity == "error" else style.yellow(f"{p.severity:<5}")
+        sha = p.commit_sha[:12] if p.commit_sha else "-"
+        out.append(f"{severity}  {p.kind:<{kind_width}}  {style.cyan(f'{sha:<12}')}  {p.message}")
+    errors = sum(p.severity == "error" for p in problems)
+    notes = len(problems) - errors
+    verdict = f"{_plural(report.checked, 'checkpoint')} checked: "
+    verdict += f"{_plural(errors, 'error')}, {_plural(notes, 'note')}"
+    out.append(verdict + (" - " + style.green("OK") if report.ok else " - " + style.red("FAILED")))
+    return out
+
+
+@command(
+    "verify",
+    "check that committed history is intact",
+    description="Cross-check every checkpoint: content hashes, the parent chain, commit links, "
+    "the immutability triggers and the checkpoint folders on disk. Exit status 1 when an "
+    "error is found; notes (such as an audited purge) do not fail.",
+)
+def _verify(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.repository() as repo:
+        report = repo.verify()
+    if args.json:
+        ctx.write_json(verify_json(report))
+    else:
+        ctx.write_lines(verify_lines(report, style=ctx.style))
+    return EXIT_OK if report.ok else EXIT_NOT_FOUND
+
+
+# -- rewind -------------------------------------------------------------------------------------
+
+
+def rewind_lines(checkpoints: Sequence[Checkpoint], width: int = 80) -> list[str]:
+    """One line per checkpoint: short SHA, UTC date, agents, first line of what was asked."""
+    agents = [", ".join(_agents(cp)) or "-" for cp in checkpoints]
+    column = min(max((len(a) for a in agents), default=0), 24)
+    out = []
+    for cp, who in zip(checkpoints, agents, strict=True):
+        line = f"{cp.commit_sha[:12]}  {_date(cp.created_at)}  {_clip(who, column):<{column}}  "
+        out.append(line + _clip(_headline(cp), width - len(line)))
+    return out
+
+
+def _rewind_json(cp: Checkpoint) -> dict[str, Any]:
+    return {
+        "checkpoint_id": cp.checkpoint_id,
+        "commit_sha": cp.commit_sha,
+        "created_at": _iso(cp.created_at),
+        "branch": cp.branch,
+        "agents": _agents(cp),
+        "headline": _headline(cp) if cp.summary.intent or cp.summary.text else None,
+        "event_count": len(cp.events),
+    }
+
+
+class RewindBrowser:
+    """The state of the interactive ``rewind`` browser, independent of curses.
+
+    Feed it actions (``up``, ``down``, ``page_up``, ``page_down``, ``home``, ``end``,
+    ``open``, ``back``, ``transcript``, ``quit``) with :meth:`act`, and draw what
+    :meth:`screen` returns: one ``(text, kind)`` per terminal row, kind being
+    ``title``, ``selected``, ``text`` or ``help``.
+    """
+
+    def __init__(self, checkpoints: Sequence[Checkpoint], *, now: datetime | None = None) -> None:
+        self.checkpoints = list(checkpoints)
+        self.now = now
+        self.selected = 0
+        self.top = 0
+        #: The index of the checkpoint shown in full, or None while the list is shown.
+        self.opened: int | None = None
+        self.scroll = 0
+        self.full = False
+        self.done = False
+        self._detail: tuple[tuple[int, int, bool], list[str]] | None = None
+
+    def detail(self, width: int) -> list[str]:
+        """The text of the opened checkpoint: what ``explain`` prints, wrapped to ``width``."""
+        if self.opened is None:
+            return []
+        key = (self.opened, width, self.full)
+        if self._detail is None or self._detail[0] != key:
+            cp = self.checkpoints[self.opened]
+            lines = explain_lines(cp, width=width, full=self.full, now=self.now)
+            self._detail = (key, lines)
+        return self._detail[1]
+
+    def act(self, action: str, height: int, width: int) -> None:
+        """Apply one action for a terminal of ``height`` rows and ``width`` columns."""
+        page = max(1, height - 2)
+        if action == "quit":
+            self.done = True
+        elif self.opened is None:
+            self._act_list(action, page)
+        else:
+            self._act_detail(action, page, width)
+
+    def _act_list(self, action: str, page: int) -> None:
+        last = len(self.checkpoints) - 1
+        moves = {"up": -1, "down": 1, "page_up": -page, "page_down": page}
+        if action in moves:
+            self.selected = min(max(self.selected + moves[action], 0), max(last, 0))
+        elif action == "home":
+            self.selected = 0
+        elif action == "end":
+            self.selected = max(last, 0)
+        elif action == "open" and self.checkpoints:
+            self.opened, self.scroll = self.selected, 0
+        self.top = min(self.top, self.selected)
+        self.top = max(self.top, self.selected - page + 1)
+
+    def _act_detail(self, action: str, page: int, width: int) -> None:
+        if action == "back":
+            self.opened = None
+            return
+        if action == "transcript":
+            self.full = not self.full
+        last = max(0, len(self.detail(width)) - page)
+        moves = {"up": -1, "down": 1, "page_up": -page, "page_down": page}
+        if action in moves:
+            self.scroll += moves[action]
+        elif action == "home":
+            self.scroll = 0
+        elif action == "end":
+            self.scroll = last
+        self.scroll = min(max(self.scroll, 0), last)
+
+    def screen(self, height: int, width: int) -> list[tuple[str, str]]:
+        """What the terminal shows: a title row, the body, and a help row."""
+        page = max(1, height - 2)
+        if self.opened is None:
+            title = f"bitloops rewind: {_plural(len(self.checkpoints), 'checkpoint')}, newest first"
+            rows = rewind_lines(self.checkpoints, width)
+            # The terminal may have shrunk since the last key: keep the selection in view.
+            self.top = max(min(self.top, self.selected), self.selected - page + 1)
+            body = [
+                (row, "selected" if index == self.selected else "text")
+                for index, row in enumerate(rows)
+            ][self.top : self.top + page]
+            hint = "up/down j/k move   Enter open   q quit"
+        else:
+            cp = self.checkpoints[self.opened]
+            lines = self.detail(width)
+            self.scroll = min(self.scroll, max(0, len(lines) - page))
+            shown = min(len(lines), self.scroll + page)
+            where = f"lines {self.scroll + 1}-{shown} of {len(lines)}"
+            title = f"checkpoint of {cp.commit_sha[:12]}  ({where})"
+            body = [(line, "text") for line in lines[self.scroll : self.scroll + page]]
+            hint = "up/down j/k scroll   t transcript   Esc/b back   q quit"
+        rows_out = [(_clip(title, width), "title"), *body]
+        rows_out += [("", "text")] * (height - 1 - len(rows_out))
+        return [*rows_out, (_clip(hint, width), "help")][:height]
+
+
+def _rewind_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the list even on a terminal, instead of the interactive browser",
+    )
+    parser.add_argument(
+        "-n",
+        "--limit",
+        type=int,
+        metavar="N",
+        help="only the N newest checkpoints",
+    )
+
+
+@command(
+    "rewind",
+    "browse checkpoint history",
+    _rewind_arguments,
+    description="On a terminal: an interactive browser of checkpoints, newest first (up/down or "
+    "j/k to move, Enter to open one, t to toggle its transcript, Esc/Backspace/b to go "
+    "back, q to quit). Otherwise, or with --list: one line per checkpoint (short SHA, "
+    "UTC date, agents, first line of what was asked).",
+)
+def _rewind(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise _UsageError("--limit must be a positive number")
+    with ctx.repository() as repo:
+        found = repo.checkpoints(limit=args.limit)
+        if args.json:
+            ctx.write_json({"checkpoints": [_rewind_json(cp) for cp in found]})
+            return EXIT_OK if found else EXIT_NOT_FOUND
+        if not found:
+            ctx.error("no checkpoints yet; commit after a recorded session to create one")
+            return EXIT_NOT_FOUND
+        interactive = not args.list and ctx.out is sys.stdout and _is_terminal()
+        if not interactive:
+            ctx.write_lines(rewind_lines(found, ctx.width))
+            return EXIT_OK
+        # Loaded while the repository is open: a checkpoint's transcript reads lazily
+        # from lines already in memory, so browsing after close is safe.
+    return _browse(RewindBrowser(found))
+
+
+def _is_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+_ESC = 27
+
+
+def _key_action(key: int | str) -> str | None:
+    """The browser action a key press means (keys as curses ``get_wch`` returns them)."""
+    import curses
+
+    by_char = {
+        "k": "up",
+        "j": "down",
+        "g": "home",
+        "G": "end",
+        " ": "page_down",
+        "\n": "open",
+        "\r": "open",
+        "l": "open",
+        "b": "back",
+        "h": "back",
+        "\x7f": "back",
+        "\b": "back",
+        "\x1b": "back",
+        "t": "transcript",
+        "q": "quit",
+        "Q": "quit",
+    }
+    by_code = {
+        curses.KEY_UP: "up",
+        curses.KEY_DOWN: "down",
+        curses.KEY_PPAGE: "page_up",
+        curses.KEY_NPAGE: "page_down",
+        curses.KEY_HOME: "home",
+        curses.KEY_END: "end",
+        curses.KEY_ENTER: "open",
+        curses.KEY_RIGHT: "open",
+        curses.KEY_LEFT: "back",
+        curses.KEY_BACKSPACE: "back",
+        _ESC: "back",
+    }
+    if isinstance(key, str):
+        return by_char.get(key)
+    return by_code.get(key)
+
+
+def _browse(browser: RewindBrowser) -> int:
+    import curses
+
+    def loop(screen: Any) -> None:
+        try:
+            curses.curs_set(0)
+        except curses.error:
+            pass  # some terminals cannot hide the cursor
+        curses.set_escdelay(25)  # Esc goes back at once rather than after a second
+        screen.keypad(True)
+        attrs = {
+            "title": curses.A_BOLD,
+            "selected": curses.A_REVERSE,
+            "text": curses.A_NORMAL,
+            "help": curses.A_DIM,
+        }
+        while not browser.done:
+            height, width = screen.getmaxyx()
+            screen.erase()
+            for row, (text, kind) in enumerate(browser.screen(height, max(1, width - 1))):
+                try:
+                    screen.addnstr(row, 0, text, max(1, width - 1), attrs[kind])
+                except curses.error:
+                    pass  # a terminal shrunk mid-draw; the next resize redraws
+            screen.refresh()
+            action = _key_action(screen.get_wch())
+            if action is not None:
+                browser.act(action, height, max(1, width - 1))
+
+    curses.wrapper(loop)
+    return EXIT_OK
