@@ -32,6 +32,7 @@ __all__ = [
     "canonical_dumps",
     "checkpoint_header",
     "content_hash",
+    "event_from_line",
     "event_line",
     "event_line_parts",
     "format_ts",
@@ -167,9 +168,29 @@ def line_models(lines: Iterable[str]) -> list[tuple[str, str | None]]:
     return sorted(pairs, key=lambda am: (am[0], am[1] or ""))
 
 
+_decode = json.JSONDecoder().decode
+
+
 def event_from_line(line: str) -> Event:
-    """Rebuild an :class:`Event` from its canonical JSON line."""
-    return structure(json.loads(line), Event)
+    """Rebuild an :class:`Event` from its stored canonical JSON line.
+
+    A hot path (summaries and lookups parse thousands): it trusts the line's shape,
+    which bitloops wrote itself, instead of validating through the converter;
+    ``tests/test_codec.py`` proves both give equal events. Lines from outside (a
+    folder on disk) go through :func:`structure`.
+    """
+    d = _decode(line)
+    return Event(
+        event_id=d["event_id"],
+        session_id=d["session_id"],
+        seq=d["seq"],
+        ts=parse_ts(d["ts"]),
+        kind=d["kind"],
+        agent=d["agent"],
+        model=d["model"],
+        payload=d["payload"],
+        artefacts=tuple(d["artefacts"]),
+    )
 
 
 def checkpoint_header(checkpoint: Checkpoint) -> dict[str, Any]:

@@ -146,6 +146,7 @@ def _relative(repo: Repository, path: str) -> str:
 
 def _agent_files(repo: Repository, events: Sequence[Event]) -> dict[str, FileTouched]:
     found: dict[str, FileTouched] = {}
+    relative: dict[str, str] = {}  # agents touch the same few files again and again
     for event in events:
         if event.kind != EventKind.FILE_CHANGE:
             continue
@@ -153,7 +154,7 @@ def _agent_files(repo: Repository, events: Sequence[Event]) -> dict[str, FileTou
         if not isinstance(path, str) or not isinstance(change, str):
             continue
         old = event.payload.get("old_path")
-        rel = _relative(repo, path)
+        rel = relative.get(path) or relative.setdefault(path, _relative(repo, path))
         found[rel] = FileTouched(
             path=rel,
             change=change,

@@ -18,9 +18,9 @@ __all__ = ["Transcript"]
 
 
 def _parse(line: str) -> Event:
-    from .codec import structure
+    from .codec import event_from_line
 
-    return structure(json.loads(line), Event)
+    return event_from_line(line)
 
 
 class Transcript(Sequence[Event]):

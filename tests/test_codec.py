@@ -135,6 +135,7 @@ def test_hot_path_line_equals_the_converter(event: Event) -> None:
     )
     assert line == codec.canonical_dumps(codec.unstructure(event))
     assert codec.event_from_line(line) == event
+    assert codec.event_from_line(line) == codec.structure(json.loads(line), Event)
 
 
 @given(st.lists(events, max_size=6))
