@@ -82,13 +82,16 @@ def _build(
     summary = summarizer.summarize(
         events=events, sessions=sessions, files=files, symbols=symbols, models=models
     )
+    if summary.text:  # a plugged-in summariser may have read more than the events
+        summary = attrs.evolve(summary, text=repo.redactor.redact(summary.text))
+    branch = repo.git.branch()
     parent_id, parent_hash = _parent(repo, sha)
     checkpoint = Checkpoint(
         checkpoint_id=new_id(),
         commit_sha=sha,
         commits=(sha,),
         created_at=datetime.now(UTC),
-        branch=repo.git.branch(),
+        branch=None if branch is None else repo.redactor.redact(branch),
         strategy=repo.settings.strategy,
         sessions=sessions,
         events=events,

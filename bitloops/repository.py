@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .codec import new_id, structure
-from .errors import CheckpointNotFound, InvalidPayload, UnknownRef
+from .errors import CheckpointFilesError, CheckpointNotFound, InvalidPayload, UnknownRef
 from .gitutil import Git, RepoPaths
 from .model import Checkpoint, DraftCommit, Status
-from .session import Session, prepare_payload
+from .session import Session, checked_text, prepare_payload
 from .settings import SETTINGS_LOCAL_FILE, Settings, ensure_gitignore, load_settings
 from .store.sqlite import SQLiteStore
 from .transcript import Transcript
@@ -167,10 +167,13 @@ class Repository:
         """
         if not isinstance(agent, str) or not agent.strip():
             raise InvalidPayload("agent must be a non-empty string such as 'claude-code'")
-        if model is not None and not isinstance(model, str):
-            raise InvalidPayload("model must be a string or None")
+        checked_text("agent", agent)
+        if model is not None:
+            checked_text("model", model)
         if session_id is not None and (not isinstance(session_id, str) or not session_id.strip()):
             raise InvalidPayload("session_id must be a non-empty string")
+        if session_id is not None:
+            checked_text("session_id", session_id)
         sid = session_id or new_id()
         agent = self.redactor.redact(agent)
         model = None if model is None else self.redactor.redact(model)
@@ -281,7 +284,14 @@ class Repository:
             # but before the files were written leaves it without its folder.
             if lines or (checkpoint.commit_sha == sha and not (folder / "session.json").exists()):
                 ensure_gitignore(self.toplevel)
-                write_checkpoint_dir(self.toplevel, checkpoint, lines or None)
+                try:
+                    write_checkpoint_dir(self.toplevel, checkpoint, lines or None)
+                except OSError as exc:
+                    raise CheckpointFilesError(
+                        f"checkpoint {checkpoint.checkpoint_id} is stored, but its folder "
+                        f"{folder} could not be written ({exc}); fix that and promote the "
+                        "commit again to write it"
+                    ) from exc
         return checkpoint
 
     def checkpoint(self, ref: str = "HEAD") -> Checkpoint:

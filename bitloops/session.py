@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .redact import Redactor
     from .store.sqlite import SQLiteStore
 
-__all__ = ["Session", "prepare_payload"]
+__all__ = ["Session", "checked_text", "prepare_payload"]
 
 
 def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
@@ -29,6 +29,10 @@ def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
         )
     try:
         text = canonical_dumps(payload)
+    except RecursionError:
+        raise InvalidPayload(
+            "the payload is nested too deeply to serialise; flatten it or record an excerpt"
+        ) from None
     except TypeError as exc:
         if "not supported between instances" in str(exc):
             raise InvalidPayload(
@@ -64,6 +68,19 @@ def _text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidPayload(f"{name} must be a string, not {type(value).__name__}")
     return value
+
+
+def checked_text(name: str, value: Any) -> str:
+    """``value`` if it is a string that can be stored as UTF-8; InvalidPayload otherwise."""
+    text = _text(name, value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidPayload(
+            f"{name} holds text that is not valid UTF-8 ({exc.reason} at position {exc.start}); "
+            "decode bytes with errors='replace' first"
+        ) from None
+    return text
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -113,7 +130,9 @@ class Session:
         self, kind: str, payload: Mapping[str, Any], artefacts: tuple[str, ...], *, end: bool
     ) -> Event:
         text = prepare_payload(payload, self._redactor, self._max_bytes)
-        arts = tuple(self._redactor.redact(_text("an artefact", a)) for a in artefacts)
+        if isinstance(artefacts, str) or not isinstance(artefacts, tuple | list):
+            raise InvalidPayload("artefacts must be a tuple of strings, e.g. ('src/app.py',)")
+        arts = tuple(self._redactor.redact(checked_text("an artefact", a)) for a in artefacts)
         if not self._capture:
             return _unsaved(self, kind, text, arts)
         seq, ts, event_id = self._store.append_event(

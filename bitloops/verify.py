@@ -17,7 +17,7 @@ from .checkpoint_files import (
     read_checkpoint_dir,
     write_checkpoint_dir,
 )
-from .codec import content_hash, format_ts, new_id
+from .codec import canonical_dumps, content_hash, event_from_line, format_ts, new_id, structure
 from .errors import BitloopsError, PurgeError
 from .model import Checkpoint
 
@@ -70,6 +70,9 @@ class PurgeReport:
     checkpoint_ids: tuple[str, ...]
     occurrences: int
     live_events: int
+    #: True when the database was rebuilt and its log emptied, so no free page or log
+    #: frame still holds the old text; False if another process kept a read open.
+    erased: bool = True
 
 
 def _purge_chain(rows: list[tuple[str, str]], start: str) -> list[str]:
@@ -113,12 +116,27 @@ def verify(repo: Repository) -> VerifyReport:
         "SELECT checkpoint_id, old_hash, new_hash FROM purges ORDER BY purged_at, rowid"
     ):
         purges.setdefault(cid, []).append((old, new))
-    links = {
-        (r[0], r[1]) for r in store.execute("SELECT commit_sha, checkpoint_id FROM commit_links")
-    }
+    linked: dict[str, set[str]] = {}
+    for sha, cid in store.execute("SELECT commit_sha, checkpoint_id FROM commit_links"):
+        linked.setdefault(sha, set()).add(cid)
     changed = _changed_checkpoint_files(repo)
     for row in rows:
-        problems.extend(_verify_one(repo, row, hashes, purges, links, changed))
+        problems.extend(_verify_one(repo, row, hashes, purges, linked, changed))
+    # A folder whose commit has no checkpoint here: a teammate's, or one deleted from
+    # the database around its triggers. Only the database can tell, so it is reported.
+    own = {r[1] for r in rows}
+    root = repo.toplevel / CHECKPOINTS_DIR
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name not in own and folder.name not in linked:
+            problems.append(
+                Problem(
+                    kind="not_in_database",
+                    message=f"{folder} has no checkpoint in this database (a teammate's, or "
+                    "deleted from it)",
+                    commit_sha=folder.name,
+                    severity="info",
+                )
+            )
     return VerifyReport(checked=len(rows), problems=tuple(problems))
 
 
@@ -127,7 +145,7 @@ def _verify_one(
     row: tuple[Any, ...],
     hashes: dict[str, str],
     purges: dict[str, list[tuple[str, str]]],
-    links: set[tuple[str, str]],
+    linked: dict[str, set[str]],
     changed: set[str],
 ) -> list[Problem]:
     cid, sha, stored_hash, parent_id, parent_hash, count, header_text = row
@@ -163,17 +181,56 @@ def _verify_one(
         report("row_mismatch", "the checkpoint's columns disagree with its hashed content")
     if parent_id is not None and hashes.get(parent_id) != parent_hash:
         report("chain_broken", f"parent checkpoint {parent_id} does not have the recorded hash")
-    if (sha, cid) not in links:
+    if cid not in linked.get(sha, ()):
         report("link_missing", "the link to the commit it was created for is missing")
-    folder = checkpoint_dir(repo.toplevel, sha)
-    if not (folder / "session.json").exists():
-        if repo.settings.checkpoint_files != "none" and not folder.exists():
+    try:
+        folder = checkpoint_dir(repo.toplevel, sha)
+    except BitloopsError:
+        report("row_mismatch", f"its commit_sha {sha!r} is not a commit SHA")
+        return found
+    modified = sha in changed
+    if not folder.exists():
+        if repo.settings.checkpoint_files != "none":
             report(
                 "files_missing",
                 f"{folder} is not on disk; promote the commit again to rewrite it",
                 "info",
             )
         return found
+    try:
+        on_disk = read_checkpoint_dir(folder)
+    except BitloopsError as exc:
+        report("files_unreadable", str(exc))
+        return found
+    if on_disk.checkpoint_id != cid:
+        # The folder of a commit holds the checkpoint created for it; another checkpoint
+        # linked to the same commit is fine, one the database does not know is not.
+        if on_disk.checkpoint_id not in linked.get(sha, ()):
+            report(
+                "files_mismatch",
+                f"{folder} names checkpoint {on_disk.checkpoint_id}, which the database does "
+                "not link to this commit",
+            )
+        return found
+    disk_hash = dir_content_hash(folder)
+    if on_disk.content_hash != stored_hash or disk_hash not in allowed:
+        report("files_mismatch", f"the files in {folder} do not match the database")
+    elif disk_hash != allowed[-1]:
+        report(
+            "purge_not_applied",
+            f"{folder} still holds content a purge removed; delete the folder and promote "
+            "the commit again to rewrite it",
+        )
+    elif modified:
+        if len(allowed) > 1:
+            report(
+                "purge_uncommitted",
+                f"{folder} was rewritten by a purge; commit it so the branch drops the secret",
+                "info",
+            )
+        else:
+            report("files_changed", f"{folder} differs from the copy committed in git")
+    return found
     try:
         on_disk = read_checkpoint_dir(folder)
         if on_disk.checkpoint_id != cid:
@@ -210,50 +267,67 @@ def _changed_checkpoint_files(repo: Repository) -> set[str]:
 def purge(
     repo: Repository, secret: str, *, reason: str, replacement: str = "[PURGED]"
 ) -> PurgeReport:
-    """Replace ``secret`` in every committed checkpoint (and the draft), with an audit trail."""
+    """Replace ``secret`` in every committed checkpoint (and the draft), with an audit trail.
+
+    Only free text is touched (payloads, artefacts, agent, model and branch names, summary
+    texts), never ids, hashes or timestamps, so the checkpoint stays readable; the result
+    is checked before it is committed. Afterwards the database is rebuilt (``VACUUM``) and
+    its write-ahead log emptied, so the old text does not linger in free pages.
+    """
     if not isinstance(secret, str) or len(secret) < 6:
         raise PurgeError("the secret to purge must be a string of at least 6 characters")
     if not isinstance(reason, str) or not reason.strip():
         raise PurgeError("say why in reason=, e.g. reason='AWS key pasted in a prompt'")
     if not isinstance(replacement, str) or secret in replacement:
         raise PurgeError("the replacement must be a string that does not contain the secret")
-    needle = encode_basestring(secret)[1:-1]
-    swap = encode_basestring(replacement)[1:-1]
+    needle = encode_basestring(secret)[1:-1]  # how the secret looks inside JSON text
     store = repo.store
     fingerprint = hashlib.sha256(secret.encode()).hexdigest()
     now = format_ts(datetime.now(UTC))
+    swap = _Swap(secret, replacement)
     purge_ids: list[str] = []
     touched: list[str] = []
-    total = 0
     token = new_id()
-    with store.transaction() as conn:
+    with store.secure_delete(), store.transaction() as conn:
         ids = [
             str(r[0])
             for r in conn.execute(
-                "SELECT checkpoint_id FROM checkpoints WHERE instr(header, ?1) "
+                "SELECT checkpoint_id FROM checkpoints "
+                "WHERE instr(header, ?1) OR instr(branch, ?2) "
                 "UNION SELECT DISTINCT checkpoint_id FROM checkpoint_events WHERE instr(line, ?1)",
-                (needle,),
+                (needle, secret),
             )
         ]
         conn.execute("INSERT INTO break_glass (token) VALUES (?)", (token,))
         for cid in ids:
-            count, old_hash, new_hash = _purge_checkpoint(conn, cid, needle, swap)
+            before = swap.count
+            old_hash, new_hash = _purge_checkpoint(conn, cid, needle, swap)
             pid = new_id()
             conn.execute(
                 "INSERT INTO purges (purge_id, checkpoint_id, purged_at, reason, secret_sha256, "
                 "replacement, occurrences, old_hash, new_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (pid, cid, now, reason, fingerprint, replacement, count, old_hash, new_hash),
-            )
+                (pid, cid, now, reason, fingerprint, replacement, swap.count - before, old_hash,
+                 new_hash),
+            )  # fmt: skip
             purge_ids.append(pid)
             touched.append(cid)
-            total += count
         conn.execute("DELETE FROM break_glass WHERE token = ?", (token,))
-        conn.execute(
-            "UPDATE live_events SET line = replace(line, ?1, ?2) WHERE instr(line, ?1)",
-            (needle, swap),
-        )
-        live_count = conn.changes()
+        live_count = 0
+        for row_id, line in conn.execute(
+            "SELECT id, line FROM live_events WHERE instr(line, ?)", (needle,)
+        ).fetchall():
+            conn.execute(
+                "UPDATE live_events SET line = ? WHERE id = ?", (swap.event_line(str(line)), row_id)
+            )
+            live_count += 1
+        for column in ("agent", "model", "branch"):
+            conn.execute(
+                f"UPDATE sessions SET {column} = replace({column}, ?1, ?2) "
+                f"WHERE instr({column}, ?1)",
+                (secret, replacement),
+            )
         store.bump_generation(conn)
+    erased = store.compact()
     for cid in touched:
         checkpoint = repo._load_checkpoint(cid)
         folder = checkpoint_dir(repo.toplevel, checkpoint.commit_sha)
@@ -262,38 +336,101 @@ def purge(
     return PurgeReport(
         purge_ids=tuple(purge_ids),
         checkpoint_ids=tuple(touched),
-        occurrences=total,
+        occurrences=swap.count,
         live_events=live_count,
+        erased=erased,
     )
 
 
-def _purge_checkpoint(conn: Any, cid: str, needle: str, swap: str) -> tuple[int, str, str]:
-    """Replace ``needle`` in one checkpoint; ``(occurrences, hash before, hash after)``."""
-    header_text, stored_hash = (
-        str(v)
-        for v in conn.execute(
-            "SELECT header, content_hash FROM checkpoints WHERE checkpoint_id = ?", (cid,)
-        ).fetchall()[0]
-    )
+# Header fields that are identities, hashes, times or enumerations: never free text.
+_STRUCTURAL = frozenset(
+    {
+        "checkpoint_id", "commit_sha", "created_at", "parent_hash", "parent_checkpoint_id",
+        "session_id", "started_at", "ended_at", "last_event_at", "base_commit", "status",
+        "strategy", "change", "kind", "language", "event_counts",
+    }
+)  # fmt: skip
+
+
+class _Swap:
+    """Replaces a secret inside the free text of stored JSON, counting what it replaced."""
+
+    def __init__(self, secret: str, replacement: str) -> None:
+        self.secret = secret
+        self.replacement = replacement
+        self.count = 0
+
+    def text(self, value: str) -> str:
+        found = value.count(self.secret)
+        if not found:
+            return value
+        self.count += found
+        return value.replace(self.secret, self.replacement)
+
+    def free(self, value: Any) -> Any:
+        """Every string in ``value``, dict keys included (a payload is all free text)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.free(v) for v in value]
+        if isinstance(value, dict):
+            return {self.text(k): self.free(v) for k, v in value.items()}
+        return value
+
+    def header(self, value: Any, key: str | None = None) -> Any:
+        """Strings of a checkpoint header, skipping its structural fields."""
+        if key in _STRUCTURAL:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.header(v, key) for v in value]
+        if isinstance(value, dict):
+            return {k: self.header(v, k) for k, v in value.items()}
+        return value
+
+    def event_line(self, line: str) -> str:
+        data = json.loads(line)
+        for key in ("payload", "artefacts"):
+            data[key] = self.free(data[key])
+        for key in ("agent", "model"):
+            if isinstance(data[key], str):
+                data[key] = self.text(data[key])
+        return canonical_dumps(data)
+
+
+def _purge_checkpoint(conn: Any, cid: str, needle: str, swap: _Swap) -> tuple[str, str]:
+    """Scrub one checkpoint in place; ``(hash before, hash after)``."""
+    header_text, stored_hash, branch = conn.execute(
+        "SELECT header, content_hash, branch FROM checkpoints WHERE checkpoint_id = ?", (cid,)
+    ).fetchall()[0]
     previous = conn.execute(
         "SELECT old_hash, new_hash FROM purges WHERE checkpoint_id = ? ORDER BY purged_at, rowid",
         (cid,),
     ).fetchall()
-    old_hash = _purge_chain([(str(o), str(n)) for o, n in previous], stored_hash)[-1]
-    count = header_text.count(needle)
-    header_text = header_text.replace(needle, swap)
-    conn.execute("UPDATE checkpoints SET header = ? WHERE checkpoint_id = ?", (header_text, cid))
+    old_hash = _purge_chain([(str(o), str(n)) for o, n in previous], str(stored_hash))[-1]
+    header = swap.header(json.loads(header_text))
     lines: list[str] = []
     for row_id, line in conn.execute(
-        "SELECT id, line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id",
-        (cid,),
+        "SELECT id, line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id", (cid,)
     ).fetchall():
         if needle in line:
-            count += line.count(needle)
-            line = line.replace(needle, swap)
+            line = swap.event_line(line)
             conn.execute("UPDATE checkpoint_events SET line = ? WHERE id = ?", (line, row_id))
         lines.append(line)
-    return count, old_hash, content_hash(json.loads(header_text), lines)
+    try:  # never commit a checkpoint that no longer reads back
+        structure({**header, "commits": [], "content_hash": stored_hash}, Checkpoint)
+        for line in lines:
+            event_from_line(line)
+    except Exception as exc:  # cattrs raises a family of errors; all mean "unreadable"
+        raise PurgeError(
+            f"purging would leave checkpoint {cid} unreadable ({exc}); nothing was changed"
+        ) from exc
+    conn.execute(
+        "UPDATE checkpoints SET header = ?, branch = ? WHERE checkpoint_id = ?",
+        (canonical_dumps(header), None if branch is None else swap.text(str(branch)), cid),
+    )
+    return old_hash, content_hash(header, lines)
 
 
 def _rewrite_folder(repo: Repository, checkpoint: Checkpoint) -> None:

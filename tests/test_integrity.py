@@ -138,7 +138,8 @@ def test_purge_removes_a_secret_and_verify_reports_a_purge(
     assert result.ok
     assert result.purged == (cp.checkpoint_id,)
     audit = repo.store.execute("SELECT reason, occurrences FROM purges")
-    assert audit == [("pasted in a prompt", report.occurrences)]
+    assert audit == [("pasted in a prompt", 2)]  # the third was in the live draft
+    assert report.occurrences == 3 and report.erased
     # a second purge of the same checkpoint keeps the audit chain valid
     repo.purge("do it simply", reason="also sensitive")
     assert repo.verify().ok
@@ -152,3 +153,37 @@ def test_purge_rejects_unusable_arguments(repo: bitloops.Repository) -> None:
         repo.purge("long-enough-secret", reason=" ")
     with pytest.raises(bitloops.PurgeError):
         repo.purge("long-enough-secret", reason="x", replacement="long-enough-secret!")
+
+
+def test_purge_touches_only_free_text(repo: bitloops.Repository, git_repo: Path) -> None:
+    """A purged string that also occurs in ids, keys or timestamps leaves them intact."""
+    s = repo.start_session(agent="a", model="m")
+    event = s.record("note", {"payload": "the word payload", "year": "2026-11"})
+    commit_files(git_repo, {"f.txt": "1"})
+    cp = repo.promote()
+    assert cp is not None
+    year = event.ts.strftime("%Y-%m")
+    repo.purge("payload", reason="test")
+    repo.purge(year + "-", reason="looks like a date")
+    again = repo.checkpoint(cp.checkpoint_id)
+    assert again.events[1].payload == {"[PURGED]": "the word [PURGED]", "year": "2026-11"}
+    assert again.events[1].ts == event.ts and again.created_at == cp.created_at
+    assert repo.verify().ok
+
+
+def test_purge_leaves_no_copy_in_the_database_file(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """After a purge the secret is in no page, free page or log frame of the database."""
+    leaked = "corp-password-XYZZY-314159"
+    s = repo.start_session(agent="a", model=f"model-{leaked}")
+    for _ in range(50):
+        s.prompt(f"the password is {leaked} " + "x" * 500)
+    commit_files(git_repo, {"f.txt": "1"})
+    repo.promote()
+    s.prompt(f"and once more {leaked}")
+    report = repo.purge(leaked, reason="pasted in prompts")
+    assert report.erased
+    for path in repo.db_path.parent.iterdir():
+        assert leaked.encode() not in path.read_bytes(), path.name
+    assert repo.verify().ok

@@ -192,3 +192,102 @@ def test_a_folder_restored_from_before_a_purge_is_an_error(
     shutil.copytree(backup, folder)
     kinds = [p.kind for p in repo.verify().problems]
     assert "purge_not_applied" in kinds and not repo.verify().ok
+
+
+def test_the_checkpoint_branch_is_redacted(git_repo: Path) -> None:
+    """A token in the branch name stays out of the checkpoint, its row and its files."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    git(git_repo, "checkout", "-q", "-b", f"fix/{token}")
+    repo = bitloops.Repository.open(git_repo)
+    repo.start_session(agent="a").prompt("x")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    cp = repo.promote()
+    assert cp is not None and token not in str(cp.branch)
+    for path in (git_repo / CHECKPOINTS_DIR / sha).iterdir():
+        assert token not in path.read_text()
+    repo.close()
+    assert token.encode() not in repo.db_path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: r.start_session(agent="a\udcff"),
+        lambda r: r.start_session(agent="a", model="m\udcff"),
+        lambda r: r.start_session(agent="a", session_id="s\udcff"),
+        lambda r: r.start_session(agent="a").record("note", {}, artefacts=("p\udcff",)),
+        lambda r: r.start_session(agent="a").record("note", {}, artefacts="abc"),
+    ],
+)
+def test_bad_strings_anywhere_are_invalid_payloads(repo: bitloops.Repository, call) -> None:  # type: ignore[no-untyped-def]
+    """Lone surrogates and a bare string for artefacts raise InvalidPayload, not driver errors."""
+    with pytest.raises(bitloops.InvalidPayload):
+        call(repo)
+
+
+def test_deeply_nested_payload_is_an_invalid_payload(repo: bitloops.Repository) -> None:
+    """A payload nested past the serialiser's limit is refused cleanly."""
+    deep: dict[str, object] = {}
+    for _ in range(5000):
+        deep = {"x": deep}
+    with pytest.raises(bitloops.InvalidPayload, match="nested too deeply"):
+        repo.start_session(agent="a").record("note", deep)
+
+
+def test_summary_text_from_a_summariser_is_redacted(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """Prose from a plugged-in summariser passes through redaction too."""
+    import attrs
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+    class Leaky:
+        def summarize(self, **kw):  # type: ignore[no-untyped-def]
+            base = bitloops.StructuredSummarizer().summarize(**kw)
+            return attrs.evolve(base, text=f"used token {token}")
+
+    repo.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"a.txt": "1"})
+    cp = repo.promote(summarizer=Leaky())
+    assert cp is not None and token not in str(cp.summary.text)
+
+
+def test_unwritable_folder_is_a_clear_error_and_the_checkpoint_is_kept(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """If the folder cannot be written, the error says the checkpoint is stored; retry writes it."""
+    repo.start_session(agent="a").prompt("x")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    blocker = git_repo / CHECKPOINTS_DIR
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    with pytest.raises(bitloops.CheckpointFilesError, match="is stored"):
+        repo.promote()
+    assert repo.checkpoint("HEAD").commit_sha == sha
+    blocker.unlink()
+    assert repo.promote() is not None
+    assert (blocker / sha / "session.json").exists()
+
+
+def test_verify_reports_forged_folders_and_bad_rows(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A folder naming an unknown checkpoint, or a deleted session.json, is an error."""
+    import apsw
+
+    repo.start_session(agent="a").prompt("x")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    repo.promote()
+    meta = git_repo / CHECKPOINTS_DIR / sha / "session.json"
+    meta.write_text(meta.read_text().replace('"checkpoint_id": "', '"checkpoint_id": "f'))
+    assert "files_mismatch" in {p.kind for p in repo.verify().problems}
+    meta.unlink()
+    assert "files_unreadable" in {p.kind for p in repo.verify().problems}
+    conn = apsw.Connection(str(repo.db_path))
+    conn.execute("INSERT INTO break_glass VALUES ('x')")
+    conn.execute("UPDATE checkpoints SET commit_sha = '../../evil'")
+    conn.close()
+    (git_repo / CHECKPOINTS_DIR / ("b" * 40)).mkdir()
+    kinds = {p.kind for p in repo.verify().problems}
+    assert {"row_mismatch", "break_glass_open", "not_in_database"} <= kinds

@@ -268,6 +268,29 @@ class SQLiteStore:
             except apsw.Error as exc:
                 raise _translate(exc, self.path) from exc
 
+    @contextlib.contextmanager
+    def secure_delete(self) -> Iterator[None]:
+        """Overwrite deleted content with zeros while inside (for break-glass purges)."""
+        with self._lock:
+            self._conn.pragma("secure_delete", True)
+            try:
+                yield
+            finally:
+                self._conn.pragma("secure_delete", False)
+
+    def compact(self) -> bool:
+        """Rebuild the file (``VACUUM``) and empty the write-ahead log.
+
+        Returns False when another connection's open read kept part of the log.
+        """
+        with self._lock:
+            try:
+                self._conn.execute("VACUUM")
+                busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0]
+            except apsw.Error as exc:
+                raise _translate(exc, self.path) from exc
+        return busy == 0
+
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""
         with self._lock:
