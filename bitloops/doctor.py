@@ -1,0 +1,177 @@
+"""Diagnose what can go wrong between sessions, commits and the database, and repair it.
+
+Each check yields :class:`Finding` objects; with ``fix=True`` the safe repairs run:
+ending sessions left open, promoting a commit whose post-commit promotion was missed,
+and rewriting checkpoint folders missing from disk. Nothing here deletes recorded data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .codec import parse_ts
+from .errors import BitloopsError
+
+if TYPE_CHECKING:
+    from .repository import Repository
+
+__all__ = ["DoctorReport", "Finding", "diagnose"]
+
+
+@attrs.frozen(kw_only=True)
+class Finding:
+    """One thing :func:`diagnose` noticed. ``severity`` is ``error``, ``warning`` or ``info``."""
+
+    check: str
+    severity: str
+    message: str
+    #: What ``fix=True`` does about it, if anything is safe to do.
+    repair: str | None = None
+    #: True once the repair ran.
+    fixed: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class DoctorReport:
+    """Everything :func:`diagnose` found, in the order it looked."""
+
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no error or warning is left unfixed."""
+        return not any(f.severity != "info" and not f.fixed for f in self.findings)
+
+
+def diagnose(
+    repo: Repository, *, fix: bool = False, stale_after: timedelta | None = None
+) -> DoctorReport:
+    """Run every check on ``repo``; with ``fix``, also run the safe repairs.
+
+    ``stale_after`` is how long an open session may go without an event before it
+    counts as stuck (default: the ``idle_minutes`` setting).
+    """
+    stale = (
+        stale_after if stale_after is not None else timedelta(minutes=repo.settings.idle_minutes)
+    )
+    findings: list[Finding] = []
+    for check in (_database, _stuck_sessions, _missed_promotion, _files):
+        try:
+            findings.extend(check(repo, fix, stale))
+        except BitloopsError as exc:
+            findings.append(
+                Finding(check=check.__name__.strip("_"), severity="error", message=str(exc))
+            )
+    return DoctorReport(findings=tuple(findings))
+
+
+def _database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    from .store.sqlite import SCHEMA_VERSION
+
+    store = repo.store
+    (result,) = store.execute("PRAGMA quick_check")[0]
+    if result != "ok":
+        yield Finding(
+            check="database",
+            severity="error",
+            message=f"{repo.db_path} fails SQLite's quick_check ({result}); restore it from a "
+            "backup, or copy it aside and salvage rows with sqlite3's .recover",
+        )
+    (version,) = store.execute("PRAGMA user_version")[0]
+    yield Finding(
+        check="schema",
+        severity="info",
+        message=f"schema version {version} (this bitloops writes {SCHEMA_VERSION})",
+    )
+    for warning in repo.settings.warnings:
+        yield Finding(check="settings", severity="warning", message=warning)
+
+
+def _stuck_sessions(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    now = datetime.now(UTC)
+    for info in repo.store.sessions(worktree=repo.worktree):
+        if info.status == "ended":
+            continue
+        last = info.last_event_at or info.started_at
+        if now - last <= stale:
+            continue
+        minutes = int((now - last).total_seconds() // 60)
+        finding = Finding(
+            check="stuck_session",
+            severity="warning",
+            message=f"session {info.session_id} ({info.agent}) is open but has had no event "
+            f"for {minutes} min",
+            repair="end it with a session_end event (reason: 'doctor: stale'); the agent can "
+            "resume it by id",
+        )
+        if fix:
+            repo.session(info.session_id).end("doctor: stale")
+            finding = attrs.evolve(finding, fixed=True)
+        yield finding
+
+
+def _missed_promotion(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """Draft events older than HEAD's commit while HEAD has no checkpoint: a missed promotion."""
+    head = repo.git.head()
+    if head is None:
+        return
+    rows = repo.store.execute(
+        "SELECT min(ts), count(*) FROM live_events WHERE worktree = ?", (repo.worktree,)
+    )
+    oldest, count = rows[0]
+    if not count:
+        return
+    committed = repo.git.run("show", "-s", "--format=%cI", head).strip()
+    if parse_ts(oldest) >= parse_ts(committed):
+        return
+    if repo.store.checkpoints_for_commits([head]):
+        yield Finding(
+            check="draft_after_commit",
+            severity="info",
+            message=f"{count} draft events predate commit {head[:12]}, which already has a "
+            "checkpoint; they will go into the next commit's checkpoint",
+        )
+        return
+    finding = Finding(
+        check="missed_promotion",
+        severity="warning",
+        message=f"commit {head[:12]} has no checkpoint but {count} draft events predate it "
+        "(was the post-commit hook skipped?)",
+        repair=f"promote the draft to {head[:12]}",
+    )
+    if fix:
+        repo.promote(head)
+        finding = attrs.evolve(finding, fixed=True)
+    yield finding
+
+
+def _files(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    report = repo.verify()
+    head = repo.git.head()
+    for problem in report.problems:
+        sha = problem.commit_sha
+        # Only folders of commits on this line of history belong in this work tree.
+        on_branch = bool(head and sha) and (
+            repo.git.try_run("merge-base", "--is-ancestor", str(sha), str(head)) is not None
+        )
+        if problem.kind == "files_missing" and sha and on_branch:
+            finding = Finding(
+                check="files_missing",
+                severity="warning",
+                message=problem.message,
+                repair="rewrite the folder from the database",
+            )
+            if fix:
+                repo.promote(sha)
+                finding = attrs.evolve(finding, fixed=True)
+            yield finding
+        else:
+            yield Finding(
+                check=f"verify:{problem.kind}",
+                severity="error" if problem.severity == "error" else "info",
+                message=problem.message,
+            )

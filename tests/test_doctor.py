@@ -1,0 +1,78 @@
+"""bitloops.doctor: diagnosis and safe repairs."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import commit_files
+
+import bitloops
+from bitloops.checkpoint_files import CHECKPOINTS_DIR
+from bitloops.doctor import diagnose
+
+
+def _checks(report: object) -> set[str]:
+    return {f.check for f in report.findings}  # type: ignore[attr-defined]
+
+
+def test_a_healthy_repository_is_ok(repo: bitloops.Repository, git_repo: Path) -> None:
+    """Nothing to report but the schema version on a fresh, consistent repository."""
+    repo.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"a.txt": "1"})
+    repo.promote()
+    report = diagnose(repo)
+    assert report.ok
+    assert _checks(report) == {"schema"}
+
+
+def test_stuck_sessions_are_found_and_ended(repo: bitloops.Repository) -> None:
+    """An open session without recent events is reported, and ended with fix=True."""
+    s = repo.start_session(agent="claude-code")
+    s.prompt("then the terminal closed")
+    report = diagnose(repo, stale_after=timedelta(0))
+    assert "stuck_session" in _checks(report) and not report.ok
+    fixed = diagnose(repo, fix=True, stale_after=timedelta(0))
+    assert fixed.ok and any(f.fixed for f in fixed.findings)
+    assert repo.store.sessions()[0].status == "ended"
+    assert [e.kind for e in repo.draft().events][-1] == "session_end"
+
+
+def test_a_missed_promotion_is_promoted(repo: bitloops.Repository, git_repo: Path) -> None:
+    """Draft events older than an unpromoted HEAD are promoted to it with fix=True."""
+    repo.start_session(agent="a").prompt("work before the commit")
+    import time
+
+    time.sleep(1.1)  # commit times have one-second resolution
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    assert "missed_promotion" in _checks(diagnose(repo, stale_after=timedelta(days=1)))
+    diagnose(repo, fix=True, stale_after=timedelta(days=1))
+    assert repo.checkpoint("HEAD").commit_sha == sha
+    assert repo.draft().events == ()
+
+
+def test_missing_folders_are_rewritten(repo: bitloops.Repository, git_repo: Path) -> None:
+    """A checkpoint folder deleted from the work tree is rewritten with fix=True."""
+    repo.start_session(agent="a").prompt("x")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    cp = repo.promote()
+    shutil.rmtree(git_repo / CHECKPOINTS_DIR / sha)
+    report = diagnose(repo, stale_after=timedelta(days=1))
+    assert "files_missing" in _checks(report) and not report.ok
+    assert diagnose(repo, fix=True, stale_after=timedelta(days=1)).ok
+    assert bitloops.read_checkpoint_dir(git_repo / CHECKPOINTS_DIR / sha) == cp
+
+
+def test_tampering_is_reported_as_an_error(repo: bitloops.Repository, git_repo: Path) -> None:
+    """verify's errors surface in doctor and are not 'repaired'."""
+    import apsw
+
+    repo.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"a.txt": "1"})
+    repo.promote()
+    conn = apsw.Connection(str(repo.db_path))
+    conn.execute("DROP TRIGGER checkpoints_immutable_delete")
+    conn.close()
+    report = diagnose(repo, fix=True, stale_after=timedelta(days=1))
+    assert "verify:triggers_missing" in _checks(report) and not report.ok
