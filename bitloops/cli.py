@@ -1094,3 +1094,115 @@ def _browse(browser: RewindBrowser) -> int:
 
     curses.wrapper(loop)
     return EXIT_OK
+
+
+# -- git hooks ---------------------------------------------------------------------------------
+
+_HOOK_VERBS = {
+    "installed": "installed",
+    "chained": "installed",
+    "updated": "updated",
+    "unchanged": "already installed",
+    "conflict": "NOT installed",
+    "removed": "removed",
+    "restored": "removed",
+    "foreign": "left alone (not installed by bitloops)",
+    "not-installed": "not installed",
+}
+
+
+def _hook_changes_out(
+    ctx: Context, args: argparse.Namespace, folder: Path, changes: Sequence[Any]
+) -> None:
+    if args.json:
+        ctx.write_json({"hooks_dir": str(folder), "hooks": [c.as_json() for c in changes]})
+        return
+    for change in changes:
+        line = f"{change.name}: {_HOOK_VERBS[change.action]} ({change.path})"
+        if change.action == "chained":
+            line += f"; the previous hook now runs after it, from {change.chained}"
+        elif change.action == "restored":
+            line += "; the previous hook is back in place"
+        elif change.action == "conflict":
+            line += (
+                f": it is not bitloops' but {change.chained} exists; move one of them away "
+                "and run `bitloops enable` again"
+            )
+        ctx.write(line)
+
+
+@command(
+    "enable",
+    "install the git hooks that make checkpoints",
+    description="Install post-commit, post-rewrite and pre-commit hooks in the repository's "
+    "hooks directory (core.hooksPath respected). A hook already there is moved aside to "
+    "<name>.bitloops-chained and runs after bitloops' with the same arguments and input; its "
+    "exit status stays the hook's. Running enable again changes nothing. See docs/git-hooks.md.",
+)
+def _enable(args: argparse.Namespace, ctx: Context) -> int:
+    from .gitutil import Git
+    from .hooks import enable, hooks_dir
+
+    Git.locate(ctx.cwd)  # a clear error outside a work tree
+    changes = enable(ctx.cwd)
+    _hook_changes_out(ctx, args, hooks_dir(ctx.cwd), changes)
+    conflicts = [c.name for c in changes if c.action == "conflict"]
+    if conflicts:
+        ctx.error(f"not installed: {', '.join(conflicts)} (see above)")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+@command(
+    "disable",
+    "remove the git hooks bitloops installed",
+    description="Remove the hooks `bitloops enable` installed, putting back each hook it had "
+    "moved aside, byte for byte. Hooks bitloops did not install are left alone.",
+)
+def _disable(args: argparse.Namespace, ctx: Context) -> int:
+    from .gitutil import Git
+    from .hooks import disable, hooks_dir
+
+    Git.locate(ctx.cwd)
+    changes = disable(ctx.cwd)
+    _hook_changes_out(ctx, args, hooks_dir(ctx.cwd), changes)
+    return EXIT_OK
+
+
+def _hook_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "name",
+        metavar="NAME",
+        nargs="?",
+        choices=("post-commit", "post-rewrite", "pre-commit"),
+        help="which hook git is running: post-commit, post-rewrite or pre-commit",
+    )
+    parser.add_argument(
+        "hook_args",
+        metavar="ARG",
+        nargs="*",
+        help="the arguments git passed to the hook (post-rewrite: amend or rebase)",
+    )
+
+
+@command(
+    "hook",
+    "run a git hook (called by the installed hooks)",
+    _hook_arguments,
+    description="What the hooks `bitloops enable` installs run: post-commit promotes the draft "
+    "to a checkpoint of HEAD, post-rewrite links checkpoints to amended or rebased commits "
+    "(old and new SHAs on standard input), pre-commit stages pending checkpoint folders. "
+    "Exits 0 inside a work tree even when the hook fails (fail open): failures are appended "
+    "to <git common dir>/bitloops/hooks.log.",
+)
+def _hook(args: argparse.Namespace, ctx: Context) -> int:
+    from .gitutil import Git
+    from .hooks import run_hook
+
+    Git.locate(ctx.cwd)  # outside a work tree: the usual error, exit 2
+    if args.name is None:
+        raise _UsageError("name the hook to run: post-commit, post-rewrite or pre-commit")
+    failed = run_hook(args.name, args.hook_args, ctx.cwd, sys.stdin, ctx.err)
+    if args.json:
+        ctx.write_json({"hook": args.name, "ok": failed is None, "log": failed})
+    return EXIT_OK

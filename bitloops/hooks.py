@@ -1,0 +1,352 @@
+"""Git hooks: install them (``bitloops enable``), remove them, and run them.
+
+Each installed hook is a small POSIX ``sh`` script, recognised by its second line
+(:data:`MARKER`), that runs ``<python> -m bitloops hook <name> "$@"`` with the Python that
+installed it, then the hook that was there before (moved aside to
+``<name>.bitloops-chained``) with the same arguments and standard input. The chained
+hook's exit status is the hook's; bitloops itself never fails a git command (fail open):
+what goes wrong is appended to ``<git common dir>/bitloops/hooks.log``.
+
+Only the standard library and :mod:`bitloops.gitutil` are imported at module level; the
+database loads only when a hook has something to do.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from .gitutil import Git, RepoPaths, is_sha
+
+__all__ = [
+    "CHAINED_SUFFIX",
+    "HOOK_NAMES",
+    "LOG_RELATIVE_PATH",
+    "MARKER",
+    "HookChange",
+    "disable",
+    "enable",
+    "hook_script",
+    "hooks_dir",
+    "is_bitloops_hook",
+    "run_hook",
+]
+
+#: The hooks ``bitloops enable`` installs, in order.
+HOOK_NAMES = ("post-commit", "post-rewrite", "pre-commit")
+#: The line that marks a hook file as installed by bitloops.
+MARKER = "# installed by bitloops"
+#: The suffix of the hook that was in place before, kept and run after ours.
+CHAINED_SUFFIX = ".bitloops-chained"
+#: The hook log, relative to the git common directory.
+LOG_RELATIVE_PATH = "bitloops/hooks.log"
+# Hooks whose standard input carries data (both ours and the chained hook need it).
+_STDIN_HOOKS = frozenset({"post-rewrite"})
+_REASONS = {"amend": "amend", "rebase": "rebase"}
+
+
+@attrs.frozen
+class HookChange:
+    """What ``enable`` or ``disable`` did to one hook file."""
+
+    name: str
+    path: Path
+    #: installed, chained, updated, unchanged, conflict (enable);
+    #: removed, restored, not-installed, foreign (disable).
+    action: str
+    #: The hook moved aside (enable) or moved back (disable), if any.
+    chained: Path | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--json`` shape of one change."""
+        return {
+            "hook": self.name,
+            "path": str(self.path),
+            "action": self.action,
+            "chained": None if self.chained is None else str(self.chained),
+        }
+
+
+def hooks_dir(cwd: Path) -> Path:
+    """The hooks directory git uses in ``cwd`` (``core.hooksPath`` respected), absolute."""
+    out = Git(cwd).run("rev-parse", "--git-path", "hooks").strip()
+    path = Path(out)
+    return path if path.is_absolute() else (cwd / path).resolve()
+
+
+def hook_script(name: str, python: str | None = None) -> str:
+    """The text of the hook ``name`` that runs ``python -m bitloops hook name``."""
+    py = shlex.quote(python or sys.executable)
+    lines = [
+        "#!/bin/sh",
+        MARKER,
+        f"# Runs `bitloops hook {name}`, then the {name} hook that was here before, if any",
+        f"# (kept as {name}{CHAINED_SUFFIX}). `bitloops disable` puts that one back.",
+        f'chained="$(dirname "$0")/{name}{CHAINED_SUFFIX}"',
+        "run_chained() {",
+        '    [ -f "$chained" ] && [ -x "$chained" ] || return 0',
+        '    first_line=""',
+        "    source_it='bitloops_chained=$1; shift; . \"$bitloops_chained\"'",
+        '    IFS= read -r first_line < "$chained" || :',
+        "    # Shell hooks are sourced so that they still see $0 as this hook's name",
+        "    # (Husky and others dispatch on it); anything else is executed as it is.",
+        '    case "$first_line" in',
+        '        \'#!/bin/sh\'|\'#!/usr/bin/env sh\') sh -c "$source_it" "$0" "$chained" "$@" ;;',
+        '        \'#!/bin/bash\'|\'#!/usr/bin/env bash\') bash -c "$source_it" "$0" "$chained" '
+        '"$@" ;;',
+        '        *) "$chained" "$@" ;;',
+        "    esac",
+        "}",
+    ]
+    if name in _STDIN_HOOKS:
+        lines += [
+            'input=$(mktemp "${TMPDIR:-/tmp}/bitloops-hook.XXXXXX" 2>/dev/null) || input=""',
+            'if [ -n "$input" ]; then',
+            "    trap 'rm -f \"$input\"' EXIT",
+            '    cat > "$input"',
+            f'    {py} -m bitloops hook {name} "$@" < "$input" || :',
+            '    run_chained "$@" < "$input"',
+            "else",
+            '    run_chained "$@"',
+            "fi",
+        ]
+    else:
+        lines += [
+            f'{py} -m bitloops hook {name} "$@" < /dev/null || :',
+            'run_chained "$@"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def is_bitloops_hook(path: Path) -> bool:
+    """True when ``path`` is a hook file that bitloops installed."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return False
+    return MARKER.encode() in head.splitlines()[:3]
+
+
+def _write_hook(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+def enable(cwd: Path, python: str | None = None) -> list[HookChange]:
+    """Install the hooks of :data:`HOOK_NAMES` in the hooks directory of ``cwd``'s repository.
+
+    An existing hook that is not ours is moved aside and chained; running this again
+    changes nothing (an installed hook pointing at another Python is rewritten).
+    """
+    folder = hooks_dir(cwd)
+    folder.mkdir(parents=True, exist_ok=True)
+    changes = []
+    for name in HOOK_NAMES:
+        path = folder / name
+        chained = folder / f"{name}{CHAINED_SUFFIX}"
+        text = hook_script(name, python)
+        kept = chained if os.path.lexists(chained) else None
+        if is_bitloops_hook(path):
+            if path.read_text(encoding="utf-8") == text and os.access(path, os.X_OK):
+                changes.append(HookChange(name, path, "unchanged", kept))
+            else:
+                _write_hook(path, text)
+                changes.append(HookChange(name, path, "updated", kept))
+        elif os.path.lexists(path):
+            if kept is not None:
+                # Someone replaced our hook while an older one is still kept: moving this
+                # one aside would lose that one.
+                changes.append(HookChange(name, path, "conflict", kept))
+                continue
+            os.replace(path, chained)
+            _write_hook(path, text)
+            changes.append(HookChange(name, path, "chained", chained))
+        else:
+            _write_hook(path, text)
+            changes.append(HookChange(name, path, "installed", kept))
+    return changes
+
+
+def disable(cwd: Path) -> list[HookChange]:
+    """Remove the hooks bitloops installed, putting back the hooks they chained to."""
+    folder = hooks_dir(cwd)
+    changes = []
+    for name in HOOK_NAMES:
+        path = folder / name
+        chained = folder / f"{name}{CHAINED_SUFFIX}"
+        if is_bitloops_hook(path):
+            if os.path.lexists(chained):
+                os.replace(chained, path)
+                changes.append(HookChange(name, path, "restored", chained))
+            else:
+                path.unlink()
+                changes.append(HookChange(name, path, "removed"))
+        elif os.path.lexists(path):
+            changes.append(HookChange(name, path, "foreign"))
+        else:
+            changes.append(HookChange(name, path, "not-installed"))
+    return changes
+
+
+# -- running hooks --------------------------------------------------------------------------
+
+
+def run_hook(name: str, args: Sequence[str], cwd: Path, stdin: IO[str], err: IO[str]) -> str | None:
+    """Run the hook ``name``; never raises. None when it worked.
+
+    A failure is appended to the hook log, one line goes to ``err``, and the log's
+    path (or what happened to it) is returned.
+    """
+    paths: RepoPaths | None = None
+    try:
+        paths = Git.locate(cwd)
+        if name == "post-commit":
+            _post_commit(paths)
+        elif name == "post-rewrite":
+            reason = _REASONS.get(args[0] if args else "", "rewrite")
+            # A terminal is not git's list of rewrites: never wait on it.
+            isatty = getattr(stdin, "isatty", None)
+            text = "" if isatty is not None and isatty() else stdin.read()
+            _post_rewrite(paths, reason, text)
+        elif name == "pre-commit":
+            _pre_commit(paths)
+    except Exception:
+        where = _log_failure(paths, name)
+        try:
+            if paths is None:
+                err.write(traceback.format_exc())
+            err.write(f"bitloops: the {name} hook failed (git is unaffected); see {where}\n")
+        except (OSError, ValueError):
+            pass
+        return where
+    return None
+
+
+def _log_failure(paths: RepoPaths | None, name: str) -> str:
+    text = f"{datetime.now(UTC).isoformat(timespec='seconds')} {name} failed\n"
+    text += traceback.format_exc() + "\n"
+    if paths is None:
+        return "the traceback above"
+    log = paths.common_dir / LOG_RELATIVE_PATH
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError:
+        return "(the hook log could not be written)"
+    return str(log)
+
+
+def _rebasing(git_dir: Path) -> bool:
+    return (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
+
+
+def _cherry_pick_source(paths: RepoPaths, git: Git) -> str | None:
+    """The commit being cherry-picked, when git still says so (see docs/git-hooks.md)."""
+    head_file = paths.git_dir / "CHERRY_PICK_HEAD"
+    try:
+        sha = head_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        sha = ""
+    if is_sha(sha):
+        return sha
+    # `git cherry-pick -x` leaves a trailer, also after a conflict was resolved.
+    message = git.try_run("log", "-1", "--format=%B", "HEAD") or ""
+    prefix = "(cherry picked from commit "
+    for line in reversed(message.splitlines()):
+        line = line.strip()
+        if line.startswith(prefix) and line.endswith(")"):
+            candidate = line[len(prefix) : -1].strip()
+            if is_sha(candidate):
+                return candidate
+    return None
+
+
+def _post_commit(paths: RepoPaths) -> None:
+    if _rebasing(paths.git_dir):
+        return  # post-rewrite links the rebased commits
+    from .repository import DB_RELATIVE_PATH, Repository
+
+    if not (paths.common_dir / DB_RELATIVE_PATH).exists():
+        return  # nothing was ever recorded here: no draft, no checkpoints
+    with Repository.open(paths.toplevel) as repo:
+        source = _cherry_pick_source(paths, repo.git)
+        if source is not None:
+            ids = repo.store.checkpoint_ids(commit_sha=source)
+            if ids:
+                head = repo.git.resolve_commit("HEAD")
+                for cid in ids:
+                    repo.link(head, cid, "cherry-pick")
+                return
+        repo.promote("HEAD")
+
+
+def _post_rewrite(paths: RepoPaths, reason: str, text: str) -> None:
+    pairs = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and is_sha(parts[0]) and is_sha(parts[1]):
+            pairs.append((parts[0], parts[1]))
+    if not pairs:
+        return
+    from .repository import DB_RELATIVE_PATH, Repository
+
+    if not (paths.common_dir / DB_RELATIVE_PATH).exists():
+        return
+
+    with Repository.open(paths.toplevel) as repo:
+        for old, new in pairs:
+            for cid in repo.store.checkpoint_ids(commit_sha=old):
+                repo.link(new, cid, reason)
+
+
+def _normal_index(paths: RepoPaths) -> bool:
+    """False when ``GIT_INDEX_FILE`` names a temporary index (``git commit <paths>``)."""
+    value = os.environ.get("GIT_INDEX_FILE")
+    if not value:
+        return True
+    index = Path(value)
+    if not index.is_absolute():
+        index = paths.toplevel / index
+    index = index.resolve()
+    git_dir = paths.git_dir.resolve()
+    return index in (git_dir / "index", git_dir / "index.lock")
+
+
+def _pre_commit(paths: RepoPaths) -> None:
+    from .checkpoint_files import CHECKPOINTS_DIR
+
+    folder = paths.toplevel / CHECKPOINTS_DIR
+    if not folder.is_dir() or not _normal_index(paths):
+        return
+    from .settings import load_settings
+
+    if load_settings(paths.toplevel).checkpoint_files == "none":
+        return
+    git = Git(paths.toplevel)
+    if git.head() is None:
+        return
+    out = git.try_run("ls-tree", "-d", "--name-only", f"HEAD:{CHECKPOINTS_DIR}") or ""
+    committed = set(out.split())
+    pending = []
+    for entry in sorted(os.listdir(folder)):
+        if not is_sha(entry) or entry in committed:
+            continue
+        if not (folder / entry / "session.json").is_file():
+            continue  # not a (complete) checkpoint folder
+        if git.try_run("merge-base", "--is-ancestor", entry, "HEAD") is not None:
+            pending.append(f"{CHECKPOINTS_DIR}/{entry}")
+    if pending:
+        git.run("add", "--", *pending)
