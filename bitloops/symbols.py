@@ -8,8 +8,10 @@
 into one :class:`FileDiff` per file. :func:`touched_symbols` then maps the changed
 lines of each file onto the modules, classes, functions and methods that contain them,
 using the first :class:`SymbolExtractor` that handles the file. Python is handled by
-:class:`PythonSymbols`; other languages plug in through :func:`default_extractors` or
-the ``extractors`` argument.
+:class:`PythonSymbols`; JavaScript, TypeScript, Go, Rust and Java by
+:mod:`bitloops.symbols_treesitter` when the optional ``symbols`` extra is installed
+(see :func:`default_extractors`); other languages plug in through the ``extractors``
+argument.
 
 Nothing here raises on odd input: an unreadable diff yields fewer files, an
 unparsable or failing file yields fewer symbols.
@@ -422,8 +424,20 @@ class PythonSymbols:
 
 
 def default_extractors() -> tuple[SymbolExtractor, ...]:
-    """The extractors :func:`touched_symbols` uses when given none, in order of priority."""
-    return (PythonSymbols(),)
+    """The extractors :func:`touched_symbols` uses when given none, in order of priority.
+
+    :class:`PythonSymbols`, then a :class:`~bitloops.symbols_treesitter.TreeSitterSymbols`
+    for each of JavaScript, TypeScript, Go, Rust and Java whose grammar is installed
+    (the ``symbols`` extra). Only the packages' presence is checked here: tree-sitter
+    itself is imported when a file of one of those languages is first read.
+    """
+    try:
+        from bitloops.symbols_treesitter import available_extractors
+
+        others: tuple[SymbolExtractor, ...] = available_extractors()
+    except Exception:
+        others = ()
+    return (PythonSymbols(), *others)
 
 
 def _own(path: str) -> bool:
