@@ -847,6 +847,137 @@ def _verify(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK if report.ok else EXIT_NOT_FOUND
 
 
+# -- doctor ------------------------------------------------------------------------------------
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="also run the safe repairs: end stuck sessions, promote a missed commit, "
+        "rewrite missing checkpoint folders, reinstall broken hooks",
+    )
+    parser.add_argument(
+        "--stale-minutes",
+        type=int,
+        metavar="N",
+        help="an open session with no event for N minutes counts as stuck "
+        "(default: the idle_minutes setting)",
+    )
+
+
+@command(
+    "doctor",
+    "diagnose stuck sessions, missed promotions, hooks and damage",
+    _doctor_arguments,
+    description="Check the database (integrity, schema version), the git hooks (missing, "
+    "edited, or pointing at an installation that is gone), sessions left open, draft events "
+    "that missed their commit, and everything verify checks. With --fix, repair what is "
+    "safe to repair; nothing recorded is ever deleted. Exit status 1 while an error or "
+    "warning remains.",
+)
+def _doctor(args: argparse.Namespace, ctx: Context) -> int:
+    from datetime import timedelta
+
+    from .doctor import diagnose
+
+    stale = None if args.stale_minutes is None else timedelta(minutes=args.stale_minutes)
+    with ctx.repository() as repo:
+        report = diagnose(repo, fix=args.fix, stale_after=stale)
+    if args.json:
+        ctx.write_json(
+            {
+                "ok": report.ok,
+                "findings": [
+                    {
+                        "check": f.check,
+                        "severity": f.severity,
+                        "message": f.message,
+                        "repair": f.repair,
+                        "fixed": f.fixed,
+                    }
+                    for f in report.findings
+                ],
+            }
+        )
+    else:
+        st = ctx.style
+        marks = {"error": st.red("error"), "warning": st.yellow("warn "), "info": st.dim("info ")}
+        for f in report.findings:
+            mark = st.green("fixed") if f.fixed else marks.get(f.severity, f.severity)
+            ctx.write(f"{mark}  {f.check}: {f.message}")
+            if f.repair and not f.fixed:
+                ctx.write(f"       --fix would {f.repair}")
+        ctx.write("doctor: " + ("OK" if report.ok else "problems remain"))
+    return EXIT_OK if report.ok else EXIT_NOT_FOUND
+
+
+# -- resume ------------------------------------------------------------------------------------
+
+
+def _resume_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "branch",
+        metavar="BRANCH",
+        nargs="?",
+        help="the branch whose work to pick up (default: the current branch)",
+    )
+    parser.add_argument(
+        "--no-checkout", action="store_true", help="only show the session; do not switch branch"
+    )
+
+
+@command(
+    "resume",
+    "switch to a branch and show how to continue its session",
+    _resume_arguments,
+    description="Check BRANCH out (git refuses over conflicting local changes), show its "
+    "newest checkpoint and the most recent session recorded on it, and print the command "
+    "that continues that session with the agent that produced it, where the agent has one.",
+)
+def _resume(args: argparse.Namespace, ctx: Context) -> int:
+    from .resume import resume
+
+    with ctx.repository() as repo:
+        branch = args.branch or repo.git.branch()
+        if branch is None:
+            raise _UsageError("HEAD is detached; name the branch to resume")
+        info = resume(repo, branch, checkout=not args.no_checkout)
+    session = info.session
+    if args.json:
+        ctx.write_json(
+            {
+                "branch": info.branch,
+                "head": info.head,
+                "checkpoint": None if info.checkpoint is None else checkpoint_json(info.checkpoint),
+                "session": None if session is None else _session_json(session),
+                "command": info.command,
+            }
+        )
+        return EXIT_OK
+    ctx.write(_label("Branch:", f"{info.branch} at {info.head[:12]}"))
+    if info.checkpoint is not None:
+        cp = info.checkpoint
+        ctx.write(_label("Checkpoint:", f"{cp.commit_sha[:12]}  {_headline(cp)}"))
+    else:
+        ctx.write(_label("Checkpoint:", "none on this branch yet"))
+    if session is None:
+        ctx.write(_label("Session:", "none recorded on this branch"))
+        return EXIT_OK
+    when = format_age(session.last_event_at or session.started_at)
+    ctx.write(
+        _label("Session:", f"{session.session_id} ({session.agent}, {session.model or '-'}, "
+               f"{session.status}, last active {when})")
+    )  # fmt: skip
+    if info.command:
+        ctx.write(_label("Continue:", info.command))
+    else:
+        ctx.write(
+            _label("Continue:", f"open {session.agent} and resume session {session.session_id}")
+        )
+    return EXIT_OK
+
+
 # -- rewind -------------------------------------------------------------------------------------
 
 

@@ -59,7 +59,7 @@ def diagnose(
         stale_after if stale_after is not None else timedelta(minutes=repo.settings.idle_minutes)
     )
     findings: list[Finding] = []
-    for check in (_database, _stuck_sessions, _missed_promotion, _files):
+    for check in (_database, _hooks, _stuck_sessions, _missed_promotion, _files):
         try:
             findings.extend(check(repo, fix, stale))
         except BitloopsError as exc:
@@ -89,6 +89,47 @@ def _database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding
     )
     for warning in repo.settings.warnings:
         yield Finding(check="settings", severity="warning", message=warning)
+
+
+def _hooks(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    import shlex
+    from pathlib import Path
+
+    from .hooks import HOOK_NAMES, enable, hook_script, hooks_dir, is_bitloops_hook
+
+    folder = hooks_dir(repo.toplevel)
+    ours = [n for n in HOOK_NAMES if is_bitloops_hook(folder / n)]
+    if not ours:
+        yield Finding(
+            check="hooks",
+            severity="info",
+            message="git hooks are not installed: promote by hand, or run `bitloops enable`",
+        )
+        return
+    problems: list[str] = []
+    for name in HOOK_NAMES:
+        path = folder / name
+        if name not in ours:
+            problems.append(f"{name} is missing" if not path.exists() else f"{name} is not ours")
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        runner = next((ln for ln in text.splitlines() if " -m bitloops hook " in ln), "")
+        python = shlex.split(runner)[0] if runner.strip() else ""
+        if not python or not Path(python).exists():
+            problems.append(f"{name} runs {python or 'nothing'}, which no longer exists")
+        elif text != hook_script(name, python):
+            problems.append(f"{name} was edited after `bitloops enable`")
+    if problems:
+        finding = Finding(
+            check="hooks",
+            severity="warning",
+            message=f"hooks in {folder}: " + "; ".join(problems),
+            repair="reinstall them with this bitloops (`bitloops enable`)",
+        )
+        if fix:
+            enable(repo.toplevel)
+            finding = attrs.evolve(finding, fixed=True)
+        yield finding
 
 
 def _stuck_sessions(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:

@@ -774,3 +774,34 @@ def test_event_lines_render_each_kind(git_repo: Path) -> None:
         '{"tokens_before": 100}',
         "done",
     ]
+
+
+def test_doctor_and_resume_from_the_command_line(git_repo: Path) -> None:
+    """doctor reports and fixes a stuck session; resume switches branch and prints the command."""
+    import json as _json
+    import subprocess as sp
+
+    r = bitloops.Repository.open(git_repo)
+    git(git_repo, "checkout", "-q", "-b", "feature")
+    s = r.start_session(agent="claude-code", session_id="sess-9")
+    s.prompt("feature work")
+    commit_files(git_repo, {"f.txt": "1"})
+    r.promote()
+    r.close()
+    git(git_repo, "checkout", "-q", "main")
+
+    def cli(*args: str) -> sp.CompletedProcess[str]:
+        return sp.run(
+            [sys.executable, "-m", "bitloops", *args], cwd=git_repo, capture_output=True, text=True
+        )
+
+    found = cli("doctor", "--stale-minutes", "0")
+    assert found.returncode == 1 and "stuck_session" in found.stdout
+    fixed = cli("doctor", "--fix", "--stale-minutes", "0", "--json")
+    assert fixed.returncode == 0 and _json.loads(fixed.stdout)["ok"] is True
+    resumed = cli("resume", "feature")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "claude --resume sess-9" in resumed.stdout
+    assert git(git_repo, "branch", "--show-current").strip() == "feature"
+    missing = cli("resume", "no-such-branch")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr

@@ -24,7 +24,7 @@ def test_a_healthy_repository_is_ok(repo: bitloops.Repository, git_repo: Path) -
     repo.promote()
     report = diagnose(repo)
     assert report.ok
-    assert _checks(report) == {"schema"}
+    assert _checks(report) == {"schema", "hooks"}
 
 
 def test_stuck_sessions_are_found_and_ended(repo: bitloops.Repository) -> None:
@@ -76,3 +76,20 @@ def test_tampering_is_reported_as_an_error(repo: bitloops.Repository, git_repo: 
     conn.close()
     report = diagnose(repo, fix=True, stale_after=timedelta(days=1))
     assert "verify:triggers_missing" in _checks(report) and not report.ok
+
+
+def test_hooks_whose_installation_is_gone_are_reinstalled(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A hook pointing at a Python that no longer exists is reported and rewritten."""
+    from bitloops.hooks import enable, hook_script, hooks_dir
+
+    assert "hooks" in _checks(diagnose(repo, stale_after=timedelta(days=1)))
+    enable(git_repo, python="/nonexistent/venv/bin/python")
+    report = diagnose(repo, stale_after=timedelta(days=1))
+    assert not report.ok and "no longer exists" in str(report.findings)
+    assert diagnose(repo, fix=True, stale_after=timedelta(days=1)).ok
+    import sys
+
+    post_commit = hooks_dir(git_repo) / "post-commit"
+    assert post_commit.read_text() == hook_script("post-commit", sys.executable)
