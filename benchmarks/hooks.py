@@ -1,0 +1,148 @@
+"""What the git hooks cost: `git commit` with and without them, and history's effect.
+
+Measured in one run, each against its floor:
+- `git commit` of a 2,000-event draft with the hooks installed (pre-commit stages, the
+  post-commit hook promotes) against `git commit` in a repository without them;
+- the post-commit hook (promoting a 50-event draft) in a repository holding 1,000
+  checkpoints against one holding 10 (target ratio <= 1.2: the cost must not grow with
+  history);
+- `bitloops status` and `bitloops explain` wall time against `python -c pass`.
+
+Run: python benchmarks/hooks.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import PAYLOAD, git, machine, median, new_git_repo, scratch, set_durability, table
+
+import bitloops
+
+ROUNDS = 5
+DRAFT = 2_000
+
+
+def record(repo: Path, n: int) -> None:
+    """Record ``n`` tool_use events (durability normal: the fill is not what is timed)."""
+    with bitloops.Repository.open(repo) as r:
+        s = r.start_session(agent="bench", model="m")
+        s.prompt("make the client retry")
+        for _ in range(n - 2):
+            s.record("tool_use", PAYLOAD)
+
+
+def timed_commit(repo: Path, name: str) -> float:
+    """Seconds of one real `git commit` (hooks and all) of a new file."""
+    (repo / name).write_text(name)
+    git(repo, "add", "--", name)
+    start = time.perf_counter()
+    git(repo, "commit", "-q", "-m", f"add {name}")
+    return time.perf_counter() - start
+
+
+def bitloops_cli(repo: Path, *args: str) -> None:
+    """Run the installed CLI as a fresh process, as a user or a hook would."""
+    subprocess.run([sys.executable, "-m", "bitloops", *args], cwd=repo, check=True,
+                   capture_output=True)  # fmt: skip
+
+
+def wall(cmd: list[str], cwd: Path, runs: int = 9) -> float:
+    """Median wall seconds of ``cmd``."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def with_history(parent: Path, name: str, checkpoints: int) -> Path:
+    """A hooked repository whose database already holds ``checkpoints`` checkpoints."""
+    repo = new_git_repo(parent, name, "normal")
+    bitloops_cli(repo, "enable")
+    # Built in-process (a hook process per commit would take minutes for 1,000).
+    with bitloops.Repository.open(repo) as r:
+        s = r.start_session(agent="bench", model="m")
+        for i in range(checkpoints):
+            s.prompt(f"step {i}")
+            (repo / "f.txt").write_text(str(i))
+            git(repo, "add", "f.txt")
+            git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", f"step {i}")
+            r.promote()
+    return repo
+
+
+def main() -> None:
+    """Print the three comparisons."""
+    print(f"hooks benchmark: {machine()}\n")
+    with scratch("bl-hooks-") as tmp:
+        plain = new_git_repo(tmp, "plain", "full")
+        hooked = new_git_repo(tmp, "hooked", "full")
+        bitloops_cli(hooked, "enable")
+        ours, floor = [], []
+        for i in range(ROUNDS):
+            set_durability(hooked, "normal")
+            record(hooked, DRAFT)
+            set_durability(hooked, "full")
+            ours.append(timed_commit(hooked, f"h{i}.txt"))
+            floor.append(timed_commit(plain, f"p{i}.txt"))
+        with bitloops.Repository.open(hooked) as r:
+            promoted = r.status().checkpoint_count
+        rows = [
+            ["git commit, no hooks (floor)", f"{median(floor) * 1e3:.1f}", ""],
+            [f"git commit, hooks, {DRAFT:,}-event draft", f"{median(ours) * 1e3:.1f}",
+             f"{median(ours) / median(floor):.1f}x"],
+        ]  # fmt: skip
+        print(f"commit cost (median of {ROUNDS}; {promoted} checkpoints made)")
+        print(table(["measure", "ms", "ratio"], rows))
+
+        small = with_history(tmp, "ten", 10)
+        large = with_history(tmp, "thousand", 1_000)
+        cost: dict[str, list[float]] = {"10": [], "1000": []}
+        for i in range(ROUNDS):
+            for label, repo in (("10", small), ("1000", large)):
+                # Commit without hooks, then time the hook itself as git would run it.
+                record(repo, 50)
+                (repo / "h.txt").write_text(str(i))
+                git(repo, "add", "h.txt")
+                git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", f"h{i}")
+                start = time.perf_counter()
+                bitloops_cli(repo, "hook", "post-commit")
+                cost[label].append(time.perf_counter() - start)
+        ratio = median(cost["1000"]) / median(cost["10"])
+        print("\npost-commit hook, 50-event draft, fresh process (median of 5)")
+        print(
+            table(
+                ["stored checkpoints", "ms", "ratio", "target"],
+                [
+                    ["10", f"{median(cost['10']) * 1e3:.1f}", "", ""],
+                    ["1,000", f"{median(cost['1000']) * 1e3:.1f}", f"{ratio:.2f}",
+                     "<= 1.2 " + ("meets" if ratio <= 1.2 else "ABOVE")],
+                ],
+            )
+        )  # fmt: skip
+
+        base = wall([sys.executable, "-c", "pass"], large)
+        status = wall([sys.executable, "-m", "bitloops", "status"], large)
+        explain = wall([sys.executable, "-m", "bitloops", "explain"], large)
+        print("\nCLI wall time in the 1,000-checkpoint repository (median of 9)")
+        print(
+            table(
+                ["command", "ms", "vs python -c pass"],
+                [
+                    ["python -c pass (floor)", f"{base * 1e3:.1f}", ""],
+                    ["bitloops status", f"{status * 1e3:.1f}", f"+{(status - base) * 1e3:.1f} ms"],
+                    ["bitloops explain", f"{explain * 1e3:.1f}",
+                     f"+{(explain - base) * 1e3:.1f} ms"],
+                ],
+            )
+        )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
