@@ -67,6 +67,7 @@ if TYPE_CHECKING:
         Symbol,
     )
     from .repository import Repository
+    from .search import InvalidSearch, SearchHit
     from .session import Session
     from .settings import Settings
     from .summary import StructuredSummarizer, Summarizer
@@ -94,6 +95,7 @@ __all__ = [
     "ImmutableCheckpoint",
     "InvalidEvent",
     "InvalidPayload",
+    "InvalidSearch",
     "ModelIdentity",
     "NotAGitRepository",
     "PayloadTooLarge",
@@ -102,6 +104,7 @@ __all__ = [
     "PurgeReport",
     "Repository",
     "SchemaTooNew",
+    "SearchHit",
     "Session",
     "SessionEnded",
     "SessionInfo",
@@ -126,6 +129,8 @@ __all__ = [
 _LAZY = {
     "read_checkpoint_dir": "checkpoint_files",
     "Repository": "repository",
+    "InvalidSearch": "search",
+    "SearchHit": "search",
     "Session": "session",
     "Settings": "settings",
     "StructuredSummarizer": "summary",

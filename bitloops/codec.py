@@ -13,6 +13,7 @@ left out so that rewrites (amend, rebase) can add links without touching the has
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -20,13 +21,15 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import cattrs
 
 from .model import Checkpoint, Event
 from .transcript import Transcript
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "canonical_dumps",
@@ -81,37 +84,40 @@ def new_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-_converter = cattrs.Converter()
-_converter.register_unstructure_hook(datetime, format_ts)
-_converter.register_structure_hook(datetime, lambda value, _: parse_ts(value))
+@functools.cache
+def _converter() -> cattrs.Converter:
+    # Built on first use: recording events and hook start-up never need cattrs, and
+    # importing it costs more than the rest of bitloops together.
+    import cattrs
 
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(datetime, format_ts)
+    conv.register_structure_hook(datetime, lambda value, _: parse_ts(value))
 
-def _is_event_sequence(tp: Any) -> bool:
-    return tp == Sequence[Event] or tp is Transcript
+    def is_event_sequence(tp: Any) -> bool:
+        return tp == Sequence[Event] or tp is Transcript
 
+    def unstructure_events(events: Sequence[Event]) -> list[Any]:
+        if isinstance(events, Transcript):
+            return events.unstructure()
+        return [conv.unstructure(e, Event) for e in events]
 
-def _unstructure_events(events: Sequence[Event]) -> list[Any]:
-    if isinstance(events, Transcript):
-        return events.unstructure()
-    return [_converter.unstructure(e, Event) for e in events]
+    def structure_events(data: Any, _: Any) -> tuple[Event, ...]:
+        return tuple(conv.structure(item, Event) for item in data)
 
-
-def _structure_events(data: Any, _: Any) -> tuple[Event, ...]:
-    return tuple(_converter.structure(item, Event) for item in data)
-
-
-_converter.register_unstructure_hook_func(_is_event_sequence, _unstructure_events)
-_converter.register_structure_hook_func(_is_event_sequence, _structure_events)
+    conv.register_unstructure_hook_func(is_event_sequence, unstructure_events)
+    conv.register_structure_hook_func(is_event_sequence, structure_events)
+    return conv
 
 
 def unstructure(obj: Any) -> Any:
     """Turn a model object into plain JSON-ready data."""
-    return _converter.unstructure(obj)
+    return _converter().unstructure(obj)
 
 
 def structure(data: Any, cls: type[T]) -> T:
     """Build a model object of type ``cls`` from plain data."""
-    return _converter.structure(data, cls)
+    return _converter().structure(data, cls)
 
 
 def event_line_parts(

@@ -24,6 +24,7 @@ from .transcript import Transcript
 
 if TYPE_CHECKING:
     from .redact import Redactor
+    from .search import SearchHit
     from .summary import Summarizer
     from .symbols import SymbolExtractor
     from .verify import PurgeReport, VerifyReport
@@ -341,6 +342,19 @@ class Repository:
         raw["commits"] = commits
         raw["content_hash"] = row.content_hash
         return attrs.evolve(structure(raw, Checkpoint), events=Transcript(lines))
+
+    def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
+        """Full-text search of committed transcripts: newest checkpoint first, then by rank.
+
+        ``query`` uses SQLite FTS5 syntax (words, ``"phrases"``, ``prefix*``, ``AND`` /
+        ``OR`` / ``NOT``, ``kind:decision``); input that does not parse is searched
+        again with each word quoted. Events still in a draft are not searched. Raises
+        :class:`~bitloops.InvalidSearch` for an empty query, an unbalanced double quote
+        or a query that cannot be parsed even quoted.
+        """
+        from .search import search
+
+        return search(self.store, query, limit=limit)
 
     # -- integrity ----------------------------------------------------------------------
 

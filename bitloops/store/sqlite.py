@@ -14,7 +14,6 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,11 @@ from ..errors import (
     StoreError,
 )
 from ..model import SessionInfo
+from .migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
 
 __all__ = ["SCHEMA_VERSION", "CheckpointRow", "DraftRows", "SQLiteStore"]
 
-SCHEMA_VERSION = 1
-_APPLICATION = "bitloops"
+_APPLICATION = APPLICATION
 
 # seq = 1 + the larger of the session's highest live seq and the counter promotion
 # leaves in sessions.last_seq (its live events may be gone, or in another worktree's
@@ -177,18 +176,23 @@ class SQLiteStore:
         conn.pragma("synchronous", "FULL" if durability == "full" else "NORMAL")
 
     def _migrate(self) -> None:
+        """Bring the file to :data:`SCHEMA_VERSION`: create it, or run the steps it lacks.
+
+        All steps run in one ``BEGIN IMMEDIATE`` transaction, and the version is read
+        again once the write lock is held, so of several processes opening an old file
+        at once, one migrates and the others find it done.
+        """
         conn = self._conn
         version = conn.pragma("user_version")
         if version == SCHEMA_VERSION:
             self._check_application()
             return
         if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{self.path} has schema version {version}, newer than this bitloops "
-                f"understands ({SCHEMA_VERSION}); upgrade bitloops"
-            )
+            raise self._too_new(version)
         with self.transaction():
             version = conn.pragma("user_version")  # another process may have migrated meanwhile
+            if version > SCHEMA_VERSION:
+                raise self._too_new(version)
             if version == 0:
                 tables = conn.execute(
                     "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'"
@@ -198,14 +202,16 @@ class SQLiteStore:
                         f"{self.path} already holds tables that bitloops did not create; move it "
                         "aside so bitloops can create its own database"
                     )
-                sql = resources.files(__package__).joinpath("sqlite_schema.sql").read_text()
-                conn.execute(sql)
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('application', ?), ('created_at', ?)",
-                    (_APPLICATION, format_ts(datetime.now(UTC))),
-                )
-                conn.pragma("user_version", SCHEMA_VERSION)
+            else:
+                self._check_application()
+            upgrade(conn, version, SCHEMA_VERSION)
         self._check_application()
+
+    def _too_new(self, version: int) -> SchemaTooNew:
+        return SchemaTooNew(
+            f"{self.path} has schema version {version}, newer than this bitloops "
+            f"understands ({SCHEMA_VERSION}); upgrade bitloops"
+        )
 
     def _check_application(self) -> None:
         try:
@@ -637,6 +643,71 @@ class SQLiteStore:
             args.append(limit)
         with self.reading() as conn:
             return [r[0] for r in conn.execute(sql, args)]
+
+    def catch_up_index(self) -> None:
+        """Add the committed events not yet in the full-text index (derived data)."""
+        with self.transaction() as conn:
+            conn.execute(CATCH_UP_SQL)
+
+    def search_events(self, match: str, limit: int) -> list[tuple[Any, ...]]:
+        """Committed events matching the FTS5 query ``match``, best ``limit`` of them.
+
+        Rows of ``(event row id, checkpoint_id, commit_sha, created_at, line, snippet)``,
+        newest checkpoint first, then by rank. Raises :class:`~bitloops.search.InvalidSearch`
+        when FTS5 rejects the query.
+        """
+        from ..search import InvalidSearch
+
+        self.catch_up_index()
+        with self.reading() as conn:
+            try:
+                # First the ids of the hits, then snippets for those only: snippet()
+                # re-reads and re-tokenizes a row, too slow to run on every match.
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT f.rowid FROM {FTS_TABLE} f "
+                        "JOIN checkpoint_events e ON e.id = f.rowid "
+                        "JOIN checkpoints c ON c.checkpoint_id = e.checkpoint_id "
+                        f"WHERE {FTS_TABLE} MATCH ?1 "
+                        "ORDER BY c.created_at DESC, c.checkpoint_id DESC, f.rank, f.rowid "
+                        "LIMIT ?2",
+                        (match, limit),
+                    )
+                ]
+                if not ids:
+                    return []
+                rows = {
+                    r[0]: tuple(r)
+                    for r in conn.execute(
+                        f"SELECT f.rowid, e.checkpoint_id, c.commit_sha, c.created_at, e.line, "
+                        f"snippet({FTS_TABLE}, -1, '[', ']', '…', 16) FROM {FTS_TABLE} f "
+                        "JOIN checkpoint_events e ON e.id = f.rowid "
+                        "JOIN checkpoints c ON c.checkpoint_id = e.checkpoint_id "
+                        f"WHERE {FTS_TABLE} MATCH ?1 "
+                        "AND f.rowid IN (SELECT value FROM json_each(?2))",
+                        (match, json.dumps(ids)),
+                    )
+                }
+            except apsw.SQLError as exc:
+                raise InvalidSearch(str(exc).removeprefix("SQLError: ")) from exc
+        return [rows[i] for i in ids if i in rows]
+
+    def commit_links(self, checkpoint_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The commits linked to each checkpoint, the one it was created for first."""
+        if not checkpoint_ids:
+            return {}
+        links: dict[str, list[str]] = {}
+        with self.reading() as conn:
+            for cid, sha in conn.execute(
+                "SELECT l.checkpoint_id, l.commit_sha FROM commit_links l "
+                "JOIN checkpoints c USING (checkpoint_id) "
+                "WHERE l.checkpoint_id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY l.checkpoint_id, l.commit_sha <> c.commit_sha, l.linked_at, l.rowid",
+                (json.dumps(sorted(set(checkpoint_ids))),),
+            ):
+                links.setdefault(str(cid), []).append(str(sha))
+        return links
 
     def has_checkpoint(self, checkpoint_id: str) -> bool:
         """True when a checkpoint with this id is stored."""
