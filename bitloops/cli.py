@@ -847,6 +847,66 @@ def _verify(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK if report.ok else EXIT_NOT_FOUND
 
 
+# -- search ------------------------------------------------------------------------------------
+
+
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "query",
+        metavar="QUERY",
+        nargs="*",
+        help='words to find (all must match), "quoted phrases", prefix*, AND / OR / NOT',
+    )
+    parser.add_argument(
+        "-n", "--limit", type=int, default=20, metavar="N", help="show at most N hits (default 20)"
+    )
+
+
+@command(
+    "search",
+    "full-text search over committed transcripts",
+    _search_arguments,
+    description="Find committed events (prompts, responses, reasoning, decisions, tool use, "
+    "...) whose text matches QUERY, newest checkpoint first, each with its commit, kind, "
+    "agent and an excerpt with the matches in [brackets]. Uses SQLite FTS5 query syntax; "
+    "input it cannot parse is searched as plain words. Exit status 1 when nothing matches.",
+)
+def _search(args: argparse.Namespace, ctx: Context) -> int:
+    query = " ".join(args.query)
+    with ctx.repository() as repo:
+        if not query.strip():
+            raise _UsageError("give one or more words to search for, e.g. `bitloops search retry`")
+        hits = repo.search(query, limit=args.limit)
+    if args.json:
+        ctx.write_json(
+            [
+                {
+                    "checkpoint_id": h.checkpoint_id,
+                    "commit_sha": h.commit_sha,
+                    "commits": list(h.commits),
+                    "created_at": _iso(h.created_at),
+                    "snippet": h.snippet,
+                    "event": _event_json(h.event),
+                }
+                for h in hits
+            ]
+        )
+    else:
+        st = ctx.style
+        # Cut excerpts to the terminal's width; piped output keeps them whole.
+        on_terminal = bool(getattr(ctx.out, "isatty", lambda: False)())
+        for h in hits:
+            head = f"{h.commit_sha[:12]}  {_date(h.created_at)}  {h.event.kind:<11} "
+            head += f"{h.event.agent:<12} "
+            text = _flat(h.snippet)
+            if on_terminal:
+                text = _clip(text, max(20, ctx.width - len(head)))
+            ctx.write(st.dim(head) + text)
+        if not hits:
+            ctx.error(f"nothing matches {query!r} in committed transcripts")
+    return EXIT_OK if hits else EXIT_NOT_FOUND
+
+
 # -- doctor ------------------------------------------------------------------------------------
 
 

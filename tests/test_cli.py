@@ -805,3 +805,28 @@ def test_doctor_and_resume_from_the_command_line(git_repo: Path) -> None:
     assert git(git_repo, "branch", "--show-current").strip() == "feature"
     missing = cli("resume", "no-such-branch")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_search_from_the_command_line(git_repo: Path) -> None:
+    """search prints hits with their commit, exits 1 on no match and 2 on a bad query."""
+    import json as _json
+    import subprocess as sp
+
+    r = bitloops.Repository.open(git_repo)
+    r.start_session(agent="claude-code").decision("Use exponential backoff with jitter")
+    sha = commit_files(git_repo, {"f.txt": "1"})
+    r.promote()
+    r.close()
+
+    def cli(*args: str) -> sp.CompletedProcess[str]:
+        return sp.run(
+            [sys.executable, "-m", "bitloops", *args], cwd=git_repo, capture_output=True, text=True
+        )
+
+    found = cli("search", "backoff")
+    assert found.returncode == 0 and sha[:12] in found.stdout and "[backoff]" in found.stdout
+    data = _json.loads(cli("search", "jitter", "--json").stdout)
+    assert data[0]["commit_sha"] == sha and data[0]["event"]["kind"] == "decision"
+    assert cli("search", "tenacity").returncode == 1
+    bad = cli("search", '"unbalanced')
+    assert bad.returncode == 2 and bad.stderr.startswith("bitloops: ")
