@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "FORMAT",
     "checkpoint_dir",
     "dir_content_hash",
+    "folder_of",
     "read_checkpoint_dir",
     "write_checkpoint_dir",
 ]
@@ -46,6 +48,31 @@ def checkpoint_dir(toplevel: Path, commit_sha: str) -> Path:
     return toplevel / CHECKPOINTS_DIR / commit_sha
 
 
+_CHECKPOINT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def folder_of(toplevel: Path, commit_sha: str, checkpoint_id: str) -> Path:
+    """Where the folder of a checkpoint is, or goes.
+
+    A commit's folder holds the first checkpoint created for it; a further one (the
+    ``session`` strategy, where several sessions can end on one commit) goes in a
+    sub-folder named after its id: ``<sha>/<checkpoint id>/``.
+    """
+    folder = checkpoint_dir(toplevel, commit_sha)
+    meta = folder / _SESSION
+    if not meta.exists():
+        return folder
+    try:
+        owner = json.loads(meta.read_text(encoding="utf-8")).get("checkpoint_id")
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    if owner == checkpoint_id:
+        return folder
+    if not _CHECKPOINT_ID.fullmatch(checkpoint_id):
+        raise CheckpointFilesError(f"{checkpoint_id!r} is not a checkpoint id")
+    return folder / checkpoint_id
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
@@ -61,7 +88,7 @@ def write_checkpoint_dir(
     ``event_lines`` are the stored canonical lines, when the caller has them, so that
     the events need not be serialised again.
     """
-    folder = checkpoint_dir(toplevel, checkpoint.commit_sha)
+    folder = folder_of(toplevel, checkpoint.commit_sha, checkpoint.checkpoint_id)
     folder.mkdir(parents=True, exist_ok=True)
     if event_lines is None:
         from .codec import unstructure

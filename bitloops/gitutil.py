@@ -134,10 +134,14 @@ class Git:
         out = self.run("rev-list", "--parents", "-n", "1", sha).split()
         return out[1:]
 
-    def commit_diff(self, sha: str) -> str:
-        """``git diff -U0`` of a commit against its first parent (the empty tree for a root)."""
-        parents = self.parents(sha)
-        base = parents[0] if parents else EMPTY_TREE
+    def commit_diff(self, sha: str, base: str | None = None) -> str:
+        """``git diff -U0`` of a commit against ``base``, by default its first parent.
+
+        A root commit is compared with the empty tree.
+        """
+        if base is None:
+            parents = self.parents(sha)
+            base = parents[0] if parents else EMPTY_TREE
         return self.run(
             "diff", "-U0", "-M", "--no-color", "--no-ext-diff", "--no-textconv",
             "--src-prefix=a/", "--dst-prefix=b/", base, sha,

@@ -19,6 +19,7 @@ import attrs
 
 from .codec import canonical_dumps, checkpoint_header, content_hash, format_ts, new_id
 from .errors import GitError, StoreError
+from .gitutil import EMPTY_TREE
 from .model import Checkpoint, Event, EventKind, FileTouched, ModelIdentity, Symbol
 from .store.sqlite import CheckpointRow, DraftRows
 from .symbols import default_extractors, parse_diff, touched_symbols
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from .repository import Repository
     from .summary import Summarizer
 
-__all__ = ["promote_commit"]
+__all__ = ["promote_commit", "promote_session"]
 
 log = logging.getLogger("bitloops")
 
@@ -63,8 +64,55 @@ def promote_commit(
     )
 
 
+def promote_session(
+    repo: Repository, session_id: str, summarizer: Summarizer
+) -> tuple[Checkpoint, list[str]] | None:
+    """The ``session`` strategy: one session's draft becomes a checkpoint.
+
+    It is linked to every commit the worktree made since the session started (first
+    parent line from its base commit to HEAD), or else to the commit it ended on, and
+    its files and symbols cover that whole range. None when the session has no draft
+    events or the branch has no commit yet.
+    """
+    store = repo.store
+    head = repo.git.head()
+    if head is None:
+        return None
+    found = store.sessions(session_ids=[session_id])
+    base = found[0].base_commit if found else None
+    if base == head:
+        made: list[str] = []
+    elif base is not None:
+        out = repo.git.try_run("rev-list", "--first-parent", "--max-count=1000", f"{base}..{head}")
+        made = out.split() if out else []
+    else:  # started before the first commit: everything up to HEAD was made meanwhile
+        made = [head, *repo.git.first_parent_chain(head, 999)]
+    also = made[1:]
+    for _ in range(_ATTEMPTS):
+        draft = store.draft_rows(repo.worktree, session_id)
+        if not draft.lines:
+            return None
+        checkpoint, row = _build(
+            repo,
+            head,
+            draft,
+            summarizer,
+            diff_base=(base or EMPTY_TREE) if made else None,
+            also_links=also,
+        )
+        if store.move_draft(worktree=repo.worktree, draft=draft, row=row, also_links=also):
+            return checkpoint, draft.lines
+    raise StoreError("the session's draft kept changing while it was being promoted; run it again")
+
+
 def _build(
-    repo: Repository, sha: str, draft: DraftRows, summarizer: Summarizer
+    repo: Repository,
+    sha: str,
+    draft: DraftRows,
+    summarizer: Summarizer,
+    *,
+    diff_base: str | None = None,
+    also_links: Sequence[str] = (),
 ) -> tuple[Checkpoint, CheckpointRow]:
     # The events stay as stored lines; only those a step needs are parsed.
     events = Transcript(draft.lines, kinds=draft.kinds, session_ids=draft.line_sessions)
@@ -73,7 +121,8 @@ def _build(
         attrs.evolve(info, event_count=counts.get(info.session_id, 0))
         for info in repo.store.sessions(session_ids=draft.session_ids)
     )
-    files, symbols = _files_and_symbols(repo, sha, list(events.of_kinds([EventKind.FILE_CHANGE])))
+    changes = list(events.of_kinds([EventKind.FILE_CHANGE]))
+    files, symbols = _files_and_symbols(repo, sha, changes, diff_base)
     pairs = set(draft.models) | {(s.agent, s.model) for s in sessions}
     models = tuple(
         ModelIdentity(agent=agent, model=model)
@@ -89,7 +138,7 @@ def _build(
     checkpoint = Checkpoint(
         checkpoint_id=new_id(),
         commit_sha=sha,
-        commits=(sha,),
+        commits=(sha, *also_links),
         created_at=datetime.now(UTC),
         branch=None if branch is None else repo.redactor.redact(branch),
         strategy=repo.settings.strategy,
@@ -169,12 +218,15 @@ def _agent_files(repo: Repository, events: Sequence[Event]) -> dict[str, FileTou
 
 
 def _files_and_symbols(
-    repo: Repository, sha: str, events: Sequence[Event]
+    repo: Repository, sha: str, events: Sequence[Event], diff_base: str | None = None
 ) -> tuple[tuple[FileTouched, ...], tuple[Symbol, ...]]:
+    """What changed from ``diff_base`` (default: the first parent) to ``sha``."""
     by_agent = _agent_files(repo, events)
     try:
         diffs = [
-            d for d in parse_diff(repo.git.commit_diff(sha)) if not d.path.startswith(_OWN_FILES)
+            d
+            for d in parse_diff(repo.git.commit_diff(sha, diff_base))
+            if not d.path.startswith(_OWN_FILES)
         ]
     except GitError as exc:
         log.warning("bitloops: cannot read the diff of %s: %s", sha, exc)
@@ -198,16 +250,19 @@ def _files_and_symbols(
     wanted = [d for d in diffs if not d.binary and any(x.handles(d.path) for x in extractors)]
     if not wanted:
         return tuple(files), ()
-    parents = repo.git.parents(sha)
+    if diff_base is None:
+        parents = repo.git.parents(sha)
+        base = parents[0] if parents else None
+    else:
+        base = diff_base
     specs = [f"{sha}:{d.path}" for d in wanted if d.change != "deleted"]
-    if parents:
-        specs += [f"{parents[0]}:{d.old_path or d.path}" for d in wanted if d.change != "added"]
+    if base:
+        specs += [f"{base}:{d.old_path or d.path}" for d in wanted if d.change != "added"]
     try:
         blobs = repo.git.read_blobs(specs)
     except GitError as exc:
         log.warning("bitloops: cannot read the files of %s: %s", sha, exc)
         return tuple(files), ()
-    base = parents[0] if parents else None
     symbols = touched_symbols(
         wanted,
         read_new=lambda path: blobs.get(f"{sha}:{path}"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import Counter
@@ -14,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .codec import new_id, structure
-from .errors import CheckpointFilesError, CheckpointNotFound, InvalidPayload, UnknownRef
+from .errors import (
+    BitloopsError,
+    CheckpointFilesError,
+    CheckpointNotFound,
+    InvalidPayload,
+    UnknownRef,
+)
 from .gitutil import Git, RepoPaths
 from .model import Checkpoint, DraftCommit, Status
 from .session import Session, checked_text, prepare_payload
@@ -30,6 +37,8 @@ if TYPE_CHECKING:
     from .verify import PurgeReport, VerifyReport
 
 __all__ = ["DB_RELATIVE_PATH", "Repository"]
+
+log = logging.getLogger("bitloops")
 
 #: Where the database lives, relative to the git common directory (shared by worktrees).
 DB_RELATIVE_PATH = "bitloops/bitloops.db"
@@ -210,7 +219,9 @@ class Repository:
         session.ended = status == "ended"
         return session
 
-    def _session(self, sid: str, agent: str, model: str | None) -> Session:
+    def _session(self, sid: str, agent: str, model: str | None, *, on_end: bool = True) -> Session:
+        session_strategy = self.settings.strategy == "session"
+        callback = self._promote_ended if on_end and session_strategy else None
         return Session(
             session_id=sid,
             agent=agent,
@@ -220,7 +231,16 @@ class Repository:
             redactor=self.redactor,
             max_bytes=self.settings.max_payload_bytes,
             capture=self.settings.capture,
+            on_end=callback,
         )
+
+    def _promote_ended(self, session_id: str) -> None:
+        # The session strategy's trigger. Ending must not fail because promotion did
+        # (no commit yet, a busy database): the draft stays for the next promote().
+        try:
+            self.promote_session(session_id)
+        except BitloopsError as exc:
+            log.warning("bitloops: session %s ended but was not promoted: %s", session_id, exc)
 
     # -- the live state -----------------------------------------------------------------
 
@@ -268,32 +288,89 @@ class Repository:
 
         Returns the new checkpoint; the existing one if the commit already has a
         checkpoint (the draft is left alone); None when the draft is empty.
+
+        Under the ``session`` strategy, sessions idle for longer than ``idle_minutes``
+        are ended first, and each ended session's draft becomes a checkpoint of its
+        own (see :meth:`promote_session`); open sessions keep recording. The newest
+        checkpoint made is returned, or None.
         """
-        from .checkpoint_files import checkpoint_dir, write_checkpoint_dir
         from .promote import promote_commit
         from .summary import StructuredSummarizer
 
         sha = self.git.resolve_commit(ref)
         chosen = summarizer or self._summarizer or StructuredSummarizer()
+        if self.settings.strategy == "session":
+            self.end_idle_sessions(promote=False)  # promoted just below, with the others
+            made = [
+                self.promote_session(info.session_id, summarizer=chosen)
+                for info in self.store.sessions(worktree=self.worktree)
+                if info.status == "ended" and info.event_count
+            ]
+            return next((cp for cp in reversed(made) if cp is not None), None)
         result = promote_commit(self, sha, chosen)
         if result is None:
             return None
         checkpoint, lines = result
-        if self.settings.checkpoint_files != "none":
-            folder = checkpoint_dir(self.toplevel, checkpoint.commit_sha)
-            # Also when the checkpoint existed: a crash after the commit of the move
-            # but before the files were written leaves it without its folder.
-            if lines or (checkpoint.commit_sha == sha and not (folder / "session.json").exists()):
-                ensure_gitignore(self.toplevel)
-                try:
-                    write_checkpoint_dir(self.toplevel, checkpoint, lines or None)
-                except OSError as exc:
-                    raise CheckpointFilesError(
-                        f"checkpoint {checkpoint.checkpoint_id} is stored, but its folder "
-                        f"{folder} could not be written ({exc}); fix that and promote the "
-                        "commit again to write it"
-                    ) from exc
+        # Also when the checkpoint existed: a crash after the commit of the move but
+        # before the files were written leaves it without its folder.
+        self._write_folder(checkpoint, lines, rewrite_missing=checkpoint.commit_sha == sha)
         return checkpoint
+
+    def promote_session(
+        self, session_id: str, *, summarizer: Summarizer | None = None
+    ) -> Checkpoint | None:
+        """Make one session's draft a checkpoint (the ``session`` strategy's unit).
+
+        It is linked to every commit this worktree made since the session started, or
+        else to the commit HEAD is on, and its files and symbols cover that range.
+        None when the session has no draft events or the branch has no commit yet.
+        """
+        from .promote import promote_session
+        from .summary import StructuredSummarizer
+
+        chosen = summarizer or self._summarizer or StructuredSummarizer()
+        result = promote_session(self, session_id, chosen)
+        if result is None:
+            return None
+        checkpoint, lines = result
+        self._write_folder(checkpoint, lines, rewrite_missing=False)
+        return checkpoint
+
+    def end_idle_sessions(self, *, promote: bool = True) -> list[str]:
+        """End this worktree's sessions idle for longer than ``idle_minutes``; their ids.
+
+        Under the ``session`` strategy each ended session is also promoted, unless
+        ``promote`` is False.
+        """
+        idle_after = timedelta(minutes=self.settings.idle_minutes)
+        now = datetime.now(UTC)
+        ended = []
+        for info in self.store.sessions(worktree=self.worktree):
+            last = info.last_event_at or info.started_at
+            if info.status != "ended" and now - last > idle_after:
+                self._session(info.session_id, info.agent, info.model, on_end=promote).end("idle")
+                ended.append(info.session_id)
+        return ended
+
+    def _write_folder(
+        self, checkpoint: Checkpoint, lines: list[str], *, rewrite_missing: bool
+    ) -> None:
+        from .checkpoint_files import folder_of, write_checkpoint_dir
+
+        if self.settings.checkpoint_files == "none":
+            return
+        folder = folder_of(self.toplevel, checkpoint.commit_sha, checkpoint.checkpoint_id)
+        if not lines and not (rewrite_missing and not (folder / "session.json").exists()):
+            return
+        ensure_gitignore(self.toplevel)
+        try:
+            write_checkpoint_dir(self.toplevel, checkpoint, lines or None)
+        except OSError as exc:
+            raise CheckpointFilesError(
+                f"checkpoint {checkpoint.checkpoint_id} is stored, but its folder {folder} "
+                f"could not be written ({exc}); fix that and promote the commit again to "
+                "write it"
+            ) from exc
 
     def checkpoint(self, ref: str = "HEAD") -> Checkpoint:
         """The checkpoint with id ``ref``, or the newest linked to the commit ``ref`` names.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +100,8 @@ class Session:
     _redactor: Redactor = attrs.field(alias="redactor", repr=False)
     _max_bytes: int = attrs.field(alias="max_bytes", repr=False)
     _capture: bool = attrs.field(alias="capture", default=True, repr=False)
+    #: Called with the session id once its session_end event is stored.
+    _on_end: Callable[[str], None] | None = attrs.field(alias="on_end", default=None, repr=False)
     ended: bool = False
 
     def record(
@@ -123,6 +125,8 @@ class Session:
         if kind == EventKind.SESSION_END:
             event = self._write(kind, {} if payload is None else payload, artefacts, end=True)
             self.ended = True
+            if self._on_end is not None and self._capture:
+                self._on_end(self.session_id)
             return event
         return self._write(kind, {} if payload is None else payload, artefacts, end=False)
 

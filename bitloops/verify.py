@@ -14,6 +14,7 @@ from .checkpoint_files import (
     CHECKPOINTS_DIR,
     checkpoint_dir,
     dir_content_hash,
+    folder_of,
     read_checkpoint_dir,
     write_checkpoint_dir,
 )
@@ -203,15 +204,27 @@ def _verify_one(
         report("files_unreadable", str(exc))
         return found
     if on_disk.checkpoint_id != cid:
-        # The folder of a commit holds the checkpoint created for it; another checkpoint
-        # linked to the same commit is fine, one the database does not know is not.
+        # The folder of a commit holds the checkpoint created for it first; another
+        # checkpoint linked to the same commit lives in <sha>/<its id>/. A folder naming
+        # a checkpoint the database does not link to this commit is forged.
         if on_disk.checkpoint_id not in linked.get(sha, ()):
             report(
                 "files_mismatch",
                 f"{folder} names checkpoint {on_disk.checkpoint_id}, which the database does "
                 "not link to this commit",
             )
-        return found
+            return found
+        folder = folder_of(repo.toplevel, sha, cid)
+        if not (folder / "session.json").exists():
+            return found  # written only under the session strategy, or not on disk here
+        try:
+            on_disk = read_checkpoint_dir(folder)
+        except BitloopsError as exc:
+            report("files_unreadable", str(exc))
+            return found
+        if on_disk.checkpoint_id != cid:
+            report("files_mismatch", f"{folder} names checkpoint {on_disk.checkpoint_id}")
+            return found
     disk_hash = dir_content_hash(folder)
     if on_disk.content_hash != stored_hash or disk_hash not in allowed:
         report("files_mismatch", f"the files in {folder} do not match the database")
@@ -230,31 +243,6 @@ def _verify_one(
             )
         else:
             report("files_changed", f"{folder} differs from the copy committed in git")
-    return found
-    try:
-        on_disk = read_checkpoint_dir(folder)
-        if on_disk.checkpoint_id != cid:
-            return found
-        disk_hash = dir_content_hash(folder)
-        if on_disk.content_hash != stored_hash or disk_hash not in allowed:
-            report("files_mismatch", f"the files in {folder} do not match the database")
-        elif disk_hash != allowed[-1]:
-            report(
-                "purge_not_applied",
-                f"{folder} still holds content a purge removed; delete the folder and promote "
-                "the commit again to rewrite it",
-            )
-        elif sha in changed:
-            if len(allowed) > 1 and disk_hash == allowed[-1]:
-                report(
-                    "purge_uncommitted",
-                    f"{folder} was rewritten by a purge; commit it so the branch drops the secret",
-                    "info",
-                )
-            else:
-                report("files_changed", f"{folder} differs from the copy committed in git")
-    except BitloopsError as exc:
-        report("files_unreadable", str(exc))
     return found
 
 

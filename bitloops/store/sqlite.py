@@ -56,6 +56,8 @@ class DraftRows:
     """The live events of one worktree, as read for a promotion, in transcript order."""
 
     high_water: int
+    #: Only this session's events (the ``session`` strategy), or None for all of them.
+    session_id: str | None
     #: Bumped by every promotion and purge: a changed value means the rows read may
     #: no longer be the rows stored under the same ids.
     generation: int
@@ -476,19 +478,20 @@ class SQLiteStore:
         with self.reading() as conn:
             return [r[0] for r in conn.execute("SELECT DISTINCT agent FROM sessions ORDER BY 1")]
 
-    def draft_rows(self, worktree: str) -> DraftRows:
-        """The worktree's live events in transcript order (time, session, seq)."""
+    def draft_rows(self, worktree: str, session_id: str | None = None) -> DraftRows:
+        """The worktree's live events (of one session, if given) in transcript order."""
         with self.reading() as conn:
             generation = self._generation(conn)
             rows = conn.execute(
-                "SELECT id, session_id, kind, line FROM live_events WHERE worktree = ? "
-                "ORDER BY ts, session_id, seq",
-                (worktree,),
+                "SELECT id, session_id, kind, line FROM live_events WHERE worktree = ?1 "
+                "AND (?2 IS NULL OR session_id = ?2) ORDER BY ts, session_id, seq",
+                (worktree, session_id),
             ).fetchall()
         high: int = max((r[0] for r in rows), default=0)  # type: ignore[type-var, assignment]
         lines = [str(r[3]) for r in rows]
         return DraftRows(
             high_water=high,
+            session_id=session_id,
             generation=generation,
             lines=lines,
             kinds=[str(r[2]) for r in rows],
@@ -520,24 +523,36 @@ class SQLiteStore:
             ).fetchall()
         return {str(sha): (str(cid), str(chash)) for sha, cid, chash in rows}
 
-    def move_draft(self, *, worktree: str, draft: DraftRows, row: CheckpointRow) -> bool:
+    def move_draft(
+        self,
+        *,
+        worktree: str,
+        draft: DraftRows,
+        row: CheckpointRow,
+        also_links: Sequence[str] = (),
+    ) -> bool:
         """Move the draft into the committed tables and link it to its commit, atomically.
 
-        Returns False, changing nothing, when the draft is no longer what was read
-        (another promotion took some of it) or the commit got a checkpoint meanwhile,
-        so the caller can look again.
+        ``also_links`` are further commits to link (reason ``session``). Returns False,
+        changing nothing, when the draft is no longer what was read (another promotion
+        took some of it) or, for a whole-worktree draft, the commit got a checkpoint
+        meanwhile, so the caller can look again.
         """
+        # The rows read: this worktree's, up to the high-water mark, of one session if set.
+        scope = "worktree = ?1 AND id <= ?2 AND (?3 IS NULL OR session_id = ?3)"
+        args = (worktree, draft.high_water, draft.session_id)
         with self.transaction() as conn:
-            taken = conn.execute(
-                "SELECT 1 FROM commit_links WHERE commit_sha = ?", (row.commit_sha,)
-            ).get
-            if taken or self._generation(conn) != draft.generation:
+            if self._generation(conn) != draft.generation:
+                return False
+            if (
+                draft.session_id is None
+                and conn.execute(
+                    "SELECT 1 FROM commit_links WHERE commit_sha = ?", (row.commit_sha,)
+                ).get
+            ):
                 return False
             self.bump_generation(conn)
-            count = conn.execute(
-                "SELECT count(*) FROM live_events WHERE worktree = ? AND id <= ?",
-                (worktree, draft.high_water),
-            ).get
+            count = conn.execute(f"SELECT count(*) FROM live_events WHERE {scope}", args).get
             if count != len(draft.lines):
                 return False
             conn.execute(
@@ -548,9 +563,9 @@ class SQLiteStore:
             )
             conn.execute(
                 "INSERT INTO checkpoint_events (checkpoint_id, session_id, seq, ts, kind, line) "
-                "SELECT ?, session_id, seq, ts, kind, line FROM live_events "
-                "WHERE worktree = ? AND id <= ? ORDER BY ts, session_id, seq",
-                (row.checkpoint_id, worktree, draft.high_water),
+                "SELECT ?4, session_id, seq, ts, kind, line FROM live_events "
+                f"WHERE {scope} ORDER BY ts, session_id, seq",
+                (*args, row.checkpoint_id),
             )
             # Promotion is what advances the counters: seq continues from here once
             # the session's live rows are gone.
@@ -558,19 +573,22 @@ class SQLiteStore:
                 "UPDATE sessions SET last_seq = max(last_seq, m.seq), "
                 "last_event_at = max(coalesce(last_event_at, ''), m.ts) "
                 "FROM (SELECT session_id, max(seq) AS seq, max(ts) AS ts FROM live_events "
-                "WHERE worktree = ? AND id <= ? GROUP BY session_id) AS m "
+                f"WHERE {scope} GROUP BY session_id) AS m "
                 "WHERE sessions.session_id = m.session_id",
-                (worktree, draft.high_water),
+                args,
             )
-            conn.execute(
-                "DELETE FROM live_events WHERE worktree = ? AND id <= ?",
-                (worktree, draft.high_water),
-            )
+            conn.execute(f"DELETE FROM live_events WHERE {scope}", args)
             conn.execute(
                 "INSERT INTO commit_links (commit_sha, checkpoint_id, linked_at, reason) "
                 "VALUES (?, ?, ?, 'created')",
                 (row.commit_sha, row.checkpoint_id, row.created_at),
             )
+            for sha in also_links:
+                conn.execute(
+                    "INSERT OR IGNORE INTO commit_links (commit_sha, checkpoint_id, linked_at, "
+                    "reason) VALUES (?, ?, ?, 'session')",
+                    (sha, row.checkpoint_id, row.created_at),
+                )
         return True
 
     @staticmethod
