@@ -420,9 +420,17 @@ def _session_json(info: SessionInfo) -> dict[str, Any]:
     }
 
 
-def status_json(status: Status, warnings: Sequence[str] = ()) -> dict[str, Any]:
-    """``bitloops status --json``: the shape documented in docs/cli.md."""
-    return {
+def status_json(
+    status: Status,
+    warnings: Sequence[str] = (),
+    *,
+    pending_folders: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """``bitloops status --json``: the shape documented in docs/cli.md.
+
+    ``pending_folders`` (full SHAs) adds the key of that name when given.
+    """
+    data = {
         "capture_enabled": status.capture_enabled,
         "strategy": status.strategy,
         "agents": list(status.agents),
@@ -431,6 +439,9 @@ def status_json(status: Status, warnings: Sequence[str] = ()) -> dict[str, Any]:
         "checkpoint_count": status.checkpoint_count,
         "warnings": list(warnings),
     }
+    if pending_folders is not None:
+        data["pending_folders"] = list(pending_folders)
+    return data
 
 
 def status_lines(
@@ -439,8 +450,12 @@ def status_lines(
     *,
     style: Style = PLAIN,
     now: datetime | None = None,
+    pending_folders: Sequence[str] = (),
 ) -> list[str]:
-    """The ``bitloops status`` view, one string per line."""
+    """The ``bitloops status`` view, one string per line.
+
+    ``pending_folders``: SHAs whose checkpoint folder waits for the next commit.
+    """
     capture = style.green("enabled") if status.capture_enabled else style.yellow("disabled")
     out = [
         _label("Capture", capture),
@@ -460,6 +475,10 @@ def status_lines(
         )
         out.append(_label("Session" if index == 0 else "", detail))
     out.append(_label("Draft", f"{_plural(status.draft_event_count, 'event')} not yet committed"))
+    if pending_folders:
+        count = _plural(len(pending_folders), "folder")
+        out.append(_label("Pending", f"{count} (committed with your next commit)"))
+        out += _pack([sha[:12] for sha in pending_folders], 80, " " * _LABEL, " " * _LABEL)
     out.append(_label("Checkpoints", f"{status.checkpoint_count} total (committed)"))
     for index, warning in enumerate(warnings):
         out.append(_label("Warnings" if index == 0 else "", style.yellow(warning)))
@@ -471,16 +490,21 @@ def status_lines(
     "what is being captured right now",
     description="Show whether capture is on, the strategy, the agents seen, the sessions open "
     "in this worktree (active or idle, with agent, model and age), the draft's event count, "
-    "the number of committed checkpoints, and any settings warnings.",
+    "the number of committed checkpoints, the checkpoint folders waiting for the next commit "
+    "(checkpoint_files = branch), and any settings warnings.",
 )
 def _status(args: argparse.Namespace, ctx: Context) -> int:
+    from .hooks import pending_folders
+
     with ctx.repository() as repo:
         status = repo.status()
         warnings = repo.settings.warnings
+        branch_mode = repo.settings.checkpoint_files == "branch"
+        pending = pending_folders(repo.toplevel) if branch_mode else []
     if args.json:
-        ctx.write_json(status_json(status, warnings))
+        ctx.write_json(status_json(status, warnings, pending_folders=pending))
     else:
-        ctx.write_lines(status_lines(status, warnings, style=ctx.style))
+        ctx.write_lines(status_lines(status, warnings, style=ctx.style, pending_folders=pending))
     return EXIT_OK
 
 
@@ -1325,7 +1349,8 @@ def _hook_changes_out(
 @command(
     "enable",
     "install the git hooks that make checkpoints",
-    description="Install post-commit, post-rewrite and pre-commit hooks in the repository's "
+    description="Install post-commit, post-rewrite, pre-commit, post-merge and pre-push hooks "
+    "in the repository's "
     "hooks directory (core.hooksPath respected). A hook already there is moved aside to "
     "<name>.bitloops-chained and runs after bitloops' with the same arguments and input; its "
     "exit status stays the hook's. Running enable again changes nothing. See docs/git-hooks.md.",
@@ -1365,14 +1390,16 @@ def _hook_arguments(parser: argparse.ArgumentParser) -> None:
         "name",
         metavar="NAME",
         nargs="?",
-        choices=("post-commit", "post-rewrite", "pre-commit"),
-        help="which hook git is running: post-commit, post-rewrite or pre-commit",
+        choices=("post-commit", "post-rewrite", "pre-commit", "post-merge", "pre-push"),
+        help="which hook git is running: post-commit, post-rewrite, pre-commit, post-merge or "
+        "pre-push",
     )
     parser.add_argument(
         "hook_args",
         metavar="ARG",
         nargs="*",
-        help="the arguments git passed to the hook (post-rewrite: amend or rebase)",
+        help="the arguments git passed to the hook (post-rewrite: amend or rebase; post-merge: "
+        "the squash flag; pre-push: the remote's name and URL)",
     )
 
 
@@ -1382,7 +1409,9 @@ def _hook_arguments(parser: argparse.ArgumentParser) -> None:
     _hook_arguments,
     description="What the hooks `bitloops enable` installs run: post-commit promotes the draft "
     "to a checkpoint of HEAD, post-rewrite links checkpoints to amended or rebased commits "
-    "(old and new SHAs on standard input), pre-commit stages pending checkpoint folders. "
+    "(old and new SHAs on standard input), pre-commit stages pending checkpoint folders, "
+    "post-merge promotes the draft to a merge commit, pre-push pushes the checkpoint ref "
+    "(checkpoint_files = ref) or says which folders the push lacks (branch). "
     "Exits 0 inside a work tree even when the hook fails (fail open): failures are appended "
     "to <git common dir>/bitloops/hooks.log.",
 )
@@ -1392,8 +1421,55 @@ def _hook(args: argparse.Namespace, ctx: Context) -> int:
 
     Git.locate(ctx.cwd)  # outside a work tree: the usual error, exit 2
     if args.name is None:
-        raise _UsageError("name the hook to run: post-commit, post-rewrite or pre-commit")
+        raise _UsageError(
+            "name the hook to run: post-commit, post-rewrite, pre-commit, post-merge or pre-push"
+        )
     failed = run_hook(args.name, args.hook_args, ctx.cwd, sys.stdin, ctx.err)
     if args.json:
         ctx.write_json({"hook": args.name, "ok": failed is None, "log": failed})
     return EXIT_OK
+
+
+# -- fetch ------------------------------------------------------------------------------------
+
+
+def _fetch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "remote",
+        metavar="REMOTE",
+        nargs="?",
+        default="origin",
+        help="the remote (name or URL) to fetch checkpoint folders from (default: origin)",
+    )
+
+
+@command(
+    "fetch",
+    "fetch checkpoint folders from a remote",
+    _fetch_arguments,
+    description="Fetch the remote's refs/bitloops/checkpoints/v1 (where checkpoint_files = "
+    "ref commits the checkpoint folders) and merge it into the local one: fast-forward when "
+    "possible, otherwise a merge commit whose tree is the union of both (folders are named "
+    "by commit SHA). Prints how many checkpoint folders arrived. Exit 1 when the remote has "
+    "no such ref.",
+)
+def _fetch(args: argparse.Namespace, ctx: Context) -> int:
+    from .checkpoint_ref import CHECKPOINT_REF, fetch_ref
+    from .gitutil import Git
+
+    paths = Git.locate(ctx.cwd)
+    arrived = fetch_ref(paths.toplevel, args.remote)
+    if args.json:
+        ctx.write_json(
+            {
+                "remote": args.remote,
+                "ref": CHECKPOINT_REF,
+                "found": arrived is not None,
+                "arrived": list(arrived or []),
+            }
+        )
+    elif arrived is None:
+        ctx.error(f"{args.remote} has no {CHECKPOINT_REF}: nothing was pushed there yet")
+    else:
+        ctx.write(f"{_plural(len(arrived), 'checkpoint folder')} arrived from {args.remote}")
+    return EXIT_NOT_FOUND if arrived is None else EXIT_OK

@@ -199,7 +199,9 @@ def _files(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
         on_branch = bool(head and sha) and (
             repo.git.try_run("merge-base", "--is-ancestor", str(sha), str(head)) is not None
         )
-        if problem.kind == "files_missing" and sha and on_branch:
+        # In ref mode the folders live in the checkpoint ref; the hooks commit them there.
+        branch_mode = repo.settings.checkpoint_files == "branch"
+        if problem.kind == "files_missing" and sha and on_branch and branch_mode:
             finding = Finding(
                 check="files_missing",
                 severity="warning",

@@ -20,11 +20,14 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
 from .gitutil import Git, RepoPaths, is_sha
+
+if TYPE_CHECKING:
+    from .repository import Repository
 
 __all__ = [
     "CHAINED_SUFFIX",
@@ -37,11 +40,12 @@ __all__ = [
     "hook_script",
     "hooks_dir",
     "is_bitloops_hook",
+    "pending_folders",
     "run_hook",
 ]
 
 #: The hooks ``bitloops enable`` installs, in order.
-HOOK_NAMES = ("post-commit", "post-rewrite", "pre-commit")
+HOOK_NAMES = ("post-commit", "post-rewrite", "pre-commit", "post-merge", "pre-push")
 #: The line that marks a hook file as installed by bitloops.
 MARKER = "# installed by bitloops"
 #: The suffix of the hook that was in place before, kept and run after ours.
@@ -49,7 +53,7 @@ CHAINED_SUFFIX = ".bitloops-chained"
 #: The hook log, relative to the git common directory.
 LOG_RELATIVE_PATH = "bitloops/hooks.log"
 # Hooks whose standard input carries data (both ours and the chained hook need it).
-_STDIN_HOOKS = frozenset({"post-rewrite"})
+_STDIN_HOOKS = frozenset({"post-rewrite", "pre-push"})
 _REASONS = {"amend": "amend", "rebase": "rebase"}
 
 
@@ -222,6 +226,12 @@ def run_hook(name: str, args: Sequence[str], cwd: Path, stdin: IO[str], err: IO[
             _post_rewrite(paths, reason, text)
         elif name == "pre-commit":
             _pre_commit(paths)
+        elif name == "post-merge":
+            _post_merge(paths, args)
+        elif name == "pre-push":
+            isatty = getattr(stdin, "isatty", None)
+            text = "" if isatty is not None and isatty() else stdin.read()
+            _pre_push(paths, args, text, err)
     except Exception:
         where = _log_failure(paths, name)
         try:
@@ -290,7 +300,110 @@ def _post_commit(paths: RepoPaths) -> None:
                 for cid in ids:
                     repo.link(head, cid, "cherry-pick")
                 return
-        repo.promote("HEAD")
+        _promote_head(paths, repo)
+
+
+def _promote_head(paths: RepoPaths, repo: Repository) -> None:
+    """Promote the draft to HEAD; in ref mode, move the new folders to the checkpoint ref."""
+    gitignore = paths.toplevel / ".bitloops" / ".gitignore"
+    had_gitignore = os.path.lexists(gitignore)
+    repo.promote("HEAD")
+    if repo.settings.checkpoint_files == "ref":
+        _move_folders_to_ref(paths, remove_gitignore=not had_gitignore)
+
+
+def _move_folders_to_ref(paths: RepoPaths, *, remove_gitignore: bool) -> None:
+    """Commit each untracked checkpoint folder of the work tree to the ref, then delete it.
+
+    What the promotion created in the work tree (the folders, and ``.bitloops/.gitignore``
+    when it was not there before) is removed, so that nothing is left to commit.
+    """
+    import shutil
+
+    from .checkpoint_files import CHECKPOINTS_DIR
+    from .checkpoint_ref import add_to_ref
+
+    root = paths.toplevel / CHECKPOINTS_DIR
+    if root.is_dir():
+        tracked_out = Git(paths.toplevel).try_run("ls-files", "--", CHECKPOINTS_DIR) or ""
+        tracked = {line.split("/")[3] for line in tracked_out.splitlines() if line.count("/") >= 4}
+        for entry in sorted(os.listdir(root)):
+            folder = root / entry
+            if not is_sha(entry) or entry in tracked or not (folder / "session.json").is_file():
+                continue
+            add_to_ref(paths.toplevel, entry, folder)
+            shutil.rmtree(folder)
+    bitloops_dir = paths.toplevel / ".bitloops"
+    if remove_gitignore:
+        gitignore = bitloops_dir / ".gitignore"
+        if gitignore.is_file() and not Git(paths.toplevel).try_run(
+            "ls-files", "--", ".bitloops/.gitignore"
+        ):
+            gitignore.unlink()
+    for empty in (root, root.parent, bitloops_dir):
+        try:
+            empty.rmdir()  # only when empty
+        except OSError:
+            continue
+
+
+def _post_merge(paths: RepoPaths, args: Sequence[str]) -> None:
+    """After a merge that made a merge commit, promote the draft to it (see docs/git-hooks.md).
+
+    A fast-forward (HEAD is not a merge commit: the commits came from elsewhere) and a
+    squash merge (argument ``1``: nothing is committed yet) promote nothing.
+    """
+    if args and args[0] == "1":
+        return
+    from .repository import DB_RELATIVE_PATH, Repository
+
+    if not (paths.common_dir / DB_RELATIVE_PATH).exists():
+        return
+    git = Git(paths.toplevel)
+    head = git.head()
+    if head is None:
+        return
+    parents = git.parents(head)
+    orig = (git.try_run("rev-parse", "--verify", "--quiet", "ORIG_HEAD^{commit}") or "").strip()
+    if len(parents) < 2 or parents[0] != orig:
+        return
+    with Repository.open(paths.toplevel) as repo:
+        _promote_head(paths, repo)
+
+
+def _pre_push(paths: RepoPaths, args: Sequence[str], text: str, err: IO[str]) -> None:
+    """Ref mode: push the checkpoint ref too. Branch mode: say when a folder is not pushed."""
+    from .settings import load_settings
+
+    mode = load_settings(paths.toplevel).checkpoint_files
+    if mode == "ref":
+        if args:
+            from .checkpoint_ref import push_ref
+
+            push_ref(paths.toplevel, args[0])
+        return
+    if mode != "branch":
+        return
+    from .checkpoint_files import CHECKPOINTS_DIR
+
+    git = Git(paths.toplevel)
+    seen = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 4 or not is_sha(parts[1]) or set(parts[1]) == {"0"}:
+            continue
+        sha = parts[1]
+        if sha in seen:
+            continue
+        seen.add(sha)
+        folder = paths.toplevel / CHECKPOINTS_DIR / sha
+        if not (folder / "session.json").is_file():
+            continue
+        if git.try_run("cat-file", "-e", f"{sha}:{CHECKPOINTS_DIR}/{sha}") is None:
+            err.write(
+                f"bitloops: the reasoning of {sha[:7]} is not in this push yet; it is "
+                "committed with your next commit\n"
+            )
 
 
 def _post_rewrite(paths: RepoPaths, reason: str, text: str) -> None:
@@ -325,19 +438,20 @@ def _normal_index(paths: RepoPaths) -> bool:
     return index in (git_dir / "index", git_dir / "index.lock")
 
 
-def _pre_commit(paths: RepoPaths) -> None:
+def pending_folders(toplevel: Path) -> list[str]:
+    """SHAs whose folder is in the work tree, complete, and not yet in HEAD's tree.
+
+    Only commits in HEAD's history count: these are the folders the pre-commit hook
+    stages into the next ordinary commit (``checkpoint_files`` = ``branch``).
+    """
     from .checkpoint_files import CHECKPOINTS_DIR
 
-    folder = paths.toplevel / CHECKPOINTS_DIR
-    if not folder.is_dir() or not _normal_index(paths):
-        return
-    from .settings import load_settings
-
-    if load_settings(paths.toplevel).checkpoint_files == "none":
-        return
-    git = Git(paths.toplevel)
+    folder = toplevel / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return []
+    git = Git(toplevel)
     if git.head() is None:
-        return
+        return []
     out = git.try_run("ls-tree", "-d", "--name-only", f"HEAD:{CHECKPOINTS_DIR}") or ""
     committed = set(out.split())
     pending = []
@@ -347,6 +461,20 @@ def _pre_commit(paths: RepoPaths) -> None:
         if not (folder / entry / "session.json").is_file():
             continue  # not a (complete) checkpoint folder
         if git.try_run("merge-base", "--is-ancestor", entry, "HEAD") is not None:
-            pending.append(f"{CHECKPOINTS_DIR}/{entry}")
+            pending.append(entry)
+    return pending
+
+
+def _pre_commit(paths: RepoPaths) -> None:
+    from .checkpoint_files import CHECKPOINTS_DIR
+
+    folder = paths.toplevel / CHECKPOINTS_DIR
+    if not folder.is_dir() or not _normal_index(paths):
+        return
+    from .settings import load_settings
+
+    if load_settings(paths.toplevel).checkpoint_files != "branch":
+        return
+    pending = [f"{CHECKPOINTS_DIR}/{sha}" for sha in pending_folders(paths.toplevel)]
     if pending:
-        git.run("add", "--", *pending)
+        Git(paths.toplevel).run("add", "--", *pending)

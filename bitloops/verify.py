@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import tempfile
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -120,29 +123,44 @@ def verify(repo: Repository) -> VerifyReport:
     linked: dict[str, set[str]] = {}
     for sha, cid in store.execute("SELECT commit_sha, checkpoint_id FROM commit_links"):
         linked.setdefault(sha, set()).add(cid)
-    changed = _changed_checkpoint_files(repo)
-    for row in rows:
-        problems.extend(_verify_one(repo, row, hashes, purges, linked, changed))
+    with contextlib.ExitStack() as stack:
+        if repo.settings.checkpoint_files == "ref":
+            # The folders are committed under the checkpoint ref, not in the work tree:
+            # check the ref's copy (git content-addresses it) exactly the same way.
+            from .checkpoint_ref import export_ref
+
+            top = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bitloops-")))
+            export_ref(repo.toplevel, top / CHECKPOINTS_DIR)
+            changed: set[str] = set()
+        else:
+            top = repo.toplevel
+            changed = _changed_checkpoint_files(repo)
+        for row in rows:
+            problems.extend(_verify_one(repo, top, row, hashes, purges, linked, changed))
+        problems.extend(_unknown_folders(top, {r[1] for r in rows}, linked))
+    return VerifyReport(checked=len(rows), problems=tuple(problems))
+
+
+def _unknown_folders(top: Path, own: set[str], linked: dict[str, set[str]]) -> list[Problem]:
     # A folder whose commit has no checkpoint here: a teammate's, or one deleted from
     # the database around its triggers. Only the database can tell, so it is reported.
-    own = {r[1] for r in rows}
-    root = repo.toplevel / CHECKPOINTS_DIR
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if folder.name not in own and folder.name not in linked:
-            problems.append(
-                Problem(
-                    kind="not_in_database",
-                    message=f"{folder} has no checkpoint in this database (a teammate's, or "
-                    "deleted from it)",
-                    commit_sha=folder.name,
-                    severity="info",
-                )
-            )
-    return VerifyReport(checked=len(rows), problems=tuple(problems))
+    root = top / CHECKPOINTS_DIR
+    return [
+        Problem(
+            kind="not_in_database",
+            message=f"{folder.name} has a checkpoint folder but no checkpoint in this database "
+            "(a teammate's, or deleted from it)",
+            commit_sha=folder.name,
+            severity="info",
+        )
+        for folder in (sorted(root.iterdir()) if root.is_dir() else [])
+        if folder.name not in own and folder.name not in linked
+    ]
 
 
 def _verify_one(
     repo: Repository,
+    top: Path,
     row: tuple[Any, ...],
     hashes: dict[str, str],
     purges: dict[str, list[tuple[str, str]]],
@@ -185,7 +203,7 @@ def _verify_one(
     if cid not in linked.get(sha, ()):
         report("link_missing", "the link to the commit it was created for is missing")
     try:
-        folder = checkpoint_dir(repo.toplevel, sha)
+        folder = checkpoint_dir(top, sha)
     except BitloopsError:
         report("row_mismatch", f"its commit_sha {sha!r} is not a commit SHA")
         return found
@@ -214,7 +232,7 @@ def _verify_one(
                 "not link to this commit",
             )
             return found
-        folder = folder_of(repo.toplevel, sha, cid)
+        folder = folder_of(top, sha, cid)
         if not (folder / "session.json").exists():
             return found  # written only under the session strategy, or not on disk here
         try:
@@ -317,10 +335,7 @@ def purge(
         store.bump_generation(conn)
     erased = store.compact()
     for cid in touched:
-        checkpoint = repo._load_checkpoint(cid)
-        folder = checkpoint_dir(repo.toplevel, checkpoint.commit_sha)
-        if (folder / "session.json").exists():
-            _rewrite_folder(repo, checkpoint)
+        _rewrite_folder(repo, repo._load_checkpoint(cid))
     return PurgeReport(
         purge_ids=tuple(purge_ids),
         checkpoint_ids=tuple(touched),
@@ -422,6 +437,7 @@ def _purge_checkpoint(conn: Any, cid: str, needle: str, swap: _Swap) -> tuple[st
 
 
 def _rewrite_folder(repo: Repository, checkpoint: Checkpoint) -> None:
+    """Rewrite a purged checkpoint's folder where it is: the work tree, or the ref."""
     lines = [
         r[0]
         for r in repo.store.execute(
@@ -429,4 +445,14 @@ def _rewrite_folder(repo: Repository, checkpoint: Checkpoint) -> None:
             (checkpoint.checkpoint_id,),
         )
     ]
-    write_checkpoint_dir(repo.toplevel, checkpoint, lines)
+    sha = checkpoint.commit_sha
+    folder = folder_of(repo.toplevel, sha, checkpoint.checkpoint_id)
+    if (folder / "session.json").exists():
+        write_checkpoint_dir(repo.toplevel, checkpoint, lines)
+    if repo.settings.checkpoint_files == "ref":
+        from .checkpoint_ref import add_to_ref, list_ref
+
+        if sha in list_ref(repo.toplevel):
+            with tempfile.TemporaryDirectory(prefix="bitloops-") as tmp:
+                written = write_checkpoint_dir(Path(tmp), checkpoint, lines)
+                add_to_ref(repo.toplevel, sha, written)

@@ -133,6 +133,7 @@ def test_status_json_shape(recorded: bitloops.Checkpoint, git_repo: Path) -> Non
         "draft_event_count",
         "checkpoint_count",
         "warnings",
+        "pending_folders",
     ]
     assert data["capture_enabled"] is True and data["checkpoint_count"] == 1
     assert data["agents"] == ["claude-code", "cursor"]

@@ -136,6 +136,8 @@ def test_disable_restores_original_hook(git_repo: Path) -> None:
         "post-commit": "restored",
         "post-rewrite": "removed",
         "pre-commit": "removed",
+        "post-merge": "removed",
+        "pre-push": "removed",
     }
     assert snapshot(folder) == before
     proc = bitloops_cli(git_repo, "disable")
