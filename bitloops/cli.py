@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -162,6 +163,31 @@ class Context:
     def error(self, message: str) -> None:
         """Print ``bitloops: <message>`` to the error stream."""
         _write(self.err, f"bitloops: {message}\n")
+
+    @contextmanager
+    def progress(self, what: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+        """A ``tick(done, total)`` that shows progress on a terminal's error stream.
+
+        Nothing is shown for the first second (most runs end sooner), nor when the
+        error stream is not a terminal; the line is cleared at the end.
+        """
+        start = time.monotonic()
+        shown = False
+        isatty = getattr(self.err, "isatty", None)
+        live = bool(isatty and isatty())
+
+        def tick(done: int, total: int) -> None:
+            nonlocal shown
+            if live and time.monotonic() - start >= 1.0:
+                _write(self.err, f"\r{what}: {done}/{total} {unit}")
+                self.err.flush()
+                shown = True
+
+        try:
+            yield tick
+        finally:
+            if shown:
+                _write(self.err, "\r\x1b[K")
 
 
 def _write(stream: IO[str], text: str) -> None:
@@ -862,8 +888,8 @@ def verify_lines(report: VerifyReport, *, style: Style = PLAIN) -> list[str]:
     "error is found; notes (such as an audited purge) do not fail.",
 )
 def _verify(args: argparse.Namespace, ctx: Context) -> int:
-    with ctx.repository() as repo:
-        report = repo.verify()
+    with ctx.repository() as repo, ctx.progress("verify", "checkpoints") as tick:
+        report = repo.verify(progress=tick)
     if args.json:
         ctx.write_json(verify_json(report))
     else:

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -435,11 +435,14 @@ class Repository:
 
     # -- integrity ----------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        """Cross-check every checkpoint: database content, hash chain, files on disk."""
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """Cross-check every checkpoint: database content, hash chain, files on disk.
+
+        ``progress``, if given, is called with (checkpoints done, total) as it goes.
+        """
         from .verify import verify
 
-        return verify(self)
+        return verify(self, progress)
 
     def purge(self, secret: str, *, reason: str, replacement: str = "[PURGED]") -> PurgeReport:
         """Break glass: replace ``secret`` everywhere in committed data, with an audit record.

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -89,8 +90,11 @@ def _purge_chain(rows: list[tuple[str, str]], start: str) -> list[str]:
     return chain
 
 
-def verify(repo: Repository) -> VerifyReport:
-    """Cross-check the database, the hash chain and the checkpoint folders on disk."""
+def verify(repo: Repository, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Cross-check the database, the hash chain and the checkpoint folders on disk.
+
+    ``progress``, if given, is called with (checkpoints done, total) as it goes.
+    """
     store = repo.store
     problems: list[Problem] = []
     triggers = {
@@ -135,8 +139,10 @@ def verify(repo: Repository) -> VerifyReport:
         else:
             top = repo.toplevel
             changed = _changed_checkpoint_files(repo)
-        for row in rows:
+        for done, row in enumerate(rows, 1):
             problems.extend(_verify_one(repo, top, row, hashes, purges, linked, changed))
+            if progress is not None:
+                progress(done, len(rows))
         problems.extend(_unknown_folders(top, {r[1] for r in rows}, linked))
     return VerifyReport(checked=len(rows), problems=tuple(problems))
 

@@ -831,3 +831,25 @@ def test_search_from_the_command_line(git_repo: Path) -> None:
     assert cli("search", "tenacity").returncode == 1
     bad = cli("search", '"unbalanced')
     assert bad.returncode == 2 and bad.stderr.startswith("bitloops: ")
+
+
+def test_progress_shows_only_on_a_terminal_after_a_second() -> None:
+    """The progress line appears on a terminal once an operation passes one second."""
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Tty()
+    ctx = cli.Context(Path("."), out=io.StringIO(), err=err)
+    with ctx.progress("verify", "checkpoints") as tick:
+        tick(1, 3)  # within the first second: silent
+        time.sleep(1.05)
+        tick(2, 3)
+    assert err.getvalue() == "\rverify: 2/3 checkpoints\r\x1b[K"
+    quiet = io.StringIO()  # not a terminal: never anything
+    ctx = cli.Context(Path("."), out=io.StringIO(), err=quiet)
+    with ctx.progress("verify", "checkpoints") as tick:
+        time.sleep(1.05)
+        tick(1, 1)
+    assert quiet.getvalue() == ""
