@@ -353,19 +353,15 @@ def _date(ts: datetime) -> str:
 
 
 def _iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    from .codec import format_ts
+
+    return None if ts is None else format_ts(ts)
 
 
 def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
+    from .summary import format_duration
+
+    return format_duration(seconds)
 
 
 def _plural(count: int, word: str) -> str:

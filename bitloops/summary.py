@@ -20,7 +20,7 @@ from .model import (
 )
 from .transcript import Transcript
 
-__all__ = ["StructuredSummarizer", "Summarizer", "render_markdown"]
+__all__ = ["StructuredSummarizer", "Summarizer", "format_duration", "render_markdown"]
 
 
 @runtime_checkable
@@ -145,7 +145,8 @@ def _one_line(text: str, limit: int = 600) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """A duration as people read it: ``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     if hours:
@@ -187,7 +188,7 @@ def render_markdown(checkpoint: Checkpoint) -> str:
     out += ["## Symbols touched", "", *_bullets([f"`{x}`" for x in s.symbols])]
     agents = [
         f"{info.agent} ({info.model or 'model unknown'}): "
-        f"{_duration(info.duration.total_seconds())}, {info.event_count} events"
+        f"{format_duration(info.duration.total_seconds())}, {info.event_count} events"
         for info in checkpoint.sessions
     ]
     out += ["## Agents and models", "", *_bullets(agents)]
@@ -195,7 +196,7 @@ def render_markdown(checkpoint: Checkpoint) -> str:
     out += [
         "## Activity",
         "",
-        f"- Duration: {_duration(s.duration_seconds)}",
+        f"- Duration: {format_duration(s.duration_seconds)}",
         f"- Events: {sum(s.event_counts.values())} ({counts})" if counts else "- Events: 0",
         "",
     ]

@@ -213,7 +213,7 @@ def test_explain_head(recorded: bitloops.Checkpoint, git_repo: Path) -> None:
     assert re.fullmatch(
         r"Created:     \d{4}-\d\d-\d\d \d\d:\d\d UTC \((\d+[smh] ago|just now)\)", lines[2]
     )
-    assert re.fullmatch(r"Agents:      claude-code \(claude-sonnet-4\): \ds, 12 events", lines[3])
+    assert re.fullmatch(r"Agents:      claude-code \(claude-sonnet-4\): \d s, 12 events", lines[3])
     assert lines[5].startswith("Events:      12 (alternative 1, constraint 1,")
     for block in (
         "What was asked\n  - Add retries to the HTTP client\n    with details on a second line\n",
