@@ -13,9 +13,11 @@ is their merge.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import CheckpointFilesError, CheckpointNotFound, GitError
@@ -30,6 +32,7 @@ __all__ = [
     "list_ref",
     "merge_into_ref",
     "push_ref",
+    "put_checkpoint",
     "read_from_ref",
     "ref_tip",
 ]
@@ -78,11 +81,14 @@ def ref_tip(toplevel: Path, ref: str = CHECKPOINT_REF) -> str | None:
     return sha if is_sha(sha) else None
 
 
-def _entries(toplevel: Path, commit: str | None) -> dict[str, str]:
-    """The top-level entries of ``commit``'s tree as ``ls-tree`` lines, by name."""
-    if commit is None:
+def _entries(toplevel: Path, treeish: str | None) -> dict[str, str]:
+    """The entries of ``treeish`` (a commit, or ``commit:path``) as ``ls-tree`` lines, by name."""
+    if treeish is None:
         return {}
-    out = _run(toplevel, "ls-tree", commit)
+    proc = _call(toplevel, "ls-tree", treeish)
+    if proc.returncode != 0:
+        return {}
+    out = proc.stdout.decode("utf-8", "surrogateescape")
     return {line.split("\t", 1)[1]: line for line in out.splitlines() if "\t" in line}
 
 
@@ -124,6 +130,52 @@ def add_to_ref(toplevel: Path, sha: str, folder: str | os.PathLike[str]) -> str:
             return old  # already there, identical
         entries[sha] = f"040000 tree {sub}\t{sha}"
         tree = _mktree(toplevel, list(entries.values()))
+        new = _commit(toplevel, tree, [old] if old else [], f"bitloops: checkpoint {sha}")
+        if _update_ref(toplevel, new, old, f"bitloops: checkpoint {sha[:12]}"):
+            return new
+    raise GitError(f"{CHECKPOINT_REF} kept changing while adding {sha[:12]}; try again")
+
+
+def put_checkpoint(
+    toplevel: Path, checkpoint: Checkpoint, lines: Sequence[str] | None = None
+) -> str:
+    """Commit one checkpoint's files into :data:`CHECKPOINT_REF`; the new tip.
+
+    Written straight from the database's copy (no work-tree folder, so no lag and
+    nothing for the user to commit by mistake). The commit's folder ``<sha>/`` holds
+    the checkpoint first created for it; another checkpoint of the same commit goes
+    in ``<sha>/<checkpoint id>/``, and what is already there is kept.
+    """
+    from .checkpoint_files import write_checkpoint_dir
+
+    sha, cid = checkpoint.commit_sha, checkpoint.checkpoint_id
+    if not is_sha(sha):
+        raise CheckpointFilesError(f"{sha!r} is not a full commit SHA")
+    with tempfile.TemporaryDirectory(prefix="bitloops-") as tmp:
+        folder = write_checkpoint_dir(Path(tmp), checkpoint, lines)
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        blobs = _run(toplevel, "hash-object", "-w", "--no-filters", "--", *map(str, files)).split()
+    own = {p.name: f"100644 blob {b}\t{p.name}" for b, p in zip(blobs, files, strict=True)}
+    for _ in range(_ATTEMPTS):
+        old = ref_tip(toplevel)
+        top = _entries(toplevel, old)
+        here = _entries(toplevel, f"{old}:{sha}") if old and sha in top else {}
+        owner = None
+        if "session.json" in here:
+            meta = _call(toplevel, "cat-file", "blob", here["session.json"].split()[2])
+            try:
+                owner = json.loads(meta.stdout).get("checkpoint_id")
+            except (ValueError, AttributeError):
+                owner = None
+        if owner in (None, cid):
+            # this commit's own checkpoint: its files, keeping sub-folders of others
+            entries = {k: v for k, v in here.items() if v.split()[1] == "tree"} | own
+        else:
+            entries = here | {cid: f"040000 tree {_mktree(toplevel, list(own.values()))}\t{cid}"}
+        top[sha] = f"040000 tree {_mktree(toplevel, list(entries.values()))}\t{sha}"
+        tree = _mktree(toplevel, list(top.values()))
+        if old is not None and tree == _run(toplevel, "rev-parse", f"{old}^{{tree}}").strip():
+            return old  # already there, identical
         new = _commit(toplevel, tree, [old] if old else [], f"bitloops: checkpoint {sha}")
         if _update_ref(toplevel, new, old, f"bitloops: checkpoint {sha[:12]}"):
             return new

@@ -359,6 +359,13 @@ class Repository:
 
         if self.settings.checkpoint_files == "none":
             return
+        if self.settings.checkpoint_files == "ref":
+            # Straight into refs/bitloops/checkpoints/v1: nothing in the work tree.
+            from .checkpoint_ref import put_checkpoint
+
+            if lines or rewrite_missing:
+                put_checkpoint(self.toplevel, checkpoint, lines or None)
+            return
         folder = folder_of(self.toplevel, checkpoint.commit_sha, checkpoint.checkpoint_id)
         if not lines and not (rewrite_missing and not (folder / "session.json").exists()):
             return

@@ -456,9 +456,7 @@ def _rewrite_folder(repo: Repository, checkpoint: Checkpoint) -> None:
     if (folder / "session.json").exists():
         write_checkpoint_dir(repo.toplevel, checkpoint, lines)
     if repo.settings.checkpoint_files == "ref":
-        from .checkpoint_ref import add_to_ref, list_ref
+        from .checkpoint_ref import list_ref, put_checkpoint
 
         if sha in list_ref(repo.toplevel):
-            with tempfile.TemporaryDirectory(prefix="bitloops-") as tmp:
-                written = write_checkpoint_dir(Path(tmp), checkpoint, lines)
-                add_to_ref(repo.toplevel, sha, written)
+            put_checkpoint(repo.toplevel, checkpoint, lines)

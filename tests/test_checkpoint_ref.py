@@ -226,3 +226,30 @@ def test_verify_and_purge_work_on_the_ref(git_repo: Path) -> None:
             (folder / name).write_text(text.replace("[PURGED]", "something else"))
         add_to_ref(git_repo, sha, folder)
         assert "files_mismatch" in {p.kind for p in r.verify().problems}
+
+
+def test_ref_mode_keeps_every_checkpoint_of_a_commit_without_lag(git_repo: Path) -> None:
+    """Two sessions ending on one commit: both in the ref at once, nothing in the work tree."""
+    commit_files(
+        git_repo,
+        {".bitloops/settings.json": '{"checkpoint_files": "ref", "strategy": "session"}\n'},
+        "ref + session",
+    )
+    enable(git_repo)
+    with bitloops.Repository.open(git_repo) as r:
+        a = r.start_session(agent="claude-code")
+        b = r.start_session(agent="cursor")
+        a.prompt("one")
+        b.prompt("two")
+        a.end()
+        b.end()
+        made = r.checkpoints(commit="HEAD")
+    assert len(made) == 2
+    sha = made[0].commit_sha
+    files = ref_files(git_repo)
+    assert f"{sha}/session.json" in files
+    nested = [f for f in files if f.count("/") == 2]
+    assert len(nested) == 3  # the second checkpoint's three files in <sha>/<id>/
+    assert git(git_repo, "status", "--porcelain") == ""  # no lag, nothing to commit by mistake
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.verify().ok
