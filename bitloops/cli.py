@@ -516,9 +516,10 @@ def status_lines(
     "(checkpoint_files = branch), and any settings warnings.",
 )
 def _status(args: argparse.Namespace, ctx: Context) -> int:
-    from .hooks import pending_folders
+    from .hooks import pending_folders, unstage_after_abort
 
     with ctx.repository() as repo:
+        unstage_after_abort(repo.paths)  # an aborted commit leaves the index as it was
         status = repo.status()
         warnings = repo.settings.warnings
         branch_mode = repo.settings.checkpoint_files == "branch"

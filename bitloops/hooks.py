@@ -13,6 +13,7 @@ database loads only when a hook has something to do.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -122,6 +123,13 @@ def hook_script(name: str, python: str | None = None) -> str:
             '    run_chained "$@"',
             "fi",
         ]
+    elif name == "pre-commit":
+        # The user's pre-commit (a linter, say) decides first: when it refuses the
+        # commit, bitloops stages nothing, so nothing is left staged behind.
+        lines += [
+            'run_chained "$@" || exit $?',
+            f'{py} -m bitloops hook {name} "$@" < /dev/null || :',
+        ]
     else:
         lines += [
             f'{py} -m bitloops hook {name} "$@" < /dev/null || :',
@@ -216,6 +224,8 @@ def run_hook(name: str, args: Sequence[str], cwd: Path, stdin: IO[str], err: IO[
     paths: RepoPaths | None = None
     try:
         paths = Git.locate(cwd)
+        if name not in ("pre-commit", "post-commit"):
+            unstage_after_abort(paths)
         if name == "post-commit":
             _post_commit(paths)
         elif name == "post-rewrite":
@@ -272,7 +282,11 @@ def _cherry_pick_source(paths: RepoPaths, git: Git) -> str | None:
         sha = ""
     if is_sha(sha):
         return sha
-    # `git cherry-pick -x` leaves a trailer, also after a conflict was resolved.
+    # `git cherry-pick -x` leaves a trailer, also after a conflict was resolved; but an
+    # amend keeps the message, trailer included, and is no cherry-pick.
+    action = git.try_run("reflog", "-1", "--format=%gs", "HEAD") or ""
+    if action.startswith("commit (amend)"):
+        return None
     message = git.try_run("log", "-1", "--format=%B", "HEAD") or ""
     prefix = "(cherry picked from commit "
     for line in reversed(message.splitlines()):
@@ -285,6 +299,8 @@ def _cherry_pick_source(paths: RepoPaths, git: Git) -> str | None:
 
 
 def _post_commit(paths: RepoPaths) -> None:
+    # The commit happened: what pre-commit staged is in it.
+    (paths.git_dir / _STAGED_RECORD).unlink(missing_ok=True)
     if _rebasing(paths.git_dir):
         return  # post-rewrite links the rebased commits
     from .repository import DB_RELATIVE_PATH, Repository
@@ -465,6 +481,41 @@ def pending_folders(toplevel: Path) -> list[str]:
     return pending
 
 
+# What the pre-commit hook staged, and on which HEAD, until post-commit sees the commit.
+_STAGED_RECORD = "bitloops-staged.json"
+
+
+def _staged_record(paths: RepoPaths) -> tuple[str | None, list[str]]:
+    try:
+        data = json.loads((paths.git_dir / _STAGED_RECORD).read_text(encoding="utf-8"))
+        return data.get("head"), [p for p in data.get("paths", []) if isinstance(p, str)]
+    except (OSError, ValueError, AttributeError):
+        return None, []
+
+
+def unstage_after_abort(paths: RepoPaths) -> list[str]:
+    """Unstage the folders a pre-commit staged for a commit that then aborted.
+
+    A commit can still abort after pre-commit ran (an empty message, a failing
+    commit-msg hook). post-commit clears the record of what was staged; a record
+    still there while HEAD has not moved and no commit is in progress (no
+    ``index.lock``) means the commit never happened, so those folders go back to being
+    unstaged, as they were. Returns the paths unstaged. Run by the other hooks and by
+    ``bitloops status``.
+    """
+    record = paths.git_dir / _STAGED_RECORD
+    if not record.exists() or (paths.git_dir / "index.lock").exists():
+        return []
+    head, staged = _staged_record(paths)
+    git = Git(paths.toplevel)
+    if head == git.head() and staged:
+        git.try_run("reset", "-q", "--", *staged)
+    else:
+        staged = []
+    record.unlink(missing_ok=True)
+    return staged
+
+
 def _pre_commit(paths: RepoPaths) -> None:
     from .checkpoint_files import CHECKPOINTS_DIR
 
@@ -475,6 +526,18 @@ def _pre_commit(paths: RepoPaths) -> None:
 
     if load_settings(paths.toplevel).checkpoint_files != "branch":
         return
+    git = Git(paths.toplevel)
     pending = [f"{CHECKPOINTS_DIR}/{sha}" for sha in pending_folders(paths.toplevel)]
-    if pending:
-        Git(paths.toplevel).run("add", "--", *pending)
+    if not pending:
+        return
+    already = set((git.try_run("diff", "--cached", "--name-only", "--", *pending) or "").split())
+    fresh = [p for p in pending if not any(a.startswith(p + "/") for a in already)]
+    # Folders a previous, aborted attempt on this HEAD staged were not staged by the user.
+    head = git.head()
+    old_head, earlier = _staged_record(paths)
+    if old_head == head:
+        fresh = list(dict.fromkeys([*earlier, *fresh]))
+    git.run("add", "--", *pending)
+    (paths.git_dir / _STAGED_RECORD).write_text(
+        json.dumps({"head": head, "paths": fresh}), encoding="utf-8"
+    )

@@ -350,3 +350,59 @@ def test_run_hook_never_raises(tmp_path: Path) -> None:
     assert where is not None
     assert "NotAGitRepository" in err.getvalue()
     assert err.getvalue().endswith(f"failed (git is unaffected); see {where}\n")
+
+
+def _staged(repo: Path) -> list[str]:
+    return git(repo, "diff", "--cached", "--name-only").split()
+
+
+def test_a_refused_commit_leaves_no_folder_staged(git_repo: Path) -> None:
+    """A failing user pre-commit, an empty message or a failing commit-msg hook: nothing left."""
+    enable(git_repo)
+    record_and_commit(git_repo, "a.py", "x = 1\n", "Add a")  # its folder is now pending
+    (git_repo / "g.py").write_text("g = 1\n")
+    git(git_repo, "add", "g.py")
+    hooks_dir = hooks.hooks_dir(git_repo)
+    # 1. the user's own pre-commit refuses: bitloops stages nothing at all
+    chained = hooks_dir / f"pre-commit{hooks.CHAINED_SUFFIX}"
+    chained.write_text("#!/bin/sh\nexit 1\n")
+    chained.chmod(0o755)
+    assert git_commit(git_repo, "-m", "refused").returncode != 0
+    assert _staged(git_repo) == ["g.py"]
+    chained.unlink()
+    # 2. an empty message aborts after pre-commit staged: the next bitloops run unstages
+    assert git_commit(git_repo, "-m", "").returncode != 0
+    bitloops_cli(git_repo, "status")
+    assert _staged(git_repo) == ["g.py"]
+    # 3. a failing commit-msg hook, the same
+    msg = hooks_dir / "commit-msg"
+    msg.write_text("#!/bin/sh\nexit 1\n")
+    msg.chmod(0o755)
+    assert git_commit(git_repo, "-m", "rejected message").returncode != 0
+    bitloops_cli(git_repo, "status")
+    assert _staged(git_repo) == ["g.py"]
+    msg.unlink()
+    # and a commit that goes through still carries the folder
+    assert git_commit(git_repo, "-m", "fine").returncode == 0
+    assert any(p.endswith("session.json") for p in git(
+        git_repo, "show", "--name-only", "--format=", "HEAD").split())  # fmt: skip
+
+
+def test_amending_a_cherry_picked_commit_promotes_the_draft(git_repo: Path) -> None:
+    """The -x trailer survives an amend, but the amend is no cherry-pick: the draft is promoted."""
+    enable(git_repo)
+    git(git_repo, "checkout", "-q", "-b", "side")
+    record_and_commit(git_repo, "a.py", "x = 1\n", "Add a")
+    git(git_repo, "checkout", "-q", "main")
+    git(git_repo, "cherry-pick", "-x", "side")
+    with bitloops.Repository.open(git_repo) as r, r.start_session("claude-code") as s:
+        s.prompt("amend work")
+    # The amend changes something: an identical amend in the same second is the same
+    # commit (same SHA), which already has its checkpoint.
+    (git_repo / "amended.py").write_text("y = 2\n")
+    git(git_repo, "add", "amended.py")
+    assert git_commit(git_repo, "--amend", "--no-edit").returncode == 0
+    with bitloops.Repository.open(git_repo) as r:
+        texts = [e.payload.get("text") for cp in r.checkpoints(commit="HEAD") for e in cp.events]
+        assert "amend work" in texts
+        assert r.draft().events == ()
