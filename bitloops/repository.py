@@ -19,6 +19,7 @@ from .errors import (
     BitloopsError,
     CheckpointFilesError,
     CheckpointNotFound,
+    GitError,
     InvalidPayload,
     UnknownRef,
 )
@@ -395,20 +396,55 @@ class Repository:
                 "checkpoint id (see `bitloops rewind`)"
             ) from None
         ids = self.store.checkpoint_ids(commit_sha=sha, limit=1)
-        if not ids:
-            raise CheckpointNotFound(
-                f"commit {sha[:12]} has no checkpoint; it was made without a recorded session, "
-                "or before bitloops was enabled"
-            )
-        return self._load_checkpoint(ids[0])
+        if ids:
+            return self._load_checkpoint(ids[0])
+        shared = self._from_files(sha)
+        if shared:
+            return shared[0]
+        raise CheckpointNotFound(
+            f"commit {sha[:12]} has no checkpoint; it was made without a recorded session, "
+            "or before bitloops was enabled"
+        )
 
     def checkpoints(
         self, *, commit: str | None = None, limit: int | None = None
     ) -> list[Checkpoint]:
-        """Checkpoints, newest first; with ``commit``, every one linked to that commit."""
+        """Checkpoints, newest first; with ``commit``, every one linked to that commit.
+
+        For a commit whose checkpoints are not in this database (a teammate's, arrived
+        with the branch or by ``bitloops fetch``), the committed folders are read.
+        """
         sha = self.git.resolve_commit(commit) if commit is not None else None
         ids = self.store.checkpoint_ids(commit_sha=sha, limit=limit)
+        if not ids and sha is not None:
+            return self._from_files(sha)[:limit]
         return [self._load_checkpoint(cid) for cid in ids]
+
+    def _from_files(self, sha: str) -> list[Checkpoint]:
+        """The checkpoints of ``sha`` as committed in folders (work tree, else the ref)."""
+        from .checkpoint_files import checkpoint_dir, read_checkpoint_dir
+        from .errors import CheckpointFilesError
+
+        found: list[Checkpoint] = []
+        folder = checkpoint_dir(self.toplevel, sha)
+        if (folder / "session.json").exists():
+            try:
+                found.append(read_checkpoint_dir(folder))
+                found += [
+                    read_checkpoint_dir(sub)
+                    for sub in sorted(folder.iterdir())
+                    if (sub / "session.json").exists()
+                ]
+            except CheckpointFilesError:
+                pass
+        else:  # the checkpoint ref, whatever this clone's own setting (fetched ones too)
+            from .checkpoint_ref import read_from_ref
+
+            try:
+                found.append(read_from_ref(self.toplevel, sha))
+            except (CheckpointNotFound, CheckpointFilesError, GitError):
+                pass
+        return sorted(found, key=lambda cp: cp.created_at, reverse=True)
 
     def link(self, ref: str, checkpoint_id: str, reason: str = "manual") -> bool:
         """Link the commit ``ref`` names to a checkpoint (after a rewrite); False if linked."""

@@ -87,6 +87,9 @@ def test_pre_push_pushes_ref_and_fetch_brings_it(git_repo: Path) -> None:
     assert list_ref(clone) == [sha]
     again = json.loads(bitloops_cli(clone, "fetch", "origin", "--json").stdout)
     assert again == {"remote": "origin", "ref": CHECKPOINT_REF, "found": True, "arrived": []}
+    # the teammate can read it: explain finds the fetched checkpoint without a database row
+    explained = bitloops_cli(clone, "explain", sha)
+    assert explained.returncode == 0 and "Add a" in explained.stdout
 
 
 def test_fetch_merges_when_both_sides_added_folders(git_repo: Path, tmp_path: Path) -> None:

@@ -406,3 +406,21 @@ def test_amending_a_cherry_picked_commit_promotes_the_draft(git_repo: Path) -> N
         texts = [e.payload.get("text") for cp in r.checkpoints(commit="HEAD") for e in cp.events]
         assert "amend work" in texts
         assert r.draft().events == ()
+
+
+def test_a_teammates_checkpoint_travels_with_the_branch(git_repo: Path, tmp_path: Path) -> None:
+    """A clone without the database still explains a commit from its committed folder."""
+    enable(git_repo)
+    first = record_and_commit(git_repo, "a.py", "x = 1\n", "Add a")
+    (git_repo / "b.py").write_text("y = 2\n")
+    git(git_repo, "add", "b.py")
+    assert git_commit(git_repo, "-m", "carry").returncode == 0  # stages first's folder
+    clone = tmp_path / "teammate"
+    git(tmp_path, "clone", "-q", str(git_repo), str(clone))
+    with bitloops.Repository.open(clone) as mate:
+        cp = mate.checkpoint(first)
+        assert cp.commit_sha == first
+        assert "Add a" in [e.payload.get("text") for e in cp.events]
+        assert [c.checkpoint_id for c in mate.checkpoints(commit=first)] == [cp.checkpoint_id]
+    proc = bitloops_cli(clone, "explain", first)
+    assert proc.returncode == 0 and "Add a" in proc.stdout
