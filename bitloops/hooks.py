@@ -470,15 +470,22 @@ def pending_folders(toplevel: Path) -> list[str]:
         return []
     out = git.try_run("ls-tree", "-d", "--name-only", f"HEAD:{CHECKPOINTS_DIR}") or ""
     committed = set(out.split())
-    pending = []
-    for entry in sorted(os.listdir(folder)):
-        if not is_sha(entry) or entry in committed:
-            continue
-        if not (folder / entry / "session.json").is_file():
-            continue  # not a (complete) checkpoint folder
-        if git.try_run("merge-base", "--is-ancestor", entry, "HEAD") is not None:
-            pending.append(entry)
-    return pending
+    candidates = [
+        entry
+        for entry in sorted(os.listdir(folder))
+        if is_sha(entry)
+        and entry not in committed
+        and (folder / entry / "session.json").is_file()  # a complete checkpoint folder
+    ]
+    if len(candidates) <= 8:  # the usual case: the last commit or two
+        return [
+            sha
+            for sha in candidates
+            if git.try_run("merge-base", "--is-ancestor", sha, "HEAD") is not None
+        ]
+    # Many (hooks were off for a while): one walk of history beats a process per folder.
+    ancestors = set((git.try_run("rev-list", "HEAD") or "").split())
+    return [sha for sha in candidates if sha in ancestors]
 
 
 # What the pre-commit hook staged, and on which HEAD, until post-commit sees the commit.

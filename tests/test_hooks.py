@@ -424,3 +424,21 @@ def test_a_teammates_checkpoint_travels_with_the_branch(git_repo: Path, tmp_path
         assert [c.checkpoint_id for c in mate.checkpoints(commit=first)] == [cp.checkpoint_id]
     proc = bitloops_cli(clone, "explain", first)
     assert proc.returncode == 0 and "Add a" in proc.stdout
+
+
+def test_pending_folders_with_many_candidates(git_repo: Path) -> None:
+    """With many folders waiting, only ancestors of HEAD are pending (batched check)."""
+    with bitloops.Repository.open(git_repo) as r:
+        s = r.start_session(agent="a")
+        shas = []
+        for i in range(10):
+            s.prompt(f"step {i}")
+            shas.append(commit_files(git_repo, {f"f{i}.txt": str(i)}))
+            r.promote()
+        git(git_repo, "checkout", "-q", "-b", "other", shas[4])
+        s.prompt("elsewhere")
+        off = commit_files(git_repo, {"o.txt": "1"})
+        r.promote()
+        git(git_repo, "checkout", "-q", "-f", "main")
+    pending = hooks.pending_folders(git_repo)
+    assert pending == sorted(shas) and off not in pending
