@@ -1413,9 +1413,16 @@ def _hook_arguments(parser: argparse.ArgumentParser) -> None:
         "name",
         metavar="NAME",
         nargs="?",
-        choices=("post-commit", "post-rewrite", "pre-commit", "post-merge", "pre-push"),
+        choices=(
+            "post-commit",
+            "post-rewrite",
+            "pre-commit",
+            "post-merge",
+            "pre-push",
+            "claude-code",
+        ),
         help="which hook git is running: post-commit, post-rewrite, pre-commit, post-merge or "
-        "pre-push",
+        "pre-push; or claude-code, for a Claude Code hook (its JSON payload on standard input)",
     )
     parser.add_argument(
         "hook_args",
@@ -1436,12 +1443,19 @@ def _hook_arguments(parser: argparse.ArgumentParser) -> None:
     "post-merge promotes the draft to a merge commit, pre-push pushes the checkpoint ref "
     "(checkpoint_files = ref) or says which folders the push lacks (branch). "
     "Exits 0 inside a work tree even when the hook fails (fail open): failures are appended "
-    "to <git common dir>/bitloops/hooks.log.",
+    "to <git common dir>/bitloops/hooks.log. `hook claude-code` records one Claude Code hook "
+    "payload read from standard input, always exits 0 and prints nothing (see docs/agents.md).",
 )
 def _hook(args: argparse.Namespace, ctx: Context) -> int:
     from .gitutil import Git
     from .hooks import run_hook
 
+    if args.name == "claude-code":
+        # An agent hook: never exit 2 (that blocks the agent), never print to stdout.
+        from .integrations.claude_code import run_hook as run_agent_hook
+
+        run_agent_hook(getattr(sys.stdin, "buffer", sys.stdin), ctx.cwd, ctx.err)
+        return EXIT_OK
     Git.locate(ctx.cwd)  # outside a work tree: the usual error, exit 2
     if args.name is None:
         raise _UsageError(

@@ -320,7 +320,14 @@ def _post_commit(paths: RepoPaths) -> None:
 
 
 def _promote_head(paths: RepoPaths, repo: Repository) -> None:
-    """Promote the draft to HEAD; in ref mode, move the new folders to the checkpoint ref."""
+    """Promote the draft to HEAD; in ref mode, move the new folders to the checkpoint ref.
+
+    The open sessions' transcripts are caught up first (bounded), so that a commit the
+    agent makes mid-turn still gets the turn's reasoning.
+    """
+    from .integrations import catch_up_all
+
+    catch_up_all(repo, budget_seconds=2.0)
     gitignore = paths.toplevel / ".bitloops" / ".gitignore"
     had_gitignore = os.path.lexists(gitignore)
     repo.promote("HEAD")

@@ -161,6 +161,17 @@ class Session:
             artefacts=arts,
         )
 
+    def set_model(self, model: str | None) -> None:
+        """Change the model this session runs on, for its later events and its record.
+
+        For agents that reveal the model after the session started (in a transcript).
+        """
+        if model is not None:
+            model = self._redactor.redact(checked_text("model", model))
+        if model != self.model and self._capture:
+            self._store.set_session_model(self.session_id, model)
+        self.model = model
+
     def prompt(self, text: str) -> Event:
         """What the user asked."""
         return self.record(EventKind.PROMPT, {"text": _text("text", text)})

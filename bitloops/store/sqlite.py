@@ -345,6 +345,11 @@ class SQLiteStore:
             )
         return created, seq
 
+    def set_session_model(self, session_id: str, model: str | None) -> None:
+        """Record the model a session runs on (learned after it started)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE sessions SET model = ? WHERE session_id = ?", (model, session_id))
+
     def session_model(self, session_id: str) -> tuple[str, str | None, str]:
         """A session's agent, model and status; :class:`SessionNotFound` otherwise."""
         with self._lock:

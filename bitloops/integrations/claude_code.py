@@ -1,0 +1,550 @@
+"""Claude Code: turn its hook payloads and its transcript into bitloops events.
+
+Claude Code runs a command for each hook event with one JSON object on standard input.
+``bitloops hook claude-code`` reads that object and calls :func:`handle`; a custom loop
+can call :func:`handle` itself. What hooks lack (thinking, the text of every turn, the
+model, token usage) is read from the session's transcript JSONL by :func:`catch_up`,
+incrementally. See ``docs/agents.md`` for the mapping and the settings snippet.
+
+Nothing here ever exits 2 or prints to standard output: Claude Code would block the agent,
+or add the output to its context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import InvalidPayload, NotAGitRepository, PayloadTooLarge, SessionNotFound
+from . import transcript_state as ts
+
+if TYPE_CHECKING:
+    from ..model import Event
+    from ..repository import Repository
+    from ..session import Session
+
+__all__ = ["AGENT", "active_transcripts", "catch_up", "handle", "run_hook"]
+
+#: The agent name sessions are recorded under.
+AGENT = "claude-code"
+#: The name hook failures are logged under in ``hooks.log``.
+HOOK_NAME = "claude-code"
+
+# Fields every payload has; left out when a payload is copied into an event.
+_COMMON = frozenset({"session_id", "transcript_path", "cwd", "hook_event_name", "permission_mode"})
+# How long the Stop and SessionEnd hooks may spend reading the transcript.
+_STOP_SECONDS = 2.0
+_END_SECONDS = 0.5
+
+
+# -- the hook -----------------------------------------------------------------------------
+
+
+def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = None) -> list[Event]:
+    """Record one Claude Code hook payload; return the events it recorded.
+
+    The repository is the git work tree containing the payload's ``cwd``; ``cwd`` is used
+    when the payload has none or it is not inside a work tree (the agent ran ``cd``
+    elsewhere). An event of a session never started (bitloops enabled mid-session) starts
+    it; an event after ``SessionEnd`` resumes it.
+
+    ``SessionStart`` starts the session (and returns ``[]``: its event is not handed back);
+    ``UserPromptSubmit`` is a prompt; ``PreToolUse`` records nothing; ``PostToolUse`` is one
+    tool_use event with input and output, plus a file_change for ``Write`` (added or
+    modified), ``Edit``, ``MultiEdit`` and ``NotebookEdit`` (modified) inside the work tree;
+    ``PostToolUseFailure`` a tool_result with ``is_error``; ``Stop`` reads the transcript
+    (:func:`catch_up`, at most 2 s) and records ``last_assistant_message`` as a response
+    unless the transcript already brought it; ``SubagentStart``/``SubagentStop`` are
+    subagent events; ``PreCompact``/``PostCompact`` compaction events; ``SessionEnd`` ends
+    the session. Any other event becomes a note carrying its fields.
+
+    Raises :class:`~bitloops.InvalidPayload` for a payload without a ``session_id`` or
+    ``hook_event_name`` string, :class:`~bitloops.NotAGitRepository` when no work tree is
+    found, and the library's other errors as recording does.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(
+            f"a Claude Code hook payload is a JSON object, not {type(payload).__name__}"
+        )
+    name = payload.get("hook_event_name")
+    sid = payload.get("session_id")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("the payload has no hook_event_name string")
+    if not isinstance(sid, str) or not sid.strip():
+        raise InvalidPayload("the payload has no session_id string")
+    with _open_repository(payload, cwd) as repo:
+        return _dispatch(repo, name, sid, payload)
+
+
+def _where(payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None) -> list[str]:
+    places = []
+    if isinstance(payload.get("cwd"), str) and payload["cwd"]:
+        places.append(payload["cwd"])
+    if cwd is not None:
+        places.append(os.fspath(cwd))
+    return places
+
+
+@contextmanager
+def _open_repository(
+    payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None
+) -> Iterator[Repository]:
+    from ..repository import Repository
+
+    places = _where(payload, cwd)
+    if not places:
+        raise NotAGitRepository("the payload has no cwd and no directory was given")
+    error: NotAGitRepository | None = None
+    for place in places:
+        try:
+            repo = Repository.open(place)
+        except NotAGitRepository as exc:
+            error = error or exc
+            continue
+        with repo:
+            yield repo
+        return
+    assert error is not None
+    raise error
+
+
+def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+    transcript = payload.get("transcript_path")
+    transcript = transcript if isinstance(transcript, str) and transcript else None
+    _check(name, payload)  # before anything is written
+    state = _remember(repo, sid, transcript)
+    extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
+    if name == "PreToolUse":
+        return []  # PostToolUse records the call with its output, as one event
+    if name == "SessionStart":
+        model = payload.get("model")
+        model = model if isinstance(model, str) and model else state.model
+        repo.start_session(AGENT, model=model, session_id=sid)
+        return []
+    session = _session(repo, sid, state, resume=name != "SessionEnd")
+    if name == "UserPromptSubmit":
+        return [session.prompt(payload.get("prompt"))]  # type: ignore[arg-type]
+    if name == "PostToolUse":
+        return _tool_use(repo, session, payload)
+    if name == "PostToolUseFailure":
+        return [_tool_failure(session, payload)]
+    if name == "Stop":
+        events = _catch_up(repo, sid, transcript, _STOP_SECONDS) if transcript else []
+        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=True)
+        event = _stop_response(repo, session, payload.get("last_assistant_message"))
+        return events if event is None else [*events, event]
+    if name in ("SubagentStart", "SubagentStop"):
+        event_name = "start" if name == "SubagentStart" else "stop"
+        return [session.record("subagent", {"event": event_name, **extra})]
+    if name in ("PreCompact", "PostCompact"):
+        phase = "pre" if name == "PreCompact" else "post"
+        return [session.record("compaction", {"phase": phase, **extra})]
+    if name == "SessionEnd":
+        if session.ended:
+            return []
+        events = _catch_up(repo, sid, transcript, _END_SECONDS) if transcript else []
+        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=False)
+        reason = payload.get("reason")
+        end = session.end(reason if isinstance(reason, str) and reason else None)
+        return events if end is None else [*events, end]
+    note = {"text": f"Claude Code hook {name}", "hook_event_name": name, **extra}
+    return [session.record("note", note)]
+
+
+def _check(name: str, payload: Mapping[str, Any]) -> None:
+    if name == "UserPromptSubmit" and not isinstance(payload.get("prompt"), str):
+        raise InvalidPayload("a UserPromptSubmit payload needs a prompt string")
+    if name in ("PostToolUse", "PostToolUseFailure"):
+        _tool_payload(payload)
+
+
+def _remember(repo: Repository, sid: str, transcript: str | None) -> ts.TranscriptState:
+    """The session's transcript state, storing the transcript path when it is new."""
+    common = repo.paths.common_dir
+    state = ts.load(common, sid)
+    if transcript is None or (
+        state.transcript_path == transcript and state.worktree == repo.worktree
+    ):
+        return state
+    with ts.locked(common, sid):
+        state = ts.load(common, sid)
+        state.agent = AGENT
+        state.transcript_path = transcript
+        state.worktree = repo.worktree
+        ts.save(common, state)
+    return state
+
+
+def _session(repo: Repository, sid: str, state: ts.TranscriptState, *, resume: bool) -> Session:
+    """A handle on ``sid``: started when unknown, resumed when ended (if ``resume``)."""
+    try:
+        session = repo.session(sid)
+    except SessionNotFound:
+        session = repo.start_session(AGENT, model=state.model, session_id=sid)
+    else:
+        if session.ended and resume:
+            session = repo.start_session(AGENT, model=state.model, session_id=sid)
+    if state.model:
+        # The transcript's model is the one the API answered with: later events carry it.
+        session.set_model(state.model)
+    return session
+
+
+def _record(session: Session, kind: str, payload: dict[str, Any]) -> Event:
+    """Record, cutting ``input`` and ``output`` to an excerpt when the payload is too large."""
+    try:
+        return session.record(kind, payload)
+    except PayloadTooLarge:
+        pass
+    limit = max(256, session._max_bytes // 4)
+    cut = dict(payload)
+    for key in ("output", "input"):
+        if key in cut:
+            text = cut[key] if isinstance(cut[key], str) else json.dumps(cut[key], default=str)
+            if len(text) > limit:
+                cut[key] = text[:limit]
+                cut[f"{key}_truncated"] = True
+    try:
+        return session.record(kind, cut)
+    except PayloadTooLarge:
+        for key in ("output", "input"):
+            if key in cut:
+                cut[key] = None
+                cut[f"{key}_truncated"] = True
+        return session.record(kind, cut)
+
+
+def _tool_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    name = payload.get("tool_name")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("a tool hook payload needs a tool_name string")
+    out: dict[str, Any] = {"name": name, "input": payload.get("tool_input")}
+    tool_use_id = payload.get("tool_use_id")
+    if isinstance(tool_use_id, str) and tool_use_id:
+        out["tool_use_id"] = tool_use_id
+    for key in ("agent_id", "agent_type"):
+        if isinstance(payload.get(key), str):
+            out[key] = payload[key]
+    return out
+
+
+def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) -> list[Event]:
+    data = _tool_payload(payload)
+    output = payload.get("tool_response")
+    if output is not None:
+        data["output"] = output
+    duration = payload.get("duration_ms")
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        data["duration_ms"] = duration
+    events = [_record(session, "tool_use", data)]
+    change = _file_change(repo, data["name"], data["input"], output, payload.get("cwd"))
+    if change is not None:
+        events.append(session.file_change(*change))
+    return events
+
+
+def _tool_failure(session: Session, payload: Mapping[str, Any]) -> Event:
+    data = _tool_payload(payload)
+    error = payload.get("error")
+    if "tool_use_id" in data:
+        return _record(session, "tool_result", {**data, "output": error, "is_error": True})
+    message = error if isinstance(error, str) else json.dumps(error, default=str)
+    return _record(session, "error", {"message": message, **data})
+
+
+def _file_change(
+    repo: Repository, tool: str, tool_input: Any, output: Any, cwd: Any
+) -> tuple[str, str] | None:
+    """The (repo-relative path, change) a file-writing tool made inside the work tree."""
+    if tool not in ("Write", "Edit", "MultiEdit", "NotebookEdit") or not isinstance(
+        tool_input, Mapping
+    ):
+        return None
+    raw = tool_input.get("notebook_path" if tool == "NotebookEdit" else "file_path")
+    if not isinstance(raw, str) or not raw:
+        return None
+    rel = _relative(repo, raw, cwd)
+    if rel is None:
+        return None
+    if tool != "Write":
+        return rel, "modified"
+    kind = output.get("type") if isinstance(output, Mapping) else None
+    if kind == "create":
+        return rel, "added"
+    if kind == "update":
+        return rel, "modified"
+    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
+    return rel, "modified" if tracked else "added"
+
+
+def _relative(repo: Repository, raw: str, cwd: Any) -> str | None:
+    path = Path(raw)
+    if not path.is_absolute():
+        path = Path(cwd if isinstance(cwd, str) and cwd else repo.toplevel) / path
+    real = os.path.realpath(path)
+    top = os.path.realpath(repo.toplevel)
+    rel = os.path.relpath(real, top)
+    if rel == "." or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    first = Path(rel).parts[0]
+    if first == ".git":
+        return None
+    return Path(rel).as_posix()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _stop_response(repo: Repository, session: Session, text: Any) -> Event | None:
+    """The turn's final text, unless :func:`catch_up` just recorded it from the transcript."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    common = repo.paths.common_dir
+    digest = _digest(text)
+    with ts.locked(common, session.session_id):
+        state = ts.load(common, session.session_id)
+        if digest in state.transcript_responses:
+            state.transcript_responses.remove(digest)
+            ts.save(common, state)
+            return None
+        event = session.record("response", {"text": text, "source": "hook"})
+        state.hook_responses.append(digest)
+        ts.save(common, state)
+    return event
+
+
+# -- the transcript -----------------------------------------------------------------------
+
+
+def catch_up(
+    repo: Repository,
+    session_id: str,
+    transcript_path: str | os.PathLike[str],
+    *,
+    max_seconds: float = 2.0,
+    max_lines: int = 20000,
+) -> int:
+    """Record what the transcript added since the last call; the number of events recorded.
+
+    Reads Claude Code's transcript JSONL from the byte offset where the previous call
+    stopped (kept under ``<git common dir>/bitloops/transcripts/``) and records each
+    assistant ``thinking`` block as a reasoning event and each ``text`` block as a
+    response (payloads carry ``transcript_uuid``, ``message_id``, ``model`` and the line's
+    ``timestamp`` as ``transcript_ts``), and each API message's token ``usage`` as a note.
+    The model it names becomes the model of the session's later events. Other lines
+    (user, summary, system, file-history-snapshot, sidechain lines...) are skipped;
+    invalid lines too. A last line without its newline is left for the next call.
+
+    A file that shrank or was replaced is read again from the start; lines already recorded
+    (by ``uuid``) are not recorded twice. Stops after ``max_seconds`` or ``max_lines``
+    lines, to go on at the next call. An unknown session is started; an ended one, or a
+    missing file, records nothing.
+    """
+    return len(_catch_up(repo, session_id, os.fspath(transcript_path), max_seconds, max_lines))
+
+
+def _catch_up(
+    repo: Repository,
+    sid: str,
+    transcript: str | None,
+    max_seconds: float,
+    max_lines: int = 20000,
+) -> list[Event]:
+    if transcript is None:
+        return []
+    common = repo.paths.common_dir
+    deadline = time.monotonic() + max_seconds
+    events: list[Event] = []
+    with ts.locked(common, sid):
+        state = ts.load(common, sid)
+        state.agent = state.agent or AGENT
+        state.transcript_path = transcript
+        state.worktree = state.worktree or repo.worktree
+        try:
+            info = os.stat(transcript)
+            fh = open(transcript, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError:
+            ts.save(common, state)
+            return []
+        with fh:
+            if state.offset > info.st_size or (
+                state.inode is not None and state.inode != info.st_ino
+            ):
+                state.offset = 0  # truncated or replaced: the seen uuids prevent duplicates
+            state.inode = info.st_ino
+            session = _session(repo, sid, state, resume=False)
+            if session.ended:
+                ts.save(common, state)
+                return []
+            reader = _Reader(session, state)
+            fh.seek(state.offset)
+            try:
+                for _ in range(max(0, max_lines)):
+                    if time.monotonic() > deadline:
+                        break
+                    line = fh.readline()
+                    if not line.endswith(b"\n"):
+                        break  # the end, or a line still being written
+                    events += reader.line(line)
+                    state.offset += len(line)
+                events += reader.flush_usage()
+            finally:
+                ts.save(common, state)
+    return events
+
+
+class _Reader:
+    """Turns transcript lines into events, remembering what it recorded in the state."""
+
+    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
+        self.session = session
+        self.state = state
+        self.seen = set(state.seen)
+        self.usage_done = set(state.usage_done)
+        # message id -> the usage note to record (the last line of a message wins)
+        self.usage: dict[str, dict[str, Any]] = {}
+
+    def line(self, raw: bytes) -> list[Event]:
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return []
+        if not isinstance(obj, dict) or obj.get("type") != "assistant":
+            return []
+        if obj.get("isSidechain") is True:
+            return []
+        uuid = obj.get("uuid")
+        key = uuid if isinstance(uuid, str) and uuid else "sha256:" + _digest(raw.decode())
+        if key in self.seen:
+            return []
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return []
+        model = message.get("model")
+        if isinstance(model, str) and model and not model.startswith("<"):  # "<synthetic>"
+            self.state.model = model
+            self.session.set_model(model)
+        base: dict[str, Any] = {"transcript_uuid": key}
+        for name, value in (
+            ("message_id", message.get("id")),
+            ("model", self.state.model),
+            ("transcript_ts", obj.get("timestamp")),
+        ):
+            if isinstance(value, str) and value:
+                base[name] = value
+        events = []
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "thinking" and isinstance(block.get("thinking"), str):
+                if block["thinking"].strip():
+                    events.append(
+                        _record(self.session, "reasoning", {"text": block["thinking"], **base})
+                    )
+            elif kind == "text" and isinstance(block.get("text"), str) and block["text"].strip():
+                events += self._response(block["text"], base)
+        usage = message.get("usage")
+        mid = base.get("message_id")
+        if isinstance(usage, dict) and mid and mid not in self.usage_done:
+            self.usage[mid] = {"text": "token usage", "usage": usage, **base}
+        self.seen.add(key)
+        self.state.seen.append(key)
+        return events
+
+    def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
+        digest = _digest(text)
+        if digest in self.state.hook_responses:
+            self.state.hook_responses.remove(digest)  # the Stop hook recorded it already
+            return []
+        self.state.transcript_responses.append(digest)
+        return [_record(self.session, "response", {"text": text, **base})]
+
+    def flush_usage(self) -> list[Event]:
+        events = []
+        for mid, note in self.usage.items():
+            events.append(self.session.record("note", note))
+            self.usage_done.add(mid)
+            self.state.usage_done.append(mid)
+        self.usage.clear()
+        return events
+
+
+def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+    """(session id, transcript path) of each session open in this worktree with a known path.
+
+    For the git post-commit hook: :func:`catch_up` each before promoting, so the checkpoint
+    holds the reasoning the transcript had so far.
+    """
+    open_here = {info.session_id for info in repo.status().active_sessions}
+    out = []
+    for state in ts.load_all(repo.paths.common_dir):
+        here = state.worktree in (None, repo.worktree)
+        if state.session_id in open_here and state.transcript_path and here:
+            out.append((state.session_id, state.transcript_path))
+    return sorted(out)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
+    """``bitloops hook claude-code``: read one payload from ``stdin`` and record it.
+
+    Never raises and never writes to standard output. A failure (bad JSON, no work tree,
+    a library error) is appended to ``<git common dir>/bitloops/hooks.log`` when a work
+    tree can be found from the payload's ``cwd`` or ``cwd``, and one line without a
+    traceback goes to ``err``. Returns None when it worked, else where the failure went.
+    """
+    from ..gitutil import Git, RepoPaths
+    from ..hooks import _log_failure
+
+    paths: RepoPaths | None = None
+    try:
+        isatty = getattr(stdin, "isatty", None)
+        raw = b"" if isatty is not None and isatty() else stdin.read()
+        if isinstance(raw, str):  # a text stream: its bytes as they came
+            raw = raw.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidPayload("the hook payload is not valid UTF-8") from None
+        if not text.strip():
+            raise InvalidPayload("the hook payload is empty (expected one JSON object)")
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            raise InvalidPayload(f"the hook payload is not JSON: {exc}") from None
+        if isinstance(payload, dict):
+            for place in _where(payload, cwd):
+                try:
+                    paths = Git.locate(place)
+                    break
+                except NotAGitRepository:
+                    continue
+        handle(payload, cwd=cwd)
+    except Exception:
+        if paths is None:
+            try:
+                paths = Git.locate(cwd)
+            except Exception:
+                paths = None
+        where = _log_failure(paths, HOOK_NAME) if paths is not None else None
+        try:
+            err.write(
+                "bitloops: the claude-code hook failed (the agent is unaffected)"
+                + (f"; see {where}\n" if where else "\n")
+            )
+        except (OSError, ValueError):
+            pass
+        return where or "nowhere (no git work tree found)"
+    return None
