@@ -68,6 +68,9 @@ EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
 _EXIT_BROKEN_PIPE = 141
 
+#: ``bitloops hook NAME`` for agents (see docs/agents.md), beside the git hook names.
+AGENT_HOOKS = ("claude-code", "codex", "gemini")
+
 _LABEL = 13  # "Checkpoints: " is the longest label of the status view
 
 
@@ -1419,10 +1422,11 @@ def _hook_arguments(parser: argparse.ArgumentParser) -> None:
             "pre-commit",
             "post-merge",
             "pre-push",
-            "claude-code",
+            *AGENT_HOOKS,
         ),
         help="which hook git is running: post-commit, post-rewrite, pre-commit, post-merge or "
-        "pre-push; or claude-code, for a Claude Code hook (its JSON payload on standard input)",
+        "pre-push; or an agent's (claude-code, codex, gemini), its JSON payload on standard "
+        "input",
     )
     parser.add_argument(
         "hook_args",
@@ -1450,11 +1454,11 @@ def _hook(args: argparse.Namespace, ctx: Context) -> int:
     from .gitutil import Git
     from .hooks import run_hook
 
-    if args.name == "claude-code":
+    if args.name in AGENT_HOOKS:
         # An agent hook: never exit 2 (that blocks the agent), never print to stdout.
-        from .integrations.claude_code import run_hook as run_agent_hook
+        from .integrations import run_agent_hook
 
-        run_agent_hook(getattr(sys.stdin, "buffer", sys.stdin), ctx.cwd, ctx.err)
+        run_agent_hook(args.name, getattr(sys.stdin, "buffer", sys.stdin), ctx.cwd, ctx.err)
         return EXIT_OK
     Git.locate(ctx.cwd)  # outside a work tree: the usual error, exit 2
     if args.name is None:

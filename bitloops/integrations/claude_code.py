@@ -489,7 +489,8 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
     out = []
     for state in ts.load_all(repo.paths.common_dir):
         here = state.worktree in (None, repo.worktree)
-        if state.session_id in open_here and state.transcript_path and here:
+        ours = state.agent in ("", AGENT)  # other agents' transcripts have other formats
+        if state.session_id in open_here and state.transcript_path and here and ours:
             out.append((state.session_id, state.transcript_path))
     return sorted(out)
 

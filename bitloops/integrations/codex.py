@@ -1,0 +1,503 @@
+"""OpenAI Codex CLI: turn its hook payloads and its rollout file into bitloops events.
+
+Codex runs a command for each hook event (Claude-like names and payloads) with one JSON
+object on standard input; :func:`run_hook` reads it and calls :func:`handle`. What hooks
+lack (reasoning summaries, the text of every turn, the model, token usage, tool calls made
+while hooks were off) is read from the session's rollout JSONL
+(``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl``) by :func:`catch_up`,
+incrementally. See ``docs/agents.md``.
+
+The helpers shared with Claude Code (opening the repository, recording with truncation,
+the Stop response de-duplication, the per-session state) come from
+:mod:`bitloops.integrations.claude_code` and :mod:`bitloops.integrations.transcript_state`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import InvalidPayload, NotAGitRepository, SessionNotFound
+from . import transcript_state as ts
+from .claude_code import _digest, _open_repository, _record, _relative, _stop_response, _where
+
+if TYPE_CHECKING:
+    from ..model import Event
+    from ..repository import Repository
+    from ..session import Session
+
+__all__ = ["AGENT", "active_transcripts", "catch_up", "find_rollout", "handle", "run_hook"]
+
+#: The agent name sessions are recorded under.
+AGENT = "codex"
+#: The name hook failures are logged under in ``hooks.log``.
+HOOK_NAME = "codex"
+
+_COMMON = frozenset({"session_id", "transcript_path", "cwd", "hook_event_name", "permission_mode"})
+_STOP_SECONDS = 2.0
+# Keys kept in the state's ``seen`` list for tool calls: a call recorded, its output recorded.
+_CALL = "call:"
+_OUT = "out:"
+_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$", re.MULTILINE)
+_MOVE_TO = re.compile(r"^\*\*\* Move to: (.+?)\s*$", re.MULTILINE)
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+# -- the hook -----------------------------------------------------------------------------
+
+
+def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = None) -> list[Event]:
+    """Record one Codex hook payload; return the events it recorded.
+
+    The repository is found as for Claude Code (the payload's ``cwd``, then ``cwd``).
+    ``SessionStart`` starts the session (returns ``[]``); ``UserPromptSubmit`` is a prompt;
+    ``PreToolUse`` records nothing; ``PostToolUse`` is one tool_use with input and output
+    (plus file_change events for the files an ``apply_patch`` names), unless the rollout
+    already brought that ``tool_use_id``; ``Stop`` reads the rollout (:func:`catch_up`,
+    at most 2 s; found under ``$CODEX_HOME/sessions`` when ``transcript_path`` is null)
+    and records ``last_assistant_message`` as a response unless the rollout brought it;
+    ``SubagentStart``/``SubagentStop`` are subagent events, ``PreCompact``/``PostCompact``
+    compaction events; any other event is a note. The payload's ``model`` becomes the
+    session's model.
+
+    Raises :class:`~bitloops.InvalidPayload` for a payload without a ``session_id`` or
+    ``hook_event_name`` string, or with fields of the wrong type, and
+    :class:`~bitloops.NotAGitRepository` when no work tree is found.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(f"a Codex hook payload is a JSON object, not {type(payload).__name__}")
+    name = payload.get("hook_event_name")
+    sid = payload.get("session_id")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("the payload has no hook_event_name string")
+    if not isinstance(sid, str) or not sid.strip():
+        raise InvalidPayload("the payload has no session_id string")
+    if name == "UserPromptSubmit" and not isinstance(payload.get("prompt"), str):
+        raise InvalidPayload("a UserPromptSubmit payload needs a prompt string")
+    if name == "PostToolUse" and not isinstance(payload.get("tool_name"), str):
+        raise InvalidPayload("a PostToolUse payload needs a tool_name string")
+    for key in ("transcript_path", "model", "turn_id", "tool_use_id"):
+        if payload.get(key) is not None and not isinstance(payload.get(key), str):
+            raise InvalidPayload(f"the payload's {key} is not a string")
+    with _open_repository(payload, cwd) as repo:
+        return _dispatch(repo, name, sid, payload)
+
+
+def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+    transcript = payload.get("transcript_path") or None
+    state = _remember(repo, sid, transcript, payload.get("model") or None)
+    extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
+    extra.pop("model", None)
+    if name == "PreToolUse":
+        return []
+    if name == "SessionStart":
+        repo.start_session(AGENT, model=state.model, session_id=sid)
+        return []
+    session = _session(repo, sid, state)
+    if name == "UserPromptSubmit":
+        return [session.prompt(payload["prompt"])]
+    if name == "PostToolUse":
+        return _tool_use(repo, session, payload)
+    if name == "Stop":
+        path = state.transcript_path or find_rollout(sid)
+        events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
+        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid))
+        event = _stop_response(repo, session, payload.get("last_assistant_message"))
+        return events if event is None else [*events, event]
+    if name in ("SubagentStart", "SubagentStop"):
+        event_name = "start" if name == "SubagentStart" else "stop"
+        return [session.record("subagent", {"event": event_name, **extra})]
+    if name in ("PreCompact", "PostCompact"):
+        phase = "pre" if name == "PreCompact" else "post"
+        return [session.record("compaction", {"phase": phase, **extra})]
+    note = {"text": f"Codex hook {name}", "hook_event_name": name, **extra}
+    return [session.record("note", note)]
+
+
+def _remember(
+    repo: Repository, sid: str, transcript: str | None, model: str | None
+) -> ts.TranscriptState:
+    """The session's state, storing a new transcript path or hook model."""
+    common = repo.paths.common_dir
+    state = ts.load(common, sid)
+    same_path = transcript is None or (
+        state.transcript_path == transcript and state.worktree == repo.worktree
+    )
+    if same_path and (model is None or state.model == model) and state.agent == AGENT:
+        return state
+    with ts.locked(common, sid):
+        state = ts.load(common, sid)
+        state.agent = AGENT
+        state.worktree = state.worktree or repo.worktree
+        if transcript is not None:
+            state.transcript_path = transcript
+            state.worktree = repo.worktree
+        if model is not None:
+            state.model = model
+        ts.save(common, state)
+    return state
+
+
+def _session(repo: Repository, sid: str, state: ts.TranscriptState) -> Session:
+    """A handle on ``sid``: started when unknown or ended (Codex has no SessionEnd hook)."""
+    try:
+        session = repo.session(sid)
+    except SessionNotFound:
+        session = repo.start_session(AGENT, model=state.model, session_id=sid)
+    else:
+        if session.ended:
+            session = repo.start_session(AGENT, model=state.model, session_id=sid)
+    if state.model:
+        session.set_model(state.model)
+    return session
+
+
+def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) -> list[Event]:
+    data: dict[str, Any] = {"name": payload["tool_name"], "input": payload.get("tool_input")}
+    call_id = payload.get("tool_use_id") or None
+    if call_id:
+        data["tool_use_id"] = call_id
+    if payload.get("tool_response") is not None:
+        data["output"] = payload["tool_response"]
+    common = repo.paths.common_dir
+    with ts.locked(common, session.session_id):
+        state = ts.load(common, session.session_id)
+        if call_id and _OUT + call_id in state.seen:
+            return []  # the rollout recorded this call with its output
+        known = bool(call_id) and _CALL + str(call_id) in state.seen
+        if known:  # the rollout recorded the call (and its file changes), not its output
+            event = _record(session, "tool_result", {**data, "input": None})
+        else:
+            event = _record(session, "tool_use", data)
+        if call_id:
+            state.seen += [_CALL + call_id, _OUT + call_id]
+            ts.save(common, state)
+    if known:
+        return [event]
+    cwd = payload.get("cwd")
+    return [event, *_patch_changes(repo, session, data["name"], data["input"], cwd)]
+
+
+def _patch_text(tool: str, tool_input: Any) -> str | None:
+    if isinstance(tool_input, str):
+        text = tool_input
+    elif isinstance(tool_input, Mapping):
+        found = [tool_input.get(k) for k in ("input", "patch", "command")]
+        text = next((v for v in found if isinstance(v, str)), "")
+        if not text:
+            args = next((v for v in found if isinstance(v, list)), [])
+            text = "\n".join(a for a in args if isinstance(a, str))
+    else:
+        return None
+    if tool != "apply_patch" and "*** Begin Patch" not in text:
+        return None
+    return text
+
+
+def _patch_changes(
+    repo: Repository, session: Session, tool: str, tool_input: Any, cwd: Any
+) -> list[Event]:
+    """file_change events for the files an ``apply_patch`` names inside the work tree."""
+    text = _patch_text(tool, tool_input)
+    if not text:
+        return []
+    kinds = {"Add": "added", "Update": "modified", "Delete": "deleted"}
+    events = []
+    for match in _PATCH_FILE.finditer(text):
+        rel = _relative(repo, match.group(2), cwd)
+        if rel is None:
+            continue
+        rest = text[match.end() :]
+        move = _MOVE_TO.match(rest.lstrip("\n"))
+        if match.group(1) == "Update" and move is not None:
+            new = _relative(repo, move.group(1), cwd)
+            if new is not None:
+                events.append(session.file_change(new, "renamed", old_path=rel))
+                continue
+        events.append(session.file_change(rel, kinds[match.group(1)]))
+    return events
+
+
+# -- the rollout --------------------------------------------------------------------------
+
+
+def find_rollout(session_id: str, codex_home: str | os.PathLike[str] | None = None) -> str | None:
+    """The newest rollout file of ``session_id`` under ``$CODEX_HOME/sessions``, if any."""
+    if not _SAFE_ID.match(session_id):
+        return None
+    home = Path(codex_home or os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+    try:
+        found = sorted((home / "sessions").glob(f"*/*/*/rollout-*-{session_id}.jsonl"))
+    except OSError:
+        return None
+    return str(found[-1]) if found else None
+
+
+def catch_up(
+    repo: Repository,
+    session_id: str,
+    transcript_path: str | os.PathLike[str],
+    *,
+    max_seconds: float = 2.0,
+    max_lines: int = 20000,
+) -> int:
+    """Record what the rollout file added since the last call; the number of events recorded.
+
+    Reads Codex's rollout JSONL from the byte offset where the previous call stopped (kept
+    under ``<git common dir>/bitloops/transcripts/``): ``turn_context``'s ``model`` becomes
+    the model of the session's later events; a ``reasoning`` item's ``summary`` texts one
+    reasoning event; an assistant ``message``'s ``output_text`` a response; a
+    ``function_call``/``custom_tool_call`` and its output (``function_call_output``,
+    ``custom_tool_call_output`` or ``exec_command_end``, whichever comes first for the
+    ``call_id``) one tool_use, unless a hook recorded it; ``token_count`` a note with the
+    usage. Payloads carry the line's ``timestamp`` as ``transcript_ts``. Other lines
+    (session_meta, user messages, agent_message and other event_msg duplicates) and
+    invalid lines are skipped. A last line without its newline waits for the next call.
+
+    Lines are known by their SHA-256, so a replaced or truncated file read again from the
+    start records nothing twice. Stops after ``max_seconds`` or ``max_lines`` lines. An
+    unknown session is started; a missing file records nothing.
+    """
+    return len(_catch_up(repo, session_id, os.fspath(transcript_path), max_seconds, max_lines))
+
+
+def _catch_up(
+    repo: Repository, sid: str, transcript: str, max_seconds: float, max_lines: int = 20000
+) -> list[Event]:
+    common = repo.paths.common_dir
+    deadline = time.monotonic() + max_seconds
+    events: list[Event] = []
+    with ts.locked(common, sid):
+        state = ts.load(common, sid)
+        state.agent = AGENT
+        state.transcript_path = transcript
+        state.worktree = state.worktree or repo.worktree
+        try:
+            info = os.stat(transcript)
+            fh = open(transcript, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError:
+            ts.save(common, state)
+            return []
+        with fh:
+            if state.offset > info.st_size or (
+                state.inode is not None and state.inode != info.st_ino
+            ):
+                state.offset = 0
+            state.inode = info.st_ino
+            reader = _Rollout(repo, _session(repo, sid, state), state)
+            fh.seek(state.offset)
+            try:
+                for _ in range(max(0, max_lines)):
+                    if time.monotonic() > deadline:
+                        break
+                    line = fh.readline()
+                    if not line.endswith(b"\n"):
+                        break
+                    events += reader.line(line)
+                    state.offset += len(line)
+                events += reader.flush()
+            finally:
+                ts.save(common, state)
+    return events
+
+
+class _Rollout:
+    """Turns rollout lines into events, remembering what it recorded in the state."""
+
+    def __init__(self, repo: Repository, session: Session, state: ts.TranscriptState) -> None:
+        self.repo = repo
+        self.session = session
+        self.state = state
+        self.seen = set(state.seen)
+        # call_id -> the tool_use payload waiting for its output
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.cwd: str | None = None
+
+    def _mark(self, *keys: str) -> None:
+        for key in keys:
+            if key not in self.seen:
+                self.seen.add(key)
+                self.state.seen.append(key)
+
+    def line(self, raw: bytes) -> list[Event]:
+        try:
+            text = raw.decode("utf-8")
+            obj = json.loads(text)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return []
+        if not isinstance(obj, dict) or not isinstance(obj.get("payload"), dict):
+            return []
+        key = "sha256:" + _digest(text)
+        if key in self.seen:
+            return []
+        self._mark(key)
+        payload = obj["payload"]
+        base: dict[str, Any] = {}
+        if isinstance(obj.get("timestamp"), str):
+            base["transcript_ts"] = obj["timestamp"]
+        kind, sub = obj.get("type"), payload.get("type")
+        if kind in ("session_meta", "turn_context") and isinstance(payload.get("cwd"), str):
+            self.cwd = payload["cwd"]  # where apply_patch's relative paths start
+        if kind == "turn_context":
+            model = payload.get("model")
+            if isinstance(model, str) and model:
+                self.state.model = model
+                self.session.set_model(model)
+            return []
+        if self.state.model:
+            base["model"] = self.state.model
+        if kind == "response_item":
+            return self._item(sub, payload, base)
+        if kind == "event_msg" and sub == "token_count":
+            info = payload.get("info")
+            if not isinstance(info, dict):
+                return []
+            note = {"text": "token usage", "usage": info.get("last_token_usage"), **base}
+            note["total_usage"] = info.get("total_token_usage")
+            return [self.session.record("note", note)]
+        if kind == "event_msg" and sub == "exec_command_end":
+            output = {k: payload.get(k) for k in ("stdout", "stderr", "exit_code")}
+            return self._output(payload.get("call_id"), output, base)
+        return []
+
+    def _item(self, sub: Any, payload: dict[str, Any], base: dict[str, Any]) -> list[Event]:
+        if sub == "reasoning":
+            summary = payload.get("summary")
+            parts = [s.get("text") for s in summary or [] if isinstance(s, dict)]
+            text = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
+            return [_record(self.session, "reasoning", {"text": text, **base})] if text else []
+        if sub == "message" and payload.get("role") == "assistant":
+            content = payload.get("content")
+            parts = [c.get("text") for c in content or [] if isinstance(c, dict)]
+            text = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
+            return self._response(text, base) if text else []
+        if sub in ("function_call", "custom_tool_call"):
+            call_id = payload.get("call_id")
+            if not isinstance(call_id, str) or not call_id or _CALL + call_id in self.seen:
+                return []
+            raw = payload.get("arguments", payload.get("input"))
+            tool_input = raw
+            if sub == "function_call" and isinstance(raw, str):
+                try:
+                    tool_input = json.loads(raw)  # arguments are a JSON string
+                except (ValueError, RecursionError):
+                    tool_input = raw
+            name = payload.get("name")
+            self.pending[call_id] = {
+                "name": name if isinstance(name, str) else "unknown",
+                "input": tool_input,
+                "tool_use_id": call_id,
+                **base,
+            }
+            return []
+        if sub in ("function_call_output", "custom_tool_call_output"):
+            return self._output(payload.get("call_id"), payload.get("output"), base)
+        return []
+
+    def _output(self, call_id: Any, output: Any, base: dict[str, Any]) -> list[Event]:
+        """A call's output: the first of its duplicates (function_call_output, exec_command_end)."""
+        if not isinstance(call_id, str) or not call_id or _OUT + call_id in self.seen:
+            return []
+        call = self.pending.pop(call_id, None)
+        if call is not None:
+            event = _record(self.session, "tool_use", {**call, "output": output})
+            self._mark(_CALL + call_id, _OUT + call_id)
+            changes = _patch_changes(self.repo, self.session, call["name"], call["input"], self.cwd)
+            return [event, *changes]
+        data = {"tool_use_id": call_id, "output": output, **base}
+        self._mark(_CALL + call_id, _OUT + call_id)
+        return [_record(self.session, "tool_result", data)]
+
+    def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
+        digest = _digest(text)
+        if digest in self.state.hook_responses:
+            self.state.hook_responses.remove(digest)  # the Stop hook recorded it already
+            return []
+        self.state.transcript_responses.append(digest)
+        return [_record(self.session, "response", {"text": text, **base})]
+
+    def flush(self) -> list[Event]:
+        """Calls whose output is not written yet: recorded now, their output comes later."""
+        events = []
+        for call_id, call in self.pending.items():
+            events.append(_record(self.session, "tool_use", call))
+            events += _patch_changes(self.repo, self.session, call["name"], call["input"], self.cwd)
+            self._mark(_CALL + call_id)
+        self.pending.clear()
+        return events
+
+
+def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+    """(session id, rollout path) of each Codex session open in this worktree with a known path.
+
+    For the git post-commit hook: :func:`catch_up` each before promoting.
+    """
+    open_here = {info.session_id for info in repo.status().active_sessions}
+    out = []
+    for state in ts.load_all(repo.paths.common_dir):
+        here = state.worktree in (None, repo.worktree)
+        mine = state.agent == AGENT
+        if mine and state.session_id in open_here and state.transcript_path and here:
+            out.append((state.session_id, state.transcript_path))
+    return sorted(out)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
+    """``bitloops hook codex``: read one payload from ``stdin`` and record it.
+
+    Never raises and never writes to standard output, so the hook may always exit 0. A
+    failure is appended to ``<git common dir>/bitloops/hooks.log`` when a work tree is
+    found, and one line without a traceback goes to ``err``. Returns None when it
+    worked, else where the failure went.
+    """
+    from ..gitutil import Git, RepoPaths
+    from ..hooks import _log_failure
+
+    paths: RepoPaths | None = None
+    try:
+        isatty = getattr(stdin, "isatty", None)
+        raw = b"" if isatty is not None and isatty() else stdin.read()
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidPayload("the hook payload is not valid UTF-8") from None
+        if not text.strip():
+            raise InvalidPayload("the hook payload is empty (expected one JSON object)")
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            raise InvalidPayload(f"the hook payload is not JSON: {exc}") from None
+        if isinstance(payload, dict):
+            for place in _where(payload, cwd):
+                try:
+                    paths = Git.locate(place)
+                    break
+                except (NotAGitRepository, TypeError, ValueError):
+                    continue
+        handle(payload, cwd=cwd)
+    except Exception:
+        if paths is None:
+            try:
+                paths = Git.locate(cwd)
+            except Exception:
+                paths = None
+        where = _log_failure(paths, HOOK_NAME) if paths is not None else None
+        try:
+            err.write(
+                "bitloops: the codex hook failed (the agent is unaffected)"
+                + (f"; see {where}\n" if where else "\n")
+            )
+        except (OSError, ValueError):
+            pass
+        return where or "nowhere (no git work tree found)"
+    return None

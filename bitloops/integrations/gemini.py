@@ -1,0 +1,479 @@
+"""Gemini CLI: turn its hook payloads and its session file into bitloops events.
+
+Gemini CLI runs a command for each hook event with one JSON object on standard input.
+``bitloops hook gemini`` (wired by the CLI) reads that object and calls :func:`handle`.
+What hooks lack (thoughts, the text of every turn, token counts) is read from the session
+file (``~/.gemini/tmp/<project-id>/chats/session-*.jsonl``) by :func:`catch_up`,
+incrementally. The helpers shared with Claude Code come from
+:mod:`bitloops.integrations.claude_code`; the per-session reading state is
+:mod:`bitloops.integrations.transcript_state`. See ``docs/agents.md``.
+
+Nothing here ever exits 2 or prints to standard output: Gemini CLI would block the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import InvalidPayload, NotAGitRepository, SessionNotFound
+from . import transcript_state as ts
+from .claude_code import _digest, _open_repository, _record, _relative, _stop_response, _where
+
+if TYPE_CHECKING:
+    from ..model import Event
+    from ..repository import Repository
+    from ..session import Session
+
+__all__ = ["AGENT", "active_transcripts", "catch_up", "handle", "run_hook"]
+
+#: The agent name sessions are recorded under.
+AGENT = "gemini"
+#: The name hook failures are logged under in ``hooks.log``.
+HOOK_NAME = "gemini"
+
+# Fields every payload has; left out when a payload is copied into an event.
+_COMMON = frozenset({"session_id", "transcript_path", "cwd", "hook_event_name", "timestamp"})
+# Events recorded elsewhere or too bulky to keep (whole LLM requests): nothing recorded.
+_IGNORED = frozenset({"BeforeTool", "BeforeModel", "BeforeToolSelection"})
+# File-writing tools of Gemini CLI, and whether a write may create the file.
+_FILE_TOOLS = {"write_file": True, "replace": False, "edit": False}
+_AFTER_AGENT_SECONDS = 2.0
+_END_SECONDS = 0.5
+# An older whole-JSON session file larger than this is not read.
+_MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+# -- the hook -----------------------------------------------------------------------------
+
+
+def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = None) -> list[Event]:
+    """Record one Gemini CLI hook payload; return the events it recorded.
+
+    The repository is the git work tree containing the payload's ``cwd`` (else ``cwd``).
+    An event of a session never started starts it; one after ``SessionEnd`` resumes it.
+
+    ``SessionStart`` starts the session (returns ``[]``); ``BeforeAgent`` is a prompt;
+    ``AfterTool`` one tool_use event with input and output (``is_error`` when the
+    response has an ``error``; plus a file_change for
+    ``write_file``/``replace`` inside the work tree); ``AfterAgent`` reads the session file
+    (:func:`catch_up`, at most 2 s) and records ``prompt_response`` as a response unless
+    the file already brought it; ``AfterModel`` sets the session's model from
+    ``llm_request.model`` (records nothing); ``PreCompress`` is a compaction event;
+    ``SessionEnd`` ends the session. ``BeforeTool``, ``BeforeModel`` and
+    ``BeforeToolSelection`` record nothing; any other event (``Notification``...) is a note.
+
+    Raises :class:`~bitloops.InvalidPayload` for a payload without a ``session_id`` or
+    ``hook_event_name`` string, :class:`~bitloops.NotAGitRepository` when no work tree is
+    found, and the library's other errors as recording does.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(
+            f"a Gemini CLI hook payload is a JSON object, not {type(payload).__name__}"
+        )
+    name = payload.get("hook_event_name")
+    sid = payload.get("session_id")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("the payload has no hook_event_name string")
+    if not isinstance(sid, str) or not sid.strip():
+        raise InvalidPayload("the payload has no session_id string")
+    _check(name, payload)
+    with _open_repository(payload, cwd) as repo:
+        return _dispatch(repo, name, sid, payload)
+
+
+def _check(name: str, payload: Mapping[str, Any]) -> None:
+    if name == "BeforeAgent" and not isinstance(payload.get("prompt"), str):
+        raise InvalidPayload("a BeforeAgent payload needs a prompt string")
+    if name == "AfterTool" and not (
+        isinstance(payload.get("tool_name"), str) and payload["tool_name"]
+    ):
+        raise InvalidPayload("an AfterTool payload needs a tool_name string")
+
+
+def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+    transcript = payload.get("transcript_path")
+    transcript = transcript if isinstance(transcript, str) and transcript else None
+    state = _remember(repo, sid, transcript)
+    extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
+    if name in _IGNORED:
+        return []
+    if name == "SessionStart":
+        repo.start_session(AGENT, model=state.model, session_id=sid)
+        return []
+    session = _session(repo, sid, state, resume=name != "SessionEnd")
+    if name == "BeforeAgent":
+        return [session.prompt(payload["prompt"])]
+    if name == "AfterModel":
+        _set_model(repo, session, payload.get("llm_request"))
+        return []
+    if name == "AfterTool":
+        return _tool_use(repo, session, payload)
+    if name == "AfterAgent":
+        events = _catch_up(repo, sid, transcript, _AFTER_AGENT_SECONDS) if transcript else []
+        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=True)
+        event = _stop_response(repo, session, payload.get("prompt_response"))
+        return events if event is None else [*events, event]
+    if name == "PreCompress":
+        return [session.record("compaction", {"phase": "pre", **extra})]
+    if name == "SessionEnd":
+        if session.ended:
+            return []
+        events = _catch_up(repo, sid, transcript, _END_SECONDS) if transcript else []
+        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=False)
+        reason = payload.get("reason")
+        end = session.end(reason if isinstance(reason, str) and reason else None)
+        return events if end is None else [*events, end]
+    note = {"text": f"Gemini CLI hook {name}", "hook_event_name": name, **extra}
+    return [session.record("note", note)]
+
+
+def _remember(repo: Repository, sid: str, transcript: str | None) -> ts.TranscriptState:
+    """The session's state, storing the session file's path when it is new."""
+    common = repo.paths.common_dir
+    state = ts.load(common, sid)
+    if transcript is None or (
+        state.transcript_path == transcript and state.worktree == repo.worktree
+    ):
+        return state
+    with ts.locked(common, sid):
+        state = ts.load(common, sid)
+        state.agent = AGENT
+        state.transcript_path = transcript
+        state.worktree = repo.worktree
+        ts.save(common, state)
+    return state
+
+
+def _session(repo: Repository, sid: str, state: ts.TranscriptState, *, resume: bool) -> Session:
+    """A handle on ``sid``: started when unknown, resumed when ended (if ``resume``)."""
+    try:
+        session = repo.session(sid)
+    except SessionNotFound:
+        session = repo.start_session(AGENT, model=state.model, session_id=sid)
+    else:
+        if session.ended and resume:
+            session = repo.start_session(AGENT, model=state.model, session_id=sid)
+    if state.model:
+        session.set_model(state.model)
+    return session
+
+
+def _set_model(repo: Repository, session: Session, request: Any) -> None:
+    model = request.get("model") if isinstance(request, Mapping) else None
+    if not isinstance(model, str) or not model or model == session.model:
+        return
+    session.set_model(model)
+    common = repo.paths.common_dir
+    with ts.locked(common, session.session_id):
+        state = ts.load(common, session.session_id)
+        state.model = model
+        ts.save(common, state)
+
+
+def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) -> list[Event]:
+    name = payload["tool_name"]
+    tool_input = payload.get("tool_input")
+    data: dict[str, Any] = {"name": name, "input": tool_input}
+    output = payload.get("tool_response")
+    if output is not None:
+        data["output"] = output
+    if isinstance(output, Mapping) and output.get("error") not in (None, "", {}):
+        data["is_error"] = True
+    events = [_record(session, "tool_use", data)]
+    change = _file_change(repo, name, tool_input, payload.get("cwd"))
+    if change is not None:
+        events.append(session.file_change(*change))
+    return events
+
+
+def _file_change(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> tuple[str, str] | None:
+    """The (repo-relative path, change) a file-writing tool made inside the work tree."""
+    if tool not in _FILE_TOOLS or not isinstance(tool_input, Mapping):
+        return None
+    raw = tool_input.get("file_path")
+    if not isinstance(raw, str) or not raw:
+        return None
+    rel = _relative(repo, raw, cwd)
+    if rel is None:
+        return None
+    if not _FILE_TOOLS[tool]:
+        return rel, "modified"
+    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
+    return rel, "modified" if tracked else "added"
+
+
+# -- the session file ---------------------------------------------------------------------
+
+
+def catch_up(
+    repo: Repository,
+    session_id: str,
+    transcript_path: str | os.PathLike[str],
+    *,
+    max_seconds: float = 2.0,
+    max_lines: int = 20000,
+) -> int:
+    """Record what the session file added since the last call; the number of events recorded.
+
+    Reads Gemini CLI's session JSONL from the byte offset where the previous call stopped
+    and, for each ``gemini`` message, records each of its ``thoughts`` as a reasoning event
+    (``subject`` kept in the payload), its ``content`` as a response, and its ``tokens`` as
+    a usage note (payloads carry ``message_id``, ``model`` and ``transcript_ts``); its
+    ``model`` becomes the session's model. User, info and error messages, the metadata
+    line, ``$set`` lines and invalid lines are skipped; a ``$rewindTo`` line is a note
+    (what was recorded stays). A last line without its newline waits for the next call.
+
+    Messages are de-duplicated by id (a message written again records only what it did
+    not have). A file that shrank or was replaced is read again from the start. An older
+    ``.json`` session file (one object with a ``messages`` list) is read whole each time,
+    recording only unseen messages. An unknown session is started; an ended one, or a
+    missing file, records nothing.
+    """
+    return len(_catch_up(repo, session_id, os.fspath(transcript_path), max_seconds, max_lines))
+
+
+def _catch_up(
+    repo: Repository, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
+) -> list[Event]:
+    if transcript is None:
+        return []
+    common = repo.paths.common_dir
+    deadline = time.monotonic() + max_seconds
+    events: list[Event] = []
+    with ts.locked(common, sid):
+        state = ts.load(common, sid)
+        state.agent = state.agent or AGENT
+        state.transcript_path = transcript
+        state.worktree = state.worktree or repo.worktree
+        try:
+            info = os.stat(transcript)
+            fh = open(transcript, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError:
+            ts.save(common, state)
+            return []
+        with fh:
+            if state.offset > info.st_size or (
+                state.inode is not None and state.inode != info.st_ino
+            ):
+                state.offset = 0  # truncated or replaced: the seen keys prevent duplicates
+            state.inode = info.st_ino
+            session = _session(repo, sid, state, resume=False)
+            if session.ended:
+                ts.save(common, state)
+                return []
+            reader = _Reader(session, state)
+            try:
+                if transcript.endswith(".json"):
+                    events += _whole_json(fh, info.st_size, reader)
+                    state.offset = info.st_size
+                else:
+                    fh.seek(state.offset)
+                    for _ in range(max(0, max_lines)):
+                        if time.monotonic() > deadline:
+                            break
+                        line = fh.readline()
+                        if not line.endswith(b"\n"):
+                            break  # the end, or a line still being written
+                        events += reader.line(line)
+                        state.offset += len(line)
+                events += reader.flush_usage()
+            finally:
+                ts.save(common, state)
+    return events
+
+
+def _whole_json(fh: IO[bytes], size: int, reader: _Reader) -> list[Event]:
+    """The messages of an older one-object session file."""
+    if size > _MAX_JSON_BYTES:
+        return []
+    try:
+        data = json.loads(fh.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return []
+    messages = data.get("messages") if isinstance(data, dict) else None
+    events: list[Event] = []
+    for message in messages if isinstance(messages, list) else []:
+        events += reader.message(message)
+    return events
+
+
+class _Reader:
+    """Turns session-file lines into events, remembering what it recorded in the state."""
+
+    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
+        self.session = session
+        self.state = state
+        self.seen = set(state.seen)
+        self.usage_done = set(state.usage_done)
+        self.usage: dict[str, dict[str, Any]] = {}  # message id -> note (last one wins)
+
+    def _once(self, key: str) -> bool:
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        self.state.seen.append(key)
+        return True
+
+    def line(self, raw: bytes) -> list[Event]:
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return []
+        if not isinstance(obj, dict):
+            return []
+        rewind = obj.get("$rewindTo")
+        if isinstance(rewind, str) and rewind:
+            if not self._once(f"rewind:{_digest(raw.decode())}"):
+                return []
+            text = "Gemini CLI rewound the conversation"
+            return [self.session.record("note", {"text": text, "rewind_to": rewind})]
+        return self.message(obj)
+
+    def message(self, obj: Any) -> list[Event]:
+        if not isinstance(obj, dict) or obj.get("type") != "gemini":
+            return []  # metadata, $set, user, info, error...
+        mid = obj.get("id")
+        if not isinstance(mid, str) or not mid:
+            mid = "sha256:" + _digest(json.dumps(obj, sort_keys=True, default=str))
+        model = obj.get("model")
+        if isinstance(model, str) and model:
+            self.state.model = model
+            self.session.set_model(model)
+        base: dict[str, Any] = {"message_id": mid}
+        for name, value in (("model", self.state.model), ("transcript_ts", obj.get("timestamp"))):
+            if isinstance(value, str) and value:
+                base[name] = value
+        events: list[Event] = []
+        thoughts = obj.get("thoughts")
+        for thought in thoughts if isinstance(thoughts, list) else []:
+            events += self._thought(thought, mid, base)
+        text = _content_text(obj.get("content"))
+        if text.strip() and self._once(f"{mid}#c{_digest(text)[:32]}"):
+            events += self._response(text, base)
+        tokens = obj.get("tokens")
+        if isinstance(tokens, dict) and mid not in self.usage_done:
+            self.usage[mid] = {"text": "token usage", "usage": tokens, **base}
+        return events
+
+    def _thought(self, thought: Any, mid: str, base: dict[str, Any]) -> list[Event]:
+        extra: dict[str, Any] = {}
+        if isinstance(thought, str):
+            text = thought
+        elif isinstance(thought, dict):
+            subject, description = thought.get("subject"), thought.get("description")
+            subject = subject if isinstance(subject, str) else ""
+            description = description if isinstance(description, str) else ""
+            text = description or subject
+            if subject and description:
+                extra["subject"] = subject
+        else:
+            return []
+        if not text.strip() or not self._once(f"{mid}#r{_digest(text)[:32]}"):
+            return []
+        return [_record(self.session, "reasoning", {"text": text, **extra, **base})]
+
+    def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
+        digest = _digest(text)
+        if digest in self.state.hook_responses:
+            self.state.hook_responses.remove(digest)  # the AfterAgent hook recorded it already
+            return []
+        self.state.transcript_responses.append(digest)
+        return [_record(self.session, "response", {"text": text, **base})]
+
+    def flush_usage(self) -> list[Event]:
+        events = []
+        for mid, note in self.usage.items():
+            events.append(self.session.record("note", note))
+            self.usage_done.add(mid)
+            self.state.usage_done.append(mid)
+        self.usage.clear()
+        return events
+
+
+def _content_text(content: Any) -> str:
+    """A message's text: a string, or the ``text`` of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") if isinstance(p, dict) else p for p in content]
+        return "".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+    """(session id, session file) of each Gemini session open in this worktree.
+
+    For the git post-commit hook: :func:`catch_up` each before promoting.
+    """
+    open_here = {info.session_id for info in repo.status().active_sessions}
+    out = []
+    for state in ts.load_all(repo.paths.common_dir):
+        here = state.worktree in (None, repo.worktree)
+        mine = state.agent == AGENT
+        if mine and state.session_id in open_here and state.transcript_path and here:
+            out.append((state.session_id, state.transcript_path))
+    return sorted(out)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
+    """``bitloops hook gemini``: read one payload from ``stdin`` and record it.
+
+    Never raises and never writes to standard output. A failure is appended to
+    ``<git common dir>/bitloops/hooks.log`` when a work tree can be found, and one line
+    without a traceback goes to ``err``. Returns None when it worked, else where the
+    failure went.
+    """
+    from ..gitutil import Git, RepoPaths
+    from ..hooks import _log_failure
+
+    paths: RepoPaths | None = None
+    try:
+        isatty = getattr(stdin, "isatty", None)
+        raw = b"" if isatty is not None and isatty() else stdin.read()
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidPayload("the hook payload is not valid UTF-8") from None
+        if not text.strip():
+            raise InvalidPayload("the hook payload is empty (expected one JSON object)")
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            raise InvalidPayload(f"the hook payload is not JSON: {exc}") from None
+        if isinstance(payload, dict):
+            for place in _where(payload, cwd):
+                try:
+                    paths = Git.locate(place)
+                    break
+                except NotAGitRepository:
+                    continue
+        handle(payload, cwd=cwd)
+    except Exception:
+        if paths is None:
+            try:
+                paths = Git.locate(cwd)
+            except Exception:
+                paths = None
+        try:
+            where = _log_failure(paths, HOOK_NAME) if paths is not None else None
+        except Exception:
+            where = None
+        try:
+            err.write(
+                "bitloops: the gemini hook failed (the agent is unaffected)"
+                + (f"; see {where}\n" if where else "\n")
+            )
+        except (OSError, ValueError):
+            pass
+        return where or "nowhere (no git work tree found)"
+    return None
