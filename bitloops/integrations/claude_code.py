@@ -15,14 +15,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import InvalidPayload, NotAGitRepository, PayloadTooLarge, SessionNotFound
+from ..errors import InvalidPayload, NotAGitRepository, PayloadTooLarge
 from . import transcript_state as ts
+from .base import (
+    agent_session,
+    open_transcripts,
+    read_new_lines,
+    remember,
+    run_payload_hook,
+)
 
 if TYPE_CHECKING:
     from ..model import Event
@@ -165,35 +171,11 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
 
 
 def _remember(repo: Repository, sid: str, transcript: str | None) -> ts.TranscriptState:
-    """The session's transcript state, storing the transcript path when it is new."""
-    common = repo.paths.common_dir
-    state = ts.load(common, sid)
-    if transcript is None or (
-        state.transcript_path == transcript and state.worktree == repo.worktree
-    ):
-        return state
-    with ts.locked(common, sid):
-        state = ts.load(common, sid)
-        state.agent = AGENT
-        state.transcript_path = transcript
-        state.worktree = repo.worktree
-        ts.save(common, state)
-    return state
+    return remember(repo, AGENT, sid, transcript)
 
 
 def _session(repo: Repository, sid: str, state: ts.TranscriptState, *, resume: bool) -> Session:
-    """A handle on ``sid``: started when unknown, resumed when ended (if ``resume``)."""
-    try:
-        session = repo.session(sid)
-    except SessionNotFound:
-        session = repo.start_session(AGENT, model=state.model, session_id=sid)
-    else:
-        if session.ended and resume:
-            session = repo.start_session(AGENT, model=state.model, session_id=sid)
-    if state.model:
-        # The transcript's model is the one the API answered with: later events carry it.
-        session.set_model(state.model)
-    return session
+    return agent_session(repo, AGENT, sid, state, resume=resume)
 
 
 def _record(session: Session, kind: str, payload: dict[str, Any]) -> Event:
@@ -359,45 +341,10 @@ def _catch_up(
 ) -> list[Event]:
     if transcript is None:
         return []
-    common = repo.paths.common_dir
-    deadline = time.monotonic() + max_seconds
-    events: list[Event] = []
-    with ts.locked(common, sid):
-        state = ts.load(common, sid)
-        state.agent = state.agent or AGENT
-        state.transcript_path = transcript
-        state.worktree = state.worktree or repo.worktree
-        try:
-            info = os.stat(transcript)
-            fh = open(transcript, "rb")  # noqa: SIM115 - closed by the with below
-        except OSError:
-            ts.save(common, state)
-            return []
-        with fh:
-            if state.offset > info.st_size or (
-                state.inode is not None and state.inode != info.st_ino
-            ):
-                state.offset = 0  # truncated or replaced: the seen uuids prevent duplicates
-            state.inode = info.st_ino
-            session = _session(repo, sid, state, resume=False)
-            if session.ended:
-                ts.save(common, state)
-                return []
-            reader = _Reader(session, state)
-            fh.seek(state.offset)
-            try:
-                for _ in range(max(0, max_lines)):
-                    if time.monotonic() > deadline:
-                        break
-                    line = fh.readline()
-                    if not line.endswith(b"\n"):
-                        break  # the end, or a line still being written
-                    events += reader.line(line)
-                    state.offset += len(line)
-                events += reader.flush_usage()
-            finally:
-                ts.save(common, state)
-    return events
+    return read_new_lines(
+        repo, AGENT, sid, transcript, _Reader,
+        max_seconds=max_seconds, max_lines=max_lines, resume=False,
+    )  # fmt: skip
 
 
 class _Reader:
@@ -469,7 +416,7 @@ class _Reader:
         self.state.transcript_responses.append(digest)
         return [_record(self.session, "response", {"text": text, **base})]
 
-    def flush_usage(self) -> list[Event]:
+    def flush(self) -> list[Event]:
         events = []
         for mid, note in self.usage.items():
             events.append(self.session.record("note", note))
@@ -480,72 +427,17 @@ class _Reader:
 
 
 def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
-    """(session id, transcript path) of each session open in this worktree with a known path.
+    """(session id, transcript path) of each Claude Code session open in this worktree.
 
     For the git post-commit hook: :func:`catch_up` each before promoting, so the checkpoint
     holds the reasoning the transcript had so far.
     """
-    open_here = {info.session_id for info in repo.status().active_sessions}
-    out = []
-    for state in ts.load_all(repo.paths.common_dir):
-        here = state.worktree in (None, repo.worktree)
-        ours = state.agent in ("", AGENT)  # other agents' transcripts have other formats
-        if state.session_id in open_here and state.transcript_path and here and ours:
-            out.append((state.session_id, state.transcript_path))
-    return sorted(out)
+    return open_transcripts(repo, AGENT, untagged=True)
 
 
 # -- the command --------------------------------------------------------------------------
 
 
 def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
-    """``bitloops hook claude-code``: read one payload from ``stdin`` and record it.
-
-    Never raises and never writes to standard output. A failure (bad JSON, no work tree,
-    a library error) is appended to ``<git common dir>/bitloops/hooks.log`` when a work
-    tree can be found from the payload's ``cwd`` or ``cwd``, and one line without a
-    traceback goes to ``err``. Returns None when it worked, else where the failure went.
-    """
-    from ..gitutil import Git, RepoPaths
-    from ..hooks import _log_failure
-
-    paths: RepoPaths | None = None
-    try:
-        isatty = getattr(stdin, "isatty", None)
-        raw = b"" if isatty is not None and isatty() else stdin.read()
-        if isinstance(raw, str):  # a text stream: its bytes as they came
-            raw = raw.encode("utf-8", "surrogateescape")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidPayload("the hook payload is not valid UTF-8") from None
-        if not text.strip():
-            raise InvalidPayload("the hook payload is empty (expected one JSON object)")
-        try:
-            payload = json.loads(text)
-        except ValueError as exc:
-            raise InvalidPayload(f"the hook payload is not JSON: {exc}") from None
-        if isinstance(payload, dict):
-            for place in _where(payload, cwd):
-                try:
-                    paths = Git.locate(place)
-                    break
-                except NotAGitRepository:
-                    continue
-        handle(payload, cwd=cwd)
-    except Exception:
-        if paths is None:
-            try:
-                paths = Git.locate(cwd)
-            except Exception:
-                paths = None
-        where = _log_failure(paths, HOOK_NAME) if paths is not None else None
-        try:
-            err.write(
-                "bitloops: the claude-code hook failed (the agent is unaffected)"
-                + (f"; see {where}\n" if where else "\n")
-            )
-        except (OSError, ValueError):
-            pass
-        return where or "nowhere (no git work tree found)"
-    return None
+    """``bitloops hook claude-code``: see :func:`bitloops.integrations.base.run_payload_hook`."""
+    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import InvalidPayload, NotAGitRepository, SessionNotFound
+from ..errors import InvalidPayload
 from . import transcript_state as ts
+from .base import agent_session, open_transcripts, read_new_lines, remember, run_payload_hook
 from .claude_code import _digest, _open_repository, _record, _relative, _stop_response, _where
 
 if TYPE_CHECKING:
@@ -122,39 +122,12 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
 def _remember(
     repo: Repository, sid: str, transcript: str | None, model: str | None
 ) -> ts.TranscriptState:
-    """The session's state, storing a new transcript path or hook model."""
-    common = repo.paths.common_dir
-    state = ts.load(common, sid)
-    same_path = transcript is None or (
-        state.transcript_path == transcript and state.worktree == repo.worktree
-    )
-    if same_path and (model is None or state.model == model) and state.agent == AGENT:
-        return state
-    with ts.locked(common, sid):
-        state = ts.load(common, sid)
-        state.agent = AGENT
-        state.worktree = state.worktree or repo.worktree
-        if transcript is not None:
-            state.transcript_path = transcript
-            state.worktree = repo.worktree
-        if model is not None:
-            state.model = model
-        ts.save(common, state)
-    return state
+    return remember(repo, AGENT, sid, transcript, model)
 
 
 def _session(repo: Repository, sid: str, state: ts.TranscriptState) -> Session:
-    """A handle on ``sid``: started when unknown or ended (Codex has no SessionEnd hook)."""
-    try:
-        session = repo.session(sid)
-    except SessionNotFound:
-        session = repo.start_session(AGENT, model=state.model, session_id=sid)
-    else:
-        if session.ended:
-            session = repo.start_session(AGENT, model=state.model, session_id=sid)
-    if state.model:
-        session.set_model(state.model)
-    return session
+    # Codex has no SessionEnd hook: an ended session that hears again is resumed.
+    return agent_session(repo, AGENT, sid, state)
 
 
 def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) -> list[Event]:
@@ -269,41 +242,11 @@ def catch_up(
 def _catch_up(
     repo: Repository, sid: str, transcript: str, max_seconds: float, max_lines: int = 20000
 ) -> list[Event]:
-    common = repo.paths.common_dir
-    deadline = time.monotonic() + max_seconds
-    events: list[Event] = []
-    with ts.locked(common, sid):
-        state = ts.load(common, sid)
-        state.agent = AGENT
-        state.transcript_path = transcript
-        state.worktree = state.worktree or repo.worktree
-        try:
-            info = os.stat(transcript)
-            fh = open(transcript, "rb")  # noqa: SIM115 - closed by the with below
-        except OSError:
-            ts.save(common, state)
-            return []
-        with fh:
-            if state.offset > info.st_size or (
-                state.inode is not None and state.inode != info.st_ino
-            ):
-                state.offset = 0
-            state.inode = info.st_ino
-            reader = _Rollout(repo, _session(repo, sid, state), state)
-            fh.seek(state.offset)
-            try:
-                for _ in range(max(0, max_lines)):
-                    if time.monotonic() > deadline:
-                        break
-                    line = fh.readline()
-                    if not line.endswith(b"\n"):
-                        break
-                    events += reader.line(line)
-                    state.offset += len(line)
-                events += reader.flush()
-            finally:
-                ts.save(common, state)
-    return events
+    # Codex has no SessionEnd hook: an ended session that grows again is resumed.
+    return read_new_lines(
+        repo, AGENT, sid, transcript, lambda session, state: _Rollout(repo, session, state),
+        max_seconds=max_seconds, max_lines=max_lines, resume=True,
+    )  # fmt: skip
 
 
 class _Rollout:
@@ -433,71 +376,16 @@ class _Rollout:
 
 
 def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
-    """(session id, rollout path) of each Codex session open in this worktree with a known path.
+    """(session id, rollout path) of each Codex session open in this worktree.
 
     For the git post-commit hook: :func:`catch_up` each before promoting.
     """
-    open_here = {info.session_id for info in repo.status().active_sessions}
-    out = []
-    for state in ts.load_all(repo.paths.common_dir):
-        here = state.worktree in (None, repo.worktree)
-        mine = state.agent == AGENT
-        if mine and state.session_id in open_here and state.transcript_path and here:
-            out.append((state.session_id, state.transcript_path))
-    return sorted(out)
+    return open_transcripts(repo, AGENT)
 
 
 # -- the command --------------------------------------------------------------------------
 
 
 def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
-    """``bitloops hook codex``: read one payload from ``stdin`` and record it.
-
-    Never raises and never writes to standard output, so the hook may always exit 0. A
-    failure is appended to ``<git common dir>/bitloops/hooks.log`` when a work tree is
-    found, and one line without a traceback goes to ``err``. Returns None when it
-    worked, else where the failure went.
-    """
-    from ..gitutil import Git, RepoPaths
-    from ..hooks import _log_failure
-
-    paths: RepoPaths | None = None
-    try:
-        isatty = getattr(stdin, "isatty", None)
-        raw = b"" if isatty is not None and isatty() else stdin.read()
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8", "surrogateescape")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidPayload("the hook payload is not valid UTF-8") from None
-        if not text.strip():
-            raise InvalidPayload("the hook payload is empty (expected one JSON object)")
-        try:
-            payload = json.loads(text)
-        except ValueError as exc:
-            raise InvalidPayload(f"the hook payload is not JSON: {exc}") from None
-        if isinstance(payload, dict):
-            for place in _where(payload, cwd):
-                try:
-                    paths = Git.locate(place)
-                    break
-                except (NotAGitRepository, TypeError, ValueError):
-                    continue
-        handle(payload, cwd=cwd)
-    except Exception:
-        if paths is None:
-            try:
-                paths = Git.locate(cwd)
-            except Exception:
-                paths = None
-        where = _log_failure(paths, HOOK_NAME) if paths is not None else None
-        try:
-            err.write(
-                "bitloops: the codex hook failed (the agent is unaffected)"
-                + (f"; see {where}\n" if where else "\n")
-            )
-        except (OSError, ValueError):
-            pass
-        return where or "nowhere (no git work tree found)"
-    return None
+    """``bitloops hook codex``: see :func:`bitloops.integrations.base.run_payload_hook`."""
+    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)
