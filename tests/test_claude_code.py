@@ -9,29 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_fixtures import payloads, write_transcript
 from conftest import git
 
 import bitloops
 from bitloops.integrations import claude_code
 
-FIXTURES = Path(__file__).parent / "fixtures" / "claude_code"
 SID = "cc-session-1"
 MODEL = "claude-opus-4-5-20251101"
 
 
-def _fill(text: str, repo: Path, transcript: Path) -> str:
-    return text.replace("{cwd}", str(repo)).replace("{transcript}", str(transcript))
-
-
 def _payloads(repo: Path, transcript: Path) -> list[dict[str, Any]]:
-    text = _fill((FIXTURES / "hooks.jsonl").read_text(encoding="utf-8"), repo, transcript)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return payloads("claude_code", repo, transcript)
 
 
 def _write_transcript(repo: Path, dest: Path) -> Path:
-    text = (FIXTURES / "transcript.jsonl").read_text(encoding="utf-8")
-    dest.write_text(_fill(text, repo, dest), encoding="utf-8")
-    return dest
+    return write_transcript("claude_code", "transcript.jsonl", repo, dest)
 
 
 def _run_hook(stdin: bytes, cwd: Path) -> subprocess.CompletedProcess[bytes]:

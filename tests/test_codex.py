@@ -8,30 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_fixtures import payloads, write_transcript
 from conftest import git
 
 import bitloops
 from bitloops.integrations import codex
 
-FIXTURES = Path(__file__).parent / "fixtures" / "codex"
 SID = "0199a5c3-1f2e-7c10-9b8a-3d4e5f6a7b8c"
 MODEL = "gpt-5-codex"
 FINAL = "I added greet() in src/greet.py and mentioned it in the README."
 
 
-def _fill(text: str, repo: Path, transcript: Path) -> str:
-    return text.replace("{cwd}", str(repo)).replace("{transcript}", str(transcript))
-
-
 def _payloads(repo: Path, transcript: Path) -> list[dict[str, Any]]:
-    text = _fill((FIXTURES / "hooks.jsonl").read_text(encoding="utf-8"), repo, transcript)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return payloads("codex", repo, transcript)
 
 
 def _write_rollout(repo: Path, dest: Path) -> Path:
-    text = (FIXTURES / "rollout.jsonl").read_text(encoding="utf-8")
-    dest.write_text(_fill(text, repo, dest), encoding="utf-8")
-    return dest
+    return write_transcript("codex", "rollout.jsonl", repo, dest)
 
 
 def _by_kind(events: list[Any]) -> dict[str, list[Any]]:

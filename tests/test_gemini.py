@@ -8,29 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_fixtures import payloads, write_transcript
 from conftest import git
 
 import bitloops
 from bitloops.integrations import gemini
 
-FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 SID = "gm-session-1"
 MODEL = "gemini-2.5-pro"
 
 
-def _fill(text: str, repo: Path, transcript: Path) -> str:
-    return text.replace("{cwd}", str(repo)).replace("{transcript}", str(transcript))
-
-
 def _payloads(repo: Path, transcript: Path) -> list[dict[str, Any]]:
-    text = _fill((FIXTURES / "hooks.jsonl").read_text(encoding="utf-8"), repo, transcript)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return payloads("gemini", repo, transcript)
 
 
 def _write_session(repo: Path, dest: Path) -> Path:
-    text = (FIXTURES / "session.jsonl").read_text(encoding="utf-8")
-    dest.write_text(_fill(text, repo, dest), encoding="utf-8")
-    return dest
+    return write_transcript("gemini", "session.jsonl", repo, dest)
 
 
 def _gemini_line(mid: str, text: str, thought: str | None = None) -> str:
