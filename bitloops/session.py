@@ -161,6 +161,11 @@ class Session:
             artefacts=arts,
         )
 
+    @property
+    def max_payload_bytes(self) -> int:
+        """The largest serialised payload this session accepts (``max_payload_bytes``)."""
+        return self._max_bytes
+
     def set_model(self, model: str | None) -> None:
         """Change the model this session runs on, for its later events and its record.
 

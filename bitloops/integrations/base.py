@@ -7,14 +7,16 @@ name, so they live here once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from ..errors import InvalidPayload, NotAGitRepository, SessionNotFound
+from ..errors import InvalidPayload, NotAGitRepository, PayloadTooLarge, SessionNotFound
 from . import transcript_state as ts
 
 if TYPE_CHECKING:
@@ -25,10 +27,17 @@ if TYPE_CHECKING:
 __all__ = [
     "LineReader",
     "agent_session",
+    "digest",
+    "hook_response",
+    "open_repository",
     "open_transcripts",
     "read_new_lines",
+    "record_fitting",
+    "relative_path",
     "remember",
     "run_payload_hook",
+    "transcript_response",
+    "where_to_look",
 ]
 
 
@@ -113,6 +122,115 @@ def read_new_lines(
             finally:
                 ts.save(common, state)
     return events
+
+
+def where_to_look(payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None) -> list[str]:
+    """The directories to find the work tree from: the payload's ``cwd``, then ``cwd``."""
+    places = []
+    if isinstance(payload.get("cwd"), str) and payload["cwd"]:
+        places.append(payload["cwd"])
+    if cwd is not None:
+        places.append(os.fspath(cwd))
+    return places
+
+
+@contextmanager
+def open_repository(
+    payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None
+) -> Iterator[Repository]:
+    """The repository of the first of :func:`where_to_look` inside a work tree."""
+    from ..repository import Repository
+
+    places = where_to_look(payload, cwd)
+    if not places:
+        raise NotAGitRepository("the payload has no cwd and no directory was given")
+    error: NotAGitRepository | None = None
+    for place in places:
+        try:
+            repo = Repository.open(place)
+        except NotAGitRepository as exc:
+            error = error or exc
+            continue
+        with repo:
+            yield repo
+        return
+    assert error is not None
+    raise error
+
+
+def record_fitting(session: Session, kind: str, payload: dict[str, Any]) -> Event:
+    """Record, cutting ``input`` and ``output`` to an excerpt when the payload is too large."""
+    try:
+        return session.record(kind, payload)
+    except PayloadTooLarge:
+        pass
+    limit = max(256, session.max_payload_bytes // 4)
+    cut = dict(payload)
+    for key in ("output", "input"):
+        if key in cut:
+            text = cut[key] if isinstance(cut[key], str) else json.dumps(cut[key], default=str)
+            if len(text) > limit:
+                cut[key] = text[:limit]
+                cut[f"{key}_truncated"] = True
+    try:
+        return session.record(kind, cut)
+    except PayloadTooLarge:
+        for key in ("output", "input"):
+            if key in cut:
+                cut[key] = None
+                cut[f"{key}_truncated"] = True
+        return session.record(kind, cut)
+
+
+def relative_path(repo: Repository, raw: str, cwd: Any) -> str | None:
+    """``raw`` (absolute, or relative to ``cwd``) relative to the work tree; None outside it."""
+    path = Path(raw)
+    if not path.is_absolute():
+        path = Path(cwd if isinstance(cwd, str) and cwd else repo.toplevel) / path
+    real = os.path.realpath(path)
+    top = os.path.realpath(repo.toplevel)
+    rel = os.path.relpath(real, top)
+    if rel == "." or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    first = Path(rel).parts[0]
+    if first == ".git":
+        return None
+    return Path(rel).as_posix()
+
+
+def digest(text: str) -> str:
+    """A fingerprint of a response text, to record it once from hook or transcript."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def hook_response(repo: Repository, session: Session, text: Any) -> Event | None:
+    """The turn's final text from a hook, unless the transcript reader just recorded it."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    common = repo.paths.common_dir
+    key = digest(text)
+    with ts.locked(common, session.session_id):
+        state = ts.load(common, session.session_id)
+        if key in state.transcript_responses:
+            state.transcript_responses.remove(key)
+            ts.save(common, state)
+            return None
+        event = session.record("response", {"text": text, "source": "hook"})
+        state.hook_responses.append(key)
+        ts.save(common, state)
+    return event
+
+
+def transcript_response(
+    session: Session, state: ts.TranscriptState, text: str, base: dict[str, Any]
+) -> list[Event]:
+    """A response read from a transcript, unless the hook already recorded the same text."""
+    key = digest(text)
+    if key in state.hook_responses:
+        state.hook_responses.remove(key)  # the Stop hook recorded it already
+        return []
+    state.transcript_responses.append(key)
+    return [record_fitting(session, "response", {"text": text, **base})]
 
 
 def remember(

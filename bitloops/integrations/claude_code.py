@@ -12,22 +12,27 @@ or add the output to its context.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import InvalidPayload, NotAGitRepository, PayloadTooLarge
+from ..errors import InvalidPayload
 from . import transcript_state as ts
 from .base import (
     agent_session,
+    digest,
+    hook_response,
+    open_repository,
     open_transcripts,
     read_new_lines,
+    record_fitting,
+    relative_path,
     remember,
     run_payload_hook,
+    transcript_response,
+    where_to_look,
 )
 
 if TYPE_CHECKING:
@@ -84,40 +89,8 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
         raise InvalidPayload("the payload has no hook_event_name string")
     if not isinstance(sid, str) or not sid.strip():
         raise InvalidPayload("the payload has no session_id string")
-    with _open_repository(payload, cwd) as repo:
+    with open_repository(payload, cwd) as repo:
         return _dispatch(repo, name, sid, payload)
-
-
-def _where(payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None) -> list[str]:
-    places = []
-    if isinstance(payload.get("cwd"), str) and payload["cwd"]:
-        places.append(payload["cwd"])
-    if cwd is not None:
-        places.append(os.fspath(cwd))
-    return places
-
-
-@contextmanager
-def _open_repository(
-    payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None
-) -> Iterator[Repository]:
-    from ..repository import Repository
-
-    places = _where(payload, cwd)
-    if not places:
-        raise NotAGitRepository("the payload has no cwd and no directory was given")
-    error: NotAGitRepository | None = None
-    for place in places:
-        try:
-            repo = Repository.open(place)
-        except NotAGitRepository as exc:
-            error = error or exc
-            continue
-        with repo:
-            yield repo
-        return
-    assert error is not None
-    raise error
 
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
@@ -143,7 +116,7 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     if name == "Stop":
         events = _catch_up(repo, sid, transcript, _STOP_SECONDS) if transcript else []
         session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=True)
-        event = _stop_response(repo, session, payload.get("last_assistant_message"))
+        event = hook_response(repo, session, payload.get("last_assistant_message"))
         return events if event is None else [*events, event]
     if name in ("SubagentStart", "SubagentStop"):
         event_name = "start" if name == "SubagentStart" else "stop"
@@ -178,30 +151,6 @@ def _session(repo: Repository, sid: str, state: ts.TranscriptState, *, resume: b
     return agent_session(repo, AGENT, sid, state, resume=resume)
 
 
-def _record(session: Session, kind: str, payload: dict[str, Any]) -> Event:
-    """Record, cutting ``input`` and ``output`` to an excerpt when the payload is too large."""
-    try:
-        return session.record(kind, payload)
-    except PayloadTooLarge:
-        pass
-    limit = max(256, session._max_bytes // 4)
-    cut = dict(payload)
-    for key in ("output", "input"):
-        if key in cut:
-            text = cut[key] if isinstance(cut[key], str) else json.dumps(cut[key], default=str)
-            if len(text) > limit:
-                cut[key] = text[:limit]
-                cut[f"{key}_truncated"] = True
-    try:
-        return session.record(kind, cut)
-    except PayloadTooLarge:
-        for key in ("output", "input"):
-            if key in cut:
-                cut[key] = None
-                cut[f"{key}_truncated"] = True
-        return session.record(kind, cut)
-
-
 def _tool_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     name = payload.get("tool_name")
     if not isinstance(name, str) or not name:
@@ -224,7 +173,7 @@ def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) ->
     duration = payload.get("duration_ms")
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         data["duration_ms"] = duration
-    events = [_record(session, "tool_use", data)]
+    events = [record_fitting(session, "tool_use", data)]
     change = _file_change(repo, data["name"], data["input"], output, payload.get("cwd"))
     if change is not None:
         events.append(session.file_change(*change))
@@ -235,9 +184,9 @@ def _tool_failure(session: Session, payload: Mapping[str, Any]) -> Event:
     data = _tool_payload(payload)
     error = payload.get("error")
     if "tool_use_id" in data:
-        return _record(session, "tool_result", {**data, "output": error, "is_error": True})
+        return record_fitting(session, "tool_result", {**data, "output": error, "is_error": True})
     message = error if isinstance(error, str) else json.dumps(error, default=str)
-    return _record(session, "error", {"message": message, **data})
+    return record_fitting(session, "error", {"message": message, **data})
 
 
 def _file_change(
@@ -251,7 +200,7 @@ def _file_change(
     raw = tool_input.get("notebook_path" if tool == "NotebookEdit" else "file_path")
     if not isinstance(raw, str) or not raw:
         return None
-    rel = _relative(repo, raw, cwd)
+    rel = relative_path(repo, raw, cwd)
     if rel is None:
         return None
     if tool != "Write":
@@ -263,43 +212,6 @@ def _file_change(
         return rel, "modified"
     tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
     return rel, "modified" if tracked else "added"
-
-
-def _relative(repo: Repository, raw: str, cwd: Any) -> str | None:
-    path = Path(raw)
-    if not path.is_absolute():
-        path = Path(cwd if isinstance(cwd, str) and cwd else repo.toplevel) / path
-    real = os.path.realpath(path)
-    top = os.path.realpath(repo.toplevel)
-    rel = os.path.relpath(real, top)
-    if rel == "." or rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        return None
-    first = Path(rel).parts[0]
-    if first == ".git":
-        return None
-    return Path(rel).as_posix()
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _stop_response(repo: Repository, session: Session, text: Any) -> Event | None:
-    """The turn's final text, unless :func:`catch_up` just recorded it from the transcript."""
-    if not isinstance(text, str) or not text.strip():
-        return None
-    common = repo.paths.common_dir
-    digest = _digest(text)
-    with ts.locked(common, session.session_id):
-        state = ts.load(common, session.session_id)
-        if digest in state.transcript_responses:
-            state.transcript_responses.remove(digest)
-            ts.save(common, state)
-            return None
-        event = session.record("response", {"text": text, "source": "hook"})
-        state.hook_responses.append(digest)
-        ts.save(common, state)
-    return event
 
 
 # -- the transcript -----------------------------------------------------------------------
@@ -368,7 +280,7 @@ class _Reader:
         if obj.get("isSidechain") is True:
             return []
         uuid = obj.get("uuid")
-        key = uuid if isinstance(uuid, str) and uuid else "sha256:" + _digest(raw.decode())
+        key = uuid if isinstance(uuid, str) and uuid else "sha256:" + digest(raw.decode())
         if key in self.seen:
             return []
         message = obj.get("message")
@@ -396,7 +308,9 @@ class _Reader:
             if kind == "thinking" and isinstance(block.get("thinking"), str):
                 if block["thinking"].strip():
                     events.append(
-                        _record(self.session, "reasoning", {"text": block["thinking"], **base})
+                        record_fitting(
+                            self.session, "reasoning", {"text": block["thinking"], **base}
+                        )
                     )
             elif kind == "text" and isinstance(block.get("text"), str) and block["text"].strip():
                 events += self._response(block["text"], base)
@@ -409,12 +323,7 @@ class _Reader:
         return events
 
     def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
-        digest = _digest(text)
-        if digest in self.state.hook_responses:
-            self.state.hook_responses.remove(digest)  # the Stop hook recorded it already
-            return []
-        self.state.transcript_responses.append(digest)
-        return [_record(self.session, "response", {"text": text, **base})]
+        return transcript_response(self.session, self.state, text, base)
 
     def flush(self) -> list[Event]:
         events = []
@@ -440,4 +349,4 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 
 def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
     """``bitloops hook claude-code``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)
+    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)

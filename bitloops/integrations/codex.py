@@ -23,8 +23,20 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidPayload
 from . import transcript_state as ts
-from .base import agent_session, open_transcripts, read_new_lines, remember, run_payload_hook
-from .claude_code import _digest, _open_repository, _record, _relative, _stop_response, _where
+from .base import (
+    agent_session,
+    digest,
+    hook_response,
+    open_repository,
+    open_transcripts,
+    read_new_lines,
+    record_fitting,
+    relative_path,
+    remember,
+    run_payload_hook,
+    transcript_response,
+    where_to_look,
+)
 
 if TYPE_CHECKING:
     from ..model import Event
@@ -84,7 +96,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     for key in ("transcript_path", "model", "turn_id", "tool_use_id"):
         if payload.get(key) is not None and not isinstance(payload.get(key), str):
             raise InvalidPayload(f"the payload's {key} is not a string")
-    with _open_repository(payload, cwd) as repo:
+    with open_repository(payload, cwd) as repo:
         return _dispatch(repo, name, sid, payload)
 
 
@@ -107,7 +119,7 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         path = state.transcript_path or find_rollout(sid)
         events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
         session = _session(repo, sid, ts.load(repo.paths.common_dir, sid))
-        event = _stop_response(repo, session, payload.get("last_assistant_message"))
+        event = hook_response(repo, session, payload.get("last_assistant_message"))
         return events if event is None else [*events, event]
     if name in ("SubagentStart", "SubagentStop"):
         event_name = "start" if name == "SubagentStart" else "stop"
@@ -144,9 +156,9 @@ def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) ->
             return []  # the rollout recorded this call with its output
         known = bool(call_id) and _CALL + str(call_id) in state.seen
         if known:  # the rollout recorded the call (and its file changes), not its output
-            event = _record(session, "tool_result", {**data, "input": None})
+            event = record_fitting(session, "tool_result", {**data, "input": None})
         else:
-            event = _record(session, "tool_use", data)
+            event = record_fitting(session, "tool_use", data)
         if call_id:
             state.seen += [_CALL + call_id, _OUT + call_id]
             ts.save(common, state)
@@ -182,13 +194,13 @@ def _patch_changes(
     kinds = {"Add": "added", "Update": "modified", "Delete": "deleted"}
     events = []
     for match in _PATCH_FILE.finditer(text):
-        rel = _relative(repo, match.group(2), cwd)
+        rel = relative_path(repo, match.group(2), cwd)
         if rel is None:
             continue
         rest = text[match.end() :]
         move = _MOVE_TO.match(rest.lstrip("\n"))
         if match.group(1) == "Update" and move is not None:
-            new = _relative(repo, move.group(1), cwd)
+            new = relative_path(repo, move.group(1), cwd)
             if new is not None:
                 events.append(session.file_change(new, "renamed", old_path=rel))
                 continue
@@ -275,7 +287,7 @@ class _Rollout:
             return []
         if not isinstance(obj, dict) or not isinstance(obj.get("payload"), dict):
             return []
-        key = "sha256:" + _digest(text)
+        key = "sha256:" + digest(text)
         if key in self.seen:
             return []
         self._mark(key)
@@ -313,7 +325,9 @@ class _Rollout:
             summary = payload.get("summary")
             parts = [s.get("text") for s in summary or [] if isinstance(s, dict)]
             text = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
-            return [_record(self.session, "reasoning", {"text": text, **base})] if text else []
+            return (
+                [record_fitting(self.session, "reasoning", {"text": text, **base})] if text else []
+            )
         if sub == "message" and payload.get("role") == "assistant":
             content = payload.get("content")
             parts = [c.get("text") for c in content or [] if isinstance(c, dict)]
@@ -348,27 +362,22 @@ class _Rollout:
             return []
         call = self.pending.pop(call_id, None)
         if call is not None:
-            event = _record(self.session, "tool_use", {**call, "output": output})
+            event = record_fitting(self.session, "tool_use", {**call, "output": output})
             self._mark(_CALL + call_id, _OUT + call_id)
             changes = _patch_changes(self.repo, self.session, call["name"], call["input"], self.cwd)
             return [event, *changes]
         data = {"tool_use_id": call_id, "output": output, **base}
         self._mark(_CALL + call_id, _OUT + call_id)
-        return [_record(self.session, "tool_result", data)]
+        return [record_fitting(self.session, "tool_result", data)]
 
     def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
-        digest = _digest(text)
-        if digest in self.state.hook_responses:
-            self.state.hook_responses.remove(digest)  # the Stop hook recorded it already
-            return []
-        self.state.transcript_responses.append(digest)
-        return [_record(self.session, "response", {"text": text, **base})]
+        return transcript_response(self.session, self.state, text, base)
 
     def flush(self) -> list[Event]:
         """Calls whose output is not written yet: recorded now, their output comes later."""
         events = []
         for call_id, call in self.pending.items():
-            events.append(_record(self.session, "tool_use", call))
+            events.append(record_fitting(self.session, "tool_use", call))
             events += _patch_changes(self.repo, self.session, call["name"], call["input"], self.cwd)
             self._mark(_CALL + call_id)
         self.pending.clear()
@@ -388,4 +397,4 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 
 def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
     """``bitloops hook codex``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)
+    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)

@@ -24,12 +24,18 @@ from . import transcript_state as ts
 from .base import (
     LineReader,
     agent_session,
+    digest,
+    hook_response,
+    open_repository,
     open_transcripts,
     read_new_lines,
+    record_fitting,
+    relative_path,
     remember,
     run_payload_hook,
+    transcript_response,
+    where_to_look,
 )
-from .claude_code import _digest, _open_repository, _record, _relative, _stop_response, _where
 
 if TYPE_CHECKING:
     from ..model import Event
@@ -89,7 +95,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     if not isinstance(sid, str) or not sid.strip():
         raise InvalidPayload("the payload has no session_id string")
     _check(name, payload)
-    with _open_repository(payload, cwd) as repo:
+    with open_repository(payload, cwd) as repo:
         return _dispatch(repo, name, sid, payload)
 
 
@@ -123,7 +129,7 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     if name == "AfterAgent":
         events = _catch_up(repo, sid, transcript, _AFTER_AGENT_SECONDS) if transcript else []
         session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=True)
-        event = _stop_response(repo, session, payload.get("prompt_response"))
+        event = hook_response(repo, session, payload.get("prompt_response"))
         return events if event is None else [*events, event]
     if name == "PreCompress":
         return [session.record("compaction", {"phase": "pre", **extra})]
@@ -168,7 +174,7 @@ def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) ->
         data["output"] = output
     if isinstance(output, Mapping) and output.get("error") not in (None, "", {}):
         data["is_error"] = True
-    events = [_record(session, "tool_use", data)]
+    events = [record_fitting(session, "tool_use", data)]
     change = _file_change(repo, name, tool_input, payload.get("cwd"))
     if change is not None:
         events.append(session.file_change(*change))
@@ -182,7 +188,7 @@ def _file_change(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> tupl
     raw = tool_input.get("file_path")
     if not isinstance(raw, str) or not raw:
         return None
-    rel = _relative(repo, raw, cwd)
+    rel = relative_path(repo, raw, cwd)
     if rel is None:
         return None
     if not _FILE_TOOLS[tool]:
@@ -275,7 +281,7 @@ class _Reader:
             return []
         rewind = obj.get("$rewindTo")
         if isinstance(rewind, str) and rewind:
-            if not self._once(f"rewind:{_digest(raw.decode())}"):
+            if not self._once(f"rewind:{digest(raw.decode())}"):
                 return []
             text = "Gemini CLI rewound the conversation"
             return [self.session.record("note", {"text": text, "rewind_to": rewind})]
@@ -286,7 +292,7 @@ class _Reader:
             return []  # metadata, $set, user, info, error...
         mid = obj.get("id")
         if not isinstance(mid, str) or not mid:
-            mid = "sha256:" + _digest(json.dumps(obj, sort_keys=True, default=str))
+            mid = "sha256:" + digest(json.dumps(obj, sort_keys=True, default=str))
         model = obj.get("model")
         if isinstance(model, str) and model:
             self.state.model = model
@@ -300,7 +306,7 @@ class _Reader:
         for thought in thoughts if isinstance(thoughts, list) else []:
             events += self._thought(thought, mid, base)
         text = _content_text(obj.get("content"))
-        if text.strip() and self._once(f"{mid}#c{_digest(text)[:32]}"):
+        if text.strip() and self._once(f"{mid}#c{digest(text)[:32]}"):
             events += self._response(text, base)
         tokens = obj.get("tokens")
         if isinstance(tokens, dict) and mid not in self.usage_done:
@@ -320,17 +326,12 @@ class _Reader:
                 extra["subject"] = subject
         else:
             return []
-        if not text.strip() or not self._once(f"{mid}#r{_digest(text)[:32]}"):
+        if not text.strip() or not self._once(f"{mid}#r{digest(text)[:32]}"):
             return []
-        return [_record(self.session, "reasoning", {"text": text, **extra, **base})]
+        return [record_fitting(self.session, "reasoning", {"text": text, **extra, **base})]
 
     def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
-        digest = _digest(text)
-        if digest in self.state.hook_responses:
-            self.state.hook_responses.remove(digest)  # the AfterAgent hook recorded it already
-            return []
-        self.state.transcript_responses.append(digest)
-        return [_record(self.session, "response", {"text": text, **base})]
+        return transcript_response(self.session, self.state, text, base)
 
     def flush(self) -> list[Event]:
         events = []
@@ -365,4 +366,4 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 
 def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
     """``bitloops hook gemini``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)
+    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)
