@@ -286,7 +286,12 @@ def open_transcripts(
     Only the agent's own sessions: each agent's transcripts have their own format.
     ``untagged`` also takes states that name no agent (written before they did).
     """
-    open_here = {info.session_id for info in repo.status().active_sessions}
+    # The sessions status() calls active or idle, without the counts status() also makes.
+    open_here = {
+        info.session_id
+        for info in repo.store.sessions(worktree=repo.worktree)
+        if info.status != "ended"
+    }
     agents = ("", agent) if untagged else (agent,)
     return sorted(
         (state.session_id, state.transcript_path)
