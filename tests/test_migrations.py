@@ -1,4 +1,4 @@
-"""Schema migrations: version 1 databases upgrade to 2 (full-text search), once, atomically."""
+"""Schema migrations: version 1 databases upgrade to the current version, once, atomically."""
 
 from __future__ import annotations
 
@@ -60,9 +60,9 @@ def _index_state(db: Path) -> tuple[int, int, int]:
 
 
 def test_migrations_are_ordered_and_end_at_the_schema_version() -> None:
-    """Steps are numbered 1, 2, ... and the last is SCHEMA_VERSION, which is 2."""
+    """Steps are numbered 1, 2, ... and the last is SCHEMA_VERSION, which is 3."""
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == sqlite_store.SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == sqlite_store.SCHEMA_VERSION == 3
 
 
 def test_new_database_is_created_at_the_current_version(repo: bitloops.Repository) -> None:
@@ -84,32 +84,32 @@ def test_v1_database_upgrades_and_backfills_the_index(
         assert repo.search("zeppelin") == []  # the draft stays unindexed
         assert repo.verify().ok
         assert len(repo.draft().events) == 2  # the draft survived the migration
-    assert _index_state(repo.db_path) == (2, events, events)
+    assert _index_state(repo.db_path) == (SCHEMA_VERSION, events, events)
 
 
 def test_reopening_after_migration_does_not_migrate_again(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A second open finds version 2 and leaves the index alone: no duplicates."""
+    """A second open finds the current version and leaves the index alone: no duplicates."""
     events = _make_v1(git_repo, monkeypatch)
     for _ in range(2):
         with bitloops.Repository.open(git_repo) as repo:
             assert len(repo.search("backoff")) == 6
-    assert _index_state(repo.db_path) == (2, events, events)
+    assert _index_state(repo.db_path) == (SCHEMA_VERSION, events, events)
 
 
 def test_step_two_is_safe_to_run_again(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A v2 file whose user_version was set back to 1 is rebuilt, not duplicated."""
+    """A current file whose user_version was set back to 1 is rebuilt, not duplicated."""
     events = _make_v1(git_repo, monkeypatch)
     db = git_repo / ".git" / "bitloops" / "bitloops.db"
     with bitloops.Repository.open(git_repo) as repo:
-        repo.status()  # migrates to 2
+        repo.status()  # migrates to the current version
     conn = apsw.Connection(str(db))
     conn.pragma("user_version", 1)
     conn.close()
     with bitloops.Repository.open(git_repo) as repo:
         assert len(repo.search("retries")) == 3
-    assert _index_state(db) == (2, events, events)
+    assert _index_state(db) == (SCHEMA_VERSION, events, events)
 
 
 def test_a_failing_step_leaves_the_database_at_its_old_version(
@@ -120,11 +120,12 @@ def test_a_failing_step_leaves_the_database_at_its_old_version(
 
     def broken(conn: apsw.Connection) -> None:
         conn.execute("CREATE TABLE half_done (x)")
-        raise apsw.SQLError("step 3 went wrong")
+        raise apsw.SQLError("the last step went wrong")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(3, "broken", broken)))
-    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", 3)
-    with pytest.raises(bitloops.StoreError, match="step 3 went wrong"):
+    last = SCHEMA_VERSION + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(last, "broken", broken)))
+    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", last)
+    with pytest.raises(bitloops.StoreError, match="the last step went wrong"):
         bitloops.Repository.open(git_repo).status()
     conn = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
     try:
@@ -162,7 +163,11 @@ def test_concurrent_processes_migrate_once(git_repo: Path, monkeypatch: pytest.M
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
         assert out.strip() == "3"
-    assert _index_state(git_repo / ".git" / "bitloops" / "bitloops.db") == (2, events, events)
+    assert _index_state(git_repo / ".git" / "bitloops" / "bitloops.db") == (
+        SCHEMA_VERSION,
+        events,
+        events,
+    )
 
 
 def test_schema_too_new_is_still_refused(repo: bitloops.Repository) -> None:
@@ -179,3 +184,23 @@ def test_schema_too_new_is_still_refused(repo: bitloops.Repository) -> None:
         assert conn.pragma("user_version") == 99
     finally:
         conn.close()
+
+
+def test_step_three_adds_outbox_author_and_quarantine(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A v1 file gains the outbox, the quarantine and checkpoints.author; rows are kept."""
+    _make_v1(git_repo, monkeypatch)
+    db = git_repo / ".git" / "bitloops" / "bitloops.db"
+    with bitloops.Repository.open(git_repo) as repo:
+        assert len(repo.checkpoints()) == 3
+        assert repo.store.execute("SELECT count(*) FROM outbox") == [(0,)]
+        assert repo.store.execute("SELECT count(*) FROM quarantine") == [(0,)]
+        assert repo.store.execute("SELECT count(author) FROM checkpoints") == [(0,)]
+        assert repo.verify().ok
+    conn = apsw.Connection(str(db))
+    conn.pragma("user_version", 2)  # step 3 must be safe to run again
+    conn.close()
+    with bitloops.Repository.open(git_repo) as repo:
+        assert len(repo.checkpoints()) == 3
+    assert _index_state(db)[0] == SCHEMA_VERSION

@@ -115,9 +115,48 @@ def _full_text_search(conn: apsw.Connection) -> None:
     conn.execute(CATCH_UP_SQL)
 
 
+_TEAM_AND_QUARANTINE_SQL = """
+-- Checkpoints waiting to be sent to the shared committed store (team setup). A row is
+-- written in the promotion's own transaction and removed once the shared store holds
+-- the checkpoint and every link it had when it was sent; a later link queues it again.
+CREATE TABLE IF NOT EXISTS outbox (
+    checkpoint_id   TEXT PRIMARY KEY REFERENCES checkpoints (checkpoint_id),
+    queued_at       TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at TEXT,
+    last_error      TEXT
+) STRICT;
+
+-- Who made the commit a checkpoint was created for ("Name <email>"), for team
+-- queries. Not part of the hashed header: it describes the commit, not the work.
+ALTER TABLE checkpoints ADD COLUMN author TEXT;
+
+-- Agent hook input that could not be recorded (malformed or unknown), kept redacted
+-- so that no input is lost; `bitloops doctor` shows it.
+CREATE TABLE IF NOT EXISTS quarantine (
+    id          INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    agent       TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    payload     TEXT NOT NULL
+) STRICT;
+"""
+
+
+def _team_and_quarantine(conn: apsw.Connection) -> None:
+    """Version 3: the outbox to a shared store, checkpoint authors, the hook quarantine."""
+    has_author = any(row[1] == "author" for row in conn.execute("PRAGMA table_info(checkpoints)"))
+    sql = _TEAM_AND_QUARANTINE_SQL
+    if has_author:  # a re-run on a file whose user_version was lowered by hand
+        sql = sql.replace("ALTER TABLE checkpoints ADD COLUMN author TEXT;", "")
+    conn.execute(sql)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema", _base_schema),
     Migration(2, "full-text search over committed events", _full_text_search),
+    Migration(3, "team outbox, checkpoint authors, hook quarantine", _team_and_quarantine),
 )
 
 #: The version this code creates and understands (``pragma user_version``).
