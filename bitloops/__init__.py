@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib
 
 from .errors import (
+    AgentConfigError,
+    AgentNotSupported,
     BitloopsError,
     CheckpointFilesError,
     CheckpointNotFound,
@@ -38,9 +40,14 @@ from .errors import (
     SessionEnded,
     SessionNotFound,
     SettingsError,
+    SharedStoreError,
+    SharedStoreUnavailable,
     StoreError,
+    TranscriptError,
+    UnknownAgent,
     UnknownEventKind,
     UnknownRef,
+    UnsupportedServer,
 )
 
 # Spelled out rather than imported: importing `typing` would double the cost of
@@ -78,6 +85,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EVENT_KINDS",
+    "AgentConfigError",
+    "AgentNotSupported",
     "Alternative",
     "BitloopsError",
     "Checkpoint",
@@ -111,6 +120,8 @@ __all__ = [
     "SessionNotFound",
     "Settings",
     "SettingsError",
+    "SharedStoreError",
+    "SharedStoreUnavailable",
     "Status",
     "StoreError",
     "StructuredSummarizer",
@@ -118,8 +129,11 @@ __all__ = [
     "Summary",
     "Symbol",
     "Transcript",
+    "TranscriptError",
+    "UnknownAgent",
     "UnknownEventKind",
     "UnknownRef",
+    "UnsupportedServer",
     "VerifyReport",
     "__version__",
     "read_checkpoint_dir",

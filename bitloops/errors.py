@@ -7,12 +7,16 @@
      ├── UnknownRef                 (also LookupError)
      ├── CheckpointNotFound         (also LookupError)
      ├── SessionNotFound            (also LookupError)
+     ├── UnknownAgent               (also LookupError)
+     │    └── AgentNotSupported
+     ├── TranscriptError            (also ValueError)
      ├── InvalidEvent               (also ValueError)
      │    ├── UnknownEventKind
      │    ├── InvalidPayload
      │    └── PayloadTooLarge
      ├── SessionEnded
      ├── SettingsError              (also ValueError)
+     ├── AgentConfigError           (also ValueError)
      ├── CheckpointFilesError       (also ValueError)
      ├── GitError
      ├── StoreError
@@ -20,7 +24,10 @@
      │    ├── ForeignDatabase
      │    ├── SchemaTooNew
      │    ├── DatabaseBusy
-     │    └── ImmutableCheckpoint
+     │    ├── ImmutableCheckpoint
+     │    └── SharedStoreError
+     │         ├── SharedStoreUnavailable
+     │         └── UnsupportedServer
      └── PurgeError                 (also ValueError)
 
 Each message says what went wrong and what to do about it. Errors from the database
@@ -30,6 +37,8 @@ drivers and from ``git`` are translated (``raise ... from exc``), never leaked.
 from __future__ import annotations
 
 __all__ = [
+    "AgentConfigError",
+    "AgentNotSupported",
     "BitloopsError",
     "CheckpointFilesError",
     "CheckpointNotFound",
@@ -47,9 +56,14 @@ __all__ = [
     "SessionEnded",
     "SessionNotFound",
     "SettingsError",
+    "SharedStoreError",
+    "SharedStoreUnavailable",
     "StoreError",
+    "TranscriptError",
+    "UnknownAgent",
     "UnknownEventKind",
     "UnknownRef",
+    "UnsupportedServer",
 ]
 
 
@@ -71,6 +85,18 @@ class CheckpointNotFound(BitloopsError, LookupError):
 
 class SessionNotFound(BitloopsError, LookupError):
     """No session has the id asked for."""
+
+
+class UnknownAgent(BitloopsError, LookupError):
+    """No agent integration has the name asked for (see ``bitloops.integrations.AGENTS``)."""
+
+
+class AgentNotSupported(UnknownAgent):
+    """The agent is known, but bitloops cannot import or restore its transcript files."""
+
+
+class TranscriptError(BitloopsError, ValueError):
+    """A transcript file cannot be imported: missing, unreadable, another format, or empty."""
 
 
 class InvalidEvent(BitloopsError, ValueError):
@@ -95,6 +121,10 @@ class SessionEnded(BitloopsError):
 
 class SettingsError(BitloopsError, ValueError):
     """A settings file or environment variable holds something unusable."""
+
+
+class AgentConfigError(BitloopsError, ValueError):
+    """An agent's hook configuration file cannot be merged safely; it was left untouched."""
 
 
 class CheckpointFilesError(BitloopsError, ValueError):
@@ -127,6 +157,18 @@ class DatabaseBusy(StoreError):
 
 class ImmutableCheckpoint(StoreError):
     """Something tried to change or delete committed checkpoint data."""
+
+
+class SharedStoreError(StoreError):
+    """The shared committed store (PostgreSQL) refused a request or is misconfigured."""
+
+
+class SharedStoreUnavailable(SharedStoreError):
+    """The shared committed store could not be reached; checkpoints wait in the outbox."""
+
+
+class UnsupportedServer(SharedStoreError):
+    """The PostgreSQL server is older than bitloops supports."""
 
 
 class PurgeError(BitloopsError, ValueError):

@@ -123,6 +123,11 @@ class Git:
         out = self.try_run("symbolic-ref", "--quiet", "--short", "HEAD")
         return out.strip() if out else None
 
+    def author(self, sha: str) -> str | None:
+        """The commit's author as ``Name <email>``, or None if git cannot say."""
+        out = self.try_run("log", "-1", "--no-show-signature", "--format=%an <%ae>", sha, "--")
+        return out.strip() or None if out else None
+
     def first_parent_chain(self, sha: str, limit: int) -> list[str]:
         """Up to ``limit`` first-parent ancestors of ``sha``, nearest first (``sha`` excluded)."""
         out = self.try_run("rev-list", "--first-parent", f"--max-count={limit + 1}", sha)

@@ -237,3 +237,9 @@ class Status:
     active_sessions: tuple[SessionInfo, ...]
     checkpoint_count: int
     draft_event_count: int
+    #: The team's shared committed store (password hidden), or None when it is local only.
+    committed_store: str | None = None
+    #: Checkpoints waiting in the outbox to be sent to the shared store.
+    unsent_count: int = 0
+    #: Why the last attempt to send them failed, if it did.
+    unsent_error: str | None = None

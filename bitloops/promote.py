@@ -56,7 +56,7 @@ def promote_commit(
             existing = store.checkpoints_for_commits([sha])
             return (repo._load_checkpoint(existing[sha][0]), []) if sha in existing else None
         checkpoint, row = _build(repo, sha, draft, summarizer)
-        if store.move_draft(worktree=repo.worktree, draft=draft, row=row):
+        if store.move_draft(worktree=repo.worktree, draft=draft, row=row, queue=repo.team):
             return checkpoint, draft.lines
     raise StoreError(
         "the draft kept changing while it was being promoted (other promotions were running); "
@@ -100,7 +100,9 @@ def promote_session(
             diff_base=(base or EMPTY_TREE) if made else None,
             also_links=also,
         )
-        if store.move_draft(worktree=repo.worktree, draft=draft, row=row, also_links=also):
+        if store.move_draft(
+            worktree=repo.worktree, draft=draft, row=row, also_links=also, queue=repo.team
+        ):
             return checkpoint, draft.lines
     raise StoreError("the session's draft kept changing while it was being promoted; run it again")
 
@@ -165,6 +167,7 @@ def _build(
         parent_hash=parent_hash,
         content_hash=digest,
         header=canonical_dumps(header),
+        author=repo.git.author(sha),
     )
     return checkpoint, row
 

@@ -27,14 +27,16 @@ from .gitutil import Git, RepoPaths
 from .model import Checkpoint, DraftCommit, Status
 from .session import Session, checked_text, prepare_payload
 from .settings import SETTINGS_LOCAL_FILE, Settings, ensure_gitignore, load_settings
-from .store.sqlite import SQLiteStore
+from .store.sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
 from .transcript import Transcript
 
 if TYPE_CHECKING:
     from .redact import Redactor
     from .search import SearchHit
+    from .store.postgres import PostgresStore
     from .summary import Summarizer
     from .symbols import SymbolExtractor
+    from .sync import SyncReport
     from .verify import PurgeReport, VerifyReport
 
 __all__ = ["DB_RELATIVE_PATH", "Repository"]
@@ -95,6 +97,7 @@ class Repository:
         self._summarizer = summarizer
         self.symbol_extractors = symbol_extractors
         self._store: SQLiteStore | None = None
+        self._shared: PostgresStore | None = None
         self._redactor: Redactor | None = None
 
     @classmethod
@@ -145,6 +148,47 @@ class Repository:
         return self._store
 
     @property
+    def team(self) -> bool:
+        """True when a shared committed store is configured (``committed_store``)."""
+        return self.settings.committed_store is not None
+
+    @property
+    def shared_store(self) -> PostgresStore | None:
+        """The team's shared committed store, or None; it connects on first use."""
+        url = self.settings.committed_store
+        if url is None:
+            return None
+        if self._shared is None:
+            from .store.postgres import PostgresStore
+
+            self._shared = PostgresStore(url)
+        return self._shared
+
+    def sync(self, *, queue_all: bool = False) -> SyncReport:
+        """Send the checkpoints waiting in the outbox to the shared store (``bitloops sync``).
+
+        ``queue_all`` first queues every local checkpoint, for a clone that joins a team
+        setup after making some. Sending is idempotent: a checkpoint the shared store
+        holds already is not stored again. A failure is reported in the result, not
+        raised, and what was not sent stays queued.
+        """
+        from .sync import sync
+
+        return sync(self, queue_all=queue_all)
+
+    def _sync_after_promotion(self) -> None:
+        # Offline-first: the checkpoint is safe locally and in the outbox whatever happens.
+        if not self.team:
+            return
+        try:
+            report = self.sync()
+        except BitloopsError as exc:
+            log.warning("bitloops: checkpoints not sent to the shared store: %s", exc)
+            return
+        if report.error:
+            log.warning("bitloops: checkpoints not sent to the shared store: %s", report.error)
+
+    @property
     def redactor(self) -> Redactor:
         """The redactor every payload passes before it is written."""
         if self._redactor is None:
@@ -159,6 +203,9 @@ class Repository:
         if self._store is not None:
             _release_store(self.db_path)
             self._store = None
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
 
     def __enter__(self) -> Repository:
         return self
@@ -257,6 +304,7 @@ class Repository:
             if now - last > idle_after:
                 info = attrs.evolve(info, status="idle")
             active.append(info)
+        waiting = self.store.outbox()
         return Status(
             capture_enabled=self.settings.capture,
             strategy=self.settings.strategy,
@@ -264,6 +312,9 @@ class Repository:
             active_sessions=tuple(active),
             checkpoint_count=self.store.count_checkpoints(),
             draft_event_count=self.store.draft_count(self.worktree),
+            committed_store=self.shared_store.display_url if self.shared_store else None,
+            unsent_count=len(waiting),
+            unsent_error=next((w[3] for w in reversed(waiting) if w[3]), None),
         )
 
     def draft(self) -> DraftCommit:
@@ -303,18 +354,21 @@ class Repository:
         if self.settings.strategy == "session":
             self.end_idle_sessions(promote=False)  # promoted just below, with the others
             made = [
-                self.promote_session(info.session_id, summarizer=chosen)
+                self._promote_session(info.session_id, chosen)
                 for info in self.store.sessions(worktree=self.worktree)
                 if info.status == "ended" and info.event_count
             ]
+            self._sync_after_promotion()
             return next((cp for cp in reversed(made) if cp is not None), None)
         result = promote_commit(self, sha, chosen)
         if result is None:
+            self._sync_after_promotion()  # what earlier promotions left queued
             return None
         checkpoint, lines = result
         # Also when the checkpoint existed: a crash after the commit of the move but
         # before the files were written leaves it without its folder.
         self._write_folder(checkpoint, lines, rewrite_missing=checkpoint.commit_sha == sha)
+        self._sync_after_promotion()
         return checkpoint
 
     def promote_session(
@@ -326,11 +380,17 @@ class Repository:
         else to the commit HEAD is on, and its files and symbols cover that range.
         None when the session has no draft events or the branch has no commit yet.
         """
-        from .promote import promote_session
         from .summary import StructuredSummarizer
 
         chosen = summarizer or self._summarizer or StructuredSummarizer()
-        result = promote_session(self, session_id, chosen)
+        checkpoint = self._promote_session(session_id, chosen)
+        self._sync_after_promotion()
+        return checkpoint
+
+    def _promote_session(self, session_id: str, summarizer: Summarizer) -> Checkpoint | None:
+        from .promote import promote_session
+
+        result = promote_session(self, session_id, summarizer)
         if result is None:
             return None
         checkpoint, lines = result
@@ -391,6 +451,9 @@ class Repository:
         try:
             sha = self.git.resolve_commit(ref)
         except UnknownRef:
+            found = self._shared_checkpoints(CheckpointQuery(), checkpoint_id=ref)
+            if found:
+                return found[0]
             raise UnknownRef(
                 f"{ref!r} is neither a checkpoint id nor a commit; pass a SHA, branch, tag or "
                 "checkpoint id (see `bitloops rewind`)"
@@ -398,27 +461,85 @@ class Repository:
         ids = self.store.checkpoint_ids(commit_sha=sha, limit=1)
         if ids:
             return self._load_checkpoint(ids[0])
-        shared = self._from_files(sha)
-        if shared:
-            return shared[0]
+        teammates = self._shared_checkpoints(CheckpointQuery(commit_sha=sha, limit=1))
+        if teammates:
+            return teammates[0]
+        in_files = self._from_files(sha)
+        if in_files:
+            return in_files[0]
         raise CheckpointNotFound(
             f"commit {sha[:12]} has no checkpoint; it was made without a recorded session, "
             "or before bitloops was enabled"
         )
 
     def checkpoints(
-        self, *, commit: str | None = None, limit: int | None = None
+        self,
+        *,
+        commit: str | None = None,
+        branch: str | None = None,
+        author: str | None = None,
+        agent: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
     ) -> list[Checkpoint]:
-        """Checkpoints, newest first; with ``commit``, every one linked to that commit.
+        """Checkpoints, newest first, that match every filter given.
 
-        For a commit whose checkpoints are not in this database (a teammate's, arrived
-        with the branch or by ``bitloops fetch``), the committed folders are read.
+        ``commit``: linked to that commit. ``branch``: made on that branch. ``author``:
+        part of the commit author's ``Name <email>``, any case. ``agent`` / ``model``:
+        one of the checkpoint's agents or models. ``since`` (inclusive) and ``until``
+        (exclusive) bound when it was made.
+
+        In a team setup the shared store is asked too, and its checkpoints are merged
+        with this clone's. For a commit whose checkpoints are in neither (a teammate's,
+        arrived with the branch or by ``bitloops fetch``), the committed folders are read.
         """
+        from .codec import format_ts
+
         sha = self.git.resolve_commit(commit) if commit is not None else None
-        ids = self.store.checkpoint_ids(commit_sha=sha, limit=limit)
-        if not ids and sha is not None:
+        query = CheckpointQuery(
+            commit_sha=sha,
+            branch=branch,
+            author=author,
+            agent=agent,
+            model=model,
+            since=format_ts(since) if since is not None else None,
+            until=format_ts(until) if until is not None else None,
+            limit=limit,
+        )
+        ids = self.store.checkpoint_ids(query)
+        found = {cid: self._load_checkpoint(cid) for cid in ids}
+        for checkpoint in self._shared_checkpoints(query):
+            found.setdefault(checkpoint.checkpoint_id, checkpoint)
+        if not found and sha is not None and query == CheckpointQuery(commit_sha=sha, limit=limit):
             return self._from_files(sha)[:limit]
-        return [self._load_checkpoint(cid) for cid in ids]
+        ordered = sorted(
+            found.values(), key=lambda cp: (cp.created_at, cp.checkpoint_id), reverse=True
+        )
+        return ordered[:limit]
+
+    def _shared_checkpoints(
+        self, query: CheckpointQuery, *, checkpoint_id: str | None = None
+    ) -> list[Checkpoint]:
+        """What the shared store holds for ``query`` (or one id); [] when it can't answer.
+
+        Reads never fail because the team's server is away: the local answer stands.
+        """
+        shared = self.shared_store
+        if shared is None:
+            return []
+        try:
+            ids = [checkpoint_id] if checkpoint_id else shared.checkpoint_ids(query)
+            loaded = []
+            for cid in ids:
+                data = shared.checkpoint_data(cid)
+                if data is not None:
+                    loaded.append(self._checkpoint_from(*data))
+            return loaded
+        except BitloopsError as exc:
+            log.warning("bitloops: the shared store could not be read: %s", exc)
+            return []
 
     def _from_files(self, sha: str) -> list[Checkpoint]:
         """The checkpoints of ``sha`` as committed in folders (work tree, else the ref)."""
@@ -451,13 +572,16 @@ class Repository:
         sha = self.git.resolve_commit(ref)
         if not self.store.has_checkpoint(checkpoint_id):
             raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r}")
-        return self.store.add_link(sha, checkpoint_id, reason)
+        return self.store.add_link(sha, checkpoint_id, reason, queue=self.team)
 
     def _load_checkpoint(self, checkpoint_id: str) -> Checkpoint:
         data = self.store.checkpoint_data(checkpoint_id)
         if data is None:
             raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r}")
-        row, lines, commits = data
+        return self._checkpoint_from(*data)
+
+    @staticmethod
+    def _checkpoint_from(row: CheckpointRow, lines: list[str], commits: list[str]) -> Checkpoint:
         raw = json.loads(row.header)
         raw["commits"] = commits
         raw["content_hash"] = row.content_hash
@@ -474,7 +598,21 @@ class Repository:
         """
         from .search import search
 
-        return search(self.store, query, limit=limit)
+        hits = search(self.store, query, limit=limit)
+        shared = self.shared_store
+        if shared is None:
+            return hits
+        try:
+            theirs = search(shared, query, limit=limit)
+        except BitloopsError as exc:
+            log.warning("bitloops: the shared store could not be searched: %s", exc)
+            return hits
+        # Both lists are newest checkpoint first; a checkpoint sent by this clone is in both.
+        merged = {(h.checkpoint_id, h.event.event_id): h for h in [*hits, *theirs]}
+        ordered = sorted(
+            merged.values(), key=lambda h: (h.created_at, h.checkpoint_id), reverse=True
+        )
+        return ordered[:limit]
 
     # -- integrity ----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from .errors import BitloopsError
 from .model import Event
 
 if TYPE_CHECKING:
+    from .store.postgres import PostgresStore
     from .store.sqlite import SQLiteStore
 
 __all__ = ["InvalidSearch", "SearchHit", "fallback_query", "search"]
@@ -60,13 +61,14 @@ def fallback_query(query: str) -> str:
     return " ".join(terms)
 
 
-def search(store: SQLiteStore, query: str, *, limit: int = 50) -> list[SearchHit]:
+def search(store: SQLiteStore | PostgresStore, query: str, *, limit: int = 50) -> list[SearchHit]:
     """Committed events matching ``query``: newest checkpoint first, then by relevance.
 
     ``query`` is FTS5 query syntax (``retry AND backoff``, ``"exact phrase"``,
-    ``retr*``, ``kind:decision``, ``NEAR(a b)``). Input that FTS5 cannot parse, such as
-    ``fix-retries`` or ``client.py``, is searched again with each word quoted as a
-    phrase. An unbalanced double quote, or input that still does not parse, raises
+    ``retr*``, ``kind:decision``, ``NEAR(a b)``); a shared PostgreSQL store reads it
+    as web-search syntax (words, ``"phrases"``, ``or``, ``-word``). Input that FTS5
+    cannot parse, such as ``fix-retries`` or ``client.py``, is searched again with each
+    word quoted as a phrase. An unbalanced double quote, or input that still does not parse, raises
     :class:`InvalidSearch`.
     """
     if not isinstance(query, str) or not query.strip():

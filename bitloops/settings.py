@@ -96,6 +96,26 @@ def _optional_str(key: str, value: Any) -> str | None:
     raise ValueError(f"{key!r} must be a string")
 
 
+def _store_url(key: str, value: Any) -> str | None:
+    from urllib.parse import urlsplit
+
+    url = _optional_str(key, value)
+    if url is not None and urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ValueError(
+            f"{key!r} must be a PostgreSQL URL such as postgresql://user@host:5432/database"
+        )
+    return url
+
+
+def _has_password(url: Any) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return isinstance(url, str) and urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
 def _patterns(key: str, value: Any) -> tuple[str, ...]:
     import re
 
@@ -121,7 +141,7 @@ _KEYS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "idle_minutes": ("idle_minutes", _positive_int),
     "checkpoint_files": ("checkpoint_files", _choice(CHECKPOINT_FILES)),
     "redact": ("redact_patterns", _patterns),
-    "committed_store": ("committed_store", _optional_str),
+    "committed_store": ("committed_store", _store_url),
 }
 
 
@@ -167,6 +187,12 @@ def load_settings(toplevel: Path, environ: Mapping[str, str] | None = None) -> S
                 value = check(key, raw)
             except ValueError as exc:
                 raise SettingsError(f"{path}: {exc}; fix the value or remove the key") from None
+            if key == "committed_store" and rel == SETTINGS_FILE and _has_password(raw):
+                warnings.append(
+                    f"{rel} is committed, yet its committed_store URL holds a password: move "
+                    f"the URL to {SETTINGS_LOCAL_FILE} or BITLOOPS_COMMITTED_STORE (or the "
+                    "password to ~/.pgpass) and change the password"
+                )
             if key == "redact":
                 # Personal patterns add to the team's rather than replace them.
                 value = (*values.get(attr, ()), *value)

@@ -28,8 +28,9 @@ from .model import Checkpoint
 
 if TYPE_CHECKING:
     from .repository import Repository
+    from .store.postgres import PostgresStore
 
-__all__ = ["Problem", "PurgeReport", "VerifyReport", "purge", "verify"]
+__all__ = ["Problem", "PurgeReport", "VerifyReport", "purge", "verify", "verify_shared"]
 
 _TRIGGERS = frozenset(
     f"{table}_immutable_{op}"
@@ -47,6 +48,8 @@ class Problem:
     checkpoint_id: str | None = None
     commit_sha: str | None = None
     severity: str = "error"
+    #: Which store it was found in: ``local`` or ``shared`` (the team's PostgreSQL).
+    store: str = "local"
 
 
 @attrs.frozen(kw_only=True)
@@ -144,7 +147,93 @@ def verify(repo: Repository, progress: Callable[[int, int], None] | None = None)
             if progress is not None:
                 progress(done, len(rows))
         problems.extend(_unknown_folders(top, {r[1] for r in rows}, linked))
+    if repo.shared_store is not None:
+        problems.extend(verify_shared(repo.shared_store, {r[0]: r[2] for r in rows}, repo))
     return VerifyReport(checked=len(rows), problems=tuple(problems))
+
+
+def verify_shared(
+    shared: PostgresStore, local: dict[str, str], repo: Repository | None = None
+) -> list[Problem]:
+    """Check the team's shared store: triggers, every checkpoint's hash, chain and links.
+
+    ``local`` maps this clone's checkpoint ids to their content hashes: a checkpoint
+    already sent (not waiting in the outbox) must be there with the same hash.
+    """
+    found: list[Problem] = []
+
+    def report(kind: str, message: str, cid: str | None = None, sha: str | None = None) -> None:
+        found.append(
+            Problem(kind=kind, message=message, checkpoint_id=cid, commit_sha=sha, store="shared")
+        )
+
+    try:
+        disabled = shared.trigger_problems()
+        rows = shared.headers()
+    except BitloopsError as exc:
+        found.append(
+            Problem(
+                kind="shared_unreachable",
+                message=f"the shared store was not checked: {exc}",
+                severity="info",
+                store="shared",
+            )
+        )
+        return found
+    if disabled:
+        report("triggers_missing", f"immutability triggers missing or disabled: {disabled}")
+    hashes = {r[0]: r[5] for r in rows}
+    for cid, sha, _created, parent_id, parent_hash, stored_hash, header_text, count in rows:
+        data = shared.checkpoint_data(cid)
+        if data is None:
+            continue
+        _row, lines, commits = data
+        try:
+            header = json.loads(header_text)
+            actual = content_hash(header, lines)
+        except ValueError:
+            report("content_mismatch", "the stored header is not valid JSON", cid, sha)
+            continue
+        if actual != stored_hash:
+            report(
+                "content_mismatch", "the stored content does not match its content hash", cid, sha
+            )
+        identity = (
+            header.get("checkpoint_id"),
+            header.get("commit_sha"),
+            header.get("parent_hash"),
+        )
+        if identity != (cid, sha, parent_hash) or count != len(lines):
+            report(
+                "row_mismatch",
+                "the checkpoint's columns disagree with its hashed content",
+                cid,
+                sha,
+            )
+        if parent_id is not None and parent_id in hashes and hashes[parent_id] != parent_hash:
+            report(
+                "chain_broken",
+                f"parent checkpoint {parent_id} does not have the recorded hash",
+                cid,
+                sha,
+            )
+        if sha not in commits:
+            report("link_missing", "the link to the commit it was created for is missing", cid, sha)
+        if cid in local and local[cid] != stored_hash:
+            report(
+                "files_mismatch", "it differs from this clone's copy of the checkpoint", cid, sha
+            )
+    if repo is not None:
+        waiting = {row[0] for row in repo.store.outbox()}
+        for cid in sorted(set(local) - set(hashes) - waiting):
+            if repo.store.execute("SELECT 1 FROM purges WHERE checkpoint_id = ?", (cid,)):
+                continue
+            report(
+                "shared_missing",
+                "sent earlier, but the shared store does not hold it; run `bitloops sync --all`",
+                cid,
+            )
+    return found
 
 
 def _unknown_folders(top: Path, own: set[str], linked: dict[str, set[str]]) -> list[Problem]:

@@ -11,6 +11,11 @@ import pytest
 
 import bitloops
 
+# Where the PostgreSQL tests find a server (read before the BITLOOPS_* variables go).
+PG_URL = os.environ.get("BITLOOPS_TEST_POSTGRES_URL")
+# Set by .ci/run: a PostgreSQL test that cannot run is a failure there, not a skip.
+PG_REQUIRED = os.environ.get("BITLOOPS_TEST_POSTGRES_REQUIRED") == "1"
+
 # Tests must not depend on the developer's own git or bitloops configuration.
 for _name in list(os.environ):
     if _name.startswith(("BITLOOPS_", "GIT_")):
@@ -66,3 +71,28 @@ def repo(git_repo: Path) -> Iterator[bitloops.Repository]:
     r = bitloops.Repository.open(git_repo)
     yield r
     r.close()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL server the tests may use, from ``BITLOOPS_TEST_POSTGRES_URL``."""
+    if not PG_URL:
+        reason = (
+            "no PostgreSQL server: set BITLOOPS_TEST_POSTGRES_URL, e.g. "
+            "postgresql://postgres@127.0.0.1:5432/test (the tests create and drop their own "
+            "schemas and roles)"
+        )
+        if PG_REQUIRED:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return PG_URL
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[PgSchema]:
+    """A fresh schema of its own on the test server, dropped (with its roles) afterwards."""
+    with PgSchema.create(pg_url) as schema:
+        yield schema
+
+
+from pg_helpers import PgSchema  # noqa: E402  (needs the environment set up above)

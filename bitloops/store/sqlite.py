@@ -33,7 +33,15 @@ from ..errors import (
 from ..model import SessionInfo
 from .migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
 
-__all__ = ["SCHEMA_VERSION", "CheckpointRow", "DraftRows", "SQLiteStore"]
+__all__ = [
+    "CHECKPOINT_COLUMNS",
+    "SCHEMA_VERSION",
+    "CheckpointQuery",
+    "CheckpointRow",
+    "DraftRows",
+    "SQLiteStore",
+    "checkpoint_row",
+]
 
 _APPLICATION = APPLICATION
 
@@ -87,6 +95,41 @@ class CheckpointRow:
     parent_hash: str | None
     content_hash: str
     header: str
+    #: The commit's author ("Name <email>"), for team queries; not covered by the hash.
+    author: str | None = None
+
+
+#: The columns of ``checkpoints`` in :class:`CheckpointRow` order.
+CHECKPOINT_COLUMNS = (
+    "checkpoint_id, commit_sha, created_at, branch, strategy, event_count, "
+    "parent_checkpoint_id, parent_hash, content_hash, header, author"
+)
+
+
+def checkpoint_row(values: Sequence[Any]) -> CheckpointRow:
+    """A :class:`CheckpointRow` from a row selected as :data:`CHECKPOINT_COLUMNS`."""
+    names = [f.name for f in attrs.fields(CheckpointRow)]
+    return CheckpointRow(**dict(zip(names, values, strict=True)))
+
+
+@attrs.frozen(kw_only=True)
+class CheckpointQuery:
+    """Filters for listing checkpoints; every given filter must match.
+
+    ``author`` matches part of the commit author's ``Name <email>``, case-insensitively
+    (like ``git log --author``); ``agent`` and ``model`` match one of the checkpoint's
+    agents or models exactly; ``since`` and ``until`` bound ``created_at`` (inclusive,
+    exclusive) as canonical timestamp text.
+    """
+
+    commit_sha: str | None = None
+    branch: str | None = None
+    author: str | None = None
+    agent: str | None = None
+    model: str | None = None
+    since: str | None = None
+    until: str | None = None
+    limit: int | None = None
 
 
 def _session(row: Sequence[Any]) -> SessionInfo:
@@ -535,10 +578,12 @@ class SQLiteStore:
         draft: DraftRows,
         row: CheckpointRow,
         also_links: Sequence[str] = (),
+        queue: bool = False,
     ) -> bool:
         """Move the draft into the committed tables and link it to its commit, atomically.
 
-        ``also_links`` are further commits to link (reason ``session``). Returns False,
+        ``also_links`` are further commits to link (reason ``session``); ``queue`` also
+        writes the checkpoint's outbox row (team setup), in the same transaction. Returns False,
         changing nothing, when the draft is no longer what was read (another promotion
         took some of it) or, for a whole-worktree draft, the commit got a checkpoint
         meanwhile, so the caller can look again.
@@ -561,9 +606,8 @@ class SQLiteStore:
             if count != len(draft.lines):
                 return False
             conn.execute(
-                "INSERT INTO checkpoints (checkpoint_id, commit_sha, created_at, branch, "
-                "strategy, event_count, parent_checkpoint_id, parent_hash, content_hash, header) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 attrs.astuple(row),
             )
             conn.execute(
@@ -594,6 +638,8 @@ class SQLiteStore:
                     "reason) VALUES (?, ?, ?, 'session')",
                     (sha, row.checkpoint_id, row.created_at),
                 )
+            if queue:
+                self._queue(conn, row.checkpoint_id, row.created_at)
         return True
 
     @staticmethod
@@ -609,15 +655,24 @@ class SQLiteStore:
             (str(self._generation(conn) + 1),),
         )
 
-    def add_link(self, commit_sha: str, checkpoint_id: str, reason: str) -> bool:
-        """Link a commit to a checkpoint; False if the link was already there."""
+    def add_link(
+        self, commit_sha: str, checkpoint_id: str, reason: str, *, queue: bool = False
+    ) -> bool:
+        """Link a commit to a checkpoint; False if the link was already there.
+
+        ``queue`` (team setup) queues the checkpoint again so the shared store gets the link.
+        """
+        now = format_ts(datetime.now(UTC))
         with self.transaction() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO commit_links (commit_sha, checkpoint_id, linked_at, reason) "
                 "VALUES (?, ?, ?, ?)",
-                (commit_sha, checkpoint_id, format_ts(datetime.now(UTC)), reason),
+                (commit_sha, checkpoint_id, now, reason),
             )
-            return bool(conn.changes())
+            added = bool(conn.changes())
+            if added and queue:
+                self._queue(conn, checkpoint_id, now)
+            return added
 
     def checkpoint_data(
         self, checkpoint_id: str
@@ -625,9 +680,7 @@ class SQLiteStore:
         """A checkpoint's row, its event lines in order and its linked commits, or None."""
         with self.reading() as conn:
             row = conn.execute(
-                "SELECT checkpoint_id, commit_sha, created_at, branch, strategy, event_count, "
-                "parent_checkpoint_id, parent_hash, content_hash, header FROM checkpoints "
-                "WHERE checkpoint_id = ?",
+                f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = ?",
                 (checkpoint_id,),
             ).fetchall()
             if not row:
@@ -647,23 +700,60 @@ class SQLiteStore:
                     (checkpoint_id,),
                 )
             ]
-        fields = [f.name for f in attrs.fields(CheckpointRow)]
-        values: dict[str, Any] = dict(zip(fields, row[0], strict=True))
-        return CheckpointRow(**values), lines, commits
+        return checkpoint_row(row[0]), lines, commits
 
     def checkpoint_ids(
-        self, *, commit_sha: str | None = None, limit: int | None = None
+        self,
+        query: CheckpointQuery | None = None,
+        *,
+        commit_sha: str | None = None,
+        limit: int | None = None,
     ) -> list[str]:
-        """Checkpoint ids, newest first; only those linked to ``commit_sha`` if given."""
-        sql = "SELECT c.checkpoint_id FROM checkpoints c"
+        """Checkpoint ids matching ``query``, newest first.
+
+        ``commit_sha`` and ``limit`` are shorthands for the query's fields.
+        """
+        q = query or CheckpointQuery()
+        if commit_sha is not None or limit is not None:
+            q = attrs.evolve(q, commit_sha=commit_sha or q.commit_sha, limit=limit or q.limit)
+        where: list[str] = []
         args: list[Any] = []
-        if commit_sha is not None:
-            sql += " JOIN commit_links l USING (checkpoint_id) WHERE l.commit_sha = ?"
-            args.append(commit_sha)
+        if q.commit_sha is not None:
+            where.append(
+                "c.checkpoint_id IN (SELECT checkpoint_id FROM commit_links WHERE commit_sha = ?)"
+            )
+            args.append(q.commit_sha)
+        if q.branch is not None:
+            where.append("c.branch = ?")
+            args.append(q.branch)
+        if q.author is not None:
+            where.append("instr(lower(c.author), lower(?)) > 0")
+            args.append(q.author)
+        if q.agent is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(c.header, '$.models') m "
+                "WHERE json_extract(m.value, '$.agent') = ?)"
+            )
+            args.append(q.agent)
+        if q.model is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(c.header, '$.models') m "
+                "WHERE json_extract(m.value, '$.model') = ?)"
+            )
+            args.append(q.model)
+        if q.since is not None:
+            where.append("c.created_at >= ?")
+            args.append(q.since)
+        if q.until is not None:
+            where.append("c.created_at < ?")
+            args.append(q.until)
+        sql = "SELECT c.checkpoint_id FROM checkpoints c"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY c.created_at DESC, c.checkpoint_id DESC"
-        if limit is not None:
+        if q.limit is not None:
             sql += " LIMIT ?"
-            args.append(limit)
+            args.append(q.limit)
         with self.reading() as conn:
             return [r[0] for r in conn.execute(sql, args)]
 
@@ -745,6 +835,92 @@ class SQLiteStore:
         with self._lock:
             count: int = self._conn.execute("SELECT count(*) FROM checkpoints").get
         return count
+
+    # -- outbox (team setup) -------------------------------------------------------------
+
+    @staticmethod
+    def _queue(conn: apsw.Connection, checkpoint_id: str, when: str) -> None:
+        # A new queued_at marks the row as changed, so a send that read the old state
+        # does not remove it (see outbox_sent).
+        conn.execute(
+            "INSERT INTO outbox (checkpoint_id, queued_at) VALUES (?, ?) "
+            "ON CONFLICT (checkpoint_id) DO UPDATE SET queued_at = excluded.queued_at",
+            (checkpoint_id, when),
+        )
+
+    def queue_all(self) -> int:
+        """Queue every stored checkpoint for the shared store; how many were queued.
+
+        For a clone that joins a team setup after it made checkpoints. Sending is
+        idempotent, so checkpoints the shared store holds already are not stored twice.
+        """
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO outbox (checkpoint_id, queued_at) "
+                "SELECT checkpoint_id, created_at FROM checkpoints"
+            )
+            return conn.changes()
+
+    def outbox(self, limit: int | None = None) -> list[tuple[str, str, int, str | None]]:
+        """Queued checkpoints, oldest first: ``(id, queued_at, attempts, last_error)``."""
+        sql = (
+            "SELECT o.checkpoint_id, o.queued_at, o.attempts, o.last_error FROM outbox o "
+            "JOIN checkpoints c USING (checkpoint_id) ORDER BY c.created_at, o.checkpoint_id"
+        )
+        with self.reading() as conn:
+            rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+            return [(str(a), str(b), int(c), d) for a, b, c, d in rows]
+
+    def outbox_sent(self, checkpoint_id: str, queued_at: str) -> None:
+        """Forget a queued checkpoint once sent, unless it was queued again meanwhile."""
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM outbox WHERE checkpoint_id = ? AND queued_at = ?",
+                (checkpoint_id, queued_at),
+            )
+
+    def outbox_failed(self, checkpoint_ids: Sequence[str], error: str) -> None:
+        """Record a failed attempt to send these checkpoints; they stay queued."""
+        now = format_ts(datetime.now(UTC))
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ? "
+                "WHERE checkpoint_id IN (SELECT value FROM json_each(?))",
+                (now, error, json.dumps(list(checkpoint_ids))),
+            )
+
+    def checkpoint_rows(
+        self, checkpoint_id: str
+    ) -> tuple[CheckpointRow, list[tuple[str, int, str, str, str]], list[tuple[str, str, str]]]:
+        """What the shared store needs of a checkpoint, read in one snapshot.
+
+        The row; its events as ``(session_id, seq, ts, kind, line)`` in order; its
+        links as ``(commit_sha, linked_at, reason)``.
+        """
+        with self.reading() as conn:
+            found = conn.execute(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = ?",
+                (checkpoint_id,),
+            ).fetchall()
+            if not found:
+                raise StoreError(f"no checkpoint {checkpoint_id!r} in {self.path}")
+            events = [
+                (str(a), int(b), str(c), str(d), str(e))
+                for a, b, c, d, e in conn.execute(
+                    "SELECT session_id, seq, ts, kind, line FROM checkpoint_events "
+                    "WHERE checkpoint_id = ? ORDER BY id",
+                    (checkpoint_id,),
+                )
+            ]
+            links = [
+                (str(a), str(b), str(c))
+                for a, b, c in conn.execute(
+                    "SELECT commit_sha, linked_at, reason FROM commit_links "
+                    "WHERE checkpoint_id = ? ORDER BY linked_at, rowid",
+                    (checkpoint_id,),
+                )
+            ]
+        return checkpoint_row(found[0]), events, links
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run read SQL and return its rows (for verify, doctor and tests)."""

@@ -1,0 +1,553 @@
+"""The shared committed store: a team's checkpoints in PostgreSQL (psycopg 3).
+
+Only committed checkpoints live here. Each clone keeps its live state and its own
+checkpoints in its local SQLite database, which stays authoritative for what the clone
+created; :mod:`bitloops.sync` sends them here through the outbox, idempotently by
+``checkpoint_id``. psycopg (the ``bitloops[postgres]`` extra) is imported only when a
+:class:`PostgresStore` connects.
+
+The tables go in the first schema of the connection's ``search_path``, so a URL such
+as ``postgresql://host/db?options=-csearch_path%3Dbitloops`` keeps them apart. Any
+libpq setting works in the URL: ``sslmode``, ``service``, ``passfile`` and the ``PG*``
+environment variables, so a password never has to be written in a settings file.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..codec import format_ts, parse_ts
+from ..errors import (
+    ImmutableCheckpoint,
+    SchemaTooNew,
+    SettingsError,
+    SharedStoreError,
+    SharedStoreUnavailable,
+    StoreError,
+    UnsupportedServer,
+)
+from .sqlite import CheckpointQuery, CheckpointRow
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = [
+    "MIN_SERVER_VERSION",
+    "SCHEMA_VERSION",
+    "PostgresStore",
+    "display_url",
+    "is_postgres_url",
+]
+
+#: The schema version this code creates and understands (``bitloops_meta``).
+SCHEMA_VERSION = 1
+
+#: The oldest server supported (PostgreSQL 13: older ones are out of support).
+MIN_SERVER_VERSION = 130000
+
+_SCHEMES = ("postgresql", "postgres")
+
+# The event columns, in COPY order.
+_EVENT_COLUMNS = "checkpoint_id, position, session_id, seq, ts, kind, line"
+
+_SELECT_CHECKPOINT = (
+    "SELECT checkpoint_id, commit_sha, created_at, branch, strategy, event_count, "
+    "parent_checkpoint_id, parent_hash, content_hash, header, author FROM checkpoints "
+)
+
+#: One event row for the shared store: ``(session_id, seq, ts, kind, line)``.
+EventRow = tuple[str, int, str, str, str]
+#: One commit link: ``(commit_sha, linked_at, reason)``.
+LinkRow = tuple[str, str, str]
+
+
+def is_postgres_url(url: str) -> bool:
+    """True when ``url`` names a PostgreSQL server (``postgresql://`` or ``postgres://``)."""
+    return urlsplit(url).scheme in _SCHEMES
+
+
+def display_url(url: str) -> str:
+    """``url`` without its password, for messages and ``bitloops status``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _derived(header_text: str) -> tuple[list[str], list[str]]:
+    """The agents and models a checkpoint's header names, for the filter columns."""
+    header = json.loads(header_text)
+    agents: set[str] = set()
+    models: set[str] = set()
+    for item in header.get("models") or ():
+        if isinstance(item, dict):
+            if isinstance(item.get("agent"), str):
+                agents.add(item["agent"])
+            if isinstance(item.get("model"), str):
+                models.add(item["model"])
+    return sorted(agents), sorted(models)
+
+
+class PostgresStore:
+    """A connection to a shared committed store; connects (and migrates) on first use.
+
+    ``connect_timeout`` bounds how long a promotion or a hook waits for an unreachable
+    server; ``statement_timeout_ms`` bounds each statement once connected.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 5.0,
+        statement_timeout_ms: int = 60_000,
+    ) -> None:
+        if not is_postgres_url(url):
+            raise SettingsError(
+                f"committed_store {display_url(url)!r} is not a PostgreSQL URL; write it as "
+                "postgresql://user@host:5432/database (see docs/storage.md)"
+            )
+        self.url = url
+        self.display_url = display_url(url)
+        self.connect_timeout = connect_timeout
+        self.statement_timeout_ms = statement_timeout_ms
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.RLock()
+        self.schema: str | None = None
+
+    # -- connection -----------------------------------------------------------------
+
+    def _psycopg(self) -> Any:
+        try:
+            import psycopg
+        except ImportError:
+            raise SharedStoreError(
+                "the shared committed store needs psycopg; install it with "
+                "pip install 'bitloops[postgres]'"
+            ) from None
+        return psycopg
+
+    def _translate(self, exc: Exception) -> StoreError:
+        """A psycopg error as one of ours, with what to do about it."""
+        pg = self._psycopg()
+        where = self.display_url
+        state = getattr(exc, "sqlstate", None)
+        diag = getattr(exc, "diag", None)
+        primary = getattr(diag, "message_primary", None) if state else None
+        text = (primary or str(exc)).strip()
+        if state in ("28P01", "28000") or "authentication failed" in text:
+            return SharedStoreError(
+                f"the shared store at {where} refused the credentials ({text}); check the user "
+                "and password in ~/.pgpass, the URL in .bitloops/settings.local.json or "
+                "BITLOOPS_COMMITTED_STORE"
+            )
+        if state == "3D000" or ("database" in text and "does not exist" in text):
+            return SharedStoreError(
+                f"the shared store at {where} has no such database ({text}); create it "
+                "(createdb) or fix the database name in the URL"
+            )
+        if state == "42501":
+            return SharedStoreError(
+                f"the shared store at {where} refused a privilege ({text}); the role needs "
+                "SELECT and INSERT on the bitloops tables, and the schema must be created or "
+                "upgraded once by its owner (see docs/storage.md)"
+            )
+        if state == "23000" or "are immutable" in text:
+            return ImmutableCheckpoint(f"{text}; committed checkpoints cannot be changed")
+        if isinstance(exc, pg.OperationalError) and state is None:
+            return SharedStoreUnavailable(
+                f"cannot reach the shared store at {where} ({text or 'connection lost'}); "
+                "checkpoints stay in the local outbox and are sent by `bitloops sync` or "
+                "the next promotion"
+            )
+        return SharedStoreError(f"the shared store at {where} failed: {text}")
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        pg = self._psycopg()
+        try:
+            conn: psycopg.Connection[Any] = pg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=max(1, round(self.connect_timeout)),
+                application_name="bitloops",
+            )
+        except pg.ProgrammingError as exc:  # the URL itself did not parse
+            raise SettingsError(
+                f"committed_store {self.display_url!r} is not a usable PostgreSQL URL ({exc}); "
+                "write it as postgresql://user@host:5432/database"
+            ) from None
+        except pg.Error as exc:
+            raise self._translate(exc) from None
+        try:
+            version = conn.info.server_version
+            if version < MIN_SERVER_VERSION:
+                raise UnsupportedServer(
+                    f"the shared store at {self.display_url} runs PostgreSQL "
+                    f"{version // 10000}.{version % 10000}; bitloops needs 13 or newer"
+                )
+            conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
+            self._migrate(conn)
+        except pg.Error as exc:
+            conn.close()
+            raise self._translate(exc) from None
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def connect(self) -> None:
+        """Connect now (and create or upgrade the schema); raises what a later call would."""
+        with self._lock:
+            self._connection()
+
+    @contextmanager
+    def _using(self) -> Iterator[psycopg.Connection[Any]]:
+        """The connection, with psycopg errors translated; a broken one is dropped."""
+        pg = self._psycopg()
+        with self._lock:
+            conn = self._connection()
+            try:
+                yield conn
+            except pg.Error as exc:
+                if conn.closed or conn.broken:
+                    self._conn = None
+                raise self._translate(exc) from None
+
+    def close(self) -> None:
+        """Close the connection (the next call reconnects)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- schema ---------------------------------------------------------------------
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(
+            "SELECT current_schema(), to_regclass('bitloops_meta') IS NOT NULL"
+        ).fetchone()
+        assert row is not None
+        schema, has_meta = row
+        if schema is None:
+            raise SharedStoreError(
+                f"the shared store at {self.display_url} has no schema to use: the schemas "
+                "in its search_path do not exist; create one (CREATE SCHEMA bitloops) or "
+                "fix search_path in the URL's options"
+            )
+        self.schema = str(schema)
+        if not has_meta:
+            return 0
+        found = conn.execute(
+            "SELECT value FROM bitloops_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(found[0]) if found else 0
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        """Create or upgrade the schema once, however many clients connect at the same time.
+
+        Clients take a transaction-scoped advisory lock for the schema and read the
+        version again under it, so one of them migrates and the others find it done.
+        """
+        version = self._version(conn)
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise self._too_new(version)
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('bitloops:' || current_schema()))")
+            version = self._version(conn)
+            if version > SCHEMA_VERSION:
+                raise self._too_new(version)
+            if version == 0:
+                schema = conn.execute("SELECT quote_ident(current_schema())").fetchone()
+                assert schema is not None
+                sql = resources.files(__package__).joinpath("postgres_schema.sql").read_text()
+                conn.execute(sql.replace("@schema@", str(schema[0])).encode())
+                conn.execute(
+                    "INSERT INTO bitloops_meta (key, value) VALUES ('application', 'bitloops'), "
+                    "('schema_version', %s)",
+                    (str(SCHEMA_VERSION),),
+                )
+
+    def _too_new(self, version: int) -> SchemaTooNew:
+        return SchemaTooNew(
+            f"the shared store at {self.display_url} has schema version {version}, newer than "
+            f"this bitloops understands ({SCHEMA_VERSION}); upgrade bitloops"
+        )
+
+    # -- writing --------------------------------------------------------------------
+
+    def put_checkpoint(
+        self, row: CheckpointRow, events: Sequence[EventRow], links: Sequence[LinkRow]
+    ) -> bool:
+        """Store a checkpoint, its events and links in one transaction; True if it was new.
+
+        Idempotent by ``checkpoint_id``: a checkpoint already stored (a retry after a
+        timeout, or another process sending the same outbox) gets only the links it
+        lacks. A stored checkpoint with another content hash is refused. The round trips
+        do not grow with the checkpoint: one for the row and links, the COPY of the
+        events, one to commit.
+        """
+        agents, models = _derived(row.header)
+        link_columns = [list(c) for c in zip(*links, strict=True)] if links else [[], [], []]
+        with self._using() as conn, conn.transaction():
+            with conn.pipeline():
+                inserted = conn.execute(
+                    "INSERT INTO checkpoints (checkpoint_id, commit_sha, created_at, branch, "
+                    "strategy, event_count, parent_checkpoint_id, parent_hash, content_hash, "
+                    "header, author, agents, models) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (checkpoint_id) DO NOTHING RETURNING 1",
+                    (
+                        row.checkpoint_id,
+                        row.commit_sha,
+                        parse_ts(row.created_at),
+                        row.branch,
+                        row.strategy,
+                        row.event_count,
+                        row.parent_checkpoint_id,
+                        row.parent_hash,
+                        row.content_hash,
+                        row.header,
+                        row.author,
+                        agents,
+                        models,
+                    ),
+                )
+                stored = conn.execute(
+                    "SELECT content_hash FROM checkpoints WHERE checkpoint_id = %s",
+                    (row.checkpoint_id,),
+                )
+                conn.execute(
+                    "INSERT INTO commit_links (commit_sha, checkpoint_id, linked_at, reason) "
+                    "SELECT sha, %s, linked_at, reason "
+                    "FROM unnest(%s::text[], %s::text[], %s::text[]) AS l (sha, linked_at, reason) "
+                    "ON CONFLICT DO NOTHING",
+                    (row.checkpoint_id, *link_columns),
+                )
+            new = inserted.fetchone() is not None
+            if not new:
+                found = stored.fetchone()
+                if found is None or found[0] != row.content_hash:
+                    raise SharedStoreError(
+                        f"the shared store at {self.display_url} holds a different checkpoint "
+                        f"{row.checkpoint_id} (content hash {found[0] if found else None}, "
+                        f"ours {row.content_hash}); run `bitloops verify` on both sides"
+                    )
+                return False
+            with conn.cursor().copy(
+                f"COPY checkpoint_events ({_EVENT_COLUMNS}) FROM STDIN"
+            ) as copy:
+                cid = row.checkpoint_id
+                for position, (session_id, seq, ts, kind, line) in enumerate(events):
+                    copy.write_row((cid, position, session_id, seq, ts, kind, line))
+        return True
+
+    def add_link(self, commit_sha: str, checkpoint_id: str, reason: str) -> bool:
+        """Link a commit to a stored checkpoint; False if the link was there."""
+        with self._using() as conn:
+            cur = conn.execute(
+                "INSERT INTO commit_links (commit_sha, checkpoint_id, linked_at, reason) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (commit_sha, checkpoint_id, format_ts(_now()), reason),
+            )
+            return cur.rowcount == 1
+
+    # -- reading --------------------------------------------------------------------
+
+    def has_checkpoint(self, checkpoint_id: str) -> bool:
+        """True when a checkpoint with this id is stored."""
+        with self._using() as conn:
+            return (
+                conn.execute(
+                    "SELECT 1 FROM checkpoints WHERE checkpoint_id = %s", (checkpoint_id,)
+                ).fetchone()
+                is not None
+            )
+
+    def count_checkpoints(self) -> int:
+        """How many checkpoints are stored."""
+        with self._using() as conn:
+            row = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+        return int(row[0]) if row else 0
+
+    def checkpoint_data(
+        self, checkpoint_id: str
+    ) -> tuple[CheckpointRow, list[str], list[str]] | None:
+        """A checkpoint's row, its event lines in order and its linked commits, or None."""
+        with self._using() as conn, conn.pipeline():
+            head = conn.execute(_SELECT_CHECKPOINT + "WHERE checkpoint_id = %s", (checkpoint_id,))
+            lines = conn.execute(
+                "SELECT line FROM checkpoint_events WHERE checkpoint_id = %s ORDER BY position",
+                (checkpoint_id,),
+            )
+            links = conn.execute(
+                "SELECT l.commit_sha FROM commit_links l JOIN checkpoints c USING (checkpoint_id) "
+                "WHERE l.checkpoint_id = %s "
+                "ORDER BY l.commit_sha <> c.commit_sha, l.linked_at, l.commit_sha",
+                (checkpoint_id,),
+            )
+            found = head.fetchone()
+            event_lines = [r[0] for r in lines.fetchall()]
+            commits = [r[0] for r in links.fetchall()]
+        if found is None:
+            return None
+        return _row(found), event_lines, commits
+
+    def checkpoint_ids(
+        self,
+        query: CheckpointQuery | None = None,
+        *,
+        commit_sha: str | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        """Checkpoint ids matching ``query``, newest first (as the SQLite store's)."""
+        q = query or CheckpointQuery()
+        where: list[str] = []
+        args: list[Any] = []
+        sha = commit_sha or q.commit_sha
+        if sha is not None:
+            where.append(
+                "checkpoint_id IN (SELECT checkpoint_id FROM commit_links WHERE commit_sha = %s)"
+            )
+            args.append(sha)
+        if q.branch is not None:
+            where.append("branch = %s")
+            args.append(q.branch)
+        if q.author is not None:
+            where.append("strpos(lower(author), lower(%s)) > 0")
+            args.append(q.author)
+        if q.agent is not None:
+            where.append("agents @> ARRAY[%s]::text[]")
+            args.append(q.agent)
+        if q.model is not None:
+            where.append("models @> ARRAY[%s]::text[]")
+            args.append(q.model)
+        if q.since is not None:
+            where.append("created_at >= %s")
+            args.append(parse_ts(q.since))
+        if q.until is not None:
+            where.append("created_at < %s")
+            args.append(parse_ts(q.until))
+        sql = "SELECT checkpoint_id FROM checkpoints"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, checkpoint_id DESC"
+        cap = limit or q.limit
+        if cap is not None:
+            sql += " LIMIT %s"
+            args.append(cap)
+        with self._using() as conn:
+            return [r[0] for r in conn.execute(sql, args).fetchall()]
+
+    def commit_links(self, checkpoint_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The commits linked to each checkpoint, the one it was created for first."""
+        if not checkpoint_ids:
+            return {}
+        links: dict[str, list[str]] = {}
+        with self._using() as conn:
+            for cid, sha in conn.execute(
+                "SELECT l.checkpoint_id, l.commit_sha FROM commit_links l "
+                "JOIN checkpoints c USING (checkpoint_id) WHERE l.checkpoint_id = ANY(%s) "
+                "ORDER BY l.checkpoint_id, l.commit_sha <> c.commit_sha, l.linked_at, "
+                "l.commit_sha",
+                (sorted(set(checkpoint_ids)),),
+            ).fetchall():
+                links.setdefault(cid, []).append(sha)
+        return links
+
+    def search_events(self, query: str, limit: int) -> list[tuple[Any, ...]]:
+        """Committed events matching ``query`` (web-search syntax: words, "phrases", -not, or).
+
+        Rows of ``(position, checkpoint_id, commit_sha, created_at, line, snippet)``,
+        newest checkpoint first, then by rank, as the SQLite store's.
+        """
+        with self._using() as conn:
+            rows = conn.execute(
+                "WITH q AS (SELECT websearch_to_tsquery('english', %s) AS q) "
+                "SELECT e.position, e.checkpoint_id, c.commit_sha, c.created_at, e.line, "
+                "ts_headline('english', bitloops_event_text(e.line), q.q, "
+                "'StartSel=[, StopSel=], MaxWords=16, MinWords=6, MaxFragments=1, "
+                "FragmentDelimiter=…') "
+                "FROM checkpoint_events e JOIN checkpoints c USING (checkpoint_id), q "
+                "WHERE bitloops_event_vector(e.line) @@ q.q "
+                "ORDER BY c.created_at DESC, c.checkpoint_id DESC, "
+                "ts_rank(bitloops_event_vector(e.line), q.q) DESC, e.position "
+                "LIMIT %s",
+                (query, limit),
+            ).fetchall()
+        return [
+            (p, cid, sha, format_ts(created), line, snip)
+            for p, cid, sha, created, line, snip in rows
+        ]
+
+    def trigger_problems(self) -> list[str]:
+        """Immutability triggers that are missing or disabled (a superuser can do both)."""
+        expected = {
+            f"{table}_{kind}"
+            for table in ("checkpoints", "checkpoint_events", "commit_links")
+            for kind in ("immutable", "no_truncate")
+        }
+        with self._using() as conn:
+            rows = conn.execute(
+                "SELECT t.tgname, t.tgenabled FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal"
+            ).fetchall()
+        enabled = {name for name, state in rows if state != "D"}
+        return sorted(expected - enabled)
+
+    def headers(self, checkpoint_ids: Sequence[str] | None = None) -> list[tuple[Any, ...]]:
+        """``(checkpoint_id, commit_sha, created_at, parent_checkpoint_id, parent_hash,
+        content_hash, header, event_count)`` of every checkpoint (or those given), oldest first.
+        """
+        sql = (
+            "SELECT checkpoint_id, commit_sha, created_at, parent_checkpoint_id, parent_hash, "
+            "content_hash, header, event_count FROM checkpoints"
+        )
+        args: list[Any] = []
+        if checkpoint_ids is not None:
+            sql += " WHERE checkpoint_id = ANY(%s)"
+            args.append(list(checkpoint_ids))
+        with self._using() as conn:
+            rows = conn.execute(sql + " ORDER BY created_at, checkpoint_id", args).fetchall()
+        return [(r[0], r[1], format_ts(r[2]), *r[3:]) for r in rows]
+
+
+def _row(values: Sequence[Any]) -> CheckpointRow:
+    (cid, sha, created, branch, strategy, count, parent_id, parent_hash, chash, header, author) = (
+        values
+    )
+    return CheckpointRow(
+        checkpoint_id=cid,
+        commit_sha=sha,
+        created_at=format_ts(created),
+        branch=branch,
+        strategy=strategy,
+        event_count=count,
+        parent_checkpoint_id=parent_id,
+        parent_hash=parent_hash,
+        content_hash=chash,
+        header=header,
+        author=author,
+    )
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
