@@ -59,7 +59,7 @@ def diagnose(
         stale_after if stale_after is not None else timedelta(minutes=repo.settings.idle_minutes)
     )
     findings: list[Finding] = []
-    for check in (_database, _hooks, _stuck_sessions, _missed_promotion, _files):
+    for check in (_database, _hooks, _stuck_sessions, _missed_promotion, _files, _outbox):
         try:
             findings.extend(check(repo, fix, stale))
         except BitloopsError as exc:
@@ -218,3 +218,40 @@ def _files(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
                 severity="error" if problem.severity == "error" else "info",
                 message=problem.message,
             )
+
+
+def _outbox(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """Team setup: can the shared store be reached, and what waits to be sent to it."""
+    shared = repo.shared_store
+    if shared is None:
+        return
+    waiting = repo.store.outbox()
+    try:
+        shared.connect()
+    except BitloopsError as exc:
+        yield Finding(check="shared store", severity="warning", message=str(exc))
+    else:
+        yield Finding(
+            check="shared store",
+            severity="info",
+            message=f"{shared.display_url} reachable, schema version current",
+        )
+    if not waiting:
+        return
+    oldest = waiting[0][1]
+    last_error = next((w[3] for w in reversed(waiting) if w[3]), None)
+    message = (
+        f"{len(waiting)} checkpoint(s) in the outbox waiting to be sent, the oldest queued "
+        f"at {oldest}" + (f"; last error: {last_error}" if last_error else "")
+    )
+    if fix:
+        report = repo.sync()
+        yield Finding(
+            check="outbox",
+            severity="info" if report.ok else "warning",
+            message=message,
+            repair="run `bitloops sync`",
+            fixed=report.ok,
+        )
+        return
+    yield Finding(check="outbox", severity="warning", message=message, repair="run `bitloops sync`")

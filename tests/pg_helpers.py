@@ -19,7 +19,9 @@ def with_schema(url: str, schema: str, user: str | None = None) -> str:
     netloc = parts.netloc
     if user is not None:
         netloc = f"{quote(user)}@{netloc.rsplit('@', 1)[-1]}"
-    query = "&".join(q for q in (parts.query, urlencode({"options": f"-csearch_path={schema}"})) if q)
+    query = "&".join(
+        q for q in (parts.query, urlencode({"options": f"-csearch_path={schema}"})) if q
+    )
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
@@ -74,6 +76,10 @@ class PgSchema:
             self.admin.execute(
                 f"GRANT SELECT, INSERT ON {self.name}.checkpoints, {self.name}.checkpoint_events, "
                 f"{self.name}.commit_links TO {role}"
+            )
+            self.admin.execute(
+                f"GRANT SELECT, INSERT ON {self.name}.event_search, {self.name}.search_indexed "
+                f"TO {role}"
             )
             self.admin.execute(f"GRANT SELECT ON {self.name}.bitloops_meta TO {role}")
         return with_schema(self.server_url, self.name, user=role)

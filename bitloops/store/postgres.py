@@ -61,6 +61,24 @@ _SELECT_CHECKPOINT = (
     "parent_checkpoint_id, parent_hash, content_hash, header, author FROM checkpoints "
 )
 
+# Index the checkpoints not indexed yet: the payload's string values, kind, agent, model.
+_CATCH_UP = """
+WITH todo AS (
+    SELECT c.checkpoint_id FROM checkpoints c
+    WHERE NOT EXISTS (SELECT 1 FROM search_indexed i WHERE i.checkpoint_id = c.checkpoint_id)
+), indexed AS (
+    INSERT INTO event_search (checkpoint_id, position, vector)
+    SELECT e.checkpoint_id, e.position,
+        jsonb_to_tsvector('english'::regconfig, e.line::jsonb -> 'payload', '["string"]')
+        || to_tsvector('english'::regconfig, concat_ws(' ', e.kind,
+            e.line::jsonb ->> 'agent', e.line::jsonb ->> 'model'))
+    FROM checkpoint_events e JOIN todo USING (checkpoint_id)
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO search_indexed (checkpoint_id) SELECT checkpoint_id FROM todo
+ON CONFLICT DO NOTHING
+"""
+
 #: One event row for the shared store: ``(session_id, seq, ts, kind, line)``.
 EventRow = tuple[str, int, str, str, str]
 #: One commit link: ``(commit_sha, linked_at, reason)``.
@@ -146,7 +164,8 @@ class PostgresStore:
         diag = getattr(exc, "diag", None)
         primary = getattr(diag, "message_primary", None) if state else None
         text = (primary or str(exc)).strip()
-        if state in ("28P01", "28000") or "authentication failed" in text:
+        unknown_role = 'role "' in text and "does not exist" in text
+        if state in ("28P01", "28000") or "authentication failed" in text or unknown_role:
             return SharedStoreError(
                 f"the shared store at {where} refused the credentials ({text}); check the user "
                 "and password in ~/.pgpass, the URL in .bitloops/settings.local.json or "
@@ -165,7 +184,9 @@ class PostgresStore:
             )
         if state == "23000" or "are immutable" in text:
             return ImmutableCheckpoint(f"{text}; committed checkpoints cannot be changed")
-        if isinstance(exc, pg.OperationalError) and state is None:
+        # No server answer, a connection error (08) or the server going away (57:
+        # shutdown, pg_terminate_backend): worth retrying later.
+        if isinstance(exc, pg.OperationalError) and (state is None or state[:2] in ("08", "57")):
             return SharedStoreUnavailable(
                 f"cannot reach the shared store at {where} ({text or 'connection lost'}); "
                 "checkpoints stay in the local outbox and are sent by `bitloops sync` or "
@@ -234,6 +255,12 @@ class PostgresStore:
                 self._conn.close()
                 self._conn = None
 
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- schema ---------------------------------------------------------------------
 
     def _version(self, conn: psycopg.Connection[Any]) -> int:
@@ -299,13 +326,15 @@ class PostgresStore:
         Idempotent by ``checkpoint_id``: a checkpoint already stored (a retry after a
         timeout, or another process sending the same outbox) gets only the links it
         lacks. A stored checkpoint with another content hash is refused. The round trips
-        do not grow with the checkpoint: one for the row and links, the COPY of the
-        events, one to commit.
+        do not grow with the checkpoint: one for BEGIN, the row and the links
+        (pipelined), two for the COPY of the events, one to commit; two in all when the
+        checkpoint was there already.
         """
         agents, models = _derived(row.header)
         link_columns = [list(c) for c in zip(*links, strict=True)] if links else [[], [], []]
-        with self._using() as conn, conn.transaction():
-            with conn.pipeline():
+        with self._using() as conn, _transaction(conn):
+            with conn.pipeline():  # BEGIN and the statements below: one round trip
+                conn.execute("BEGIN")
                 inserted = conn.execute(
                     "INSERT INTO checkpoints (checkpoint_id, commit_sha, created_at, branch, "
                     "strategy, event_count, parent_checkpoint_id, parent_hash, content_hash, "
@@ -470,30 +499,34 @@ class PostgresStore:
                 links.setdefault(cid, []).append(sha)
         return links
 
+    def catch_up_index(self) -> None:
+        """Index the stored checkpoints that full-text search has not seen yet."""
+        with self._using() as conn, conn.transaction():
+            conn.execute(_CATCH_UP)
+
     def search_events(self, query: str, limit: int) -> list[tuple[Any, ...]]:
         """Committed events matching ``query`` (web-search syntax: words, "phrases", -not, or).
 
         Rows of ``(position, checkpoint_id, commit_sha, created_at, line, snippet)``,
         newest checkpoint first, then by rank, as the SQLite store's.
         """
+        self.catch_up_index()
         with self._using() as conn:
             rows = conn.execute(
-                "WITH q AS (SELECT websearch_to_tsquery('english', %s) AS q) "
+                "WITH q AS (SELECT websearch_to_tsquery('english', %s) AS q), "
+                "hits AS (SELECT s.checkpoint_id, s.position, ts_rank(s.vector, q.q) AS rank "
+                "FROM event_search s, q WHERE s.vector @@ q.q) "
                 "SELECT e.position, e.checkpoint_id, c.commit_sha, c.created_at, e.line, "
                 "ts_headline('english', bitloops_event_text(e.line), q.q, "
                 "'StartSel=[, StopSel=], MaxWords=16, MinWords=6, MaxFragments=1, "
                 "FragmentDelimiter=…') "
-                "FROM checkpoint_events e JOIN checkpoints c USING (checkpoint_id), q "
-                "WHERE bitloops_event_vector(e.line) @@ q.q "
-                "ORDER BY c.created_at DESC, c.checkpoint_id DESC, "
-                "ts_rank(bitloops_event_vector(e.line), q.q) DESC, e.position "
+                "FROM hits h JOIN checkpoint_events e USING (checkpoint_id, position) "
+                "JOIN checkpoints c USING (checkpoint_id), q "
+                "ORDER BY c.created_at DESC, c.checkpoint_id DESC, h.rank DESC, e.position "
                 "LIMIT %s",
                 (query, limit),
             ).fetchall()
-        return [
-            (p, cid, sha, format_ts(created), line, snip)
-            for p, cid, sha, created, line, snip in rows
-        ]
+        return [(r[0], r[1], r[2], format_ts(r[3]), r[4], r[5]) for r in rows]
 
     def trigger_problems(self) -> list[str]:
         """Immutability triggers that are missing or disabled (a superuser can do both)."""
@@ -526,6 +559,21 @@ class PostgresStore:
         with self._using() as conn:
             rows = conn.execute(sql + " ORDER BY created_at, checkpoint_id", args).fetchall()
         return [(r[0], r[1], format_ts(r[2]), *r[3:]) for r in rows]
+
+
+@contextmanager
+def _transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """COMMIT on success, ROLLBACK on error, for a transaction begun by an explicit BEGIN.
+
+    (``Connection.transaction()`` sends its BEGIN on its own, outside any pipeline.)
+    """
+    try:
+        yield
+    except BaseException:
+        if not conn.broken and not conn.closed:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _row(values: Sequence[Any]) -> CheckpointRow:

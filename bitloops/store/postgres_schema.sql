@@ -56,8 +56,8 @@ CREATE TABLE commit_links (
 
 CREATE INDEX commit_links_checkpoint ON commit_links (checkpoint_id);
 
--- What full-text search looks at, as in the SQLite index: the string values of the
--- payload, then the kind, agent and model.
+-- What full-text search shows of an event: the string values of its payload, then its
+-- kind, agent and model (as in the SQLite index).
 CREATE FUNCTION bitloops_event_text(line text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT concat_ws(' ',
@@ -67,15 +67,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         line::jsonb ->> 'kind', line::jsonb ->> 'agent', line::jsonb ->> 'model')
 $$;
 
-CREATE FUNCTION bitloops_event_vector(line text) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    -- @schema@ is replaced by the schema's quoted name: an index expression must not
-    -- depend on the search_path of whoever inserts.
-    SELECT to_tsvector('english'::regconfig, @schema@.bitloops_event_text(line))
-$$;
+-- The full-text index: derived data, filled before each search for the checkpoints
+-- not indexed yet (search_indexed), not when a checkpoint is sent: building text
+-- vectors costs about ten times the COPY of the events, and a send runs in the
+-- post-commit hook. Concurrent searchers may index the same checkpoint; the keys make
+-- the second copy a no-op.
+CREATE TABLE event_search (
+    checkpoint_id text NOT NULL REFERENCES checkpoints (checkpoint_id),
+    position      integer NOT NULL,
+    vector        tsvector NOT NULL,
+    PRIMARY KEY (checkpoint_id, position)
+);
 
-CREATE INDEX checkpoint_events_search ON checkpoint_events
-    USING gin (bitloops_event_vector(line));
+CREATE INDEX event_search_vector ON event_search USING gin (vector);
+
+CREATE TABLE search_indexed (
+    checkpoint_id text PRIMARY KEY REFERENCES checkpoints (checkpoint_id)
+);
 
 -- Immutability, enforced by the database: committed rows can be inserted and read,
 -- never updated, deleted or truncated. (A superuser or the tables' owner can still
