@@ -132,6 +132,9 @@ def test_status_json_shape(recorded: bitloops.Checkpoint, git_repo: Path) -> Non
         "sessions",
         "draft_event_count",
         "checkpoint_count",
+        "committed_store",
+        "unsent_count",
+        "unsent_error",
         "warnings",
         "pending_folders",
     ]
@@ -142,6 +145,7 @@ def test_status_json_shape(recorded: bitloops.Checkpoint, git_repo: Path) -> Non
     assert info["status"] == "active" and info["event_count"] == 1
     assert info["started_at"].endswith("Z") and info["ended_at"] is None
     assert data["draft_event_count"] == 1 and data["warnings"] == []
+    assert (data["committed_store"], data["unsent_count"], data["unsent_error"]) == (None, 0, None)
 
 
 def test_status_shows_settings_warnings_and_disabled_capture(git_repo: Path) -> None:

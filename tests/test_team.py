@@ -401,3 +401,24 @@ def test_concurrent_first_connections_migrate_once(pg: PgSchema) -> None:
         f"SELECT value FROM {pg.name}.bitloops_meta WHERE key = 'schema_version'"
     ).fetchone()
     assert version == (str(postgres.SCHEMA_VERSION),)
+
+
+def test_git_hooks_send_the_checkpoint_and_an_amends_link(git_repo: Path, pg: PgSchema) -> None:
+    """With the git hooks: `git commit` sends the checkpoint, `--amend` sends the new link."""
+    from test_hooks import enable, git_commit, record_and_commit
+
+    (git_repo / ".bitloops").mkdir(exist_ok=True)
+    (git_repo / ".bitloops" / "settings.local.json").write_text(
+        json.dumps({"committed_store": pg.url})
+    )
+    enable(git_repo)
+    old = record_and_commit(git_repo, "a.py", "x = 1\n", "Add a")
+    assert pg.count("checkpoints") == 1
+    assert git_commit(git_repo, "--amend", "-m", "Add a (reworded)").returncode == 0
+    new = git(git_repo, "rev-parse", "HEAD").strip()
+    links = pg.admin.execute(
+        f"SELECT commit_sha, reason FROM {pg.name}.commit_links ORDER BY linked_at"
+    ).fetchall()
+    assert links == [(old, "created"), (new, "amend")]
+    with bitloops.Repository.open(git_repo) as repo:
+        assert repo.status().unsent_count == 0

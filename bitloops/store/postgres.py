@@ -286,29 +286,36 @@ class PostgresStore:
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
         """Create or upgrade the schema once, however many clients connect at the same time.
 
-        Clients take a transaction-scoped advisory lock for the schema and read the
-        version again under it, so one of them migrates and the others find it done.
+        Clients take an advisory lock for the schema and read the version again under
+        it, in a new transaction, so one of them migrates and the others find it done.
         """
         version = self._version(conn)
         if version == SCHEMA_VERSION:
             return
         if version > SCHEMA_VERSION:
             raise self._too_new(version)
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('bitloops:' || current_schema()))")
-            version = self._version(conn)
-            if version > SCHEMA_VERSION:
-                raise self._too_new(version)
-            if version == 0:
-                schema = conn.execute("SELECT quote_ident(current_schema())").fetchone()
-                assert schema is not None
-                sql = resources.files(__package__).joinpath("postgres_schema.sql").read_text()
-                conn.execute(sql.replace("@schema@", str(schema[0])).encode())
-                conn.execute(
-                    "INSERT INTO bitloops_meta (key, value) VALUES ('application', 'bitloops'), "
-                    "('schema_version', %s)",
-                    (str(SCHEMA_VERSION),),
-                )
+        # A session-level lock taken before the transaction, not a transaction-level one
+        # inside it: only a new transaction is sure to see catalog changes committed
+        # while it waited (a stale view made the second client create the tables again).
+        conn.execute("SELECT pg_advisory_lock(hashtext('bitloops:' || current_schema()))")
+        try:
+            with conn.transaction():
+                version = self._version(conn)
+                if version > SCHEMA_VERSION:
+                    raise self._too_new(version)
+                if version == 0:
+                    schema = conn.execute("SELECT quote_ident(current_schema())").fetchone()
+                    assert schema is not None
+                    sql = resources.files(__package__).joinpath("postgres_schema.sql").read_text()
+                    conn.execute(sql.replace("@schema@", str(schema[0])).encode())
+                    conn.execute(
+                        "INSERT INTO bitloops_meta (key, value) VALUES "
+                        "('application', 'bitloops'), ('schema_version', %s)",
+                        (str(SCHEMA_VERSION),),
+                    )
+        finally:
+            if not conn.broken:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('bitloops:' || current_schema()))")
 
     def _too_new(self, version: int) -> SchemaTooNew:
         return SchemaTooNew(
