@@ -1,0 +1,621 @@
+"""GitHub Copilot CLI: turn its hook payloads and its session events file into bitloops events.
+
+Copilot CLI runs the commands of ``.github/hooks/*.json`` for each hook event with one JSON
+object on standard input. Its camelCase events (``preToolUse``...) send camelCase fields
+(``sessionId``, ``toolName``, ``toolArgs``...), its PascalCase events snake_case ones
+(``session_id``, ``tool_name``...); both are read. The payload may not name its event: the
+event is then taken from ``$BITLOOPS_COPILOT_EVENT`` (set per hook entry by the installer,
+through the entry's ``env``), else guessed from the fields. ``bitloops hook copilot`` reads
+the object and calls :func:`handle`; a custom loop can call :func:`handle` itself.
+
+Hooks carry neither the answers nor the model. :func:`catch_up` reads them, with the
+reasoning and token usage, from the session's events file
+(``~/.copilot/session-state/<sessionId>/events.jsonl``), incrementally. See
+``docs/agents.md``.
+
+Nothing here ever exits non-zero or prints to standard output (a ``preToolUse`` hook's
+output is read as a permission decision).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import InvalidPayload
+from ._shared import decoded, home_dir, mapping, text_field, transcript_reasoning
+from .base import (
+    LineReader,
+    agent_session,
+    digest,
+    open_repository,
+    open_transcripts,
+    read_new_lines,
+    record_fitting,
+    relative_path,
+    remember,
+    run_payload_hook,
+    transcript_response,
+)
+
+if TYPE_CHECKING:
+    from ..model import Event
+    from ..repository import Repository
+    from ..session import Session
+    from . import transcript_state as ts
+
+__all__ = [
+    "AGENT",
+    "EVENT_ENV",
+    "active_transcripts",
+    "catch_up",
+    "find_events_file",
+    "handle",
+    "normalise",
+    "run_hook",
+    "transcript_history",
+    "transcript_session_id",
+]
+
+#: The agent name sessions are recorded under.
+AGENT = "copilot"
+#: The name hook failures are logged under in ``hooks.log``.
+HOOK_NAME = "copilot"
+#: The environment variable naming the hook event when the payload does not.
+EVENT_ENV = "BITLOOPS_COPILOT_EVENT"
+
+# Event names as Copilot spells them (either case) -> the camelCase name used here.
+_EVENTS = {
+    "sessionstart": "sessionStart",
+    "sessionend": "sessionEnd",
+    "userpromptsubmitted": "userPromptSubmitted",
+    "userpromptsubmit": "userPromptSubmitted",
+    "pretooluse": "preToolUse",
+    "posttooluse": "postToolUse",
+    "posttoolusefailure": "postToolUseFailure",
+    "agentstop": "agentStop",
+    "stop": "agentStop",
+    "subagentstart": "subagentStart",
+    "subagentstop": "subagentStop",
+    "erroroccurred": "errorOccurred",
+    "precompact": "preCompact",
+    "postcompact": "postCompact",
+}
+# camelCase field -> the snake_case name of the PascalCase events.
+_FIELDS = {"toolArgs": "tool_input", "toolResult": "tool_response", "toolArguments": "tool_input"}
+_COMMON = frozenset(
+    {"session_id", "transcript_path", "cwd", "hook_event_name", "timestamp", "model"}
+)
+# File-writing tools: whether a write may create the file.
+_FILE_TOOLS = {"create": True, "write": True, "edit": False, "str_replace": False, "insert": False}
+_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$", re.MULTILINE)
+_FAILED_RESULTS = frozenset({"failure", "error", "denied", "rejected"})
+_START_SECONDS = 0.3
+_STOP_SECONDS = 2.0
+_END_SECONDS = 0.5
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_MAX_JSON_BYTES = 64 * 1024 * 1024
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+# -- the hook -----------------------------------------------------------------------------
+
+
+def normalise(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload with snake_case keys (``toolArgs`` -> ``tool_input``, ...), JSON-string
+    ``tool_input``/``tool_response`` decoded, and ``hook_event_name`` in camelCase
+    (``PostToolUse`` -> ``postToolUse``) or missing when neither the payload nor
+    ``$BITLOOPS_COPILOT_EVENT`` names one and the fields do not tell."""
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if not isinstance(key, str):
+            continue
+        name = _FIELDS.get(key) or _CAMEL.sub("_", key).lower()
+        out.setdefault(name, value)
+    for key in ("tool_input", "tool_response"):
+        if key in out:
+            out[key] = decoded(out[key])
+    raw = out.get("hook_event_name") or out.get("event") or os.environ.get(EVENT_ENV)
+    event = _EVENTS.get(raw.lower()) if isinstance(raw, str) else None
+    event = event or (raw if isinstance(raw, str) and raw else None) or _guess(out)
+    if event is None:
+        out.pop("hook_event_name", None)
+    else:
+        out["hook_event_name"] = event
+    return out
+
+
+def _guess(payload: Mapping[str, Any]) -> str | None:
+    """The event a payload without a name is, from the fields it has."""
+    if "tool_name" in payload:
+        if "tool_response" in payload:
+            return "postToolUse"
+        return "postToolUseFailure" if "error" in payload else "preToolUse"
+    if "prompt" in payload:
+        return "userPromptSubmitted"
+    if "error" in payload:
+        return "errorOccurred"
+    if "source" in payload or "initial_prompt" in payload:
+        return "sessionStart"
+    if "reason" in payload:
+        return "sessionEnd"
+    if "stop_reason" in payload:
+        return "agentStop"
+    return None
+
+
+def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = None) -> list[Event]:
+    """Record one Copilot CLI hook payload; return the events it recorded.
+
+    The payload is first :func:`normalise`\\ d. The repository is the git work tree
+    containing its ``cwd`` (else ``cwd``). An event of a session never started starts it;
+    one after ``sessionEnd`` resumes it. The session's events file is the payload's
+    ``transcriptPath`` or ``~/.copilot/session-state/<sessionId>/events.jsonl`` (see
+    :func:`find_events_file`).
+
+    ``sessionStart`` starts the session, reads the events file (at most 0.3 s: it names
+    the model) and records its ``initialPrompt`` as a prompt; ``userPromptSubmitted`` is a
+    prompt (unless it repeats that initial prompt); ``preToolUse`` records nothing; ``postToolUse``
+    is one tool_use (``is_error`` when ``toolResult.resultType`` is failure, denied or
+    rejected) plus a file_change for ``create``/``edit``/``str_replace_editor`` and the
+    files an ``apply_patch`` names inside the work tree; ``postToolUseFailure`` a
+    tool_use with ``is_error``; ``agentStop`` reads the events file (at most 2 s);
+    ``subagentStart``/``subagentStop`` are subagent events, ``preCompact``/``postCompact``
+    compaction events, ``errorOccurred`` an error; ``sessionEnd`` reads the events file
+    (0.5 s) and ends the session. Any other event is a note carrying its fields.
+
+    Raises :class:`~bitloops.InvalidPayload` for a payload without a session id string or
+    whose event cannot be told, or missing the field its event needs, and
+    :class:`~bitloops.NotAGitRepository` when no work tree is found.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(
+            f"a Copilot CLI hook payload is a JSON object, not {type(payload).__name__}"
+        )
+    data = normalise(payload)
+    name = data.get("hook_event_name")
+    if not isinstance(name, str):
+        raise InvalidPayload(
+            f"the payload names no hook event: set {EVENT_ENV} in the hook entry's env"
+        )
+    sid = text_field(data, "session_id")
+    if sid is None:
+        raise InvalidPayload("the payload has no sessionId string")
+    if name == "userPromptSubmitted" and not isinstance(data.get("prompt"), str):
+        raise InvalidPayload("a userPromptSubmitted payload needs a prompt string")
+    if name in ("postToolUse", "postToolUseFailure") and not text_field(data, "tool_name"):
+        raise InvalidPayload(f"a {name} payload needs a toolName string")
+    if data.get("transcript_path") is not None and not isinstance(data["transcript_path"], str):
+        raise InvalidPayload("the payload's transcriptPath is not a string")
+    with open_repository(data, cwd) as repo:
+        return _dispatch(repo, name, sid, data)
+
+
+def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) -> list[Event]:
+    from . import transcript_state as ts
+
+    state = ts.load(repo.paths.common_dir, sid)
+    transcript = text_field(payload, "transcript_path")
+    if transcript is None and state.transcript_path is None:
+        transcript = find_events_file(sid)  # so that post-commit can read it too
+    model = text_field(payload, "model")
+    state = remember(repo, AGENT, sid, transcript, model)
+    extra = {k: v for k, v in payload.items() if k not in _COMMON}
+    if name == "preToolUse":
+        return []  # postToolUse records the call with its result
+    if name == "sessionStart":
+        repo.start_session(AGENT, model=state.model, session_id=sid)
+        # The events file starts with the selected model: read it so every event has it.
+        path = state.transcript_path
+        events = _catch_up(repo, sid, path, _START_SECONDS) if path else []
+        first = text_field(payload, "initial_prompt")
+        if first:
+            session = agent_session(repo, AGENT, sid, ts.load(repo.paths.common_dir, sid))
+            events.append(session.prompt(first))
+            _initial(repo, sid, first, claim=True)
+        return events
+    session = agent_session(repo, AGENT, sid, state, resume=name != "sessionEnd")
+    if name == "userPromptSubmitted":
+        if _initial(repo, sid, payload["prompt"], claim=False):
+            return []  # the sessionStart's initialPrompt, recorded already
+        return [session.prompt(payload["prompt"])]
+    if name in ("postToolUse", "postToolUseFailure"):
+        return _tool_use(repo, session, name, payload)
+    if name == "agentStop":
+        path = state.transcript_path
+        events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
+        reason = text_field(payload, "stop_reason")
+        if reason not in (None, "end_turn", "completed", "stop"):
+            session = agent_session(repo, AGENT, sid, ts.load(repo.paths.common_dir, sid))
+            events.append(session.record("note", {"text": "the turn stopped", **extra}))
+        return events
+    if name in ("subagentStart", "subagentStop"):
+        event_name = "start" if name == "subagentStart" else "stop"
+        return [record_fitting(session, "subagent", {"event": event_name, **extra})]
+    if name in ("preCompact", "postCompact"):
+        phase = "pre" if name == "preCompact" else "post"
+        return [record_fitting(session, "compaction", {"phase": phase, **extra})]
+    if name == "errorOccurred":
+        error = payload.get("error")
+        message = error.get("message") if isinstance(error, Mapping) else error
+        if not isinstance(message, str) or not message:
+            message = json.dumps(error, default=str)
+        rest = {k: v for k, v in extra.items() if k != "error"}
+        if isinstance(error, Mapping):
+            rest.update({k: v for k, v in error.items() if k in ("name", "stack", "code")})
+        return [record_fitting(session, "error", {"message": message, **rest})]
+    if name == "sessionEnd":
+        if session.ended:
+            return []
+        path = state.transcript_path
+        events = _catch_up(repo, sid, path, _END_SECONDS) if path else []
+        session = agent_session(repo, AGENT, sid, ts.load(repo.paths.common_dir, sid), resume=False)
+        end = session.end(text_field(payload, "reason"))
+        return events if end is None else [*events, end]
+    note = {"text": f"Copilot CLI hook {name}", "hook_event_name": name, **extra}
+    return [record_fitting(session, "note", note)]
+
+
+def _initial(repo: Repository, sid: str, prompt: str, *, claim: bool) -> bool:
+    """Note the initial prompt (``claim``), or take the note back: whether it was there."""
+    from . import transcript_state as ts
+
+    key = "initial:" + digest(prompt)
+    common = repo.paths.common_dir
+    with ts.locked(common, sid):
+        state = ts.load(common, sid)
+        found = key in state.seen
+        if claim and not found:
+            state.seen.append(key)
+        elif not claim and found:
+            state.seen.remove(key)
+        ts.save(common, state)
+    return found
+
+
+def _tool_use(
+    repo: Repository, session: Session, name: str, payload: Mapping[str, Any]
+) -> list[Event]:
+    tool = payload["tool_name"]
+    tool_input = payload.get("tool_input")
+    data: dict[str, Any] = {"name": tool, "input": tool_input}
+    call_id = text_field(payload, "tool_call_id", "tool_use_id")
+    if call_id:
+        data["tool_use_id"] = call_id
+    result = payload.get("tool_response")
+    if name == "postToolUseFailure":
+        data["output"] = payload.get("error", result)
+        data["is_error"] = True
+    else:
+        if result is not None:
+            data["output"] = result
+        kind = (
+            result.get("resultType", result.get("result_type"))
+            if isinstance(result, Mapping)
+            else None
+        )
+        if isinstance(kind, str) and kind.lower() in _FAILED_RESULTS:
+            data["is_error"] = True
+    events = [record_fitting(session, "tool_use", data)]
+    if not data.get("is_error"):
+        events += _file_changes(repo, session, tool, tool_input, payload.get("cwd"))
+    return events
+
+
+def _file_changes(
+    repo: Repository, session: Session, tool: str, tool_input: Any, cwd: Any
+) -> list[Event]:
+    """file_change events for what a file-writing tool did inside the work tree."""
+    return [
+        session.file_change(path, change) for path, change in _changes(repo, tool, tool_input, cwd)
+    ]
+
+
+def _changes(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> list[tuple[str, str]]:
+    """(repo-relative path, change) of each file a file-writing tool changed in the work tree."""
+    if isinstance(tool_input, str) and "*** Begin Patch" in tool_input:
+        tool_input = {"input": tool_input}
+    if not isinstance(tool_input, Mapping):
+        return []
+    patch = next((v for v in tool_input.values() if isinstance(v, str) and "*** " in v), None)
+    if tool == "apply_patch" and patch:
+        kinds = {"Add": "added", "Update": "modified", "Delete": "deleted"}
+        out = []
+        for match in _PATCH_FILE.finditer(patch):
+            rel = relative_path(repo, match.group(2), cwd)
+            if rel is not None:
+                out.append((rel, kinds[match.group(1)]))
+        return out
+    if tool == "str_replace_editor":
+        command = tool_input.get("command")
+        if command not in _FILE_TOOLS:
+            return []  # "view" and unknown commands change nothing
+        tool = command
+    if tool not in _FILE_TOOLS:
+        return []
+    raw = text_field(tool_input, "path", "file_path", "filePath")
+    rel = relative_path(repo, raw, cwd) if raw else None
+    if rel is None:
+        return []
+    if not _FILE_TOOLS[tool]:
+        return [(rel, "modified")]
+    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
+    return [(rel, "modified" if tracked else "added")]
+
+
+# -- the events file ----------------------------------------------------------------------
+
+
+def find_events_file(
+    session_id: str, copilot_home: str | os.PathLike[str] | None = None
+) -> str | None:
+    """``<copilot home>/session-state/<session_id>/events.jsonl`` when it exists.
+
+    ``copilot_home`` defaults to ``$COPILOT_HOME``, else ``~/.copilot``.
+    """
+    from pathlib import Path
+
+    if not _SAFE_ID.match(session_id):
+        return None
+    home = Path(copilot_home or home_dir("COPILOT_HOME", ".copilot"))
+    path = home / "session-state" / session_id / "events.jsonl"
+    return str(path) if path.is_file() else None
+
+
+def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
+    """The session id of a Copilot CLI events file (or older session JSON), else None.
+
+    The ``sessionId`` of the ``session.start`` line (or of the first line carrying one);
+    for an older one-object ``.json`` file its ``sessionId``; else the folder name of a
+    ``session-state/<id>/events.jsonl``.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        if path.suffix == ".json":
+            if path.stat().st_size > _MAX_JSON_BYTES:
+                return None
+            data = json.loads(path.read_bytes().decode("utf-8"))
+            return text_field(data, "sessionId", "session_id") if isinstance(data, dict) else None
+        with open(path, "rb") as fh:
+            for _ in range(50):
+                raw = fh.readline()
+                if not raw:
+                    break
+                try:
+                    obj = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError, RecursionError):
+                    continue
+                if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+                    continue
+                data = obj.get("data")
+                found = (
+                    text_field(data, "sessionId", "session_id") if isinstance(data, dict) else None
+                )
+                if found is not None:
+                    return found
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if path.name == "events.jsonl" and path.parent.parent.name == "session-state":
+        return path.parent.name
+    return None
+
+
+def catch_up(
+    repo: Repository,
+    session_id: str,
+    transcript_path: str | os.PathLike[str],
+    *,
+    max_seconds: float = 2.0,
+    max_lines: int = 20000,
+) -> int:
+    """Record what the events file added since the last call; the number of events recorded.
+
+    Reads Copilot CLI's ``events.jsonl`` (``{type, data, id, timestamp, parentId}`` lines)
+    from the byte offset where the previous call stopped: ``session.start``'s
+    ``selectedModel`` and ``session.model_change``'s ``newModel`` become the session's
+    model; an ``assistant.message``'s ``content`` is a response and its
+    ``reasoningText`` a reasoning event; ``assistant.reasoning`` is a reasoning event;
+    ``assistant.usage`` (its ``model`` the session's model) a usage note. Payloads carry
+    ``message_id``, ``model`` and the line's ``timestamp`` as ``transcript_ts``. User
+    messages and tool executions (the hooks record them), deltas, other types and invalid
+    lines are skipped. Lines are known by their ``id`` (else their SHA-256), so a
+    truncated or replaced file read again from the start records nothing twice. An older
+    one-object ``.json`` session file (``chatMessages``) is read whole, each assistant
+    message's text a response. An unknown session is started; an ended one, or a missing
+    file, records nothing.
+    """
+    return len(_catch_up(repo, session_id, os.fspath(transcript_path), max_seconds, max_lines))
+
+
+def _catch_up(
+    repo: Repository, sid: str, transcript: str, max_seconds: float, max_lines: int = 20000
+) -> list[Event]:
+    whole = _whole_json if transcript.endswith(".json") else None
+    return read_new_lines(
+        repo, AGENT, sid, transcript, _Reader,
+        max_seconds=max_seconds, max_lines=max_lines, resume=False, whole=whole,
+    )  # fmt: skip
+
+
+def _whole_json(fh: IO[bytes], size: int, reader: LineReader) -> list[Event]:
+    """The assistant messages of an older one-object session file."""
+    if size > _MAX_JSON_BYTES:
+        return []
+    try:
+        data = json.loads(fh.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return []
+    messages = data.get("chatMessages") if isinstance(data, dict) else None
+    assert isinstance(reader, _Reader)
+    events: list[Event] = []
+    for index, message in enumerate(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            text = message.get("content")
+            if isinstance(text, str) and text.strip():
+                key = f"chat:{index}:{digest(text)[:32]}"
+                events += reader.once_response(key, text, {})
+    return events
+
+
+class _Reader:
+    """Turns events-file lines into events, remembering what it recorded in the state."""
+
+    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
+        self.session = session
+        self.state = state
+        self.seen = set(state.seen)
+
+    def _once(self, key: str) -> bool:
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        self.state.seen.append(key)
+        return True
+
+    def _model(self, model: Any) -> None:
+        if isinstance(model, str) and model:
+            self.state.model = model
+            self.session.set_model(model)
+
+    def once_response(self, key: str, text: str, base: dict[str, Any]) -> list[Event]:
+        """A response, unless ``key`` was recorded before."""
+        if not self._once(key):
+            return []
+        return transcript_response(self.session, self.state, text, base)
+
+    def line(self, raw: bytes) -> list[Event]:
+        try:
+            text = raw.decode("utf-8")
+            obj = json.loads(text)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return []
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            return []
+        kind = obj["type"]
+        data = mapping(obj.get("data"))
+        line_id = obj.get("id")
+        key = line_id if isinstance(line_id, str) and line_id else "sha256:" + digest(text)
+        if key in self.seen:
+            return []
+        if kind == "session.start":
+            self._model(text_field(data, "selectedModel", "model"))
+        elif kind == "session.model_change":
+            self._model(text_field(data, "newModel", "model"))
+        if kind not in ("assistant.message", "assistant.reasoning", "assistant.usage"):
+            return []  # user messages and tools come from the hooks; deltas are partial
+        self._once(key)
+        if kind == "assistant.usage":
+            self._model(text_field(data, "model"))
+        base: dict[str, Any] = {}
+        for name, value in (
+            ("message_id", text_field(data, "messageId", "reasoningId") or key),
+            ("model", self.state.model),
+            ("transcript_ts", obj.get("timestamp")),
+        ):
+            if isinstance(value, str) and value:
+                base[name] = value
+        if kind == "assistant.usage":
+            usage = {k: v for k, v in data.items() if k != "model"}
+            return [self.session.record("note", {"text": "token usage", "usage": usage, **base})]
+        events: list[Event] = []
+        thought = text_field(
+            data, *(("content", "text") if kind == "assistant.reasoning" else ("reasoningText",))
+        )
+        if thought:
+            events += transcript_reasoning(self.session, self.state, thought, base)
+        if kind == "assistant.message":
+            answer = text_field(data, "content")
+            if answer:
+                events += transcript_response(self.session, self.state, answer, base)
+        return events
+
+    def flush(self) -> list[Event]:
+        return []
+
+
+def transcript_history(
+    repo: Repository, path: str | os.PathLike[str]
+) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
+    """What the hooks record, read back from a whole events file: prompts and tool calls.
+
+    For :mod:`bitloops.importing` (:func:`catch_up` reads the rest). A ``user.message``'s
+    ``content`` is a prompt; a ``tool.execution_start`` with its
+    ``tool.execution_complete`` (same ``toolCallId``) one tool_use: ``name``, ``input``
+    (``arguments``), ``output`` (the ``result``), ``tool_use_id``, ``is_error`` when
+    ``success`` is false, and the file changes a ``postToolUse`` hook would record,
+    relative to the ``session.start`` context's ``cwd``. Payloads carry the line's
+    ``timestamp`` as ``transcript_ts``. An older ``.json`` file gives its user messages.
+    """
+    from pathlib import Path
+
+    items: list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]] = []
+    if os.fspath(path).endswith(".json"):
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+        messages = data.get("chatMessages") if isinstance(data, dict) else None
+        for message in messages if isinstance(messages, list) else []:
+            text = (
+                text_field(message, "content") if mapping(message).get("role") == "user" else None
+            )
+            if text:
+                items.append(("prompt", {"text": text}, []))
+        return items
+    from ..importing import json_lines
+
+    calls: dict[str, dict[str, Any]] = {}
+    cwd: str | None = None
+    for obj in json_lines(path):
+        kind, data = obj.get("type"), mapping(obj.get("data"))
+        base = {"transcript_ts": obj["timestamp"]} if isinstance(obj.get("timestamp"), str) else {}
+        if kind == "session.start":
+            cwd = text_field(mapping(data.get("context")), "cwd") or cwd
+        elif kind == "user.message":
+            text = text_field(data, "content")
+            if text:
+                items.append(("prompt", {"text": text, **base}, []))
+        elif kind == "tool.execution_start":
+            name = text_field(data, "toolName") or "unknown"
+            payload: dict[str, Any] = {"name": name, "input": decoded(data.get("arguments"))}
+            payload.update(base)
+            call_id = text_field(data, "toolCallId")
+            if call_id:
+                payload["tool_use_id"] = call_id
+                calls[call_id] = payload  # its output comes with tool.execution_complete
+            items.append(("tool_use", payload, []))
+        elif kind == "tool.execution_complete":
+            call = calls.get(text_field(data, "toolCallId") or "")
+            if call is None:
+                continue
+            call["output"] = data.get("result", data.get("error"))
+            if data.get("success") is False:
+                call["is_error"] = True
+    for kind, payload, changes in items:
+        if kind == "tool_use" and not payload.get("is_error"):
+            for rel, change in _changes(repo, payload["name"], payload["input"], cwd):
+                changes.append((rel, change, None))
+    return items
+
+
+def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+    """(session id, events file) of each Copilot CLI session open in this worktree.
+
+    For the git post-commit hook: :func:`catch_up` each before promoting.
+    """
+    return open_transcripts(repo, AGENT)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def _where(payload: Mapping[str, Any], cwd: Any) -> list[str]:
+    places = [payload["cwd"]] if isinstance(payload.get("cwd"), str) and payload["cwd"] else []
+    return places + ([os.fspath(cwd)] if cwd is not None else [])
+
+
+def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
+    """``bitloops hook copilot``: see :func:`bitloops.integrations.base.run_payload_hook`."""
+    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)

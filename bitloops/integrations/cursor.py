@@ -1,0 +1,581 @@
+"""Cursor: turn its agent hook payloads and its agent transcript into bitloops events.
+
+Cursor runs the commands of ``.cursor/hooks.json`` for each hook event with one JSON object
+on standard input (camelCase event names, snake_case fields, ``conversation_id`` as the
+session id, ``workspace_roots`` instead of a ``cwd``). ``bitloops hook cursor`` reads that
+object and calls :func:`handle`; a custom loop can call :func:`handle` itself. Cursor's
+hooks carry the prompt, the answer, the thinking, tool calls and file edits; its agent
+transcript (``~/.cursor/projects/<project>/agent-transcripts/<id>/<id>.jsonl``, Claude-like
+``{role, message: {content}}`` lines) is read by :func:`catch_up` for the answers and
+thinking of turns whose hooks were not registered. See ``docs/agents.md``.
+
+Nothing here ever exits 2 (Cursor would block the action) or prints to standard output
+(Cursor would read it as the hook's answer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import InvalidPayload, PayloadTooLarge
+from ._shared import (
+    decoded,
+    home_dir,
+    hook_reasoning,
+    mapping,
+    once,
+    open_first,
+    text_field,
+    transcript_reasoning,
+)
+from .base import (
+    agent_session,
+    digest,
+    hook_response,
+    open_transcripts,
+    read_new_lines,
+    record_fitting,
+    relative_path,
+    remember,
+    run_payload_hook,
+    transcript_response,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..model import Event
+    from ..repository import Repository
+    from ..session import Session
+    from . import transcript_state as ts
+
+__all__ = [
+    "AGENT",
+    "active_transcripts",
+    "catch_up",
+    "find_transcript",
+    "handle",
+    "run_hook",
+    "transcript_history",
+    "transcript_session_id",
+]
+
+#: The agent name sessions are recorded under.
+AGENT = "cursor"
+#: The name hook failures are logged under in ``hooks.log``.
+HOOK_NAME = "cursor"
+
+# Fields every payload has; left out when a payload is copied into an event.
+_COMMON = frozenset(
+    {
+        "conversation_id",
+        "session_id",
+        "generation_id",
+        "model",
+        "hook_event_name",
+        "cursor_version",
+        "workspace_roots",
+        "transcript_path",
+        "cwd",
+        "user_email",
+    }
+)
+# "before" events: their "after" twin records the same action with its outcome.
+_IGNORED = frozenset(
+    {"beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "beforeTabFileRead"}
+)
+_SHELL_TOOLS = frozenset({"Shell", "shell", "run_terminal_cmd", "terminal", "Bash"})
+_SUBAGENT_TOOLS = frozenset({"Task", "task", "subagent", "Subagent"})
+_STOP_SECONDS = 2.0
+_END_SECONDS = 0.5
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_REDACTED = "[REDACTED]"
+_USER_QUERY = re.compile(r"<user_query>(.*?)</user_query>", re.DOTALL)
+
+
+# -- the hook -----------------------------------------------------------------------------
+
+
+def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = None) -> list[Event]:
+    """Record one Cursor hook payload; return the events it recorded.
+
+    The session id is ``conversation_id`` (``session_id`` when absent). The repository is
+    the git work tree containing the first of ``workspace_roots`` (then the payload's
+    ``cwd``, then ``cwd``) that is inside one. Every payload's ``model`` becomes the
+    session's model. An event of a session never started starts it; one after
+    ``sessionEnd`` resumes it.
+
+    ``sessionStart`` starts the session (returns ``[]``); ``beforeSubmitPrompt`` is a
+    prompt (with its ``attachments``); ``afterAgentResponse`` a response and
+    ``afterAgentThought`` a reasoning event (each unless the transcript brought the same
+    text); ``postToolUse`` one tool_use (``is_error`` when the output reports an error),
+    and for a ``Task`` tool a subagent stop; ``preToolUse`` records only a ``Task``'s
+    subagent start; ``postToolUseFailure`` a tool_use with ``is_error``;
+    ``afterShellExecution`` and ``afterMCPExecution`` a tool_use (a shell command also
+    seen by ``postToolUse`` in the same generation is recorded once); ``afterFileEdit`` a
+    file_change (added when git does not track the file, else modified) carrying the
+    ``edits``; ``stop`` reads the transcript (at most 2 s) and records an error when the
+    ``status`` is ``error``, a note when ``aborted``; ``preCompact``/``postCompact``
+    compaction events; ``subagentStart``/``subagentStop`` subagent events;
+    ``sessionEnd`` ends the session. ``before*`` events record nothing; any other event is
+    a note carrying its fields.
+
+    Raises :class:`~bitloops.InvalidPayload` for a payload without a
+    ``hook_event_name`` or session id string, or missing the field its event needs, and
+    :class:`~bitloops.NotAGitRepository` when no work tree is found.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(
+            f"a Cursor hook payload is a JSON object, not {type(payload).__name__}"
+        )
+    name = payload.get("hook_event_name")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("the payload has no hook_event_name string")
+    sid = text_field(payload, "conversation_id", "session_id")
+    if sid is None:
+        raise InvalidPayload("the payload has no conversation_id string")
+    _check(name, payload)
+    with open_first(_where(payload, cwd)) as repo:
+        return _dispatch(repo, name, sid, payload)
+
+
+def _where(payload: Mapping[str, Any], cwd: Any) -> list[str]:
+    """The directories to find the work tree from: workspace roots, ``cwd``, the hook's."""
+    roots = payload.get("workspace_roots")
+    places = [r for r in roots if isinstance(r, str) and r] if isinstance(roots, list) else []
+    if isinstance(payload.get("cwd"), str) and payload["cwd"]:
+        places.append(payload["cwd"])
+    if cwd is not None:
+        places.append(os.fspath(cwd))
+    return places
+
+
+def _check(name: str, payload: Mapping[str, Any]) -> None:
+    needs = {
+        "beforeSubmitPrompt": "prompt",
+        "postToolUse": "tool_name",
+        "postToolUseFailure": "tool_name",
+        "afterFileEdit": "file_path",
+        "afterShellExecution": "command",
+    }
+    key = needs.get(name)
+    if key is not None and not isinstance(payload.get(key), str):
+        raise InvalidPayload(f"a {name} payload needs a {key} string")
+    for key in ("transcript_path", "model", "generation_id"):
+        if payload.get(key) is not None and not isinstance(payload.get(key), str):
+            raise InvalidPayload(f"the payload's {key} is not a string")
+
+
+def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+    from . import transcript_state as ts
+
+    transcript = text_field(payload, "transcript_path")
+    state = remember(repo, AGENT, sid, transcript, text_field(payload, "model"))
+    extra = {k: v for k, v in payload.items() if isinstance(k, str) and k not in _COMMON}
+    if name in _IGNORED:
+        return []
+    if name == "sessionStart":
+        repo.start_session(AGENT, model=state.model, session_id=sid)
+        return []
+    session = agent_session(repo, AGENT, sid, state, resume=name != "sessionEnd")
+    generation = text_field(payload, "generation_id")
+    base = {"generation_id": generation} if generation else {}
+    if name == "beforeSubmitPrompt":
+        prompt: dict[str, Any] = {"text": payload["prompt"]}
+        if payload.get("attachments"):
+            prompt["attachments"] = payload["attachments"]
+        return [record_fitting(session, "prompt", prompt)]
+    if name == "afterAgentResponse":
+        event = hook_response(repo, session, payload.get("text"))
+        return [] if event is None else [event]
+    if name == "afterAgentThought":
+        text = payload.get("text")
+        thought = {"source": "hook", **base}
+        if isinstance(payload.get("duration_ms"), int | float):
+            thought["duration_ms"] = payload["duration_ms"]
+        found = hook_reasoning(repo, session, text, thought) if isinstance(text, str) else None
+        return [] if found is None else [found]
+    if name == "preToolUse":
+        if payload.get("tool_name") in _SUBAGENT_TOOLS:
+            return [_subagent(session, "start", payload, base)]
+        return []
+    if name in ("postToolUse", "postToolUseFailure"):
+        return _tool_use(repo, session, name, payload, base)
+    if name == "afterShellExecution":
+        return _shell(repo, session, payload, base)
+    if name == "afterMCPExecution":
+        data = {
+            "name": payload.get("tool_name") or payload.get("server") or "mcp",
+            "input": decoded(payload.get("tool_input")),
+            "output": decoded(payload.get("result_json", payload.get("tool_output"))),
+            "mcp": True,
+            **base,
+        }
+        return [record_fitting(session, "tool_use", data)]
+    if name == "afterFileEdit":
+        return _file_edit(repo, session, payload, base)
+    if name == "stop":
+        return _stop(repo, sid, transcript or state.transcript_path, payload, base)
+    if name in ("preCompact", "postCompact"):
+        phase = "pre" if name == "preCompact" else "post"
+        return [session.record("compaction", {"phase": phase, **extra})]
+    if name in ("subagentStart", "subagentStop"):
+        event_name = "start" if name == "subagentStart" else "stop"
+        return [session.record("subagent", {"event": event_name, **extra})]
+    if name == "sessionEnd":
+        if session.ended:
+            return []
+        path = transcript or state.transcript_path or find_transcript(sid)
+        events = _catch_up(repo, sid, path, _END_SECONDS) if path else []
+        session = agent_session(repo, AGENT, sid, ts.load(repo.paths.common_dir, sid), resume=False)
+        reason = text_field(payload, "reason")
+        end = session.end(reason)
+        return events if end is None else [*events, end]
+    note = {"text": f"Cursor hook {name}", "hook_event_name": name, **extra}
+    return [record_fitting(session, "note", note)]
+
+
+def _subagent(
+    session: Session, event_name: str, payload: Mapping[str, Any], base: dict[str, Any]
+) -> Event:
+    tool_input = decoded(payload.get("tool_input"))
+    data: dict[str, Any] = {"event": event_name, "tool": payload.get("tool_name"), **base}
+    if isinstance(tool_input, Mapping):
+        for key in ("subagent_type", "description", "agent_type", "name"):
+            if isinstance(tool_input.get(key), str):
+                data[key] = tool_input[key]
+    if isinstance(payload.get("tool_use_id"), str):
+        data["tool_use_id"] = payload["tool_use_id"]
+    return session.record("subagent", data)
+
+
+def _failed(output: Any) -> bool:
+    """Whether a tool output (decoded) reports an error, as far as it can be told."""
+    if not isinstance(output, Mapping):
+        return False
+    if output.get("error") not in (None, "", {}, False):
+        return True
+    if output.get("success") is False or output.get("is_error") is True:
+        return True
+    code = output.get("exit_code", output.get("exitCode"))
+    return isinstance(code, int) and not isinstance(code, bool) and code != 0
+
+
+def _shell_key(generation: str | None, command: Any) -> str | None:
+    if not generation or not isinstance(command, str):
+        return None
+    return f"shell:{generation}:{digest(command)}"
+
+
+def _tool_use(
+    repo: Repository, session: Session, name: str, payload: Mapping[str, Any], base: dict[str, Any]
+) -> list[Event]:
+    tool = payload["tool_name"]
+    tool_input = decoded(payload.get("tool_input"))
+    output = decoded(payload.get("tool_output", payload.get("tool_response")))
+    data: dict[str, Any] = {"name": tool, "input": tool_input, **base}
+    if isinstance(payload.get("tool_use_id"), str):
+        data["tool_use_id"] = payload["tool_use_id"]
+    if name == "postToolUseFailure":
+        data["output"] = payload.get("error", output)
+        data["is_error"] = True
+    else:
+        if output is not None:
+            data["output"] = output
+        if _failed(output) or payload.get("error"):
+            data["is_error"] = True
+    for key in ("duration", "duration_ms"):
+        if isinstance(payload.get(key), int | float) and not isinstance(payload[key], bool):
+            data[key] = payload[key]
+    if tool in _SHELL_TOOLS and isinstance(tool_input, Mapping):
+        shell_key = _shell_key(base.get("generation_id"), tool_input.get("command"))
+        if shell_key is not None and not once(repo, session.session_id, shell_key):
+            return []  # afterShellExecution recorded this command
+    events = [record_fitting(session, "tool_use", data)]
+    if tool in _SUBAGENT_TOOLS:
+        events.append(_subagent(session, "stop", payload, base))
+    return events
+
+
+def _shell(
+    repo: Repository, session: Session, payload: Mapping[str, Any], base: dict[str, Any]
+) -> list[Event]:
+    command = payload["command"]
+    key = _shell_key(base.get("generation_id"), command)
+    if key is not None and not once(repo, session.session_id, key):
+        return []  # postToolUse recorded this command
+    data: dict[str, Any] = {"name": "Shell", "input": {"command": command}, **base}
+    if payload.get("output") is not None:
+        data["output"] = payload["output"]
+    code = payload.get("exit_code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        data["exit_code"] = code
+        if code != 0:
+            data["is_error"] = True
+    for key in ("duration", "duration_ms"):
+        if isinstance(payload.get(key), int | float) and not isinstance(payload[key], bool):
+            data[key] = payload[key]
+    return [record_fitting(session, "tool_use", data)]
+
+
+def _file_edit(
+    repo: Repository, session: Session, payload: Mapping[str, Any], base: dict[str, Any]
+) -> list[Event]:
+    roots = _where(payload, None)
+    rel = relative_path(repo, payload["file_path"], roots[0] if roots else None)
+    if rel is None:
+        return []
+    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
+    change = "modified" if tracked else "added"
+    edits = payload.get("edits")
+    if isinstance(edits, list) and edits:
+        try:
+            data = {"path": rel, "change": change, "edits": edits, **base}
+            return [session.record("file_change", data, artefacts=(rel,))]
+        except PayloadTooLarge:
+            pass  # the edits are in no other event: keep at least the change
+    return [session.file_change(rel, change)]
+
+
+def _stop(
+    repo: Repository,
+    sid: str,
+    transcript: str | None,
+    payload: Mapping[str, Any],
+    base: dict[str, Any],
+) -> list[Event]:
+    from . import transcript_state as ts
+
+    path = transcript or find_transcript(sid)
+    events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
+    state = ts.load(repo.paths.common_dir, sid)
+    session = agent_session(repo, AGENT, sid, state)
+    status = payload.get("status")
+    info = {"status": status, **base}
+    if isinstance(payload.get("loop_count"), int):
+        info["loop_count"] = payload["loop_count"]
+    if status == "error":
+        events.append(
+            session.record("error", {"message": "Cursor ended the turn on an error", **info})
+        )
+    elif status == "aborted":
+        events.append(session.record("note", {"text": "the user stopped the turn", **info}))
+    return events
+
+
+# -- the transcript -----------------------------------------------------------------------
+
+
+def find_transcript(
+    conversation_id: str, cursor_home: str | os.PathLike[str] | None = None
+) -> str | None:
+    """The agent transcript of ``conversation_id`` under ``~/.cursor/projects``, if any.
+
+    ``cursor_home`` (else ``$CURSOR_HOME``, else ``~/.cursor``) is where to look.
+    """
+    from pathlib import Path
+
+    if not _SAFE_ID.match(conversation_id):
+        return None
+    home = Path(cursor_home or home_dir("CURSOR_HOME", ".cursor"))
+    found: list[Path] = []
+    for pattern in (
+        f"projects/*/agent-transcripts/{conversation_id}/{conversation_id}.jsonl",
+        f"projects/*/agent-transcripts/{conversation_id}.jsonl",
+    ):
+        try:
+            found += home.glob(pattern)
+        except OSError:
+            continue
+    if not found:
+        return None
+    return str(max(found, key=lambda p: p.stat().st_mtime if p.exists() else 0))
+
+
+def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
+    """The conversation id of a Cursor agent transcript, or None when it is not one.
+
+    An id field of one of its first lines (``conversation_id``, ``session_id`` and their
+    camelCase forms) when there is one; else the file's name when it sits in an
+    ``agent-transcripts`` folder (``<id>.jsonl`` or ``<id>/<id>.jsonl``).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            for _ in range(20):
+                raw = fh.readline()
+                if not raw:
+                    break
+                try:
+                    obj = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError, RecursionError):
+                    continue
+                if isinstance(obj, dict):
+                    found = text_field(
+                        obj, "conversation_id", "conversationId", "session_id", "sessionId"
+                    )
+                    if found is not None:
+                        return found
+    except OSError:
+        return None
+    if path.suffix != ".jsonl":
+        return None
+    parent = path.parent
+    if parent.name == "agent-transcripts" or (
+        parent.name == path.stem and parent.parent.name == "agent-transcripts"
+    ):
+        return path.stem
+    return None
+
+
+def catch_up(
+    repo: Repository,
+    session_id: str,
+    transcript_path: str | os.PathLike[str],
+    *,
+    max_seconds: float = 2.0,
+    max_lines: int = 20000,
+) -> int:
+    """Record what the agent transcript added since the last call; the number of events.
+
+    Reads the transcript JSONL from the byte offset where the previous call stopped (kept
+    under ``<git common dir>/bitloops/transcripts/``). For each assistant line
+    (``{"role": "assistant", "message": {"content": [...]}}``, or Claude-like
+    ``"type": "assistant"``): each ``text`` block is a response and each ``thinking`` or
+    ``reasoning`` block a reasoning event, unless a hook (``afterAgentResponse``,
+    ``afterAgentThought``) recorded the same text; thinking that is only ``[REDACTED]``
+    is skipped. A ``model`` or ``usage`` on the line, when there is one, becomes the
+    session's model and a usage note. User lines, ``tool_use`` blocks (hooks record tool
+    calls), ``turn_ended`` markers and invalid lines are skipped. A last line without its
+    newline waits for the next call; a truncated or replaced file is read again from the
+    start, recording nothing twice. An unknown session is started; an ended one, or a
+    missing file, records nothing.
+    """
+    return len(_catch_up(repo, session_id, os.fspath(transcript_path), max_seconds, max_lines))
+
+
+def _catch_up(
+    repo: Repository, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
+) -> list[Event]:
+    if transcript is None:
+        return []
+    return read_new_lines(
+        repo, AGENT, sid, transcript, _Reader,
+        max_seconds=max_seconds, max_lines=max_lines, resume=False,
+    )  # fmt: skip
+
+
+class _Reader:
+    """Turns transcript lines into events, remembering what it recorded in the state."""
+
+    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
+        self.session = session
+        self.state = state
+        self.seen = set(state.seen)
+
+    def line(self, raw: bytes) -> list[Event]:
+        try:
+            text = raw.decode("utf-8")
+            obj = json.loads(text)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return []
+        if not isinstance(obj, dict) or "assistant" not in (obj.get("role"), obj.get("type")):
+            return []
+        key = "sha256:" + digest(text)
+        if key in self.seen:
+            return []
+        self.seen.add(key)
+        self.state.seen.append(key)
+        message = mapping(obj.get("message")) or obj
+        model = message.get("model")
+        if isinstance(model, str) and model:
+            self.state.model = model
+            self.session.set_model(model)
+        base: dict[str, Any] = {"transcript_line": key}
+        if self.state.model:
+            base["model"] = self.state.model
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        events: list[Event] = []
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "text" and isinstance(block.get("text"), str) and block["text"].strip():
+                events += transcript_response(self.session, self.state, block["text"], base)
+            elif kind in ("thinking", "reasoning"):
+                thought = block.get("thinking", block.get("text"))
+                if isinstance(thought, str):
+                    thought = thought.replace(_REDACTED, "").strip()
+                    if thought:
+                        events += transcript_reasoning(self.session, self.state, thought, base)
+        usage = message.get("usage")
+        if isinstance(usage, dict) and usage:
+            events.append(
+                self.session.record("note", {"text": "token usage", "usage": usage, **base})
+            )
+        return events
+
+    def flush(self) -> list[Event]:
+        return []
+
+
+def transcript_history(
+    repo: Repository, path: str | os.PathLike[str]
+) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
+    """What the hooks record, read back from a whole transcript: prompts and tool calls.
+
+    For :mod:`bitloops.importing` (:func:`catch_up` reads the rest). A user line's text is
+    a prompt (the part inside ``<user_query>`` when Cursor wrapped it); an assistant
+    ``tool_use`` block a tool_use with its ``name`` and ``input``, without output (the
+    transcript has none) or file changes. The transcript has no timestamps.
+    """
+    from ..importing import json_lines
+
+    items: list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]] = []
+    for obj in json_lines(path):
+        role = obj.get("role") or obj.get("type")
+        content = (mapping(obj.get("message")) or obj).get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        blocks = [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
+        if role == "user":
+            texts = [b.get("text") for b in blocks if b.get("type") == "text"]
+            text = "\n\n".join(_query(t) for t in texts if isinstance(t, str) and t.strip())
+            if text:
+                items.append(("prompt", {"text": text}, []))
+        elif role == "assistant":
+            for block in blocks:
+                if block.get("type") == "tool_use" and isinstance(block.get("name"), str):
+                    data: dict[str, Any] = {"name": block["name"], "input": block.get("input")}
+                    if isinstance(block.get("id"), str) and block["id"]:
+                        data["tool_use_id"] = block["id"]
+                    items.append(("tool_use", data, []))
+    return items
+
+
+def _query(text: str) -> str:
+    """The user's words in a transcript's user text: inside ``<user_query>`` if present."""
+    match = _USER_QUERY.search(text)
+    return (match.group(1) if match else text).strip()
+
+
+def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+    """(session id, transcript path) of each Cursor session open in this worktree.
+
+    For the git post-commit hook: :func:`catch_up` each before promoting.
+    """
+    return open_transcripts(repo, AGENT)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
+    """``bitloops hook cursor``: see :func:`bitloops.integrations.base.run_payload_hook`."""
+    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)

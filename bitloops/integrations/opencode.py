@@ -1,0 +1,599 @@
+"""OpenCode: turn the events its bitloops plugin forwards into bitloops events.
+
+OpenCode has no command hooks, only JS/TS plugins. The plugin shipped beside this module
+(``opencode_plugin.js``, installed into ``.opencode/plugin/``) subscribes to OpenCode's
+bus events and, for each one worth keeping, runs ``bitloops hook opencode`` with one JSON
+object on standard input, one process at a time, without ever waiting for it or failing
+OpenCode. :func:`run_hook` reads that object and calls :func:`handle`.
+
+The payload (version 1)::
+
+    {
+      "bitloops_opencode": 1,          # the payload version
+      "hook": "event",                 # what the plugin was called for
+      "time": 1764000000000,           # when the plugin saw it, ms since the epoch
+      "cwd": "/path/to/project",       # the plugin's directory (where OpenCode runs)
+      "worktree": "/path/to/project",  # OpenCode's git worktree, or null
+      "role": "user",                  # role of the message a part belongs to, or null
+      "event": {"type": "message.part.updated", "properties": {...}}
+    }
+
+``event`` is the bus event as OpenCode published it (without the streaming ``delta``):
+``session.created``/``session.deleted``/``session.compacted``/``session.error``
+(``properties.info`` is the session, or ``properties.sessionID``), ``message.updated``
+(``properties.info`` is a message: ``id``, ``sessionID``, ``role``, ``modelID``,
+``providerID``, ``tokens``, ``cost``, ``time``, ``error``) and ``message.part.updated``
+(``properties.part``: ``text``, ``reasoning``, ``tool`` with ``callID``, ``tool`` and
+``state{status, input, output, error, title, metadata}``, ``patch`` with ``files``,
+``compaction``). The plugin sends a text or reasoning part once complete, a tool part
+once finished (a ``task`` tool also once running), and a message once when first seen and
+once complete. A
+custom loop may call :func:`handle` with such a payload, or with a bare bus event.
+
+OpenCode writes no transcript the hooks would miss, so :func:`catch_up` only reads the
+JSON that ``opencode export <sessionID>`` writes (``{"info": session, "messages":
+[{"info": message, "parts": [...]}]}``), for ``bitloops import``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import InvalidPayload
+from ._shared import mapping, once, text_field
+from .base import (
+    LineReader,
+    agent_session,
+    open_repository,
+    open_transcripts,
+    read_new_lines,
+    record_fitting,
+    relative_path,
+    run_payload_hook,
+)
+
+if TYPE_CHECKING:
+    from ..model import Event
+    from ..repository import Repository
+    from ..session import Session
+    from . import transcript_state as ts
+
+__all__ = [
+    "AGENT",
+    "PAYLOAD_VERSION",
+    "PLUGIN_RESOURCE",
+    "active_transcripts",
+    "catch_up",
+    "handle",
+    "plugin_source",
+    "run_hook",
+    "transcript_session_id",
+]
+
+#: The agent name sessions are recorded under.
+AGENT = "opencode"
+#: The name hook failures are logged under in ``hooks.log``.
+HOOK_NAME = "opencode"
+#: The payload version the shipped plugin sends.
+PAYLOAD_VERSION = 1
+#: The plugin's file name inside this package.
+PLUGIN_RESOURCE = "opencode_plugin.js"
+
+# Tools that write one file (its path in input.filePath), and whether they may create it.
+_FILE_TOOLS = {"write": True, "edit": False, "multiedit": False}
+_PATCH_TOOLS = frozenset({"patch", "apply_patch"})
+_SUBAGENT_TOOLS = frozenset({"task"})
+_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$", re.MULTILINE)
+_MAX_JSON_BYTES = 64 * 1024 * 1024
+
+#: Claims a key once per session: True the first time.
+Claim = Callable[[str], bool]
+
+
+def plugin_source() -> str:
+    """The text of the OpenCode plugin, for an installer to write into ``.opencode/plugin/``."""
+    from importlib.resources import files
+
+    return (files(__package__ or "bitloops.integrations") / PLUGIN_RESOURCE).read_text("utf-8")
+
+
+# -- the hook -----------------------------------------------------------------------------
+
+
+def _event(payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    event = payload.get("event", payload)
+    if not isinstance(event, Mapping):
+        raise InvalidPayload("the payload's event is not a JSON object")
+    kind = event.get("type")
+    props = event.get("properties")
+    if not isinstance(kind, str) or not kind:
+        raise InvalidPayload("the payload's event has no type string")
+    if not isinstance(props, Mapping):
+        raise InvalidPayload("the payload's event has no properties object")
+    return kind, dict(props)
+
+
+def _session_id(kind: str, props: Mapping[str, Any]) -> str | None:
+    """The OpenCode session an event belongs to."""
+    for holder in ("part", "info"):
+        inner = props.get(holder)
+        if isinstance(inner, Mapping):
+            if holder == "info" and kind.startswith("session."):
+                found = text_field(inner, "id")
+            else:
+                found = text_field(inner, "sessionID")
+            if found:
+                return found
+    return text_field(props, "sessionID")
+
+
+def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = None) -> list[Event]:
+    """Record one payload of the OpenCode plugin (see the module); return the events recorded.
+
+    The repository is the git work tree containing the payload's ``cwd`` (else
+    ``worktree``, else ``cwd``). The session id is OpenCode's (``ses_...``). An event of a
+    session never started starts it; one after its deletion resumes it. Each part and
+    message is recorded once, however often it is sent (two copies of the plugin, a
+    restart).
+
+    ``session.created`` starts the session (a child session, a subagent's, also gets a
+    note naming its ``parent_session_id``); ``session.deleted`` ends it;
+    ``session.compacted`` is a compaction (``phase: "post"``); ``session.error`` an error.
+    ``message.updated`` sets the session's model (``modelID``; ``providerID`` kept as
+    ``provider``) and, for a finished assistant message, records its ``tokens`` and
+    ``cost`` as a usage note and its ``error`` as an error. ``message.part.updated``: a
+    ``text`` part is a prompt (user message) or a response (synthetic parts skipped), a
+    ``reasoning`` part a reasoning event, a finished ``tool`` part one tool_use
+    (``is_error`` for status ``error``) plus a file_change for ``write`` (added or
+    modified), ``edit``/``multiedit`` (modified) and each file a ``patch`` names; a
+    ``task`` tool is also a subagent start (running) and stop (finished); a ``patch``
+    part is a file_change for each of its files no tool recorded; a ``compaction`` part a
+    compaction (``phase: "pre"``). Other events record nothing.
+
+    Raises :class:`~bitloops.InvalidPayload` for a payload that is no object, has no
+    event type or properties, names no session (but for ``session.error``, recorded
+    nowhere), or comes from a newer plugin, and :class:`~bitloops.NotAGitRepository` when
+    no work tree is found.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(
+            f"an OpenCode plugin payload is a JSON object, not {type(payload).__name__}"
+        )
+    version = payload.get("bitloops_opencode")
+    if isinstance(version, int) and version > PAYLOAD_VERSION:
+        raise InvalidPayload(
+            f"payload version {version} is newer than this bitloops reads"
+            f" ({PAYLOAD_VERSION}): upgrade bitloops"
+        )
+    kind, props = _event(payload)
+    sid = _session_id(kind, props) or text_field(payload, "session_id")
+    if sid is None:
+        if kind == "session.error":
+            return []  # an error of no session (a provider login...): nothing to attach it to
+        raise InvalidPayload(f"the {kind} event names no session")
+    role = payload.get("role")
+    where = dict(payload)
+    if not text_field(where, "cwd") and text_field(where, "worktree"):
+        where["cwd"] = where["worktree"]
+    with open_repository(where, cwd) as repo:
+        claim: Claim = lambda key: once(repo, sid, key)  # noqa: E731
+        return _dispatch(repo, sid, kind, props, role, text_field(where, "cwd"), claim)
+
+
+def _model_of(info: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(model id, provider id) of a message: assistant fields, or a user message's model."""
+    model = text_field(info, "modelID")
+    provider = text_field(info, "providerID")
+    inner = info.get("model")
+    if model is None and isinstance(inner, Mapping):
+        model = text_field(inner, "modelID")
+        provider = provider or text_field(inner, "providerID")
+    return model, provider
+
+
+def _open(repo: Repository, sid: str, kind: str) -> Session:
+    from . import transcript_state as ts
+
+    state = ts.load(repo.paths.common_dir, sid)
+    if not state.agent:
+        from .base import remember
+
+        state = remember(repo, AGENT, sid, None)
+    return agent_session(repo, AGENT, sid, state, resume=kind != "session.deleted")
+
+
+def _set_model(repo: Repository | None, session: Session, model: str) -> None:
+    from . import transcript_state as ts
+
+    if model == session.model:
+        return
+    session.set_model(model)
+    if repo is None:
+        return
+    common = repo.paths.common_dir
+    with ts.locked(common, session.session_id):
+        state = ts.load(common, session.session_id)
+        state.agent = state.agent or AGENT
+        state.model = model
+        ts.save(common, state)
+
+
+def _dispatch(
+    repo: Repository,
+    sid: str,
+    kind: str,
+    props: Mapping[str, Any],
+    role: Any,
+    cwd: str | None,
+    claim: Claim,
+) -> list[Event]:
+    from . import transcript_state as ts
+
+    if kind == "session.created":
+        info = mapping(props.get("info"))
+        state = ts.load(repo.paths.common_dir, sid)
+        session = repo.start_session(AGENT, model=state.model, session_id=sid)
+        parent = text_field(info, "parentID")
+        if parent is None or not claim(f"child:{sid}"):
+            return []
+        note = {"text": "OpenCode subagent session", "parent_session_id": parent}
+        if text_field(info, "title"):
+            note["title"] = info["title"]
+        return [session.record("note", note)]
+    session = _open(repo, sid, kind)
+    return _record(repo, session, kind, props, role, cwd, claim)
+
+
+def _record(
+    repo: Repository | None,
+    session: Session,
+    kind: str,
+    props: Mapping[str, Any],
+    role: Any,
+    cwd: str | None,
+    claim: Claim,
+) -> list[Event]:
+    """The events one bus event records (``repo`` is None inside a locked catch-up)."""
+    if kind == "session.deleted":
+        end = session.end("deleted")
+        return [] if end is None else [end]
+    if kind == "session.compacted":
+        return [session.record("compaction", {"phase": "post"})]
+    if kind == "session.error":
+        return [_error(session, props.get("error"))]
+    if kind == "message.updated":
+        info = props.get("info")
+        return _message(repo, session, info, claim) if isinstance(info, Mapping) else []
+    if kind == "message.part.updated":
+        part = props.get("part")
+        if not isinstance(part, Mapping):
+            return []
+        return _part(repo, session, part, role, cwd, claim)
+    return []
+
+
+def _error(session: Session, error: Any) -> Event:
+    data = error.get("data") if isinstance(error, Mapping) else None
+    message = text_field(data, "message") if isinstance(data, Mapping) else None
+    name = text_field(error, "name") if isinstance(error, Mapping) else None
+    if message is None:
+        message = name or (error if isinstance(error, str) else json.dumps(error, default=str))
+    payload: dict[str, Any] = {"message": message}
+    if name:
+        payload["name"] = name
+    return record_fitting(session, "error", payload)
+
+
+def _message(
+    repo: Repository | None, session: Session, info: Mapping[str, Any], claim: Claim
+) -> list[Event]:
+    model, provider = _model_of(info)
+    if model:
+        _set_model(repo, session, model)
+    mid = text_field(info, "id")
+    times = mapping(info.get("time"))
+    done = bool(times.get("completed")) or bool(info.get("error"))
+    if info.get("role") != "assistant" or not mid or not done or not claim(f"message:{mid}"):
+        return []
+    base: dict[str, Any] = {"message_id": mid}
+    if model:
+        base["model"] = model
+    if provider:
+        base["provider"] = provider
+    events: list[Event] = []
+    tokens = info.get("tokens")
+    if isinstance(tokens, Mapping) and tokens:
+        note = {"text": "token usage", "usage": dict(tokens), **base}
+        if isinstance(info.get("cost"), int | float):
+            note["cost"] = info["cost"]
+        events.append(session.record("note", note))
+    error = info.get("error")
+    if error:
+        if isinstance(error, Mapping) and error.get("name") == "MessageAbortedError":
+            events.append(session.record("note", {"text": "the user stopped the turn", **base}))
+        else:
+            events.append(_error(session, error))
+    return events
+
+
+def _part(
+    repo: Repository | None,
+    session: Session,
+    part: Mapping[str, Any],
+    role: Any,
+    cwd: str | None,
+    claim: Claim,
+) -> list[Event]:
+    kind, pid = part.get("type"), text_field(part, "id")
+    if not pid:
+        return []
+    base: dict[str, Any] = {"part_id": pid}
+    mid = text_field(part, "messageID")
+    if mid:
+        base["message_id"] = mid
+    if kind in ("text", "reasoning"):
+        text = part.get("text")
+        if not isinstance(text, str) or not text.strip() or part.get("synthetic") is True:
+            return []
+        if part.get("ignored") is True or not claim(f"part:{pid}"):
+            return []
+        if kind == "reasoning":
+            return [record_fitting(session, "reasoning", {"text": text, **base})]
+        event_kind = "prompt" if role == "user" else "response"
+        return [record_fitting(session, event_kind, {"text": text, **base})]
+    if kind == "tool":
+        return _tool(repo, session, part, base, cwd, claim)
+    if kind == "patch":
+        files = part.get("files")
+        if repo is None or not isinstance(files, list) or not claim(f"part:{pid}"):
+            return []
+        events = []
+        for raw in files:
+            if isinstance(raw, str):
+                events += _change(repo, session, raw, None, cwd, mid, claim)
+        return events
+    if kind == "compaction":
+        if not claim(f"part:{pid}"):
+            return []
+        data = {"phase": "pre", **base}
+        if isinstance(part.get("auto"), bool):
+            data["auto"] = part["auto"]
+        return [session.record("compaction", data)]
+    return []
+
+
+def _tool(
+    repo: Repository | None,
+    session: Session,
+    part: Mapping[str, Any],
+    base: dict[str, Any],
+    cwd: str | None,
+    claim: Claim,
+) -> list[Event]:
+    state = mapping(part.get("state"))
+    status = state.get("status")
+    tool = text_field(part, "tool") or "unknown"
+    tool_input = state.get("input")
+    subagent: dict[str, Any] = {"tool_use_id": part.get("callID"), **base}
+    if isinstance(tool_input, Mapping):
+        for key in ("subagent_type", "description"):
+            if isinstance(tool_input.get(key), str):
+                subagent[key] = tool_input[key]
+    if status == "running":
+        if tool in _SUBAGENT_TOOLS and claim(f"part:{base['part_id']}:running"):
+            return [session.record("subagent", {"event": "start", **subagent})]
+        return []
+    if status not in ("completed", "error") or not claim(f"part:{base['part_id']}:done"):
+        return []
+    data: dict[str, Any] = {"name": tool, "input": tool_input, **base}
+    if isinstance(part.get("callID"), str):
+        data["tool_use_id"] = part["callID"]
+    if status == "error":
+        data["output"] = state.get("error")
+        data["is_error"] = True
+    else:
+        data["output"] = state.get("output")
+    if isinstance(state.get("title"), str) and state["title"]:
+        data["title"] = state["title"]
+    events = [record_fitting(session, "tool_use", data)]
+    if tool in _SUBAGENT_TOOLS:
+        metadata = state.get("metadata")
+        child = (
+            text_field(metadata, "sessionId", "sessionID")
+            if isinstance(metadata, Mapping)
+            else None
+        )
+        if child:
+            subagent["child_session_id"] = child
+        events.append(session.record("subagent", {"event": "stop", **subagent}))
+    if status == "completed" and repo is not None and isinstance(tool_input, Mapping):
+        mid = base.get("message_id")
+        if tool in _FILE_TOOLS:
+            raw = text_field(tool_input, "filePath", "file_path", "path")
+            if raw:
+                events += _change(repo, session, raw, tool, cwd, mid, claim)
+        elif tool in _PATCH_TOOLS:
+            patch = text_field(tool_input, "patchText", "patch", "input")
+            for match in _PATCH_FILE.finditer(patch or ""):
+                events += _change(repo, session, match.group(2), match.group(1), cwd, mid, claim)
+    return events
+
+
+def _change(
+    repo: Repository,
+    session: Session,
+    raw: str,
+    how: str | None,
+    cwd: str | None,
+    message_id: Any,
+    claim: Claim,
+) -> list[Event]:
+    """A file_change for ``raw`` inside the work tree, once per message."""
+    from pathlib import Path
+
+    rel = relative_path(repo, raw, cwd)
+    if rel is None or not claim(f"file:{message_id}:{rel}"):
+        return []
+    if how in ("Add", "Update", "Delete"):
+        change = {"Add": "added", "Update": "modified", "Delete": "deleted"}[how]
+    elif how in _FILE_TOOLS and not _FILE_TOOLS[how]:
+        change = "modified"
+    elif not (Path(repo.toplevel) / rel).exists():
+        change = "deleted"
+    else:
+        tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
+        change = "modified" if tracked else "added"
+    return [session.file_change(rel, change)]
+
+
+# -- exported sessions --------------------------------------------------------------------
+
+
+def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
+    """The session id of an ``opencode export`` JSON file, or None when it is not one.
+
+    Also reads OpenCode's stored session (``{"id": "ses_..."}``) and message
+    (``{"sessionID": ...}``) files.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        if path.stat().st_size > _MAX_JSON_BYTES:
+            return None
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    info = data.get("info")
+    if isinstance(info, dict) and isinstance(data.get("messages"), list):
+        return text_field(info, "id")
+    found = text_field(data, "sessionID")
+    if found:
+        return found
+    sid = text_field(data, "id")
+    return sid if sid and sid.startswith("ses") else None
+
+
+def catch_up(
+    repo: Repository,
+    session_id: str,
+    transcript_path: str | os.PathLike[str],
+    *,
+    max_seconds: float = 2.0,
+    max_lines: int = 20000,
+) -> int:
+    """Record an ``opencode export`` file of the session; the number of events recorded.
+
+    The file (one JSON object: ``info`` the session, ``messages`` a list of ``{info,
+    parts}``) is read whole each time; each message and part goes through the same
+    mapping as the plugin's events (see :func:`handle`), and what was recorded before
+    (by the plugin or an earlier call) is not recorded again. Only the messages of
+    ``session_id`` are read. Files over 64 MiB, and files that are no export, record
+    nothing; an ended session records nothing. ``max_seconds``/``max_lines`` are accepted
+    for the common signature; the file is read in one go.
+    """
+    path = os.fspath(transcript_path)
+
+    def whole(fh: IO[bytes], size: int, reader: LineReader) -> list[Event]:
+        assert isinstance(reader, _Export)
+        return reader.read(fh, size)
+
+    return len(
+        read_new_lines(
+            repo,
+            AGENT,
+            session_id,
+            path,
+            lambda session, state: _Export(repo, session, state),
+            max_seconds=max_seconds,
+            max_lines=max_lines,
+            resume=False,
+            whole=whole,
+        )
+    )
+
+
+class _Export:
+    """Records the messages of an exported session, claiming keys in the state it holds."""
+
+    def __init__(self, repo: Repository, session: Session, state: ts.TranscriptState) -> None:
+        self.repo = repo
+        self.session = session
+        self.state = state
+        self.seen = set(state.seen)
+
+    def claim(self, key: str) -> bool:
+        """True the first time ``key`` is seen (kept in the state read_new_lines saves)."""
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        self.state.seen.append(key)
+        return True
+
+    def read(self, fh: IO[bytes], size: int) -> list[Event]:
+        """The events of the export file open in ``fh``."""
+        if size > _MAX_JSON_BYTES:
+            return []
+        try:
+            data = json.loads(fh.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return []
+        messages = data.get("messages") if isinstance(data, dict) else None
+        info = data.get("info") if isinstance(data, dict) else None
+        cwd = text_field(info, "directory") if isinstance(info, Mapping) else None
+        events: list[Event] = []
+        for message in messages if isinstance(messages, list) else []:
+            if not isinstance(message, Mapping) or not isinstance(message.get("info"), Mapping):
+                continue
+            minfo = message["info"]
+            if text_field(minfo, "sessionID") not in (None, self.session.session_id):
+                continue
+            # The model first, so the parts carry it; the usage note after them.
+            model, _ = _model_of(minfo)
+            if model:
+                self.state.model = model
+                _set_model(None, self.session, model)
+            parts = message.get("parts")
+            for part in parts if isinstance(parts, list) else []:
+                if isinstance(part, Mapping):
+                    events += _part(
+                        self.repo, self.session, part, minfo.get("role"), cwd, self.claim
+                    )
+            events += _message(None, self.session, minfo, self.claim)
+        return events
+
+    def line(self, raw: bytes) -> list[Event]:
+        """Unused: an export is one JSON document."""
+        return []
+
+    def flush(self) -> list[Event]:
+        """Nothing is left pending."""
+        return []
+
+
+def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+    """(session id, export file) of each OpenCode session open here with one being read.
+
+    The plugin sends everything as it happens, so this is usually empty; it lists the
+    sessions :func:`catch_up` was pointed at an export file for.
+    """
+    return open_transcripts(repo, AGENT)
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def _where(payload: Mapping[str, Any], cwd: Any) -> list[str]:
+    places = [p for p in (payload.get("cwd"), payload.get("worktree")) if isinstance(p, str) and p]
+    return places + ([os.fspath(cwd)] if cwd is not None else [])
+
+
+def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
+    """``bitloops hook opencode``: see :func:`bitloops.integrations.base.run_payload_hook`."""
+    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)
