@@ -1,0 +1,596 @@
+"""`bitloops enable --agent NAME`: agents' hook files merged, kept and given back, in real repos."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import git
+
+import bitloops
+from bitloops.agent_config import (
+    AGENT_CONFIGS,
+    agent_command,
+    disable_agent,
+    disable_agents,
+    enable_agent,
+    enable_agents,
+    enabled_agents,
+    is_own_command,
+    parse_agent_names,
+)
+
+ALL_AGENTS = list(AGENT_CONFIGS)
+JSON_AGENTS = [name for name, config in AGENT_CONFIGS.items() if config.layout != "plugin"]
+
+# Someone's Claude Code settings, formatted by hand: inline lists, odd spacing, their own hooks.
+CLAUDE_SETTINGS = """{
+  "permissions": {"allow": ["Bash(npm test)", "Read"]},
+  "model":   "opus",
+  "hooks": {
+    "Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}],
+    "PreToolUse": [
+      {"matcher": "Bash", "hooks": [{"type": "command", "command": "./guard.sh", "timeout": 5}]}
+    ]
+  },
+  "env": {"FOO": "1"}
+}
+"""
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bitloops ARGS`` in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "bitloops", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def entries(doc: dict[str, Any], name: str, event: str) -> list[dict[str, Any]]:
+    """The hook entries of ``event`` in an agent's parsed file, in order."""
+    items = doc.get("hooks", {}).get(event, [])
+    if AGENT_CONFIGS[name].layout == "flat":
+        return list(items)
+    return [entry for group in items for entry in group.get("hooks", [])]
+
+
+def own_entries(doc: dict[str, Any], name: str, event: str) -> list[dict[str, Any]]:
+    """The entries of ``event`` that run ``bitloops hook NAME``."""
+    key = AGENT_CONFIGS[name].command_keys[0]
+    return [e for e in entries(doc, name, event) if is_own_command(e.get(key, ""), name)]
+
+
+def load(repo: Path, name: str) -> dict[str, Any]:
+    """The agent's file, parsed."""
+    data: dict[str, Any] = json.loads((repo / AGENT_CONFIGS[name].path).read_text("utf-8"))
+    return data
+
+
+def test_merge_keeps_everything_else_and_disable_gives_the_bytes_back(git_repo: Path) -> None:
+    """Foreign hooks and keys survive enable; a second enable is a no-op; disable restores bytes."""
+    path = git_repo / ".claude" / "settings.local.json"
+    path.parent.mkdir()
+    path.write_text(CLAUDE_SETTINGS, encoding="utf-8")
+    before = json.loads(CLAUDE_SETTINGS)
+
+    change = enable_agent(git_repo, "claude-code")
+    assert change.action == "added"
+    assert change.events == AGENT_CONFIGS["claude-code"].events
+    doc = load(git_repo, "claude-code")
+    assert {k: v for k, v in doc.items() if k != "hooks"} == {
+        k: v for k, v in before.items() if k != "hooks"
+    }
+    assert list(doc) == list(before)  # key order kept
+    # The user's own hooks are still first, untouched; ours come after them.
+    assert doc["hooks"]["Stop"][0] == before["hooks"]["Stop"][0]
+    assert doc["hooks"]["PreToolUse"] == before["hooks"]["PreToolUse"]
+    assert "PreToolUse" not in change.events
+    for event in AGENT_CONFIGS["claude-code"].events:
+        assert len(own_entries(doc, "claude-code", event)) == 1, event
+    assert doc["hooks"]["PostToolUse"][0]["matcher"] == ""
+
+    written = path.read_bytes()
+    again = enable_agent(git_repo, "claude-code")
+    assert again.action == "unchanged" and again.events == ()
+    assert path.read_bytes() == written
+
+    removed = disable_agent(git_repo, "claude-code")
+    assert removed.action == "removed"
+    assert path.read_bytes() == CLAUDE_SETTINGS.encode("utf-8")
+
+
+def test_disable_after_a_user_edit_removes_only_our_entries(git_repo: Path) -> None:
+    """After a user edit, disable removes bitloops' entries (and what they alone filled) only."""
+    path = git_repo / ".gemini" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(
+        json.dumps({"theme": "dark", "hooks": {"AfterTool": [{"hooks": [{"command": "x"}]}]}}),
+        encoding="utf-8",
+    )
+    enable_agent(git_repo, "gemini")
+    doc = load(git_repo, "gemini")
+    doc["ui"] = {"compact": True}
+    # The user also put a hook of theirs into bitloops' group.
+    doc["hooks"]["SessionEnd"][0]["hooks"].append({"type": "command", "command": "mine"})
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+    change = disable_agent(git_repo, "gemini")
+    assert change.action == "removed"
+    assert load(git_repo, "gemini") == {
+        "theme": "dark",
+        "hooks": {
+            "AfterTool": [{"hooks": [{"command": "x"}]}],
+            "SessionEnd": [{"hooks": [{"type": "command", "command": "mine"}]}],
+        },
+        "ui": {"compact": True},
+    }
+    assert disable_agent(git_repo, "gemini").action == "not-installed"
+
+
+def test_a_file_bitloops_created_goes_with_its_empty_folders(git_repo: Path) -> None:
+    """disable deletes a file (and folder) enable created, but not a folder with other files."""
+    first = enable_agent(git_repo, "codex")
+    assert first.action == "created"
+    assert first.path == git_repo / ".codex" / "hooks.json"
+    assert disable_agent(git_repo, "codex").action == "deleted"
+    assert not (git_repo / ".codex").exists()
+
+    (git_repo / ".codex").mkdir()
+    (git_repo / ".codex" / "config.toml").write_text("[features]\ncodex_hooks = true\n")
+    enable_agent(git_repo, "codex")
+    assert disable_agent(git_repo, "codex").action == "deleted"
+    assert sorted(p.name for p in (git_repo / ".codex").iterdir()) == ["config.toml"]
+
+
+def test_an_edited_file_left_empty_is_deleted(git_repo: Path) -> None:
+    """A file that holds nothing but bitloops' entries is deleted, even after a reformat."""
+    enable_agent(git_repo, "cursor")
+    path = git_repo / ".cursor" / "hooks.json"
+    path.write_text(json.dumps(load(git_repo, "cursor")), encoding="utf-8")  # reformatted
+    assert disable_agent(git_repo, "cursor").action == "deleted"
+    assert not path.exists()
+
+
+def test_an_existing_empty_file_comes_back(git_repo: Path) -> None:
+    """An existing file that held an empty object gets those bytes back, not deleted."""
+    path = git_repo / ".cursor" / "hooks.json"
+    path.parent.mkdir()
+    path.write_bytes(b'{"version": 1}')
+    assert enable_agent(git_repo, "cursor").action == "added"
+    assert disable_agent(git_repo, "cursor").action == "removed"
+    assert path.read_bytes() == b'{"version": 1}'
+
+
+@pytest.mark.parametrize(
+    ("text", "indent", "newline"),
+    [
+        ('{\n    "a": 1\n}\n', "    ", "\n"),
+        ('{\n\t"a": 1\n}', "\t", ""),
+        ('{\r\n  "a": 1\r\n}\r\n', "  ", "\r\n"),
+        ('{"a": 1}', "  ", ""),
+    ],
+)
+def test_the_file_keeps_its_indentation_and_line_ends(
+    git_repo: Path, text: str, indent: str, newline: str
+) -> None:
+    """The merged file uses the file's own indent unit, line endings and final newline."""
+    path = git_repo / ".codex" / "hooks.json"
+    path.parent.mkdir()
+    path.write_bytes(text.encode())
+    enable_agent(git_repo, "codex")
+    out = path.read_bytes().decode()
+    assert json.loads(out)["a"] == 1
+    eol = "\r\n" if "\r\n" in text else "\n"
+    assert out.splitlines(keepends=True)[1] == f'{indent}"a": 1,{eol}'
+    assert out.endswith("}" + newline)
+    if eol == "\n":
+        assert "\r" not in out
+
+
+def test_several_agents_at_once(git_repo: Path) -> None:
+    """enable_agents writes every agent's file; enabled_agents then lists them all."""
+    changes = enable_agents(git_repo, ALL_AGENTS)
+    assert [c.agent for c in changes] == ALL_AGENTS
+    assert {c.action for c in changes} == {"created"}
+    for change in changes:
+        assert change.path.is_file()
+        assert change.path == git_repo / AGENT_CONFIGS[change.agent].path
+    assert enabled_agents(git_repo) == ALL_AGENTS
+    assert {c.action for c in enable_agents(git_repo, ALL_AGENTS)} == {"unchanged"}
+    assert {c.action for c in disable_agents(git_repo, ["codex", "cursor"])} == {"deleted"}
+    assert enabled_agents(git_repo) == [n for n in ALL_AGENTS if n not in ("codex", "cursor")]
+
+
+BAD_FILES = [
+    ('{\n  "hooks": {\n', "not valid JSON (line 3"),
+    ('{"hooks": {}, // mine\n}', "not valid JSON"),
+    ("[1, 2]", "JSON list, not an object"),
+    ('{"hooks": []}', '"hooks" must be an object of events, not a list'),
+    ('{"hooks": {"SessionStart": {"hooks": []}}}', '"hooks"."SessionStart" must be a list'),
+    ('{"hooks": {"Stop": null}}', '"hooks"."Stop" must be a list, not a null'),
+    ('{"hooks": null}', '"hooks" must be an object of events, not a null'),
+    ('{"hooks": {}, "hooks": {}}', "has the key 'hooks' twice"),
+    ('{"timeout": NaN}', "not valid JSON"),
+    (b"\xff\xfe{}", "not UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), BAD_FILES)
+def test_an_unusable_file_is_refused_and_left_untouched(
+    git_repo: Path, content: str | bytes, message: str
+) -> None:
+    """Bad JSON or wrong types raise AgentConfigError naming the file; no file is written."""
+    path = git_repo / ".codex" / "hooks.json"
+    path.parent.mkdir()
+    raw = content if isinstance(content, bytes) else content.encode()
+    path.write_bytes(raw)
+    with pytest.raises(bitloops.AgentConfigError, match=re.escape(message)) as info:
+        enable_agents(git_repo, ["claude-code", "codex"])
+    assert ".codex/hooks.json" in str(info.value)
+    assert path.read_bytes() == raw
+    # Checked before anything was written: the other agent's file was not created either.
+    assert not (git_repo / ".claude").exists()
+    # disable refuses what it cannot parse, and finds nothing of its own in wrong types.
+    parsed = not message.startswith(("not valid JSON", "JSON list", "has the key", "not UTF-8"))
+    if parsed:
+        assert disable_agent(git_repo, "codex").action == "not-installed"
+    else:
+        with pytest.raises(bitloops.AgentConfigError, match=re.escape(".codex/hooks.json")):
+            disable_agent(git_repo, "codex")
+    assert path.read_bytes() == raw
+
+
+def test_a_foreign_plugin_file_is_never_overwritten(git_repo: Path) -> None:
+    """An OpenCode plugin of that name that is not bitloops' is refused, and left by disable."""
+    path = git_repo / ".opencode" / "plugin" / "bitloops.js"
+    path.parent.mkdir(parents=True)
+    path.write_text("export const Mine = async () => ({})\n")
+    with pytest.raises(bitloops.AgentConfigError, match="not bitloops' plugin"):
+        enable_agent(git_repo, "opencode")
+    assert disable_agent(git_repo, "opencode").action == "foreign"
+    assert path.read_text() == "export const Mine = async () => ({})\n"
+
+
+def test_the_opencode_plugin_is_the_packaged_one(git_repo: Path) -> None:
+    """enable copies the package's plugin byte for byte; an older copy of it is updated."""
+    source = Path(bitloops.__file__).parent / "integrations" / "opencode_plugin.js"
+    change = enable_agent(git_repo, "opencode")
+    assert change.action == "created"
+    assert change.path.read_bytes() == source.read_bytes()
+    first_line = source.read_bytes().split(b"\n", 1)[0]
+    change.path.write_bytes(first_line + b"\n// an older version\n")
+    assert enable_agent(git_repo, "opencode").action == "updated"
+    assert change.path.read_bytes() == source.read_bytes()
+    assert disable_agent(git_repo, "opencode").action == "deleted"
+    assert not (git_repo / ".opencode").exists()
+
+
+def test_no_machine_paths_in_shared_files(git_repo: Path) -> None:
+    """Shared files run `bitloops hook NAME`; only Claude Code's git-ignored file names a Python."""
+    enable_agents(git_repo, ALL_AGENTS)
+    machine = [sys.executable, str(git_repo), str(Path.home())]
+    for name, config in AGENT_CONFIGS.items():
+        text = (git_repo / config.path).read_text(encoding="utf-8")
+        if config.personal:
+            assert agent_command(name, personal=True) in text
+            continue
+        for path in machine:
+            assert path not in text, (name, path)
+        if config.layout != "plugin":
+            doc = load(git_repo, name)
+            for event in config.events:
+                for key in config.command_keys:
+                    assert own_entries(doc, name, event)[0][key] == f"bitloops hook {name}"
+    # The personal file is ignored by git (through .git/info/exclude), the others show up.
+    status = git(git_repo, "status", "--porcelain", "--untracked-files=all")
+    assert ".claude" not in status
+    for config in AGENT_CONFIGS.values():
+        if not config.personal:
+            assert config.path in status
+    exclude = git_repo / ".git" / "info" / "exclude"
+    assert "/.claude/settings.local.json" in exclude.read_text()
+    disable_agent(git_repo, "claude-code")
+    assert "settings.local.json" not in exclude.read_text()
+
+
+def test_a_tracked_personal_file_gets_no_machine_path(git_repo: Path) -> None:
+    """When a team commits .claude/settings.local.json anyway, the command relies on PATH."""
+    path = git_repo / ".claude" / "settings.local.json"
+    path.parent.mkdir()
+    path.write_text("{}\n")
+    git(git_repo, "add", "-f", ".claude/settings.local.json")
+    enable_agent(git_repo, "claude-code")
+    assert sys.executable not in path.read_text()
+    doc = load(git_repo, "claude-code")
+    assert own_entries(doc, "claude-code", "Stop")[0]["command"] == "bitloops hook claude-code"
+
+
+def test_events_the_shared_claude_settings_hook_up_are_not_doubled(git_repo: Path) -> None:
+    """Events .claude/settings.json already sends to bitloops get no second entry (no doubles)."""
+    shared = git_repo / ".claude" / "settings.json"
+    shared.parent.mkdir()
+    group = [{"hooks": [{"type": "command", "command": "bitloops hook claude-code"}]}]
+    shared.write_text(json.dumps({"hooks": {"Stop": group, "SessionStart": group}}))
+    change = enable_agent(git_repo, "claude-code")
+    assert change.action == "created"
+    assert set(change.events) == set(AGENT_CONFIGS["claude-code"].events) - {"Stop", "SessionStart"}
+    local = load(git_repo, "claude-code")
+    assert "Stop" not in local["hooks"] and "SessionStart" not in local["hooks"]
+    disable_agent(git_repo, "claude-code")
+
+    events = AGENT_CONFIGS["claude-code"].events
+    shared.write_text(json.dumps({"hooks": dict.fromkeys(events, group)}))
+    assert enable_agent(git_repo, "claude-code").action == "unchanged"
+    assert not (git_repo / ".claude" / "settings.local.json").exists()
+    assert "settings.local.json" not in (git_repo / ".git" / "info" / "exclude").read_text()
+
+
+def test_an_entry_for_another_python_is_updated_not_doubled(git_repo: Path) -> None:
+    """A hand-written `/old/python -m bitloops hook claude-code` entry is pointed at this Python."""
+    path = git_repo / ".claude" / "settings.local.json"
+    path.parent.mkdir()
+    old = {"type": "command", "command": "/old/venv/bin/python -m bitloops hook claude-code"}
+    path.write_text(json.dumps({"hooks": {"Stop": [{"hooks": [old]}]}}), encoding="utf-8")
+    change = enable_agent(git_repo, "claude-code", python="/new/python")
+    assert change.action == "added"  # the other events were added
+    doc = load(git_repo, "claude-code")
+    assert [e["command"] for e in entries(doc, "claude-code", "Stop")] == [
+        "/new/python -m bitloops hook claude-code"
+    ]
+    # Only the command changed: updating again with yet another Python says "updated".
+    again = enable_agent(git_repo, "claude-code", python="/other/python")
+    assert again.action == "updated"
+    assert set(again.events) == set(AGENT_CONFIGS["claude-code"].events)
+
+
+def test_copilot_entries_name_their_event(git_repo: Path) -> None:
+    """Each Copilot entry sets BITLOOPS_COPILOT_EVENT, since payloads may not name the event."""
+    enable_agent(git_repo, "copilot")
+    doc = load(git_repo, "copilot")
+    assert doc["version"] == 1
+    for event in AGENT_CONFIGS["copilot"].events:
+        (entry,) = own_entries(doc, "copilot", event)
+        assert entry["env"] == {"BITLOOPS_COPILOT_EVENT": event}
+        assert entry["bash"] == entry["powershell"] == "bitloops hook copilot"
+
+
+def test_commands_are_recognised_by_what_they_run() -> None:
+    """Own entries are any `... bitloops hook NAME`; other commands and agents are not."""
+    assert is_own_command("bitloops hook codex", "codex")
+    assert is_own_command("'/a b/python' -m bitloops hook codex", "codex")
+    assert is_own_command("/usr/local/bin/bitloops hook codex", "codex")
+    assert not is_own_command("bitloops hook claude-code", "codex")
+    assert not is_own_command("bitloops hook codex && echo done", "codex")
+    assert not is_own_command("mybitloops hook codex", "codex")
+    assert not is_own_command("unbalanced 'quote", "codex")
+    assert agent_command("codex") == "bitloops hook codex"
+    assert (
+        agent_command("codex", personal=True, python="/a b/py")
+        == "'/a b/py' -m bitloops hook codex"
+    )
+
+
+def test_agent_names_are_parsed_and_checked() -> None:
+    """--agent values may repeat and hold commas; an unknown name lists the known ones."""
+    assert parse_agent_names(["claude-code, cursor", "codex", "cursor", ""]) == [
+        "claude-code",
+        "cursor",
+        "codex",
+    ]
+    with pytest.raises(bitloops.AgentConfigError, match="unknown agent 'vim'; choose from"):
+        parse_agent_names(["codex,vim"])
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def test_cli_enable_and_disable_agents(git_repo: Path) -> None:
+    """`enable --agent` installs git hooks and agent files; `disable --agent` removes one agent."""
+    proc = run(git_repo, "enable", "--agent", "claude-code", "--agent", "codex,gemini", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [h["action"] for h in out["hooks"]] == ["installed"] * 5
+    assert [(a["agent"], a["action"]) for a in out["agents"]] == [
+        ("claude-code", "created"),
+        ("codex", "created"),
+        ("gemini", "created"),
+    ]
+    assert out["agents"][1]["path"] == str(git_repo / ".codex" / "hooks.json")
+    assert "codex_hooks = true" in proc.stderr  # what is left to do for Codex
+    names = ["claude-code", "codex", "gemini"]
+    snapshot = {n: (git_repo / AGENT_CONFIGS[n].path).read_bytes() for n in names}
+
+    proc = run(git_repo, "enable", "--agent", "codex,claude-code")
+    assert proc.returncode == 0, proc.stderr
+    assert "codex: already enabled" in proc.stdout
+    assert "claude-code: already enabled" in proc.stdout
+    assert all((git_repo / AGENT_CONFIGS[n].path).read_bytes() == b for n, b in snapshot.items())
+
+    proc = run(git_repo, "disable", "--agent", "codex")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("codex: hooks removed;")
+    assert not (git_repo / ".codex").exists()
+    assert (git_repo / ".gemini" / "settings.json").is_file()
+    assert (git_repo / ".git" / "hooks" / "post-commit").is_file()  # git hooks stay
+
+    proc = run(git_repo, "disable", "--agent", "gemini", "--json")
+    assert json.loads(proc.stdout)["agents"][0]["action"] == "deleted"
+
+    proc = run(git_repo, "enable", "--agent", "emacs")
+    assert proc.returncode == 2
+    assert "unknown agent 'emacs'" in proc.stderr
+
+
+def test_cli_refuses_a_bad_file_and_changes_nothing(git_repo: Path) -> None:
+    """A bad agent file: exit 2, one clear line, the file untouched and no git hook installed."""
+    path = git_repo / ".gemini" / "settings.json"
+    path.parent.mkdir()
+    path.write_text('{"hooks": ')
+    proc = run(git_repo, "enable", "--agent", "gemini")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("bitloops: .gemini/settings.json is not valid JSON")
+    assert "Traceback" not in proc.stderr
+    assert path.read_text() == '{"hooks": '
+    assert not (git_repo / ".git" / "hooks" / "post-commit").exists()
+
+
+def test_plain_enable_writes_no_agent_file(git_repo: Path) -> None:
+    """Without --agent, enable and disable only deal with the git hooks, as before."""
+    proc = run(git_repo, "enable", "--json")
+    assert proc.returncode == 0
+    assert "agents" not in json.loads(proc.stdout)
+    assert enabled_agents(git_repo) == []
+    enable_agent(git_repo, "codex")
+    assert run(git_repo, "disable").returncode == 0
+    assert enabled_agents(git_repo) == ["codex"]
+
+
+# -- the installed command runs ---------------------------------------------------------------
+
+
+def payload(name: str, repo: Path, sid: str) -> dict[str, Any]:
+    """A prompt as each agent's hook sends it."""
+    prompt = f"hello from {name}"
+    if name == "claude-code":
+        return {
+            "hook_event_name": "UserPromptSubmit",
+            "session_id": sid,
+            "cwd": str(repo),
+            "transcript_path": str(repo / "missing.jsonl"),
+            "prompt": prompt,
+        }
+    if name == "codex":
+        return {
+            "hook_event_name": "UserPromptSubmit",
+            "session_id": sid,
+            "cwd": str(repo),
+            "transcript_path": None,
+            "model": "gpt-5",
+            "turn_id": "t1",
+            "prompt": prompt,
+        }
+    if name == "gemini":
+        return {
+            "hook_event_name": "BeforeAgent",
+            "session_id": sid,
+            "cwd": str(repo),
+            "transcript_path": str(repo / "missing.json"),
+            "timestamp": "2026-01-01T00:00:00Z",
+            "prompt": prompt,
+        }
+    if name == "cursor":
+        return {
+            "hook_event_name": "beforeSubmitPrompt",
+            "conversation_id": sid,
+            "generation_id": "g1",
+            "workspace_roots": [str(repo)],
+            "prompt": prompt,
+            "attachments": [],
+        }
+    if name == "copilot":  # camelCase, without the event's name: the entry's env gives it
+        return {"sessionId": sid, "timestamp": 1767225600000, "cwd": str(repo), "prompt": prompt}
+    raise AssertionError(name)
+
+
+def installed(repo: Path, name: str, event: str) -> tuple[str, dict[str, str]]:
+    """The command (and environment) the agent's file makes the agent run for ``event``."""
+    config = AGENT_CONFIGS[name]
+    (entry,) = own_entries(load(repo, name), name, event)
+    return entry[config.command_keys[0]], dict(entry.get("env", {}))
+
+
+PROMPT_EVENTS = {
+    "claude-code": "UserPromptSubmit",
+    "codex": "UserPromptSubmit",
+    "gemini": "BeforeAgent",
+    "cursor": "beforeSubmitPrompt",
+    "copilot": "userPromptSubmitted",
+}
+
+
+@pytest.mark.parametrize("name", JSON_AGENTS)
+def test_the_installed_command_records_a_prompt(git_repo: Path, tmp_path: Path, name: str) -> None:
+    """The command written for the agent's prompt event, run as the agent runs it, records it."""
+    enable_agent(git_repo, name)
+    command, env = installed(git_repo, name, PROMPT_EVENTS[name])
+    home = tmp_path / "home"
+    home.mkdir()
+    environ = {
+        **os.environ,
+        **env,
+        # `bitloops` on PATH, as for a user who installed it; nothing read from the real home.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "HOME": str(home),
+        "CODEX_HOME": str(home / ".codex"),
+    }
+    sid = f"session-{name}"
+    proc = subprocess.run(
+        ["sh", "-c", command],
+        cwd=git_repo,
+        env=environ,
+        input=json.dumps(payload(name, git_repo, sid)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    with bitloops.Repository.open(git_repo) as repo:
+        events = repo.draft().events
+    prompts = [e for e in events if e.kind == "prompt" and e.agent == name]
+    assert len(prompts) == 1
+    assert f"hello from {name}" in json.dumps(prompts[0].payload)
+
+
+def test_the_opencode_plugin_runs_bitloops_hook_opencode(git_repo: Path, tmp_path: Path) -> None:
+    """The installed plugin's command (`bitloops hook opencode`) takes a plugin payload, exit 0."""
+    change = enable_agent(git_repo, "opencode")
+    text = change.path.read_text(encoding="utf-8")
+    match = re.search(r"^const DEFAULT_COMMAND = (\[.*\]);$", text, re.M)
+    assert match is not None
+    command = [*json.loads(match.group(1)), "hook", "opencode"]
+    assert command == ["bitloops", "hook", "opencode"]
+    event = {
+        "type": "session.created",
+        "properties": {"info": {"id": "ses_1", "directory": str(git_repo), "title": "t"}},
+    }
+    body = {
+        "bitloops_opencode": 1,
+        "hook": "event",
+        "time": 1767225600000,
+        "cwd": str(git_repo),
+        "worktree": str(git_repo),
+        "role": None,
+        "event": event,
+    }
+    environ = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "HOME": str(tmp_path),
+    }
+    proc = subprocess.run(
+        shlex.join(command),
+        shell=True,
+        cwd=git_repo,
+        env=environ,
+        input=json.dumps(body),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    with bitloops.Repository.open(git_repo) as repo:
+        sessions = {e.session_id for e in repo.draft().events if e.agent == "opencode"}
+    assert sessions
