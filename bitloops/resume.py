@@ -1,19 +1,33 @@
-"""Resume a branch's work: check the branch out and find the session to continue."""
+"""Resume a branch's work: check the branch out, find the session, give it back to its agent.
+
+Besides the command that continues the session, :func:`resume` writes the session's
+transcript where its agent looks for it (:func:`restore_transcript`), rebuilt from the
+recorded events in the agent's own format, so a clone that never ran the session can
+continue it. A file the agent already has is never overwritten.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
 import shlex
-from typing import TYPE_CHECKING
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .errors import CheckpointNotFound, GitError, UnknownRef
-from .model import Checkpoint, SessionInfo
+from .model import Checkpoint, Event, SessionInfo
 
 if TYPE_CHECKING:
     from .repository import Repository
 
-__all__ = ["ResumeInfo", "continue_command", "resume"]
+__all__ = ["RestoredTranscript", "ResumeInfo", "continue_command", "restore_transcript", "resume"]
 
 # How each agent's own CLI reopens a session by id (from the agents' documentation).
 _RESUME_COMMANDS = {
@@ -26,6 +40,18 @@ _RESUME_COMMANDS = {
 
 
 @attrs.frozen(kw_only=True)
+class RestoredTranscript:
+    """Where a session's transcript is for its agent to resume it, and what was done."""
+
+    #: The transcript file the agent reads (written now, or already there); None if none.
+    path: str | None
+    #: True when bitloops wrote the file now; False when it was there or was not written.
+    restored: bool
+    #: One sentence for people: what happened, or why nothing was written.
+    note: str
+
+
+@attrs.frozen(kw_only=True)
 class ResumeInfo:
     """Where a branch's work stands, and how to pick it up."""
 
@@ -35,6 +61,9 @@ class ResumeInfo:
     session: SessionInfo | None
     #: A shell command that continues the session with the agent that produced it.
     command: str | None
+    #: The session's transcript, restored for its agent (None without a session, or
+    #: when ``restore=False``).
+    transcript: RestoredTranscript | None = None
 
 
 def continue_command(agent: str, session_id: str) -> str | None:
@@ -43,11 +72,21 @@ def continue_command(agent: str, session_id: str) -> str | None:
     return None if base is None else shlex.join([*base, session_id])
 
 
-def resume(repo: Repository, branch: str, *, checkout: bool = True) -> ResumeInfo:
+def resume(
+    repo: Repository,
+    branch: str,
+    *,
+    checkout: bool = True,
+    restore: bool = True,
+    home: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ResumeInfo:
     """Check out ``branch`` (unless ``checkout`` is False) and find its latest work.
 
     The checkpoint is the newest one on the branch's first-parent history; the session
-    is the most recently active one recorded on that branch (live or committed).
+    is the most recently active one recorded on that branch (live or committed). With
+    ``restore`` (the default) the session's transcript is written where its agent looks
+    for it (see :func:`restore_transcript`, which ``home`` and ``environ`` go to).
     Raises :class:`~bitloops.UnknownRef` for a branch that does not exist and
     :class:`~bitloops.GitError` when git refuses the checkout (local changes).
     """
@@ -69,8 +108,16 @@ def resume(repo: Repository, branch: str, *, checkout: bool = True) -> ResumeInf
         ]
     session = max(sessions, key=lambda s: s.last_event_at or s.started_at, default=None)
     command = continue_command(session.agent, session.session_id) if session else None
+    transcript = None
+    if session is not None and restore:
+        transcript = restore_transcript(repo, session, home=home, environ=environ)
     return ResumeInfo(
-        branch=branch, head=head, checkpoint=checkpoint, session=session, command=command
+        branch=branch,
+        head=head,
+        checkpoint=checkpoint,
+        session=session,
+        command=command,
+        transcript=transcript,
     )
 
 
@@ -85,3 +132,416 @@ def _latest_checkpoint(repo: Repository, head: str) -> Checkpoint | None:
         if sha in found:
             return repo.checkpoint(found[sha][0])
     return None
+
+
+# -- restoring an agent's transcript -------------------------------------------------------
+
+
+def restore_transcript(
+    repo: Repository,
+    session: SessionInfo,
+    *,
+    home: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RestoredTranscript:
+    """Write ``session``'s transcript where its agent looks for it, unless it is there.
+
+    The file is rebuilt from the session's recorded events (its checkpoints' and the
+    draft's) in the agent's format: Claude Code's
+    ``$CLAUDE_CONFIG_DIR/projects/<work tree path, non-alphanumerics as '-'>/<id>.jsonl``,
+    Codex's ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl``, Gemini CLI's
+    ``~/.gemini/tmp/<sha256 of the work tree path>/chats/session-<time>-<id8>.jsonl``.
+    ``CLAUDE_CONFIG_DIR`` defaults to ``~/.claude`` and ``CODEX_HOME`` to ``~/.codex``,
+    read from ``environ`` (default: the process's environment); ``home`` replaces ``~``.
+
+    An existing file for the session is left as it is (the agent's own copy is better
+    than a rebuilt one). Agents bitloops cannot write transcripts for get a note saying
+    so, and no file.
+    """
+    writer = _WRITERS.get(session.agent)
+    if writer is None:
+        return RestoredTranscript(
+            path=None,
+            restored=False,
+            note=f"bitloops cannot rebuild {session.agent} transcripts; the agent can resume "
+            "the session only if it still has it",
+        )
+    env = os.environ if environ is None else environ
+    base = Path(home) if home is not None else Path(env.get("HOME") or Path.home())
+    events = _session_events(repo, session.session_id)
+    cwd = str(repo.toplevel)
+    existing = writer.existing(session.session_id, cwd, base, env)
+    if existing is not None:
+        return RestoredTranscript(
+            path=str(existing),
+            restored=False,
+            note=f"{existing} is already there; left as it is",
+        )
+    if not any(e.kind in _CONVERSATION for e in events):
+        return RestoredTranscript(
+            path=None,
+            restored=False,
+            note="the session has no prompt, reply or tool call to restore",
+        )
+    start = events[0].ts
+    target = writer.path(session.session_id, cwd, base, env, start)
+    lines = writer.lines(session, events, cwd)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        os.link(tmp, target)  # fails if the file appeared meanwhile: never overwrite
+    except FileExistsError:
+        return RestoredTranscript(
+            path=str(target), restored=False, note=f"{target} is already there; left as it is"
+        )
+    finally:
+        tmp.unlink(missing_ok=True)
+    return RestoredTranscript(
+        path=str(target), restored=True, note=f"restored the transcript to {target}"
+    )
+
+
+_CONVERSATION = frozenset({"prompt", "response", "reasoning", "tool_use", "tool_result"})
+
+
+def _session_events(repo: Repository, session_id: str) -> list[Event]:
+    """The session's events, committed and live, in time order."""
+    from .codec import event_from_line
+    from .importing import session_lines
+
+    events = [event_from_line(line) for line in session_lines(repo, session_id)]
+    return sorted(events, key=lambda e: (e.ts, e.seq))
+
+
+def _stamp(ts: datetime) -> str:
+    """A time as the agents write it: ISO 8601 UTC with milliseconds and a Z."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _text(event: Event) -> str:
+    text = event.payload.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _output_text(output: Any) -> str:
+    if output is None:
+        return ""
+    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+
+
+def _calls(events: list[Event]) -> list[tuple[Event, dict[str, Any]]]:
+    """The conversation events, each tool call with its output merged in.
+
+    A ``tool_result`` naming an earlier ``tool_use`` completes it; one naming none (a
+    failure recorded alone) is a call of its own.
+    """
+    out: list[tuple[Event, dict[str, Any]]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.kind not in _CONVERSATION:
+            continue
+        payload = dict(event.payload)
+        call_id = payload.get("tool_use_id")
+        if event.kind == "tool_result" and isinstance(call_id, str) and call_id in by_id:
+            by_id[call_id]["output"] = payload.get("output")
+            if payload.get("is_error") is True:
+                by_id[call_id]["is_error"] = True
+            continue
+        if event.kind in ("tool_use", "tool_result"):
+            if not isinstance(payload.get("name"), str):
+                continue  # an output without its call: nothing to show the agent
+            if isinstance(call_id, str):
+                by_id[call_id] = payload
+        out.append((event, payload))
+    return out
+
+
+def _usage(events: list[Event]) -> dict[str, dict[str, Any]]:
+    """message id -> the token usage note recorded for it."""
+    found: dict[str, dict[str, Any]] = {}
+    for event in events:
+        mid = event.payload.get("message_id")
+        if event.kind == "note" and event.payload.get("text") == "token usage" and mid:
+            found[str(mid)] = dict(event.payload)
+    return found
+
+
+_TOOL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class _Writer:
+    """How one agent's transcript is named, found and written."""
+
+    def __init__(
+        self,
+        path: Callable[[str, str, Path, Mapping[str, str], datetime], Path],
+        existing: Callable[[str, str, Path, Mapping[str, str]], Path | None],
+        lines: Callable[[SessionInfo, list[Event], str], list[dict[str, Any]]],
+    ) -> None:
+        self.path = path
+        self.existing = existing
+        self.lines = lines
+
+
+# Claude Code -------------------------------------------------------------------------------
+
+
+def _claude_file(sid: str, cwd: str, home: Path, env: Mapping[str, str]) -> Path:
+    config = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
+    return config / "projects" / re.sub(r"[^A-Za-z0-9]", "-", cwd) / f"{sid}.jsonl"
+
+
+def _claude_existing(sid: str, cwd: str, home: Path, env: Mapping[str, str]) -> Path | None:
+    path = _claude_file(sid, cwd, home, env)
+    return path if path.exists() else None
+
+
+def _claude_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
+    """A Claude Code transcript: a chain of user and assistant records (``parentUuid``)."""
+    usage = _usage(events)
+    used: set[str] = set()
+    out: list[dict[str, Any]] = []
+    parent: str | None = None
+
+    def record(kind: str, event: Event, message: dict[str, Any], **extra: Any) -> None:
+        nonlocal parent
+        own = event.payload.get("transcript_uuid")
+        line_id = own if isinstance(own, str) and own not in used else str(uuid.uuid4())
+        used.add(line_id)
+        out.append(
+            {
+                "parentUuid": parent,
+                "isSidechain": False,
+                "userType": "external",
+                "cwd": cwd,
+                "sessionId": session.session_id,
+                "gitBranch": session.branch or "",
+                "type": kind,
+                "message": message,
+                "uuid": line_id,
+                "timestamp": _stamp(event.ts),
+                **extra,
+            }
+        )
+        parent = line_id
+
+    def assistant(event: Event, block: dict[str, Any]) -> None:
+        mid = event.payload.get("message_id")
+        mid = mid if isinstance(mid, str) and mid else f"msg_bitloops_{event.event_id}"
+        message: dict[str, Any] = {
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "model": event.model or session.model or "unknown",
+            "content": [block],
+            "stop_reason": None,
+        }
+        if mid in usage:
+            message["usage"] = usage[mid].get("usage")
+        record("assistant", event, message)
+
+    for event, payload in _calls(events):
+        if event.kind == "prompt":
+            record("user", event, {"role": "user", "content": _text(event)})
+        elif event.kind == "reasoning":
+            # Recorded without its signature, which bitloops does not keep.
+            assistant(event, {"type": "thinking", "thinking": _text(event), "signature": ""})
+        elif event.kind == "response":
+            assistant(event, {"type": "text", "text": _text(event)})
+        else:
+            call_id = payload.get("tool_use_id")
+            if not isinstance(call_id, str) or not _TOOL_ID.match(call_id):
+                call_id = f"toolu_bitloops_{event.event_id.replace('-', '')}"
+            block = {"type": "tool_use", "id": call_id, "name": payload["name"]}
+            assistant(event, {**block, "input": payload.get("input") or {}})
+            result = {
+                "type": "tool_result",
+                "tool_use_id": call_id,
+                "content": _output_text(payload.get("output")),
+                "is_error": payload.get("is_error") is True,
+            }
+            extra = {}
+            if isinstance(payload.get("output"), dict | list):
+                extra["toolUseResult"] = payload["output"]
+            record("user", event, {"role": "user", "content": [result]}, **extra)
+    return out
+
+
+# Codex -------------------------------------------------------------------------------------
+
+
+def _codex_home(home: Path, env: Mapping[str, str]) -> Path:
+    return Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else home / ".codex"
+
+
+def _codex_file(sid: str, cwd: str, home: Path, env: Mapping[str, str], start: datetime) -> Path:
+    day = start.astimezone(UTC)
+    name = f"rollout-{day:%Y-%m-%dT%H-%M-%S}-{sid}.jsonl"
+    return _codex_home(home, env) / "sessions" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / name
+
+
+def _codex_existing(sid: str, cwd: str, home: Path, env: Mapping[str, str]) -> Path | None:
+    from .integrations.codex import find_rollout
+
+    found = find_rollout(sid, _codex_home(home, env))
+    return None if found is None else Path(found)
+
+
+def _codex_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
+    """A Codex rollout: ``session_meta``, then response items and event messages."""
+    start = _stamp(events[0].ts)
+    out: list[dict[str, Any]] = [
+        {
+            "timestamp": start,
+            "type": "session_meta",
+            "payload": {
+                "id": session.session_id,
+                "timestamp": start,
+                "cwd": cwd,
+                "originator": "bitloops",
+                "cli_version": "0.0.0",
+                "instructions": None,
+            },
+        }
+    ]
+    model: str | None = None
+
+    def add(event: Event, kind: str, payload: dict[str, Any]) -> None:
+        out.append({"timestamp": _stamp(event.ts), "type": kind, "payload": payload})
+
+    for event in events:
+        if event.model and event.model != model and event.kind in _CONVERSATION:
+            model = event.model
+            context: dict[str, Any] = {"cwd": cwd, "approval_policy": "on-request", "model": model}
+            context["sandbox_policy"] = {"mode": "workspace-write"}
+            add(event, "turn_context", {**context, "summary": "auto"})
+        if event.kind == "note" and event.payload.get("text") == "token usage":
+            info = {"last_token_usage": event.payload.get("usage")}
+            info["total_token_usage"] = event.payload.get("total_usage")
+            add(event, "event_msg", {"type": "token_count", "info": info})
+    for event, payload in _calls(events):
+        text = _text(event)
+        if event.kind == "prompt":
+            content = [{"type": "input_text", "text": text}]
+            add(event, "response_item", {"type": "message", "role": "user", "content": content})
+            add(event, "event_msg", {"type": "user_message", "message": text, "images": []})
+        elif event.kind == "response":
+            content = [{"type": "output_text", "text": text}]
+            add(
+                event, "response_item", {"type": "message", "role": "assistant", "content": content}
+            )
+            add(event, "event_msg", {"type": "agent_message", "message": text})
+        elif event.kind == "reasoning":
+            summary = [{"type": "summary_text", "text": text}]
+            item = {"type": "reasoning", "summary": summary, "content": None}
+            add(event, "response_item", {**item, "encrypted_content": None})
+        else:
+            call_id = payload.get("tool_use_id")
+            call_id = call_id if isinstance(call_id, str) else f"call_{event.event_id}"
+            tool_input, output = payload.get("input"), payload.get("output")
+            if isinstance(tool_input, str):  # a freeform tool, such as apply_patch
+                call = {"type": "custom_tool_call", "name": payload["name"], "input": tool_input}
+                add(event, "response_item", {**call, "call_id": call_id, "status": "completed"})
+                result = {"type": "custom_tool_call_output", "call_id": call_id}
+            else:
+                arguments = json.dumps(tool_input, ensure_ascii=False)
+                call = {"type": "function_call", "name": payload["name"], "arguments": arguments}
+                add(event, "response_item", {**call, "call_id": call_id})
+                if isinstance(output, dict) and output.keys() <= {"stdout", "stderr", "exit_code"}:
+                    add(
+                        event,
+                        "event_msg",
+                        {"type": "exec_command_end", "call_id": call_id, **output},
+                    )
+                result = {"type": "function_call_output", "call_id": call_id}
+            add(event, "response_item", {**result, "output": _output_text(output)})
+    # Items were appended in two passes: put them back in time order (stable).
+    head, rest = out[:1], out[1:]
+    return head + sorted(rest, key=lambda line: str(line["timestamp"]))
+
+
+# Gemini CLI --------------------------------------------------------------------------------
+
+
+def _gemini_chats(cwd: str, home: Path) -> Path:
+    project = hashlib.sha256(cwd.encode("utf-8")).hexdigest()
+    return home / ".gemini" / "tmp" / project / "chats"
+
+
+def _gemini_file(sid: str, cwd: str, home: Path, env: Mapping[str, str], start: datetime) -> Path:
+    stamp = start.astimezone(UTC)
+    return _gemini_chats(cwd, home) / f"session-{stamp:%Y-%m-%dT%H-%M}-{sid[:8]}.jsonl"
+
+
+def _gemini_existing(sid: str, cwd: str, home: Path, env: Mapping[str, str]) -> Path | None:
+    from .integrations.gemini import transcript_session_id
+
+    folder = _gemini_chats(cwd, home)
+    for path in sorted(folder.glob(f"session-*-{sid[:8]}.json*")) if folder.is_dir() else []:
+        try:
+            if transcript_session_id(path) == sid:
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _gemini_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
+    """A Gemini CLI session file: a metadata line, then user and gemini messages."""
+    usage = _usage(events)
+    start, last = _stamp(events[0].ts), _stamp(events[-1].ts)
+    meta = {"sessionId": session.session_id, "projectHash": _gemini_chats(cwd, Path()).parent.name}
+    out: list[dict[str, Any]] = [{**meta, "startTime": start, "lastUpdated": last}]
+    current: dict[str, Any] | None = None
+
+    def reply(event: Event, *, fresh: bool) -> dict[str, Any]:
+        nonlocal current
+        mid = event.payload.get("message_id")
+        if current is None or fresh or (mid and mid != current["id"]):
+            own = mid if isinstance(mid, str) and mid else str(uuid.uuid4())
+            current = {"id": own, "timestamp": _stamp(event.ts), "type": "gemini", "content": ""}
+            current.update(thoughts=[], toolCalls=[], model=event.model or session.model)
+            if own in usage:
+                current["tokens"] = usage[own].get("usage")
+            out.append(current)
+        return current
+
+    for event, payload in _calls(events):
+        if event.kind == "prompt":
+            current = None
+            line = {"id": str(uuid.uuid4()), "timestamp": _stamp(event.ts), "type": "user"}
+            out.append({**line, "content": _text(event)})
+        elif event.kind == "reasoning":
+            message = reply(event, fresh=bool(current and current["content"]))
+            subject = event.payload.get("subject")
+            thought = {
+                "subject": subject if isinstance(subject, str) else "",
+                "description": _text(event),
+            }
+            message["thoughts"].append({**thought, "timestamp": _stamp(event.ts)})
+        elif event.kind == "response":
+            message = reply(event, fresh=bool(current and current["content"]))
+            message["content"] = _text(event)
+        else:
+            message = reply(event, fresh=False)
+            call_id = payload.get("tool_use_id")
+            call: dict[str, Any] = {"id": call_id if isinstance(call_id, str) else event.event_id}
+            call.update(
+                name=payload["name"], args=payload.get("input"), result=payload.get("output")
+            )
+            call["status"] = "error" if payload.get("is_error") is True else "success"
+            message["toolCalls"].append(call)
+    return out
+
+
+_WRITERS = {
+    "claude-code": _Writer(
+        lambda sid, cwd, home, env, start: _claude_file(sid, cwd, home, env),
+        _claude_existing,
+        _claude_lines,
+    ),
+    "codex": _Writer(_codex_file, _codex_existing, _codex_lines),
+    "gemini": _Writer(_gemini_file, _gemini_existing, _gemini_lines),
+}
