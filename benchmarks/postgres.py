@@ -16,6 +16,7 @@ draft with and without the team setup. Needs ``BITLOOPS_BENCH_POSTGRES_URL`` (de
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
@@ -121,8 +122,8 @@ def main() -> None:
                         with (
                             raw.transaction(),
                             raw.cursor().copy(
-                                f"COPY {target} (checkpoint_id, position, session_id, seq, ts, kind, "
-                                "line) FROM STDIN"
+                                f"COPY {target} (checkpoint_id, position, session_id, seq, "
+                                "ts, kind, line) FROM STDIN"
                             ) as cp,
                         ):
                             for pos, (sid, seq, ts, kind, line) in enumerate(events):
@@ -154,7 +155,7 @@ def main() -> None:
                     top = new_git_repo(parent, f"e2e{int(team)}{k}", "full")
                     if team:
                         (top / ".bitloops" / "settings.local.json").write_text(
-                            '{"committed_store": "%s"}' % url
+                            json.dumps({"committed_store": url})
                         )
                     with bitloops.Repository.open(top) as repo:
                         fill(repo, 10_000)
@@ -177,8 +178,8 @@ def main() -> None:
         )
     )
     print(
-        f"round trips of a send that finds the checkpoint stored already: "
-        f"{', '.join(str(trips[f'{n} again']) for n in SIZES)} (for {', '.join(map(str, SIZES))} events)"
+        "round trips of a send that finds the checkpoint stored already: "
+        + ", ".join(f"{trips[f'{n} again']} ({n:,} events)" for n in SIZES)
     )
     ten = float(rows_out[-1][3].rstrip("x"))
     verdict = "meets" if ten <= TARGET else "misses"

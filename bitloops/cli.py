@@ -69,7 +69,7 @@ _EXIT_INTERRUPTED = 130
 _EXIT_BROKEN_PIPE = 141
 
 #: ``bitloops hook NAME`` for agents (see docs/agents.md), beside the git hook names.
-AGENT_HOOKS = ("claude-code", "codex", "gemini")
+AGENT_HOOKS = ("claude-code", "codex", "gemini", "cursor", "copilot", "opencode")
 
 _LABEL = 13  # "Checkpoints: " is the longest label of the status view
 
@@ -462,6 +462,9 @@ def status_json(
         "sessions": [_session_json(s) for s in status.active_sessions],
         "draft_event_count": status.draft_event_count,
         "checkpoint_count": status.checkpoint_count,
+        "committed_store": status.committed_store,
+        "unsent_count": status.unsent_count,
+        "unsent_error": status.unsent_error,
         "warnings": list(warnings),
     }
     if pending_folders is not None:
@@ -505,6 +508,15 @@ def status_lines(
         out.append(_label("Pending", f"{count} (committed with your next commit)"))
         out += _pack([sha[:12] for sha in pending_folders], 80, " " * _LABEL, " " * _LABEL)
     out.append(_label("Checkpoints", f"{status.checkpoint_count} total (committed)"))
+    if status.committed_store is not None:
+        out.append(_label("Team store", status.committed_store))
+        if status.unsent_count:
+            waiting = f"{_plural(status.unsent_count, 'checkpoint')} waiting to be sent"
+            out.append(_label("", style.yellow(waiting + " (run `bitloops sync`)")))
+            if status.unsent_error:
+                out.append(_label("", style.dim(f"last error: {status.unsent_error}")))
+        else:
+            out.append(_label("", "every checkpoint sent"))
     for index, warning in enumerate(warnings):
         out.append(_label("Warnings" if index == 0 else "", style.yellow(warning)))
     return out
@@ -857,6 +869,7 @@ def verify_json(report: VerifyReport) -> dict[str, Any]:
                 "checkpoint_id": p.checkpoint_id,
                 "commit_sha": p.commit_sha,
                 "message": p.message,
+                "store": p.store,
             }
             for p in report.problems
         ],
@@ -871,7 +884,10 @@ def verify_lines(report: VerifyReport, *, style: Style = PLAIN) -> list[str]:
     for p in problems:
         severity = style.red("error") if p.severity == "error" else style.yellow(f"{p.severity:<5}")
         sha = p.commit_sha[:12] if p.commit_sha else "-"
-        out.append(f"{severity}  {p.kind:<{kind_width}}  {style.cyan(f'{sha:<12}')}  {p.message}")
+        where = "shared store: " if p.store == "shared" else ""
+        out.append(
+            f"{severity}  {p.kind:<{kind_width}}  {style.cyan(f'{sha:<12}')}  {where}{p.message}"
+        )
     errors = sum(p.severity == "error" for p in problems)
     notes = len(problems) - errors
     verdict = f"{_plural(report.checked, 'checkpoint')} checked: "
@@ -1035,6 +1051,11 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-checkout", action="store_true", help="only show the session; do not switch branch"
     )
+    parser.add_argument(
+        "--no-restore",
+        action="store_true",
+        help="do not write the session's transcript where its agent looks for it",
+    )
 
 
 @command(
@@ -1042,8 +1063,10 @@ def _resume_arguments(parser: argparse.ArgumentParser) -> None:
     "switch to a branch and show how to continue its session",
     _resume_arguments,
     description="Check BRANCH out (git refuses over conflicting local changes), show its "
-    "newest checkpoint and the most recent session recorded on it, and print the command "
-    "that continues that session with the agent that produced it, where the agent has one.",
+    "newest checkpoint and the most recent session recorded on it, write that session's "
+    "transcript where its agent looks for it (Claude Code, Codex, Gemini CLI; an existing "
+    "file is never overwritten), and print the command that continues the session with the "
+    "agent that produced it, where the agent has one.",
 )
 def _resume(args: argparse.Namespace, ctx: Context) -> int:
     from .resume import resume
@@ -1052,8 +1075,9 @@ def _resume(args: argparse.Namespace, ctx: Context) -> int:
         branch = args.branch or repo.git.branch()
         if branch is None:
             raise _UsageError("HEAD is detached; name the branch to resume")
-        info = resume(repo, branch, checkout=not args.no_checkout)
+        info = resume(repo, branch, checkout=not args.no_checkout, restore=not args.no_restore)
     session = info.session
+    restored = info.transcript
     if args.json:
         ctx.write_json(
             {
@@ -1062,28 +1086,101 @@ def _resume(args: argparse.Namespace, ctx: Context) -> int:
                 "checkpoint": None if info.checkpoint is None else checkpoint_json(info.checkpoint),
                 "session": None if session is None else _session_json(session),
                 "command": info.command,
+                "transcript": None
+                if restored is None
+                else {"path": restored.path, "restored": restored.restored, "note": restored.note},
             }
         )
         return EXIT_OK
-    ctx.write(_label("Branch:", f"{info.branch} at {info.head[:12]}"))
+    ctx.write(_label("Branch", f"{info.branch} at {info.head[:12]}"))
     if info.checkpoint is not None:
         cp = info.checkpoint
-        ctx.write(_label("Checkpoint:", f"{cp.commit_sha[:12]}  {_headline(cp)}"))
+        ctx.write(_label("Checkpoint", f"{cp.commit_sha[:12]}  {_headline(cp)}"))
     else:
-        ctx.write(_label("Checkpoint:", "none on this branch yet"))
+        ctx.write(_label("Checkpoint", "none on this branch yet"))
     if session is None:
-        ctx.write(_label("Session:", "none recorded on this branch"))
+        ctx.write(_label("Session", "none recorded on this branch"))
         return EXIT_OK
     when = format_age(session.last_event_at or session.started_at)
     ctx.write(
-        _label("Session:", f"{session.session_id} ({session.agent}, {session.model or '-'}, "
+        _label("Session", f"{session.session_id} ({session.agent}, {session.model or '-'}, "
                f"{session.status}, last active {when})")
     )  # fmt: skip
+    if restored is not None:
+        ctx.write(_label("Transcript", restored.note))
     if info.command:
-        ctx.write(_label("Continue:", info.command))
+        ctx.write(_label("Continue", info.command))
     else:
         ctx.write(
-            _label("Continue:", f"open {session.agent} and resume session {session.session_id}")
+            _label("Continue", f"open {session.agent} and resume session {session.session_id}")
+        )
+    return EXIT_OK
+
+
+# -- import -------------------------------------------------------------------------------------
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    # Optional for argparse so that outside a work tree the usual error comes first.
+    parser.add_argument(
+        "agent",
+        metavar="NAME",
+        nargs="?",
+        help="the agent that wrote the file: claude-code, codex, gemini (or any integration "
+        "that can read its transcripts)",
+    )
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        nargs="?",
+        help="the transcript file: a Claude Code JSONL, a Codex rollout, a Gemini CLI "
+        "session file, ...",
+    )
+
+
+@command(
+    "import",
+    "import an agent's existing transcript as a session",
+    _import_arguments,
+    description="Read a whole transcript file an agent wrote before bitloops was enabled and "
+    "record it as one ended session of this worktree, with the agent's session id and the "
+    "file's timestamps. It goes into the draft: the next commit's checkpoint holds it. "
+    "Importing the same file again adds nothing; a session the hooks captured in part gets "
+    "only what it lacks.",
+)
+def _import(args: argparse.Namespace, ctx: Context) -> int:
+    from .importing import import_transcript
+
+    with ctx.repository() as repo:
+        if args.agent is None or args.path is None:
+            from .importing import importable_agents
+
+            raise _UsageError(
+                "name the agent and the transcript file: bitloops import NAME PATH "
+                f"(NAME one of {', '.join(importable_agents())})"
+            )
+        result = import_transcript(repo, args.agent, ctx.cwd / args.path)
+    if args.json:
+        ctx.write_json(
+            {
+                "agent": result.agent,
+                "session_id": result.session_id,
+                "path": result.path,
+                "events_added": result.events_added,
+                "new": result.new,
+            }
+        )
+    elif result.events_added == 0:
+        ctx.write(
+            f"{result.agent} session {result.session_id}: nothing new in {result.path} "
+            "(already imported or recorded)"
+        )
+    else:
+        what = "new session" if result.new else "added to the session"
+        ctx.write(
+            f"{result.agent} session {result.session_id}: "
+            f"{_plural(result.events_added, 'event')} imported from {result.path} ({what}); "
+            "the next commit's checkpoint holds them"
         )
     return EXIT_OK
 
@@ -1372,22 +1469,91 @@ def _hook_changes_out(
         ctx.write(line)
 
 
+def _agent_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--agent",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="the coding agent whose hooks to add (enable) or remove (disable) in its own "
+        "config file: claude-code, codex, gemini, cursor, copilot or opencode; repeat it or "
+        "separate names with commas (see docs/agents.md)",
+    )
+
+
+_AGENT_VERBS = {
+    "created": "hooks written to {path} (new file)",
+    "added": "hooks added to {path}",
+    "updated": "hooks updated in {path}",
+    "unchanged": "already enabled ({path})",
+    "removed": "hooks removed from {path}",
+    "deleted": "hooks removed; {path} held nothing else and was deleted",
+    "not-installed": "not enabled ({path})",
+    "foreign": "{path} is not bitloops'; left alone",
+}
+
+
+def _agent_changes_out(ctx: Context, changes: Sequence[Any]) -> None:
+    for change in changes:
+        ctx.write(f"{change.agent}: {_AGENT_VERBS[change.action].format(path=change.path)}")
+
+
+def _agent_notes(ctx: Context, changes: Sequence[Any]) -> None:
+    """What the user still has to do for the agents just enabled."""
+    from .agent_config import AGENT_CONFIGS
+
+    for change in changes:
+        config = AGENT_CONFIGS[change.agent]
+        if change.action == "unchanged":
+            continue
+        if config.note:
+            ctx.error(f"note: {config.note}")
+        if not config.personal and config.layout != "plugin" and not shutil.which("bitloops"):
+            ctx.error(
+                f"note: {config.label} runs `bitloops hook {change.agent}`, but `bitloops` is "
+                "not on PATH here; install it where the agent finds it (pipx, uv tool)"
+            )
+
+
+def _enable_arguments(parser: argparse.ArgumentParser) -> None:
+    _agent_arguments(parser)
+
+
 @command(
     "enable",
-    "install the git hooks that make checkpoints",
+    "install the git hooks that make checkpoints, and agents' hooks",
+    _enable_arguments,
     description="Install post-commit, post-rewrite, pre-commit, post-merge and pre-push hooks "
     "in the repository's "
     "hooks directory (core.hooksPath respected). A hook already there is moved aside to "
     "<name>.bitloops-chained and runs after bitloops' with the same arguments and input; its "
-    "exit status stays the hook's. Running enable again changes nothing. See docs/git-hooks.md.",
+    "exit status stays the hook's. With --agent, also add the hooks that run `bitloops hook "
+    "NAME` to that agent's config file in the repository, keeping everything else in it. "
+    "Running enable again changes nothing. See docs/git-hooks.md and docs/agents.md.",
 )
 def _enable(args: argparse.Namespace, ctx: Context) -> int:
+    from .agent_config import enable_agents, parse_agent_names
     from .gitutil import Git
     from .hooks import enable, hooks_dir
 
-    Git.locate(ctx.cwd)  # a clear error outside a work tree
+    paths = Git.locate(ctx.cwd)  # a clear error outside a work tree
+    names = parse_agent_names(args.agent)
+    # Agents first: a config file that cannot be merged stops everything before any write.
+    agents = enable_agents(paths.toplevel, names) if names else []
     changes = enable(ctx.cwd)
-    _hook_changes_out(ctx, args, hooks_dir(ctx.cwd), changes)
+    if args.json and names:
+        ctx.write_json(
+            {
+                "hooks_dir": str(hooks_dir(ctx.cwd)),
+                "hooks": [c.as_json() for c in changes],
+                "agents": [a.as_json() for a in agents],
+            }
+        )
+    else:
+        _hook_changes_out(ctx, args, hooks_dir(ctx.cwd), changes)
+        if not args.json:
+            _agent_changes_out(ctx, agents)
+    _agent_notes(ctx, agents)
     conflicts = [c.name for c in changes if c.action == "conflict"]
     if conflicts:
         ctx.error(f"not installed: {', '.join(conflicts)} (see above)")
@@ -1395,17 +1561,33 @@ def _enable(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def _disable_arguments(parser: argparse.ArgumentParser) -> None:
+    _agent_arguments(parser)
+
+
 @command(
     "disable",
-    "remove the git hooks bitloops installed",
+    "remove the git hooks bitloops installed, or an agent's hooks",
+    _disable_arguments,
     description="Remove the hooks `bitloops enable` installed, putting back each hook it had "
-    "moved aside, byte for byte. Hooks bitloops did not install are left alone.",
+    "moved aside, byte for byte. Hooks bitloops did not install are left alone. With --agent, "
+    "remove only that agent's `bitloops hook NAME` entries from its config file (and the file, "
+    "when nothing else is left in it); the git hooks stay.",
 )
 def _disable(args: argparse.Namespace, ctx: Context) -> int:
+    from .agent_config import disable_agents, parse_agent_names
     from .gitutil import Git
     from .hooks import disable, hooks_dir
 
-    Git.locate(ctx.cwd)
+    paths = Git.locate(ctx.cwd)
+    names = parse_agent_names(args.agent)
+    if names:
+        agents = disable_agents(paths.toplevel, names)
+        if args.json:
+            ctx.write_json({"agents": [a.as_json() for a in agents]})
+        else:
+            _agent_changes_out(ctx, agents)
+        return EXIT_OK
     changes = disable(ctx.cwd)
     _hook_changes_out(ctx, args, hooks_dir(ctx.cwd), changes)
     return EXIT_OK
@@ -1425,8 +1607,8 @@ def _hook_arguments(parser: argparse.ArgumentParser) -> None:
             *AGENT_HOOKS,
         ),
         help="which hook git is running: post-commit, post-rewrite, pre-commit, post-merge or "
-        "pre-push; or an agent's (claude-code, codex, gemini), its JSON payload on standard "
-        "input",
+        "pre-push; or an agent's (claude-code, codex, gemini, cursor, copilot, opencode), its "
+        "JSON payload on standard input",
     )
     parser.add_argument(
         "hook_args",
@@ -1447,8 +1629,9 @@ def _hook_arguments(parser: argparse.ArgumentParser) -> None:
     "post-merge promotes the draft to a merge commit, pre-push pushes the checkpoint ref "
     "(checkpoint_files = ref) or says which folders the push lacks (branch). "
     "Exits 0 inside a work tree even when the hook fails (fail open): failures are appended "
-    "to <git common dir>/bitloops/hooks.log. `hook claude-code` records one Claude Code hook "
-    "payload read from standard input, always exits 0 and prints nothing (see docs/agents.md).",
+    "to <git common dir>/bitloops/hooks.log. `hook claude-code` (codex, gemini, cursor, "
+    "copilot, opencode) records one hook payload of that agent read from standard input, "
+    "always exits 0 and prints nothing (see docs/agents.md).",
 )
 def _hook(args: argparse.Namespace, ctx: Context) -> int:
     from .gitutil import Git
@@ -1514,3 +1697,52 @@ def _fetch(args: argparse.Namespace, ctx: Context) -> int:
     else:
         ctx.write(f"{_plural(len(arrived), 'checkpoint folder')} arrived from {args.remote}")
     return EXIT_NOT_FOUND if arrived is None else EXIT_OK
+
+
+# -- sync ---------------------------------------------------------------------------------------
+
+
+def _sync_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="first queue every checkpoint of this clone (after joining a team setup); those "
+        "the shared store holds already are not stored twice",
+    )
+
+
+@command(
+    "sync",
+    "send waiting checkpoints to the team's shared store",
+    _sync_arguments,
+    description="Send the checkpoints waiting in the outbox to the shared committed store "
+    "(committed_store, a PostgreSQL URL), oldest first, each in one transaction keyed by its "
+    "id, so a retry never stores one twice. Promotion does this by itself; run it after the "
+    "server was unreachable. Exit 1 when something is still waiting afterwards.",
+)
+def _sync(args: argparse.Namespace, ctx: Context) -> int:
+    with ctx.repository() as repo:
+        if repo.shared_store is None:
+            raise _UsageError(
+                "no shared committed store is configured; set committed_store in "
+                ".bitloops/settings.local.json or BITLOOPS_COMMITTED_STORE (docs/storage.md)"
+            )
+        report = repo.sync(queue_all=args.all)
+    if args.json:
+        ctx.write_json(
+            {
+                "store": report.store,
+                "sent": report.sent,
+                "already_there": report.already_there,
+                "waiting": report.waiting,
+                "error": report.error,
+            }
+        )
+    else:
+        ctx.write(
+            f"{_plural(report.sent, 'checkpoint')} sent to {report.store}"
+            + (f", {report.already_there} already there" if report.already_there else "")
+        )
+        if report.waiting:
+            ctx.error(f"{_plural(report.waiting, 'checkpoint')} still waiting: {report.error}")
+    return EXIT_OK if report.ok else EXIT_NOT_FOUND

@@ -14,22 +14,29 @@ left out so that rewrites (amend, rebase) can add links without touching the has
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
+from .errors import InvalidPayload, PayloadTooLarge
 
-from .model import Checkpoint, Event
-from .transcript import Transcript
+# Spelled out rather than imported from typing: agent hooks import this module to write
+# events, and attrs, the model classes and typing would cost them more than all the rest.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any, TypeVar
+
     import cattrs
+
+    from .model import Checkpoint, Event
+    from .redact import Redactor
+
+    T = TypeVar("T")
 
 __all__ = [
     "canonical_dumps",
@@ -42,11 +49,10 @@ __all__ = [
     "line_models",
     "new_id",
     "parse_ts",
+    "prepare_payload",
     "structure",
     "unstructure",
 ]
-
-T = TypeVar("T")
 
 _dumps = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -56,6 +62,54 @@ _dumps = json.JSONEncoder(
 def canonical_dumps(value: Any) -> str:
     """Serialise ``value`` as canonical JSON text (see the module docstring)."""
     return _dumps(value)
+
+
+def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
+    """Validate, serialise and redact a payload; the canonical JSON text to store.
+
+    Raises :class:`~bitloops.InvalidPayload` (not a JSON object, not serialisable, not
+    UTF-8) and :class:`~bitloops.PayloadTooLarge` (over ``max_bytes`` once redacted).
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(
+            f"a payload must be a JSON object (a dict), not {type(payload).__name__}; "
+            "wrap the value, e.g. {'value': ...}"
+        )
+    try:
+        text = canonical_dumps(payload)
+    except RecursionError:
+        raise InvalidPayload(
+            "the payload is nested too deeply to serialise; flatten it or record an excerpt"
+        ) from None
+    except TypeError as exc:
+        if "not supported between instances" in str(exc):
+            raise InvalidPayload(
+                "the payload's object keys must all be strings (keys of mixed types cannot "
+                "be put in a canonical order); convert them with str()"
+            ) from None
+        raise InvalidPayload(
+            f"the payload is not JSON-serialisable ({exc}); pass only dicts, lists, strings, "
+            "numbers, booleans and None"
+        ) from None
+    except ValueError as exc:
+        raise InvalidPayload(
+            f"the payload is not JSON-serialisable ({exc}); pass only dicts, lists, strings, "
+            "numbers, booleans and None (no NaN or infinity)"
+        ) from None
+    text = redactor.redact_json(text)
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidPayload(
+            f"the payload holds text that is not valid UTF-8 ({exc.reason} at position "
+            f"{exc.start}); decode bytes with errors='replace' before recording"
+        ) from None
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"the payload is {size} bytes, over the limit of {max_bytes}; record a shorter "
+            "excerpt, or raise max_payload_bytes in .bitloops/settings.json"
+        )
+    return text
 
 
 def format_ts(ts: datetime) -> str:
@@ -88,7 +142,12 @@ def new_id() -> str:
 def _converter() -> cattrs.Converter:
     # Built on first use: recording events and hook start-up never need cattrs, and
     # importing it costs more than the rest of bitloops together.
+    from collections.abc import Sequence
+
     import cattrs
+
+    from .model import Event
+    from .transcript import Transcript
 
     conv = cattrs.Converter()
     conv.register_unstructure_hook(datetime, format_ts)
@@ -171,7 +230,7 @@ def line_models(lines: Iterable[str]) -> list[tuple[str, str | None]]:
             )
         )
     pairs = {(json.loads(agent), json.loads(model)) for agent, model in seen}
-    return sorted(pairs, key=lambda am: (am[0], am[1] or ""))
+    return sorted(pairs, key=lambda am: (am[0], am[1] is not None, am[1] or ""))
 
 
 _decode = json.JSONDecoder().decode
@@ -185,6 +244,8 @@ def event_from_line(line: str) -> Event:
     ``tests/test_codec.py`` proves both give equal events. Lines from outside (a
     folder on disk) go through :func:`structure`.
     """
+    from .model import Event  # cheap after the first call (sys.modules)
+
     d = _decode(line)
     return Event(
         event_id=d["event_id"],
@@ -201,6 +262,8 @@ def event_from_line(line: str) -> Event:
 
 def checkpoint_header(checkpoint: Checkpoint) -> dict[str, Any]:
     """The part of a checkpoint the content hash covers besides its events."""
+    import attrs
+
     data: dict[str, Any] = unstructure(attrs.evolve(checkpoint, events=()))
     for key in ("events", "commits", "content_hash"):
         data.pop(key, None)
@@ -209,6 +272,8 @@ def checkpoint_header(checkpoint: Checkpoint) -> dict[str, Any]:
 
 def content_hash(header: Mapping[str, Any], event_lines: Iterable[str]) -> str:
     """SHA-256 (hex) of a checkpoint's canonical form; see the module docstring."""
+    import hashlib
+
     digest = hashlib.sha256(canonical_dumps(header).encode())
     digest.update(b"\n")
     # One join and one update: far fewer calls than a pair per line, same bytes.

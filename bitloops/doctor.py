@@ -59,7 +59,8 @@ def diagnose(
         stale_after if stale_after is not None else timedelta(minutes=repo.settings.idle_minutes)
     )
     findings: list[Finding] = []
-    for check in (_database, _hooks, _stuck_sessions, _missed_promotion, _files, _outbox):
+    checks = (_database, _hooks, _stuck_sessions, _missed_promotion, _files, _outbox, _quarantine)
+    for check in checks:
         try:
             findings.extend(check(repo, fix, stale))
         except BitloopsError as exc:
@@ -255,3 +256,36 @@ def _outbox(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
         )
         return
     yield Finding(check="outbox", severity="warning", message=message, repair="run `bitloops sync`")
+
+
+def _quarantine(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """Hook payloads kept aside (unreadable, or rejected) and hook events still spooled."""
+    from . import spool
+
+    if spool.pending(repo.paths.common_dir):
+        finding = Finding(
+            check="hook_spool",
+            severity="warning",
+            message=f"hook events wait in {spool.spool_path(repo.paths.common_dir)} (the "
+            "database was busy when they came); the next hook or promotion records them",
+            repair="record them now",
+        )
+        if fix:
+            from .integrations.base import drain_spool
+
+            finding = attrs.evolve(finding, fixed=drain_spool(repo))
+        yield finding
+    count = repo.store.count_quarantine()
+    if not count:
+        return
+    newest = repo.store.quarantined(limit=3)
+    reasons = "; ".join(f"{agent} at {when}: {reason}" for _, when, agent, _, reason, _ in newest)
+    yield Finding(
+        check="quarantine",
+        severity="warning",
+        message=f"{count} hook payload(s) could not be recorded and are kept in the quarantine "
+        f"table of {repo.db_path} (newest: {reasons}). Inspect them with "
+        f'`sqlite3 {repo.db_path} "SELECT id, received_at, agent, reason, payload FROM '
+        'quarantine"`; clear them with `repo.store.clear_quarantine()` (or DELETE FROM '
+        "quarantine)",
+    )

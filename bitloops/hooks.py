@@ -446,6 +446,7 @@ def _post_rewrite(paths: RepoPaths, reason: str, text: str) -> None:
         for old, new in pairs:
             for cid in repo.store.checkpoint_ids(commit_sha=old):
                 repo.link(new, cid, reason)
+        repo._sync_after_promotion()  # team setup: the new links go to the shared store
 
 
 def _normal_index(paths: RepoPaths) -> bool:

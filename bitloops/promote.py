@@ -128,7 +128,7 @@ def _build(
     pairs = set(draft.models) | {(s.agent, s.model) for s in sessions}
     models = tuple(
         ModelIdentity(agent=agent, model=model)
-        for agent, model in sorted(pairs, key=lambda am: (am[0], am[1] or ""))
+        for agent, model in sorted(pairs, key=lambda am: (am[0], am[1] is not None, am[1] or ""))
     )
     summary = summarizer.summarize(
         events=events, sessions=sessions, files=files, symbols=symbols, models=models

@@ -22,25 +22,37 @@ scans the text that way. Each rule family has a trigger that runs in C at memory
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any
 
-import attrs
+# Agent hooks redact every payload in a new process: attrs and typing would cost them
+# more than the redaction itself, so neither is imported at run time.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any, NamedTuple
 
 __all__ = ["RULES", "Finding", "Redactor", "default_redactor"]
 
+if TYPE_CHECKING:
 
-@attrs.frozen
-class Finding:
-    """One secret found: the rule that matched and its ``[start, end)`` offsets in the text."""
+    class Finding(NamedTuple):
+        """One secret found: the rule that matched and its ``[start, end)`` offsets."""
 
-    rule: str
-    start: int
-    end: int
+        rule: str
+        start: int
+        end: int
+
+else:
+    # The same class typing.NamedTuple would build, without importing typing.
+    Finding = collections.namedtuple("Finding", ("rule", "start", "end"))
+    Finding.__doc__ = (
+        "One secret found: the rule that matched and its ``[start, end)`` offsets in the text."
+    )
 
 
 #: Every rule name a :class:`Finding` can carry.
@@ -79,6 +91,40 @@ def _shape_table() -> bytes:
     return bytes(table)
 
 
+class _Lazy:
+    """A regex compiled on first use.
+
+    An agent hook is a new process per event, and a typical payload needs two or three
+    of these rules: compiling all of them up front would cost the hook more than its
+    other imports together. A module-level one puts the compiled pattern in its place
+    on first use, so later uses cost nothing extra; others are read through :meth:`compiled`.
+    """
+
+    __slots__ = ("_args", "_name", "_rx")
+
+    def __init__(self, name: str | None, pattern: Any, flags: int) -> None:
+        self._name = name
+        self._args = (pattern, flags)
+        self._rx: re.Pattern[Any] | None = None
+
+    def compiled(self) -> re.Pattern[Any]:
+        """The compiled pattern."""
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = re.compile(*self._args)
+            if self._name is not None:
+                globals()[self._name] = rx
+        return rx
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.compiled(), attr)
+
+
+def _lazy(name: str | None, pattern: Any, flags: int = 0) -> Any:
+    """``re.compile(pattern, flags)``, when first used (see :class:`_Lazy`)."""
+    return _Lazy(name, pattern, flags)
+
+
 _SHAPE = _shape_table()
 # A run of 16+ characters in which a capital is followed, at most five places on, by
 # another capital or a digit. Random tokens nearly always have one (a 20-character
@@ -86,10 +132,10 @@ _SHAPE = _shape_table()
 # CamelCase names ("/Users/alice/Projects", "SessionStore") do not, so typical payloads
 # skip the token rules entirely. Starting with a literal U lets the engine jump from U
 # to U at memchr speed; the possessive a{0,4}+ never backtracks.
-_SHAPE_RUN = re.compile(rb"Ua{0,4}+[Ud][aUd]*+(?<=[aUd]{16})")
+_SHAPE_RUN: re.Pattern[bytes] = _lazy("_SHAPE_RUN", rb"Ua{0,4}+[Ud][aUd]*+(?<=[aUd]{16})")
 # Candidate runs in the text itself, for text that is not ASCII (shape offsets are bytes).
-_TEXT_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}")
-_HAS_UPPER = re.compile(r"[A-Z]")
+_TEXT_RUN: re.Pattern[str] = _lazy("_TEXT_RUN", r"[A-Za-z0-9+/_-]{16,}")
+_HAS_UPPER: re.Pattern[str] = _lazy("_HAS_UPPER", r"[A-Z]")
 
 # Token formats, tried inside candidate runs only: (rule, regex). Every regex starts
 # with a literal character, so the engine jumps straight to the possible starts.
@@ -117,30 +163,41 @@ _TOKEN_RULES: tuple[tuple[str, str], ...] = (
 )
 # Each alternative ends with an empty group named after its index, so ``lastindex``
 # names the rule without a group at the alternative's start (which would cost speed).
-_TOKENS = re.compile("|".join(f"{rx}(?P<t{i}>)" for i, (_, rx) in enumerate(_TOKEN_RULES)))
-_TOKEN_NAMES = {_TOKENS.groupindex[f"t{i}"]: rule for i, (rule, _) in enumerate(_TOKEN_RULES)}
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_TOKENS: re.Pattern[str] = _lazy(
+    "_TOKENS", "|".join(f"{rx}(?P<t{i}>)" for i, (_, rx) in enumerate(_TOKEN_RULES))
+)
 
-_WORDY = re.compile(r"[a-z]{4,}|[A-Z][a-z]{3,}")
-_HEX = re.compile(r"[0-9a-fA-F]+")
-_MIXED = re.compile(r"(?=[^0-9]*[0-9])(?=[^a-z]*[a-z])(?=[^A-Z]*[A-Z])")
+
+@functools.cache
+def _token_names() -> dict[int, str]:
+    """The token rule named by each ``lastindex`` of :data:`_TOKENS`."""
+    return {_TOKENS.groupindex[f"t{i}"]: rule for i, (rule, _) in enumerate(_TOKEN_RULES)}
+
+
+_JWT: re.Pattern[str] = _lazy("_JWT", r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+
+_WORDY: re.Pattern[str] = _lazy("_WORDY", r"[a-z]{4,}|[A-Z][a-z]{3,}")
+_HEX: re.Pattern[str] = _lazy("_HEX", r"[0-9a-fA-F]+")
+_MIXED: re.Pattern[str] = _lazy("_MIXED", r"(?=[^0-9]*[0-9])(?=[^a-z]*[a-z])(?=[^A-Z]*[A-Z])")
 
 # --- Literal-anchored rules ----------------------------------------------------------
 
-_PEM = re.compile(
+_PEM: re.Pattern[str] = _lazy(
+    "_PEM",
     r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
     # Up to the matching END line; a block cut short (``head id_rsa``) is redacted as
     # far as its base64 body goes.
     r"(?:[\s\S]{0,65536}?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
-    r"|[A-Za-z0-9+/=\s\\:,.-]*)"
+    r"|[A-Za-z0-9+/=\s\\:,.-]*)",
 )
 _NOT_DONE = r"(?!\[REDACTED:)"
-_URL = re.compile(
+_URL: re.Pattern[str] = _lazy(
+    "_URL",
     r"://(?:"
     r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<hook>[A-Za-z0-9_/+-]{16,})"
     # user:password@host; the user may be empty (redis://:pw@host). RFC 3986 forbids a
     # raw "@" or "/" in the password, so they end it.
-    r"""|[^\s:@/"'\\]*:""" + _NOT_DONE + r"""(?P<pw>[^\s@/"'\\]+)(?=@))"""
+    r"""|[^\s:@/"'\\]*:""" + _NOT_DONE + r"""(?P<pw>[^\s@/"'\\]+)(?=@))""",
 )
 
 # --- Keyword rules, matched in the lower-cased text ----------------------------------
@@ -163,29 +220,31 @@ _KV_TAIL = _KEY_END + _OP + _VALUE
 _AUTH_SCHEMES = r"(?:bearer|basic|token|digest|bot|negotiate)"
 
 # (gate substring, regex, rule); the regex starts with the gate so it is found quickly.
-_KEYWORD_RULES: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("pass", re.compile(r"pass(?:w(?:or)?d|phrase)" + _KV_TAIL), "password"),
-    ("pwd", re.compile(r"pwd" + _KV_TAIL), "password"),
+_KEYWORD_RULES: tuple[tuple[str, _Lazy, str], ...] = (
+    ("pass", _lazy(None, r"pass(?:w(?:or)?d|phrase)" + _KV_TAIL), "password"),
+    ("pwd", _lazy(None, r"pwd" + _KV_TAIL), "password"),
     (
         "secret",
-        re.compile(r"secret(?:(?P<aws>[_.-]?access[_.-]?key)|[_.-]?key)?" + _KV_TAIL),
+        _lazy(None, r"secret(?:(?P<aws>[_.-]?access[_.-]?key)|[_.-]?key)?" + _KV_TAIL),
         "secret",
     ),
-    ("token", re.compile(r"token" + _KV_TAIL), "secret"),
+    ("token", _lazy(None, r"token" + _KV_TAIL), "secret"),
     (
         "key",
-        re.compile(
+        _lazy(
+            None,
             r"key(?:(?<=api[_.-]key)|(?<=apikey)|(?<=access[_.-]key)|(?<=accesskey)"
-            r"|(?<=private[_.-]key)|(?<=privatekey))" + _KV_TAIL
+            r"|(?<=private[_.-]key)|(?<=privatekey))" + _KV_TAIL,
         ),
         "secret",
     ),
     (
         "authorization",
-        re.compile(
+        _lazy(
+            None,
             r"authorization" + _KEY_END + _OP + r"""(?:\\?["'])?"""
             # Possessive, so "Bearer [REDACTED:...]" is not re-read as the value "Bearer".
-            rf"(?:{_AUTH_SCHEMES}[ \t]+)?+" + _ND + r"""(?P<va>[^\s"'\\]{4,})"""
+            rf"(?:{_AUTH_SCHEMES}[ \t]+)?+" + _ND + r"""(?P<va>[^\s"'\\]{4,})""",
         ),
         "auth-header",
     ),
@@ -200,17 +259,22 @@ _PLACEHOLDER_WORDS = frozenset(
 )
 # Unquoted values that are code, not secrets: ``password=getpass.getpass()``,
 # ``token=os.environ["TOKEN"]``, ``api_key=settings.API_KEY``, ``password=db_password``.
-_CODE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?P<call>[(\[])?", re.ASCII)
-_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*|[A-Z_][A-Z0-9_]*")
-_VARIABLE_WORDS = re.compile(r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE)
+_CODE: re.Pattern[str] = _lazy(
+    "_CODE", r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?P<call>[(\[])?", re.ASCII
+)
+_VARIABLE: re.Pattern[str] = _lazy("_VARIABLE", r"[a-z_][a-z0-9_]*|[A-Z_][A-Z0-9_]*")
+_VARIABLE_WORDS: re.Pattern[str] = _lazy(
+    "_VARIABLE_WORDS", r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE
+)
 
 # For dict entries in redact_value: keys whose string value is a secret as a whole.
-_SECRET_KEY = re.compile(
+_SECRET_KEY: re.Pattern[str] = _lazy(
+    "_SECRET_KEY",
     r"(?:pass(?:w(?:or)?d|phrase)|pwd|secret(?:[_.-]?(?:access[_.-]?)?key)?|token"
     r"|api[_.-]?key|access[_.-]?key|private[_.-]?key|authorization)\Z",
     re.IGNORECASE,
 )
-_AUTH_SCHEME = re.compile(_AUTH_SCHEMES + r"[ \t]+", re.IGNORECASE)
+_AUTH_SCHEME: re.Pattern[str] = _lazy("_AUTH_SCHEME", _AUTH_SCHEMES + r"[ \t]+", re.IGNORECASE)
 
 
 def _is_placeholder(value: str) -> bool:
@@ -254,7 +318,7 @@ def _token_rule(value: str, default: str) -> str:
     """The token rule ``value`` matches in full (``GITHUB_TOKEN=ghp_...``), else ``default``."""
     m = _TOKENS.fullmatch(value)
     if m is not None and m.lastindex is not None:
-        return _TOKEN_NAMES[m.lastindex]
+        return _token_names()[m.lastindex]
     if _JWT.fullmatch(value):
         return "jwt"
     return default
@@ -415,7 +479,7 @@ class Redactor:
             # Inside a run a token must start a word: "AKIA..." yes, "xAKIA..." no.
             if s == start or not text[s - 1].isalnum():
                 assert m.lastindex is not None
-                found.append(Finding(_TOKEN_NAMES[m.lastindex], s, m.end()))
+                found.append(Finding(_token_names()[m.lastindex], s, m.end()))
                 hit = True
             m = _TOKENS.search(text, m.end(), end)
         if hit or not self._entropy or end - start < 32:
@@ -437,7 +501,7 @@ class Redactor:
 
     def _url_findings(self, text: str, found: list[Finding]) -> None:
         """Passwords in ``scheme://user:password@host`` and Slack webhook paths."""
-        first = _URL.search(text)
+        first = _URL.search(text) if "://" in text else None
         if first is None:
             return
         for m in _URL.finditer(text, first.start()):
@@ -454,11 +518,13 @@ class Redactor:
             # Lower-casing changed the length (rare non-ASCII letters): offsets would
             # drift, so match the original text case-insensitively instead.
             low, flags = text, re.IGNORECASE
-        for gate, pattern, rule in _KEYWORD_RULES:
+        for gate, lazy, rule in _KEYWORD_RULES:
             if flags:
-                pattern = _case_free(pattern)
+                pattern = _case_free(lazy.compiled())
             elif gate not in low:
                 continue
+            else:
+                pattern = lazy.compiled()
             for m in pattern.finditer(low):
                 group = next(g for g in _VALUE_GROUPS if g in pattern.groupindex and m.group(g))
                 start, end = m.span(group)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .codec import new_id, structure
+from .codec import new_id, parse_ts, structure
 from .errors import (
     BitloopsError,
     CheckpointFilesError,
@@ -31,6 +32,7 @@ from .store.sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
 from .transcript import Transcript
 
 if TYPE_CHECKING:
+    from .importing import ImportResult
     from .redact import Redactor
     from .search import SearchHit
     from .store.postgres import PostgresStore
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["DB_RELATIVE_PATH", "Repository"]
 
 log = logging.getLogger("bitloops")
+
+_HEX = re.compile(r"[0-9a-fA-F]{7,64}")
 
 #: Where the database lives, relative to the git common directory (shared by worktrees).
 DB_RELATIVE_PATH = "bitloops/bitloops.db"
@@ -98,6 +102,7 @@ class Repository:
         self.symbol_extractors = symbol_extractors
         self._store: SQLiteStore | None = None
         self._shared: PostgresStore | None = None
+        self._shared_pid = 0
         self._redactor: Redactor | None = None
 
     @classmethod
@@ -158,10 +163,12 @@ class Repository:
         url = self.settings.committed_store
         if url is None:
             return None
-        if self._shared is None:
+        if self._shared is None or self._shared_pid != os.getpid():
             from .store.postgres import PostgresStore
 
+            # A forked child must not share its parent's connection (as with SQLite).
             self._shared = PostgresStore(url)
+            self._shared_pid = os.getpid()
         return self._shared
 
     def sync(self, *, queue_all: bool = False) -> SyncReport:
@@ -180,6 +187,16 @@ class Repository:
         # Offline-first: the checkpoint is safe locally and in the outbox whatever happens.
         if not self.team:
             return
+        failure = self.store.outbox_last_failure()
+        if failure is not None and "timeout" in failure[1]:
+            # The server was silent, not refusing: don't make every commit wait out the
+            # connect timeout again for a minute; `bitloops sync` still tries at once.
+            since = datetime.now(UTC) - parse_ts(failure[0])
+            if since < timedelta(seconds=60):
+                log.warning(
+                    "bitloops: shared store timed out %ds ago; sending later", since.seconds
+                )
+                return
         try:
             report = self.sync()
         except BitloopsError as exc:
@@ -346,10 +363,12 @@ class Repository:
         own (see :meth:`promote_session`); open sessions keep recording. The newest
         checkpoint made is returned, or None.
         """
+        from .integrations.base import drain_spool
         from .promote import promote_commit
         from .summary import StructuredSummarizer
 
         sha = self.git.resolve_commit(ref)
+        drain_spool(self)  # hook events spooled while the database was busy belong here
         chosen = summarizer or self._summarizer or StructuredSummarizer()
         if self.settings.strategy == "session":
             self.end_idle_sessions(promote=False)  # promoted just below, with the others
@@ -449,7 +468,7 @@ class Repository:
         if self.store.has_checkpoint(ref):
             return self._load_checkpoint(ref)
         try:
-            sha = self.git.resolve_commit(ref)
+            sha = self._resolve(ref)
         except UnknownRef:
             found = self._shared_checkpoints(CheckpointQuery(), checkpoint_id=ref)
             if found:
@@ -497,7 +516,7 @@ class Repository:
         """
         from .codec import format_ts
 
-        sha = self.git.resolve_commit(commit) if commit is not None else None
+        sha = self._resolve(commit) if commit is not None else None
         query = CheckpointQuery(
             commit_sha=sha,
             branch=branch,
@@ -518,6 +537,30 @@ class Repository:
             found.values(), key=lambda cp: (cp.created_at, cp.checkpoint_id), reverse=True
         )
         return ordered[:limit]
+
+    def _resolve(self, ref: str) -> str:
+        """The commit ``ref`` names; in a team setup, also a SHA (or a unique prefix of
+        one) that only the shared store knows: a teammate's commit not fetched here.
+        """
+        try:
+            return self.git.resolve_commit(ref)
+        except UnknownRef:
+            shared = self.shared_store
+            if shared is None or not _HEX.fullmatch(ref):
+                raise
+            try:
+                found = shared.commits_with_prefix(ref.lower())
+            except BitloopsError as exc:
+                log.warning("bitloops: the shared store could not be read: %s", exc)
+                raise UnknownRef(f"{ref!r} names no commit here") from None
+            if len(found) > 1:
+                raise UnknownRef(
+                    f"{ref!r} is ambiguous in the shared store ({len(found)} commits); give "
+                    "more of the SHA"
+                ) from None
+            if not found:
+                raise
+            return found[0]
 
     def _shared_checkpoints(
         self, query: CheckpointQuery, *, checkpoint_id: str | None = None
@@ -636,3 +679,15 @@ class Repository:
         from .verify import purge
 
         return purge(self, secret, reason=reason, replacement=replacement)
+
+    # -- importing ----------------------------------------------------------------------
+
+    def import_transcript(self, agent: str, path: str | os.PathLike[str]) -> ImportResult:
+        """Import an agent's whole transcript file as an ended session of this worktree.
+
+        See :func:`bitloops.importing.import_transcript`: importing the same file again
+        adds nothing, and the next promotion puts the session in a checkpoint.
+        """
+        from .importing import import_transcript
+
+        return import_transcript(self, agent, path)

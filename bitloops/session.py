@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .codec import canonical_dumps
-from .errors import InvalidPayload, PayloadTooLarge, SessionEnded, UnknownEventKind
+from .codec import prepare_payload
+from .errors import InvalidPayload, SessionEnded, UnknownEventKind
 from .model import EVENT_KINDS, FILE_CHANGES, Event, EventKind
 
 if TYPE_CHECKING:
@@ -18,50 +18,6 @@ if TYPE_CHECKING:
     from .store.sqlite import SQLiteStore
 
 __all__ = ["Session", "checked_text", "prepare_payload"]
-
-
-def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
-    """Validate, serialise and redact a payload; the canonical JSON text to store."""
-    if not isinstance(payload, Mapping):
-        raise InvalidPayload(
-            f"a payload must be a JSON object (a dict), not {type(payload).__name__}; "
-            "wrap the value, e.g. {'value': ...}"
-        )
-    try:
-        text = canonical_dumps(payload)
-    except RecursionError:
-        raise InvalidPayload(
-            "the payload is nested too deeply to serialise; flatten it or record an excerpt"
-        ) from None
-    except TypeError as exc:
-        if "not supported between instances" in str(exc):
-            raise InvalidPayload(
-                "the payload's object keys must all be strings (keys of mixed types cannot "
-                "be put in a canonical order); convert them with str()"
-            ) from None
-        raise InvalidPayload(
-            f"the payload is not JSON-serialisable ({exc}); pass only dicts, lists, strings, "
-            "numbers, booleans and None"
-        ) from None
-    except ValueError as exc:
-        raise InvalidPayload(
-            f"the payload is not JSON-serialisable ({exc}); pass only dicts, lists, strings, "
-            "numbers, booleans and None (no NaN or infinity)"
-        ) from None
-    text = redactor.redact_json(text)
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        raise InvalidPayload(
-            f"the payload holds text that is not valid UTF-8 ({exc.reason} at position "
-            f"{exc.start}); decode bytes with errors='replace' before recording"
-        ) from None
-    if size > max_bytes:
-        raise PayloadTooLarge(
-            f"the payload is {size} bytes, over the limit of {max_bytes}; record a shorter "
-            "excerpt, or raise max_payload_bytes in .bitloops/settings.json"
-        )
-    return text
 
 
 def _text(name: str, value: Any) -> str:

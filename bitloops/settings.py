@@ -42,6 +42,8 @@ class Settings:
     max_payload_bytes: int = 1_048_576
     #: How long a write waits for another process's lock before giving up, in ms.
     busy_timeout_ms: int = 10_000
+    #: How long an agent hook waits for the write lock before spooling its event, in ms.
+    hook_busy_timeout_ms: int = 1_000
     #: Minutes without an event after which an open session counts as idle.
     idle_minutes: int = 30
     #: Where checkpoint folders go: ``branch`` (committed with the next commit), ``ref``, ``none``.
@@ -107,13 +109,18 @@ def _store_url(key: str, value: Any) -> str | None:
     return url
 
 
-def _has_password(url: Any) -> bool:
+def has_password(url: Any) -> bool:
+    """True when ``url`` spells out a password (``user:pw@`` or ``?password=``)."""
     from urllib.parse import urlsplit
 
+    if not isinstance(url, str):
+        return False
     try:
-        return isinstance(url, str) and urlsplit(url).password is not None
+        parts = urlsplit(url)
     except ValueError:
         return False
+    keys = {item.partition("=")[0].lower() for item in parts.query.split("&")}
+    return parts.password is not None or "password" in keys
 
 
 def _patterns(key: str, value: Any) -> tuple[str, ...]:
@@ -138,6 +145,7 @@ _KEYS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "capture": ("capture", _bool),
     "max_payload_bytes": ("max_payload_bytes", _positive_int),
     "busy_timeout_ms": ("busy_timeout_ms", _positive_int),
+    "hook_busy_timeout_ms": ("hook_busy_timeout_ms", _positive_int),
     "idle_minutes": ("idle_minutes", _positive_int),
     "checkpoint_files": ("checkpoint_files", _choice(CHECKPOINT_FILES)),
     "redact": ("redact_patterns", _patterns),
@@ -187,7 +195,7 @@ def load_settings(toplevel: Path, environ: Mapping[str, str] | None = None) -> S
                 value = check(key, raw)
             except ValueError as exc:
                 raise SettingsError(f"{path}: {exc}; fix the value or remove the key") from None
-            if key == "committed_store" and rel == SETTINGS_FILE and _has_password(raw):
+            if key == "committed_store" and rel == SETTINGS_FILE and has_password(raw):
                 warnings.append(
                     f"{rel} is committed, yet its committed_store URL holds a password: move "
                     f"the URL to {SETTINGS_LOCAL_FILE} or BITLOOPS_COMMITTED_STORE (or the "

@@ -50,8 +50,10 @@ def sync(repo: Repository, *, queue_all: bool = False) -> SyncReport:
     """Send every checkpoint waiting in ``repo``'s outbox to its shared store.
 
     ``queue_all`` first queues every local checkpoint (for a clone that made
-    checkpoints before it joined the team setup). Stops at the first failure and
-    reports it; what was not sent stays queued with the error recorded.
+    checkpoints before it joined the team setup). Stops when the server cannot be
+    reached; a checkpoint the server refuses is skipped and the rest are still sent.
+    What was not sent stays queued with the error recorded, and the last error is
+    reported.
     """
     shared = repo.shared_store
     if shared is None:
@@ -68,7 +70,8 @@ def sync(repo: Repository, *, queue_all: bool = False) -> SyncReport:
     for done, (checkpoint_id, queued_at, _attempts, _last) in enumerate(queued):
         try:
             row, events, links = store.checkpoint_rows(checkpoint_id)
-            if shared.put_checkpoint(row, events, links):
+            purges = store.purge_rows(checkpoint_id)
+            if shared.put_checkpoint(row, events, links, purges):
                 sent += 1
             else:
                 already += 1

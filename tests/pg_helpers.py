@@ -26,7 +26,7 @@ def with_schema(url: str, schema: str, user: str | None = None) -> str:
 
 
 class PgSchema:
-    """One test's schema: ``url`` connects as the owner, ``writer_url()`` as an insert-and-read role."""
+    """One test's schema: ``url`` connects as the owner, ``writer_url()`` as a writer role."""
 
     def __init__(self, server_url: str, name: str, admin: psycopg.Connection[Any]) -> None:
         self.server_url = server_url
@@ -78,8 +78,9 @@ class PgSchema:
                 f"{self.name}.commit_links TO {role}"
             )
             self.admin.execute(
-                f"GRANT SELECT, INSERT ON {self.name}.event_search, {self.name}.search_indexed "
-                f"TO {role}"
+                f"GRANT SELECT, INSERT ON {self.name}.purges TO {role}; "
+                f"GRANT SELECT ON {self.name}.event_search, {self.name}.search_indexed TO {role}; "
+                f"GRANT EXECUTE ON FUNCTION {self.name}.bitloops_index_pending(integer) TO {role}"
             )
             self.admin.execute(f"GRANT SELECT ON {self.name}.bitloops_meta TO {role}")
         return with_schema(self.server_url, self.name, user=role)

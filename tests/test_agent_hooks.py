@@ -16,6 +16,21 @@ PROMPTS = {
     "claude-code": {"hook_event_name": "UserPromptSubmit", "prompt": "hello"},
     "codex": {"hook_event_name": "UserPromptSubmit", "prompt": "hello"},
     "gemini": {"hook_event_name": "BeforeAgent", "prompt": "hello"},
+    "cursor": {
+        "hook_event_name": "beforeSubmitPrompt",
+        "conversation_id": "s-cursor",
+        "prompt": "hello",
+    },
+    "copilot": {"hookEventName": "userPromptSubmitted", "prompt": "hello"},
+    "opencode": {
+        "event": {
+            "type": "message.part.updated",
+            "properties": {
+                "part": {"id": "p-1", "sessionID": "s-opencode", "type": "text", "text": "hello"}
+            },
+        },
+        "role": "user",
+    },
 }
 
 

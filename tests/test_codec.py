@@ -142,7 +142,9 @@ def test_hot_path_line_equals_the_converter(event: Event) -> None:
 def test_line_models_reads_agent_and_model_without_parsing(evs: list[Event]) -> None:
     """line_models finds the same (agent, model) pairs a full parse would."""
     lines = [codec.canonical_dumps(codec.unstructure(e)) for e in evs]
-    expected = sorted({(e.agent, e.model) for e in evs}, key=lambda am: (am[0], am[1] or ""))
+    expected = sorted(
+        {(e.agent, e.model) for e in evs}, key=lambda am: (am[0], am[1] is not None, am[1] or "")
+    )
     assert codec.line_models(lines) == expected
 
 

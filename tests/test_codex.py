@@ -55,7 +55,7 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
         "Add a greet() function in src/greet.py and mention it in the README"
     ]
     tools = [e.payload for e in by_kind["tool_use"]]
-    assert sorted(t["tool_use_id"] for t in tools) == ["call_1", "call_2", "call_3"]
+    assert sorted(t["tool_use_id"] for t in tools) == ["call_1", "call_2", "call_3", "call_4"]
     by_id = {t["tool_use_id"]: t for t in tools}
     assert by_id["call_1"]["output"]["stdout"] == "# demo\n"  # from the hook
     # from the rollout: exec_command_end came first, its function_call_output is a duplicate
@@ -78,6 +78,9 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
     usage = [e.payload for e in by_kind["note"] if "usage" in e.payload]
     assert [u["usage"]["output_tokens"] for u in usage] == [60, 140]
     assert usage[1]["total_usage"]["total_tokens"] == 5700
+    assert by_id["call_4"]["output"]["exit_code"] == 5  # the failure: Codex has no failure hook
+    assert [e.payload["event"] for e in by_kind["subagent"]] == ["start", "stop"]
+    assert by_kind["subagent"][0].payload["agent_type"] == "explorer"
     assert by_kind["compaction"][0].payload["phase"] == "pre"
     assert by_kind["reasoning"][0].model == MODEL
     assert [s.agent for s in checkpoint.sessions] == ["codex"]

@@ -311,3 +311,64 @@ def test_time_filters_take_aware_datetimes(backend: Backend) -> None:
     zone = later.astimezone(datetime.now(UTC).astimezone().tzinfo)
     assert [c.checkpoint_id for c in backend.repo.checkpoints(until=zone)] == [made.checkpoint_id]
     assert backend.repo.checkpoints(since=zone) == []
+
+
+def test_search_survives_an_event_holding_a_nul_character(backend: Backend) -> None:
+    """A payload with U+0000 (valid JSON, refused by jsonb) does not stop anyone's search."""
+    s = backend.repo.start_session(agent="claude-code", model="opus-4")
+    s.prompt("Strip the \x00 byte from the zeppelin header")
+    commit_files(backend.repo.toplevel, {"a.py": "1\n"}, "nul")
+    made = backend.repo.promote()
+    assert made is not None
+    later = _work(backend.repo, {"b.py": "2\n"}, words="caching")
+    assert {h.checkpoint_id for h in search(backend.reader, "zeppelin")} == {made.checkpoint_id}
+    assert {h.checkpoint_id for h in search(backend.reader, "caching")} == {later.checkpoint_id}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("retries NOT pile", {"older"}),
+        ("caching OR retries", {"older", "newer"}),
+        ("cach*", {"newer"}),
+        ('"HTTP client" AND caching', {"newer"}),
+        ('"exponential backoff" AND caching', set()),
+        ("kind:decision", {"older", "newer"}),
+        ("NEAR(caching HTTP, 5)", {"newer"}),
+    ],
+)
+def test_search_operators_mean_the_same_on_both_backends(
+    backend: Backend, query: str, expected: set[str]
+) -> None:
+    """FTS5 syntax (AND, OR, NOT, prefix*, "phrases", column:, NEAR) in either store.
+
+    Each event is matched on its own: "retries NOT pile" skips the alternative
+    "retries would pile up" that both checkpoints hold.
+    """
+    made = {
+        "older": _work(backend.repo, {"a.py": "1\n"}, words="retries"),
+        "newer": _work(backend.repo, {"b.py": "2\n"}, words="caching"),
+    }
+    hits = {h.checkpoint_id for h in search(backend.reader, query)}
+    assert hits == {made[name].checkpoint_id for name in expected}
+
+
+@pytest.mark.parametrize("backend", ["postgres", "postgres-writer"], indirect=True)
+def test_rows_cannot_be_added_to_a_stored_checkpoint(backend: Backend) -> None:
+    """Events (and purge records) go in with their checkpoint, never later; nor can a
+    client mark a checkpoint as indexed to hide it from search."""
+    made = _work(backend.repo, {"a.py": "1\n"})
+    forged = json.dumps({"kind": "prompt", "payload": {"text": "forged"}}).replace("'", "''")
+    with pytest.raises(psycopg.Error) as caught:
+        backend.raw(
+            "INSERT INTO checkpoint_events (checkpoint_id, position, session_id, seq, ts, kind, "
+            f"line) VALUES ('{made.checkpoint_id}', 999, 's', 1, 't', 'prompt', '{forged}')"
+        )
+    assert "immutable" in str(caught.value) or isinstance(
+        caught.value, psycopg.errors.InsufficientPrivilege
+    )
+    if backend.name == "postgres-writer":
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            backend.raw(f"INSERT INTO search_indexed VALUES ('{made.checkpoint_id}')")
+    assert {h.checkpoint_id for h in search(backend.reader, "retries")} == {made.checkpoint_id}
+    assert backend.load(made.checkpoint_id).content_hash == made.content_hash

@@ -37,6 +37,8 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
     """Every fixture payload through handle(), the session file, a commit: all in the checkpoint."""
     transcript = _write_session(git_repo, tmp_path / "session-2026-06-01-gmsessio.jsonl")
     for payload in _payloads(git_repo, transcript):
+        if payload["hook_event_name"] == "AfterTool" and payload["tool_name"] == "replace":
+            (git_repo / "README.md").write_text("# demo\n\nSee greet().\n", encoding="utf-8")
         if payload["hook_event_name"] == "AfterTool" and payload["tool_name"] == "write_file":
             (git_repo / "src").mkdir()
             (git_repo / "src" / "greet.py").write_text(
@@ -57,12 +59,18 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
     assert [e.payload["text"] for e in by_kind["prompt"]] == [
         "Add a greet() function in src/greet.py"
     ]
-    tools = {e.payload["name"]: e.payload for e in by_kind["tool_use"]}
-    assert sorted(tools) == ["run_shell_command", "write_file"]
+    tools = {
+        e.payload["name"]: e.payload for e in by_kind["tool_use"] if "is_error" not in e.payload
+    }
+    assert sorted(tools) == ["codebase_investigator", "replace", "run_shell_command", "write_file"]
     assert tools["run_shell_command"]["output"]["llmContent"] == "imported ok\n"
+    (failed,) = [e.payload for e in by_kind["tool_use"] if e.payload.get("is_error")]
+    assert failed["input"] == {"command": "pytest -q"}
+    # Gemini CLI's subagents are tools: no subagent event of their own
+    assert tools["codebase_investigator"]["input"]["objective"] == "Find other greeting helpers"
     assert tools["write_file"]["input"]["file_path"] == str(git_repo / "src" / "greet.py")
     changes = {(e.payload["path"], e.payload["change"]) for e in by_kind["file_change"]}
-    assert changes == {("src/greet.py", "added")}
+    assert changes == {("src/greet.py", "added"), ("README.md", "modified")}
     assert [e.payload["text"] for e in by_kind["reasoning"]] == [
         "A module with one function is enough.",
         "The file was written; I can summarise.",

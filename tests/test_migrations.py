@@ -16,31 +16,43 @@ import bitloops.store.migrations as migrations
 import bitloops.store.sqlite as sqlite_store
 from bitloops.store.migrations import MIGRATIONS, SCHEMA_VERSION, Migration
 
+# What a version-1 file lacks of the current schema: removed from a current file to
+# make one (the code that wrote version 1 is gone; its schema file is step 1).
+_DOWN_TO_V1 = """
+DROP TABLE outbox;
+DROP TABLE quarantine;
+ALTER TABLE checkpoints DROP COLUMN author;
+DROP TRIGGER checkpoint_events_fts_update;
+DROP TABLE checkpoint_events_fts;
+DELETE FROM meta WHERE key = 'fts_indexed_upto';
+PRAGMA user_version = 1;
+"""
+
 
 def _make_v1(git_repo: Path, monkeypatch: pytest.MonkeyPatch, checkpoints: int = 3) -> int:
-    """Build a version-1 database with the v1 code path: checkpoints plus a live draft.
+    """Build a version-1 database: checkpoints plus a live draft, in the v1 schema.
 
     Returns the number of committed events.
     """
-    with monkeypatch.context() as patch:
-        patch.setattr(sqlite_store, "SCHEMA_VERSION", 1)
-        with bitloops.Repository.open(git_repo) as repo:
-            for n in range(checkpoints):
-                s = repo.start_session(agent="claude-code", model="opus-4")
-                s.prompt(f"Add retries to the client, round {n}")
-                s.decision(f"Backoff number {n}", rationale="the server rate-limits bursts")
-                s.response("Done: exponential backoff")
-                commit_files(git_repo, {f"f{n}.txt": str(n)}, f"change {n}")
-                assert repo.promote() is not None
-            repo.start_session(agent="claude-code").prompt("still in the draft: zeppelin")
-            assert repo.store.execute("PRAGMA user_version") == [(1,)]
-            count: int = repo.store.execute("SELECT count(*) FROM checkpoint_events")[0][0]
+    with bitloops.Repository.open(git_repo) as repo:
+        for n in range(checkpoints):
+            s = repo.start_session(agent="claude-code", model="opus-4")
+            s.prompt(f"Add retries to the client, round {n}")
+            s.decision(f"Backoff number {n}", rationale="the server rate-limits bursts")
+            s.response("Done: exponential backoff")
+            commit_files(git_repo, {f"f{n}.txt": str(n)}, f"change {n}")
+            assert repo.promote() is not None
+        repo.start_session(agent="claude-code").prompt("still in the draft: zeppelin")
+        count: int = repo.store.execute("SELECT count(*) FROM checkpoint_events")[0][0]
     conn = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
     try:
+        conn.execute(_DOWN_TO_V1)
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema")}
+        assert conn.pragma("user_version") == 1
     finally:
         conn.close()
     assert not any("fts" in name for name in names)
+    assert not {"outbox", "quarantine"} & names
     return count
 
 

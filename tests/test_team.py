@@ -344,8 +344,10 @@ def test_error_for_an_unsupported_server_version(
 
 def test_error_for_a_schema_newer_than_the_client(pg: PgSchema) -> None:
     pg.migrate()
-    pg.admin.execute(f"UPDATE {pg.name}.bitloops_meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(bitloops.SchemaTooNew, match="version 99.*upgrade bitloops"):
+    pg.admin.execute(
+        f"UPDATE {pg.name}.bitloops_meta SET value = '99' WHERE key = 'schema_version'"
+    )
+    with pytest.raises(bitloops.SchemaTooNew, match=r"version 99.*upgrade bitloops"):
         PostgresStore(pg.url).connect()
 
 
@@ -422,3 +424,105 @@ def test_git_hooks_send_the_checkpoint_and_an_amends_link(git_repo: Path, pg: Pg
     assert links == [(old, "created"), (new, "amend")]
     with bitloops.Repository.open(git_repo) as repo:
         assert repo.status().unsent_count == 0
+
+
+def test_a_purge_before_sending_travels_with_the_checkpoint(tmp_path: Path, pg: PgSchema) -> None:
+    """The purge's audit record is sent too, so nobody's verify calls it tampering."""
+    top = tmp_path / "alice"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    commit_files(top, {"README.md": "x"}, "initial")
+    with _open(top, _DOWN) as repo:
+        s = repo.start_session(agent="claude-code")
+        s.prompt("the staging token is hunter2-staging, keep it handy")
+        commit_files(top, {"a.py": "1\n"}, "a")
+        made = repo.promote()
+        assert made is not None
+        assert repo.purge("hunter2-staging", reason="leaked").checkpoint_ids == (
+            made.checkpoint_id,
+        )
+    with _open(top, pg.url) as repo:
+        assert repo.sync().sent == 1
+        assert repo.verify().ok
+    assert pg.count("purges") == 1
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(top), str(bob))
+    with _open(bob, pg.url) as repo:
+        report = repo.verify()
+        assert report.ok, report.problems
+        text = " ".join(str(e.payload) for e in repo.checkpoint(made.commit_sha).events)
+        assert "hunter2-staging" not in text and "[PURGED]" in text
+
+
+def test_a_commit_not_fetched_here_is_found_by_its_sha(tmp_path: Path, pg: PgSchema) -> None:
+    """Bob asks about Alice's new commit by (short) SHA before fetching it."""
+    alice = tmp_path / "alice"
+    alice.mkdir()
+    git(alice, "init", "-q", "-b", "main")
+    commit_files(alice, {"README.md": "x"}, "initial")
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(alice), str(bob))
+    with _open(alice, pg.url) as repo:
+        sha = _session_and_commit(repo, "a.py", words="unfetched")
+        made = repo.promote()
+        assert made is not None
+    with _open(bob, pg.url) as repo:
+        assert repo.checkpoint(sha).checkpoint_id == made.checkpoint_id
+        assert repo.checkpoint(sha[:10]).checkpoint_id == made.checkpoint_id
+        assert [c.checkpoint_id for c in repo.checkpoints(commit=sha[:8])] == [made.checkpoint_id]
+        with pytest.raises(bitloops.UnknownRef):
+            repo.checkpoint("0000000")
+    out = _cli(bob, "explain", sha[:12])
+    assert out.returncode == 0, out.stderr
+    assert "unfetched" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:notaport/test",
+        "postgresql://postgres@127.0.0.1:5432/test?sslmode=bogus",
+        "postgresql:///test?service=no_such_bitloops_service",
+    ],
+)
+def test_configuration_mistakes_are_settings_errors_not_outages(url: str) -> None:
+    """A URL that can never work is not queued as if the server were down."""
+    with pytest.raises(bitloops.SettingsError):
+        PostgresStore(url).connect()
+
+
+def test_a_password_in_the_query_string_is_hidden_and_warned_about(git_repo: Path) -> None:
+    (git_repo / ".bitloops").mkdir()
+    (git_repo / ".bitloops" / "settings.json").write_text(
+        '{"committed_store": "postgresql://team@db.example/bitloops?password=s3cret&sslmode=require"}'
+    )
+    with bitloops.Repository.open(git_repo) as repo:
+        assert any("password" in w for w in repo.settings.warnings)
+        assert repo.shared_store is not None
+        shown = repo.shared_store.display_url
+        assert "s3cret" not in shown and "sslmode=require" in shown
+
+
+def test_a_silent_server_is_not_waited_for_on_every_commit(git_repo: Path) -> None:
+    """A server that accepts but never answers: the wait is bounded by the connect
+    timeout, and the next promotions within a minute do not wait again."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel accepts; nobody ever speaks
+    port = silent.getsockname()[1]
+    try:
+        with _open(git_repo, f"postgresql://postgres@127.0.0.1:{port}/test") as repo:
+            _session_and_commit(repo, "a.py")
+            assert repo.promote() is not None
+            (queued,) = repo.store.outbox()
+            assert queued[2] == 1 and "timeout" in (queued[3] or "")
+            _session_and_commit(repo, "b.py")
+            assert repo.promote() is not None
+            attempts = sorted(row[2] for row in repo.store.outbox())
+            assert attempts == [0, 1]  # the second promotion did not try
+            report = repo.sync()  # an explicit sync always tries
+            assert report.waiting == 2 and "timeout" in (report.error or "")
+    finally:
+        silent.close()

@@ -3,6 +3,9 @@
 - :mod:`bitloops.integrations.claude_code`: Claude Code's hook payloads and transcript.
 - :mod:`bitloops.integrations.codex`: OpenAI Codex CLI's hook payloads and rollout files.
 - :mod:`bitloops.integrations.gemini`: Gemini CLI's hook payloads and session files.
+- :mod:`bitloops.integrations.cursor`: Cursor's hook payloads and agent transcripts.
+- :mod:`bitloops.integrations.copilot`: GitHub Copilot CLI's hook payloads and events files.
+- :mod:`bitloops.integrations.opencode`: what the OpenCode plugin (``opencode_plugin.js``) sends.
 
 See ``docs/agents.md``.
 """
@@ -10,28 +13,37 @@ See ``docs/agents.md``.
 from __future__ import annotations
 
 import importlib
-import logging
+import os
 import time
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+
+# Not from typing: `bitloops hook NAME` imports this module on every agent event.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from ..repository import Repository
 
 __all__ = ["AGENTS", "catch_up_all", "run_agent_hook"]
 
 #: ``bitloops hook NAME`` -> the module that handles that agent.
-AGENTS = {"claude-code": "claude_code", "codex": "codex", "gemini": "gemini"}
+AGENTS = {
+    "claude-code": "claude_code",
+    "codex": "codex",
+    "gemini": "gemini",
+    "cursor": "cursor",
+    "copilot": "copilot",
+    "opencode": "opencode",
+}
 
 
-def run_agent_hook(name: str, stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
+def run_agent_hook(
+    name: str, stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]
+) -> str | None:
     """Record one hook payload of the agent ``name``; never raises (see each module)."""
     module = importlib.import_module(f".{AGENTS[name]}", __name__)
     result: str | None = module.run_hook(stdin, cwd, err)
     return result
-
-
-log = logging.getLogger("bitloops")
 
 
 def catch_up_all(repo: Repository, *, budget_seconds: float = 2.0) -> int:
@@ -53,5 +65,9 @@ def catch_up_all(repo: Repository, *, budget_seconds: float = 2.0) -> int:
             try:
                 recorded += module.catch_up(repo, session_id, path, max_seconds=left)
             except Exception as exc:  # a transcript must never stop the promotion
-                log.warning("bitloops: cannot read the transcript of %s: %s", session_id, exc)
+                import logging  # not at the top: agent hooks import this module
+
+                logging.getLogger("bitloops").warning(
+                    "bitloops: cannot read the transcript of %s: %s", session_id, exc
+                )
     return recorded

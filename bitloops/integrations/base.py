@@ -7,35 +7,55 @@ name, so they live here once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from ..errors import InvalidPayload, NotAGitRepository, PayloadTooLarge, SessionNotFound
-from . import transcript_state as ts
+from ..errors import (
+    DatabaseBusy,
+    InvalidEvent,
+    InvalidPayload,
+    NotAGitRepository,
+    PayloadTooLarge,
+    SessionNotFound,
+)
+
+# The hook's fast path (see direct.py) must not import attrs or typing: the transcript
+# state (an attrs class), pathlib and hashlib are imported by the functions that use them.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import IO, Any, Protocol
+
     from ..model import Event
+    from ..redact import Redactor
     from ..repository import Repository
     from ..session import Session
+    from . import transcript_state as ts
+    from .direct import Located
+else:
+    Protocol = object  # LineReader is for type checkers; at run time a plain base class
 
 __all__ = [
+    "MAX_HOOK_BYTES",
     "LineReader",
     "agent_session",
     "digest",
+    "drain_spool",
+    "fit_payload",
     "hook_response",
     "open_repository",
     "open_transcripts",
     "read_new_lines",
     "record_fitting",
     "relative_path",
+    "relative_to_top",
     "remember",
     "run_payload_hook",
+    "spool_entry",
     "transcript_response",
     "where_to_look",
 ]
@@ -51,11 +71,9 @@ class LineReader(Protocol):
 
     def line(self, raw: bytes) -> list[Event]:
         """The events one transcript line records."""
-        ...
 
     def flush(self) -> list[Event]:
         """The events left pending at the end of a batch."""
-        ...
 
 
 def read_new_lines(
@@ -79,6 +97,8 @@ def read_new_lines(
     (for agents with no session-end hook). ``whole`` reads a file that is one JSON
     document rather than lines, all of it each time.
     """
+    from . import transcript_state as ts
+
     common = repo.paths.common_dir
     deadline = time.monotonic() + max_seconds
     events: list[Event] = []
@@ -164,7 +184,37 @@ def record_fitting(session: Session, kind: str, payload: dict[str, Any]) -> Even
         return session.record(kind, payload)
     except PayloadTooLarge:
         pass
-    limit = max(256, session.max_payload_bytes // 4)
+    cut = _excerpts(payload, session.max_payload_bytes)
+    try:
+        return session.record(kind, cut)
+    except PayloadTooLarge:
+        return session.record(kind, _without_io(cut))
+
+
+def fit_payload(
+    payload: dict[str, Any], redactor: Redactor, max_bytes: int
+) -> tuple[dict[str, Any], str]:
+    """What :func:`record_fitting` would record, and its stored JSON, writing nothing.
+
+    Raises what recording would raise (:class:`~bitloops.PayloadTooLarge` when even
+    without ``input`` and ``output`` it is too large).
+    """
+    from ..codec import prepare_payload
+
+    try:
+        return payload, prepare_payload(payload, redactor, max_bytes)
+    except PayloadTooLarge:
+        pass
+    cut = _excerpts(payload, max_bytes)
+    try:
+        return cut, prepare_payload(cut, redactor, max_bytes)
+    except PayloadTooLarge:
+        cut = _without_io(cut)
+        return cut, prepare_payload(cut, redactor, max_bytes)
+
+
+def _excerpts(payload: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    limit = max(256, max_bytes // 4)
     cut = dict(payload)
     for key in ("output", "input"):
         if key in cut:
@@ -172,39 +222,50 @@ def record_fitting(session: Session, kind: str, payload: dict[str, Any]) -> Even
             if len(text) > limit:
                 cut[key] = text[:limit]
                 cut[f"{key}_truncated"] = True
-    try:
-        return session.record(kind, cut)
-    except PayloadTooLarge:
-        for key in ("output", "input"):
-            if key in cut:
-                cut[key] = None
-                cut[f"{key}_truncated"] = True
-        return session.record(kind, cut)
+    return cut
+
+
+def _without_io(cut: dict[str, Any]) -> dict[str, Any]:
+    cut = dict(cut)
+    for key in ("output", "input"):
+        if key in cut:
+            cut[key] = None
+            cut[f"{key}_truncated"] = True
+    return cut
 
 
 def relative_path(repo: Repository, raw: str, cwd: Any) -> str | None:
     """``raw`` (absolute, or relative to ``cwd``) relative to the work tree; None outside it."""
-    path = Path(raw)
-    if not path.is_absolute():
-        path = Path(cwd if isinstance(cwd, str) and cwd else repo.toplevel) / path
+    return relative_to_top(str(repo.toplevel), raw, cwd)
+
+
+def relative_to_top(top: str, raw: str, cwd: Any) -> str | None:
+    """:func:`relative_path` given the work tree's top directory (no Repository needed)."""
+    path = (
+        raw
+        if os.path.isabs(raw)
+        else os.path.join(cwd if isinstance(cwd, str) and cwd else top, raw)
+    )
     real = os.path.realpath(path)
-    top = os.path.realpath(repo.toplevel)
-    rel = os.path.relpath(real, top)
+    rel = os.path.relpath(real, os.path.realpath(top))
     if rel == "." or rel == os.pardir or rel.startswith(os.pardir + os.sep):
         return None
-    first = Path(rel).parts[0]
-    if first == ".git":
+    if rel.split(os.sep)[0] == ".git":
         return None
-    return Path(rel).as_posix()
+    return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
 def digest(text: str) -> str:
     """A fingerprint of a response text, to record it once from hook or transcript."""
+    import hashlib
+
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def hook_response(repo: Repository, session: Session, text: Any) -> Event | None:
     """The turn's final text from a hook, unless the transcript reader just recorded it."""
+    from . import transcript_state as ts
+
     if not isinstance(text, str) or not text.strip():
         return None
     common = repo.paths.common_dir
@@ -237,6 +298,8 @@ def remember(
     repo: Repository, agent: str, sid: str, transcript: str | None, model: str | None = None
 ) -> ts.TranscriptState:
     """The session's transcript state, storing its agent, a new transcript path or model."""
+    from . import transcript_state as ts
+
     common = repo.paths.common_dir
     state = ts.load(common, sid)
     same_path = transcript is None or (
@@ -286,6 +349,8 @@ def open_transcripts(
     Only the agent's own sessions: each agent's transcripts have their own format.
     ``untagged`` also takes states that name no agent (written before they did).
     """
+    from . import transcript_state as ts
+
     # The sessions status() calls active or idle, without the counts status() also makes.
     open_here = {
         info.session_id
@@ -303,65 +368,309 @@ def open_transcripts(
     )
 
 
+# -- the hook command -----------------------------------------------------------------------
+
+#: A hook payload larger than this is quarantined (cut), not parsed. A tool call's output
+#: is cut to ``max_payload_bytes`` when recorded anyway; this bounds the memory a hook uses.
+MAX_HOOK_BYTES = 64 * 1024 * 1024
+# How much of a quarantined payload is kept, in characters.
+_QUARANTINE_CHARS = 1_048_576
+# How long a hook may spend replaying spooled entries before it spools its own as well,
+# as a multiple of the hook's busy bound.
+_DRAIN_BUDGET = 2.0
+
+
 def run_payload_hook(
     name: str,
     handle: Callable[..., Any],
     where: Callable[[Mapping[str, Any], Any], list[str]],
     stdin: IO[Any],
-    cwd: Path,
+    cwd: str | os.PathLike[str],
     err: IO[str],
+    *,
+    fast: Callable[[Located, dict[str, Any]], bool] | None = None,
 ) -> str | None:
     """``bitloops hook NAME``: read one JSON payload from ``stdin`` and ``handle`` it.
 
     Never raises and never writes to standard output, so the hook can always exit 0 (an
-    agent treats some exit codes as "block"). A failure is appended to ``<git common
-    dir>/bitloops/hooks.log`` when a work tree can be found from ``where(payload, cwd)``
-    or ``cwd``, and one line without a traceback goes to ``err``. Returns None when it
-    worked, else where the failure went.
+    agent treats some exit codes as "block"). Every wait is bounded:
+
+    - a payload that is not UTF-8, not JSON, not an object, over :data:`MAX_HOOK_BYTES`,
+      or that ``handle`` rejects (:class:`~bitloops.InvalidEvent`) is kept, redacted, in
+      the database's quarantine (``bitloops doctor`` reports it) and noted in ``<git
+      common dir>/bitloops/hooks.log``;
+    - when the database stays locked past ``hook_busy_timeout_ms``, the payload goes,
+      redacted, to the spool (:mod:`bitloops.spool`), and the next hook replays it
+      before its own; a hook finding a spool replays it first;
+    - any other failure is appended to ``hooks.log`` with its traceback.
+
+    In the last two cases one line without a traceback goes to ``err``. ``fast``, given
+    the work tree found by :func:`bitloops.integrations.direct.locate` and the payload,
+    may record it without the object model and return True; on False the full path runs.
+    Returns None when the payload was recorded (or spooled), else where the failure went.
     """
+    places: list[str] = [os.fspath(cwd)]
+    try:
+        raw = _read_stdin(stdin)
+        payload, problem = _decode(raw)
+        if isinstance(payload, dict):
+            try:
+                places = [*where(payload, cwd), os.fspath(cwd)]
+            except Exception:  # a payload too odd to point anywhere: the hook's directory
+                places = [os.fspath(cwd)]
+        if problem is None and fast is not None:
+            from .direct import locate
+
+            # The first place only: when git must decide about it, the full path does.
+            located = locate(places[0])
+            if located is not None and fast(located, payload):
+                return None
+        return _full_path(name, handle, raw, payload, problem, places, cwd, err)
+    except Exception:
+        return _log_failure(name, places, err)
+
+
+def _read_stdin(stdin: IO[Any]) -> bytes:
+    isatty = getattr(stdin, "isatty", None)
+    if isatty is not None and isatty():
+        return b""
+    raw = stdin.read(MAX_HOOK_BYTES + 1)
+    if isinstance(raw, str):  # a text stream: its bytes as they came
+        raw = raw.encode("utf-8", "surrogateescape")
+    return bytes(raw)
+
+
+def _decode(raw: bytes) -> tuple[Any, str | None]:
+    """The payload, and why it cannot be recorded (None when it may be)."""
+    if len(raw) > MAX_HOOK_BYTES:
+        return None, f"the hook payload is over {MAX_HOOK_BYTES} bytes"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "the hook payload is not valid UTF-8"
+    if not text.strip():
+        return None, "the hook payload is empty (expected one JSON object)"
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return None, f"the hook payload is not JSON: {exc}"
+    if not isinstance(payload, dict):
+        return payload, f"the hook payload is a JSON {type(payload).__name__}, not an object"
+    return payload, None
+
+
+def _full_path(
+    name: str,
+    handle: Callable[..., Any],
+    raw: bytes,
+    payload: Any,
+    problem: str | None,
+    places: list[str],
+    cwd: str | os.PathLike[str],
+    err: IO[str],
+) -> str | None:
+    import attrs
+
     from ..gitutil import Git, RepoPaths
-    from ..hooks import _log_failure
+    from ..repository import Repository
 
     paths: RepoPaths | None = None
-    try:
-        isatty = getattr(stdin, "isatty", None)
-        raw = b"" if isatty is not None and isatty() else stdin.read()
-        if isinstance(raw, str):  # a text stream: its bytes as they came
-            raw = raw.encode("utf-8", "surrogateescape")
+    for place in places:
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidPayload("the hook payload is not valid UTF-8") from None
-        if not text.strip():
-            raise InvalidPayload("the hook payload is empty (expected one JSON object)")
+            paths = Git.locate(place)
+            break
+        except (NotAGitRepository, TypeError, ValueError):
+            continue
+    if paths is None:
+        if problem is not None:
+            raise InvalidPayload(problem)
+        handle(payload, cwd=cwd)  # raises NotAGitRepository, saying where it looked
+        return None
+    with Repository.open(paths.toplevel) as repo:
+        bound = repo.settings.hook_busy_timeout_ms
+        repo.settings = attrs.evolve(repo.settings, busy_timeout_ms=bound)
+        if problem is not None:
+            return _quarantine(repo, name, problem, raw, err)
         try:
-            payload = json.loads(text)
-        except ValueError as exc:
-            raise InvalidPayload(f"the hook payload is not JSON: {exc}") from None
-        if isinstance(payload, dict):
-            for place in where(payload, cwd):
-                try:
-                    paths = Git.locate(place)
-                    break
-                except (NotAGitRepository, TypeError, ValueError):
-                    continue
-        handle(payload, cwd=cwd)
-    except Exception:
-        if paths is None:
-            try:
-                paths = Git.locate(cwd)
-            except Exception:
-                paths = None
-        try:
-            logged = _log_failure(paths, name) if paths is not None else None
-        except Exception:
-            logged = None
-        try:
-            err.write(
-                f"bitloops: the {name} hook failed (the agent is unaffected)"
-                + (f"; see {logged}\n" if logged else "\n")
-            )
-        except (OSError, ValueError):
-            pass
-        return logged or "nowhere (no git work tree found)"
+            # Opened now, with the hook's bound: handle's Repository shares this connection.
+            repo.store  # noqa: B018
+            if not drain_spool(repo, budget=_DRAIN_BUDGET * bound / 1000):
+                _spool(repo, name, payload, cwd)  # behind what is still spooled, in order
+                # The drainer may have finished meanwhile without seeing it: try once more.
+                drain_spool(repo, budget=_DRAIN_BUDGET * bound / 1000, wait=0.0)
+                return None
+            # One transaction for the whole payload: one the module rejects half-way
+            # (a session started, then a prompt too large) leaves nothing but its
+            # quarantine row. Writes inside become savepoints of it.
+            with repo.store.transaction():
+                handle(payload, cwd=cwd)
+        except InvalidEvent as exc:
+            return _quarantine(repo, name, str(exc), raw, err)
+        except DatabaseBusy:
+            _spool(repo, name, payload, cwd)
     return None
+
+
+def spool_entry(
+    agent: str, cwd: str | os.PathLike[str], payload: Any, redactor: Redactor
+) -> dict[str, Any]:
+    """The spool entry of a hook payload: redacted, with the agent, directory and time."""
+    from datetime import UTC, datetime
+
+    from ..codec import format_ts, new_id
+
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        text = redactor.redact_json(text)
+    except ValueError:  # NaN or infinity: redact it as text; the replay quarantines it
+        text = redactor.redact(text)
+    return {
+        "id": new_id(),
+        "received_at": format_ts(datetime.now(UTC)),
+        "agent": agent,
+        "cwd": os.fspath(cwd),
+        "payload": text,
+    }
+
+
+def _spool(repo: Repository, name: str, payload: Any, cwd: str | os.PathLike[str]) -> None:
+    from .. import spool
+    from ..errors import StoreError
+
+    entry = spool_entry(name, cwd, payload, repo.redactor)
+    wait = repo.settings.hook_busy_timeout_ms / 1000
+    durable = repo.settings.durability == "full"
+    if not spool.append(repo.paths.common_dir, entry, durable=durable, wait=wait):
+        raise StoreError("the database and the hook spool both stayed locked; the event is lost")
+
+
+def _quarantine(repo: Repository, name: str, reason: str, raw: bytes, err: IO[str]) -> str:
+    """Keep the payload, redacted, in the quarantine; note it in hooks.log and ``err``."""
+    from .. import spool
+    from ..codec import format_ts
+
+    text = raw.decode("utf-8", "backslashreplace")
+    if len(text) > _QUARANTINE_CHARS:
+        reason += f" (the first {_QUARANTINE_CHARS} of {len(text)} characters are kept)"
+        text = text[:_QUARANTINE_CHARS]
+    text = repo.redactor.redact(text)
+    reason = repo.redactor.redact(reason)
+    try:
+        repo.store.add_quarantine(agent=name, source="hook", reason=reason, payload=text)
+    except DatabaseBusy:
+        from datetime import UTC, datetime
+
+        now = format_ts(datetime.now(UTC))
+        row = {"agent": name, "source": "hook", "reason": reason, "payload": text}
+        entry = {"quarantine": {**row, "received_at": now}}
+        wait = repo.settings.hook_busy_timeout_ms / 1000
+        spool.append(repo.paths.common_dir, entry, durable=True, wait=wait)
+    logged = _note(repo.paths.common_dir, f"{name} failed: {reason}; the payload is quarantined")
+    try:
+        err.write(
+            f"bitloops: the {name} hook failed (the agent is unaffected): {reason}; the payload "
+            "is kept in the quarantine (see `bitloops doctor`)\n"
+        )
+    except (OSError, ValueError):
+        pass
+    return logged
+
+
+def _note(common_dir: Path, text: str) -> str:
+    """Append one line to hooks.log; where it went."""
+    from datetime import UTC, datetime
+
+    from ..hooks import LOG_RELATIVE_PATH
+
+    log = common_dir / LOG_RELATIVE_PATH
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {text}\n")
+    except OSError:
+        return "(the hook log could not be written)"
+    return str(log)
+
+
+def _log_failure(name: str, places: list[str], err: IO[str]) -> str:
+    """Append the current exception's traceback to hooks.log; where it went."""
+    from ..gitutil import Git
+    from ..hooks import _log_failure as log_failure
+
+    paths = None
+    for place in places:
+        try:
+            paths = Git.locate(place)
+            break
+        except Exception:
+            continue
+    try:
+        logged = log_failure(paths, name) if paths is not None else None
+    except Exception:
+        logged = None
+    try:
+        err.write(
+            f"bitloops: the {name} hook failed (the agent is unaffected)"
+            + (f"; see {logged}\n" if logged else "\n")
+        )
+    except (OSError, ValueError):
+        pass
+    return logged or "nowhere (no git work tree found)"
+
+
+def drain_spool(repo: Repository, *, budget: float = 10.0, wait: float | None = None) -> bool:
+    """Replay the hook payloads spooled while the database was busy, in order.
+
+    Each is recorded by its agent's ``handle`` as if its hook ran now; one that cannot
+    be recorded (it no longer validates) is quarantined. Stops, leaving the rest for
+    later, when the database is busy again or after ``budget`` seconds. True when the
+    spool is empty. Called by every hook before it records its own payload, and at the
+    start of each promotion. ``wait`` bounds the wait for another drainer (default: the
+    ``hook_busy_timeout_ms`` setting).
+    """
+    import importlib
+
+    from .. import spool
+    from ..errors import BitloopsError
+    from . import AGENTS
+
+    common = repo.paths.common_dir
+    if not spool.pending(common):
+        return True
+
+    def replay(entry: dict[str, Any]) -> None:
+        row = entry.get("quarantine")
+        if isinstance(row, dict):
+            repo.store.add_quarantine(
+                agent=str(row.get("agent")),
+                source=str(row.get("source")),
+                reason=str(row.get("reason")),
+                payload=str(row.get("payload")),
+                received_at=str(row.get("received_at")),
+            )
+            return
+        agent = entry.get("agent")
+        try:
+            module = importlib.import_module(f".{AGENTS[str(agent)]}", __package__)
+            module.handle(json.loads(entry["payload"]), cwd=entry.get("cwd"))
+        except DatabaseBusy:
+            raise
+        except Exception as exc:  # it must not block the spool: keep it aside
+            repo.store.add_quarantine(
+                agent=str(agent),
+                source="spool",
+                reason=repo.redactor.redact(f"a spooled payload could not be recorded: {exc}"),
+                payload=str(entry.get("payload")),
+                received_at=str(entry.get("received_at")),
+            )
+
+    def bad(line: bytes, reason: str) -> None:
+        text = repo.redactor.redact(line.decode("utf-8", "backslashreplace"))
+        repo.store.add_quarantine(agent="unknown", source="spool", reason=reason, payload=text)
+
+    if wait is None:
+        wait = repo.settings.hook_busy_timeout_ms / 1000
+    try:
+        return spool.drain(common, replay, bad, wait=wait, budget=budget)
+    except (BitloopsError, OSError, TimeoutError):
+        return False

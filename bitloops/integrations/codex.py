@@ -398,3 +398,45 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
     """``bitloops hook codex``: see :func:`bitloops.integrations.base.run_payload_hook`."""
     return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)
+
+
+# -- importing ----------------------------------------------------------------------------
+
+
+def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
+    """The session id a Codex rollout names (its ``session_meta`` line); None otherwise.
+
+    For :mod:`bitloops.importing`.
+    """
+    from ..importing import json_lines
+
+    for obj in json_lines(path, 50):
+        payload = obj.get("payload")
+        if obj.get("type") == "session_meta" and isinstance(payload, dict):
+            sid = payload.get("id")
+            return sid if isinstance(sid, str) and sid.strip() else None
+    return None
+
+
+def transcript_history(
+    repo: Repository, path: str | os.PathLike[str]
+) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
+    """What the hooks record and :func:`catch_up` skips, read back from a rollout: prompts.
+
+    Each ``event_msg`` ``user_message`` is a prompt (the ``response_item`` user messages
+    also hold the environment context Codex adds). For :mod:`bitloops.importing`.
+    """
+    from ..importing import json_lines
+
+    items: list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]] = []
+    for obj in json_lines(path):
+        payload = obj.get("payload")
+        if obj.get("type") != "event_msg" or not isinstance(payload, dict):
+            continue
+        text = payload.get("message")
+        if payload.get("type") == "user_message" and isinstance(text, str) and text.strip():
+            base = (
+                {"transcript_ts": obj["timestamp"]} if isinstance(obj.get("timestamp"), str) else {}
+            )
+            items.append(("prompt", {"text": text, **base}, []))
+    return items

@@ -367,3 +367,84 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
     """``bitloops hook gemini``: see :func:`bitloops.integrations.base.run_payload_hook`."""
     return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)
+
+
+# -- importing ----------------------------------------------------------------------------
+
+
+def _session_messages(path: str | os.PathLike[str]) -> tuple[dict[str, Any] | None, list[Any]]:
+    """The metadata and the messages of a session file (JSONL, or the older ``.json``)."""
+    from ..importing import json_lines
+
+    if os.fspath(path).endswith(".json"):
+        if os.path.getsize(path) > _MAX_JSON_BYTES:
+            return None, []
+        try:
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return None, []
+        if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+            return None, []
+        return data, data["messages"]
+    meta: dict[str, Any] | None = None
+    messages: list[Any] = []
+    for obj in json_lines(path):
+        if meta is None and "sessionId" in obj and "type" not in obj and "uuid" not in obj:
+            meta = obj
+        elif isinstance(obj.get("type"), str) and "id" in obj:
+            messages.append(obj)
+    return meta, messages
+
+
+def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
+    """The session id a Gemini CLI session file names; None for a file of another format.
+
+    The JSONL's metadata line (``sessionId`` with ``projectHash`` or ``startTime``), or
+    the older ``.json`` object's ``sessionId``. For :mod:`bitloops.importing`.
+    """
+    meta, _ = _session_messages(path)
+    if meta is None or not ({"projectHash", "startTime", "messages"} & meta.keys()):
+        return None
+    sid = meta.get("sessionId")
+    return sid if isinstance(sid, str) and sid.strip() else None
+
+
+def transcript_history(
+    repo: Repository, path: str | os.PathLike[str]
+) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
+    """What the hooks record, read back from a whole session file: prompts and tool calls.
+
+    For :mod:`bitloops.importing` (:func:`catch_up` reads the rest): each ``user``
+    message is a prompt; each of a ``gemini`` message's ``toolCalls`` a tool_use
+    (``args`` as input, ``result`` as output, ``is_error`` for status ``error``) with
+    the file change a hook would record. Payloads carry the message's ``timestamp``.
+    """
+    items: list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]] = []
+    for message in _session_messages(path)[1]:
+        if not isinstance(message, dict):
+            continue
+        stamp = message.get("timestamp")
+        base = {"transcript_ts": stamp} if isinstance(stamp, str) else {}
+        if message.get("type") == "user":
+            text = _content_text(message.get("content"))
+            if text.strip():
+                items.append(("prompt", {"text": text, **base}, []))
+            continue
+        calls = message.get("toolCalls") if message.get("type") == "gemini" else None
+        for call in calls if isinstance(calls, list) else []:
+            if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+                continue
+            payload: dict[str, Any] = {"name": call["name"], "input": call.get("args")}
+            if call.get("result") is not None:
+                payload["output"] = call["result"]
+            if call.get("status") == "error":
+                payload["is_error"] = True
+            if isinstance(call.get("id"), str) and call["id"]:
+                payload["tool_use_id"] = call["id"]
+            change = _file_change(repo, call["name"], call.get("args"), None)
+            changes: list[tuple[str, str, str | None]] = []
+            if change is not None:
+                changes.append((change[0], change[1], None))
+            items.append(("tool_use", {**payload, **base}, changes))
+    return items

@@ -15,6 +15,7 @@ environment variables, so a password never has to be written in a settings file.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,11 +43,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "PostgresStore",
     "display_url",
+    "fts5_to_tsquery",
     "is_postgres_url",
 ]
 
 #: The schema version this code creates and understands (``bitloops_meta``).
 SCHEMA_VERSION = 1
+
+# Version -> the SQL file that upgrades the version before it (1 creates everything;
+# "@schema@" stands for the schema's quoted name). A later version adds a file here.
+_STEPS = {1: "postgres_schema.sql"}
 
 #: The oldest server supported (PostgreSQL 13: older ones are out of support).
 MIN_SERVER_VERSION = 130000
@@ -61,23 +67,16 @@ _SELECT_CHECKPOINT = (
     "parent_checkpoint_id, parent_hash, content_hash, header, author FROM checkpoints "
 )
 
-# Index the checkpoints not indexed yet: the payload's string values, kind, agent, model.
-_CATCH_UP = """
-WITH todo AS (
-    SELECT c.checkpoint_id FROM checkpoints c
-    WHERE NOT EXISTS (SELECT 1 FROM search_indexed i WHERE i.checkpoint_id = c.checkpoint_id)
-), indexed AS (
-    INSERT INTO event_search (checkpoint_id, position, vector)
-    SELECT e.checkpoint_id, e.position,
-        jsonb_to_tsvector('english'::regconfig, e.line::jsonb -> 'payload', '["string"]')
-        || to_tsvector('english'::regconfig, concat_ws(' ', e.kind,
-            e.line::jsonb ->> 'agent', e.line::jsonb ->> 'model'))
-    FROM checkpoint_events e JOIN todo USING (checkpoint_id)
-    ON CONFLICT DO NOTHING
+# libpq's words for a connection setting it cannot use: not worth retrying later.
+_CONFIG_MISTAKES = (
+    "invalid integer value",
+    "invalid sslmode value",
+    "invalid value for parameter",
+    "definition of service",
+    "service file",
+    "does not support SSL",
+    "invalid connection option",
 )
-INSERT INTO search_indexed (checkpoint_id) SELECT checkpoint_id FROM todo
-ON CONFLICT DO NOTHING
-"""
 
 #: One event row for the shared store: ``(session_id, seq, ts, kind, line)``.
 EventRow = tuple[str, int, str, str, str]
@@ -96,11 +95,14 @@ def display_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    query = "&".join(
+        f"{key}=***" if key.lower() == "password" else f"{key}={value}" if sep else key
+        for key, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[-1]}"
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _derived(header_text: str) -> tuple[list[str], list[str]]:
@@ -115,6 +117,79 @@ def _derived(header_text: str) -> tuple[list[str], list[str]]:
             if isinstance(item.get("model"), str):
                 models.add(item["model"])
     return sorted(agents), sorted(models)
+
+
+_FTS_TOKEN = re.compile(r'"(?:[^"]|"")*"\*?|[()]|[^\s()"]+')
+_FTS_COLUMNS = ("text", "kind", "agent", "model")
+_FTS_OPERATORS = {"AND": "&", "OR": "|", "NOT": "& !"}
+
+
+def fts5_to_tsquery(query: str) -> str:
+    """The SQLite FTS5 query ``query`` as a PostgreSQL ``to_tsquery`` expression.
+
+    So that one query means the same in both stores: words and ``"phrases"`` (all must
+    match), ``prefix*``, ``AND`` / ``OR`` / ``NOT`` (binary, as in FTS5) and
+    parentheses; a column filter (``kind:decision``) keeps its term, which the vector
+    holds too; ``NEAR(a b, N)`` becomes ``a AND b``. Raises
+    :class:`~bitloops.search.InvalidSearch` where FTS5 would refuse the query.
+    """
+    from ..search import InvalidSearch
+
+    if query.count('"') % 2:
+        raise InvalidSearch("unbalanced double quote")
+    out: list[str] = []
+    depth = 0
+    near: list[int] = []  # depths of open NEAR( groups, whose ", N" is dropped
+    operand = False  # whether the last thing written can be followed by an operator
+    tokens = _FTS_TOKEN.findall(query)
+    for index, token in enumerate(tokens):
+        if token in _FTS_OPERATORS:
+            if not operand:
+                raise InvalidSearch(f"{token} needs a term before it")
+            out.append(_FTS_OPERATORS[token])
+            operand = False
+            continue
+        if token == "NEAR" and tokens[index + 1 : index + 2] == ["("]:
+            near.append(depth + 1)
+            continue
+        if token == "(":
+            if operand:
+                out.append("&")
+            out.append("(")
+            depth += 1
+            operand = False
+            continue
+        if token == ")":
+            if depth == 0 or not operand:
+                raise InvalidSearch("unbalanced or empty parentheses")
+            if near and near[-1] == depth:
+                near.pop()
+            out.append(")")
+            depth -= 1
+            continue
+        prefix = token.endswith("*")
+        body = token.rstrip("*") if prefix else token
+        if body.startswith('"'):
+            body = body[1:-1].replace('""', '"')
+        else:
+            column, colon, rest = body.partition(":")
+            if colon and column in _FTS_COLUMNS:
+                body = rest
+            body = body.lstrip("^")
+            if near and near[-1] == depth:
+                body = body.strip(",")
+                if body.isdigit() and (token.startswith(",") or tokens[index - 1].endswith(",")):
+                    continue  # NEAR's distance
+        if not body:
+            continue
+        if operand:
+            out.append("&")
+        quoted = body.replace("\\", "\\\\").replace("'", "''")
+        out.append(f"'{quoted}'" + (":*" if prefix else ""))
+        operand = True
+    if depth or (out and not operand):
+        raise InvalidSearch("the query ends in the middle of an expression")
+    return " ".join(out)
 
 
 class PostgresStore:
@@ -156,7 +231,7 @@ class PostgresStore:
             ) from None
         return psycopg
 
-    def _translate(self, exc: Exception) -> StoreError:
+    def _translate(self, exc: Exception) -> StoreError | SettingsError:
         """A psycopg error as one of ours, with what to do about it."""
         pg = self._psycopg()
         where = self.display_url
@@ -165,6 +240,12 @@ class PostgresStore:
         primary = getattr(diag, "message_primary", None) if state else None
         text = (primary or str(exc)).strip()
         unknown_role = 'role "' in text and "does not exist" in text
+        if any(sign in text for sign in _CONFIG_MISTAKES):
+            return SettingsError(
+                f"committed_store {where} has a setting libpq cannot use ({text}); fix the "
+                "URL (port, sslmode, service) in .bitloops/settings.local.json or "
+                "BITLOOPS_COMMITTED_STORE"
+            )
         if state in ("28P01", "28000") or "authentication failed" in text or unknown_role:
             return SharedStoreError(
                 f"the shared store at {where} refused the credentials ({text}); check the user "
@@ -199,11 +280,18 @@ class PostgresStore:
             return self._conn
         pg = self._psycopg()
         try:
+            pg.conninfo.conninfo_to_dict(self.url)
             conn: psycopg.Connection[Any] = pg.connect(
                 self.url,
                 autocommit=True,
                 connect_timeout=max(1, round(self.connect_timeout)),
                 application_name="bitloops",
+                # A half-open connection must not hang a hook until the kernel gives up.
+                keepalives=1,
+                keepalives_idle=15,
+                keepalives_interval=5,
+                keepalives_count=3,
+                tcp_user_timeout=30_000,
             )
         except pg.ProgrammingError as exc:  # the URL itself did not parse
             raise SettingsError(
@@ -265,7 +353,8 @@ class PostgresStore:
 
     def _version(self, conn: psycopg.Connection[Any]) -> int:
         row = conn.execute(
-            "SELECT current_schema(), to_regclass('bitloops_meta') IS NOT NULL"
+            "SELECT current_schema(), "
+            "to_regclass(quote_ident(current_schema()) || '.bitloops_meta') IS NOT NULL"
         ).fetchone()
         assert row is not None
         schema, has_meta = row
@@ -280,7 +369,7 @@ class PostgresStore:
             return 0
         found = conn.execute(
             "SELECT value FROM bitloops_meta WHERE key = 'schema_version'"
-        ).fetchone()
+        ).fetchone()  # current_schema() is first in the search_path
         return int(found[0]) if found else 0
 
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
@@ -303,16 +392,17 @@ class PostgresStore:
                 version = self._version(conn)
                 if version > SCHEMA_VERSION:
                     raise self._too_new(version)
-                if version == 0:
-                    schema = conn.execute("SELECT quote_ident(current_schema())").fetchone()
-                    assert schema is not None
-                    sql = resources.files(__package__).joinpath("postgres_schema.sql").read_text()
-                    conn.execute(sql.replace("@schema@", str(schema[0])).encode())
-                    conn.execute(
-                        "INSERT INTO bitloops_meta (key, value) VALUES "
-                        "('application', 'bitloops'), ('schema_version', %s)",
-                        (str(SCHEMA_VERSION),),
-                    )
+                quoted = conn.execute("SELECT quote_ident(current_schema())").fetchone()
+                assert quoted is not None
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    sql = resources.files(__package__).joinpath(_STEPS[step]).read_text()
+                    conn.execute(sql.replace("@schema@", str(quoted[0])).encode())
+                conn.execute(
+                    "INSERT INTO bitloops_meta (key, value) VALUES "
+                    "('application', 'bitloops'), ('schema_version', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(SCHEMA_VERSION),),
+                )
         finally:
             if not conn.broken:
                 conn.execute("SELECT pg_advisory_unlock(hashtext('bitloops:' || current_schema()))")
@@ -326,7 +416,11 @@ class PostgresStore:
     # -- writing --------------------------------------------------------------------
 
     def put_checkpoint(
-        self, row: CheckpointRow, events: Sequence[EventRow], links: Sequence[LinkRow]
+        self,
+        row: CheckpointRow,
+        events: Sequence[EventRow],
+        links: Sequence[LinkRow],
+        purges: Sequence[Sequence[Any]] = (),
     ) -> bool:
         """Store a checkpoint, its events and links in one transaction; True if it was new.
 
@@ -335,7 +429,8 @@ class PostgresStore:
         lacks. A stored checkpoint with another content hash is refused. The round trips
         do not grow with the checkpoint: one for BEGIN, the row and the links
         (pipelined), two for the COPY of the events, one to commit; two in all when the
-        checkpoint was there already.
+        checkpoint was there already. ``purges`` are the audit records of purges the
+        checkpoint went through before it was sent (``purges`` table columns, in order).
         """
         agents, models = _derived(row.header)
         link_columns = [list(c) for c in zip(*links, strict=True)] if links else [[], [], []]
@@ -391,6 +486,13 @@ class PostgresStore:
                 cid = row.checkpoint_id
                 for position, (session_id, seq, ts, kind, line) in enumerate(events):
                     copy.write_row((cid, position, session_id, seq, ts, kind, line))
+            if purges:
+                conn.cursor().executemany(
+                    "INSERT INTO purges (purge_id, checkpoint_id, purged_at, reason, "
+                    "secret_sha256, replacement, occurrences, old_hash, new_hash) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [tuple(p) for p in purges],
+                )
         return True
 
     def add_link(self, commit_sha: str, checkpoint_id: str, reason: str) -> bool:
@@ -490,6 +592,16 @@ class PostgresStore:
         with self._using() as conn:
             return [r[0] for r in conn.execute(sql, args).fetchall()]
 
+    def commits_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` linked commit SHAs starting with ``prefix`` (lowercase hex)."""
+        with self._using() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT commit_sha FROM commit_links "
+                "WHERE commit_sha >= %s AND commit_sha < %s ORDER BY commit_sha LIMIT %s",
+                (prefix, prefix + "g", limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def commit_links(self, checkpoint_ids: Sequence[str]) -> dict[str, list[str]]:
         """The commits linked to each checkpoint, the one it was created for first."""
         if not checkpoint_ids:
@@ -506,13 +618,20 @@ class PostgresStore:
                 links.setdefault(cid, []).append(sha)
         return links
 
-    def catch_up_index(self) -> None:
-        """Index the stored checkpoints that full-text search has not seen yet."""
-        with self._using() as conn, conn.transaction():
-            conn.execute(_CATCH_UP)
+    def catch_up_index(self, batch: int = 50) -> None:
+        """Index the stored checkpoints that full-text search has not seen yet.
+
+        In transactions of ``batch`` checkpoints, so a large backlog makes progress
+        under the statement timeout, and a search interrupted half-way keeps what it did.
+        """
+        with self._using() as conn:
+            while True:
+                row = conn.execute("SELECT bitloops_index_pending(%s)", (batch,)).fetchone()
+                if not row or row[0] < batch:
+                    return
 
     def search_events(self, query: str, limit: int) -> list[tuple[Any, ...]]:
-        """Committed events matching ``query`` (web-search syntax: words, "phrases", -not, or).
+        """Committed events matching the FTS5 query ``query`` (see :func:`fts5_to_tsquery`).
 
         Rows of ``(position, checkpoint_id, commit_sha, created_at, line, snippet)``,
         newest checkpoint first, then by rank, as the SQLite store's.
@@ -520,7 +639,7 @@ class PostgresStore:
         self.catch_up_index()
         with self._using() as conn:
             rows = conn.execute(
-                "WITH q AS (SELECT websearch_to_tsquery('english', %s) AS q), "
+                "WITH q AS (SELECT to_tsquery('english', %s) AS q), "
                 "hits AS (SELECT s.checkpoint_id, s.position, ts_rank(s.vector, q.q) AS rank "
                 "FROM event_search s, q WHERE s.vector @@ q.q) "
                 "SELECT e.position, e.checkpoint_id, c.commit_sha, c.created_at, e.line, "
@@ -531,22 +650,33 @@ class PostgresStore:
                 "JOIN checkpoints c USING (checkpoint_id), q "
                 "ORDER BY c.created_at DESC, c.checkpoint_id DESC, h.rank DESC, e.position "
                 "LIMIT %s",
-                (query, limit),
+                (fts5_to_tsquery(query), limit),
             ).fetchall()
         return [(r[0], r[1], r[2], format_ts(r[3]), r[4], r[5]) for r in rows]
+
+    def purge_records(self) -> dict[str, list[tuple[str, str]]]:
+        """``checkpoint_id`` -> its purges' ``(old_hash, new_hash)``, oldest first."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        with self._using() as conn:
+            for cid, old, new in conn.execute(
+                "SELECT checkpoint_id, old_hash, new_hash FROM purges ORDER BY purged_at, purge_id"
+            ).fetchall():
+                found.setdefault(cid, []).append((old, new))
+        return found
 
     def trigger_problems(self) -> list[str]:
         """Immutability triggers that are missing or disabled (a superuser can do both)."""
         expected = {
             f"{table}_{kind}"
-            for table in ("checkpoints", "checkpoint_events", "commit_links")
+            for table in ("checkpoints", "checkpoint_events", "commit_links", "purges")
             for kind in ("immutable", "no_truncate")
-        }
+        } | {"checkpoint_events_complete", "purges_complete"}
         with self._using() as conn:
             rows = conn.execute(
                 "SELECT t.tgname, t.tgenabled FROM pg_trigger t "
                 "JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal"
+                "WHERE c.relnamespace = (SELECT oid FROM pg_namespace "
+                "WHERE nspname = current_schema()) AND NOT t.tgisinternal"
             ).fetchall()
         enabled = {name for name, state in rows if state != "D"}
         return sorted(expected - enabled)

@@ -871,6 +871,14 @@ class SQLiteStore:
             rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
             return [(str(a), str(b), int(c), d) for a, b, c, d in rows]
 
+    def outbox_last_failure(self) -> tuple[str, str] | None:
+        """``(last_attempt_at, last_error)`` of the latest failed send still queued, or None."""
+        rows = self.execute(
+            "SELECT last_attempt_at, last_error FROM outbox WHERE last_error IS NOT NULL "
+            "ORDER BY last_attempt_at DESC LIMIT 1"
+        )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
     def outbox_sent(self, checkpoint_id: str, queued_at: str) -> None:
         """Forget a queued checkpoint once sent, unless it was queued again meanwhile."""
         with self.transaction() as conn:
@@ -922,6 +930,15 @@ class SQLiteStore:
             ]
         return checkpoint_row(found[0]), events, links
 
+    def purge_rows(self, checkpoint_id: str) -> list[tuple[Any, ...]]:
+        """The audit records of a checkpoint's purges, in ``purges`` column order."""
+        return self.execute(
+            "SELECT purge_id, checkpoint_id, purged_at, reason, secret_sha256, replacement, "
+            "occurrences, old_hash, new_hash FROM purges WHERE checkpoint_id = ? "
+            "ORDER BY purged_at, rowid",
+            (checkpoint_id,),
+        )
+
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run read SQL and return its rows (for verify, doctor and tests)."""
         with self.reading() as conn:
@@ -930,3 +947,49 @@ class SQLiteStore:
     def new_purge_token(self) -> str:
         """A token for a break-glass transaction."""
         return new_id()
+
+    # -- quarantine -----------------------------------------------------------------------
+
+    def add_quarantine(
+        self, *, agent: str, source: str, reason: str, payload: str, received_at: str | None = None
+    ) -> int:
+        """Keep a hook payload that could not be recorded (redacted by the caller); its id."""
+        when = received_at or format_ts(datetime.now(UTC))
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO quarantine (received_at, agent, source, reason, payload) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (when, agent, source, reason, payload),
+            )
+            return int(conn.last_insert_rowid())
+
+    def quarantined(self, limit: int | None = None) -> list[tuple[int, str, str, str, str, str]]:
+        """Quarantined payloads, newest first.
+
+        Rows of ``(id, received_at, agent, source, reason, payload)``.
+        """
+        sql = (
+            "SELECT id, received_at, agent, source, reason, payload FROM quarantine "
+            "ORDER BY received_at DESC, id DESC"
+        )
+        with self.reading() as conn:
+            rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+            return [(int(a), str(b), str(c), str(d), str(e), str(f)) for a, b, c, d, e, f in rows]
+
+    def count_quarantine(self) -> int:
+        """How many payloads are quarantined."""
+        with self._lock:
+            count: int = self._conn.execute("SELECT count(*) FROM quarantine").get
+        return count
+
+    def clear_quarantine(self, ids: Sequence[int] | None = None) -> int:
+        """Delete quarantined payloads (those ``ids``, or all); how many were deleted."""
+        with self.transaction() as conn:
+            if ids is None:
+                conn.execute("DELETE FROM quarantine")
+            else:
+                conn.execute(
+                    "DELETE FROM quarantine WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([int(i) for i in ids]),),
+                )
+            return conn.changes()
