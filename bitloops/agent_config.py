@@ -3,9 +3,11 @@
 Each agent reads its hooks from a file in the repository (:data:`AGENT_CONFIGS` says which,
 and ``docs/agents.md`` why). Enabling merges entries that run ``bitloops hook NAME`` into
 that file and keeps everything else in it: other hooks, other keys, their order. Entries
-are recognised by their command (``... bitloops hook NAME``), so running it again changes
-nothing, and disabling removes those entries only, together with the containers and the
-file they leave empty. OpenCode gets a plugin file instead (copied from
+are recognised by their command, in one of the forms bitloops writes (see
+:func:`is_own_command`), and by running for every tool (no narrower ``matcher``), so
+running it again changes nothing, and disabling removes those entries only, together with
+the containers and the file they leave empty. Anything else is the user's, even when it
+ends up running ``bitloops hook NAME`` too. OpenCode gets a plugin file instead (copied from
 ``bitloops/integrations/opencode_plugin.js``).
 
 A file that cannot be merged safely (not JSON, a value of the wrong type) raises
@@ -27,7 +29,7 @@ import shlex
 import stat
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import attrs
@@ -260,15 +262,44 @@ def agent_command(name: str, *, personal: bool = False, python: str | None = Non
 
 
 def is_own_command(command: str, name: str) -> bool:
-    """True when ``command`` runs ``bitloops hook NAME`` (any Python, any path to bitloops)."""
+    """True when ``command`` is one of the forms bitloops writes for ``bitloops hook NAME``.
+
+    Those are ``bitloops hook NAME``, ``/absolute/path/to/bitloops hook NAME`` and
+    ``<python> -m bitloops hook NAME``, quoted as :func:`agent_command` quotes (by
+    :func:`shlex.quote`, words one space apart). Anything else, such as a wrapper of the
+    user's (``cd tools && bitloops hook NAME``), is theirs: never rewritten nor removed.
+    """
     try:
         words = shlex.split(command)
     except ValueError:
         return False
-    if len(words) < 3 or words[-2:] != ["hook", name]:
+    # Re-quoting gives the command back only for plain words in bitloops' own quoting:
+    # no shell operators, redirections, variables or other spacing.
+    if shlex.join(words) != command:
         return False
-    program = words[-3]
-    return program == "bitloops" or os.path.basename(program) in ("bitloops", "bitloops.exe")
+    if words == ["bitloops", "hook", name]:
+        return True
+    if len(words) == 3 and words[1:] == ["hook", name]:
+        program = words[0]
+        absolute = PurePosixPath(program).is_absolute() or PureWindowsPath(program).is_absolute()
+        return absolute and _basename(program) in ("bitloops", "bitloops.exe")
+    return len(words) == 5 and words[1:] == ["-m", "bitloops", "hook", name]
+
+
+def _basename(program: str) -> str:
+    return PureWindowsPath(program).name if "\\" in program else PurePosixPath(program).name
+
+
+_ALL_TOOLS = ("", "*")
+
+
+def _covers_all(item: Any) -> bool:
+    """Whether a group (or flat entry) runs for every tool: no matcher, ``""`` or ``"*"``.
+
+    An own command under a narrower matcher (``"Bash"``) is the user's choice, not the
+    entry bitloops writes: it leaves the other tools unrecorded, so it does not count.
+    """
+    return isinstance(item, dict) and item.get("matcher", "") in _ALL_TOOLS
 
 
 # -- the plan: read and check everything before writing anything -----------------------------
@@ -419,7 +450,13 @@ def _commands(entry: Any, config: AgentConfig) -> list[str]:
 
 
 def _is_ours(entry: Any, config: AgentConfig) -> bool:
-    return any(is_own_command(c, config.name) for c in _commands(entry, config))
+    """An entry bitloops wrote (or could have): every command it has is an own form."""
+    commands = _commands(entry, config)
+    return (
+        bool(commands)
+        and all(is_own_command(c, config.name) for c in commands)
+        and _covers_all(entry)
+    )
 
 
 def _new_entry(config: AgentConfig, command: str, event: str) -> dict[str, Any]:
@@ -453,14 +490,19 @@ def _update_entry(entry: dict[str, Any], config: AgentConfig, command: str, even
 
 
 def _entry_lists(doc: dict[str, Any], config: AgentConfig, event: str) -> list[list[Any]]:
-    """The lists that hold an event's entries: the groups' ``hooks`` lists, or the event's."""
+    """The lists that may hold bitloops' entries of an event: its list (flat layout), or
+    the ``hooks`` lists of its groups that run for every tool (nested layout)."""
     hooks = doc.get("hooks")
     value = hooks.get(event) if isinstance(hooks, dict) else None
     if not isinstance(value, list):
         return []
     if config.layout == "flat":
         return [value]
-    return [g["hooks"] for g in value if isinstance(g, dict) and isinstance(g.get("hooks"), list)]
+    return [g["hooks"] for g in value if _is_group(g) and _covers_all(g)]
+
+
+def _is_group(group: Any) -> bool:
+    return isinstance(group, dict) and isinstance(group.get("hooks"), list)
 
 
 def _merge(
@@ -513,8 +555,8 @@ def _remove(doc: dict[str, Any], config: AgentConfig) -> list[str]:
         else:
             kept = []
             for group in value:
-                inner = group.get("hooks") if isinstance(group, dict) else None
-                if not isinstance(inner, list) or not any(_is_ours(e, config) for e in inner):
+                inner = group["hooks"] if _is_group(group) and _covers_all(group) else []
+                if not any(_is_ours(e, config) for e in inner):
                     kept.append(group)
                     continue
                 rest = [e for e in inner if not _is_ours(e, config)]

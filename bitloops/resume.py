@@ -8,6 +8,7 @@ continue it. A file the agent already has is never overwritten.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -49,6 +50,9 @@ class RestoredTranscript:
     restored: bool
     #: One sentence for people: what happened, or why nothing was written.
     note: str
+    #: The directory the session was started in, where its agent looks for it (the agent
+    #: must be started there to resume it); None when not known.
+    cwd: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -66,10 +70,17 @@ class ResumeInfo:
     transcript: RestoredTranscript | None = None
 
 
-def continue_command(agent: str, session_id: str) -> str | None:
-    """The command that reopens ``session_id`` in ``agent``'s CLI, if that agent has one."""
+def continue_command(agent: str, session_id: str, cwd: str | None = None) -> str | None:
+    """The command that reopens ``session_id`` in ``agent``'s CLI, if that agent has one.
+
+    With ``cwd`` it starts with ``cd <cwd> &&``: agents such as Claude Code look for a
+    session among those of the directory they are started in.
+    """
     base = _RESUME_COMMANDS.get(agent)
-    return None if base is None else shlex.join([*base, session_id])
+    if base is None:
+        return None
+    command = shlex.join([*base, session_id])
+    return command if cwd is None else f"cd {shlex.quote(cwd)} && {command}"
 
 
 def resume(
@@ -86,7 +97,9 @@ def resume(
     The checkpoint is the newest one on the branch's first-parent history; the session
     is the most recently active one recorded on that branch (live or committed). With
     ``restore`` (the default) the session's transcript is written where its agent looks
-    for it (see :func:`restore_transcript`, which ``home`` and ``environ`` go to).
+    for it (see :func:`restore_transcript`, which ``home`` and ``environ`` go to), and
+    the command starts with ``cd <dir> &&`` when the session was started in a directory
+    other than the top of the work tree.
     Raises :class:`~bitloops.UnknownRef` for a branch that does not exist and
     :class:`~bitloops.GitError` when git refuses the checkout (local changes).
     """
@@ -107,10 +120,14 @@ def resume(
             s for s in checkpoint.sessions if s.session_id not in {x.session_id for x in sessions}
         ]
     session = max(sessions, key=lambda s: s.last_event_at or s.started_at, default=None)
-    command = continue_command(session.agent, session.session_id) if session else None
     transcript = None
     if session is not None and restore:
         transcript = restore_transcript(repo, session, home=home, environ=environ)
+    # Started elsewhere than the top of the work tree: the agent must be started there.
+    where = transcript.cwd if transcript is not None else None
+    if where is not None and os.path.realpath(where) == os.path.realpath(repo.toplevel):
+        where = None
+    command = continue_command(session.agent, session.session_id, where) if session else None
     return ResumeInfo(
         branch=branch,
         head=head,
@@ -148,15 +165,18 @@ def restore_transcript(
 
     The file is rebuilt from the session's recorded events (its checkpoints' and the
     draft's) in the agent's format: Claude Code's
-    ``$CLAUDE_CONFIG_DIR/projects/<work tree path, non-alphanumerics as '-'>/<id>.jsonl``,
+    ``$CLAUDE_CONFIG_DIR/projects/<start directory, non-alphanumerics as '-'>/<id>.jsonl``,
     Codex's ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl``, Gemini CLI's
-    ``~/.gemini/tmp/<sha256 of the work tree path>/chats/session-<time>-<id8>.jsonl``.
+    ``~/.gemini/tmp/<sha256 of the start directory>/chats/session-<time>-<id8>.jsonl``.
     ``CLAUDE_CONFIG_DIR`` defaults to ``~/.claude`` and ``CODEX_HOME`` to ``~/.codex``,
     read from ``environ`` (default: the process's environment); ``home`` replaces ``~``.
 
-    An existing file for the session is left as it is (the agent's own copy is better
-    than a rebuilt one). Agents bitloops cannot write transcripts for get a note saying
-    so, and no file.
+    The start directory is the one the session was launched in, where known (a ``cwd``
+    its events name, or for Claude Code the folder of the transcript its hooks saw),
+    else the worktree it ran in, else the top of this work tree. A file the agent already has for
+    the session, in any project folder, is left as it is (the agent's own copy is better
+    than a rebuilt one) and reported with the directory it belongs to. Agents bitloops
+    cannot write transcripts for get a note saying so, and no file.
     """
     writer = _WRITERS.get(session.agent)
     if writer is None:
@@ -168,23 +188,28 @@ def restore_transcript(
         )
     env = os.environ if environ is None else environ
     base = Path(home) if home is not None else Path(env.get("HOME") or Path.home())
-    events = _session_events(repo, session.session_id)
-    cwd = str(repo.toplevel)
-    existing = writer.existing(session.session_id, cwd, base, env)
+    sid = session.session_id
+    events = _session_events(repo, sid)
+    known = _known_transcript(repo, session)
+    cwd = _start_dir(repo, session, events, known)
+    existing = writer.existing(sid, cwd, base, env, known)
     if existing is not None:
+        where = writer.cwd_of(existing, cwd, [cwd, str(repo.toplevel)])
         return RestoredTranscript(
             path=str(existing),
             restored=False,
             note=f"{existing} is already there; left as it is",
+            cwd=where if where is not None and os.path.isdir(where) else None,
         )
     if not any(e.kind in _CONVERSATION for e in events):
         return RestoredTranscript(
             path=None,
             restored=False,
             note="the session has no prompt, reply or tool call to restore",
+            cwd=cwd,
         )
     start = events[0].ts
-    target = writer.path(session.session_id, cwd, base, env, start)
+    target = writer.path(sid, cwd, base, env, start)
     lines = writer.lines(session, events, cwd)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -194,13 +219,59 @@ def restore_transcript(
         os.link(tmp, target)  # fails if the file appeared meanwhile: never overwrite
     except FileExistsError:
         return RestoredTranscript(
-            path=str(target), restored=False, note=f"{target} is already there; left as it is"
+            path=str(target),
+            restored=False,
+            note=f"{target} is already there; left as it is",
+            cwd=cwd,
         )
     finally:
         tmp.unlink(missing_ok=True)
     return RestoredTranscript(
-        path=str(target), restored=True, note=f"restored the transcript to {target}"
+        path=str(target), restored=True, note=f"restored the transcript to {target}", cwd=cwd
     )
+
+
+def _known_transcript(repo: Repository, session: SessionInfo) -> tuple[str | None, str | None]:
+    """(transcript path, worktree) the hooks last saw for the session, in this clone only."""
+    from .integrations import transcript_state as ts
+
+    try:
+        state = ts.load(repo.paths.common_dir, session.session_id)
+    except OSError:
+        return None, None
+    if state.agent and state.agent != session.agent:
+        return None, None
+    return state.transcript_path, state.worktree
+
+
+def _start_dir(
+    repo: Repository,
+    session: SessionInfo,
+    events: list[Event],
+    known: tuple[str | None, str | None],
+) -> str:
+    """The directory the session was started in, as well as bitloops can tell.
+
+    Agents name their project folder after it, not after the top of the work tree. In
+    order: the first ``cwd`` an event payload names (as custom loops may record); for
+    Claude Code, the directory whose name its transcript's folder is (the hooks
+    remember that path, in this clone); the worktree the hooks ran in; the top of this
+    work tree. Only directories that exist here count.
+    """
+    for event in events:
+        cwd = event.payload.get("cwd")
+        if isinstance(cwd, str) and os.path.isabs(cwd) and os.path.isdir(cwd):
+            return cwd
+    path, worktree = known
+    top = str(repo.toplevel)
+    roots = [r for r in (worktree, top) if r and os.path.isdir(r)]
+    if session.agent == "claude-code" and path:
+        folder = Path(path).parent
+        if folder.parent.name == "projects":
+            found = _unslug(folder.name, roots)
+            if found is not None:
+                return found
+    return roots[0] if roots else top
 
 
 _CONVERSATION = frozenset({"prompt", "response", "reasoning", "tool_use", "tool_result"})
@@ -272,30 +343,111 @@ _TOOL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class _Writer:
-    """How one agent's transcript is named, found and written."""
+    """How one agent's transcript is named, found and written.
+
+    ``existing(sid, cwd, home, env, known)`` finds the agent's file for the session
+    wherever the agent keeps it (not only in ``cwd``'s folder); ``cwd_of(path, cwd,
+    candidates)`` tells which directory a found file belongs to, when it can.
+    """
 
     def __init__(
         self,
         path: Callable[[str, str, Path, Mapping[str, str], datetime], Path],
-        existing: Callable[[str, str, Path, Mapping[str, str]], Path | None],
+        existing: Callable[
+            [str, str, Path, Mapping[str, str], tuple[str | None, str | None]], Path | None
+        ],
         lines: Callable[[SessionInfo, list[Event], str], list[dict[str, Any]]],
+        cwd_of: Callable[[Path, str, list[str]], str | None],
     ) -> None:
         self.path = path
         self.existing = existing
         self.lines = lines
+        self.cwd_of = cwd_of
 
 
 # Claude Code -------------------------------------------------------------------------------
 
 
+def _slug(path: str) -> str:
+    """Claude Code's project folder name for a directory: non-alphanumerics as ``-``."""
+    return re.sub(r"[^A-Za-z0-9]", "-", path)
+
+
+# Enough for any real tree: the walk only enters directories whose name could lead there.
+_UNSLUG_LIMIT = 10000
+
+
+def _unslug(slug: str, roots: list[str]) -> str | None:
+    """The directory, one of ``roots`` or below one, whose Claude Code folder is ``slug``.
+
+    The name loses the separators, so the tree is walked, entering only the directories
+    whose own folder name starts the one looked for. Directories that share a name share
+    Claude Code's folder too: the first in name order is as good as any.
+    """
+    seen = 0
+    for root in roots:
+        stack = [root]
+        while stack and seen < _UNSLUG_LIMIT:
+            here = stack.pop()
+            seen += 1
+            mine = _slug(here)
+            if mine == slug:
+                return here
+            if not slug.startswith(mine + "-"):
+                continue
+            try:
+                names = sorted(
+                    (e.name for e in os.scandir(here) if e.is_dir(follow_symlinks=False)),
+                    reverse=True,
+                )
+            except OSError:
+                continue
+            stack += [os.path.join(here, n) for n in names if n != ".git"]
+    return None
+
+
+def _claude_config(home: Path, env: Mapping[str, str]) -> Path:
+    return Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
+
+
 def _claude_file(sid: str, cwd: str, home: Path, env: Mapping[str, str]) -> Path:
-    config = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
-    return config / "projects" / re.sub(r"[^A-Za-z0-9]", "-", cwd) / f"{sid}.jsonl"
+    return _claude_config(home, env) / "projects" / _slug(cwd) / f"{sid}.jsonl"
 
 
-def _claude_existing(sid: str, cwd: str, home: Path, env: Mapping[str, str]) -> Path | None:
-    path = _claude_file(sid, cwd, home, env)
-    return path if path.exists() else None
+def _claude_existing(
+    sid: str, cwd: str, home: Path, env: Mapping[str, str], known: tuple[str | None, str | None]
+) -> Path | None:
+    """The session's file in ``cwd``'s folder, where the hooks saw it, or in any project."""
+    name = f"{sid}.jsonl"
+    if "/" in sid or "\\" in sid or sid in (".", ".."):
+        return None  # not a file name: Claude Code's ids are UUIDs
+    candidates = [_claude_file(sid, cwd, home, env)]
+    if known[0] and Path(known[0]).name == name:
+        candidates.append(Path(known[0]))
+    projects = _claude_config(home, env) / "projects"
+    try:
+        folders = sorted(p for p in projects.iterdir() if p.is_dir())
+    except OSError:
+        folders = []
+    candidates += [folder / name for folder in folders]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _claude_cwd_of(path: Path, cwd: str, candidates: list[str]) -> str | None:
+    """The ``cwd`` the transcript's records name, else the directory its folder is named for."""
+    from .importing import json_lines
+
+    try:
+        for obj in json_lines(path, 500):
+            found = obj.get("cwd")
+            if isinstance(found, str) and found:
+                return found
+    except OSError:
+        pass
+    for candidate in candidates:
+        if _slug(candidate) == path.parent.name:
+            return candidate
+    return _unslug(path.parent.name, candidates)
 
 
 def _claude_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
@@ -382,11 +534,29 @@ def _codex_file(sid: str, cwd: str, home: Path, env: Mapping[str, str], start: d
     return _codex_home(home, env) / "sessions" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / name
 
 
-def _codex_existing(sid: str, cwd: str, home: Path, env: Mapping[str, str]) -> Path | None:
+def _codex_existing(
+    sid: str, cwd: str, home: Path, env: Mapping[str, str], known: tuple[str | None, str | None]
+) -> Path | None:
     from .integrations.codex import find_rollout
 
+    # Rollouts are filed by date, not by directory: this finds it wherever it started.
     found = find_rollout(sid, _codex_home(home, env))
     return None if found is None else Path(found)
+
+
+def _codex_cwd_of(path: Path, cwd: str, candidates: list[str]) -> str | None:
+    """The ``cwd`` of the rollout's ``session_meta``."""
+    from .importing import json_lines
+
+    try:
+        for obj in json_lines(path, 20):
+            payload = obj.get("payload")
+            if obj.get("type") == "session_meta" and isinstance(payload, dict):
+                found = payload.get("cwd")
+                return found if isinstance(found, str) and found else None
+    except OSError:
+        pass
+    return None
 
 
 def _codex_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
@@ -475,17 +645,32 @@ def _gemini_file(sid: str, cwd: str, home: Path, env: Mapping[str, str], start: 
     return _gemini_chats(cwd, home) / f"session-{stamp:%Y-%m-%dT%H-%M}-{sid[:8]}.jsonl"
 
 
-def _gemini_existing(sid: str, cwd: str, home: Path, env: Mapping[str, str]) -> Path | None:
+def _gemini_existing(
+    sid: str, cwd: str, home: Path, env: Mapping[str, str], known: tuple[str | None, str | None]
+) -> Path | None:
+    """The session's file in ``cwd``'s project folder first, then in any project's."""
     from .integrations.gemini import transcript_session_id
 
-    folder = _gemini_chats(cwd, home)
-    for path in sorted(folder.glob(f"session-*-{sid[:8]}.json*")) if folder.is_dir() else []:
-        try:
-            if transcript_session_id(path) == sid:
-                return path
-        except OSError:
-            continue
+    own = _gemini_chats(cwd, home)
+    try:
+        others = sorted(p / "chats" for p in (home / ".gemini" / "tmp").iterdir())
+    except OSError:
+        others = []
+    pattern = f"session-*-{glob.escape(sid[:8])}.json*"
+    for folder in [own, *(f for f in others if f != own)]:
+        for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+            try:
+                if transcript_session_id(path) == sid:
+                    return path
+            except OSError:
+                continue
     return None
+
+
+def _gemini_cwd_of(path: Path, cwd: str, candidates: list[str]) -> str | None:
+    """The candidate directory whose hash names the file's project folder, if one does."""
+    project = path.parent.parent.name
+    return next((c for c in candidates if _gemini_chats(c, Path()).parent.name == project), None)
 
 
 def _gemini_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
@@ -541,7 +726,8 @@ _WRITERS = {
         lambda sid, cwd, home, env, start: _claude_file(sid, cwd, home, env),
         _claude_existing,
         _claude_lines,
+        _claude_cwd_of,
     ),
-    "codex": _Writer(_codex_file, _codex_existing, _codex_lines),
-    "gemini": _Writer(_gemini_file, _gemini_existing, _gemini_lines),
+    "codex": _Writer(_codex_file, _codex_existing, _codex_lines, _codex_cwd_of),
+    "gemini": _Writer(_gemini_file, _gemini_existing, _gemini_lines, _gemini_cwd_of),
 }

@@ -354,6 +354,101 @@ def test_an_entry_for_another_python_is_updated_not_doubled(git_repo: Path) -> N
     assert set(again.events) == set(AGENT_CONFIGS["claude-code"].events)
 
 
+# The reviewer's case: a wrapper of the user's, for Bash calls only.
+WRAPPER_SETTINGS = (
+    '{"hooks": {"PostToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", '
+    '"command": "cd tools && bitloops hook claude-code"}]}]}}'
+)
+
+
+def test_a_users_wrapper_is_kept_and_does_not_count_as_ours(git_repo: Path) -> None:
+    """A wrapper under a narrow matcher survives enable and disable; bitloops adds its own."""
+    path = git_repo / ".claude" / "settings.local.json"
+    path.parent.mkdir()
+    path.write_text(WRAPPER_SETTINGS, encoding="utf-8")
+    theirs = json.loads(WRAPPER_SETTINGS)["hooks"]["PostToolUse"][0]
+    assert enabled_agents(git_repo) == []  # their wrapper is not bitloops enabled
+
+    change = enable_agent(git_repo, "claude-code", python="/venv/bin/python")
+    assert change.action == "added"
+    assert "PostToolUse" in change.events
+    doc = load(git_repo, "claude-code")
+    # Theirs first and untouched; then bitloops' own group, for every tool.
+    assert doc["hooks"]["PostToolUse"] == [
+        theirs,
+        {
+            "matcher": "",
+            "hooks": [
+                {
+                    "type": "command",
+                    "command": "/venv/bin/python -m bitloops hook claude-code",
+                    "timeout": 30,
+                }
+            ],
+        },
+    ]
+    for event in AGENT_CONFIGS["claude-code"].events:
+        assert len(own_entries(doc, "claude-code", event)) == 1, event
+    written = path.read_bytes()
+    assert enable_agent(git_repo, "claude-code", python="/venv/bin/python").action == "unchanged"
+    assert path.read_bytes() == written
+
+    assert disable_agent(git_repo, "claude-code").action == "removed"
+    assert path.read_bytes() == WRAPPER_SETTINGS.encode("utf-8")
+    assert enabled_agents(git_repo) == []
+
+    # After an edit of theirs (no byte-for-byte restore), disable still keeps the wrapper.
+    enable_agent(git_repo, "claude-code")
+    doc = load(git_repo, "claude-code")
+    doc["model"] = "opus"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert disable_agent(git_repo, "claude-code").action == "removed"
+    assert load(git_repo, "claude-code") == {"hooks": {"PostToolUse": [theirs]}, "model": "opus"}
+    assert disable_agent(git_repo, "claude-code").action == "not-installed"
+
+
+def test_an_own_command_under_a_narrow_matcher_is_the_users(git_repo: Path) -> None:
+    """Gemini: `bitloops hook gemini` for one tool, or a wrapper, stays; ours covers all tools."""
+    path = git_repo / ".gemini" / "settings.json"
+    path.parent.mkdir()
+    narrow = {"matcher": "write_file", "hooks": [{"command": "bitloops hook gemini"}]}
+    wrapper = {"hooks": [{"type": "command", "command": "nice -n 5 bitloops hook gemini"}]}
+    text = json.dumps({"hooks": {"AfterTool": [narrow], "SessionStart": [wrapper]}}, indent=4)
+    path.write_text(text, encoding="utf-8")
+
+    change = enable_agent(git_repo, "gemini")
+    assert change.action == "added"
+    assert change.events == AGENT_CONFIGS["gemini"].events  # AfterTool and SessionStart too
+    doc = load(git_repo, "gemini")
+    assert doc["hooks"]["AfterTool"][0] == narrow
+    assert "matcher" not in doc["hooks"]["AfterTool"][1]  # no matcher: every tool
+    assert doc["hooks"]["SessionStart"][0] == wrapper
+    for event in AGENT_CONFIGS["gemini"].events:
+        assert len(own_entries(doc, "gemini", event)) == 1 + (event == "AfterTool"), event
+
+    assert disable_agent(git_repo, "gemini").action == "removed"
+    assert path.read_text(encoding="utf-8") == text
+    # Nothing of bitloops' is left, so there is nothing to remove.
+    assert disable_agent(git_repo, "gemini").action == "not-installed"
+    assert path.read_text(encoding="utf-8") == text
+
+
+def test_a_copilot_entry_with_one_wrapped_shell_is_the_users(git_repo: Path) -> None:
+    """Copilot: an entry whose bash command is a wrapper is theirs, even if powershell's is not."""
+    path = git_repo / ".github" / "hooks" / "bitloops.json"
+    path.parent.mkdir(parents=True)
+    mine = {"type": "command", "bash": "cd tools && bitloops hook copilot"}
+    mine["powershell"] = "bitloops hook copilot"
+    path.write_text(json.dumps({"version": 1, "hooks": {"sessionStart": [mine]}}))
+    enable_agent(git_repo, "copilot")
+    doc = load(git_repo, "copilot")
+    assert doc["hooks"]["sessionStart"][0] == mine
+    (ours,) = own_entries(doc, "copilot", "sessionStart")
+    assert ours["bash"] == ours["powershell"] == "bitloops hook copilot"
+    disable_agent(git_repo, "copilot")
+    assert load(git_repo, "copilot") == {"version": 1, "hooks": {"sessionStart": [mine]}}
+
+
 def test_copilot_entries_name_their_event(git_repo: Path) -> None:
     """Each Copilot entry sets BITLOOPS_COPILOT_EVENT, since payloads may not name the event."""
     enable_agent(git_repo, "copilot")
@@ -366,14 +461,23 @@ def test_copilot_entries_name_their_event(git_repo: Path) -> None:
 
 
 def test_commands_are_recognised_by_what_they_run() -> None:
-    """Own entries are any `... bitloops hook NAME`; other commands and agents are not."""
+    """Own entries are the forms bitloops writes; wrappers, other agents and quoting are not."""
     assert is_own_command("bitloops hook codex", "codex")
     assert is_own_command("'/a b/python' -m bitloops hook codex", "codex")
+    assert is_own_command("/usr/bin/python3 -m bitloops hook codex", "codex")
     assert is_own_command("/usr/local/bin/bitloops hook codex", "codex")
+    assert is_own_command(agent_command("codex", personal=True, python="/a'b/py"), "codex")
     assert not is_own_command("bitloops hook claude-code", "codex")
     assert not is_own_command("bitloops hook codex && echo done", "codex")
     assert not is_own_command("mybitloops hook codex", "codex")
     assert not is_own_command("unbalanced 'quote", "codex")
+    # A user's wrapper that ends in the same words is theirs.
+    assert not is_own_command("cd tools && bitloops hook codex", "codex")
+    assert not is_own_command("FOO=1 bitloops hook codex", "codex")
+    assert not is_own_command("env FOO=1 /usr/bin/python -m bitloops hook codex", "codex")
+    assert not is_own_command("./bin/bitloops hook codex", "codex")  # a script of theirs
+    assert not is_own_command("bitloops  hook codex", "codex")  # not how bitloops spaces it
+    assert not is_own_command('"/a b/python" -m bitloops hook codex', "codex")  # nor quotes
     assert agent_command("codex") == "bitloops hook codex"
     assert (
         agent_command("codex", personal=True, python="/a b/py")

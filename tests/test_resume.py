@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from bitloops.resume import continue_command, resume
 
 
 def test_resume_checks_out_and_finds_the_latest_work(
-    repo: bitloops.Repository, git_repo: Path
+    repo: bitloops.Repository, git_repo: Path, tmp_path: Path
 ) -> None:
     """The branch is checked out; its newest checkpoint and session are found."""
     git(git_repo, "checkout", "-q", "-b", "feature")
@@ -34,7 +35,7 @@ def test_resume_checks_out_and_finds_the_latest_work(
     cp = repo.promote()
     commit_files(git_repo, {"g.txt": "2"})  # a later commit without a checkpoint
     git(git_repo, "checkout", "-q", "main")
-    info = resume(repo, "feature")
+    info = resume(repo, "feature", home=tmp_path / "home", environ={})  # not the real home
     assert git(git_repo, "branch", "--show-current").strip() == "feature"
     assert info.checkpoint == cp
     assert info.session is not None and info.session.session_id == "sess-42"
@@ -220,3 +221,130 @@ def test_cli_resume_prints_the_restored_path(git_repo: Path, tmp_path: Path) -> 
     assert "Continue:    claude --resume cc-session-1" in second.stdout
     skipped = run("--no-restore", "--json")
     assert json.loads(skipped.stdout)["transcript"] is None
+
+
+# -- where the session was started --------------------------------------------------------
+
+
+def _slug(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "-", str(path))
+
+
+def _hooked_prompt(git_repo: Path, cwd: Path, home: Path, sid: str) -> None:
+    """A prompt recorded by the Claude Code hook, as Claude Code started in ``cwd`` sends it."""
+    from bitloops.integrations import claude_code
+
+    transcript = home / ".claude" / "projects" / _slug(cwd) / f"{sid}.jsonl"
+    payload = {
+        "hook_event_name": "UserPromptSubmit",
+        "session_id": sid,
+        "cwd": str(cwd),
+        "transcript_path": str(transcript),  # gone since (Claude Code cleans old ones up)
+        "prompt": "fix the tools",
+    }
+    claude_code.handle(payload, cwd=git_repo)
+
+
+def test_a_session_started_in_a_subdirectory_is_restored_there(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """Restored under the subdirectory's folder; the command starts Claude Code there."""
+    sub = git_repo / "tools" / "cli.v2"
+    sub.mkdir(parents=True)
+    home = tmp_path / "home"
+    _hooked_prompt(git_repo, sub, home, "cc-sub-1")
+    with bitloops.Repository.open(git_repo) as repo:
+        info = resume(repo, "main", home=home, environ={})
+    expected = home / ".claude" / "projects" / _slug(sub) / "cc-sub-1.jsonl"
+    assert info.transcript is not None and info.transcript.restored
+    assert info.transcript.path == str(expected) and info.transcript.cwd == str(sub)
+    assert info.command == f"cd {shlex.quote(str(sub))} && claude --resume cc-sub-1"
+    records = [json.loads(line) for line in expected.read_text("utf-8").splitlines()]
+    assert [r["message"]["content"] for r in records] == ["fix the tools"]
+    assert {r["cwd"] for r in records} == {str(sub)}
+    assert not (home / ".claude" / "projects" / _slug(git_repo)).exists()
+
+    # The command line prints it; run again, the file is found and left alone.
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDE_CONFIG_DIR"}
+    env["HOME"] = str(home)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bitloops", "resume", "--no-checkout"],
+        cwd=git_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"{expected} is already there; left as it is" in proc.stdout
+    assert f"Continue:    cd {shlex.quote(str(sub))} && claude --resume cc-sub-1" in proc.stdout
+
+
+def test_a_cwd_recorded_in_the_events_is_used(
+    repo: bitloops.Repository, git_repo: Path, tmp_path: Path
+) -> None:
+    """A custom loop's event naming its ``cwd`` places the file, in a clone without hook state."""
+    other = tmp_path / "other checkout"
+    other.mkdir()
+    with repo.start_session(agent="claude-code", session_id="cc-loop-1") as s:
+        s.record("note", {"text": "started", "cwd": str(other)})
+        s.prompt("hello")
+    home = tmp_path / "home"
+    info = resume(repo, "main", home=home, environ={})
+    assert info.transcript is not None and info.transcript.restored
+    expected = home / ".claude" / "projects" / _slug(other) / "cc-loop-1.jsonl"
+    assert info.transcript.path == str(expected) and expected.is_file()
+    assert info.command == f"cd {shlex.quote(str(other))} && claude --resume cc-loop-1"
+
+
+def test_the_agents_file_is_found_in_any_project_folder(
+    repo: bitloops.Repository, git_repo: Path, tmp_path: Path
+) -> None:
+    """Claude Code's own file under another folder is reported, with its cwd, not duplicated."""
+    _imported_checkpoint(repo, git_repo, tmp_path, "claude-code")
+    home = tmp_path / "home"
+    sub = git_repo / "src"  # made by the checkpoint's commit
+    theirs = home / ".claude" / "projects" / _slug(sub) / "cc-session-1.jsonl"
+    theirs.parent.mkdir(parents=True)
+    line = {"type": "user", "sessionId": "cc-session-1", "cwd": str(sub), "uuid": "u1"}
+    theirs.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    info = resume(repo, "main", home=home, environ={})
+    assert info.transcript is not None and not info.transcript.restored
+    assert info.transcript.path == str(theirs) and info.transcript.cwd == str(sub)
+    assert "left as it is" in info.transcript.note
+    assert info.command == f"cd {shlex.quote(str(sub))} && claude --resume cc-session-1"
+    assert sorted((home / ".claude" / "projects").rglob("cc-session-1.jsonl")) == [theirs]
+    assert theirs.read_text(encoding="utf-8") == json.dumps(line) + "\n"
+
+
+def test_gemini_files_are_found_in_any_project_folder(
+    repo: bitloops.Repository, git_repo: Path, tmp_path: Path
+) -> None:
+    """Gemini CLI's file under another project's hash is found and not written again."""
+    _imported_checkpoint(repo, git_repo, tmp_path, "gemini")
+    home = tmp_path / "home"
+    chats = home / ".gemini" / "tmp" / ("0" * 64) / "chats"
+    chats.mkdir(parents=True)
+    theirs = chats / "session-2026-06-01T10-00-gm-sessi.jsonl"
+    meta = {"sessionId": "gm-session-1", "projectHash": "0" * 64, "startTime": "2026"}
+    theirs.write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    info = resume(repo, "main", home=home, environ={})
+    assert info.transcript is not None and not info.transcript.restored
+    assert info.transcript.path == str(theirs)
+    assert info.command == "gemini --resume gm-session-1"  # its folder is no known directory
+    assert sorted((home / ".gemini").rglob("session-*")) == [theirs]
+
+
+def test_a_session_of_another_worktree_is_restored_for_that_worktree(
+    repo: bitloops.Repository, git_repo: Path, tmp_path: Path
+) -> None:
+    """Resumed from the main work tree, a session of a linked worktree goes to that one's folder."""
+    linked = tmp_path / "linked"
+    git(git_repo, "worktree", "add", "-q", "-b", "feature", str(linked))
+    home = tmp_path / "home"
+    _hooked_prompt(linked, linked, home, "cc-wt-1")
+    info = resume(repo, "feature", checkout=False, home=home, environ={})
+    expected = home / ".claude" / "projects" / _slug(linked) / "cc-wt-1.jsonl"
+    assert info.transcript is not None and info.transcript.restored
+    assert info.transcript.path == str(expected)
+    assert info.command == f"cd {shlex.quote(str(linked))} && claude --resume cc-wt-1"
