@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,12 @@ PG_REQUIRED = os.environ.get("BITLOOPS_TEST_POSTGRES_REQUIRED") == "1"
 for _name in list(os.environ):
     if _name.startswith(("BITLOOPS_", "GIT_")):
         del os.environ[_name]
+# Nor read or write the developer's home: agents' folders (~/.claude, ~/.codex, ...)
+# that resume restores into, and that imports read, point into a throwaway one.
+for _name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_DIR", "COPILOT_HOME", "XDG_DATA_HOME"):
+    os.environ.pop(_name, None)
+os.environ["HOME"] = tempfile.mkdtemp(prefix="bitloops-test-home-")
+atexit.register(shutil.rmtree, os.environ["HOME"], ignore_errors=True)
 os.environ.update(
     {
         "GIT_CONFIG_NOSYSTEM": "1",
