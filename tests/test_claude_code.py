@@ -9,7 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import payloads, write_transcript
+from agent_fixtures import (
+    assert_logged_not_recorded,
+    assert_silent,
+    commit_all,
+    enable,
+    group_by_kind,
+    payloads,
+    run_hook,
+    with_field,
+    write_transcript,
+)
 from conftest import git
 
 import bitloops
@@ -28,14 +38,7 @@ def _write_transcript(repo: Path, dest: Path) -> Path:
 
 
 def _run_hook(stdin: bytes, cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", "claude-code"],
-        input=stdin,
-        cwd=cwd,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
+    return run_hook("claude-code", stdin, cwd)
 
 
 def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> None:
@@ -50,19 +53,10 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
             (git_repo / "src" / "greet.py").write_text(
                 payload["tool_input"]["content"], encoding="utf-8"
             )
-        proc = _run_hook(json.dumps(payload).encode(), git_repo)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == b""
-        assert proc.stderr == b"", proc.stderr
-    git(git_repo, "add", "-A")
-    git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "greet")
-    with bitloops.Repository.open(git_repo) as repo:
-        checkpoint = repo.promote("HEAD")
-    assert checkpoint is not None
+        assert_silent(_run_hook(json.dumps(payload).encode(), git_repo))
+    checkpoint = commit_all(git_repo, "greet", promote=True)
     events = list(checkpoint.events)
-    by_kind: dict[str, list[Any]] = {}
-    for event in events:
-        by_kind.setdefault(event.kind, []).append(event)
+    by_kind = group_by_kind(events)
     assert [e.payload["text"] for e in by_kind["prompt"]] == [
         "Add a greet() function in src/greet.py and mention it in the README"
     ]
@@ -127,18 +121,9 @@ BAD_INPUTS = {
 def test_bad_input_exits_0_and_is_logged(git_repo: Path, name: str) -> None:
     """A bad payload exits 0, prints no traceback, records nothing and is logged."""
     raw = BAD_INPUTS[name]
-    if raw.startswith(b"{") and b"session_id" in raw and b"\xff" not in raw:
-        data = json.loads(raw)
-        data["cwd"] = str(git_repo)
-        raw = json.dumps(data).encode()
-    proc = _run_hook(raw, git_repo)
-    assert proc.returncode == 0
-    assert proc.stdout == b""
-    assert b"Traceback" not in proc.stderr
-    log = git_repo / ".git" / "bitloops" / "hooks.log"
-    assert "claude-code failed" in log.read_text(encoding="utf-8")
-    with bitloops.Repository.open(git_repo) as repo:
-        assert repo.draft().empty
+    if b"session_id" in raw:
+        raw = with_field(raw, "cwd", str(git_repo))
+    assert_logged_not_recorded(_run_hook(raw, git_repo), git_repo, "claude-code")
 
 
 def test_payload_outside_a_git_repo_exits_0(tmp_path: Path) -> None:
@@ -302,9 +287,7 @@ def test_event_after_session_end_resumes_it(repo: bitloops.Repository) -> None:
 
 def test_a_commit_made_mid_turn_gets_the_turns_reasoning(git_repo: Path, tmp_path: Path) -> None:
     """post-commit reads the open session's transcript before promoting (issue: mid-turn)."""
-    subprocess.run(
-        [sys.executable, "-m", "bitloops", "enable"], cwd=git_repo, check=True, capture_output=True
-    )
+    enable(git_repo)
     transcript = tmp_path / "session.jsonl"
     transcript.write_text("")
     base = {"session_id": "mid-1", "transcript_path": str(transcript), "cwd": str(git_repo)}

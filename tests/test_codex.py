@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import payloads, write_transcript
-from conftest import git
+from agent_fixtures import (
+    assert_logged,
+    commit_all,
+    group_by_kind,
+    payloads,
+    with_field,
+    write_transcript,
+)
 
 import bitloops
 from bitloops.integrations import codex
@@ -27,13 +33,6 @@ def _write_rollout(repo: Path, dest: Path) -> Path:
     return write_transcript("codex", "rollout.jsonl", repo, dest)
 
 
-def _by_kind(events: list[Any]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for event in events:
-        out.setdefault(event.kind, []).append(event)
-    return out
-
-
 def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> None:
     """Every fixture payload through handle(), the rollout at Stop, then a commit."""
     rollout = _write_rollout(git_repo, tmp_path / f"rollout-2026-06-01T10-00-00-{SID}.jsonl")
@@ -45,12 +44,8 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
                 "def greet(name):\n    return f'Hello, {name}!'\n", encoding="utf-8"
             )
         codex.handle(payload)
-    git(git_repo, "add", "-A")
-    git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "greet")
-    with bitloops.Repository.open(git_repo) as repo:
-        checkpoint = repo.promote("HEAD")
-    assert checkpoint is not None
-    by_kind = _by_kind(list(checkpoint.events))
+    checkpoint = commit_all(git_repo, "greet", promote=True)
+    by_kind = group_by_kind(checkpoint.events)
     assert [e.payload["text"] for e in by_kind["prompt"]] == [
         "Add a greet() function in src/greet.py and mention it in the README"
     ]
@@ -110,19 +105,13 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 def test_bad_input_is_logged_not_raised(git_repo: Path, name: str) -> None:
     """A bad payload raises nothing, records nothing, and is logged in hooks.log."""
-    raw = BAD_INPUTS[name]
-    if raw.startswith(b"{") and b"\xff" not in raw:
-        data = json.loads(raw)
-        data["cwd"] = str(git_repo)
-        raw = json.dumps(data).encode()
+    raw = with_field(BAD_INPUTS[name], "cwd", str(git_repo))
     err = io.StringIO()
     where = codex.run_hook(io.BytesIO(raw), git_repo, err)
     log = git_repo / ".git" / "bitloops" / "hooks.log"
     assert where == str(log)
     assert "Traceback" not in err.getvalue() and "codex hook failed" in err.getvalue()
-    assert "codex failed" in log.read_text(encoding="utf-8")
-    with bitloops.Repository.open(git_repo) as repo:
-        assert repo.draft().empty
+    assert_logged(git_repo, "codex")
 
 
 def test_payload_outside_a_git_repo_writes_nothing(tmp_path: Path) -> None:

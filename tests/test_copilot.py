@@ -6,12 +6,22 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import FIXTURES, fill, payloads
+from agent_fixtures import (
+    FIXTURES,
+    assert_logged_not_recorded,
+    assert_silent,
+    commit_all,
+    enable,
+    fill,
+    group_by_kind,
+    payloads,
+    run_hook,
+    with_field,
+)
 from conftest import git
 
 import bitloops
@@ -34,15 +44,7 @@ def _run_hook(
     env = {**os.environ, "COPILOT_HOME": str(home)}
     if event is not None:
         env[copilot.EVENT_ENV] = event  # as the installer sets it in each hook entry's env
-    return subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", "copilot"],
-        input=json.dumps(payload).encode(),
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
+    return run_hook("copilot", json.dumps(payload).encode(), cwd, env)
 
 
 def _apply(repo: Path, payload: dict[str, Any]) -> None:
@@ -56,18 +58,9 @@ def _apply(repo: Path, payload: dict[str, Any]) -> None:
         (repo / "src" / "greet.py").write_text(args["file_text"], encoding="utf-8")
 
 
-def _by_kind(events: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for event in events:
-        out.setdefault(event.kind, []).append(event)
-    return out
-
-
 def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> None:
     """Every fixture payload through the CLI, the events file read, a real commit: all kept."""
-    subprocess.run(
-        [sys.executable, "-m", "bitloops", "enable"], cwd=git_repo, check=True, capture_output=True
-    )
+    enable(git_repo)
     home = tmp_path / "copilot-home"
     events_file = _events_file(home)
     lines = fill((FIXTURES / "copilot" / "events.jsonl").read_text("utf-8"), git_repo, events_file)
@@ -80,16 +73,12 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
             with open(events_file, "a", encoding="utf-8") as fh:
                 fh.write("".join(rest))
         # PascalCase payloads name their event; camelCase ones get it from the env
-        proc = _run_hook(payload, git_repo, None if "hook_event_name" in payload else event, home)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == b""
-        assert proc.stderr == b"", proc.stderr
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-q", "-m", "greet")
-    with bitloops.Repository.open(git_repo) as repo:
-        checkpoint = repo.checkpoint("HEAD")
+        assert_silent(
+            _run_hook(payload, git_repo, None if "hook_event_name" in payload else event, home)
+        )
+    checkpoint = commit_all(git_repo, "greet")
     events = list(checkpoint.events)
-    by_kind = _by_kind(events)
+    by_kind = group_by_kind(events)
     assert [e.payload["text"] for e in by_kind["prompt"]] == [PROMPT]
     tools = [e.payload for e in by_kind["tool_use"]]
     assert [t["name"] for t in tools] == ["view", "edit", "create", "bash", "bash", "web_fetch"]
@@ -182,27 +171,10 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 def test_bad_input_is_logged_not_raised(git_repo: Path, tmp_path: Path, name: str) -> None:
     """A bad payload exits 0, prints nothing on stdout, records nothing and is logged."""
-    raw = BAD_INPUTS[name]
-    if raw.startswith(b"{") and b"\xff" not in raw:
-        data = json.loads(raw)
-        data["cwd"] = str(git_repo)
-        raw = json.dumps(data).encode()
+    raw = with_field(BAD_INPUTS[name], "cwd", str(git_repo))
     env = {k: v for k, v in os.environ.items() if k != copilot.EVENT_ENV}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", "copilot"],
-        input=raw,
-        cwd=git_repo,
-        env={**env, "COPILOT_HOME": str(tmp_path)},
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 0 and proc.stdout == b""
-    assert b"Traceback" not in proc.stderr
-    log = git_repo / ".git" / "bitloops" / "hooks.log"
-    assert "copilot failed" in log.read_text(encoding="utf-8")
-    with bitloops.Repository.open(git_repo) as repo:
-        assert repo.draft().empty
+    proc = run_hook("copilot", raw, git_repo, {**env, "COPILOT_HOME": str(tmp_path)})
+    assert_logged_not_recorded(proc, git_repo, "copilot")
 
 
 def _message(n: int, text: str) -> str:
@@ -296,7 +268,7 @@ def test_an_events_file_imports_as_a_whole_session(
     result = import_transcript(repo, "copilot", events_file)
     assert (result.session_id, result.new) == (SID, True) and result.events_added > 0
     assert import_transcript(repo, "copilot", events_file).events_added == 0
-    by_kind = _by_kind(repo.draft().events)
+    by_kind = group_by_kind(repo.draft().events)
     assert [e.payload["text"] for e in by_kind["prompt"]] == [PROMPT]
     assert [e.payload["tool_use_id"] for e in by_kind["tool_use"]] == ["call-1"]
     assert by_kind["tool_use"][0].payload["output"] == {"content": "1. # demo\n"}
@@ -309,9 +281,7 @@ def test_an_events_file_imports_as_a_whole_session(
 
 def test_a_commit_made_mid_turn_gets_the_turns_reasoning(git_repo: Path, tmp_path: Path) -> None:
     """post-commit reads the open session's events file before promoting."""
-    subprocess.run(
-        [sys.executable, "-m", "bitloops", "enable"], cwd=git_repo, check=True, capture_output=True
-    )
+    enable(git_repo)
     events_file = _events_file(tmp_path)
     events_file.write_text("", "utf-8")
     base = {"sessionId": SID, "cwd": str(git_repo), "transcriptPath": str(events_file)}

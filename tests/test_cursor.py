@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import payloads, write_transcript
-from conftest import git
+from agent_fixtures import (
+    assert_logged_not_recorded,
+    assert_silent,
+    commit_all,
+    enable,
+    group_by_kind,
+    payloads,
+    run_hook,
+    with_field,
+    write_transcript,
+)
 
 import bitloops
 from bitloops.integrations import cursor
@@ -28,17 +35,6 @@ def _transcript_path(tmp_path: Path) -> Path:
     return folder / f"{SID}.jsonl"
 
 
-def _run_hook(payload: dict[str, Any], cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", "cursor"],
-        input=json.dumps(payload).encode(),
-        cwd=cwd,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-
-
 def _apply(repo: Path, payload: dict[str, Any]) -> None:
     """What Cursor's tools did to the work tree before the hook ran."""
     if payload["hook_event_name"] != "afterFileEdit":
@@ -51,36 +47,21 @@ def _apply(repo: Path, payload: dict[str, Any]) -> None:
         path.write_text(payload["edits"][0]["new_string"], encoding="utf-8")
 
 
-def _by_kind(events: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for event in events:
-        out.setdefault(event.kind, []).append(event)
-    return out
-
-
 def run_session(repo: Path, transcript: Path) -> None:
     """Every fixture payload through the `bitloops hook cursor` command (also for other tests)."""
     write_transcript("cursor", "transcript.jsonl", repo, transcript)
     for payload in payloads("cursor", repo, transcript):
         _apply(repo, payload)
-        proc = _run_hook(payload, repo)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == b""
-        assert proc.stderr == b"", proc.stderr
+        assert_silent(run_hook("cursor", json.dumps(payload).encode(), repo))
 
 
 def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> None:
     """Every fixture payload through the CLI, then a real commit: the checkpoint has it all."""
-    subprocess.run(
-        [sys.executable, "-m", "bitloops", "enable"], cwd=git_repo, check=True, capture_output=True
-    )
+    enable(git_repo)
     run_session(git_repo, _transcript_path(tmp_path))
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-q", "-m", "greet")
-    with bitloops.Repository.open(git_repo) as repo:
-        checkpoint = repo.checkpoint("HEAD")
+    checkpoint = commit_all(git_repo, "greet")
     events = list(checkpoint.events)
-    by_kind = _by_kind(events)
+    by_kind = group_by_kind(events)
     (prompt,) = by_kind["prompt"]
     assert prompt.payload["text"] == PROMPT
     assert prompt.payload["attachments"][0]["file_path"] == str(git_repo / "README.md")
@@ -150,25 +131,9 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 def test_bad_input_exits_0_and_is_logged(git_repo: Path, name: str) -> None:
     """A bad payload exits 0, prints nothing on stdout, records nothing and is logged."""
-    raw = BAD_INPUTS[name]
-    if raw.startswith(b"{") and b"\xff" not in raw:
-        data = json.loads(raw)
-        data["workspace_roots"] = [str(git_repo)]
-        raw = json.dumps(data).encode()
-    proc = subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", "cursor"],
-        input=raw,
-        cwd=git_repo,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 0 and proc.stdout == b""
-    assert b"Traceback" not in proc.stderr
-    log = git_repo / ".git" / "bitloops" / "hooks.log"
-    assert "cursor failed" in log.read_text(encoding="utf-8")
-    with bitloops.Repository.open(git_repo) as repo:
-        assert repo.draft().empty
+    raw = with_field(BAD_INPUTS[name], "workspace_roots", [str(git_repo)])
+    proc = run_hook("cursor", raw, git_repo)
+    assert_logged_not_recorded(proc, git_repo, "cursor")
 
 
 def test_the_work_tree_is_the_first_workspace_root_inside_one(
@@ -271,7 +236,7 @@ def test_a_transcript_imports_as_a_whole_session(repo: bitloops.Repository, tmp_
     result = import_transcript(repo, "cursor", transcript)
     assert (result.session_id, result.new) == (SID, True) and result.events_added > 0
     assert import_transcript(repo, "cursor", transcript).events_added == 0
-    by_kind = _by_kind(repo.draft().events)
+    by_kind = group_by_kind(repo.draft().events)
     assert [e.payload["text"] for e in by_kind["prompt"]] == [PROMPT]
     assert [e.payload["name"] for e in by_kind["tool_use"]] == ["Read", "Write", "Shell"]
     assert [e.payload["text"] for e in by_kind["response"]] == [

@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import payloads, write_transcript
-from conftest import git
+from agent_fixtures import (
+    assert_logged,
+    commit_all,
+    group_by_kind,
+    payloads,
+    with_field,
+    write_transcript,
+)
 
 import bitloops
 from bitloops.integrations import gemini
@@ -47,15 +53,9 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
         gemini.handle(payload)
     with bitloops.Repository.open(git_repo) as repo:
         assert gemini.catch_up(repo, SID, transcript) == 0  # all read at AfterAgent already
-    git(git_repo, "add", "-A")
-    git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "greet")
-    with bitloops.Repository.open(git_repo) as repo:
-        checkpoint = repo.promote("HEAD")
-    assert checkpoint is not None
+    checkpoint = commit_all(git_repo, "greet", promote=True)
     events = list(checkpoint.events)
-    by_kind: dict[str, list[Any]] = {}
-    for event in events:
-        by_kind.setdefault(event.kind, []).append(event)
+    by_kind = group_by_kind(events)
     assert [e.payload["text"] for e in by_kind["prompt"]] == [
         "Add a greet() function in src/greet.py"
     ]
@@ -116,17 +116,11 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 def test_bad_input_raises_nothing_and_records_nothing(git_repo: Path, name: str) -> None:
     """A bad payload through run_hook raises nothing, records nothing and is logged."""
-    raw = BAD_INPUTS[name]
-    if raw.startswith(b"{") and b"\xff" not in raw:
-        data = json.loads(raw)
-        data["cwd"] = str(git_repo)
-        raw = json.dumps(data).encode()
+    raw = with_field(BAD_INPUTS[name], "cwd", str(git_repo))
     err = io.StringIO()
     where = gemini.run_hook(io.BytesIO(raw), git_repo, err)
     assert where is not None and "Traceback" not in err.getvalue()
-    assert "gemini failed" in (git_repo / ".git" / "bitloops" / "hooks.log").read_text("utf-8")
-    with bitloops.Repository.open(git_repo) as repo:
-        assert repo.draft().empty
+    assert_logged(git_repo, "gemini")
 
 
 def test_payload_outside_a_git_repo_raises_nothing(tmp_path: Path) -> None:

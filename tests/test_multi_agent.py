@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from agent_fixtures import payloads, write_transcript
-from conftest import git
+from agent_fixtures import assert_silent, commit_all, enable, payloads, run_hook, write_transcript
 
 import bitloops
 
@@ -20,16 +17,7 @@ GREET = "def greet(name):\n    return f'Hello, {name}!'\n"
 
 
 def _hook(agent: str, payload: dict[str, Any], cwd: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", agent],
-        input=json.dumps(payload).encode(),
-        cwd=cwd,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 0 and proc.stdout == b"", proc.stderr
-    assert proc.stderr == b"", proc.stderr
+    assert_silent(run_hook(agent, json.dumps(payload).encode(), cwd))
 
 
 def _apply(repo: Path, agent: str, payload: dict[str, Any]) -> None:
@@ -51,9 +39,7 @@ def _apply(repo: Path, agent: str, payload: dict[str, Any]) -> None:
 
 def test_claude_code_and_cursor_share_one_checkpoint(git_repo: Path, tmp_path: Path) -> None:
     """Interleaved Claude Code and Cursor sessions: one commit, both in it, each tagged."""
-    subprocess.run(
-        [sys.executable, "-m", "bitloops", "enable"], cwd=git_repo, check=True, capture_output=True
-    )
+    enable(git_repo)
     claude_transcript = write_transcript(
         "claude_code", "transcript.jsonl", git_repo, tmp_path / "claude.jsonl"
     )
@@ -70,10 +56,8 @@ def test_claude_code_and_cursor_share_one_checkpoint(git_repo: Path, tmp_path: P
             if item is not None:
                 _apply(git_repo, *item)
                 _hook(*item, git_repo)
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-q", "-m", "greet, twice over")
+    checkpoint = commit_all(git_repo, "greet, twice over")
     with bitloops.Repository.open(git_repo) as repo:
-        checkpoint = repo.checkpoint("HEAD")
         assert repo.draft().empty  # everything went into the one checkpoint
     assert {(s.session_id, s.agent) for s in checkpoint.sessions} == {
         (CLAUDE_SID, "claude-code"),

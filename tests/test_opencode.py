@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import FIXTURES, payloads
-from conftest import git
+from agent_fixtures import (
+    FIXTURES,
+    assert_logged_not_recorded,
+    assert_silent,
+    commit_all,
+    enable,
+    group_by_kind,
+    payloads,
+    run_hook,
+    with_field,
+)
 
 import bitloops
 from bitloops.integrations import opencode
@@ -23,17 +32,6 @@ MODEL = "claude-sonnet-4-5"
 PROMPT = "Add a greet() function in src/greet.py and mention it in the README"
 FINAL = "I added greet() in src/greet.py and mentioned it in the README."
 GREET = "def greet(name):\n    return f'Hello, {name}!'\n"
-
-
-def _run_hook(payload: dict[str, Any], cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", "opencode"],
-        input=json.dumps(payload).encode(),
-        cwd=cwd,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
 
 
 def _apply(repo: Path, payload: dict[str, Any]) -> None:
@@ -51,13 +49,6 @@ def _apply(repo: Path, payload: dict[str, Any]) -> None:
         (repo / "docs" / "notes.md").write_text("# Notes\n", encoding="utf-8")
 
 
-def _by_kind(events: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for event in events:
-        out.setdefault(event.kind, []).append(event)
-    return out
-
-
 def _fixture(repo: Path) -> list[dict[str, Any]]:
     return payloads("opencode", repo, repo / "unused")
 
@@ -66,7 +57,7 @@ def _check_session(checkpoint: bitloops.Checkpoint) -> None:
     """What the fixture session must leave in a checkpoint, however it was delivered."""
     events = list(checkpoint.events)
     main = [e for e in events if e.session_id == SID]
-    by_kind = _by_kind(main)
+    by_kind = group_by_kind(main)
     assert [e.payload["text"] for e in by_kind["prompt"]] == [PROMPT]
     tools = [e.payload for e in by_kind["tool_use"]]
     assert [t["name"] for t in tools] == ["read", "edit", "write", "bash", "bash", "task"]
@@ -117,19 +108,11 @@ def _check_session(checkpoint: bitloops.Checkpoint) -> None:
 
 def test_full_session_becomes_a_checkpoint(git_repo: Path) -> None:
     """Every fixture payload through the CLI, then a real commit: the checkpoint has it all."""
-    subprocess.run(
-        [sys.executable, "-m", "bitloops", "enable"], cwd=git_repo, check=True, capture_output=True
-    )
+    enable(git_repo)
     for payload in _fixture(git_repo):
         _apply(git_repo, payload)
-        proc = _run_hook(payload, git_repo)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == b""
-        assert proc.stderr == b"", proc.stderr
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-q", "-m", "greet")
-    with bitloops.Repository.open(git_repo) as repo:
-        _check_session(repo.checkpoint("HEAD"))
+        assert_silent(run_hook("opencode", json.dumps(payload).encode(), git_repo))
+    _check_session(commit_all(git_repo, "greet"))
 
 
 _NODE = shutil.which("node")
@@ -182,11 +165,7 @@ def test_the_plugin_forwards_the_session(git_repo: Path, tmp_path: Path) -> None
     )
     assert proc.returncode == 0, proc.stderr
     assert not (git_repo / ".git" / "bitloops" / "hooks.log").exists()
-    git(git_repo, "add", "-A")
-    git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "greet")
-    with bitloops.Repository.open(git_repo) as repo:
-        checkpoint = repo.promote("HEAD")
-    assert checkpoint is not None
+    checkpoint = commit_all(git_repo, "greet", promote=True)
     _check_session(checkpoint)
     texts = [e.payload.get("text") for e in checkpoint.events]
     assert "Add a" not in texts and "Let m" not in texts  # no streaming fragments
@@ -266,7 +245,7 @@ def test_an_export_file_is_read_once(repo: bitloops.Repository, tmp_path: Path) 
     recorded = opencode.catch_up(repo, SID, export)
     assert opencode.catch_up(repo, SID, export) == 0
     events = repo.draft().events
-    by_kind = _by_kind(events)
+    by_kind = group_by_kind(events)
     assert recorded == len(events) - 1  # all but the session_start
     assert [e.payload["text"] for e in by_kind["prompt"]] == [PROMPT]
     assert [e.payload["text"] for e in by_kind["response"]] == [
@@ -313,25 +292,9 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 def test_bad_input_exits_0_and_is_logged(git_repo: Path, name: str) -> None:
     """A bad payload exits 0, prints nothing on stdout, records nothing and is logged."""
-    raw = BAD_INPUTS[name]
-    if raw.startswith(b"{"):
-        data = json.loads(raw)
-        data["cwd"] = str(git_repo)
-        raw = json.dumps(data).encode()
-    proc = subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", "opencode"],
-        input=raw,
-        cwd=git_repo,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 0 and proc.stdout == b""
-    assert b"Traceback" not in proc.stderr
-    log = git_repo / ".git" / "bitloops" / "hooks.log"
-    assert "opencode failed" in log.read_text(encoding="utf-8")
-    with bitloops.Repository.open(git_repo) as repo:
-        assert repo.draft().empty
+    raw = with_field(BAD_INPUTS[name], "cwd", str(git_repo))
+    proc = run_hook("opencode", raw, git_repo)
+    assert_logged_not_recorded(proc, git_repo, "opencode")
 
 
 def test_an_error_of_no_session_is_dropped_quietly(repo: bitloops.Repository) -> None:

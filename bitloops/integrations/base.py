@@ -1,16 +1,18 @@
 """What every agent integration shares: its hook command, its sessions, its transcript state.
 
-Each agent module (``claude_code``, ``codex``, ``gemini``) maps its own payloads and reads
-its own transcript format; these pieces are the same for all of them but for the agent's
-name, so they live here once.
+Each agent module maps its own payloads and reads its own transcript format; these pieces
+are the same for all of them but for the agent's name, so they live here once: checking
+and reading payloads, finding the repository, recording once from hook or transcript, the
+per-session reading loop and a base for its readers, file changes, the hook command.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from ..errors import (
@@ -27,6 +29,7 @@ from ..errors import (
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import IO, Any, Protocol
 
@@ -41,24 +44,112 @@ else:
 
 __all__ = [
     "MAX_HOOK_BYTES",
+    "MAX_JSON_BYTES",
     "LineReader",
+    "TranscriptReader",
+    "added_or_modified",
     "agent_session",
+    "decoded",
     "digest",
     "drain_spool",
+    "end_session",
+    "event_and_session",
     "fit_payload",
+    "home_dir",
+    "hook_reasoning",
     "hook_response",
+    "json_document",
+    "json_file",
+    "json_object",
+    "mapping",
+    "once",
+    "open_first",
     "open_repository",
     "open_transcripts",
+    "patch_files",
     "read_new_lines",
     "record_fitting",
     "relative_path",
     "relative_to_top",
     "remember",
+    "require_object",
     "run_payload_hook",
+    "session_after_read",
     "spool_entry",
+    "stop_turn",
+    "text_field",
+    "transcript_reasoning",
     "transcript_response",
     "where_to_look",
 ]
+
+#: A whole-JSON transcript or export file larger than this is not read.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+# One line of an apply_patch envelope naming a file (its action and path), and the line
+# that may follow an Update. Compiled on first use (re caches it), not by every hook.
+_PATCH_FILE = r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$"
+_MOVE_TO = r"^\*\*\* Move to: (.+?)\s*$"
+_PATCH_CHANGES = {"Add": "added", "Update": "modified", "Delete": "deleted"}
+
+
+# -- payloads -------------------------------------------------------------------------------
+
+
+def require_object(payload: Any, what: str) -> None:
+    """Raise :class:`~bitloops.InvalidPayload` unless ``payload`` is a mapping.
+
+    ``what`` names it in the message (``"a Codex hook payload"``).
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(f"{what} is a JSON object, not {type(payload).__name__}")
+
+
+def event_and_session(payload: Any, what: str, *sid_keys: str) -> tuple[str, str]:
+    """The ``hook_event_name`` and session id of a hook payload, checked in that order.
+
+    The session id is the first of ``sid_keys`` holding a non-empty string. Raises
+    :class:`~bitloops.InvalidPayload` for a non-object (see :func:`require_object`), or
+    when either is missing.
+    """
+    require_object(payload, what)
+    name = payload.get("hook_event_name")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload("the payload has no hook_event_name string")
+    sid = text_field(payload, *sid_keys)
+    if sid is None:
+        raise InvalidPayload(f"the payload has no {sid_keys[0]} string")
+    return name, sid
+
+
+def text_field(payload: Any, *keys: str) -> str | None:
+    """The first of ``keys`` whose value is a non-empty string (None for a non-mapping)."""
+    if not isinstance(payload, Mapping):
+        return None
+    for key in keys:
+        value = payload.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def decoded(value: Any) -> Any:
+    """``value``, or what it holds when it is a JSON object or array written as a string."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+    return value
+
+
+def home_dir(env: str, default: str) -> str:
+    """``$env`` when set, else ``~/<default>``."""
+    return os.environ.get(env) or os.path.join(os.path.expanduser("~"), default)
 
 
 class LineReader(Protocol):
@@ -80,13 +171,13 @@ def read_new_lines(
     repo: Repository,
     agent: str,
     sid: str,
-    transcript: str,
+    transcript: str | None,
     make_reader: Callable[[Session, ts.TranscriptState], LineReader],
     *,
     max_seconds: float,
-    max_lines: int,
+    max_lines: int = 20000,
     resume: bool,
-    whole: Callable[[IO[bytes], int, LineReader], list[Event]] | None = None,
+    whole: Callable[[Any, LineReader], list[Event]] | None = None,
 ) -> list[Event]:
     """Record what a transcript gained since the last call, under the session's state lock.
 
@@ -95,9 +186,13 @@ def read_new_lines(
     recorded). A last line without its newline waits for the next call. Stops after
     ``max_seconds`` or ``max_lines``. An ended session records nothing unless ``resume``
     (for agents with no session-end hook). ``whole`` reads a file that is one JSON
-    document rather than lines, all of it each time.
+    document rather than lines, all of it each time: it gets the document (None when not
+    JSON or over :data:`MAX_JSON_BYTES`). No ``transcript`` records nothing.
     """
     from . import transcript_state as ts
+
+    if transcript is None:
+        return []
 
     common = repo.paths.common_dir
     deadline = time.monotonic() + max_seconds
@@ -126,7 +221,7 @@ def read_new_lines(
             reader = make_reader(session, state)
             try:
                 if whole is not None:
-                    events += whole(fh, info.st_size, reader)
+                    events += whole(json_document(fh, info.st_size), reader)
                     state.offset = info.st_size
                 else:
                     fh.seek(state.offset)
@@ -154,16 +249,27 @@ def where_to_look(payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None
     return places
 
 
-@contextmanager
 def open_repository(
     payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None
-) -> Iterator[Repository]:
+) -> AbstractContextManager[Repository]:
     """The repository of the first of :func:`where_to_look` inside a work tree."""
+    empty = "the payload has no cwd and no directory was given"
+    return open_first(where_to_look(payload, cwd), empty=empty)
+
+
+@contextmanager
+def open_first(
+    places: Sequence[str], *, empty: str = "the payload names no directory and none was given"
+) -> Iterator[Repository]:
+    """The repository of the first of ``places`` inside a git work tree.
+
+    Raises :class:`~bitloops.NotAGitRepository` saying ``empty`` when there is no place,
+    else the error of the first place tried.
+    """
     from ..repository import Repository
 
-    places = where_to_look(payload, cwd)
     if not places:
-        raise NotAGitRepository("the payload has no cwd and no directory was given")
+        raise NotAGitRepository(empty)
     error: NotAGitRepository | None = None
     for place in places:
         try:
@@ -255,6 +361,29 @@ def relative_to_top(top: str, raw: str, cwd: Any) -> str | None:
     return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
+def added_or_modified(repo: Repository, rel: str) -> str:
+    """How a write changed ``rel``: ``"modified"`` when git tracks it, else ``"added"``."""
+    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
+    return "modified" if tracked else "added"
+
+
+def patch_files(text: str) -> list[tuple[str, str, str | None]]:
+    """(path, change, moved to) of each file an ``apply_patch`` envelope names, as written.
+
+    ``change`` is added, modified or deleted; ``moved to`` is the path of the ``*** Move
+    to:`` line right after an ``Update`` (None when there is none).
+    """
+    out: list[tuple[str, str, str | None]] = []
+    for match in re.finditer(_PATCH_FILE, text, re.MULTILINE):
+        move = None
+        if match.group(1) == "Update":
+            move = re.match(_MOVE_TO, text[match.end() :].lstrip("\n"), re.MULTILINE)
+        out.append(
+            (match.group(2), _PATCH_CHANGES[match.group(1)], move.group(1) if move else None)
+        )
+    return out
+
+
 def digest(text: str) -> str:
     """A fingerprint of a response text, to record it once from hook or transcript."""
     import hashlib
@@ -264,34 +393,91 @@ def digest(text: str) -> str:
 
 def hook_response(repo: Repository, session: Session, text: Any) -> Event | None:
     """The turn's final text from a hook, unless the transcript reader just recorded it."""
-    from . import transcript_state as ts
-
     if not isinstance(text, str) or not text.strip():
         return None
+    payload = {"text": text, "source": "hook"}
+    return _from_hook(repo, session, digest(text), "response", payload, fit=False)
+
+
+def hook_reasoning(
+    repo: Repository, session: Session, text: str, extra: Mapping[str, Any]
+) -> Event | None:
+    """Reasoning a hook carried, unless the transcript reader recorded the same text."""
+    if not text.strip():
+        return None
+    key = _reasoning_key(text)
+    return _from_hook(repo, session, key, "reasoning", {"text": text, **extra}, fit=True)
+
+
+def transcript_response(
+    session: Session, state: ts.TranscriptState, text: str, base: Mapping[str, Any]
+) -> list[Event]:
+    """A response read from a transcript, unless the hook already recorded the same text."""
+    return _from_transcript(session, state, digest(text), "response", {"text": text, **base})
+
+
+def transcript_reasoning(
+    session: Session, state: ts.TranscriptState, text: str, base: Mapping[str, Any]
+) -> list[Event]:
+    """Reasoning read from a transcript, unless a hook recorded the same text."""
+    key = _reasoning_key(text)
+    return _from_transcript(session, state, key, "reasoning", {"text": text, **base})
+
+
+def _reasoning_key(text: str) -> str:
+    return "reasoning:" + digest(text.strip())
+
+
+def _from_hook(
+    repo: Repository, session: Session, key: str, kind: str, payload: dict[str, Any], *, fit: bool
+) -> Event | None:
+    """Record a text a hook carried, unless the transcript recorded ``key`` first.
+
+    Either side records a text the other has not: the one that finds the other's key
+    takes it back instead (hooks and transcripts arrive in either order).
+    """
+    from . import transcript_state as ts
+
     common = repo.paths.common_dir
-    key = digest(text)
     with ts.locked(common, session.session_id):
         state = ts.load(common, session.session_id)
         if key in state.transcript_responses:
             state.transcript_responses.remove(key)
             ts.save(common, state)
             return None
-        event = session.record("response", {"text": text, "source": "hook"})
+        event = record_fitting(session, kind, payload) if fit else session.record(kind, payload)
         state.hook_responses.append(key)
         ts.save(common, state)
     return event
 
 
-def transcript_response(
-    session: Session, state: ts.TranscriptState, text: str, base: dict[str, Any]
+def _from_transcript(
+    session: Session, state: ts.TranscriptState, key: str, kind: str, payload: dict[str, Any]
 ) -> list[Event]:
-    """A response read from a transcript, unless the hook already recorded the same text."""
-    key = digest(text)
+    """:func:`_from_hook` for a transcript reader, which holds the state's lock already."""
     if key in state.hook_responses:
-        state.hook_responses.remove(key)  # the Stop hook recorded it already
+        state.hook_responses.remove(key)
         return []
     state.transcript_responses.append(key)
-    return [record_fitting(session, "response", {"text": text, **base})]
+    return [record_fitting(session, kind, payload)]
+
+
+def once(repo: Repository, sid: str, key: str) -> bool:
+    """True the first time ``key`` is claimed for session ``sid`` (kept in its state file).
+
+    For hook events an agent may send twice (two hooks for one tool call, a plugin loaded
+    from two places); the check and the claim happen under the session's state lock.
+    """
+    from . import transcript_state as ts
+
+    common = repo.paths.common_dir
+    with ts.locked(common, sid):
+        state = ts.load(common, sid)
+        if key in state.seen:
+            return False
+        state.seen.append(key)
+        ts.save(common, state)
+    return True
 
 
 def remember(
@@ -341,6 +527,42 @@ def agent_session(
     return session
 
 
+def session_after_read(repo: Repository, agent: str, sid: str, *, resume: bool = True) -> Session:
+    """:func:`agent_session` again after a transcript read, which may have learnt the model."""
+    from . import transcript_state as ts
+
+    return agent_session(repo, agent, sid, ts.load(repo.paths.common_dir, sid), resume=resume)
+
+
+def stop_turn(
+    repo: Repository, agent: str, sid: str, events: list[Event], text: Any
+) -> list[Event]:
+    """The end of a turn: ``events`` read from the transcript, then the hook's final
+    ``text`` as a response unless the transcript brought it (see :func:`hook_response`)."""
+    event = hook_response(repo, session_after_read(repo, agent, sid), text)
+    return events if event is None else [*events, event]
+
+
+def end_session(
+    repo: Repository,
+    agent: str,
+    session: Session,
+    read: Callable[[], list[Event]],
+    reason: Any,
+) -> list[Event]:
+    """A session-end hook: what the transcript still holds (``read``), then the end.
+
+    Nothing for a session that has ended already (its transcript is not read). The
+    ``reason`` is kept when it is a non-empty string.
+    """
+    if session.ended:
+        return []
+    events = read()
+    session = session_after_read(repo, agent, session.session_id, resume=False)
+    end = session.end(reason if isinstance(reason, str) and reason else None)
+    return events if end is None else [*events, end]
+
+
 def open_transcripts(
     repo: Repository, agent: str, *, untagged: bool = False
 ) -> list[tuple[str, str]]:
@@ -366,6 +588,98 @@ def open_transcripts(
         and state.transcript_path
         and state.worktree in (None, repo.worktree)
     )
+
+
+# -- reading transcripts --------------------------------------------------------------------
+
+
+class TranscriptReader:
+    """A base for the agents' line readers: the session, its state, the keys recorded.
+
+    ``seen`` mirrors the state's list of keys already recorded; :meth:`flush` records the
+    token usage notes queued by :meth:`queue_usage` (the last one of a message wins).
+    """
+
+    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
+        self.session = session
+        self.state = state
+        self.seen = set(state.seen)
+        self.usage_done = set(state.usage_done)
+        # message id -> the usage note to record at the end of the batch
+        self.usage: dict[str, dict[str, Any]] = {}
+
+    def mark(self, *keys: str) -> None:
+        """Remember ``keys`` as recorded (in the state :func:`read_new_lines` saves)."""
+        for key in keys:
+            if key not in self.seen:
+                self.seen.add(key)
+                self.state.seen.append(key)
+
+    def once(self, key: str) -> bool:
+        """True the first time ``key`` is seen, which then remembers it."""
+        if key in self.seen:
+            return False
+        self.mark(key)
+        return True
+
+    def set_model(self, model: Any) -> None:
+        """Take ``model``, when a non-empty string, as the session's model from now on."""
+        if isinstance(model, str) and model:
+            self.state.model = model
+            self.session.set_model(model)
+
+    def response(self, text: str, base: Mapping[str, Any]) -> list[Event]:
+        """See :func:`transcript_response`."""
+        return transcript_response(self.session, self.state, text, base)
+
+    def reasoning(self, text: str, base: Mapping[str, Any]) -> list[Event]:
+        """See :func:`transcript_reasoning`."""
+        return transcript_reasoning(self.session, self.state, text, base)
+
+    def queue_usage(self, message_id: str, note: dict[str, Any]) -> None:
+        """Queue the usage ``note`` of a message whose usage is not recorded yet."""
+        if message_id not in self.usage_done:
+            self.usage[message_id] = note
+
+    def line(self, raw: bytes) -> list[Event]:
+        """The events one transcript line records (none here)."""
+        return []
+
+    def flush(self) -> list[Event]:
+        """Record the queued usage notes."""
+        events = []
+        for message_id, note in self.usage.items():
+            events.append(self.session.record("note", note))
+            self.usage_done.add(message_id)
+            self.state.usage_done.append(message_id)
+        self.usage.clear()
+        return events
+
+
+def json_object(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object one transcript line holds; None for any other line."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def json_document(fh: IO[bytes], size: int) -> Any:
+    """The JSON value of the open file of ``size`` bytes; None when over
+    :data:`MAX_JSON_BYTES` or not UTF-8 JSON."""
+    if size > MAX_JSON_BYTES:
+        return None
+    try:
+        return json.loads(fh.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def json_file(path: str | os.PathLike[str]) -> Any:
+    """:func:`json_document` of the file at ``path``; raises :class:`OSError` when unreadable."""
+    with open(path, "rb") as fh:
+        return json_document(fh, os.fstat(fh.fileno()).st_size)
 
 
 # -- the hook command -----------------------------------------------------------------------

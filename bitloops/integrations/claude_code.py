@@ -19,10 +19,14 @@ from collections.abc import Mapping
 
 from ..errors import InvalidEvent, InvalidPayload
 from .base import (
+    TranscriptReader,
+    added_or_modified,
     agent_session,
     digest,
+    end_session,
+    event_and_session,
     fit_payload,
-    hook_response,
+    json_object,
     open_repository,
     open_transcripts,
     read_new_lines,
@@ -31,7 +35,7 @@ from .base import (
     remember,
     run_payload_hook,
     spool_entry,
-    transcript_response,
+    stop_turn,
     where_to_look,
 )
 
@@ -44,8 +48,6 @@ if TYPE_CHECKING:
     from ..model import Event
     from ..redact import Redactor
     from ..repository import Repository
-    from ..session import Session
-    from . import transcript_state as ts
     from .direct import Located
 
 __all__ = ["AGENT", "HOOK_EVENTS", "active_transcripts", "catch_up", "handle", "run_hook"]
@@ -109,16 +111,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     over ``max_payload_bytes``, :class:`~bitloops.NotAGitRepository` when no work tree is
     found, and the library's other errors as recording does.
     """
-    if not isinstance(payload, Mapping):
-        raise InvalidPayload(
-            f"a Claude Code hook payload is a JSON object, not {type(payload).__name__}"
-        )
-    name = payload.get("hook_event_name")
-    sid = payload.get("session_id")
-    if not isinstance(name, str) or not name:
-        raise InvalidPayload("the payload has no hook_event_name string")
-    if not isinstance(sid, str) or not sid.strip():
-        raise InvalidPayload("the payload has no session_id string")
+    name, sid = event_and_session(payload, "a Claude Code hook payload", "session_id")
     if len(sid) > _MAX_SESSION_ID:
         raise InvalidPayload(f"the session_id is over {_MAX_SESSION_ID} characters long")
     if name not in HOOK_EVENTS and not _EVENT_NAME.fullmatch(name):
@@ -137,14 +130,13 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         for kind, data, arts, fit in planned:
             if arts == (None,):  # a Write whose creation only git can tell
                 rel = data["path"]
-                tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
-                data["change"], arts = "modified" if tracked else "added", (rel,)
+                data["change"], arts = added_or_modified(repo, rel), (rel,)
             ready = tuple(a for a in arts if a is not None)
             fitted.append((kind, _prepared(data, fit, repo.redactor, repo)[0], ready))
     final = payload.get("last_assistant_message")
     if name == "Stop" and isinstance(final, str) and final.strip():
         _prepared({"text": final, "source": "hook"}, False, repo.redactor, repo)  # fits?
-    state = _remember(repo, sid, transcript)
+    state = remember(repo, AGENT, sid, transcript)
     if name == "PreToolUse":
         return []  # PostToolUse records the call with its output, as one event
     if name == "SessionStart":
@@ -152,27 +144,18 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         model = model if isinstance(model, str) and model else state.model
         repo.start_session(AGENT, model=model, session_id=sid)
         return []
-    session = _session(repo, sid, state, resume=name != "SessionEnd")
+    session = agent_session(repo, AGENT, sid, state, resume=name != "SessionEnd")
     if fitted:
         if not repo.settings.capture:
             return [session.record(kind, data, artefacts=arts) for kind, data, arts in fitted]
         with repo.store.transaction():  # one hook, one transaction: all or nothing
             return [session.record(kind, data, artefacts=arts) for kind, data, arts in fitted]
-    from . import transcript_state as ts
-
     if name == "Stop":
-        events = _catch_up(repo, sid, transcript, _STOP_SECONDS) if transcript else []
-        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=True)
-        event = hook_response(repo, session, payload.get("last_assistant_message"))
-        return events if event is None else [*events, event]
+        events = _catch_up(repo, sid, transcript, _STOP_SECONDS)
+        return stop_turn(repo, AGENT, sid, events, payload.get("last_assistant_message"))
     # SessionEnd
-    if session.ended:
-        return []
-    events = _catch_up(repo, sid, transcript, _END_SECONDS) if transcript else []
-    session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=False)
-    reason = payload.get("reason")
-    end = session.end(reason if isinstance(reason, str) and reason else None)
-    return events if end is None else [*events, end]
+    read = lambda: _catch_up(repo, sid, transcript, _END_SECONDS)  # noqa: E731
+    return end_session(repo, AGENT, session, read, payload.get("reason"))
 
 
 def _planned(
@@ -240,14 +223,6 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
         _tool_payload(payload)
 
 
-def _remember(repo: Repository, sid: str, transcript: str | None) -> ts.TranscriptState:
-    return remember(repo, AGENT, sid, transcript)
-
-
-def _session(repo: Repository, sid: str, state: ts.TranscriptState, *, resume: bool) -> Session:
-    return agent_session(repo, AGENT, sid, state, resume=resume)
-
-
 def _tool_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     name = payload.get("tool_name")
     if not isinstance(name, str) or not name:
@@ -270,10 +245,7 @@ def _file_change(
     if change is None:
         return None
     rel, kind = change
-    if kind is None:
-        tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
-        kind = "modified" if tracked else "added"
-    return rel, kind
+    return rel, kind if kind is not None else added_or_modified(repo, rel)
 
 
 def _file_change_at(
@@ -337,31 +309,18 @@ def _catch_up(
     max_seconds: float,
     max_lines: int = 20000,
 ) -> list[Event]:
-    if transcript is None:
-        return []
     return read_new_lines(
         repo, AGENT, sid, transcript, _Reader,
         max_seconds=max_seconds, max_lines=max_lines, resume=False,
     )  # fmt: skip
 
 
-class _Reader:
+class _Reader(TranscriptReader):
     """Turns transcript lines into events, remembering what it recorded in the state."""
 
-    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
-        self.session = session
-        self.state = state
-        self.seen = set(state.seen)
-        self.usage_done = set(state.usage_done)
-        # message id -> the usage note to record (the last line of a message wins)
-        self.usage: dict[str, dict[str, Any]] = {}
-
     def line(self, raw: bytes) -> list[Event]:
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return []
-        if not isinstance(obj, dict) or obj.get("type") != "assistant":
+        obj = json_object(raw)
+        if obj is None or obj.get("type") != "assistant":
             return []
         if obj.get("isSidechain") is True:
             return []
@@ -373,9 +332,8 @@ class _Reader:
         if not isinstance(message, dict):
             return []
         model = message.get("model")
-        if isinstance(model, str) and model and not model.startswith("<"):  # "<synthetic>"
-            self.state.model = model
-            self.session.set_model(model)
+        if isinstance(model, str) and not model.startswith("<"):  # not "<synthetic>"
+            self.set_model(model)
         base: dict[str, Any] = {"transcript_uuid": key}
         for name, value in (
             ("message_id", message.get("id")),
@@ -399,25 +357,12 @@ class _Reader:
                         )
                     )
             elif kind == "text" and isinstance(block.get("text"), str) and block["text"].strip():
-                events += self._response(block["text"], base)
+                events += self.response(block["text"], base)
         usage = message.get("usage")
         mid = base.get("message_id")
-        if isinstance(usage, dict) and mid and mid not in self.usage_done:
-            self.usage[mid] = {"text": "token usage", "usage": usage, **base}
-        self.seen.add(key)
-        self.state.seen.append(key)
-        return events
-
-    def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
-        return transcript_response(self.session, self.state, text, base)
-
-    def flush(self) -> list[Event]:
-        events = []
-        for mid, note in self.usage.items():
-            events.append(self.session.record("note", note))
-            self.usage_done.add(mid)
-            self.state.usage_done.append(mid)
-        self.usage.clear()
+        if isinstance(usage, dict) and mid:
+            self.queue_usage(mid, {"text": "token usage", "usage": usage, **base})
+        self.mark(key)  # last: a line that failed half-way is read again
         return events
 
 

@@ -7,9 +7,10 @@ while hooks were off) is read from the session's rollout JSONL
 (``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl``) by :func:`catch_up`,
 incrementally. See ``docs/agents.md``.
 
-The helpers shared with Claude Code (opening the repository, recording with truncation,
-the Stop response de-duplication, the per-session state) come from
-:mod:`bitloops.integrations.claude_code` and :mod:`bitloops.integrations.transcript_state`.
+The helpers shared with the other agents (opening the repository, recording with
+truncation, the Stop response de-duplication, the reading loop) come from
+:mod:`bitloops.integrations.base`; the per-session state is
+:mod:`bitloops.integrations.transcript_state`.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from typing import IO, TYPE_CHECKING, Any
 from ..errors import InvalidPayload
 from . import transcript_state as ts
 from .base import (
+    TranscriptReader,
     agent_session,
     digest,
-    hook_response,
+    event_and_session,
+    json_object,
     open_repository,
     open_transcripts,
+    patch_files,
     read_new_lines,
     record_fitting,
     relative_path,
     remember,
     run_payload_hook,
-    transcript_response,
+    stop_turn,
     where_to_look,
 )
 
@@ -55,8 +59,6 @@ _STOP_SECONDS = 2.0
 # Keys kept in the state's ``seen`` list for tool calls: a call recorded, its output recorded.
 _CALL = "call:"
 _OUT = "out:"
-_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$", re.MULTILINE)
-_MOVE_TO = re.compile(r"^\*\*\* Move to: (.+?)\s*$", re.MULTILINE)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -81,14 +83,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     ``hook_event_name`` string, or with fields of the wrong type, and
     :class:`~bitloops.NotAGitRepository` when no work tree is found.
     """
-    if not isinstance(payload, Mapping):
-        raise InvalidPayload(f"a Codex hook payload is a JSON object, not {type(payload).__name__}")
-    name = payload.get("hook_event_name")
-    sid = payload.get("session_id")
-    if not isinstance(name, str) or not name:
-        raise InvalidPayload("the payload has no hook_event_name string")
-    if not isinstance(sid, str) or not sid.strip():
-        raise InvalidPayload("the payload has no session_id string")
+    name, sid = event_and_session(payload, "a Codex hook payload", "session_id")
     if name == "UserPromptSubmit" and not isinstance(payload.get("prompt"), str):
         raise InvalidPayload("a UserPromptSubmit payload needs a prompt string")
     if name == "PostToolUse" and not isinstance(payload.get("tool_name"), str):
@@ -102,7 +97,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
     transcript = payload.get("transcript_path") or None
-    state = _remember(repo, sid, transcript, payload.get("model") or None)
+    state = remember(repo, AGENT, sid, transcript, payload.get("model") or None)
     extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
     extra.pop("model", None)
     if name == "PreToolUse":
@@ -110,7 +105,8 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     if name == "SessionStart":
         repo.start_session(AGENT, model=state.model, session_id=sid)
         return []
-    session = _session(repo, sid, state)
+    # Codex has no SessionEnd hook: an ended session that hears again is resumed.
+    session = agent_session(repo, AGENT, sid, state)
     if name == "UserPromptSubmit":
         return [session.prompt(payload["prompt"])]
     if name == "PostToolUse":
@@ -118,9 +114,7 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     if name == "Stop":
         path = state.transcript_path or find_rollout(sid)
         events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
-        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid))
-        event = hook_response(repo, session, payload.get("last_assistant_message"))
-        return events if event is None else [*events, event]
+        return stop_turn(repo, AGENT, sid, events, payload.get("last_assistant_message"))
     if name in ("SubagentStart", "SubagentStop"):
         event_name = "start" if name == "SubagentStart" else "stop"
         return [session.record("subagent", {"event": event_name, **extra})]
@@ -129,17 +123,6 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         return [session.record("compaction", {"phase": phase, **extra})]
     note = {"text": f"Codex hook {name}", "hook_event_name": name, **extra}
     return [session.record("note", note)]
-
-
-def _remember(
-    repo: Repository, sid: str, transcript: str | None, model: str | None
-) -> ts.TranscriptState:
-    return remember(repo, AGENT, sid, transcript, model)
-
-
-def _session(repo: Repository, sid: str, state: ts.TranscriptState) -> Session:
-    # Codex has no SessionEnd hook: an ended session that hears again is resumed.
-    return agent_session(repo, AGENT, sid, state)
 
 
 def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) -> list[Event]:
@@ -191,20 +174,16 @@ def _patch_changes(
     text = _patch_text(tool, tool_input)
     if not text:
         return []
-    kinds = {"Add": "added", "Update": "modified", "Delete": "deleted"}
     events = []
-    for match in _PATCH_FILE.finditer(text):
-        rel = relative_path(repo, match.group(2), cwd)
+    for path, change, moved_to in patch_files(text):
+        rel = relative_path(repo, path, cwd)
         if rel is None:
             continue
-        rest = text[match.end() :]
-        move = _MOVE_TO.match(rest.lstrip("\n"))
-        if match.group(1) == "Update" and move is not None:
-            new = relative_path(repo, move.group(1), cwd)
-            if new is not None:
-                events.append(session.file_change(new, "renamed", old_path=rel))
-                continue
-        events.append(session.file_change(rel, kinds[match.group(1)]))
+        new = relative_path(repo, moved_to, cwd) if moved_to is not None else None
+        if new is not None:
+            events.append(session.file_change(new, "renamed", old_path=rel))
+        else:
+            events.append(session.file_change(rel, change))
     return events
 
 
@@ -261,36 +240,22 @@ def _catch_up(
     )  # fmt: skip
 
 
-class _Rollout:
+class _Rollout(TranscriptReader):
     """Turns rollout lines into events, remembering what it recorded in the state."""
 
     def __init__(self, repo: Repository, session: Session, state: ts.TranscriptState) -> None:
+        super().__init__(session, state)
         self.repo = repo
-        self.session = session
-        self.state = state
-        self.seen = set(state.seen)
         # call_id -> the tool_use payload waiting for its output
         self.pending: dict[str, dict[str, Any]] = {}
         self.cwd: str | None = None
 
-    def _mark(self, *keys: str) -> None:
-        for key in keys:
-            if key not in self.seen:
-                self.seen.add(key)
-                self.state.seen.append(key)
-
     def line(self, raw: bytes) -> list[Event]:
-        try:
-            text = raw.decode("utf-8")
-            obj = json.loads(text)
-        except (UnicodeDecodeError, ValueError, RecursionError):
+        obj = json_object(raw)
+        if obj is None or not isinstance(obj.get("payload"), dict):
             return []
-        if not isinstance(obj, dict) or not isinstance(obj.get("payload"), dict):
+        if not self.once("sha256:" + digest(raw.decode("utf-8"))):
             return []
-        key = "sha256:" + digest(text)
-        if key in self.seen:
-            return []
-        self._mark(key)
         payload = obj["payload"]
         base: dict[str, Any] = {}
         if isinstance(obj.get("timestamp"), str):
@@ -299,10 +264,7 @@ class _Rollout:
         if kind in ("session_meta", "turn_context") and isinstance(payload.get("cwd"), str):
             self.cwd = payload["cwd"]  # where apply_patch's relative paths start
         if kind == "turn_context":
-            model = payload.get("model")
-            if isinstance(model, str) and model:
-                self.state.model = model
-                self.session.set_model(model)
+            self.set_model(payload.get("model"))
             return []
         if self.state.model:
             base["model"] = self.state.model
@@ -332,7 +294,7 @@ class _Rollout:
             content = payload.get("content")
             parts = [c.get("text") for c in content or [] if isinstance(c, dict)]
             text = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
-            return self._response(text, base) if text else []
+            return self.response(text, base) if text else []
         if sub in ("function_call", "custom_tool_call"):
             call_id = payload.get("call_id")
             if not isinstance(call_id, str) or not call_id or _CALL + call_id in self.seen:
@@ -363,15 +325,12 @@ class _Rollout:
         call = self.pending.pop(call_id, None)
         if call is not None:
             event = record_fitting(self.session, "tool_use", {**call, "output": output})
-            self._mark(_CALL + call_id, _OUT + call_id)
+            self.mark(_CALL + call_id, _OUT + call_id)
             changes = _patch_changes(self.repo, self.session, call["name"], call["input"], self.cwd)
             return [event, *changes]
         data = {"tool_use_id": call_id, "output": output, **base}
-        self._mark(_CALL + call_id, _OUT + call_id)
+        self.mark(_CALL + call_id, _OUT + call_id)
         return [record_fitting(self.session, "tool_result", data)]
-
-    def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
-        return transcript_response(self.session, self.state, text, base)
 
     def flush(self) -> list[Event]:
         """Calls whose output is not written yet: recorded now, their output comes later."""
@@ -379,7 +338,7 @@ class _Rollout:
         for call_id, call in self.pending.items():
             events.append(record_fitting(self.session, "tool_use", call))
             events += _patch_changes(self.repo, self.session, call["name"], call["input"], self.cwd)
-            self._mark(_CALL + call_id)
+            self.mark(_CALL + call_id)
         self.pending.clear()
         return events
 

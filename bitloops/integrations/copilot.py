@@ -26,26 +26,36 @@ from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidPayload
-from ._shared import decoded, home_dir, mapping, text_field, transcript_reasoning
 from .base import (
     LineReader,
+    TranscriptReader,
+    added_or_modified,
     agent_session,
+    decoded,
     digest,
+    end_session,
+    home_dir,
+    json_file,
+    json_object,
+    mapping,
     open_repository,
     open_transcripts,
+    patch_files,
     read_new_lines,
     record_fitting,
     relative_path,
     remember,
+    require_object,
     run_payload_hook,
-    transcript_response,
+    session_after_read,
+    text_field,
+    where_to_look,
 )
 
 if TYPE_CHECKING:
     from ..model import Event
     from ..repository import Repository
     from ..session import Session
-    from . import transcript_state as ts
 
 __all__ = [
     "AGENT",
@@ -91,13 +101,11 @@ _COMMON = frozenset(
 )
 # File-writing tools: whether a write may create the file.
 _FILE_TOOLS = {"create": True, "write": True, "edit": False, "str_replace": False, "insert": False}
-_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$", re.MULTILINE)
 _FAILED_RESULTS = frozenset({"failure", "error", "denied", "rejected"})
 _START_SECONDS = 0.3
 _STOP_SECONDS = 2.0
 _END_SECONDS = 0.5
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
-_MAX_JSON_BYTES = 64 * 1024 * 1024
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -171,10 +179,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     whose event cannot be told, or missing the field its event needs, and
     :class:`~bitloops.NotAGitRepository` when no work tree is found.
     """
-    if not isinstance(payload, Mapping):
-        raise InvalidPayload(
-            f"a Copilot CLI hook payload is a JSON object, not {type(payload).__name__}"
-        )
+    require_object(payload, "a Copilot CLI hook payload")
     data = normalise(payload)
     name = data.get("hook_event_name")
     if not isinstance(name, str):
@@ -213,7 +218,7 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) ->
         events = _catch_up(repo, sid, path, _START_SECONDS) if path else []
         first = text_field(payload, "initial_prompt")
         if first:
-            session = agent_session(repo, AGENT, sid, ts.load(repo.paths.common_dir, sid))
+            session = session_after_read(repo, AGENT, sid)
             events.append(session.prompt(first))
             _initial(repo, sid, first, claim=True)
         return events
@@ -229,7 +234,7 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) ->
         events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
         reason = text_field(payload, "stop_reason")
         if reason not in (None, "end_turn", "completed", "stop"):
-            session = agent_session(repo, AGENT, sid, ts.load(repo.paths.common_dir, sid))
+            session = session_after_read(repo, AGENT, sid)
             events.append(session.record("note", {"text": "the turn stopped", **extra}))
         return events
     if name in ("subagentStart", "subagentStop"):
@@ -248,13 +253,14 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) ->
             rest.update({k: v for k, v in error.items() if k in ("name", "stack", "code")})
         return [record_fitting(session, "error", {"message": message, **rest})]
     if name == "sessionEnd":
-        if session.ended:
-            return []
         path = state.transcript_path
-        events = _catch_up(repo, sid, path, _END_SECONDS) if path else []
-        session = agent_session(repo, AGENT, sid, ts.load(repo.paths.common_dir, sid), resume=False)
-        end = session.end(text_field(payload, "reason"))
-        return events if end is None else [*events, end]
+        return end_session(
+            repo,
+            AGENT,
+            session,
+            lambda: _catch_up(repo, sid, path, _END_SECONDS) if path else [],
+            text_field(payload, "reason"),
+        )
     note = {"text": f"Copilot CLI hook {name}", "hook_event_name": name, **extra}
     return [record_fitting(session, "note", note)]
 
@@ -322,12 +328,11 @@ def _changes(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> list[tup
         return []
     patch = next((v for v in tool_input.values() if isinstance(v, str) and "*** " in v), None)
     if tool == "apply_patch" and patch:
-        kinds = {"Add": "added", "Update": "modified", "Delete": "deleted"}
         out = []
-        for match in _PATCH_FILE.finditer(patch):
-            rel = relative_path(repo, match.group(2), cwd)
+        for path, change, _ in patch_files(patch):  # a move stays a modification here
+            rel = relative_path(repo, path, cwd)
             if rel is not None:
-                out.append((rel, kinds[match.group(1)]))
+                out.append((rel, change))
         return out
     if tool == "str_replace_editor":
         command = tool_input.get("command")
@@ -340,10 +345,7 @@ def _changes(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> list[tup
     rel = relative_path(repo, raw, cwd) if raw else None
     if rel is None:
         return []
-    if not _FILE_TOOLS[tool]:
-        return [(rel, "modified")]
-    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
-    return [(rel, "modified" if tracked else "added")]
+    return [(rel, added_or_modified(repo, rel) if _FILE_TOOLS[tool] else "modified")]
 
 
 # -- the events file ----------------------------------------------------------------------
@@ -374,31 +376,20 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
     """
     from pathlib import Path
 
+    from ..importing import json_lines
+
     path = Path(path)
     try:
         if path.suffix == ".json":
-            if path.stat().st_size > _MAX_JSON_BYTES:
-                return None
-            data = json.loads(path.read_bytes().decode("utf-8"))
+            data = json_file(path)
             return text_field(data, "sessionId", "session_id") if isinstance(data, dict) else None
-        with open(path, "rb") as fh:
-            for _ in range(50):
-                raw = fh.readline()
-                if not raw:
-                    break
-                try:
-                    obj = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError, RecursionError):
-                    continue
-                if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-                    continue
-                data = obj.get("data")
-                found = (
-                    text_field(data, "sessionId", "session_id") if isinstance(data, dict) else None
-                )
+        for obj in json_lines(path, 50):
+            data = obj.get("data")
+            if isinstance(obj.get("type"), str) and isinstance(data, dict):
+                found = text_field(data, "sessionId", "session_id")
                 if found is not None:
                     return found
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+    except OSError:
         return None
     if path.name == "events.jsonl" and path.parent.parent.name == "session-state":
         return path.parent.name
@@ -442,14 +433,8 @@ def _catch_up(
     )  # fmt: skip
 
 
-def _whole_json(fh: IO[bytes], size: int, reader: LineReader) -> list[Event]:
+def _whole_json(data: Any, reader: LineReader) -> list[Event]:
     """The assistant messages of an older one-object session file."""
-    if size > _MAX_JSON_BYTES:
-        return []
-    try:
-        data = json.loads(fh.read().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return []
     messages = data.get("chatMessages") if isinstance(data, dict) else None
     assert isinstance(reader, _Reader)
     events: list[Event] = []
@@ -462,55 +447,35 @@ def _whole_json(fh: IO[bytes], size: int, reader: LineReader) -> list[Event]:
     return events
 
 
-class _Reader:
+class _Reader(TranscriptReader):
     """Turns events-file lines into events, remembering what it recorded in the state."""
-
-    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
-        self.session = session
-        self.state = state
-        self.seen = set(state.seen)
-
-    def _once(self, key: str) -> bool:
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        self.state.seen.append(key)
-        return True
-
-    def _model(self, model: Any) -> None:
-        if isinstance(model, str) and model:
-            self.state.model = model
-            self.session.set_model(model)
 
     def once_response(self, key: str, text: str, base: dict[str, Any]) -> list[Event]:
         """A response, unless ``key`` was recorded before."""
-        if not self._once(key):
-            return []
-        return transcript_response(self.session, self.state, text, base)
+        return self.response(text, base) if self.once(key) else []
 
     def line(self, raw: bytes) -> list[Event]:
-        try:
-            text = raw.decode("utf-8")
-            obj = json.loads(text)
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return []
-        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        obj = json_object(raw)
+        if obj is None or not isinstance(obj.get("type"), str):
             return []
         kind = obj["type"]
         data = mapping(obj.get("data"))
         line_id = obj.get("id")
-        key = line_id if isinstance(line_id, str) and line_id else "sha256:" + digest(text)
+        if isinstance(line_id, str) and line_id:
+            key = line_id
+        else:
+            key = "sha256:" + digest(raw.decode("utf-8"))
         if key in self.seen:
             return []
         if kind == "session.start":
-            self._model(text_field(data, "selectedModel", "model"))
+            self.set_model(text_field(data, "selectedModel", "model"))
         elif kind == "session.model_change":
-            self._model(text_field(data, "newModel", "model"))
+            self.set_model(text_field(data, "newModel", "model"))
         if kind not in ("assistant.message", "assistant.reasoning", "assistant.usage"):
             return []  # user messages and tools come from the hooks; deltas are partial
-        self._once(key)
+        self.mark(key)
         if kind == "assistant.usage":
-            self._model(text_field(data, "model"))
+            self.set_model(text_field(data, "model"))
         base: dict[str, Any] = {}
         for name, value in (
             ("message_id", text_field(data, "messageId", "reasoningId") or key),
@@ -527,15 +492,12 @@ class _Reader:
             data, *(("content", "text") if kind == "assistant.reasoning" else ("reasoningText",))
         )
         if thought:
-            events += transcript_reasoning(self.session, self.state, thought, base)
+            events += self.reasoning(thought, base)
         if kind == "assistant.message":
             answer = text_field(data, "content")
             if answer:
-                events += transcript_response(self.session, self.state, answer, base)
+                events += self.response(answer, base)
         return events
-
-    def flush(self) -> list[Event]:
-        return []
 
 
 def transcript_history(
@@ -611,11 +573,6 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 # -- the command --------------------------------------------------------------------------
 
 
-def _where(payload: Mapping[str, Any], cwd: Any) -> list[str]:
-    places = [payload["cwd"]] if isinstance(payload.get("cwd"), str) and payload["cwd"] else []
-    return places + ([os.fspath(cwd)] if cwd is not None else [])
-
-
 def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
     """``bitloops hook copilot``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)
+    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)

@@ -15,34 +15,35 @@ Nothing here ever exits 2 (Cursor would block the action) or prints to standard 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidPayload, PayloadTooLarge
-from ._shared import (
+from .base import (
+    TranscriptReader,
+    added_or_modified,
+    agent_session,
     decoded,
+    digest,
+    end_session,
+    event_and_session,
     home_dir,
     hook_reasoning,
+    hook_response,
+    json_object,
     mapping,
     once,
     open_first,
-    text_field,
-    transcript_reasoning,
-)
-from .base import (
-    agent_session,
-    digest,
-    hook_response,
     open_transcripts,
     read_new_lines,
     record_fitting,
     relative_path,
     remember,
     run_payload_hook,
-    transcript_response,
+    session_after_read,
+    text_field,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from ..model import Event
     from ..repository import Repository
     from ..session import Session
-    from . import transcript_state as ts
 
 __all__ = [
     "AGENT",
@@ -128,16 +128,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     ``hook_event_name`` or session id string, or missing the field its event needs, and
     :class:`~bitloops.NotAGitRepository` when no work tree is found.
     """
-    if not isinstance(payload, Mapping):
-        raise InvalidPayload(
-            f"a Cursor hook payload is a JSON object, not {type(payload).__name__}"
-        )
-    name = payload.get("hook_event_name")
-    if not isinstance(name, str) or not name:
-        raise InvalidPayload("the payload has no hook_event_name string")
-    sid = text_field(payload, "conversation_id", "session_id")
-    if sid is None:
-        raise InvalidPayload("the payload has no conversation_id string")
+    name, sid = event_and_session(payload, "a Cursor hook payload", "conversation_id", "session_id")
     _check(name, payload)
     with open_first(_where(payload, cwd)) as repo:
         return _dispatch(repo, name, sid, payload)
@@ -171,8 +162,6 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
 
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
-    from . import transcript_state as ts
-
     transcript = text_field(payload, "transcript_path")
     state = remember(repo, AGENT, sid, transcript, text_field(payload, "model"))
     extra = {k: v for k, v in payload.items() if isinstance(k, str) and k not in _COMMON}
@@ -227,14 +216,14 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         event_name = "start" if name == "subagentStart" else "stop"
         return [session.record("subagent", {"event": event_name, **extra})]
     if name == "sessionEnd":
-        if session.ended:
-            return []
-        path = transcript or state.transcript_path or find_transcript(sid)
-        events = _catch_up(repo, sid, path, _END_SECONDS) if path else []
-        session = agent_session(repo, AGENT, sid, ts.load(repo.paths.common_dir, sid), resume=False)
-        reason = text_field(payload, "reason")
-        end = session.end(reason)
-        return events if end is None else [*events, end]
+        path = transcript or state.transcript_path
+        return end_session(
+            repo,
+            AGENT,
+            session,
+            lambda: _catch_up(repo, sid, path or find_transcript(sid), _END_SECONDS),
+            text_field(payload, "reason"),
+        )
     note = {"text": f"Cursor hook {name}", "hook_event_name": name, **extra}
     return [record_fitting(session, "note", note)]
 
@@ -288,9 +277,7 @@ def _tool_use(
             data["output"] = output
         if _failed(output) or payload.get("error"):
             data["is_error"] = True
-    for key in ("duration", "duration_ms"):
-        if isinstance(payload.get(key), int | float) and not isinstance(payload[key], bool):
-            data[key] = payload[key]
+    data.update(_durations(payload))
     if tool in _SHELL_TOOLS and isinstance(tool_input, Mapping):
         shell_key = _shell_key(base.get("generation_id"), tool_input.get("command"))
         if shell_key is not None and not once(repo, session.session_id, shell_key):
@@ -316,10 +303,17 @@ def _shell(
         data["exit_code"] = code
         if code != 0:
             data["is_error"] = True
-    for key in ("duration", "duration_ms"):
-        if isinstance(payload.get(key), int | float) and not isinstance(payload[key], bool):
-            data[key] = payload[key]
+    data.update(_durations(payload))
     return [record_fitting(session, "tool_use", data)]
+
+
+def _durations(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The numeric ``duration`` and ``duration_ms`` fields a tool payload has."""
+    return {
+        key: payload[key]
+        for key in ("duration", "duration_ms")
+        if isinstance(payload.get(key), int | float) and not isinstance(payload[key], bool)
+    }
 
 
 def _file_edit(
@@ -329,8 +323,7 @@ def _file_edit(
     rel = relative_path(repo, payload["file_path"], roots[0] if roots else None)
     if rel is None:
         return []
-    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
-    change = "modified" if tracked else "added"
+    change = added_or_modified(repo, rel)
     edits = payload.get("edits")
     if isinstance(edits, list) and edits:
         try:
@@ -348,12 +341,9 @@ def _stop(
     payload: Mapping[str, Any],
     base: dict[str, Any],
 ) -> list[Event]:
-    from . import transcript_state as ts
-
     path = transcript or find_transcript(sid)
     events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
-    state = ts.load(repo.paths.common_dir, sid)
-    session = agent_session(repo, AGENT, sid, state)
+    session = session_after_read(repo, AGENT, sid)
     status = payload.get("status")
     info = {"status": status, **base}
     if isinstance(payload.get("loop_count"), int):
@@ -405,23 +395,14 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
     """
     from pathlib import Path
 
+    from ..importing import json_lines
+
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            for _ in range(20):
-                raw = fh.readline()
-                if not raw:
-                    break
-                try:
-                    obj = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError, RecursionError):
-                    continue
-                if isinstance(obj, dict):
-                    found = text_field(
-                        obj, "conversation_id", "conversationId", "session_id", "sessionId"
-                    )
-                    if found is not None:
-                        return found
+        for obj in json_lines(path, 20):
+            found = text_field(obj, "conversation_id", "conversationId", "session_id", "sessionId")
+            if found is not None:
+                return found
     except OSError:
         return None
     if path.suffix != ".jsonl":
@@ -463,40 +444,24 @@ def catch_up(
 def _catch_up(
     repo: Repository, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
 ) -> list[Event]:
-    if transcript is None:
-        return []
     return read_new_lines(
         repo, AGENT, sid, transcript, _Reader,
         max_seconds=max_seconds, max_lines=max_lines, resume=False,
     )  # fmt: skip
 
 
-class _Reader:
+class _Reader(TranscriptReader):
     """Turns transcript lines into events, remembering what it recorded in the state."""
 
-    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
-        self.session = session
-        self.state = state
-        self.seen = set(state.seen)
-
     def line(self, raw: bytes) -> list[Event]:
-        try:
-            text = raw.decode("utf-8")
-            obj = json.loads(text)
-        except (UnicodeDecodeError, ValueError, RecursionError):
+        obj = json_object(raw)
+        if obj is None or "assistant" not in (obj.get("role"), obj.get("type")):
             return []
-        if not isinstance(obj, dict) or "assistant" not in (obj.get("role"), obj.get("type")):
+        key = "sha256:" + digest(raw.decode("utf-8"))
+        if not self.once(key):
             return []
-        key = "sha256:" + digest(text)
-        if key in self.seen:
-            return []
-        self.seen.add(key)
-        self.state.seen.append(key)
         message = mapping(obj.get("message")) or obj
-        model = message.get("model")
-        if isinstance(model, str) and model:
-            self.state.model = model
-            self.session.set_model(model)
+        self.set_model(message.get("model"))
         base: dict[str, Any] = {"transcript_line": key}
         if self.state.model:
             base["model"] = self.state.model
@@ -508,22 +473,19 @@ class _Reader:
                 continue
             kind = block.get("type")
             if kind == "text" and isinstance(block.get("text"), str) and block["text"].strip():
-                events += transcript_response(self.session, self.state, block["text"], base)
+                events += self.response(block["text"], base)
             elif kind in ("thinking", "reasoning"):
                 thought = block.get("thinking", block.get("text"))
                 if isinstance(thought, str):
                     thought = thought.replace(_REDACTED, "").strip()
                     if thought:
-                        events += transcript_reasoning(self.session, self.state, thought, base)
+                        events += self.reasoning(thought, base)
         usage = message.get("usage")
         if isinstance(usage, dict) and usage:
             events.append(
                 self.session.record("note", {"text": "token usage", "usage": usage, **base})
             )
         return events
-
-    def flush(self) -> list[Event]:
-        return []
 
 
 def transcript_history(

@@ -4,8 +4,8 @@ Gemini CLI runs a command for each hook event with one JSON object on standard i
 ``bitloops hook gemini`` (wired by the CLI) reads that object and calls :func:`handle`.
 What hooks lack (thoughts, the text of every turn, token counts) is read from the session
 file (``~/.gemini/tmp/<project-id>/chats/session-*.jsonl``) by :func:`catch_up`,
-incrementally. The helpers shared with Claude Code come from
-:mod:`bitloops.integrations.claude_code`; the per-session reading state is
+incrementally. The helpers shared with the other agents come from
+:mod:`bitloops.integrations.base`; the per-session reading state is
 :mod:`bitloops.integrations.transcript_state`. See ``docs/agents.md``.
 
 Nothing here ever exits 2 or prints to standard output: Gemini CLI would block the agent.
@@ -23,9 +23,14 @@ from ..errors import InvalidPayload
 from . import transcript_state as ts
 from .base import (
     LineReader,
+    TranscriptReader,
+    added_or_modified,
     agent_session,
     digest,
-    hook_response,
+    end_session,
+    event_and_session,
+    json_file,
+    json_object,
     open_repository,
     open_transcripts,
     read_new_lines,
@@ -33,7 +38,7 @@ from .base import (
     relative_path,
     remember,
     run_payload_hook,
-    transcript_response,
+    stop_turn,
     where_to_look,
 )
 
@@ -57,8 +62,6 @@ _IGNORED = frozenset({"BeforeTool", "BeforeModel", "BeforeToolSelection"})
 _FILE_TOOLS = {"write_file": True, "replace": False, "edit": False}
 _AFTER_AGENT_SECONDS = 2.0
 _END_SECONDS = 0.5
-# An older whole-JSON session file larger than this is not read.
-_MAX_JSON_BYTES = 64 * 1024 * 1024
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -84,16 +87,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     ``hook_event_name`` string, :class:`~bitloops.NotAGitRepository` when no work tree is
     found, and the library's other errors as recording does.
     """
-    if not isinstance(payload, Mapping):
-        raise InvalidPayload(
-            f"a Gemini CLI hook payload is a JSON object, not {type(payload).__name__}"
-        )
-    name = payload.get("hook_event_name")
-    sid = payload.get("session_id")
-    if not isinstance(name, str) or not name:
-        raise InvalidPayload("the payload has no hook_event_name string")
-    if not isinstance(sid, str) or not sid.strip():
-        raise InvalidPayload("the payload has no session_id string")
+    name, sid = event_and_session(payload, "a Gemini CLI hook payload", "session_id")
     _check(name, payload)
     with open_repository(payload, cwd) as repo:
         return _dispatch(repo, name, sid, payload)
@@ -111,14 +105,14 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
-    state = _remember(repo, sid, transcript)
+    state = remember(repo, AGENT, sid, transcript)
     extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
     if name in _IGNORED:
         return []
     if name == "SessionStart":
         repo.start_session(AGENT, model=state.model, session_id=sid)
         return []
-    session = _session(repo, sid, state, resume=name != "SessionEnd")
+    session = agent_session(repo, AGENT, sid, state, resume=name != "SessionEnd")
     if name == "BeforeAgent":
         return [session.prompt(payload["prompt"])]
     if name == "AfterModel":
@@ -127,30 +121,15 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     if name == "AfterTool":
         return _tool_use(repo, session, payload)
     if name == "AfterAgent":
-        events = _catch_up(repo, sid, transcript, _AFTER_AGENT_SECONDS) if transcript else []
-        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=True)
-        event = hook_response(repo, session, payload.get("prompt_response"))
-        return events if event is None else [*events, event]
+        events = _catch_up(repo, sid, transcript, _AFTER_AGENT_SECONDS)
+        return stop_turn(repo, AGENT, sid, events, payload.get("prompt_response"))
     if name == "PreCompress":
         return [session.record("compaction", {"phase": "pre", **extra})]
     if name == "SessionEnd":
-        if session.ended:
-            return []
-        events = _catch_up(repo, sid, transcript, _END_SECONDS) if transcript else []
-        session = _session(repo, sid, ts.load(repo.paths.common_dir, sid), resume=False)
-        reason = payload.get("reason")
-        end = session.end(reason if isinstance(reason, str) and reason else None)
-        return events if end is None else [*events, end]
+        read = lambda: _catch_up(repo, sid, transcript, _END_SECONDS)  # noqa: E731
+        return end_session(repo, AGENT, session, read, payload.get("reason"))
     note = {"text": f"Gemini CLI hook {name}", "hook_event_name": name, **extra}
     return [session.record("note", note)]
-
-
-def _remember(repo: Repository, sid: str, transcript: str | None) -> ts.TranscriptState:
-    return remember(repo, AGENT, sid, transcript)
-
-
-def _session(repo: Repository, sid: str, state: ts.TranscriptState, *, resume: bool) -> Session:
-    return agent_session(repo, AGENT, sid, state, resume=resume)
 
 
 def _set_model(repo: Repository, session: Session, request: Any) -> None:
@@ -191,10 +170,7 @@ def _file_change(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> tupl
     rel = relative_path(repo, raw, cwd)
     if rel is None:
         return None
-    if not _FILE_TOOLS[tool]:
-        return rel, "modified"
-    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
-    return rel, "modified" if tracked else "added"
+    return rel, added_or_modified(repo, rel) if _FILE_TOOLS[tool] else "modified"
 
 
 # -- the session file ---------------------------------------------------------------------
@@ -230,23 +206,16 @@ def catch_up(
 def _catch_up(
     repo: Repository, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
 ) -> list[Event]:
-    if transcript is None:
-        return []
-    whole = _whole_json if transcript.endswith(".json") else None  # the older format
+    # The older session format is one JSON object, read whole.
+    whole = _whole_json if transcript and transcript.endswith(".json") else None
     return read_new_lines(
         repo, AGENT, sid, transcript, _Reader,
         max_seconds=max_seconds, max_lines=max_lines, resume=False, whole=whole,
     )  # fmt: skip
 
 
-def _whole_json(fh: IO[bytes], size: int, reader: LineReader) -> list[Event]:
+def _whole_json(data: Any, reader: LineReader) -> list[Event]:
     """The messages of an older one-object session file."""
-    if size > _MAX_JSON_BYTES:
-        return []
-    try:
-        data = json.loads(fh.read().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return []
     messages = data.get("messages") if isinstance(data, dict) else None
     events: list[Event] = []
     assert isinstance(reader, _Reader)
@@ -255,33 +224,16 @@ def _whole_json(fh: IO[bytes], size: int, reader: LineReader) -> list[Event]:
     return events
 
 
-class _Reader:
+class _Reader(TranscriptReader):
     """Turns session-file lines into events, remembering what it recorded in the state."""
 
-    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
-        self.session = session
-        self.state = state
-        self.seen = set(state.seen)
-        self.usage_done = set(state.usage_done)
-        self.usage: dict[str, dict[str, Any]] = {}  # message id -> note (last one wins)
-
-    def _once(self, key: str) -> bool:
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        self.state.seen.append(key)
-        return True
-
     def line(self, raw: bytes) -> list[Event]:
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return []
-        if not isinstance(obj, dict):
+        obj = json_object(raw)
+        if obj is None:
             return []
         rewind = obj.get("$rewindTo")
         if isinstance(rewind, str) and rewind:
-            if not self._once(f"rewind:{digest(raw.decode())}"):
+            if not self.once(f"rewind:{digest(raw.decode())}"):
                 return []
             text = "Gemini CLI rewound the conversation"
             return [self.session.record("note", {"text": text, "rewind_to": rewind})]
@@ -293,10 +245,7 @@ class _Reader:
         mid = obj.get("id")
         if not isinstance(mid, str) or not mid:
             mid = "sha256:" + digest(json.dumps(obj, sort_keys=True, default=str))
-        model = obj.get("model")
-        if isinstance(model, str) and model:
-            self.state.model = model
-            self.session.set_model(model)
+        self.set_model(obj.get("model"))
         base: dict[str, Any] = {"message_id": mid}
         for name, value in (("model", self.state.model), ("transcript_ts", obj.get("timestamp"))):
             if isinstance(value, str) and value:
@@ -306,11 +255,11 @@ class _Reader:
         for thought in thoughts if isinstance(thoughts, list) else []:
             events += self._thought(thought, mid, base)
         text = _content_text(obj.get("content"))
-        if text.strip() and self._once(f"{mid}#c{digest(text)[:32]}"):
-            events += self._response(text, base)
+        if text.strip() and self.once(f"{mid}#c{digest(text)[:32]}"):
+            events += self.response(text, base)
         tokens = obj.get("tokens")
-        if isinstance(tokens, dict) and mid not in self.usage_done:
-            self.usage[mid] = {"text": "token usage", "usage": tokens, **base}
+        if isinstance(tokens, dict):
+            self.queue_usage(mid, {"text": "token usage", "usage": tokens, **base})
         return events
 
     def _thought(self, thought: Any, mid: str, base: dict[str, Any]) -> list[Event]:
@@ -326,21 +275,9 @@ class _Reader:
                 extra["subject"] = subject
         else:
             return []
-        if not text.strip() or not self._once(f"{mid}#r{digest(text)[:32]}"):
+        if not text.strip() or not self.once(f"{mid}#r{digest(text)[:32]}"):
             return []
         return [record_fitting(self.session, "reasoning", {"text": text, **extra, **base})]
-
-    def _response(self, text: str, base: dict[str, Any]) -> list[Event]:
-        return transcript_response(self.session, self.state, text, base)
-
-    def flush(self) -> list[Event]:
-        events = []
-        for mid, note in self.usage.items():
-            events.append(self.session.record("note", note))
-            self.usage_done.add(mid)
-            self.state.usage_done.append(mid)
-        self.usage.clear()
-        return events
 
 
 def _content_text(content: Any) -> str:
@@ -377,13 +314,7 @@ def _session_messages(path: str | os.PathLike[str]) -> tuple[dict[str, Any] | No
     from ..importing import json_lines
 
     if os.fspath(path).endswith(".json"):
-        if os.path.getsize(path) > _MAX_JSON_BYTES:
-            return None, []
-        try:
-            with open(path, "rb") as fh:
-                data = json.loads(fh.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return None, []
+        data = json_file(path)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
             return None, []
         return data, data["messages"]

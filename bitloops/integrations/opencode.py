@@ -39,21 +39,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidPayload
-from ._shared import mapping, once, text_field
 from .base import (
     LineReader,
+    TranscriptReader,
+    added_or_modified,
     agent_session,
+    json_file,
+    mapping,
+    once,
     open_repository,
     open_transcripts,
+    patch_files,
     read_new_lines,
     record_fitting,
     relative_path,
+    remember,
+    require_object,
     run_payload_hook,
+    text_field,
 )
 
 if TYPE_CHECKING:
@@ -87,8 +94,6 @@ PLUGIN_RESOURCE = "opencode_plugin.js"
 _FILE_TOOLS = {"write": True, "edit": False, "multiedit": False}
 _PATCH_TOOLS = frozenset({"patch", "apply_patch"})
 _SUBAGENT_TOOLS = frozenset({"task"})
-_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$", re.MULTILINE)
-_MAX_JSON_BYTES = 64 * 1024 * 1024
 
 #: Claims a key once per session: True the first time.
 Claim = Callable[[str], bool]
@@ -159,10 +164,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     nowhere), or comes from a newer plugin, and :class:`~bitloops.NotAGitRepository` when
     no work tree is found.
     """
-    if not isinstance(payload, Mapping):
-        raise InvalidPayload(
-            f"an OpenCode plugin payload is a JSON object, not {type(payload).__name__}"
-        )
+    require_object(payload, "an OpenCode plugin payload")
     version = payload.get("bitloops_opencode")
     if isinstance(version, int) and version > PAYLOAD_VERSION:
         raise InvalidPayload(
@@ -200,8 +202,6 @@ def _open(repo: Repository, sid: str, kind: str) -> Session:
 
     state = ts.load(repo.paths.common_dir, sid)
     if not state.agent:
-        from .base import remember
-
         state = remember(repo, AGENT, sid, None)
     return agent_session(repo, AGENT, sid, state, resume=kind != "session.deleted")
 
@@ -415,11 +415,12 @@ def _tool(
         if tool in _FILE_TOOLS:
             raw = text_field(tool_input, "filePath", "file_path", "path")
             if raw:
-                events += _change(repo, session, raw, tool, cwd, mid, claim)
+                change = None if _FILE_TOOLS[tool] else "modified"
+                events += _change(repo, session, raw, change, cwd, mid, claim)
         elif tool in _PATCH_TOOLS:
             patch = text_field(tool_input, "patchText", "patch", "input")
-            for match in _PATCH_FILE.finditer(patch or ""):
-                events += _change(repo, session, match.group(2), match.group(1), cwd, mid, claim)
+            for path, change, _ in patch_files(patch or ""):
+                events += _change(repo, session, path, change, cwd, mid, claim)
     return events
 
 
@@ -427,26 +428,23 @@ def _change(
     repo: Repository,
     session: Session,
     raw: str,
-    how: str | None,
+    change: str | None,
     cwd: str | None,
     message_id: Any,
     claim: Claim,
 ) -> list[Event]:
-    """A file_change for ``raw`` inside the work tree, once per message."""
+    """A file_change for ``raw`` inside the work tree, once per message.
+
+    ``change`` None: deleted when the file is gone, else as git tells.
+    """
     from pathlib import Path
 
     rel = relative_path(repo, raw, cwd)
     if rel is None or not claim(f"file:{message_id}:{rel}"):
         return []
-    if how in ("Add", "Update", "Delete"):
-        change = {"Add": "added", "Update": "modified", "Delete": "deleted"}[how]
-    elif how in _FILE_TOOLS and not _FILE_TOOLS[how]:
-        change = "modified"
-    elif not (Path(repo.toplevel) / rel).exists():
-        change = "deleted"
-    else:
-        tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
-        change = "modified" if tracked else "added"
+    if change is None:
+        exists = (Path(repo.toplevel) / rel).exists()
+        change = added_or_modified(repo, rel) if exists else "deleted"
     return [session.file_change(rel, change)]
 
 
@@ -459,14 +457,9 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
     Also reads OpenCode's stored session (``{"id": "ses_..."}``) and message
     (``{"sessionID": ...}``) files.
     """
-    from pathlib import Path
-
-    path = Path(path)
     try:
-        if path.stat().st_size > _MAX_JSON_BYTES:
-            return None
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = json_file(path)
+    except OSError:
         return None
     if not isinstance(data, dict):
         return None
@@ -500,9 +493,9 @@ def catch_up(
     """
     path = os.fspath(transcript_path)
 
-    def whole(fh: IO[bytes], size: int, reader: LineReader) -> list[Event]:
+    def whole(data: Any, reader: LineReader) -> list[Event]:
         assert isinstance(reader, _Export)
-        return reader.read(fh, size)
+        return reader.read(data)
 
     return len(
         read_new_lines(
@@ -519,31 +512,15 @@ def catch_up(
     )
 
 
-class _Export:
+class _Export(TranscriptReader):
     """Records the messages of an exported session, claiming keys in the state it holds."""
 
     def __init__(self, repo: Repository, session: Session, state: ts.TranscriptState) -> None:
+        super().__init__(session, state)
         self.repo = repo
-        self.session = session
-        self.state = state
-        self.seen = set(state.seen)
 
-    def claim(self, key: str) -> bool:
-        """True the first time ``key`` is seen (kept in the state read_new_lines saves)."""
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        self.state.seen.append(key)
-        return True
-
-    def read(self, fh: IO[bytes], size: int) -> list[Event]:
-        """The events of the export file open in ``fh``."""
-        if size > _MAX_JSON_BYTES:
-            return []
-        try:
-            data = json.loads(fh.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            return []
+    def read(self, data: Any) -> list[Event]:
+        """The events of an export file's JSON document."""
         messages = data.get("messages") if isinstance(data, dict) else None
         info = data.get("info") if isinstance(data, dict) else None
         cwd = text_field(info, "directory") if isinstance(info, Mapping) else None
@@ -563,18 +540,10 @@ class _Export:
             for part in parts if isinstance(parts, list) else []:
                 if isinstance(part, Mapping):
                     events += _part(
-                        self.repo, self.session, part, minfo.get("role"), cwd, self.claim
+                        self.repo, self.session, part, minfo.get("role"), cwd, self.once
                     )
-            events += _message(None, self.session, minfo, self.claim)
+            events += _message(None, self.session, minfo, self.once)
         return events
-
-    def line(self, raw: bytes) -> list[Event]:
-        """Unused: an export is one JSON document."""
-        return []
-
-    def flush(self) -> list[Event]:
-        """Nothing is left pending."""
-        return []
 
 
 def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
