@@ -249,3 +249,17 @@ def test_garbage_through_the_real_command(small_repo: Path, sample: str) -> None
         assert b"Traceback" not in proc.stderr
     sessions, events, quarantined, _, _ = _state(small_repo)
     assert (sessions, events, quarantined) == (0, 0, len(AGENTS))
+
+
+@pytest.mark.parametrize("name", ["claude-code", "codex", "copilot"])
+def test_a_nul_in_a_transcript_path_is_quarantined(small_repo: Path, name: str) -> None:
+    """A path holding NUL cannot be opened: the payload is quarantined, not lost."""
+    stop = {
+        "claude-code": {"hook_event_name": "Stop", "session_id": "s-1"},
+        "codex": {"hook_event_name": "Stop", "session_id": "s-1"},
+        "copilot": {"hookEventName": "agentStop", "sessionId": "s-1"},
+    }[name]
+    payload = {**stop, "transcript_path": "/tmp/a\x00b.jsonl", "cwd": str(small_repo)}
+    _feed(small_repo, name, json.dumps(payload).encode())
+    sessions, events, quarantined, _, _ = _state(small_repo)
+    assert (sessions, events, quarantined) == (0, 0, 1)

@@ -365,3 +365,42 @@ def test_run_hook_in_process_spools_a_busy_write(started: Path) -> None:
     assert err.getvalue() == ""
     assert spool.pending(started / ".git")
     assert os.environ.get("BITLOOPS_BUSY_TIMEOUT_MS") is None
+
+
+def test_a_spooled_transcript_path_is_kept_as_it_was(started: Path) -> None:
+    """Routing fields are not redacted in the spool: a Codex-like rollout path looks like a
+    high-entropy token, and a redacted one would lose the transcript."""
+    path = str(started / "rollout-2026-06-01T10-00-00-0196a7c2-3f4e-7d81-9b2a-5c6d7e8f9a0b.jsonl")
+    redactor = bitloops.Repository.open(started).redactor
+    payload = {**_prompt(started, f"key {AWS_KEY}"), "transcript_path": path}
+    entry = base.spool_entry("claude-code", started, payload, redactor)
+    kept = json.loads(entry["payload"])
+    assert kept["transcript_path"] == path and kept["cwd"] == str(started)
+    assert AWS_KEY not in entry["payload"]
+
+
+def test_a_hook_does_not_wait_forever_for_a_transcript_lock(started: Path) -> None:
+    """Another process holding the session's transcript-state lock: the hook gives up
+    within the bound, spools its payload, exits 0; the event arrives on the next write."""
+    import fcntl
+
+    from bitloops.integrations import transcript_state as ts
+
+    common = started / ".git"
+    lock = ts._file(common, SID).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    transcript = started / "t.jsonl"
+    transcript.write_text("")
+    with open(lock, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        _run(
+            started,
+            {
+                "hook_event_name": "Stop",
+                "session_id": SID,
+                "cwd": str(started),
+                "transcript_path": str(transcript),
+            },
+        )
+    _run(started, _prompt(started, "after the lock"))
+    assert _prompts(started) == ["after the lock"]

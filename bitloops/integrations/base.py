@@ -205,7 +205,7 @@ def read_new_lines(
         try:
             info = os.stat(transcript)
             fh = open(transcript, "rb")  # noqa: SIM115 - closed by the with below
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a path holding a NUL
             ts.save(common, state)
             return []
         with fh:
@@ -486,6 +486,8 @@ def remember(
     """The session's transcript state, storing its agent, a new transcript path or model."""
     from . import transcript_state as ts
 
+    if transcript is not None and "\x00" in transcript:
+        raise InvalidPayload("the payload's transcript path holds a NUL character")
     common = repo.paths.common_dir
     state = ts.load(common, sid)
     same_path = transcript is None or (
@@ -504,6 +506,14 @@ def remember(
             state.model = model
         ts.save(common, state)
     return state
+
+
+def require_fits(repo: Repository, text: Any) -> None:
+    """Raise :class:`~bitloops.PayloadTooLarge` (or ``InvalidPayload``) now for a text
+    that could not be recorded, before a hook starts a session or writes anything."""
+    from ..codec import prepare_payload
+
+    prepare_payload({"text": text}, repo.redactor, repo.settings.max_payload_bytes)
 
 
 def agent_session(
@@ -803,6 +813,10 @@ def _full_path(
     with Repository.open(paths.toplevel) as repo:
         bound = repo.settings.hook_busy_timeout_ms
         repo.settings = attrs.evolve(repo.settings, busy_timeout_ms=bound)
+        # The same bound for a session's transcript lock: past it, the payload is spooled.
+        from . import transcript_state
+
+        transcript_state.LOCK_WAIT = bound / 1000
         if problem is not None:
             return _quarantine(repo, name, problem, raw, err)
         try:
@@ -813,16 +827,30 @@ def _full_path(
                 # The drainer may have finished meanwhile without seeing it: try once more.
                 drain_spool(repo, budget=_DRAIN_BUDGET * bound / 1000, wait=0.0)
                 return None
-            # One transaction for the whole payload: one the module rejects half-way
-            # (a session started, then a prompt too large) leaves nothing but its
-            # quarantine row. Writes inside become savepoints of it.
-            with repo.store.transaction():
-                handle(payload, cwd=cwd)
+            # Not one transaction around it all: modules take a session's transcript lock
+            # before the database's (as a promotion's catch-up does); holding the write
+            # lock first would invert that order. Modules check a payload before their
+            # first write instead (see require_fits).
+            handle(payload, cwd=cwd)
         except InvalidEvent as exc:
             return _quarantine(repo, name, str(exc), raw, err)
         except DatabaseBusy:
             _spool(repo, name, payload, cwd)
     return None
+
+
+# Payload keys that name where and which session, not what was said: never redacted
+# in the spool (the transcript state keeps them as they are too).
+_ROUTING_FIELDS = (
+    "transcript_path",
+    "transcriptPath",
+    "cwd",
+    "session_id",
+    "sessionId",
+    "conversation_id",
+    "hook_event_name",
+    "hookEventName",
+)
 
 
 def spool_entry(
@@ -838,6 +866,23 @@ def spool_entry(
         text = redactor.redact_json(text)
     except ValueError:  # NaN or infinity: redact it as text; the replay quarantines it
         text = redactor.redact(text)
+    else:
+        # Fields that route the event rather than describe the work keep their value:
+        # a transcript path such as rollout-2026-06-01T10-00-00-<uuid>.jsonl looks like a
+        # high-entropy token, and a redacted one would lose the transcript.
+        if isinstance(payload, Mapping):
+            kept = {
+                key: payload[key]
+                for key in _ROUTING_FIELDS
+                if isinstance(payload.get(key), str) and len(payload[key]) <= 4096
+            }
+            if kept:
+                text = json.dumps(
+                    {**json.loads(text), **kept},
+                    ensure_ascii=False,
+                    sort_keys=True,
+                    separators=(",", ":"),
+                )
     return {
         "id": new_id(),
         "received_at": format_ts(datetime.now(UTC)),

@@ -37,6 +37,7 @@ from .base import (
     record_fitting,
     relative_path,
     remember,
+    require_fits,
     run_payload_hook,
     stop_turn,
     where_to_look,
@@ -96,6 +97,8 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
 
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+    if name == "UserPromptSubmit":  # a prompt that cannot be recorded starts nothing
+        require_fits(repo, payload.get("prompt"))
     transcript = payload.get("transcript_path") or None
     state = remember(repo, AGENT, sid, transcript, payload.get("model") or None)
     extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}

@@ -45,6 +45,7 @@ from .base import (
     record_fitting,
     relative_path,
     remember,
+    require_fits,
     require_object,
     run_payload_hook,
     session_after_read,
@@ -200,6 +201,8 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
 
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) -> list[Event]:
+    if name == "userPromptSubmitted":  # a prompt that cannot be recorded starts nothing
+        require_fits(repo, payload.get("prompt"))
     from . import transcript_state as ts
 
     state = ts.load(repo.paths.common_dir, sid)

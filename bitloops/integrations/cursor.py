@@ -41,6 +41,7 @@ from .base import (
     record_fitting,
     relative_path,
     remember,
+    require_fits,
     run_payload_hook,
     session_after_read,
     text_field,
@@ -162,6 +163,8 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
 
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+    if name == "beforeSubmitPrompt":  # a prompt that cannot be recorded starts nothing
+        require_fits(repo, payload.get("prompt"))
     transcript = text_field(payload, "transcript_path")
     state = remember(repo, AGENT, sid, transcript, text_field(payload, "model"))
     extra = {k: v for k, v in payload.items() if isinstance(k, str) and k not in _COMMON}

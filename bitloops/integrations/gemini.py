@@ -37,6 +37,7 @@ from .base import (
     record_fitting,
     relative_path,
     remember,
+    require_fits,
     run_payload_hook,
     stop_turn,
     where_to_look,
@@ -103,6 +104,8 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
 
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+    if name == "BeforeAgent":  # a prompt that cannot be recorded starts nothing
+        require_fits(repo, payload.get("prompt"))
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
     state = remember(repo, AGENT, sid, transcript)

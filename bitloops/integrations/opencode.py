@@ -58,6 +58,7 @@ from .base import (
     record_fitting,
     relative_path,
     remember,
+    require_fits,
     require_object,
     run_payload_hook,
     text_field,
@@ -244,6 +245,9 @@ def _dispatch(
         if text_field(info, "title"):
             note["title"] = info["title"]
         return [session.record("note", note)]
+    part = mapping(props.get("part"))
+    if kind == "message.part.updated" and part.get("type") in ("text", "reasoning"):
+        require_fits(repo, part.get("text"))  # a text that cannot be recorded starts nothing
     session = _open(repo, sid, kind)
     return _record(repo, session, kind, props, role, cwd, claim)
 

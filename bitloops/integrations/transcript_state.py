@@ -143,9 +143,22 @@ def save(common_dir: Path, state: TranscriptState) -> None:
     os.replace(tmp, path)
 
 
+#: How long a process waits for another to finish with a session's state, in seconds.
+LOCK_WAIT = 10.0
+
+
 @contextlib.contextmanager
-def locked(common_dir: Path, session_id: str) -> Iterator[None]:
-    """Hold the advisory lock of ``session_id``'s state (a no-op where flock is missing)."""
+def locked(common_dir: Path, session_id: str, wait: float | None = None) -> Iterator[None]:
+    """Hold the advisory lock of ``session_id``'s state (a no-op where flock is missing).
+
+    Waits at most ``wait`` seconds (default :data:`LOCK_WAIT`), then raises
+    :class:`~bitloops.DatabaseBusy`: a hook spools its payload rather than block the
+    agent, and a catch-up before a promotion skips the transcript until next time.
+    """
+    import time
+
+    from ..errors import DatabaseBusy
+
     path = _file(common_dir, session_id).with_suffix(".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -153,8 +166,19 @@ def locked(common_dir: Path, session_id: str) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
+    deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
     with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusy(
+                        f"the transcript state of session {session_id} stayed locked by "
+                        "another process; it is read again next time"
+                    ) from None
+                time.sleep(0.01)
         try:
             yield
         finally:
