@@ -367,6 +367,11 @@ def test_rows_cannot_be_added_to_a_stored_checkpoint(backend: Backend) -> None:
     assert "immutable" in str(caught.value) or isinstance(
         caught.value, psycopg.errors.InsufficientPrivilege
     )
+    with pytest.raises(psycopg.Error, match="immutable"):  # nor to a checkpoint never stored
+        backend.raw(
+            "INSERT INTO checkpoint_events (checkpoint_id, position, session_id, seq, ts, kind, "
+            f"line) VALUES ('no-such-checkpoint', 0, 's', 1, 't', 'prompt', '{forged}')"
+        )
     if backend.name == "postgres-writer":
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             backend.raw(f"INSERT INTO search_indexed VALUES ('{made.checkpoint_id}')")

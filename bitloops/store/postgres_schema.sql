@@ -33,9 +33,12 @@ CREATE INDEX checkpoints_branch ON checkpoints (branch);
 CREATE INDEX checkpoints_agents ON checkpoints USING gin (agents);
 CREATE INDEX checkpoints_models ON checkpoints USING gin (models);
 
--- `line` is the event's canonical JSON, exactly as hashed.
+-- `line` is the event's canonical JSON, exactly as hashed. No foreign key: the
+-- statement-level trigger bitloops_refuse_late_rows (below) checks, once per COPY,
+-- that every row's checkpoint exists and was stored by the same transaction, which
+-- per-row foreign key checks would make the slowest part of a send.
 CREATE TABLE checkpoint_events (
-    checkpoint_id text NOT NULL REFERENCES checkpoints (checkpoint_id),
+    checkpoint_id text NOT NULL,
     position      integer NOT NULL,
     session_id    text NOT NULL,
     seq           integer NOT NULL,
@@ -160,14 +163,16 @@ END
 $$;
 
 -- A checkpoint's events and purge records are written in the transaction that stores
--- the checkpoint, never added later (links may be: a rewrite adds one). Checked once
--- per statement, so a COPY of many events pays for one check.
+-- the checkpoint, never added later (links may be: a rewrite adds one), and never for
+-- a checkpoint that does not exist. Checked once per statement, so a COPY of many
+-- events pays for one check.
 CREATE FUNCTION bitloops_refuse_late_rows() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (
-        SELECT 1 FROM new_rows n JOIN checkpoints c USING (checkpoint_id)
-        WHERE c.xmin::text::bigint <> (txid_current() & 4294967295)
+        SELECT 1 FROM new_rows n LEFT JOIN checkpoints c USING (checkpoint_id)
+        WHERE c.checkpoint_id IS NULL
+           OR c.xmin::text::bigint <> (txid_current() & 4294967295)
     ) THEN
         RAISE EXCEPTION 'bitloops: committed % rows are immutable (rows added to a stored checkpoint refused)', TG_TABLE_NAME
             USING ERRCODE = 'integrity_constraint_violation';
