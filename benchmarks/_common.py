@@ -118,3 +118,14 @@ def machine() -> str:
         f"apsw {apsw.apsw_version()}, {os.cpu_count()} CPUs, {platform.system()} "
         f"{platform.release()}, executable {sys.executable}"
     )
+
+
+def cache_bytecode(cache: Path) -> dict[str, str]:
+    """The environment for child Pythons that keep compiled bytecode in ``cache``.
+
+    As an installed package does, whatever ``PYTHONDONTWRITEBYTECODE`` says (this
+    machine sets it): otherwise each fresh process would time compiling its sources.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env

@@ -14,14 +14,13 @@ Run: python benchmarks/hook_latency.py
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import git, machine, new_git_repo, scratch, table
+from _common import cache_bytecode, git, machine, new_git_repo, scratch, table
 
 import bitloops
 
@@ -63,8 +62,7 @@ def main() -> None:
         }
         hook = [sys.executable, "-m", "bitloops", "hook", "claude-code"]
         floor = [sys.executable, "-c", "pass"]
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+        env = cache_bytecode(tmp / "pycache")
         # The first call starts the session (full path) and writes the bytecode.
         wall(hook, repo, env, json.dumps(payload).encode())
         wall(floor, repo, env)

@@ -13,13 +13,24 @@ Run: python benchmarks/hooks.py
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import PAYLOAD, git, machine, median, new_git_repo, scratch, set_durability, table
+from _common import (
+    PAYLOAD,
+    cache_bytecode,
+    git,
+    machine,
+    median,
+    new_git_repo,
+    scratch,
+    set_durability,
+    table,
+)
 
 import bitloops
 
@@ -81,6 +92,10 @@ def main() -> None:
     """Print the three comparisons."""
     print(f"hooks benchmark: {machine()}\n")
     with scratch("bl-hooks-") as tmp:
+        # git runs the hooks with this environment: bytecode cached as when installed.
+        env = cache_bytecode(tmp / "pycache")
+        os.environ.clear()
+        os.environ.update(env)
         plain = new_git_repo(tmp, "plain", "full")
         hooked = new_git_repo(tmp, "hooked", "full")
         bitloops_cli(hooked, "enable")

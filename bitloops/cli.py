@@ -406,7 +406,8 @@ def _pack(items: Sequence[str], width: int, first: str, rest: str) -> list[str]:
 
 
 def _label(name: str, value: str) -> str:
-    return f"{name + ':':<{_LABEL}}{value}"
+    # An empty name continues the line above: no colon of its own.
+    return f"{name + ':' if name else '':<{_LABEL}}{value}"
 
 
 def _compact(value: Any) -> str:

@@ -857,3 +857,14 @@ def test_progress_shows_only_on_a_terminal_after_a_second() -> None:
         time.sleep(1.05)
         tick(1, 1)
     assert quiet.getvalue() == ""
+
+
+def test_status_continuation_lines_have_no_label(git_repo: Path) -> None:
+    """Two open sessions: the second line is indented under the first, without a colon."""
+    with bitloops.Repository.open(git_repo) as r:
+        r.start_session(agent="claude-code")
+        r.start_session(agent="codex")
+    out = run(git_repo, "status").stdout.splitlines()
+    sessions = [line for line in out if "draft event" in line]
+    assert len(sessions) == 2
+    assert sessions[0].startswith("Session:") and sessions[1].startswith(" " * 13)
