@@ -129,3 +129,26 @@ def cache_bytecode(cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(cache)
     return env
+
+
+def record_mix(repo: Any, n: int) -> None:
+    """Record ``n`` events in ``repo`` (a Repository): a realistic mix of kinds, two sessions.
+
+    Their two session_start events count: ``n`` events in all.
+    """
+    sessions = [repo.start_session(agent="bench", model=f"m{k}") for k in range(2)]
+    for i in range(n - len(sessions)):
+        s = sessions[i % 2]
+        step = i % 8
+        if step == 0:
+            s.prompt(f"step {i}: make the client retry on 503")
+        elif step == 1:
+            s.reasoning("The server rate-limits bursts, so back off exponentially. " * 3)
+        elif step in (2, 3, 4):
+            s.record("tool_use", PAYLOAD)
+        elif step == 5:
+            s.file_change("client.py", "modified")
+        elif step == 6:
+            s.decision("exponential backoff", rationale="avoids synchronised retries")
+        else:
+            s.response("Added retries with exponential backoff.")

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 import attrs
 import psycopg
-from _common import PAYLOAD, commit, machine, median, new_git_repo, scratch, table
+from _common import commit, machine, median, new_git_repo, record_mix, scratch, table
 
 import bitloops
 from bitloops.store.postgres import PostgresStore
@@ -42,33 +42,13 @@ def schema_url(schema: str) -> str:
     return SERVER + sep + urlencode({"options": f"-csearch_path={schema}"})
 
 
-def fill(repo: bitloops.Repository, n: int) -> None:
-    """A realistic mix of kinds in two sessions."""
-    sessions = [repo.start_session(agent="bench", model=f"m{k}") for k in range(2)]
-    for i in range(n - 2):
-        s = sessions[i % 2]
-        step = i % 8
-        if step == 0:
-            s.prompt(f"step {i}: make the client retry on 503")
-        elif step == 1:
-            s.reasoning("The server rate-limits bursts, so back off exponentially. " * 3)
-        elif step in (2, 3, 4):
-            s.record("tool_use", PAYLOAD)
-        elif step == 5:
-            s.file_change("client.py", "modified")
-        elif step == 6:
-            s.decision("exponential backoff", rationale="avoids synchronised retries")
-        else:
-            s.response("Done: the client retries with exponential backoff.")
-
-
 def make_checkpoint(
     parent: Path, n: int
 ) -> tuple[CheckpointRow, list[tuple[str, int, str, str, str]], list[tuple[str, str, str]]]:
     """Promote an n-event draft locally and return what a send reads from the outbox."""
     top = new_git_repo(parent, f"local{n}", "normal")
     with bitloops.Repository.open(top) as repo:
-        fill(repo, n)
+        record_mix(repo, n)
         commit(top, "client.py", "x = 1\n")
         made = repo.promote()
         assert made is not None
@@ -158,7 +138,7 @@ def main() -> None:
                             json.dumps({"committed_store": url})
                         )
                     with bitloops.Repository.open(top) as repo:
-                        fill(repo, 10_000)
+                        record_mix(repo, 10_000)
                         commit(top, "client.py", "x = 1\n")
                         start = time.perf_counter()
                         assert repo.promote() is not None

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    PAYLOAD,
     commit,
     floor_connection,
     machine,
     median,
     new_git_repo,
+    record_mix,
     scratch,
     set_durability,
     table,
@@ -38,29 +38,10 @@ CLIENT = "class Client:\n    def send(self):\n        return {n}\n\n\ndef helper
 
 
 def fill(repo_path: Path, n: int) -> None:
-    """Record ``n`` events (a realistic mix of kinds, two sessions) with durability normal."""
+    """Record ``n`` events (see :func:`record_mix`) with durability normal."""
     set_durability(repo_path, "normal")
     with bitloops.Repository.open(repo_path) as repo:
-        sessions = [repo.start_session(agent="bench", model=f"m{k}") for k in range(2)]
-        done = len(sessions)
-        i = 0
-        while done < n:
-            s = sessions[i % 2]
-            step = i % 8
-            if step == 0:
-                s.prompt(f"step {i}: make the client retry on 503")
-            elif step == 1:
-                s.reasoning("The server rate-limits bursts, so back off exponentially. " * 3)
-            elif step in (2, 3, 4):
-                s.record("tool_use", PAYLOAD)
-            elif step == 5:
-                s.file_change("client.py", "modified")
-            elif step == 6:
-                s.decision("exponential backoff", rationale="avoids synchronised retries")
-            else:
-                s.response("Added retries with exponential backoff.")
-            i += 1
-            done += 1
+        record_mix(repo, n)
 
 
 class Timer:

@@ -23,6 +23,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+import attrs
+
 from ..codec import format_ts, parse_ts
 from ..errors import (
     ImmutableCheckpoint,
@@ -33,7 +35,7 @@ from ..errors import (
     StoreError,
     UnsupportedServer,
 )
-from .sqlite import CheckpointQuery, CheckpointRow
+from .sqlite import CheckpointQuery, CheckpointRow, select_checkpoint_ids
 
 if TYPE_CHECKING:
     import psycopg
@@ -66,6 +68,18 @@ _SELECT_CHECKPOINT = (
     "SELECT checkpoint_id, commit_sha, created_at, branch, strategy, event_count, "
     "parent_checkpoint_id, parent_hash, content_hash, header, author FROM checkpoints "
 )
+
+# What each CheckpointQuery filter means here (c is the checkpoints row).
+_CONDITIONS = {
+    "commit_sha": "c.checkpoint_id IN (SELECT checkpoint_id FROM commit_links "
+    "WHERE commit_sha = %s)",
+    "branch": "c.branch = %s",
+    "author": "strpos(lower(c.author), lower(%s)) > 0",
+    "agent": "c.agents @> ARRAY[%s]::text[]",
+    "model": "c.models @> ARRAY[%s]::text[]",
+    "since": "c.created_at >= %s",
+    "until": "c.created_at < %s",
+}
 
 # libpq's words for a connection setting it cannot use: not worth retrying later.
 _CONFIG_MISTAKES = (
@@ -555,40 +569,9 @@ class PostgresStore:
     ) -> list[str]:
         """Checkpoint ids matching ``query``, newest first (as the SQLite store's)."""
         q = query or CheckpointQuery()
-        where: list[str] = []
-        args: list[Any] = []
-        sha = commit_sha or q.commit_sha
-        if sha is not None:
-            where.append(
-                "checkpoint_id IN (SELECT checkpoint_id FROM commit_links WHERE commit_sha = %s)"
-            )
-            args.append(sha)
-        if q.branch is not None:
-            where.append("branch = %s")
-            args.append(q.branch)
-        if q.author is not None:
-            where.append("strpos(lower(author), lower(%s)) > 0")
-            args.append(q.author)
-        if q.agent is not None:
-            where.append("agents @> ARRAY[%s]::text[]")
-            args.append(q.agent)
-        if q.model is not None:
-            where.append("models @> ARRAY[%s]::text[]")
-            args.append(q.model)
-        if q.since is not None:
-            where.append("created_at >= %s")
-            args.append(parse_ts(q.since))
-        if q.until is not None:
-            where.append("created_at < %s")
-            args.append(parse_ts(q.until))
-        sql = "SELECT checkpoint_id FROM checkpoints"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, checkpoint_id DESC"
-        cap = limit or q.limit
-        if cap is not None:
-            sql += " LIMIT %s"
-            args.append(cap)
+        if commit_sha is not None or limit is not None:
+            q = attrs.evolve(q, commit_sha=commit_sha or q.commit_sha, limit=limit or q.limit)
+        sql, args = select_checkpoint_ids(q, _CONDITIONS, "%s", parse_ts)
         with self._using() as conn:
             return [r[0] for r in conn.execute(sql, args).fetchall()]
 

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ __all__ = [
     "DraftRows",
     "SQLiteStore",
     "checkpoint_row",
+    "select_checkpoint_ids",
 ]
 
 _APPLICATION = APPLICATION
@@ -130,6 +131,49 @@ class CheckpointQuery:
     since: str | None = None
     until: str | None = None
     limit: int | None = None
+
+
+# What each CheckpointQuery filter means in SQLite (c is the checkpoints row).
+_CONDITIONS = {
+    "commit_sha": "c.checkpoint_id IN (SELECT checkpoint_id FROM commit_links "
+    "WHERE commit_sha = ?)",
+    "branch": "c.branch = ?",
+    "author": "instr(lower(c.author), lower(?)) > 0",
+    "agent": "EXISTS (SELECT 1 FROM json_each(c.header, '$.models') m "
+    "WHERE json_extract(m.value, '$.agent') = ?)",
+    "model": "EXISTS (SELECT 1 FROM json_each(c.header, '$.models') m "
+    "WHERE json_extract(m.value, '$.model') = ?)",
+    "since": "c.created_at >= ?",
+    "until": "c.created_at < ?",
+}
+
+
+def select_checkpoint_ids(
+    q: CheckpointQuery,
+    conditions: Mapping[str, str],
+    placeholder: str,
+    timestamp: Callable[[str], Any] = str,
+) -> tuple[str, list[Any]]:
+    """The SELECT of the checkpoint ids matching ``q``, newest first, and its arguments.
+
+    One backend's SQL: ``conditions`` gives each filter's condition on ``checkpoints c``
+    (one ``placeholder`` each); ``timestamp`` converts ``since`` and ``until``.
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    for name in ("commit_sha", "branch", "author", "agent", "model", "since", "until"):
+        value = getattr(q, name)
+        if value is not None:
+            where.append(conditions[name])
+            args.append(timestamp(value) if name in ("since", "until") else value)
+    sql = "SELECT c.checkpoint_id FROM checkpoints c"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY c.created_at DESC, c.checkpoint_id DESC"
+    if q.limit is not None:
+        sql += f" LIMIT {placeholder}"
+        args.append(q.limit)
+    return sql, args
 
 
 def _session(row: Sequence[Any]) -> SessionInfo:
@@ -716,44 +760,7 @@ class SQLiteStore:
         q = query or CheckpointQuery()
         if commit_sha is not None or limit is not None:
             q = attrs.evolve(q, commit_sha=commit_sha or q.commit_sha, limit=limit or q.limit)
-        where: list[str] = []
-        args: list[Any] = []
-        if q.commit_sha is not None:
-            where.append(
-                "c.checkpoint_id IN (SELECT checkpoint_id FROM commit_links WHERE commit_sha = ?)"
-            )
-            args.append(q.commit_sha)
-        if q.branch is not None:
-            where.append("c.branch = ?")
-            args.append(q.branch)
-        if q.author is not None:
-            where.append("instr(lower(c.author), lower(?)) > 0")
-            args.append(q.author)
-        if q.agent is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM json_each(c.header, '$.models') m "
-                "WHERE json_extract(m.value, '$.agent') = ?)"
-            )
-            args.append(q.agent)
-        if q.model is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM json_each(c.header, '$.models') m "
-                "WHERE json_extract(m.value, '$.model') = ?)"
-            )
-            args.append(q.model)
-        if q.since is not None:
-            where.append("c.created_at >= ?")
-            args.append(q.since)
-        if q.until is not None:
-            where.append("c.created_at < ?")
-            args.append(q.until)
-        sql = "SELECT c.checkpoint_id FROM checkpoints c"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY c.created_at DESC, c.checkpoint_id DESC"
-        if q.limit is not None:
-            sql += " LIMIT ?"
-            args.append(q.limit)
+        sql, args = select_checkpoint_ids(q, _CONDITIONS, "?")
         with self.reading() as conn:
             return [r[0] for r in conn.execute(sql, args)]
 
