@@ -1728,7 +1728,21 @@ def _sync(args: argparse.Namespace, ctx: Context) -> int:
                 "no shared committed store is configured; set committed_store in "
                 ".bitloops/settings.local.json or BITLOOPS_COMMITTED_STORE (docs/storage.md)"
             )
-        report = repo.sync(queue_all=args.all)
+        # Connect first, so a wrong URL, database or password is reported even when
+        # nothing waits (an unreachable server is not an error: see the report below).
+        from .errors import SharedStoreUnavailable
+        from .sync import SyncReport
+
+        try:
+            repo.shared_store.connect()
+        except SharedStoreUnavailable as exc:
+            report = SyncReport(
+                store=repo.shared_store.display_url,
+                waiting=len(repo.store.outbox()),
+                error=str(exc),
+            )
+        else:
+            report = repo.sync(queue_all=args.all)
     if args.json:
         ctx.write_json(
             {
@@ -1744,6 +1758,6 @@ def _sync(args: argparse.Namespace, ctx: Context) -> int:
             f"{_plural(report.sent, 'checkpoint')} sent to {report.store}"
             + (f", {report.already_there} already there" if report.already_there else "")
         )
-        if report.waiting:
+        if report.waiting or report.error:
             ctx.error(f"{_plural(report.waiting, 'checkpoint')} still waiting: {report.error}")
     return EXIT_OK if report.ok else EXIT_NOT_FOUND

@@ -286,6 +286,18 @@ def test_sync_command_reports_and_exits_by_what_is_left(git_repo: Path, pg: PgSc
     assert out.returncode == 0 and "1 already there" in out.stdout
 
 
+def test_sync_command_checks_the_setup_even_with_nothing_waiting(
+    git_repo: Path, pg_url: str
+) -> None:
+    """A wrong database name is an error (exit 2) at once, not "0 checkpoints sent"."""
+    _open(git_repo, pg_url.rsplit("/", 1)[0] + "/no_such_bitloops_db").close()
+    out = _cli(git_repo, "sync")
+    assert out.returncode == 2 and "no such database" in out.stderr
+    _open(git_repo, _DOWN).close()
+    out = _cli(git_repo, "sync", "--json")
+    assert out.returncode == 1 and "cannot reach" in json.loads(out.stdout)["error"]
+
+
 def test_joining_a_team_later_sends_earlier_checkpoints(git_repo: Path, pg: PgSchema) -> None:
     """`sync --all` queues checkpoints made before committed_store was set."""
     with bitloops.Repository.open(git_repo) as repo:
