@@ -59,9 +59,7 @@ def catch_up_all(repo: Repository, *, budget_seconds: float = 2.0) -> int:
     # Only the agents with a session open in this worktree: importing all six modules
     # would cost every commit a few tens of milliseconds for nothing.
     agents = {
-        info.agent
-        for info in repo.store.sessions(worktree=repo.worktree)
-        if info.status != "ended"
+        info.agent for info in repo.store.sessions(worktree=repo.worktree) if info.status != "ended"
     }
     for key, name in AGENTS.items():
         if key not in agents:
