@@ -6,7 +6,9 @@ import atexit
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +64,30 @@ def commit_files(repo: Path, files: dict[str, str | None], message: str = "chang
     git(repo, "add", "-A", "--", *files)
     git(repo, "commit", "-q", "--no-verify", "-m", message)
     return git(repo, "rev-parse", "HEAD").strip()
+
+
+def run_together(script: str, runs: list[list[str]], timeout: float = 120) -> list[str]:
+    """Run ``python -c script ARGS START`` for each ``ARGS`` in ``runs``, all at once.
+
+    ``START`` (a time 1.5 s away) is the last argument: the script sleeps until then, so
+    the processes really overlap. Each must exit 0; returns their standard outputs.
+    """
+    start = str(time.time() + 1.5)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args, start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in runs
+    ]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err
+        outputs.append(out)
+    return outputs
 
 
 @pytest.fixture

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import apsw
 import pytest
-from conftest import commit_files
+from conftest import commit_files, run_together
 
 import bitloops
 import bitloops.store.migrations as migrations
@@ -161,20 +158,8 @@ with bitloops.Repository.open(sys.argv[1]) as repo:
 def test_concurrent_processes_migrate_once(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Four processes opening one v1 database at once all succeed; it is migrated once."""
     events = _make_v1(git_repo, monkeypatch)
-    start = time.time() + 1.5
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _OPENER, str(git_repo), str(start)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    results = [p.communicate(timeout=60) for p in procs]
-    for proc, (out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
-        assert out.strip() == "3"
+    outputs = run_together(_OPENER, [[str(git_repo)]] * 4, timeout=60)
+    assert [out.strip() for out in outputs] == ["3"] * 4
     assert _index_state(git_repo / ".git" / "bitloops" / "bitloops.db") == (
         SCHEMA_VERSION,
         events,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import commit_files, git
+from conftest import commit_files, git, run_together
 from pg_helpers import PgSchema, with_schema
 
 import bitloops
@@ -157,20 +157,8 @@ def test_two_processes_syncing_one_outbox_store_each_checkpoint_once(
             _session_and_commit(repo, f"f{n}.py")
             assert repo.promote() is not None
     _open(git_repo, pg.url).close()
-    start = time.time() + 1.5
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _SYNC, str(git_repo), str(start)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
     totals = [0, 0]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
+    for out in run_together(_SYNC, [[str(git_repo)]] * 2):
         sent, already, waiting = map(int, out.split())
         totals[0] += sent
         totals[1] += already
@@ -207,20 +195,8 @@ def test_two_clones_promote_into_one_database_at_once(tmp_path: Path, pg: PgSche
         commit_files(top, {"README.md": name}, "initial")
         _open(top, pg.url).close()
         clones.append(top)
-    start = time.time() + 1.5
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _PROMOTER, str(top), str(start)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for top in clones
-    ]
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        assert out.strip() == "0"
+    outputs = run_together(_PROMOTER, [[str(top)] for top in clones], timeout=180)
+    assert [out.strip() for out in outputs] == ["0", "0"]
     assert pg.count("checkpoints") == 8
     assert pg.count("bitloops_meta") == 2  # the schema was created once
 
@@ -397,20 +373,8 @@ print(store.count_checkpoints())
 
 def test_concurrent_first_connections_migrate_once(pg: PgSchema) -> None:
     """Four clients meeting an empty schema at once: one creates it, all succeed."""
-    start = time.time() + 1.5
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CONNECT, pg.url, str(start)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        assert out.strip() == "0"
+    outputs = run_together(_CONNECT, [[pg.url]] * 4)
+    assert [out.strip() for out in outputs] == ["0"] * 4
     version = pg.admin.execute(
         f"SELECT value FROM {pg.name}.bitloops_meta WHERE key = 'schema_version'"
     ).fetchone()
