@@ -30,7 +30,7 @@ from . import __version__
 from .errors import BitloopsError, CheckpointNotFound, UnknownRef
 
 if TYPE_CHECKING:
-    from .model import Checkpoint, Event, SessionInfo, Status
+    from .model import Alternative, Checkpoint, Constraint, Decision, Event, SessionInfo, Status
     from .repository import Repository
     from .verify import Problem, VerifyReport
 
@@ -636,12 +636,15 @@ def explain_lines(
     full: bool = False,
     style: Style = PLAIN,
     now: datetime | None = None,
+    retracted: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The ``bitloops explain`` view of one checkpoint, one string per line.
 
     ``width`` is the terminal width text is wrapped (and transcript lines cut) to;
-    ``full`` adds the transcript.
+    ``full`` adds the transcript; ``retracted`` maps retracted record ids to the reason.
     """
+    from .summary import plan_heading, plan_lines
+
     s = cp.summary
     none = style.dim("  none recorded")
     out = [
@@ -688,19 +691,27 @@ def explain_lines(
         out.extend(["", style.bold("Summary"), *_wrap(s.text.strip(), width, "  ", "  ")])
     section("What was asked", s.intent)
     section("Outcome", s.outcome)
-    section(
-        "Decisions",
-        [d.text for d in s.decisions],
-        [f"because {d.rationale}" if d.rationale else None for d in s.decisions],
-    )
-    section(
-        "Alternatives rejected",
-        [a.text for a in s.alternatives],
-        [f"rejected: {a.reason}" if a.reason else None for a in s.alternatives],
-    )
-    section("Constraints followed", s.constraints)
+    gone = retracted or {}
+
+    def records(title: str, found: Sequence[Decision | Alternative | Constraint]) -> None:
+        items, details = [], []
+        for record in found:
+            reason = gone.get(record.record_id) if record.record_id else None
+            items.append(("[retracted] " if reason else "") + record.text)
+            details.append(_record_detail(record, reason))
+        section(title, items, details)
+
+    records("Decisions", s.decisions)
+    records("Alternatives rejected", s.alternatives)
+    records("Constraints followed", s.constraints)
     if s.plans:
-        section("Plan", s.plans)
+        out.extend(["", style.bold("Plan")])
+        for plan in s.plans:
+            reason = gone.get(plan.record_id) if plan.record_id else None
+            heading = plan_heading(plan) + (f"; retracted: {reason}" if reason else "")
+            out.extend(_wrap(heading, width, "  ", "    "))
+            for line in plan_lines(plan):
+                out.extend(_wrap(line, width, "    ", "      "))
     out.extend(["", style.bold("Files")])
     if cp.files:
         names = [f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in cp.files]
@@ -727,6 +738,29 @@ def explain_lines(
     return out
 
 
+def _record_detail(record: Decision | Alternative | Constraint, retracted: str | None) -> str:
+    """The second line of a why-record: why, where it applies, and where it came from."""
+    why = getattr(record, "rationale", None) or getattr(record, "reason", None)
+    parts = []
+    if why:
+        parts.append(("because " if hasattr(record, "rationale") else "rejected: ") + why)
+    stated_by = getattr(record, "stated_by", None)
+    if stated_by:
+        parts.append(f"stated by the {stated_by}")
+    if record.applies_to:
+        parts.append("applies to " + ", ".join(record.applies_to))
+    if retracted is not None:
+        parts.append(f"retracted: {retracted}")
+    source = record.source
+    if source not in ("agent", "plan-tool"):
+        source += f" {record.confidence:.2f}"
+    ev = record.evidence
+    if ev is not None and ev.excerpt and record.source != "agent":
+        source += f", from {ev.kind or 'an event'} #{ev.seq}: “{_clip(_flat(ev.excerpt), 120)}”"
+    parts.append(f"[{source}]")
+    return "; ".join(parts)
+
+
 def _event_json(event: Event) -> dict[str, Any]:
     return {
         "seq": event.seq,
@@ -743,7 +777,10 @@ def _event_json(event: Event) -> dict[str, Any]:
 
 def checkpoint_json(cp: Checkpoint, *, events: bool = False) -> dict[str, Any]:
     """One checkpoint as ``bitloops explain --json`` prints it (``events`` for --full)."""
+    from .codec import unstructure
+
     s = cp.summary
+    why = unstructure(s)
     data: dict[str, Any] = {
         "checkpoint_id": cp.checkpoint_id,
         "commit_sha": cp.commit_sha,
@@ -758,10 +795,8 @@ def checkpoint_json(cp: Checkpoint, *, events: bool = False) -> dict[str, Any]:
             "text": s.text,
             "intent": list(s.intent),
             "outcome": list(s.outcome),
-            "decisions": [{"text": d.text, "rationale": d.rationale} for d in s.decisions],
-            "alternatives": [{"text": a.text, "reason": a.reason} for a in s.alternatives],
-            "constraints": list(s.constraints),
-            "plans": list(s.plans),
+            # The why-records as session.json has them (source, evidence, applies_to, ids).
+            **{key: why[key] for key in ("decisions", "alternatives", "constraints", "plans")},
             "agents": list(s.agents),
             "models": list(s.models),
             "started_at": _iso(s.started_at),

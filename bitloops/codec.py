@@ -166,7 +166,26 @@ def _converter() -> cattrs.Converter:
 
     conv.register_unstructure_hook_func(is_event_sequence, unstructure_events)
     conv.register_structure_hook_func(is_event_sequence, structure_events)
+    _read_older_summaries(conv)
     return conv
+
+
+def _read_older_summaries(conv: cattrs.Converter) -> None:
+    """Checkpoints made before why-records had sources kept constraints and plans as text."""
+    import cattrs
+
+    from .model import Constraint, Plan
+
+    for cls, wrap in (
+        (Constraint, lambda text: {"text": text}),
+        (Plan, lambda text: {"tool": "record", "text": text, "source": "agent"}),
+    ):
+        plain = cattrs.gen.make_dict_structure_fn(cls, conv)
+
+        def hook(value: Any, tp: Any, plain: Any = plain, wrap: Any = wrap) -> Any:
+            return plain(wrap(value) if isinstance(value, str) else value, tp)
+
+        conv.register_structure_hook(cls, hook)
 
 
 def unstructure(obj: Any) -> Any:

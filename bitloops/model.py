@@ -15,14 +15,21 @@ import attrs
 
 __all__ = [
     "EVENT_KINDS",
+    "PLAN_STATUSES",
+    "RECORD_SOURCES",
     "Alternative",
+    "Annotation",
     "Checkpoint",
+    "Constraint",
     "Decision",
     "DraftCommit",
     "Event",
     "EventKind",
+    "Evidence",
     "FileTouched",
     "ModelIdentity",
+    "Plan",
+    "PlanItem",
     "SessionInfo",
     "Status",
     "Summary",
@@ -129,20 +136,133 @@ class ModelIdentity:
     model: str | None = None
 
 
+#: Where a why-record came from: the agent said so (MCP tools, ``bitloops record``, the
+#: Python API), the agent's own plan tool, bitloops' deterministic extractor, or the
+#: optional LLM distiller.
+RECORD_SOURCES: tuple[str, ...] = ("agent", "plan-tool", "extracted", "llm")
+
+#: The statuses of a plan item, after each agent's own words are normalised.
+PLAN_STATUSES: tuple[str, ...] = ("completed", "in_progress", "pending", "cancelled")
+
+
+@attrs.frozen(kw_only=True)
+class Evidence:
+    """Where a why-record was found: the event, and a verbatim excerpt of it.
+
+    ``excerpt`` is the event's own text (after redaction), so a reader can check the
+    record against what was said; ``kind`` is that event's kind (prompt, reasoning,
+    response, tool_use, decision...).
+    """
+
+    event_id: str | None = None
+    session_id: str | None = None
+    seq: int | None = None
+    kind: str | None = None
+    excerpt: str = ""
+
+
 @attrs.frozen(kw_only=True)
 class Decision:
-    """A choice the agent made, and why."""
+    """A choice the agent made, and why.
+
+    ``source`` is one of :data:`RECORD_SOURCES`; ``applies_to`` names the files or
+    symbols (``path`` or ``path::name``) it is about; ``confidence`` is 1.0 for what the
+    agent recorded itself and the extractor's estimate otherwise; ``record_id`` is stable
+    (the recording event's id, or a digest of the evidence) so a retraction can name it.
+    """
 
     text: str
     rationale: str | None = None
+    source: str = "agent"
+    applies_to: tuple[str, ...] = ()
+    evidence: Evidence | None = None
+    confidence: float = 1.0
+    record_id: str = ""
 
 
 @attrs.frozen(kw_only=True)
 class Alternative:
-    """An approach the agent considered and rejected, and why."""
+    """An approach the agent considered and rejected, and why (fields as :class:`Decision`)."""
 
     text: str
     reason: str | None = None
+    source: str = "agent"
+    applies_to: tuple[str, ...] = ()
+    evidence: Evidence | None = None
+    confidence: float = 1.0
+    record_id: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Constraint:
+    """A rule the work had to follow, and who stated it (``user``, ``repository``, ``agent``).
+
+    Other fields as :class:`Decision`.
+    """
+
+    text: str
+    stated_by: str | None = None
+    source: str = "agent"
+    applies_to: tuple[str, ...] = ()
+    evidence: Evidence | None = None
+    confidence: float = 1.0
+    record_id: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class PlanItem:
+    """One step of a plan and its status (one of :data:`PLAN_STATUSES`)."""
+
+    text: str
+    status: str = "pending"
+    item_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """The latest state of one plan of one session.
+
+    ``tool`` is the plan tool it came from (``TodoWrite``, ``update_plan``,
+    ``ExitPlanMode``, ...; ``record`` for a plan the agent recorded through bitloops);
+    ``items`` its steps with their statuses, ``text`` a plan written as prose (the
+    markdown of ``ExitPlanMode``) or an explanation. ``agent_id`` names the subagent
+    whose plan it is. ``updates`` counts the calls that shaped it; ``evidence`` is the
+    latest of them.
+    """
+
+    tool: str
+    items: tuple[PlanItem, ...] = ()
+    text: str | None = None
+    source: str = "plan-tool"
+    session_id: str | None = None
+    agent_id: str | None = None
+    updates: int = 1
+    evidence: Evidence | None = None
+    record_id: str = ""
+
+    @property
+    def done(self) -> int:
+        """How many items are completed."""
+        return sum(1 for item in self.items if item.status == "completed")
+
+
+@attrs.frozen(kw_only=True)
+class Annotation:
+    """An append-only note on a why-record or a checkpoint, kept outside its content hash.
+
+    ``kind`` is ``retraction`` (the record named by ``record_id`` is wrong; ``reason``
+    says why) or ``distillation`` (the LLM distiller's result, in ``body``).
+    ``annotation_hash`` is the SHA-256 of its canonical form, checked by ``verify``.
+    """
+
+    annotation_id: str
+    kind: str
+    created_at: datetime
+    record_id: str | None = None
+    checkpoint_id: str | None = None
+    reason: str | None = None
+    body: Mapping[str, Any] = attrs.field(factory=dict)
+    annotation_hash: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -157,8 +277,8 @@ class Summary:
     outcome: tuple[str, ...] = ()
     decisions: tuple[Decision, ...] = ()
     alternatives: tuple[Alternative, ...] = ()
-    constraints: tuple[str, ...] = ()
-    plans: tuple[str, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    plans: tuple[Plan, ...] = ()
     files: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()
     agents: tuple[str, ...] = ()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -187,27 +187,73 @@ class Session:
             raise InvalidPayload("old_path= is only for change='renamed'")
         return self.record(EventKind.FILE_CHANGE, payload, artefacts=artefacts)
 
-    def decision(self, text: str, rationale: str | None = None) -> Event:
-        """A choice the agent made, and why."""
-        payload = {"text": _text("text", text)}
+    def decision(
+        self,
+        text: str,
+        rationale: str | None = None,
+        *,
+        applies_to: Sequence[str] = (),
+        source: str = "agent",
+    ) -> Event:
+        """A choice the agent made, and why; ``applies_to`` names files or ``path::symbol`` s."""
+        payload = _why(text, source, applies_to)
         if rationale is not None:
             payload["rationale"] = _text("rationale", rationale)
-        return self.record(EventKind.DECISION, payload)
+        return self.record(EventKind.DECISION, payload, artefacts=_paths(applies_to))
 
-    def plan(self, text: str) -> Event:
-        """The agent's plan, or a step of it."""
-        return self.record(EventKind.PLAN, {"text": _text("text", text)})
+    def plan(
+        self,
+        text: str | None = None,
+        *,
+        items: Sequence[Mapping[str, Any] | str] | None = None,
+        source: str = "agent",
+    ) -> Event:
+        """The agent's plan: prose, a step of it, or ``items`` with statuses.
 
-    def constraint(self, text: str) -> Event:
-        """A constraint the agent followed."""
-        return self.record(EventKind.CONSTRAINT, {"text": _text("text", text)})
+        Each item is a string or ``{"text": ..., "status": "pending" | "in_progress" |
+        "completed" | "cancelled"}``. A plan with items replaces the session's earlier
+        one in the summary; a plan of text alone stands beside the others.
+        """
+        if text is None and not items:
+            raise InvalidPayload("a plan needs text or items")
+        payload: dict[str, Any] = {} if text is None else {"text": _text("text", text)}
+        if items:
+            payload["items"] = [_plan_item(item) for item in items]
+        if source != "agent":
+            payload["source"] = _checked_source(source)
+        return self.record(EventKind.PLAN, payload)
 
-    def alternative(self, text: str, reason: str | None = None) -> Event:
+    def constraint(
+        self,
+        text: str,
+        *,
+        stated_by: str | None = None,
+        applies_to: Sequence[str] = (),
+        source: str = "agent",
+    ) -> Event:
+        """A constraint the agent followed; ``stated_by`` is user, repository or agent."""
+        payload = _why(text, source, applies_to)
+        if stated_by is not None:
+            if stated_by not in ("user", "repository", "agent"):
+                raise InvalidPayload(
+                    f"stated_by must be user, repository or agent, not {stated_by!r}"
+                )
+            payload["stated_by"] = stated_by
+        return self.record(EventKind.CONSTRAINT, payload, artefacts=_paths(applies_to))
+
+    def alternative(
+        self,
+        text: str,
+        reason: str | None = None,
+        *,
+        applies_to: Sequence[str] = (),
+        source: str = "agent",
+    ) -> Event:
         """An approach considered and rejected, and why."""
-        payload = {"text": _text("text", text)}
+        payload = _why(text, source, applies_to)
         if reason is not None:
             payload["reason"] = _text("reason", reason)
-        return self.record(EventKind.ALTERNATIVE, payload)
+        return self.record(EventKind.ALTERNATIVE, payload, artefacts=_paths(applies_to))
 
     def note(self, text: str) -> Event:
         """Anything else worth keeping."""
@@ -235,6 +281,51 @@ class Session:
     ) -> None:
         if not self.ended:
             self.end(None if exc is None else f"error: {exc_type.__name__ if exc_type else exc}")
+
+
+def _checked_source(source: str) -> str:
+    if source not in ("agent", "llm"):
+        raise InvalidPayload(f"a recorded why-record's source is agent or llm, not {source!r}")
+    return source
+
+
+def _why(text: str, source: str, applies_to: Sequence[str]) -> dict[str, Any]:
+    """The common part of a decision, alternative or constraint payload."""
+    payload: dict[str, Any] = {"text": _text("text", text)}
+    if source != "agent":
+        payload["source"] = _checked_source(source)
+    if isinstance(applies_to, str):
+        applies_to = [applies_to]
+    names = [_text("applies_to", a).strip() for a in applies_to]
+    if any(not n for n in names):
+        raise InvalidPayload("applies_to names files or symbols; an empty name says nothing")
+    if names:
+        payload["applies_to"] = list(dict.fromkeys(names))
+    return payload
+
+
+def _paths(applies_to: Sequence[str]) -> tuple[str, ...]:
+    """The files of ``applies_to`` (``path::symbol`` names their path), as artefacts."""
+    if isinstance(applies_to, str):
+        applies_to = [applies_to]
+    return tuple(dict.fromkeys(a.split("::", 1)[0].strip() for a in applies_to if a.strip()))
+
+
+def _plan_item(item: Mapping[str, Any] | str) -> dict[str, Any]:
+    from .plans import normalise_status
+
+    if isinstance(item, str):
+        return {"text": item, "status": "pending"}
+    if not isinstance(item, Mapping):
+        raise InvalidPayload("a plan item is a string or {'text': ..., 'status': ...}")
+    text = item.get("text", item.get("content", item.get("step")))
+    out = {
+        "text": _text("a plan item's text", text),
+        "status": normalise_status(item.get("status")),
+    }
+    if item.get("id") is not None:
+        out["id"] = str(item["id"])
+    return out
 
 
 def _unsaved(session: Session, kind: str, text: str, arts: tuple[str, ...]) -> Event:

@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .model import (
+    RECORD_SOURCES,
     Alternative,
     Checkpoint,
+    Constraint,
     Decision,
     Event,
     EventKind,
+    Evidence,
     FileTouched,
     ModelIdentity,
+    Plan,
     SessionInfo,
     Summary,
     Symbol,
 )
+from .plans import PLAN_TOOLS, PlanFolder
 from .transcript import Transcript
 
-__all__ = ["StructuredSummarizer", "Summarizer", "format_duration", "render_markdown"]
+__all__ = [
+    "STATUS_MARKS",
+    "STATUS_WORDS",
+    "StructuredSummarizer",
+    "Summarizer",
+    "alternative_text",
+    "constraint_text",
+    "decision_text",
+    "evidence_of",
+    "format_duration",
+    "plan_heading",
+    "plan_lines",
+    "render_markdown",
+]
 
 
 @runtime_checkable
@@ -66,10 +85,64 @@ _QUOTED = frozenset(
         EventKind.PLAN,
     }
 )
+# A tool_use line of a plan tool, found in the stored line before it is parsed: most
+# tool calls are not plan calls, and parsing them all would slow promotion down.
+_PLAN_CALL = re.compile(
+    r'[{,]"name":"(?:[^"]*(?:\.|__))?(?:' + "|".join(map(re.escape, PLAN_TOOLS)) + r')"'
+)
+
+
+def _applies_to(payload: Any) -> tuple[str, ...]:
+    value = payload.get("applies_to")
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    return _unique([v for v in value if isinstance(v, str) and v.strip()])
+
+
+def _source(payload: Any) -> str:
+    source = payload.get("source")
+    return source if source in RECORD_SOURCES else "agent"
+
+
+def evidence_of(event: Event, excerpt: str | None = None) -> Evidence:
+    """The evidence pointing at ``event``: its id, place and (a verbatim part of) its text."""
+    text = excerpt if excerpt is not None else _str(event.payload, "text") or ""
+    return Evidence(
+        event_id=event.event_id,
+        session_id=event.session_id,
+        seq=event.seq,
+        kind=event.kind,
+        excerpt=text[:600],
+    )
+
+
+def _events_of_interest(events: Sequence[Event]) -> tuple[Iterable[Event], Iterable[str]]:
+    """The events the summary reads (quoted kinds and plan-tool calls), and every kind."""
+    if isinstance(events, Transcript):
+        lines, kinds = events.lines, events.kinds
+
+        def wanted() -> Iterable[Event]:
+            for index, kind in enumerate(kinds):
+                if kind in _QUOTED or (
+                    kind == EventKind.TOOL_USE and _PLAN_CALL.search(lines[index])
+                ):
+                    yield events[index]
+
+        return wanted(), kinds
+    return (e for e in events if e.kind in _QUOTED or e.kind == EventKind.TOOL_USE), (
+        e.kind for e in events
+    )
 
 
 class StructuredSummarizer:
-    """The built-in summariser: deterministic, offline, no dependencies."""
+    """The built-in summariser: deterministic, offline, no dependencies.
+
+    What the agent recorded (decisions, alternatives, constraints, plans) is kept with
+    source ``agent``; plan-tool calls become the latest state of each plan (source
+    ``plan-tool``, see :mod:`bitloops.plans`).
+    """
 
     def summarize(
         self,
@@ -80,21 +153,19 @@ class StructuredSummarizer:
         symbols: Sequence[Symbol],
         models: Sequence[ModelIdentity],
     ) -> Summary:
-        """Collect intent, outcome, decisions, alternatives, constraints and activity."""
+        """Collect intent, outcome, decisions, alternatives, constraints, plans and activity."""
         intent: list[str] = []
-        plans: list[str] = []
-        constraints: list[str] = []
+        constraints: dict[str, Constraint] = {}
         decisions: list[Decision] = []
         alternatives: list[Alternative] = []
         last_response: dict[str, str] = {}
-        if isinstance(events, Transcript):
-            quoted: Iterable[Event] = events.of_kinds(_QUOTED)
-            kinds: Iterable[str] = events.kinds
-        else:
-            quoted = (e for e in events if e.kind in _QUOTED)
-            kinds = (e.kind for e in events)
-        for event in quoted:
+        folder = PlanFolder()
+        interesting, kinds = _events_of_interest(events)
+        for event in interesting:
             kind, payload = event.kind, event.payload
+            if kind in (EventKind.TOOL_USE, EventKind.PLAN):
+                folder.feed(event)
+                continue
             text = _str(payload, "text")
             if text is None:
                 continue
@@ -103,13 +174,40 @@ class StructuredSummarizer:
             elif kind == EventKind.RESPONSE:
                 last_response[event.session_id] = text
             elif kind == EventKind.DECISION:
-                decisions.append(Decision(text=text, rationale=_str(payload, "rationale")))
+                decisions.append(
+                    Decision(
+                        text=text,
+                        rationale=_str(payload, "rationale"),
+                        source=_source(payload),
+                        applies_to=_applies_to(payload),
+                        evidence=evidence_of(event),
+                        record_id=event.event_id,
+                    )
+                )
             elif kind == EventKind.ALTERNATIVE:
-                alternatives.append(Alternative(text=text, reason=_str(payload, "reason")))
-            elif kind == EventKind.CONSTRAINT:
-                constraints.append(text)
-            else:
-                plans.append(text)
+                alternatives.append(
+                    Alternative(
+                        text=text,
+                        reason=_str(payload, "reason"),
+                        source=_source(payload),
+                        applies_to=_applies_to(payload),
+                        evidence=evidence_of(event),
+                        record_id=event.event_id,
+                    )
+                )
+            else:  # a constraint: the first statement of each is kept
+                stated_by = _str(payload, "stated_by")
+                constraints.setdefault(
+                    text,
+                    Constraint(
+                        text=text,
+                        stated_by=stated_by if stated_by in _STATED_BY else None,
+                        source=_source(payload),
+                        applies_to=_applies_to(payload),
+                        evidence=evidence_of(event),
+                        record_id=event.event_id,
+                    ),
+                )
         starts = [s.started_at for s in sessions]
         if events:
             starts.append(events[0].ts)
@@ -121,8 +219,8 @@ class StructuredSummarizer:
             outcome=tuple(last_response.values()),
             decisions=tuple(decisions),
             alternatives=tuple(alternatives),
-            constraints=_unique(constraints),
-            plans=tuple(plans),
+            constraints=tuple(constraints.values()),
+            plans=folder.plans(),
             files=tuple(f.path for f in files),
             symbols=tuple(f"{s.path}::{s.name}" for s in symbols),
             agents=tuple(sorted({m.agent for m in models} | {s.agent for s in sessions})),
@@ -132,6 +230,9 @@ class StructuredSummarizer:
             duration_seconds=round(max(duration, 0.0), 6),
             event_counts=dict(sorted(Counter(kinds).items())),
         )
+
+
+_STATED_BY = frozenset({"user", "repository", "agent"})
 
 
 def _bullets(lines: Sequence[str], empty: str = "_none recorded_") -> list[str]:
@@ -156,8 +257,85 @@ def format_duration(seconds: float) -> str:
     return f"{secs} s"
 
 
-def render_markdown(checkpoint: Checkpoint) -> str:
-    """``summary.md``: the checkpoint's summary as a reviewer reads it."""
+def _source_note(record: Decision | Alternative | Constraint) -> str:
+    """`` _(agent)_`` or `` _(extracted, 0.85, reasoning: "…")_``: where a record came from."""
+    if record.source in ("agent", "plan-tool"):
+        return f" _({record.source})_"
+    parts = [record.source, f"{record.confidence:.2f}"]
+    ev = record.evidence
+    if ev is not None and ev.excerpt:
+        parts.append(f"{ev.kind or 'event'}: “{_one_line(ev.excerpt, 160)}”")
+    return " _(" + ", ".join(parts) + ")_"
+
+
+def _record_line(
+    record: Decision | Alternative | Constraint, text: str, retracted: Mapping[str, str]
+) -> str:
+    if record.applies_to:
+        text += " (" + ", ".join(f"`{a}`" for a in record.applies_to) + ")"
+    reason = retracted.get(record.record_id) if record.record_id else None
+    if reason is not None:
+        return f"~~{_one_line(text)}~~ — retracted: {_one_line(reason)}"
+    return text + _source_note(record)
+
+
+def decision_text(d: Decision) -> str:
+    """A decision as one line of text: what, and why."""
+    return d.text + (f" — because {d.rationale}" if d.rationale else "")
+
+
+def alternative_text(a: Alternative) -> str:
+    """A rejected alternative as one line of text: what, and why not."""
+    return a.text + (f" — rejected: {a.reason}" if a.reason else "")
+
+
+def constraint_text(c: Constraint) -> str:
+    """A constraint as one line of text, with who stated it."""
+    return c.text + (f" — stated by the {c.stated_by}" if c.stated_by else "")
+
+
+#: How a plan item's status reads, in a checklist and in words.
+STATUS_MARKS = {"completed": "x", "in_progress": "~", "pending": " ", "cancelled": "-"}
+STATUS_WORDS = {
+    "completed": "done",
+    "in_progress": "in progress",
+    "pending": "pending",
+    "cancelled": "cancelled",
+}
+
+
+def plan_heading(plan: Plan) -> str:
+    """``TodoWrite, subagent a1b2, 3/4 done, 14 updates``: what a plan is and how far it got."""
+    parts = [plan.tool if plan.source == "plan-tool" else f"recorded by the {plan.source}"]
+    if plan.agent_id:
+        parts.append(f"subagent {plan.agent_id}")
+    if plan.items:
+        parts.append(f"{plan.done}/{len(plan.items)} done")
+    if plan.updates > 1:
+        parts.append(f"{plan.updates} updates")
+    return ", ".join(parts)
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    """A plan as markdown: its prose (when it has some) and a checklist of its items."""
+    out: list[str] = []
+    if plan.text and not plan.items:
+        # Quoted: the agent's own markdown (headings and all) must not end our sections.
+        out += [f"> {line}".rstrip() for line in plan.text.strip().splitlines()]
+    elif plan.text and plan.tool != "ExitPlanMode":
+        out += [_one_line(plan.text)]
+    for item in plan.items:
+        word = "" if item.status in ("completed", "pending") else f" ({STATUS_WORDS[item.status]})"
+        out.append(f"- [{STATUS_MARKS.get(item.status, ' ')}] {_one_line(item.text)}{word}")
+    return out
+
+
+def render_markdown(checkpoint: Checkpoint, retracted: Mapping[str, str] | None = None) -> str:
+    """``summary.md``: the checkpoint's summary as a reviewer reads it.
+
+    ``retracted`` maps the ids of retracted records to the reason; they are struck out.
+    """
+    gone = retracted or {}
     s = checkpoint.summary
     out = [
         f"# Why {checkpoint.commit_sha[:12]}",
@@ -174,16 +352,17 @@ def render_markdown(checkpoint: Checkpoint) -> str:
     out += ["## What was asked", "", *_bullets(s.intent)]
     out += ["## Outcome", "", *_bullets(s.outcome)]
     out += ["## Decisions", ""]
-    out += _bullets(
-        [d.text + (f" — because {d.rationale}" if d.rationale else "") for d in s.decisions]
-    )
+    out += _bullets([_record_line(d, decision_text(d), gone) for d in s.decisions])
     out += ["## Alternatives rejected", ""]
-    out += _bullets(
-        [a.text + (f" — rejected: {a.reason}" if a.reason else "") for a in s.alternatives]
-    )
-    out += ["## Constraints followed", "", *_bullets(s.constraints)]
+    out += _bullets([_record_line(a, alternative_text(a), gone) for a in s.alternatives])
+    out += ["## Constraints followed", ""]
+    out += _bullets([_record_line(c, constraint_text(c), gone) for c in s.constraints])
     if s.plans:
-        out += ["## Plan", "", *_bullets(s.plans)]
+        out += ["## Plan", ""]
+        for plan in s.plans:
+            reason = gone.get(plan.record_id) if plan.record_id else None
+            heading = plan_heading(plan) + (f" — retracted: {reason}" if reason else "")
+            out += [f"### {heading}", "", *plan_lines(plan), ""]
     out += ["## Files touched", "", *_bullets([f"`{f}`" for f in s.files])]
     out += ["## Symbols touched", "", *_bullets([f"`{x}`" for x in s.symbols])]
     agents = [

@@ -222,10 +222,12 @@ def test_explain_head(recorded: bitloops.Checkpoint, git_repo: Path) -> None:
     for block in (
         "What was asked\n  - Add retries to the HTTP client\n    with details on a second line\n",
         "Outcome\n  - Added retries with exponential backoff.\n",
-        "Decisions\n  - Exponential backoff with jitter\n    because avoids synchronised retries\n",
-        "Alternatives rejected\n  - Use the tenacity library\n    rejected: adds a dependency\n",
-        "Constraints followed\n  - No new dependencies\n",
-        "Plan\n  - Wrap send() in a retry loop\n",
+        "Decisions\n  - Exponential backoff with jitter\n"
+        "    because avoids synchronised retries; [agent]\n",
+        "Alternatives rejected\n  - Use the tenacity library\n"
+        "    rejected: adds a dependency; [agent]\n",
+        "Constraints followed\n  - No new dependencies\n    [agent]\n",
+        "Plan\n  recorded by the agent\n    > Wrap send() in a retry loop\n",
         "Files\n  A NOTES.md   agent only\n  M client.py  in commit (agent)\n",
         "Symbols\n  client.py::Client.send (method)\n  client.py::client (module)\n",
     ):
@@ -291,12 +293,15 @@ def test_explain_json_shape(recorded: bitloops.Checkpoint, git_repo: Path) -> No
     assert cp["commit_sha"] == recorded.commit_sha and cp["commits"] == [recorded.commit_sha]
     assert cp["content_hash"] == recorded.content_hash and cp["event_count"] == 12
     summary = cp["summary"]
-    assert summary["decisions"] == [
-        {"text": "Exponential backoff with jitter", "rationale": "avoids synchronised retries"}
-    ]
-    assert summary["alternatives"] == [
-        {"text": "Use the tenacity library", "reason": "adds a dependency"}
-    ]
+    decision, alternative = summary["decisions"][0], summary["alternatives"][0]
+    assert len(summary["decisions"]) == len(summary["alternatives"]) == 1
+    assert decision["text"] == "Exponential backoff with jitter"
+    assert decision["rationale"] == "avoids synchronised retries"
+    assert decision["source"] == "agent" and decision["confidence"] == 1.0
+    assert decision["evidence"]["kind"] == "decision"
+    assert decision["record_id"] == decision["evidence"]["event_id"]
+    assert alternative["text"] == "Use the tenacity library"
+    assert alternative["reason"] == "adds a dependency" and alternative["source"] == "agent"
     assert summary["event_counts"]["file_change"] == 2
     assert cp["files"] == [
         {

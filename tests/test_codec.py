@@ -18,10 +18,14 @@ from bitloops.model import (
     EVENT_KINDS,
     Alternative,
     Checkpoint,
+    Constraint,
     Decision,
     Event,
+    Evidence,
     FileTouched,
     ModelIdentity,
+    Plan,
+    PlanItem,
     SessionInfo,
     Summary,
     Symbol,
@@ -68,17 +72,54 @@ sessions = st.builds(
     base_commit=st.none() | sha,
     event_count=st.integers(0, 1000),
 )
+evidence = st.none() | st.builds(
+    Evidence,
+    event_id=st.none() | st.uuids().map(str),
+    seq=st.none() | st.integers(1, 10_000),
+    kind=st.none() | st.sampled_from(["prompt", "reasoning", "tool_use"]),
+    excerpt=text,
+)
+why = {
+    "source": st.sampled_from(["agent", "plan-tool", "extracted", "llm"]),
+    "applies_to": st.lists(text, max_size=2).map(tuple),
+    "evidence": evidence,
+    "confidence": st.floats(0, 1),
+    "record_id": text,
+}
+plans = st.builds(
+    Plan,
+    tool=st.sampled_from(["TodoWrite", "update_plan", "ExitPlanMode", "record"]),
+    items=st.lists(
+        st.builds(
+            PlanItem,
+            text=text,
+            status=st.sampled_from(["completed", "in_progress", "pending", "cancelled"]),
+            item_id=st.none() | text,
+        ),
+        max_size=3,
+    ).map(tuple),
+    text=st.none() | text,
+    agent_id=st.none() | text,
+    updates=st.integers(1, 50),
+    evidence=evidence,
+)
 summaries = st.builds(
     Summary,
     intent=st.lists(text, max_size=3).map(tuple),
     outcome=st.lists(text, max_size=2).map(tuple),
-    decisions=st.lists(st.builds(Decision, text=text, rationale=st.none() | text), max_size=2).map(
-        tuple
-    ),
-    alternatives=st.lists(
-        st.builds(Alternative, text=text, reason=st.none() | text), max_size=2
+    decisions=st.lists(
+        st.builds(Decision, text=text, rationale=st.none() | text, **why), max_size=2
     ).map(tuple),
-    constraints=st.lists(text, max_size=2).map(tuple),
+    alternatives=st.lists(
+        st.builds(Alternative, text=text, reason=st.none() | text, **why), max_size=2
+    ).map(tuple),
+    constraints=st.lists(
+        st.builds(
+            Constraint, text=text, stated_by=st.sampled_from([None, "user", "agent"]), **why
+        ),
+        max_size=2,
+    ).map(tuple),
+    plans=st.lists(plans, max_size=2).map(tuple),
     started_at=st.none() | times,
     duration_seconds=st.floats(0, 1e6),
     event_counts=st.dictionaries(st.sampled_from(sorted(EVENT_KINDS)), st.integers(0, 99)),

@@ -52,7 +52,7 @@ def test_promote_moves_the_draft_into_a_checkpoint(
     assert cp.summary.outcome == ("Added retries with exponential backoff.",)
     assert cp.summary.decisions[0].rationale == "avoids synchronised retries"
     assert cp.summary.alternatives[0].reason == "adds a dependency"
-    assert cp.summary.constraints == ("No new dependencies",)
+    assert [c.text for c in cp.summary.constraints] == ["No new dependencies"]
     assert [f.path for f in cp.files] == ["client.py"]
     assert cp.files[0].in_commit and cp.files[0].by_agent
     names = {(s.name, s.kind) for s in cp.symbols}
