@@ -775,8 +775,14 @@ def _event_json(event: Event) -> dict[str, Any]:
     }
 
 
-def checkpoint_json(cp: Checkpoint, *, events: bool = False) -> dict[str, Any]:
-    """One checkpoint as ``bitloops explain --json`` prints it (``events`` for --full)."""
+def checkpoint_json(
+    cp: Checkpoint, *, events: bool = False, retracted: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One checkpoint as ``bitloops explain --json`` prints it (``events`` for --full).
+
+    ``retracted`` (record id -> reason) adds ``retractions``: those of this checkpoint's
+    records that were retracted, and why.
+    """
     from .codec import unstructure
 
     s = cp.summary
@@ -822,6 +828,14 @@ def checkpoint_json(cp: Checkpoint, *, events: bool = False) -> dict[str, Any]:
         "sessions": [_session_json(info) for info in cp.sessions],
         "event_count": len(cp.events),
     }
+    gone = retracted or {}
+    ids = {
+        r["record_id"]
+        for key in ("decisions", "alternatives", "constraints", "plans")
+        for r in why[key]
+        if r.get("record_id")
+    }
+    data["retractions"] = {rid: gone[rid] for rid in sorted(ids & gone.keys())}
     if events:
         data["events"] = [_event_json(e) for e in cp.events]
     return data
@@ -871,11 +885,14 @@ def _explain(args: argparse.Namespace, ctx: Context) -> int:
                 ctx.write_json({"ref": args.ref, "checkpoints": []})
             ctx.error(message)
             return EXIT_NOT_FOUND
+        retracted = repo.retracted()
         if args.json:
             ctx.write_json(
                 {
                     "ref": args.ref,
-                    "checkpoints": [checkpoint_json(c, events=args.full) for c in found],
+                    "checkpoints": [
+                        checkpoint_json(c, events=args.full, retracted=retracted) for c in found
+                    ],
                 }
             )
             return EXIT_OK
@@ -886,7 +903,11 @@ def _explain(args: argparse.Namespace, ctx: Context) -> int:
         for index, cp in enumerate(found):
             if index or len(found) > 1:
                 ctx.write("" if index == 0 else "\n" + "-" * min(ctx.width, 72))
-            ctx.write_lines(explain_lines(cp, width=ctx.width, full=args.full, style=ctx.style))
+            ctx.write_lines(
+                explain_lines(
+                    cp, width=ctx.width, full=args.full, style=ctx.style, retracted=retracted
+                )
+            )
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@
      ├── UnknownRef                 (also LookupError)
      ├── CheckpointNotFound         (also LookupError)
      ├── SessionNotFound            (also LookupError)
+     ├── RecordNotFound             (also LookupError)
      ├── UnknownAgent               (also LookupError)
      │    └── AgentNotSupported
      ├── TranscriptError            (also ValueError)
@@ -52,6 +53,7 @@ __all__ = [
     "NotAGitRepository",
     "PayloadTooLarge",
     "PurgeError",
+    "RecordNotFound",
     "SchemaTooNew",
     "SessionEnded",
     "SessionNotFound",
@@ -85,6 +87,10 @@ class CheckpointNotFound(BitloopsError, LookupError):
 
 class SessionNotFound(BitloopsError, LookupError):
     """No session has the id asked for."""
+
+
+class RecordNotFound(BitloopsError, LookupError):
+    """No why-record (decision, alternative, constraint, plan) has the id asked for."""
 
 
 class UnknownAgent(BitloopsError, LookupError):

@@ -217,8 +217,9 @@ class PlanFolder:
     """Folds plan-tool calls and ``plan`` events, in transcript order, into :class:`Plan` s.
 
     Call :meth:`feed` with each event (others are ignored) and :meth:`plans` at the end.
-    A plan is kept per (session, subagent, plan family): the todo list of one session and
-    that of its subagent are two plans; ``ExitPlanMode``'s text is a plan of its own.
+    A plan is kept per (session, subagent, plan tool): the todo list of one session and
+    that of its subagent are two plans; ``ExitPlanMode``'s text is a plan of its own; the
+    task tools (``TaskCreate``, ``TaskUpdate``, ``TaskList``) build one plan together.
     """
 
     def __init__(self) -> None:
@@ -246,7 +247,9 @@ class PlanFolder:
         self, event: Event, tool: str, family: str, sub: str | None, tool_input: Any, output: Any
     ) -> None:
         sid = event.session_id
-        key = (sid, sub, family)
+        # One plan per tool (the task tools share one): TodoWrite's list and the text of
+        # ExitPlanMode are two plans of the same session.
+        key = (sid, sub, "task" if family == "task" else tool)
         previous = self._plans.get(key)
         updates = previous.updates + 1 if previous else 1
         decoded = _decoded(tool_input)
@@ -271,7 +274,7 @@ class PlanFolder:
                 return
             excerpt = "; ".join(f"{i.text} ({i.status})" for i in items) or (text or "")
         self._plans[key] = Plan(
-            tool=tool,
+            tool="TaskCreate" if family == "task" else tool,
             items=items,
             text=text,
             source="plan-tool",

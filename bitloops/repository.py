@@ -25,7 +25,7 @@ from .errors import (
     UnknownRef,
 )
 from .gitutil import Git, RepoPaths
-from .model import Checkpoint, DraftCommit, Status
+from .model import Annotation, Checkpoint, DraftCommit, Status
 from .session import Session, checked_text, prepare_payload
 from .settings import SETTINGS_LOCAL_FILE, Settings, ensure_gitignore, load_settings
 from .store.sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
@@ -283,6 +283,25 @@ class Repository:
         session = self._session(session_id, agent, model)
         session.ended = status == "ended"
         return session
+
+    def agent_session(self, agent: str) -> Session:
+        """The most recently active open session of ``agent`` in this worktree, else a new one.
+
+        Where records an agent makes itself (``bitloops mcp``, ``bitloops record``) go:
+        into the session its hooks opened, when there is one.
+        """
+        if not isinstance(agent, str) or not agent.strip():
+            raise InvalidPayload("agent must be a non-empty string such as 'claude-code'")
+        name = self.redactor.redact(agent)  # stored redacted (see start_session)
+        open_ = [
+            s
+            for s in self.store.sessions(worktree=self.worktree)
+            if s.agent == name and s.status != "ended"
+        ]
+        if not open_:
+            return self.start_session(agent)
+        latest = max(open_, key=lambda s: (s.last_event_at or s.started_at, s.started_at))
+        return self._session(latest.session_id, latest.agent, latest.model)
 
     def _session(self, sid: str, agent: str, model: str | None, *, on_end: bool = True) -> Session:
         session_strategy = self.settings.strategy == "session"
@@ -658,6 +677,42 @@ class Repository:
         return ordered[:limit]
 
     # -- integrity ----------------------------------------------------------------------
+
+    def retract(self, record_id: str, *, because: str, by: str = "user") -> Annotation:
+        """Mark a why-record (decision, alternative, constraint, plan) as wrong, and why.
+
+        The record stays where it is (a checkpoint is immutable); an append-only
+        retraction beside it makes every reader (``explain``, ``summary``, history,
+        context for agents) strike it out. ``record_id`` is the ``record_id`` that
+        ``explain --json`` shows; ``by`` is ``user`` or ``agent``. Raises
+        :class:`~bitloops.RecordNotFound` for an id this clone does not hold and
+        :class:`~bitloops.InvalidPayload` for an empty reason.
+        """
+        from .annotations import retract
+
+        return retract(self, record_id, because=because, by=by)
+
+    def annotate(self, checkpoint_id: str, kind: str, body: dict[str, Any]) -> Annotation:
+        """Append an annotation of ``kind`` (``distillation``) to a checkpoint; redacted."""
+        from .annotations import add
+
+        if not self.store.has_checkpoint(checkpoint_id):
+            raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r} to annotate")
+        return add(self, kind, checkpoint_id=checkpoint_id, body=body)
+
+    def annotations(
+        self, *, checkpoint_id: str | None = None, kind: str | None = None
+    ) -> list[Annotation]:
+        """The annotations (retractions, distillations) that match, oldest first."""
+        from .annotations import find
+
+        return find(self.store, checkpoint_id=checkpoint_id, kind=kind)
+
+    def retracted(self) -> dict[str, str]:
+        """The ids of retracted why-records, each with the reason given."""
+        from .annotations import retracted
+
+        return retracted(self.store)
 
     def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
         """Cross-check every checkpoint: database content, hash chain, files on disk.

@@ -34,7 +34,7 @@ __all__ = ["Problem", "PurgeReport", "VerifyReport", "purge", "verify", "verify_
 
 _TRIGGERS = frozenset(
     f"{table}_immutable_{op}"
-    for table in ("checkpoints", "checkpoint_events", "commit_links", "purges")
+    for table in ("checkpoints", "checkpoint_events", "commit_links", "purges", "annotations")
     for op in ("update", "delete")
 )
 
@@ -147,6 +147,12 @@ def verify(repo: Repository, progress: Callable[[int, int], None] | None = None)
             if progress is not None:
                 progress(done, len(rows))
         problems.extend(_unknown_folders(top, {r[1] for r in rows}, linked))
+    from .annotations import verify_rows
+
+    for annotation_id, problem in verify_rows(store):
+        problems.append(
+            Problem(kind="annotation_mismatch", message=f"annotation {annotation_id}: {problem}")
+        )
     if repo.shared_store is not None:
         problems.extend(verify_shared(repo.shared_store, {r[0]: r[2] for r in rows}, repo))
     return VerifyReport(checked=len(rows), problems=tuple(problems))

@@ -289,6 +289,7 @@ def test_explain_json_shape(recorded: bitloops.Checkpoint, git_repo: Path) -> No
         "models",
         "sessions",
         "event_count",
+        "retractions",
     ]
     assert cp["commit_sha"] == recorded.commit_sha and cp["commits"] == [recorded.commit_sha]
     assert cp["content_hash"] == recorded.content_hash and cp["event_count"] == 12

@@ -153,10 +153,45 @@ def _team_and_quarantine(conn: apsw.Connection) -> None:
     conn.execute(sql)
 
 
+_ANNOTATIONS_SQL = """
+-- Append-only notes on why-records and checkpoints, outside the checkpoints' content
+-- hashes: retractions of a wrong record, the LLM distiller's results. Each row carries
+-- the SHA-256 of its own canonical form (annotation_hash), which verify checks.
+CREATE TABLE IF NOT EXISTS annotations (
+    annotation_id   TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    record_id       TEXT,
+    checkpoint_id   TEXT,
+    reason          TEXT,
+    body            TEXT NOT NULL,
+    annotation_hash TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX IF NOT EXISTS annotations_record ON annotations (record_id);
+CREATE INDEX IF NOT EXISTS annotations_checkpoint ON annotations (checkpoint_id, kind);
+
+DROP TRIGGER IF EXISTS annotations_immutable_update;
+DROP TRIGGER IF EXISTS annotations_immutable_delete;
+
+CREATE TRIGGER annotations_immutable_update BEFORE UPDATE ON annotations
+BEGIN SELECT RAISE(ABORT, 'bitloops: annotations are append-only'); END;
+
+CREATE TRIGGER annotations_immutable_delete BEFORE DELETE ON annotations
+BEGIN SELECT RAISE(ABORT, 'bitloops: annotations are append-only'); END;
+"""
+
+
+def _annotations(conn: apsw.Connection) -> None:
+    """Version 4: append-only annotations (retractions, distillations)."""
+    conn.execute(_ANNOTATIONS_SQL)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema", _base_schema),
     Migration(2, "full-text search over committed events", _full_text_search),
     Migration(3, "team outbox, checkpoint authors, hook quarantine", _team_and_quarantine),
+    Migration(4, "append-only annotations: retractions and distillations", _annotations),
 )
 
 #: The version this code creates and understands (``pragma user_version``).
