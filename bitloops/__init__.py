@@ -23,6 +23,7 @@ import importlib
 from .errors import (
     AgentConfigError,
     AgentNotSupported,
+    AmbiguousCheckpoint,
     BitloopsError,
     CheckpointFilesError,
     CheckpointNotFound,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .checkpoint_files import read_checkpoint_dir
+    from .context import FileHistoryEntry
     from .model import (
         EVENT_KINDS,
         PLAN_STATUSES,
@@ -98,6 +100,7 @@ __all__ = [
     "AgentConfigError",
     "AgentNotSupported",
     "Alternative",
+    "AmbiguousCheckpoint",
     "Annotation",
     "BitloopsError",
     "Checkpoint",
@@ -111,6 +114,7 @@ __all__ = [
     "Event",
     "EventKind",
     "Evidence",
+    "FileHistoryEntry",
     "FileTouched",
     "ForeignDatabase",
     "GitError",
@@ -158,6 +162,7 @@ __all__ = [
 # name -> module that defines it, imported on first access
 _LAZY = {
     "read_checkpoint_dir": "checkpoint_files",
+    "FileHistoryEntry": "context",
     "Repository": "repository",
     "InvalidSearch": "search",
     "SearchHit": "search",

@@ -10,13 +10,15 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the ``bitloops`` command with ``argv`` (default: ``sys.argv[1:]``); return the status."""
     args = sys.argv[1:] if argv is None else argv
+    if len(args) >= 2 and args[0] == "hook" and _in_distiller(args[1]):
+        return 0  # the distiller's own agent session is bitloops at work, not the user's
     if len(args) == 2 and args[0] == "hook":
         # Imported only for `hook NAME`: the agent names are the registry's keys.
         from .integrations import AGENTS, run_agent_hook
 
         if args[1] in AGENTS:
             # An agent runs this on every tool call: skip the CLI and argparse entirely.
-            # Never exit 2 (that blocks the agent), never print to stdout.
+            # Never exit 2 (that blocks the agent); stdout gets only the agent's answer.
             import os
 
             stdin = getattr(sys.stdin, "buffer", sys.stdin)
@@ -24,15 +26,37 @@ def main(argv: list[str] | None = None) -> int:
                 cwd = os.getcwd()
             except OSError:  # the directory was removed under the agent
                 cwd = os.sep
+            raw: bytes | None = None
+            try:  # past reasoning for the agent (context/inject.py), after recording
+                from .context import inject
+
+                stdin, raw = inject.read_payload(stdin)
+            except Exception:
+                raw = None
             try:
                 run_agent_hook(args[1], stdin, cwd, sys.stderr)
             except Exception:  # run_hook catches everything; this is the last guard
                 sys.stderr.write(f"bitloops: the {args[1]} hook failed (the agent is unaffected)\n")
+            if raw is not None:
+                from .context import inject
+
+                inject.emit(args[1], raw, cwd, sys.stdout, sys.stderr)
             return 0
     # Imported here so that importing this module (as the console script does) costs nothing.
     from .cli import main as run
 
     return run(args)
+
+
+def _in_distiller(hook: str) -> bool:
+    """True for an agent hook run inside the distiller's subprocess (see bitloops.distill)."""
+    import os
+
+    if not os.environ.get("BITLOOPS_DISTILLER_SESSION"):
+        return False
+    from .integrations import AGENTS
+
+    return hook in AGENTS
 
 
 if __name__ == "__main__":

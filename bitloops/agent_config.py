@@ -10,6 +10,9 @@ the containers and the file they leave empty. Anything else is the user's, even 
 ends up running ``bitloops hook NAME`` too. OpenCode gets a plugin file instead (copied from
 ``bitloops/integrations/opencode_plugin.js``).
 
+Each agent also gets bitloops' MCP server (``bitloops mcp``) in its own personal MCP file,
+merged by :mod:`bitloops.mcp_config` (``AgentChange.mcp`` says what happened there).
+
 A file that cannot be merged safely (not JSON, a value of the wrong type) raises
 :class:`~bitloops.errors.AgentConfigError` and is left as it was. Files are replaced
 atomically (a temporary file renamed over them), keep their indentation, line endings
@@ -48,6 +51,7 @@ __all__ = [
     "enable_agents",
     "enabled_agents",
     "is_own_command",
+    "missing_events",
     "parse_agent_names",
 ]
 
@@ -76,6 +80,9 @@ class AgentConfig:
     command_keys: tuple[str, ...] = ("command",)
     #: Events whose group gets ``"matcher": ""`` (all tools), for agents that want one.
     matcher_events: frozenset[str] = frozenset()
+    #: Events whose group runs for some tools only, with its ``matcher``: the edit tools
+    #: before which the hook hands the agent a file's past reasoning (context/inject.py).
+    tool_matchers: tuple[tuple[str, str], ...] = ()
     #: A shared file the agent reads too: events it already hooks up to bitloops get no
     #: second entry (the agent would run both, recording everything twice).
     also_reads: str | None = None
@@ -96,11 +103,12 @@ AGENT_CONFIGS: dict[str, AgentConfig] = {
             label="Claude Code",
             path=".claude/settings.local.json",
             layout="nested",
-            # PreToolUse records nothing (PostToolUse has the call and its output) and
-            # would cost a process per tool call.
+            # PreToolUse records nothing (PostToolUse has the call and its output); it
+            # runs for the edit tools only, to hand the agent the file's past reasoning.
             events=(
                 "SessionStart",
                 "UserPromptSubmit",
+                "PreToolUse",
                 "PostToolUse",
                 "PostToolUseFailure",
                 "Stop",
@@ -113,6 +121,7 @@ AGENT_CONFIGS: dict[str, AgentConfig] = {
             personal=True,
             entry_fields=(("type", "command"), ("timeout", 30)),
             matcher_events=frozenset({"PostToolUse", "PostToolUseFailure"}),
+            tool_matchers=(("PreToolUse", "Write|Edit|MultiEdit|NotebookEdit"),),
             also_reads=".claude/settings.json",
         ),
         AgentConfig(
@@ -120,9 +129,11 @@ AGENT_CONFIGS: dict[str, AgentConfig] = {
             label="Codex CLI",
             path=".codex/hooks.json",
             layout="nested",
+            # PreToolUse: an apply_patch command gets the patched files' past reasoning.
             events=(
                 "SessionStart",
                 "UserPromptSubmit",
+                "PreToolUse",
                 "PostToolUse",
                 "Stop",
                 "SubagentStart",
@@ -218,15 +229,21 @@ class AgentChange:
     action: str
     #: The events whose entries were added, updated or removed.
     events: tuple[str, ...] = ()
+    #: What happened to the agent's bitloops MCP server entry (a
+    #: :class:`bitloops.mcp_config.McpChange`), when enable or disable dealt with it.
+    mcp: Any = None
 
     def as_json(self) -> dict[str, Any]:
         """The ``--json`` shape of one change."""
-        return {
+        data = {
             "agent": self.agent,
             "path": str(self.path),
             "action": self.action,
             "events": list(self.events),
         }
+        if self.mcp is not None:
+            data["mcp"] = self.mcp.as_json()
+        return data
 
 
 def parse_agent_names(values: Iterable[str]) -> list[str]:
@@ -293,13 +310,22 @@ def _basename(program: str) -> str:
 _ALL_TOOLS = ("", "*")
 
 
-def _covers_all(item: Any) -> bool:
+def _covers_all(item: Any, matcher: str | None = None) -> bool:
     """Whether a group (or flat entry) runs for every tool: no matcher, ``""`` or ``"*"``.
 
     An own command under a narrower matcher (``"Bash"``) is the user's choice, not the
-    entry bitloops writes: it leaves the other tools unrecorded, so it does not count.
+    entry bitloops writes: it leaves the other tools unrecorded, so it does not count;
+    except ``matcher``, the one bitloops writes for that event (:attr:`AgentConfig.tool_matchers`).
     """
-    return isinstance(item, dict) and item.get("matcher", "") in _ALL_TOOLS
+    if not isinstance(item, dict):
+        return False
+    return item.get("matcher", "") in _ALL_TOOLS or (
+        matcher is not None and item.get("matcher") == matcher
+    )
+
+
+def _tool_matcher(config: AgentConfig, event: str) -> str | None:
+    return dict(config.tool_matchers).get(event)
 
 
 # -- the plan: read and check everything before writing anything -----------------------------
@@ -342,7 +368,11 @@ def _read(path: Path, config: AgentConfig) -> tuple[bytes, dict[str, Any], _Form
 
 
 def _parse(raw: bytes, config: AgentConfig) -> tuple[dict[str, Any], _Format]:
-    rel = config.path
+    return parse_json(raw, config.path)
+
+
+def parse_json(raw: bytes, rel: str) -> tuple[dict[str, Any], _Format]:
+    """A config file's JSON object and formatting; AgentConfigError naming ``rel`` if unusable."""
     bom = raw.startswith(codecs.BOM_UTF8)
     try:
         text = raw.decode("utf-8-sig")
@@ -498,7 +528,8 @@ def _entry_lists(doc: dict[str, Any], config: AgentConfig, event: str) -> list[l
         return []
     if config.layout == "flat":
         return [value]
-    return [g["hooks"] for g in value if _is_group(g) and _covers_all(g)]
+    matcher = _tool_matcher(config, event)
+    return [g["hooks"] for g in value if _is_group(g) and _covers_all(g, matcher)]
 
 
 def _is_group(group: Any) -> bool:
@@ -530,6 +561,8 @@ def _merge(
         entry = _new_entry(config, command, event)
         if config.layout == "flat":
             item: dict[str, Any] = entry
+        elif _tool_matcher(config, event) is not None:
+            item = {"matcher": _tool_matcher(config, event), "hooks": [entry]}
         elif event in config.matcher_events:
             item = {"matcher": "", "hooks": [entry]}
         else:
@@ -555,7 +588,8 @@ def _remove(doc: dict[str, Any], config: AgentConfig) -> list[str]:
         else:
             kept = []
             for group in value:
-                inner = group["hooks"] if _is_group(group) and _covers_all(group) else []
+                covers = _covers_all(group, _tool_matcher(config, event))
+                inner = group["hooks"] if _is_group(group) and covers else []
                 if not any(_is_ours(e, config) for e in inner):
                     kept.append(group)
                     continue
@@ -872,7 +906,11 @@ def _configs(names: Sequence[str]) -> list[AgentConfig]:
 
 
 def enable_agents(
-    toplevel: Path, names: Sequence[str], *, python: str | None = None
+    toplevel: Path,
+    names: Sequence[str],
+    *,
+    python: str | None = None,
+    mcp: bool | None = None,
 ) -> list[AgentChange]:
     """Add the hooks of each agent in ``names`` to its file (see :data:`AGENT_CONFIGS`).
 
@@ -881,20 +919,40 @@ def enable_agents(
     :class:`~bitloops.errors.AgentConfigError` and nothing is changed. ``python`` is the
     interpreter a personal file's command names (default ``sys.executable``). Does not
     install the git hooks (:func:`bitloops.hooks.enable` does).
+
+    Each agent also gets bitloops' MCP server (``bitloops mcp``) in its own MCP file (see
+    :mod:`bitloops.mcp_config`) when ``mcp`` is true, or by default when the MCP SDK is
+    installed (``bitloops[mcp]``); otherwise its change's ``mcp`` action is ``unavailable``.
     """
+    from . import mcp_config
+
     top = _toplevel(toplevel)
     configs = _configs(names)
     plans = [_plan_enable(top, config, python) for config in configs]
+    with_mcp = mcp_config.mcp_available() if mcp is None else mcp
+    mcp_plans = [
+        mcp_config.plan_enable(top, config.name, python=python)
+        if with_mcp
+        else mcp_config.unavailable(top, config.name)
+        for config in configs
+    ]
     for config, plan in zip(configs, plans, strict=True):
         _apply(top, config, plan, enabling=True)
         if config.personal and plan.change.path.exists():
             _ignore_personal_file(top, config)
-    return [plan.change for plan in plans]
+    for mcp_plan in mcp_plans:
+        mcp_config.apply(mcp_plan)
+    return [
+        attrs.evolve(plan.change, mcp=mcp_plan.change)
+        for plan, mcp_plan in zip(plans, mcp_plans, strict=True)
+    ]
 
 
-def enable_agent(toplevel: Path, name: str, *, python: str | None = None) -> AgentChange:
+def enable_agent(
+    toplevel: Path, name: str, *, python: str | None = None, mcp: bool | None = None
+) -> AgentChange:
     """Add the hooks of the agent ``name`` to its file; see :func:`enable_agents`."""
-    return enable_agents(toplevel, [name], python=python)[0]
+    return enable_agents(toplevel, [name], python=python, mcp=mcp)[0]
 
 
 def disable_agents(toplevel: Path, names: Sequence[str]) -> list[AgentChange]:
@@ -904,15 +962,24 @@ def disable_agents(toplevel: Path, names: Sequence[str]) -> list[AgentChange]:
     with them; so does the file, when nothing else is left in it, and the folders that
     leaves empty. A plugin file is deleted when it is bitloops' (action ``foreign`` and
     left alone otherwise). Files are checked before any is written, as for enabling.
+    The agent's bitloops MCP server entry is removed too (see :mod:`bitloops.mcp_config`).
     """
+    from . import mcp_config
+
     top = _toplevel(toplevel)
     configs = _configs(names)
     plans = [_plan_disable(top, config) for config in configs]
+    mcp_plans = [mcp_config.plan_disable(top, config.name) for config in configs]
     for config, plan in zip(configs, plans, strict=True):
         _apply(top, config, plan, enabling=False)
         if config.personal and plan.delete:
             _unignore_personal_file(top, config)
-    return [plan.change for plan in plans]
+    for mcp_plan in mcp_plans:
+        mcp_config.apply(mcp_plan)
+    return [
+        attrs.evolve(plan.change, mcp=mcp_plan.change)
+        for plan, mcp_plan in zip(plans, mcp_plans, strict=True)
+    ]
 
 
 def disable_agent(toplevel: Path, name: str) -> AgentChange:
@@ -939,4 +1006,38 @@ def enabled_agents(toplevel: Path) -> list[str]:
             continue
         if read is not None and _remove(read[1], config):
             found.append(config.name)
+    return found
+
+
+def missing_events(toplevel: Path) -> dict[str, tuple[str, ...]]:
+    """Agents hooked up here whose file lacks entries this version writes: name -> events.
+
+    An install made by an older bitloops (before SessionStart and PreToolUse handed the
+    agent past reasoning, say); ``bitloops enable --agent NAME`` adds them. Events that
+    the agent's other file (:attr:`AgentConfig.also_reads`) covers do not count.
+    """
+    top = _toplevel(toplevel)
+    found: dict[str, tuple[str, ...]] = {}
+    for config in AGENT_CONFIGS.values():
+        if config.layout == "plugin":
+            continue
+        try:
+            read = _read(top / config.path, config)
+        except (AgentConfigError, OSError):
+            continue
+        if read is None:
+            continue
+        doc = read[1]
+        have = {
+            event
+            for event in config.events
+            for entries in _entry_lists(doc, config, event)
+            if any(_is_ours(e, config) for e in entries)
+        }
+        if not have:
+            continue  # not enabled here
+        elsewhere = _hooked_elsewhere(top, config)
+        missing = tuple(e for e in config.events if e not in have and e not in elsewhere)
+        if missing:
+            found[config.name] = missing
     return found

@@ -537,7 +537,7 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.repository() as repo:
         unstage_after_abort(repo.paths)  # an aborted commit leaves the index as it was
         status = repo.status()
-        warnings = repo.settings.warnings
+        warnings = [*repo.settings.warnings, *_mcp_warnings(repo), *_hook_warnings(repo)]
         branch_mode = repo.settings.checkpoint_files == "branch"
         pending = pending_folders(repo.toplevel) if branch_mode else []
     if args.json:
@@ -545,6 +545,25 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     else:
         ctx.write_lines(status_lines(status, warnings, style=ctx.style, pending_folders=pending))
     return EXIT_OK
+
+
+def _mcp_warnings(repo: Repository) -> list[str]:
+    """Agents hooked up here whose bitloops MCP server entry needs `enable` again."""
+    from .agent_config import enabled_agents
+    from .mcp_config import mcp_problems
+
+    return [message for _, message in mcp_problems(repo.toplevel, enabled_agents(repo.toplevel))]
+
+
+def _hook_warnings(repo: Repository) -> list[str]:
+    """Agents hooked up here whose file lacks hook entries this version writes."""
+    from .agent_config import AGENT_CONFIGS, missing_events
+
+    return [
+        f"{AGENT_CONFIGS[name].label}'s hooks lack {', '.join(events)} (past reasoning is not "
+        f"handed to the agent): run `bitloops enable --agent {name}`"
+        for name, events in missing_events(repo.toplevel).items()
+    ]
 
 
 # -- explain ------------------------------------------------------------------------------------
@@ -853,10 +872,11 @@ def _find_checkpoints(repo: Repository, ref: str) -> list[Checkpoint]:
 def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "ref",
-        nargs="?",
-        default="HEAD",
+        # REMAINDER keeps `--`, so that refs and paths are told apart as git does
+        nargs=argparse.REMAINDER,
         metavar="REF",
-        help="a commit (SHA, branch, tag, HEAD~2...) or a checkpoint id (default: HEAD)",
+        help="a commit (SHA, branch, tag, HEAD~2...), a checkpoint id or cp: prefix, "
+        "BASE..HEAD, PATH or PATH:LINE; paths after -- when ambiguous (default: HEAD)",
     )
     parser.add_argument(
         "--full", action="store_true", help="add the transcript, one line per event"
@@ -870,9 +890,17 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     description="Show what was asked, the outcome, the decisions and their rationale, the "
     "alternatives rejected, constraints, plan, files (in the commit or only reported by "
     "the agent), symbols, agents and models, duration and event counts of every checkpoint "
-    "linked to REF, newest first. REF may also be a checkpoint id.",
+    "linked to REF, newest first. REF may also be a checkpoint id or cp: prefix, a range "
+    "BASE..HEAD (every checkpoint of it), a PATH (the checkpoints that touched it, with the "
+    "records that apply) or PATH:LINE (the checkpoint of the commit that last changed the "
+    "line); paths go after -- when a name is both.",
 )
 def _explain(args: argparse.Namespace, ctx: Context) -> int:
+    from .cli_context import explain_other
+
+    other = explain_other(args, ctx)  # paths, PATH:LINE, BASE..HEAD; else args.ref is a ref
+    if other is not None:
+        return other
     with ctx.repository() as repo:
         found = _find_checkpoints(repo, args.ref)
         if not found:
@@ -886,12 +914,20 @@ def _explain(args: argparse.Namespace, ctx: Context) -> int:
             ctx.error(message)
             return EXIT_NOT_FOUND
         retracted = repo.retracted()
+        from .distill import distillation_json, with_distillation  # the llm records, if any
+
+        distilled = {c.checkpoint_id: distillation_json(repo, c, retracted) for c in found}
+        found = [with_distillation(repo, c, retracted) for c in found]
         if args.json:
             ctx.write_json(
                 {
                     "ref": args.ref,
                     "checkpoints": [
-                        checkpoint_json(c, events=args.full, retracted=retracted) for c in found
+                        {
+                            **checkpoint_json(c, events=args.full, retracted=retracted),
+                            "distillation": distilled[c.checkpoint_id],
+                        }
+                        for c in found
                     ],
                 }
             )
@@ -1193,6 +1229,12 @@ def _import_arguments(parser: argparse.ArgumentParser) -> None:
         help="the transcript file: a Claude Code JSONL, a Codex rollout, a Gemini CLI "
         "session file, ...",
     )
+    parser.add_argument(
+        "--session-id",
+        metavar="ID",
+        help="the session id, for a file that does not name its own (a Cursor transcript "
+        "moved out of its agent-transcripts folder)",
+    )
 
 
 @command(
@@ -1216,7 +1258,9 @@ def _import(args: argparse.Namespace, ctx: Context) -> int:
                 "name the agent and the transcript file: bitloops import NAME PATH "
                 f"(NAME one of {', '.join(importable_agents())})"
             )
-        result = import_transcript(repo, args.agent, ctx.cwd / args.path)
+        result = import_transcript(
+            repo, args.agent, ctx.cwd / args.path, session_id=args.session_id
+        )
     if args.json:
         ctx.write_json(
             {
@@ -1225,6 +1269,8 @@ def _import(args: argparse.Namespace, ctx: Context) -> int:
                 "path": result.path,
                 "events_added": result.events_added,
                 "new": result.new,
+                "unmapped": list(result.unmapped),
+                "other_sessions": list(result.other_sessions),
             }
         )
     elif result.events_added == 0:
@@ -1239,6 +1285,13 @@ def _import(args: argparse.Namespace, ctx: Context) -> int:
             f"{_plural(result.events_added, 'event')} imported from {result.path} ({what}); "
             "the next commit's checkpoint holds them"
         )
+    if not args.json:
+        for other in result.other_sessions:
+            ctx.write(f"  earlier records went to the session they came from: {other}")
+        for path in result.unmapped:
+            ctx.write(
+                f"  not a file of this work tree (recorded elsewhere), no file change: {path}"
+            )
     return EXIT_OK
 
 
@@ -1551,8 +1604,13 @@ _AGENT_VERBS = {
 
 
 def _agent_changes_out(ctx: Context, changes: Sequence[Any]) -> None:
+    from .mcp_config import describe
+
     for change in changes:
         ctx.write(f"{change.agent}: {_AGENT_VERBS[change.action].format(path=change.path)}")
+        line = None if change.mcp is None else describe(change.mcp)
+        if line:
+            ctx.write(f"{change.agent}: {line}")
 
 
 def _agent_notes(ctx: Context, changes: Sequence[Any]) -> None:
@@ -1561,6 +1619,11 @@ def _agent_notes(ctx: Context, changes: Sequence[Any]) -> None:
 
     for change in changes:
         config = AGENT_CONFIGS[change.agent]
+        if change.mcp is not None and change.mcp.action == "unavailable":
+            ctx.error(
+                f"note: to let {config.label} record decisions through MCP, pip install "
+                f"'bitloops[mcp]' and run `bitloops enable --agent {change.agent}` again"
+            )
         if change.action == "unchanged":
             continue
         if config.note:
@@ -1585,7 +1648,8 @@ def _enable_arguments(parser: argparse.ArgumentParser) -> None:
     "hooks directory (core.hooksPath respected). A hook already there is moved aside to "
     "<name>.bitloops-chained and runs after bitloops' with the same arguments and input; its "
     "exit status stays the hook's. With --agent, also add the hooks that run `bitloops hook "
-    "NAME` to that agent's config file in the repository, keeping everything else in it. "
+    "NAME` to that agent's config file in the repository, keeping everything else in it, "
+    "and register bitloops' MCP server in the agent's own MCP file (with bitloops[mcp]). "
     "Running enable again changes nothing. See docs/git-hooks.md and docs/agents.md.",
 )
 def _enable(args: argparse.Namespace, ctx: Context) -> int:
@@ -1817,3 +1881,8 @@ def _sync(args: argparse.Namespace, ctx: Context) -> int:
         if report.waiting or report.error:
             ctx.error(f"{_plural(report.waiting, 'checkpoint')} still waiting: {report.error}")
     return EXIT_OK if report.ok else EXIT_NOT_FOUND
+
+
+from . import cli_context as _cli_context  # noqa: E402, F401  (`log`, `blame`, `review`)
+from . import cli_distill as _cli_distill  # noqa: E402, F401  (registers `distill`)
+from . import cli_record as _cli_record  # noqa: E402, F401  (registers `record` and `mcp`)

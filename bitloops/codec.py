@@ -50,6 +50,7 @@ __all__ = [
     "new_id",
     "parse_ts",
     "prepare_payload",
+    "relative_paths",
     "structure",
     "unstructure",
 ]
@@ -110,6 +111,58 @@ def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
             "excerpt, or raise max_payload_bytes in .bitloops/settings.json"
         )
     return text
+
+
+def relative_paths(payload_json: str, top: str, home: str | None = None) -> str:
+    """A prepared payload with the work tree's and the home directory's absolute paths cut.
+
+    ``<top>/x`` becomes ``x`` (relative to the work tree, ``<top>`` itself ``.``) and the
+    home directory (default: ``~`` of this process) becomes ``~``, wherever they stand in
+    the payload's strings, as whole paths (not the tail of a longer one, such as
+    ``/mnt<top>/x``), so committed transcripts carry no one's user name or checkout
+    location. Applied when an event is stored, before its line is built (the line and
+    the hash cover the result), by both write paths (:class:`~bitloops.Session` and the
+    hooks' fast path).
+    """
+    if home is None:
+        home = _home()
+    for root, inside, itself in ((top, "", "."), (home, "~/", "~")):
+        root = root.rstrip("/")
+        if root and root[0] == "/":
+            escaped = encode_basestring(root)[1:-1]
+            if escaped in payload_json:
+                payload_json = _cut(payload_json, escaped, inside, itself)
+    return payload_json
+
+
+@functools.cache
+def _home() -> str:
+    return os.path.expanduser("~")
+
+
+def _cut(text: str, root: str, inside: str, itself: str) -> str:
+    """``text`` with each whole-path ``root/`` replaced by ``inside``, a bare ``root`` by
+    ``itself`` (str.find, not a regular expression: this runs for every stored event)."""
+    pieces: list[str] = []
+    start = 0
+    at = text.find(root)
+    while at >= 0:
+        end = at + len(root)
+        before = text[at - 1] if at else '"'
+        # A path starts after a quote, a space, punctuation or an escaped newline or tab.
+        whole = not (before.isalnum() or before in "_.~/-") or text[at - 2 : at] in ("\\n", "\\t")
+        after = text[end : end + 1]
+        if whole and after == "/":
+            pieces += (text[start:at], inside)
+            start = end + 1
+        elif whole and (after in ('"', "") or after.isspace()):
+            pieces += (text[start:at], itself)
+            start = end
+        at = text.find(root, end)
+    if not pieces:
+        return text
+    pieces.append(text[start:])
+    return "".join(pieces)
 
 
 def format_ts(ts: datetime) -> str:

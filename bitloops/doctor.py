@@ -59,7 +59,18 @@ def diagnose(
         stale_after if stale_after is not None else timedelta(minutes=repo.settings.idle_minutes)
     )
     findings: list[Finding] = []
-    checks = (_database, _hooks, _stuck_sessions, _missed_promotion, _files, _outbox, _quarantine)
+    checks = (
+        _database,
+        _hooks,
+        _mcp,
+        _agent_hooks,
+        _stuck_sessions,
+        _missed_promotion,
+        _files,
+        _outbox,
+        _quarantine,
+        _distiller,
+    )
     for check in checks:
         try:
             findings.extend(check(repo, fix, stale))
@@ -258,6 +269,54 @@ def _outbox(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     yield Finding(check="outbox", severity="warning", message=message, repair="run `bitloops sync`")
 
 
+def _mcp(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """Agents hooked up here whose bitloops MCP server entry is missing or out of date."""
+    from .agent_config import enabled_agents
+    from .mcp_config import apply, mcp_available, mcp_problems, plan_enable
+
+    repairable = mcp_available()
+    for agent, message in mcp_problems(repo.toplevel, enabled_agents(repo.toplevel)):
+        can_fix = repairable and ("not registered" in message or "out of date" in message)
+        finding = Finding(
+            check="mcp",
+            severity="warning",
+            message=message,
+            repair=f"register it again (as `bitloops enable --agent {agent}` does)"
+            if can_fix
+            else None,
+        )
+        if fix and can_fix:
+            try:
+                apply(plan_enable(repo.toplevel, agent))
+            except BitloopsError as exc:
+                finding = attrs.evolve(finding, message=f"{message} (not repaired: {exc})")
+            else:
+                finding = attrs.evolve(finding, fixed=True)
+        yield finding
+
+
+def _agent_hooks(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """Agents hooked up here whose file lacks hook entries this version writes."""
+    from .agent_config import AGENT_CONFIGS, enable_agent, missing_events
+
+    for name, events in missing_events(repo.toplevel).items():
+        finding = Finding(
+            check="agent-hooks",
+            severity="warning",
+            message=f"{AGENT_CONFIGS[name].label}'s hooks lack {', '.join(events)}, so the "
+            "agent is not handed past reasoning at session start and before edits",
+            repair=f"add them (as `bitloops enable --agent {name}` does)",
+        )
+        if fix:
+            try:
+                enable_agent(repo.toplevel, name, mcp=False)
+            except BitloopsError as exc:
+                finding = attrs.evolve(finding, message=f"{finding.message} (not repaired: {exc})")
+            else:
+                finding = attrs.evolve(finding, fixed=True)
+        yield finding
+
+
 def _quarantine(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     """Hook payloads kept aside (unreadable, or rejected) and hook events still spooled."""
     from . import spool
@@ -289,3 +348,13 @@ def _quarantine(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Findi
         'quarantine"`; clear them with `repo.store.clear_quarantine()` (or DELETE FROM '
         "quarantine)",
     )
+
+
+def _distiller(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """The optional LLM distiller: why its last distillation failed, if it did."""
+    from .distill import failure_message, last_distillation
+
+    last = last_distillation(repo)
+    message = None if last is None else failure_message(last)
+    if message is not None:
+        yield Finding(check="distiller", severity="warning", message=message)

@@ -5,6 +5,7 @@
     BitloopsError
      ├── NotAGitRepository          (also ValueError)
      ├── UnknownRef                 (also LookupError)
+     │    └── AmbiguousCheckpoint
      ├── CheckpointNotFound         (also LookupError)
      ├── SessionNotFound            (also LookupError)
      ├── RecordNotFound             (also LookupError)
@@ -40,6 +41,7 @@ from __future__ import annotations
 __all__ = [
     "AgentConfigError",
     "AgentNotSupported",
+    "AmbiguousCheckpoint",
     "BitloopsError",
     "CheckpointFilesError",
     "CheckpointNotFound",
@@ -79,6 +81,10 @@ class NotAGitRepository(BitloopsError, ValueError):
 
 class UnknownRef(BitloopsError, LookupError):
     """A ref, SHA or checkpoint id that names no commit."""
+
+
+class AmbiguousCheckpoint(UnknownRef):
+    """A ``cp:`` prefix that names more than one checkpoint (or is too short to be one)."""
 
 
 class CheckpointNotFound(BitloopsError, LookupError):

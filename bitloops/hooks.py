@@ -330,9 +330,13 @@ def _promote_head(paths: RepoPaths, repo: Repository) -> None:
     catch_up_all(repo, budget_seconds=2.0)
     gitignore = paths.toplevel / ".bitloops" / ".gitignore"
     had_gitignore = os.path.lexists(gitignore)
-    repo.promote("HEAD")
+    checkpoint = repo.promote("HEAD")
     if repo.settings.checkpoint_files == "ref":
         _move_folders_to_ref(paths, remove_gitignore=not had_gitignore)
+    if repo.settings.distiller is not None:  # detached: the commit never waits for it
+        from .distill import after_promotion
+
+        after_promotion(paths, repo, checkpoint)
 
 
 def _move_folders_to_ref(paths: RepoPaths, *, remove_gitignore: bool) -> None:

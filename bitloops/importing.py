@@ -18,7 +18,14 @@ record and ``catch_up`` therefore skips (prompts, tool calls), as ``(kind, paylo
 changes)`` items, ``changes`` being ``(path, change, old_path)`` file changes of a tool
 call. These are recorded unless the session already holds them (same prompt text, same
 ``tool_use_id`` or same tool name and input), so a session the hooks captured in part is
-only completed.
+only completed. An item's payload may name another session under ``"_session"`` (a
+resumed session's earlier records: recorded there, the session reopened and ended
+again); an item of kind ``"unmapped"`` names a written file outside the work tree
+(``ImportResult.unmapped``), recorded nothing. ``state_keys(session_id, path)``, also
+optional, names every reading state ``catch_up`` of the file may move on (a subagent's
+file has its own), so that a failed import puts them all back. ``is_transcript(path) ->
+bool``, also optional, says whether a file that names no session is in the agent's format
+at all, for an import that is given the id (``session_id=``, ``--session-id``).
 
 Everything is recorded in one database transaction: an import that fails (or finds
 nothing) leaves the database as it was.
@@ -26,19 +33,21 @@ nothing) leaves the database as it was.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .codec import relative_paths
 from .errors import (
     AgentNotSupported,
     BitloopsError,
@@ -81,6 +90,11 @@ class ImportResult:
     events_added: int
     #: True when bitloops did not know the session before.
     new: bool
+    #: Paths of file writes that could not be mapped into this work tree (the session ran
+    #: elsewhere and they lie outside its working directory): no file change records them.
+    unmapped: tuple[str, ...] = ()
+    #: Other sessions this file held events of (a resumed session's earlier one).
+    other_sessions: tuple[str, ...] = ()
 
 
 class _NothingNew(Exception):
@@ -174,7 +188,9 @@ def session_lines(repo: Repository, session_id: str) -> list[str]:
     return lines
 
 
-def import_transcript(repo: Repository, agent: str, path: str | os.PathLike[str]) -> ImportResult:
+def import_transcript(
+    repo: Repository, agent: str, path: str | os.PathLike[str], *, session_id: str | None = None
+) -> ImportResult:
     """Import the transcript file ``path`` of ``agent`` as a session of this worktree.
 
     The session gets the agent's own session id (found in the file), is ended, and
@@ -188,6 +204,10 @@ def import_transcript(repo: Repository, agent: str, path: str | os.PathLike[str]
     agent that cannot be imported, and :class:`~bitloops.TranscriptError` for a file
     that is missing, unreadable, of another format or without events; nothing is
     stored then.
+
+    ``session_id`` names the session of a file that does not name its own (a Cursor
+    transcript moved out of its ``agent-transcripts`` folder); it must be the file's own
+    when the file has one.
     """
     module = agent_module(agent)
     where = Path(os.path.abspath(path))  # the reading state knows files by absolute path
@@ -204,6 +224,8 @@ def import_transcript(repo: Repository, agent: str, path: str | os.PathLike[str]
         sid = module.transcript_session_id(where)
     except OSError as exc:
         raise TranscriptError(f"cannot read {where}: {exc}") from None
+    if session_id is not None:
+        sid = _named_session(module, agent, where, sid, session_id)
     if not isinstance(sid, str) or not sid.strip():
         raise TranscriptError(
             f"{where} is not a {agent} transcript (no {agent} session id found in it); "
@@ -216,21 +238,29 @@ def import_transcript(repo: Repository, agent: str, path: str | os.PathLike[str]
     from .integrations import transcript_state as ts
 
     common = repo.paths.common_dir
-    before_state = ts.load(common, sid)
-    existed = ts._file(common, sid).exists()
+    # Every reading state the import may move on (a subagent's file has its own).
+    keys = getattr(module, "state_keys", lambda sid, path: [sid])(sid, where)
+    before = [(ts.load(common, key), ts._file(common, key).exists()) for key in keys]
     try:
         status: str | None = repo.store.session_model(sid)[2]
     except SessionNotFound:
         status = None
+    report = _Report()
     try:
         with repo.store.transaction() as conn:
             first_id = conn.execute("SELECT coalesce(max(id), 0) FROM live_events").fetchall()[0][0]
-            added = _record(repo, module, agent, sid, where, status)
+            known = _known_sessions(repo)
+            open_before = {i.session_id for i in repo.store.sessions() if i.status != "ended"}
+            added = _record(repo, module, agent, sid, where, status, report)
             if added == 0:
                 raise _NothingNew
+            report.others += _touched(conn, sid, int(str(first_id)))
+            _end_others(repo, sid, report.others, open_before)
             count = _retime(repo, conn, sid, int(str(first_id)), whole=status is None)
+            for other in report.others:
+                _retime(repo, conn, other, int(str(first_id)), whole=other not in known)
     except _NothingNew:
-        _restore(repo, before_state, existed)
+        _restore(repo, before)
         if status is None:
             raise TranscriptError(
                 f"{where} holds nothing bitloops can import (no prompt, reply, reasoning or "
@@ -238,7 +268,7 @@ def import_transcript(repo: Repository, agent: str, path: str | os.PathLike[str]
             ) from None
         return ImportResult(agent=agent, session_id=sid, path=str(where), events_added=0, new=False)
     except BaseException:
-        _restore(repo, before_state, existed)
+        _restore(repo, before)
         raise
     if status != "active" and repo.settings.strategy == "session":
         # As for any session that ends under the session strategy: its own checkpoint.
@@ -246,25 +276,94 @@ def import_transcript(repo: Repository, agent: str, path: str | os.PathLike[str]
             repo.promote_session(sid)
         except BitloopsError as exc:
             log.warning("bitloops: session %s was imported but not promoted: %s", sid, exc)
+    if report.unmapped:
+        log.warning(
+            "bitloops: %d file write(s) in %s lie outside the session's working directory "
+            "and this work tree; no file change records them: %s",
+            len(report.unmapped),
+            where,
+            ", ".join(report.unmapped[:5]),
+        )
     return ImportResult(
-        agent=agent, session_id=sid, path=str(where), events_added=count, new=status is None
+        agent=agent,
+        session_id=sid,
+        path=str(where),
+        events_added=count,
+        new=status is None,
+        unmapped=tuple(report.unmapped),
+        other_sessions=tuple(report.others),
     )
 
 
-def _restore(repo: Repository, state: Any, existed: bool) -> None:
-    """Put the reading state back: the events it says were read were rolled back."""
+@attrs.define
+class _Report:
+    """What an import found besides its events."""
+
+    unmapped: list[str] = attrs.field(factory=list)
+    others: list[str] = attrs.field(factory=list)
+
+
+def _known_sessions(repo: Repository) -> set[str]:
+    with repo.store.reading() as conn:
+        return {str(row[0]) for row in conn.execute("SELECT session_id FROM sessions")}
+
+
+def _touched(conn: Any, sid: str, first_id: int) -> list[str]:
+    """The sessions besides ``sid`` that got events since ``first_id``, in order."""
+    rows = conn.execute(
+        "SELECT session_id, min(id) FROM live_events WHERE id > ? AND session_id != ? "
+        "GROUP BY session_id ORDER BY 2",
+        (first_id, sid),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _named_session(
+    module: ModuleType, agent: str, where: Path, found: str | None, named: str
+) -> str:
+    """The session id ``--session-id`` names, checked against the file (see import_transcript)."""
+    from .session import checked_text
+
+    try:
+        named = checked_text("session_id", named)
+    except BitloopsError as exc:
+        raise TranscriptError(f"--session-id: {exc}") from None
+    if not named.strip():
+        raise TranscriptError("--session-id is empty; name the session the file holds")
+    if found is not None and found != named:
+        raise TranscriptError(
+            f"{where} names its own session {found}; leave out --session-id or pass {found}"
+        )
+    recognise = getattr(module, "is_transcript", None)
+    if found is None and callable(recognise) and not recognise(where):
+        raise TranscriptError(
+            f"{where} is not a {agent} transcript; check the file, or name the agent that "
+            f"wrote it ({', '.join(importable_agents())})"
+        )
+    return named
+
+
+def _restore(repo: Repository, states: list[tuple[Any, bool]]) -> None:
+    """Put the reading states back: the events they say were read were rolled back."""
     from .integrations import transcript_state as ts
 
     common = repo.paths.common_dir
-    with ts.locked(common, state.session_id):
-        if existed:
-            ts.save(common, state)
-        else:
-            ts._file(common, state.session_id).unlink(missing_ok=True)
+    for state, existed in states:
+        with ts.locked(common, state.session_id):
+            if existed:
+                ts.save(common, state)
+            else:
+                ts._file(common, state.session_id).unlink(missing_ok=True)
 
 
 def _record(
-    repo: Repository, module: ModuleType, agent: str, sid: str, path: Path, status: str | None
+    repo: Repository,
+    module: ModuleType,
+    agent: str,
+    sid: str,
+    path: Path,
+    status: str | None,
+    report: _Report,
 ) -> int:
     """Record what the file brings that the session lacks; the number of such events."""
     from .integrations import transcript_state as ts
@@ -278,8 +377,8 @@ def _record(
         added = _catch_up(module, repo, sid, path)
     history = getattr(module, "transcript_history", None)
     if callable(history):
-        items: list[HistoryItem] = history(repo, path)
-        added += _record_history(repo, sid, items)
+        items: Iterable[HistoryItem] = history(repo, path)  # a list, or read as it goes
+        added += _record_history(repo, agent, sid, items, report)
     if added and status != "active":
         session = repo.session(sid)
         # Ended inside the transaction, without the session strategy's promotion (done after).
@@ -288,7 +387,10 @@ def _record(
 
 
 def _catch_up(module: ModuleType, repo: Repository, sid: str, path: Path) -> int:
-    return int(module.catch_up(repo, sid, path, max_seconds=3600.0, max_lines=sys.maxsize))
+    from .integrations.base import importing
+
+    with importing():  # the file is complete: a last line without its newline counts
+        return int(module.catch_up(repo, sid, path, max_seconds=3600.0, max_lines=sys.maxsize))
 
 
 def _another_copy(state: Any, path: Path) -> bool:
@@ -361,50 +463,153 @@ def _catch_up_copy(repo: Repository, module: ModuleType, sid: str, path: Path) -
     return added
 
 
-def _record_history(repo: Repository, sid: str, items: list[HistoryItem]) -> int:
-    """Record the prompts and tool calls the session does not hold yet."""
+def _record_history(
+    repo: Repository, agent: str, sid: str, items: Iterable[HistoryItem], report: _Report
+) -> int:
+    """Record the prompts and tool calls the sessions do not hold yet, as they are read.
+
+    An item whose payload names another session (``_session``: a resumed session's
+    earlier records) goes to that one (reopened for it; :func:`_end_others` ends it); an
+    ``unmapped`` item is a path reported, not recorded. A session that holds hook events
+    already (captured in part) gets its items compared with them once all are read.
+    """
+    from .integrations.base import record_fitting
+
+    fresh: dict[str, Session] = {}  # sessions with nothing to compare: recorded at once
+    compared: dict[str, list[HistoryItem]] = {}
+    added = 0
+    for kind, payload, changes in items:
+        if kind == "unmapped":
+            report.unmapped.append(str(payload.get("path")))
+            continue
+        other = payload.pop("_session", None)
+        target = other if isinstance(other, str) else sid
+        if target in compared:
+            compared[target].append((kind, payload, changes))
+            continue
+        session = fresh.get(target)
+        if session is None:
+            if _hook_lines(repo, target):
+                compared[target] = [(kind, payload, changes)]
+                continue
+            session = fresh[target] = _open(repo, agent, target)
+        record_fitting(session, kind, payload)
+        for rel, change, old in changes:
+            session.file_change(rel, change, old_path=old)
+        added += 1 + len(changes)
+    for target, group in compared.items():
+        added += _record_group(repo, target, functools.partial(_open, repo, agent, target), group)
+    return added
+
+
+def _open(repo: Repository, agent: str, sid: str) -> Session:
+    """Session ``sid``, started or reopened when it is not open."""
+    try:
+        session = repo.session(sid)
+    except SessionNotFound:
+        return repo.start_session(agent, session_id=sid)
+    return repo.start_session(agent, session_id=sid) if session.ended else session
+
+
+# The kinds the hooks record, which an import compares its history items with.
+_HOOK_KINDS = ("prompt", "tool_use", "tool_result", "subagent")
+
+
+def _hook_lines(repo: Repository, session_id: str) -> list[str]:
+    """:func:`session_lines` of the kinds in :data:`_HOOK_KINDS` only."""
+    with repo.store.reading() as conn:
+        rows = conn.execute(
+            "SELECT line FROM checkpoint_events WHERE session_id = ?1 AND kind IN "
+            "('prompt', 'tool_use', 'tool_result', 'subagent') UNION ALL "
+            "SELECT line FROM live_events WHERE session_id = ?1 AND kind IN "
+            "('prompt', 'tool_use', 'tool_result', 'subagent')",
+            (session_id,),
+        ).fetchall()
+    seen: set[str] = set()
+    lines = []
+    for (line,) in rows:
+        event_id = json.loads(str(line)).get("event_id")
+        if event_id not in seen:  # one checkpoint may be stored under several commits
+            seen.add(event_id)
+            lines.append(str(line))
+    return lines
+
+
+def _end_others(repo: Repository, sid: str, others: list[str], open_before: set[str]) -> None:
+    """End the earlier sessions the import reopened (or started) for their records."""
+    for other in others:
+        if other in open_before:
+            continue
+        session = repo.session(other)
+        if not session.ended:
+            attrs.evolve(session, on_end=None).end(f"resumed as {sid}")
+
+
+def _record_group(
+    repo: Repository, session_id: str, open_session: Callable[[], Session], items: list[HistoryItem]
+) -> int:
+    """:func:`_record_history` for one session that holds hook events: only what it lacks.
+
+    ``open_session`` opens it (reopens an ended one), once something is to be recorded.
+    """
     from .integrations.base import record_fitting
     from .session import prepare_payload
 
     prompts: Counter[str] = Counter()
-    tool_ids: set[str] = set()
+    use_ids: set[str] = set()
+    result_ids: set[str] = set()
+    subagents: set[tuple[Any, Any]] = set()
     tools: Counter[tuple[str, str]] = Counter()
-    for line in session_lines(repo, sid):
+    for line in _hook_lines(repo, session_id):
         event = json.loads(line)
         payload = event.get("payload") or {}
-        if event.get("kind") == "prompt" and isinstance(payload.get("text"), str):
+        kind = event.get("kind")
+        if kind == "prompt" and isinstance(payload.get("text"), str):
             prompts[payload["text"]] += 1
-        if event.get("kind") in ("tool_use", "tool_result"):
-            if isinstance(payload.get("tool_use_id"), str):
-                tool_ids.add(payload["tool_use_id"])
-            if event.get("kind") == "tool_use":
-                tools[_tool_key(payload.get("name"), payload.get("input"))] += 1
+        elif kind == "subagent":
+            subagents.add((payload.get("agent_id"), payload.get("event")))
+        elif kind in ("tool_use", "tool_result") and isinstance(payload.get("tool_use_id"), str):
+            # A tool_result with the call's name: an older hook's failed call, alone.
+            if kind == "tool_use" or "name" in payload:
+                use_ids.add(payload["tool_use_id"])
+            if kind == "tool_result":
+                result_ids.add(payload["tool_use_id"])
+        if kind == "tool_use":
+            tools[_tool_key(payload.get("name"), payload.get("input"))] += 1
 
-    def stored(text: str) -> str:  # the text as it would be stored: redacted
-        value = json.loads(prepare_payload({"text": text}, repo.redactor, sys.maxsize))["text"]
-        return str(value)
+    def stored_value(value: dict[str, Any]) -> dict[str, Any]:  # as it would be stored
+        text = prepare_payload(value, repo.redactor, sys.maxsize)
+        result: dict[str, Any] = json.loads(relative_paths(text, repo.worktree))
+        return result
 
     # The hooks captured the later part of a session (bitloops was enabled mid-way): the
     # copies of a prompt the session already holds are its last ones in the file.
-    in_file = Counter(stored(p["text"]) for k, p, _ in items if k == "prompt")
+    in_file = Counter(
+        stored_value({"text": p["text"]})["text"] for k, p, _ in items if k == "prompt"
+    )
     seen_in_file: Counter[str] = Counter()
-    session: Session = repo.session(sid)
+    session: Session | None = None
     added = 0
     for kind, payload, changes in items:
         if kind == "prompt":
-            text = stored(payload["text"])
+            text = stored_value({"text": payload["text"]})["text"]
             seen_in_file[text] += 1
             if seen_in_file[text] > in_file[text] - prompts[text]:
                 continue
         elif kind == "tool_use":
             call_id = payload.get("tool_use_id")
-            redacted = json.loads(prepare_payload(payload, repo.redactor, sys.maxsize))
+            redacted = stored_value(payload)
             key = _tool_key(redacted.get("name"), redacted.get("input"))
-            if isinstance(call_id, str) and call_id in tool_ids:
+            if isinstance(call_id, str) and call_id in use_ids:
                 continue
             if tools[key] > 0:
                 tools[key] -= 1
                 continue
+        elif (kind == "tool_result" and payload.get("tool_use_id") in result_ids) or (
+            kind == "subagent" and (payload.get("agent_id"), payload.get("event")) in subagents
+        ):
+            continue
+        session = session or open_session()
         record_fitting(session, kind, payload)
         added += 1
         for rel, change, old in changes:
@@ -417,52 +622,90 @@ def _tool_key(name: Any, tool_input: Any) -> tuple[str, str]:
     return str(name), json.dumps(tool_input, sort_keys=True, default=str)
 
 
+_TS_KEY = '"transcript_ts":"'
+
+
+def _line_time(line: str) -> datetime | None:
+    """The ``transcript_ts`` of a stored line's payload, found without parsing the line.
+
+    A canonical line escapes every quote inside a string, so the key's text occurs only
+    as a key; when some nested object has one too, the line is parsed.
+    """
+    at = line.find(_TS_KEY)
+    if at < 0:
+        return None
+    if line.find(_TS_KEY, at + 1) >= 0:
+        payload = json.loads(line).get("payload")
+        return parse_time(payload.get("transcript_ts")) if isinstance(payload, dict) else None
+    start = at + len(_TS_KEY)
+    return parse_time(line[start : line.index('"', start)])
+
+
 def _retime(repo: Repository, conn: Any, sid: str, first_id: int, *, whole: bool) -> int:
     """Give the events just recorded the file's times; the number of them.
 
     Each event with a ``transcript_ts`` gets that time; one without (a file change,
     the session's start and end) the time of the event before it. The session's own
     start and end are moved only for a new session (``whole``): an existing session's
-    bookkeeping stays at the time of the import.
+    bookkeeping stays at the time of the import. Two passes over pages of rows (the
+    first finds the file's first and last times), so memory stays flat.
     """
     from .codec import format_ts
 
-    rows = conn.execute(
-        "SELECT id, kind, line FROM live_events WHERE session_id = ? AND id > ? ORDER BY seq",
-        (sid, first_id),
-    ).fetchall()
-    times: list[datetime | None] = []
-    for _, kind, line in rows:
-        payload = json.loads(line).get("payload")
-        own = parse_time(payload.get("transcript_ts")) if isinstance(payload, dict) else None
-        times.append(None if kind in ("session_start", "session_end") else own)
-    known = [t for t in times if t is not None]
-    if not known:
-        return len(rows)
-    first, last = min(known), max(known)
+    first: datetime | None = None
+    last: datetime | None = None
+    count = 0
+    ended = False
+    for rows in _pages(conn, sid, first_id):
+        count += len(rows)
+        for _, kind, line in rows:
+            ended = ended or kind == "session_end"
+            own = None if kind in ("session_start", "session_end") else _line_time(line)
+            if own is not None:
+                first = own if first is None or own < first else first
+                last = own if last is None or own > last else last
+    if first is None or last is None:
+        return count
     previous: datetime | None = None
-    for index, (row_id, kind, line) in enumerate(rows):
-        when = times[index] or previous
-        if kind == "session_start":
-            when = first
-        elif kind == "session_end":
-            when = last
-        if when is None:
-            when = first
-        previous = when
-        if kind in ("session_start", "session_end") and not whole:
-            continue
-        text = format_ts(when)
-        cut = str(line).rindex(',"ts":')  # the canonical line ends with its ts
-        new_line = str(line)[:cut] + ',"ts":' + json.dumps(text) + "}"
-        conn.execute(
-            "UPDATE live_events SET ts = ?, line = ? WHERE id = ?", (text, new_line, row_id)
-        )
+    for rows in _pages(conn, sid, first_id):
+        updates = []
+        for row_id, kind, line in rows:
+            own = None if kind in ("session_start", "session_end") else _line_time(line)
+            when = own or previous or first
+            if kind == "session_start":
+                when = first
+            elif kind == "session_end":
+                when = last
+            previous = when
+            if kind in ("session_start", "session_end") and not whole:
+                continue
+            text = format_ts(when)
+            cut = line.rindex(',"ts":')  # the canonical line ends with its ts
+            updates.append((text, line[:cut] + ',"ts":"' + text + '"}', row_id))
+        conn.executemany("UPDATE live_events SET ts = ?, line = ? WHERE id = ?", updates)
     if whole:
-        ended = any(kind == "session_end" for _, kind, _ in rows)
         conn.execute(
             "UPDATE sessions SET started_at = ?, ended_at = CASE WHEN ? THEN ? ELSE ended_at END "
             "WHERE session_id = ?",
             (format_ts(first), ended, format_ts(last), sid),
         )
-    return len(rows)
+    return count
+
+
+# Rows of a session read at a time by _retime.
+_PAGE = 2000
+
+
+def _pages(conn: Any, sid: str, first_id: int) -> Iterator[list[tuple[int, str, str]]]:
+    """The session's rows after ``first_id`` in seq order, a page at a time."""
+    seq = -1
+    while True:
+        rows = conn.execute(
+            "SELECT id, kind, line, seq FROM live_events WHERE session_id = ? AND id > ? "
+            "AND seq > ? ORDER BY seq LIMIT ?",
+            (sid, first_id, seq, _PAGE),
+        ).fetchall()
+        if not rows:
+            return
+        seq = rows[-1][3]
+        yield [(int(row[0]), str(row[1]), str(row[2])) for row in rows]

@@ -106,6 +106,9 @@ def _items(raw: Any) -> list[PlanItem]:
         for key in ("todos", "plan", "items", "steps", "tasks"):
             if isinstance(_decoded(raw.get(key)), list):
                 return _items(raw[key])
+        for key in ("todos", "plan", "items", "steps", "tasks", "content"):
+            if isinstance(raw.get(key), str):  # Copilot CLI's update_todo: a checklist
+                return _checklist(raw[key])
         return []
     if not isinstance(raw, list):
         return []
@@ -135,6 +138,33 @@ def _items(raw: Any) -> list[PlanItem]:
             )
         )
     return items
+
+
+def _merged(items: tuple[PlanItem, ...], call: Mapping[str, Any]) -> tuple[PlanItem, ...]:
+    """Cursor's ``todo_write`` with ``merge: true``: the listed todos (by ``id``) change,
+    the others stay; a todo may give only its new ``status``."""
+    raw = _decoded(call.get("todos"))
+    by_id = {item.item_id: item for item in items if item.item_id is not None}
+    order = [item.item_id or f"#{n}" for n, item in enumerate(items)]
+    kept = {item.item_id or f"#{n}": item for n, item in enumerate(items)}
+    for entry in raw[:_MAX_ITEMS] if isinstance(raw, list) else []:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str | int):
+            continue
+        item_id = str(entry["id"])
+        old = by_id.get(item_id)
+        text = _text(entry.get("content")) or (old.text if old else None)
+        if text is None:
+            continue
+        status = entry.get("status")
+        if status is not None:
+            status = normalise_status(status)
+        new = PlanItem(
+            text=text, status=status or (old.status if old else "pending"), item_id=item_id
+        )
+        if item_id not in kept:
+            order.append(item_id)
+        kept[item_id] = new
+    return tuple(kept[key] for key in order)
 
 
 def _checklist(text: str) -> list[PlanItem]:
@@ -267,8 +297,11 @@ class PlanFolder:
             items = tuple(_checklist(text))
             excerpt = text
         else:
-            items = tuple(_items(decoded))
             mapping = decoded if isinstance(decoded, Mapping) else {}
+            if mapping.get("merge") is True and previous is not None:
+                items = _merged(previous.items, mapping)
+            else:
+                items = tuple(_items(decoded))
             text = _text(mapping.get("explanation"))
             if not items and text is None:
                 return

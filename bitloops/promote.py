@@ -8,9 +8,10 @@ in between (another promotion took part of it), the work is redone.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .codec import canonical_dumps, checkpoint_header, content_hash, format_ts, new_id
+from .context.index import IndexRows, index_rows
 from .errors import GitError, StoreError
 from .gitutil import EMPTY_TREE
 from .model import Checkpoint, Event, EventKind, FileTouched, ModelIdentity, Symbol
@@ -56,7 +58,10 @@ def promote_commit(
             existing = store.checkpoints_for_commits([sha])
             return (repo._load_checkpoint(existing[sha][0]), []) if sha in existing else None
         checkpoint, row = _build(repo, sha, draft, summarizer)
-        if store.move_draft(worktree=repo.worktree, draft=draft, row=row, queue=repo.team):
+        index = _index(row)
+        if store.move_draft(
+            worktree=repo.worktree, draft=draft, row=row, queue=repo.team, index=index
+        ):
             return checkpoint, draft.lines
     raise StoreError(
         "the draft kept changing while it was being promoted (other promotions were running); "
@@ -100,11 +105,41 @@ def promote_session(
             diff_base=(base or EMPTY_TREE) if made else None,
             also_links=also,
         )
+        index = _index(row, also)
         if store.move_draft(
-            worktree=repo.worktree, draft=draft, row=row, also_links=also, queue=repo.team
+            worktree=repo.worktree,
+            draft=draft,
+            row=row,
+            also_links=also,
+            queue=repo.team,
+            index=index,
         ):
             return checkpoint, draft.lines
     raise StoreError("the session's draft kept changing while it was being promoted; run it again")
+
+
+# Model names that say no model was named ("unknown" from Cursor, Claude Code's
+# "<synthetic>" for its own messages): not an identity of their own.
+_NO_MODEL = frozenset({"unknown", "default", "<synthetic>", "none", "null"})
+
+
+def model_identities(pairs: Iterable[tuple[str, str | None]]) -> tuple[ModelIdentity, ...]:
+    """The distinct (agent, model) identities of a checkpoint, sorted.
+
+    A placeholder name (``"unknown"``, ``"<synthetic>"``, ...) counts as no model, and
+    an agent without a model is listed only when none of its events names one: its
+    events before the model was known (a session's start) are the same agent and model.
+    """
+    known: set[tuple[str, str | None]] = set()
+    for agent, model in pairs:
+        real = model if model and model.strip().lower() not in _NO_MODEL else None
+        known.add((agent, real))
+    named = {agent for agent, model in known if model is not None}
+    kept = {(agent, model) for agent, model in known if model is not None or agent not in named}
+    return tuple(
+        ModelIdentity(agent=agent, model=model)
+        for agent, model in sorted(kept, key=lambda am: (am[0], am[1] is not None, am[1] or ""))
+    )
 
 
 def _build(
@@ -125,11 +160,7 @@ def _build(
     )
     changes = list(events.of_kinds([EventKind.FILE_CHANGE]))
     files, symbols = _files_and_symbols(repo, sha, changes, diff_base)
-    pairs = set(draft.models) | {(s.agent, s.model) for s in sessions}
-    models = tuple(
-        ModelIdentity(agent=agent, model=model)
-        for agent, model in sorted(pairs, key=lambda am: (am[0], am[1] is not None, am[1] or ""))
-    )
+    models = model_identities([*draft.models, *((s.agent, s.model) for s in sessions)])
     summary = summarizer.summarize(
         events=events, sessions=sessions, files=files, symbols=symbols, models=models
     )
@@ -170,6 +201,18 @@ def _build(
         author=repo.git.author(sha),
     )
     return checkpoint, row
+
+
+def _index(row: CheckpointRow, also_links: Sequence[str] = ()) -> IndexRows:
+    """The checkpoint's rows of the index by path, built before the write transaction."""
+    return index_rows(
+        json.loads(row.header),
+        checkpoint_id=row.checkpoint_id,
+        commit_sha=row.commit_sha,
+        created_at=row.created_at,
+        content_hash=row.content_hash,
+        commits=also_links,
+    )
 
 
 def _parent(repo: Repository, sha: str) -> tuple[str | None, str | None]:

@@ -32,6 +32,7 @@ from .store.sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
 from .transcript import Transcript
 
 if TYPE_CHECKING:
+    from .context.history import FileHistoryEntry
     from .importing import ImportResult
     from .redact import Redactor
     from .search import SearchHit
@@ -384,11 +385,10 @@ class Repository:
         """
         from .integrations.base import drain_spool
         from .promote import promote_commit
-        from .summary import StructuredSummarizer
 
         sha = self.git.resolve_commit(ref)
         drain_spool(self)  # hook events spooled while the database was busy belong here
-        chosen = summarizer or self._summarizer or StructuredSummarizer()
+        chosen = summarizer or self._summarizer or self._default_summarizer()
         if self.settings.strategy == "session":
             self.end_idle_sessions(promote=False)  # promoted just below, with the others
             made = [
@@ -409,6 +409,11 @@ class Repository:
         self._sync_after_promotion()
         return checkpoint
 
+    def _default_summarizer(self) -> Summarizer:
+        from .summary import StructuredSummarizer
+
+        return StructuredSummarizer(extract=self.settings.extract_reasoning)
+
     def promote_session(
         self, session_id: str, *, summarizer: Summarizer | None = None
     ) -> Checkpoint | None:
@@ -418,9 +423,7 @@ class Repository:
         else to the commit HEAD is on, and its files and symbols cover that range.
         None when the session has no draft events or the branch has no commit yet.
         """
-        from .summary import StructuredSummarizer
-
-        chosen = summarizer or self._summarizer or StructuredSummarizer()
+        chosen = summarizer or self._summarizer or self._default_summarizer()
         checkpoint = self._promote_session(session_id, chosen)
         self._sync_after_promotion()
         return checkpoint
@@ -483,7 +486,13 @@ class Repository:
 
         Raises :class:`~bitloops.CheckpointNotFound` when there is none and
         :class:`~bitloops.UnknownRef` when ``ref`` names no commit or checkpoint.
+        ``ref`` may be a ``cp:`` prefix of a checkpoint id (see docs/cli.md), this
+        clone's or a teammate's.
         """
+        if ref.startswith("cp:"):
+            from .context.history import load_checkpoint, resolve_checkpoint_prefix
+
+            return load_checkpoint(self, resolve_checkpoint_prefix(self, ref))
         if self.store.has_checkpoint(ref):
             return self._load_checkpoint(ref)
         try:
@@ -632,6 +641,10 @@ class Repository:
     def link(self, ref: str, checkpoint_id: str, reason: str = "manual") -> bool:
         """Link the commit ``ref`` names to a checkpoint (after a rewrite); False if linked."""
         sha = self.git.resolve_commit(ref)
+        if checkpoint_id.startswith("cp:"):
+            from .context.history import resolve_checkpoint_prefix
+
+            checkpoint_id = resolve_checkpoint_prefix(self, checkpoint_id)
         if not self.store.has_checkpoint(checkpoint_id):
             raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r}")
         return self.store.add_link(sha, checkpoint_id, reason, queue=self.team)
@@ -648,6 +661,29 @@ class Repository:
         raw["commits"] = commits
         raw["content_hash"] = row.content_hash
         return attrs.evolve(structure(raw, Checkpoint), events=Transcript(lines))
+
+    def history(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        symbol: str | None = None,
+        line: int | None = None,
+        limit: int | None = None,
+    ) -> list[FileHistoryEntry]:
+        """The checkpoints that touched ``path``, newest first, with what applies to it.
+
+        ``path`` is relative to the work tree's top (or absolute inside it); renames are
+        followed. ``symbol`` narrows it to the checkpoints that changed that function,
+        class or method; ``line`` to the checkpoints of the commit that last changed
+        that line (``git blame``). Each entry has the agents, models and prompts, and
+        the decisions, rejected alternatives, constraints and plan items that apply to
+        the file (those whose ``applies_to`` names it, else all of a checkpoint that
+        touched it); retracted records are marked. Teammates' checkpoints count (the
+        committed folders, the checkpoint ref, the shared store).
+        """
+        from .context.history import history
+
+        return history(self, path, symbol=symbol, line=line, limit=limit)
 
     def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
         """Full-text search of committed transcripts: newest checkpoint first, then by rank.
@@ -737,12 +773,15 @@ class Repository:
 
     # -- importing ----------------------------------------------------------------------
 
-    def import_transcript(self, agent: str, path: str | os.PathLike[str]) -> ImportResult:
+    def import_transcript(
+        self, agent: str, path: str | os.PathLike[str], *, session_id: str | None = None
+    ) -> ImportResult:
         """Import an agent's whole transcript file as an ended session of this worktree.
 
         See :func:`bitloops.importing.import_transcript`: importing the same file again
         adds nothing, and the next promotion puts the session in a checkpoint.
+        ``session_id`` names the session of a file that does not name its own.
         """
         from .importing import import_transcript
 
-        return import_transcript(self, agent, path)
+        return import_transcript(self, agent, path, session_id=session_id)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .codec import prepare_payload
+from .codec import prepare_payload, relative_paths
 from .errors import InvalidPayload, SessionEnded, UnknownEventKind
 from .model import EVENT_KINDS, FILE_CHANGES, Event, EventKind
 
@@ -89,7 +89,10 @@ class Session:
     def _write(
         self, kind: str, payload: Mapping[str, Any], artefacts: tuple[str, ...], *, end: bool
     ) -> Event:
-        text = prepare_payload(payload, self._redactor, self._max_bytes)
+        # Paths as the work tree and ~ see them, before the line (and its hash) is built.
+        text = relative_paths(
+            prepare_payload(payload, self._redactor, self._max_bytes), self.worktree
+        )
         if isinstance(artefacts, str) or not isinstance(artefacts, tuple | list):
             raise InvalidPayload("artefacts must be a tuple of strings, e.g. ('src/app.py',)")
         arts = tuple(self._redactor.redact(checked_text("an artefact", a)) for a in artefacts)

@@ -18,7 +18,14 @@ import attrs
 
 from .errors import SettingsError
 
-__all__ = ["SETTINGS_FILE", "SETTINGS_LOCAL_FILE", "Settings", "ensure_gitignore", "load_settings"]
+__all__ = [
+    "SETTINGS_FILE",
+    "SETTINGS_LOCAL_FILE",
+    "DistillerSettings",
+    "Settings",
+    "ensure_gitignore",
+    "load_settings",
+]
 
 SETTINGS_FILE = ".bitloops/settings.json"
 SETTINGS_LOCAL_FILE = ".bitloops/settings.local.json"
@@ -26,6 +33,25 @@ SETTINGS_LOCAL_FILE = ".bitloops/settings.local.json"
 STRATEGIES = ("manual_commit", "session")
 DURABILITIES = ("full", "normal")
 CHECKPOINT_FILES = ("branch", "ref", "none")
+
+
+@attrs.frozen(kw_only=True)
+class DistillerSettings:
+    """The ``distiller`` setting: a command (an agent's CLI in print mode) or an HTTP endpoint.
+
+    Exactly one of ``command`` (argv; the prompt goes on standard input) and ``url`` (an
+    OpenAI-compatible chat-completions endpoint, with ``model`` and the name of the
+    environment variable holding its key, ``api_key_env``) is set.
+    """
+
+    command: tuple[str, ...] = ()
+    url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    #: The bound on one distillation, after which it is stopped and counts as failed.
+    timeout_seconds: int = 120
+    #: The most transcript text sent, in characters.
+    max_input_chars: int = 60_000
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +78,18 @@ class Settings:
     redact_patterns: tuple[str, ...] = ()
     #: URL of a shared committed store (team setup); None keeps it local.
     committed_store: str | None = None
+    #: Whether the built-in summary extracts decisions, alternatives and constraints from
+    #: the prompts, reasoning and responses (source ``extracted``).
+    extract_reasoning: bool = True
+    #: The optional LLM distiller (``distiller``); None (the default) keeps it off.
+    distiller: DistillerSettings | None = None
+    #: Which kinds of past reasoning the agent hooks hand the agent (``context_injection``):
+    #: ``session_start`` (the digest) and ``pre_tool_use`` (a file's records before an edit).
+    context_injection: Mapping[str, bool] = attrs.field(
+        factory=lambda: {"session_start": True, "pre_tool_use": True}
+    )
+    #: Refs whose history counts as trusted for injection, besides HEAD's (``trusted_refs``).
+    trusted_refs: tuple[str, ...] = ()
     #: Keys this version does not know, kept as found.
     extra: Mapping[str, Any] = attrs.field(factory=dict)
     #: Human-readable notes about what was found (unknown keys, ignored sub-keys).
@@ -138,6 +176,77 @@ def _patterns(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+_DISTILLER_EXAMPLE = (
+    '{"command": ["claude", "-p", "--output-format", "json"]} or '
+    '{"url": "http://127.0.0.1:11434/v1/chat/completions", "model": "llama3"}'
+)
+_DISTILLER_KEYS = ("command", "url", "model", "api_key_env", "timeout_seconds", "max_input_chars")
+
+
+def _distiller(key: str, value: Any) -> DistillerSettings | None:
+    from urllib.parse import urlsplit
+
+    if isinstance(value, str):  # BITLOOPS_DISTILLER holds the same JSON, or "off"
+        if value.strip().lower() in ("", "off", "none", "null", "false"):
+            return None
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"{key!r} must be JSON such as {_DISTILLER_EXAMPLE}") from None
+    if value is None or value is False:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key!r} must be an object such as {_DISTILLER_EXAMPLE}, or null")
+    unknown = sorted(set(value) - set(_DISTILLER_KEYS))
+    if unknown:
+        raise ValueError(f"{key!r} has unknown keys {', '.join(map(repr, unknown))}")
+    command, url = value.get("command"), value.get("url")
+    if (command is None) == (url is None):
+        raise ValueError(
+            f'{key!r} needs one of "command" and "url" (not both), such as {_DISTILLER_EXAMPLE}'
+        )
+    fields: dict[str, Any] = {}
+    if command is not None:
+        if (
+            not isinstance(command, list)
+            or not command
+            or not all(isinstance(word, str) and word for word in command)
+        ):
+            raise ValueError(f"{key}.command must be a non-empty list of strings (argv)")
+        fields["command"] = tuple(command)
+    else:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"{key}.url must be an http:// or https:// URL")
+        fields["url"] = url
+        model = value.get("model")
+        if not isinstance(model, str) or not model:
+            raise ValueError(f'{key}.model must name the model to ask, e.g. "llama3"')
+        fields["model"] = model
+    api_key_env = value.get("api_key_env")
+    if api_key_env is not None:
+        if not isinstance(api_key_env, str) or not api_key_env.isidentifier():
+            raise ValueError(
+                f"{key}.api_key_env must be the name of an environment variable (not the key)"
+            )
+        fields["api_key_env"] = api_key_env
+    for name in ("timeout_seconds", "max_input_chars"):
+        if name in value:
+            fields[name] = _positive_int(f"{key}.{name}", value[name])
+    return DistillerSettings(**fields)
+
+
+def _context_injection(key: str, value: Any) -> dict[str, bool]:
+    from .context.inject import parse_kinds
+
+    return parse_kinds(value)
+
+
+def _trusted_refs(key: str, value: Any) -> tuple[str, ...]:
+    from .context.inject import parse_trusted_refs
+
+    return parse_trusted_refs(value)
+
+
 # settings key -> (attribute, validator)
 _KEYS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "strategy": ("strategy", _choice(STRATEGIES)),
@@ -150,6 +259,10 @@ _KEYS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "checkpoint_files": ("checkpoint_files", _choice(CHECKPOINT_FILES)),
     "redact": ("redact_patterns", _patterns),
     "committed_store": ("committed_store", _store_url),
+    "extract_reasoning": ("extract_reasoning", _bool),
+    "distiller": ("distiller", _distiller),
+    "context_injection": ("context_injection", _context_injection),
+    "trusted_refs": ("trusted_refs", _trusted_refs),
 }
 
 
@@ -201,6 +314,15 @@ def load_settings(toplevel: Path, environ: Mapping[str, str] | None = None) -> S
                     f"the URL to {SETTINGS_LOCAL_FILE} or BITLOOPS_COMMITTED_STORE (or the "
                     "password to ~/.pgpass) and change the password"
                 )
+            if key == "distiller" and rel == SETTINGS_FILE and value is not None:
+                # It runs a command (or sends transcripts) on every commit: a committed
+                # file must not choose that for every clone.
+                warnings.append(
+                    f"distiller in {rel} is ignored: a distiller runs a command or sends "
+                    f"transcripts, so it is set per person, in {SETTINGS_LOCAL_FILE} or "
+                    "BITLOOPS_DISTILLER"
+                )
+                continue
             if key == "redact":
                 # Personal patterns add to the team's rather than replace them.
                 value = (*values.get(attr, ()), *value)

@@ -141,8 +141,14 @@ class StructuredSummarizer:
 
     What the agent recorded (decisions, alternatives, constraints, plans) is kept with
     source ``agent``; plan-tool calls become the latest state of each plan (source
-    ``plan-tool``, see :mod:`bitloops.plans`).
+    ``plan-tool``, see :mod:`bitloops.plans`). With ``extract`` (the default) the
+    decisions, alternatives and constraints stated in the prompts, reasoning and responses
+    are added after them (source ``extracted``, see :mod:`bitloops.extract`), less those
+    whose text the agent recorded itself.
     """
+
+    def __init__(self, *, extract: bool = True) -> None:
+        self.extract = extract
 
     def summarize(
         self,
@@ -208,6 +214,22 @@ class StructuredSummarizer:
                         record_id=event.event_id,
                     ),
                 )
+        if self.extract:
+            from .extract import extract, normalise
+
+            found = extract(
+                events,
+                files=[f.path for f in files],
+                symbols=[f"{s.path}::{s.name}" for s in symbols],
+            )
+            known = {normalise(d.text) for d in decisions}
+            decisions += [d for d in found.decisions if normalise(d.text) not in known]
+            known = {normalise(a.text) for a in alternatives}
+            alternatives += [a for a in found.alternatives if normalise(a.text) not in known]
+            known = {normalise(c.text) for c in constraints.values()}
+            for c in found.constraints:
+                if normalise(c.text) not in known:
+                    constraints.setdefault(c.text, c)
         starts = [s.started_at for s in sessions]
         if events:
             starts.append(events[0].ts)

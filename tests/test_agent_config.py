@@ -94,8 +94,8 @@ def test_merge_keeps_everything_else_and_disable_gives_the_bytes_back(git_repo: 
     assert list(doc) == list(before)  # key order kept
     # The user's own hooks are still first, untouched; ours come after them.
     assert doc["hooks"]["Stop"][0] == before["hooks"]["Stop"][0]
-    assert doc["hooks"]["PreToolUse"] == before["hooks"]["PreToolUse"]
-    assert "PreToolUse" not in change.events
+    # The user's PreToolUse group is kept as it was; bitloops' own (edit tools) follows.
+    assert doc["hooks"]["PreToolUse"][:-1] == before["hooks"]["PreToolUse"]
     for event in AGENT_CONFIGS["claude-code"].events:
         assert len(own_entries(doc, "claude-code", event)) == 1, event
     assert doc["hooks"]["PostToolUse"][0]["matcher"] == ""
@@ -698,3 +698,304 @@ def test_the_opencode_plugin_runs_bitloops_hook_opencode(git_repo: Path, tmp_pat
     with bitloops.Repository.open(git_repo) as repo:
         sessions = {e.session_id for e in repo.draft().events if e.agent == "opencode"}
     assert sessions
+
+
+# -- the MCP server entry (bitloops mcp) in each agent's own MCP file -------------------------
+
+from bitloops import mcp_config  # noqa: E402
+from bitloops.mcp_config import mcp_command, mcp_target  # noqa: E402
+
+OTHER_SERVER = {"command": "npx", "args": ["-y", "some-mcp-server"]}
+OLD_PYTHON = "/gone/python3"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home of the test's own: the agents' personal MCP files start out absent."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    for name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "COPILOT_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+def mcp_file(repo: Path, name: str) -> Path:
+    """The file where the agent reads bitloops' MCP server."""
+    return mcp_target(repo, name).path
+
+
+def seed_json(name: str, repo: Path) -> dict[str, Any]:
+    """A user's MCP file of that agent: another server and keys of their own."""
+    if name == "claude-code":
+        return {
+            "numStartups": 12,
+            "projects": {
+                "/elsewhere": {"mcpServers": {"other": OTHER_SERVER}},
+                str(repo): {"allowedTools": ["Bash(ls)"], "mcpServers": {"other": OTHER_SERVER}},
+            },
+            "theme": "dark",
+        }
+    if name == "opencode":
+        return {
+            "$schema": "https://opencode.ai/config.json",
+            "mcp": {"other": {"type": "local", "command": ["npx", "some-mcp-server"]}},
+            "theme": "system",
+        }
+    return {"mcpServers": {"other": OTHER_SERVER}, "theme": "dark"}
+
+
+CODEX_CONFIG = """# my Codex settings
+model = "gpt-5"
+
+[features]
+codex_hooks = true
+
+[mcp_servers.other]
+command = "npx"
+args = ["-y", "some-mcp-server"]
+"""
+
+
+def our_entry(repo: Path, name: str) -> dict[str, Any]:
+    """bitloops' entry in the agent's MCP file, parsed."""
+    import tomllib
+
+    path = mcp_file(repo, name)
+    if name == "codex":
+        entry: dict[str, Any] = tomllib.loads(path.read_text())["mcp_servers"]["bitloops"]
+        return entry
+    doc = json.loads(path.read_text())
+    if name == "claude-code":
+        return dict(doc["projects"][str(repo)]["mcpServers"]["bitloops"])
+    if name == "opencode":
+        return dict(doc["mcp"]["bitloops"])
+    return dict(doc["mcpServers"]["bitloops"])
+
+
+def entry_words(entry: dict[str, Any]) -> list[str]:
+    """The command line an MCP entry runs."""
+    command = entry["command"]
+    return list(command) if isinstance(command, list) else [command, *entry.get("args", [])]
+
+
+@pytest.mark.parametrize("name", ALL_AGENTS)
+def test_enable_registers_the_mcp_server_and_keeps_the_rest(
+    git_repo: Path, home: Path, name: str
+) -> None:
+    """Our entry is added beside the user's; enable twice is a no-op; disable gives bytes back."""
+    path = mcp_file(git_repo, name)
+    assert str(path).startswith(str(home))  # a personal file, never the shared project one
+    path.parent.mkdir(parents=True, exist_ok=True)
+    original = (
+        CODEX_CONFIG.encode()
+        if name == "codex"
+        else (json.dumps(seed_json(name, git_repo), indent=2) + "\n").encode()
+    )
+    path.write_bytes(original)
+
+    change = enable_agent(git_repo, name)
+    assert change.mcp is not None
+    assert (change.mcp.action, change.mcp.path) == ("added", path)
+    assert entry_words(our_entry(git_repo, name)) == mcp_command(name)
+    assert entry_words(our_entry(git_repo, name))[-3:] == ["mcp", "--agent", name]
+    text = path.read_text()
+    if name == "codex":
+        assert text.startswith(CODEX_CONFIG)  # the user's part, byte for byte
+    else:
+        doc = json.loads(text)
+        seed = seed_json(name, git_repo)
+        assert list(doc) == list(seed)  # key order kept, nothing added at the top
+        assert {k: v for k, v in doc.items() if k not in ("projects", "mcp", "mcpServers")} == {
+            k: v for k, v in seed.items() if k not in ("projects", "mcp", "mcpServers")
+        }
+        if name == "claude-code":
+            assert doc["projects"]["/elsewhere"] == seed["projects"]["/elsewhere"]
+            assert doc["projects"][str(git_repo)]["allowedTools"] == ["Bash(ls)"]
+    written = path.read_bytes()
+    again = enable_agent(git_repo, name)
+    assert again.mcp.action == "unchanged"
+    assert path.read_bytes() == written
+
+    removed = disable_agent(git_repo, name)
+    assert removed.mcp.action == "removed"
+    assert path.read_bytes() == original
+    assert disable_agent(git_repo, name).mcp.action == "not-installed"
+
+
+@pytest.mark.parametrize("name", ALL_AGENTS)
+def test_a_file_bitloops_created_goes_with_its_entry(git_repo: Path, home: Path, name: str) -> None:
+    """Without a file, enable creates one; disable deletes it and the folder it made."""
+    path = mcp_file(git_repo, name)
+    change = enable_agent(git_repo, name)
+    assert change.mcp.action == "created"
+    assert path.is_file()
+    assert disable_agent(git_repo, name).mcp.action == "deleted"
+    assert not path.exists()
+    if path.parent != home:
+        assert not path.parent.exists()
+    assert home.is_dir()
+
+
+BAD_MCP_FILES = [
+    ("codex", "[mcp_servers\ncommand = 1\n", "is not valid TOML"),
+    ("codex", 'mcp_servers = "none"\n', "mcp_servers must be an object"),
+    ("cursor", '{"mcpServers": {', "is not valid JSON"),
+    ("cursor", '{"mcpServers": []}', '"mcpServers" must be an object'),
+    ("claude-code", '{"projects": []}', '"projects" must be an object'),
+    ("copilot", "[]", "not an object"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BAD_MCP_FILES)
+def test_an_unusable_mcp_file_changes_nothing(
+    git_repo: Path, home: Path, name: str, content: str, message: str
+) -> None:
+    """A broken MCP file is an error naming it; neither it nor any hook file is written."""
+    path = mcp_file(git_repo, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    with pytest.raises(bitloops.AgentConfigError, match=re.escape(message)) as info:
+        enable_agents(git_repo, ["gemini", name])
+    assert path.name in str(info.value)
+    assert path.read_text() == content
+    assert not (git_repo / ".gemini").exists()
+    assert not (git_repo / AGENT_CONFIGS[name].path).exists()
+
+
+def test_a_foreign_bitloops_entry_is_left_alone(git_repo: Path, home: Path) -> None:
+    """An entry named bitloops running something else is the user's: enable and disable keep it."""
+    path = mcp_file(git_repo, "cursor")
+    path.parent.mkdir(parents=True)
+    original = json.dumps({"mcpServers": {"bitloops": {"command": "uvx", "args": ["mine"]}}})
+    path.write_text(original)
+    assert enable_agent(git_repo, "cursor").mcp.action == "foreign"
+    assert disable_agent(git_repo, "cursor").mcp.action == "foreign"
+    assert path.read_text() == original
+
+
+def test_an_outdated_entry_is_updated_keeping_the_users_keys(git_repo: Path, home: Path) -> None:
+    """An entry of another (gone) Python is brought up to date; keys the user added stay."""
+    import tomllib
+
+    path = mcp_file(git_repo, "codex")
+    path.parent.mkdir(parents=True)
+    old = json.dumps([*mcp_command("codex", python=OLD_PYTHON)[1:]])
+    path.write_text(
+        CODEX_CONFIG
+        + f'\n[mcp_servers.bitloops]\ncommand = "{OLD_PYTHON}"\nargs = {old}\n'
+        + 'startup_timeout_sec = 20  # slow disk\n\n[mcp_servers.bitloops.env]\nX = "1"\n'
+        + '\n[profiles.fast]\nmodel = "gpt-5-mini"\n'
+    )
+    assert mcp_config.mcp_state(git_repo, "codex")[0] == "outdated"
+    assert enable_agent(git_repo, "codex").mcp.action == "updated"
+    doc = tomllib.loads(path.read_text())
+    entry = doc["mcp_servers"]["bitloops"]
+    assert entry_words(entry) == mcp_command("codex")
+    assert entry["startup_timeout_sec"] == 20 and entry["env"] == {"X": "1"}
+    assert doc["profiles"] == {"fast": {"model": "gpt-5-mini"}}
+    assert "# slow disk" in path.read_text()
+    assert mcp_config.mcp_state(git_repo, "codex")[0] == "current"
+    disable_agent(git_repo, "codex")
+    doc = tomllib.loads(path.read_text())
+    assert "bitloops" not in doc["mcp_servers"] and doc["profiles"]
+
+
+def test_a_codex_entry_bitloops_cannot_edit_safely_is_refused(git_repo: Path, home: Path) -> None:
+    """An inline-table entry cannot be edited as text: a clear error, the file unchanged."""
+    path = mcp_file(git_repo, "codex")
+    path.parent.mkdir(parents=True)
+    args = json.dumps(mcp_command("codex", python=OLD_PYTHON)[1:])
+    content = f'mcp_servers = {{ bitloops = {{ command = "{OLD_PYTHON}", args = {args} }} }}\n'
+    path.write_text(content)
+    with pytest.raises(bitloops.AgentConfigError, match="edit that entry by hand"):
+        enable_agent(git_repo, "codex")
+    assert path.read_text() == content
+
+
+def test_opencode_servers_under_mcp_servers_are_followed(git_repo: Path, home: Path) -> None:
+    """A config that keeps servers under mcp.servers (newer OpenCode) gets ours there too."""
+    path = mcp_file(git_repo, "opencode")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"mcp": {"servers": {"other": {"type": "local"}}}}))
+    enable_agent(git_repo, "opencode")
+    servers = json.loads(path.read_text())["mcp"]["servers"]
+    assert set(servers) == {"other", "bitloops"}
+    assert servers["bitloops"]["type"] == "local"
+    disable_agent(git_repo, "opencode")
+    assert json.loads(path.read_text()) == {"mcp": {"servers": {"other": {"type": "local"}}}}
+
+
+def test_without_the_sdk_no_server_is_registered(git_repo: Path, home: Path) -> None:
+    """mcp=False (the MCP SDK missing): the hooks go in, no MCP file is written."""
+    change = enable_agent(git_repo, "cursor", mcp=False)
+    assert change.action == "created"
+    assert change.mcp.action == "unavailable"
+    assert not mcp_file(git_repo, "cursor").exists()
+
+
+def test_cli_enable_says_where_the_server_went(git_repo: Path, home: Path) -> None:
+    """enable and disable --agent print (and --json give) the MCP entry's file and action."""
+    proc = run(git_repo, "enable", "--agent", "cursor")
+    assert proc.returncode == 0, proc.stderr
+    assert "cursor: MCP server registered in ~/.cursor/mcp.json (new file)" in proc.stdout
+    proc = run(git_repo, "enable", "--agent", "cursor", "--json")
+    mcp = json.loads(proc.stdout)["agents"][0]["mcp"]
+    assert mcp == {"path": str(home / ".cursor" / "mcp.json"), "action": "unchanged"}
+    proc = run(git_repo, "disable", "--agent", "cursor")
+    assert "cursor: MCP server removed; ~/.cursor/mcp.json held nothing else" in proc.stdout
+
+
+def test_status_and_doctor_report_missing_and_outdated_entries(git_repo: Path, home: Path) -> None:
+    """status warns, doctor finds and --fix repairs an entry removed or left on a gone Python."""
+    assert run(git_repo, "enable", "--agent", "cursor,codex").returncode == 0
+    assert json.loads(run(git_repo, "status", "--json").stdout)["warnings"] == []
+    mcp_file(git_repo, "cursor").unlink()
+    codex = mcp_file(git_repo, "codex")
+    codex.write_text(codex.read_text().replace(sys.executable, OLD_PYTHON))
+
+    warnings = json.loads(run(git_repo, "status", "--json").stdout)["warnings"]
+    assert any("cursor" in w and "not registered" in w for w in warnings), warnings
+    assert any("codex" in w and "out of date" in w for w in warnings), warnings
+    proc = run(git_repo, "doctor", "--json")
+    assert proc.returncode == 1
+    found = [f for f in json.loads(proc.stdout)["findings"] if f["check"] == "mcp"]
+    assert len(found) == 2 and all(f["repair"] for f in found)
+    proc = run(git_repo, "doctor", "--fix", "--json")
+    fixed = [f for f in json.loads(proc.stdout)["findings"] if f["check"] == "mcp"]
+    assert [f["fixed"] for f in fixed] == [True, True]
+    assert json.loads(run(git_repo, "status", "--json").stdout)["warnings"] == []
+    assert entry_words(our_entry(git_repo, "codex")) == mcp_command("codex")
+
+
+@pytest.mark.parametrize("name", ALL_AGENTS)
+def test_the_registered_server_starts(git_repo: Path, home: Path, name: str) -> None:
+    """The command in the agent's MCP file, run in the project, answers MCP's initialize."""
+    pytest.importorskip("mcp")
+    assert run(git_repo, "enable", "--agent", name).returncode == 0
+    entry = our_entry(git_repo, name)
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    proc = subprocess.Popen(
+        entry_words(entry),
+        cwd=git_repo,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps(hello) + "\n")
+    proc.stdin.flush()
+    reply = json.loads(proc.stdout.readline())
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert reply["result"]["serverInfo"]["name"] == "bitloops"

@@ -61,7 +61,8 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
         "Add a greet() function in src/greet.py and mention it in the README"
     ]
     tools = {e.payload["tool_use_id"]: e.payload for e in by_kind["tool_use"]}
-    assert sorted(tools) == ["toolu_01", "toolu_02", "toolu_03", "toolu_04"]
+    # A failed call is the call and its error result, as an import records it.
+    assert sorted(tools) == ["toolu_01", "toolu_02", "toolu_03", "toolu_04", "toolu_05"]
     assert tools["toolu_04"]["output"]["stdout"] == "imported ok\n"
     assert tools["toolu_02"]["input"]["new_string"] == "# demo\n\nSee greet().\n"
     assert tools["toolu_01"]["duration_ms"] == 12

@@ -114,9 +114,7 @@ summaries = st.builds(
         st.builds(Alternative, text=text, reason=st.none() | text, **why), max_size=2
     ).map(tuple),
     constraints=st.lists(
-        st.builds(
-            Constraint, text=text, stated_by=st.sampled_from([None, "user", "agent"]), **why
-        ),
+        st.builds(Constraint, text=text, stated_by=st.sampled_from([None, "user", "agent"]), **why),
         max_size=2,
     ).map(tuple),
     plans=st.lists(plans, max_size=2).map(tuple),

@@ -64,7 +64,11 @@ def test_full_session_becomes_a_checkpoint(git_repo: Path, tmp_path: Path) -> No
     by_kind = group_by_kind(events)
     (prompt,) = by_kind["prompt"]
     assert prompt.payload["text"] == PROMPT
-    assert prompt.payload["attachments"][0]["file_path"] == str(git_repo / "README.md")
+    # stored relative to the work tree (issue 11 item 6), absolute before that change
+    assert prompt.payload["attachments"][0]["file_path"] in (
+        "README.md",
+        str(git_repo / "README.md"),
+    )
     tools = [e.payload for e in by_kind["tool_use"]]
     assert [t["name"] for t in tools] == ["Read", "Edit", "Write", "Shell", "Shell", "Read", "Task"]
     # afterShellExecution and postToolUse both reported the import: recorded once

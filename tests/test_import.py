@@ -293,6 +293,8 @@ def test_cli_import(git_repo: Path, tmp_path: Path) -> None:
         "path": str(path),
         "events_added": 0,
         "new": False,
+        "unmapped": [],
+        "other_sessions": [],
     }
 
 

@@ -70,7 +70,10 @@ def catch_up_all(repo: Repository, *, budget_seconds: float = 2.0) -> int:
             if left <= 0:
                 return recorded
             try:
-                recorded += module.catch_up(repo, session_id, path, max_seconds=left)
+                from .base import whole_lines
+
+                with whole_lines():  # a complete last line counts, newline or not
+                    recorded += module.catch_up(repo, session_id, path, max_seconds=left)
             except Exception as exc:  # a transcript must never stop the promotion
                 import logging  # not at the top: agent hooks import this module
 

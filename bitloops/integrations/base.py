@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from ..errors import (
     DatabaseBusy,
@@ -58,6 +59,8 @@ __all__ = [
     "home_dir",
     "hook_reasoning",
     "hook_response",
+    "importing",
+    "is_importing",
     "json_document",
     "json_file",
     "json_object",
@@ -81,6 +84,7 @@ __all__ = [
     "transcript_reasoning",
     "transcript_response",
     "where_to_look",
+    "whole_lines",
 ]
 
 #: A whole-JSON transcript or export file larger than this is not read.
@@ -178,12 +182,21 @@ def read_new_lines(
     max_lines: int = 20000,
     resume: bool,
     whole: Callable[[Any, LineReader], list[Event]] | None = None,
+    final: bool = False,
+    state_key: str | None = None,
+    counted: list[int] | None = None,
 ) -> list[Event]:
     """Record what a transcript gained since the last call, under the session's state lock.
 
     Reads from the byte offset where the previous call stopped; a file that shrank or was
     replaced (another inode) is read again from the start (readers skip what they already
-    recorded). A last line without its newline waits for the next call. Stops after
+    recorded). A last line without its newline waits for the next call (it may still be
+    being written), unless ``final`` (or inside :func:`whole_lines`: an import, a session's
+    end, the catch-up before a promotion) and it is a complete JSON object: agents such as
+    Claude Code end their file without one. ``state_key`` keeps the reading state under
+    another name than ``sid`` (a subagent's own file, recorded in its parent's session).
+    ``counted``: the events are counted into ``counted[0]`` instead of returned (a whole
+    file's import keeps none of them in memory). Stops after
     ``max_seconds`` or ``max_lines``. An ended session records nothing unless ``resume``
     (for agents with no session-end hook). ``whole`` reads a file that is one JSON
     document rather than lines, all of it each time: it gets the document (None when not
@@ -196,9 +209,11 @@ def read_new_lines(
 
     common = repo.paths.common_dir
     deadline = time.monotonic() + max_seconds
+    final = final or _WHOLE_LINES.get()
+    key = sid if state_key is None else state_key
     events: list[Event] = []
-    with ts.locked(common, sid):
-        state = ts.load(common, sid)
+    with ts.locked(common, key):
+        state = ts.load(common, key)
         state.agent = state.agent or agent
         state.transcript_path = transcript
         state.worktree = state.worktree or repo.worktree
@@ -229,14 +244,59 @@ def read_new_lines(
                         if time.monotonic() > deadline:
                             break
                         line = fh.readline()
-                        if not line.endswith(b"\n"):
+                        if not line.endswith(b"\n") and not (
+                            final and line.strip() and json_object(line) is not None
+                        ):
                             break  # the end, or a line still being written
-                        events += reader.line(line)
+                        recorded = reader.line(line)
+                        if counted is None:
+                            events += recorded
+                        else:
+                            counted[0] += len(recorded)
                         state.offset += len(line)
-                events += reader.flush()
+                recorded = reader.flush()
+                if counted is None:
+                    events += recorded
+                else:
+                    counted[0] += len(recorded)
             finally:
                 ts.save(common, state)
     return events
+
+
+_WHOLE_LINES: ContextVar[bool] = ContextVar("bitloops_whole_lines", default=False)
+
+
+@contextmanager
+def whole_lines() -> Iterator[None]:
+    """Inside it, :func:`read_new_lines` takes a last line without its newline when it is
+    a complete JSON object: for reads that are the last for a while (an import, a
+    session's end, the catch-up before a promotion), whatever agent's reader runs."""
+    token = _WHOLE_LINES.set(True)
+    try:
+        yield
+    finally:
+        _WHOLE_LINES.reset(token)
+
+
+_IMPORTING: ContextVar[bool] = ContextVar("bitloops_importing", default=False)
+
+
+@contextmanager
+def importing() -> Iterator[None]:
+    """Inside it, readers leave the sessions they reopen open: :mod:`bitloops.importing`
+    ends them once, when the whole file is recorded. Also :func:`whole_lines`."""
+    token = _IMPORTING.set(True)
+    try:
+        with whole_lines():
+            yield
+    finally:
+        _IMPORTING.reset(token)
+
+
+def is_importing() -> bool:
+    """Whether an import runs (see :func:`importing`)."""
+    return _IMPORTING.get()
 
 
 def where_to_look(payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None) -> list[str]:
@@ -567,7 +627,8 @@ def end_session(
     """
     if session.ended:
         return []
-    events = read()
+    with whole_lines():  # the agent has finished writing
+        events = read()
     session = session_after_read(repo, agent, session.session_id, resume=False)
     end = session.end(reason if isinstance(reason, str) and reason else None)
     return events if end is None else [*events, end]

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from ..errors import InvalidEvent, InvalidPayload
+from ..errors import InvalidEvent, InvalidPayload, SessionNotFound
 from .base import (
     TranscriptReader,
     added_or_modified,
@@ -26,6 +26,7 @@ from .base import (
     end_session,
     event_and_session,
     fit_payload,
+    is_importing,
     json_object,
     open_repository,
     open_transcripts,
@@ -43,12 +44,18 @@ from .base import (
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import IO, Any
 
     from ..model import Event
     from ..redact import Redactor
     from ..repository import Repository
+    from ..session import Session
+    from . import transcript_state as ts
     from .direct import Located
+
+    # A history item: (event kind, payload, file changes as (path, change, old_path)).
+    HistoryItem = tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]
 
 __all__ = ["AGENT", "HOOK_EVENTS", "active_transcripts", "catch_up", "handle", "run_hook"]
 
@@ -145,11 +152,14 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         repo.start_session(AGENT, model=model, session_id=sid)
         return []
     session = agent_session(repo, AGENT, sid, state, resume=name != "SessionEnd")
+    sub: list[Event] = []
+    if name == "SubagentStop":  # its own file is complete: read it before its stop
+        sub = _catch_up(repo, sid, transcript, _STOP_SECONDS)
     if fitted:
         if not repo.settings.capture:
             return [session.record(kind, data, artefacts=arts) for kind, data, arts in fitted]
         with repo.store.transaction():  # one hook, one transaction: all or nothing
-            return [session.record(kind, data, artefacts=arts) for kind, data, arts in fitted]
+            return sub + [session.record(kind, data, artefacts=arts) for kind, data, arts in fitted]
     if name == "Stop":
         events = _catch_up(repo, sid, transcript, _STOP_SECONDS)
         return stop_turn(repo, AGENT, sid, events, payload.get("last_assistant_message"))
@@ -190,8 +200,11 @@ def _planned(
     if name == "PostToolUseFailure":
         data = _tool_payload(payload)
         error = payload.get("error")
-        if "tool_use_id" in data:
-            return [("tool_result", {**data, "output": error, "is_error": True}, (), True)]
+        if "tool_use_id" in data:  # the call, then its error: as a transcript shows it
+            result = {"tool_use_id": data["tool_use_id"], "output": error, "is_error": True}
+            if "agent_id" in data:
+                result["agent_id"] = data["agent_id"]
+            return [("tool_use", data, (), True), ("tool_result", result, (), True)]
         message = error if isinstance(error, str) else json.dumps(error, default=str)
         return [("error", {"message": message, **data}, (), True)]
     if name in ("SubagentStart", "SubagentStop"):
@@ -299,7 +312,9 @@ def catch_up(
     lines, to go on at the next call. An unknown session is started; an ended one, or a
     missing file, records nothing.
     """
-    return len(_catch_up(repo, session_id, os.fspath(transcript_path), max_seconds, max_lines))
+    counted = [0]  # counted, not kept: an import reads whole files
+    _catch_up(repo, session_id, os.fspath(transcript_path), max_seconds, max_lines, counted)
+    return counted[0]
 
 
 def _catch_up(
@@ -308,36 +323,216 @@ def _catch_up(
     transcript: str | None,
     max_seconds: float,
     max_lines: int = 20000,
+    counted: list[int] | None = None,
 ) -> list[Event]:
-    return read_new_lines(
-        repo, AGENT, sid, transcript, _Reader,
-        max_seconds=max_seconds, max_lines=max_lines, resume=False,
+    import time
+
+    deadline = time.monotonic() + max_seconds
+    sub = None if transcript is None else _subagent_id(transcript)
+    if sub is not None:  # a subagent's own file, named by itself (an import of it)
+        return read_new_lines(
+            repo, AGENT, sid, transcript,
+            _subagent_reader(repo, sub),
+            max_seconds=max_seconds, max_lines=max_lines, resume=False,
+            state_key=_sub_key(sid, sub), counted=counted,
+        )  # fmt: skip
+    events = read_new_lines(
+        repo, AGENT, sid, transcript, lambda s, st: _Reader(s, st, repo=repo),
+        max_seconds=max_seconds, max_lines=max_lines, resume=False, counted=counted,
     )  # fmt: skip
+    # Each subagent's file: its own reading state, its events in the parent's session.
+    for agent_id, path in subagent_files(transcript):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        events += read_new_lines(
+            repo, AGENT, sid, path, _subagent_reader(repo, agent_id),
+            max_seconds=left, max_lines=max_lines, resume=False,
+            state_key=_sub_key(sid, agent_id), counted=counted,
+        )  # fmt: skip
+    return events
+
+
+def _subagent_reader(
+    repo: Repository, agent_id: str
+) -> Callable[[Session, ts.TranscriptState], _Reader]:
+    return lambda session, state: _Reader(session, state, repo=repo, agent_id=agent_id)
+
+
+def _sub_key(sid: str, agent_id: str) -> str:
+    """The name of a subagent file's reading state (its events go to session ``sid``)."""
+    return f"{sid}\x1fsubagent:{agent_id}"
+
+
+def state_keys(sid: str, path: str | os.PathLike[str]) -> list[str]:
+    """The reading states :func:`catch_up` of ``path`` may move on, for an import's undo."""
+    own = _subagent_id(path)
+    if own is not None:
+        return [_sub_key(sid, own)]
+    return [sid, *(_sub_key(sid, agent_id) for agent_id, _ in subagent_files(path))]
+
+
+def subagent_files(transcript: str | os.PathLike[str] | None) -> list[tuple[str, str]]:
+    """(agent id, path) of each subagent transcript of a session's transcript, sorted.
+
+    Claude Code keeps them beside it: ``<dir>/<session id>/subagents/agent-<id>.jsonl``.
+    """
+    if transcript is None:
+        return []
+    folder = os.path.join(os.path.splitext(os.fspath(transcript))[0], "subagents")
+    try:
+        names = sorted(os.listdir(folder))
+    except (OSError, ValueError):
+        return []
+    return [
+        (name[len("agent-") : -len(".jsonl")], os.path.join(folder, name))
+        for name in names
+        if name.startswith("agent-") and name.endswith(".jsonl") and len(name) > 12
+    ]
+
+
+def _subagent_type(path: str) -> str | None:
+    """The ``agentType`` of a subagent's ``agent-<id>.meta.json`` sidecar, when there is one."""
+    try:
+        with open(path[: -len(".jsonl")] + ".meta.json", encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    kind = meta.get("agentType") if isinstance(meta, dict) else None
+    return kind if isinstance(kind, str) and kind else None
+
+
+# What Claude Code writes as a user line that nobody typed, by how its text starts:
+# the marker each becomes (a note with that ``marker``, never a prompt).
+_MARKERS = (
+    ("[Request interrupted by user", "interrupt"),
+    ("<command-name>", "command"),
+    ("<command-message>", "command"),
+    ("<command-args>", "command"),
+    ("<local-command-stdout>", "command_output"),
+    ("<local-command-stderr>", "command_output"),
+    ("<local-command-caveat>", "meta"),
+    ("<system-reminder>", "system_reminder"),
+    ("<user-prompt-submit-hook>", "hook_context"),
+    ("<session-start-hook>", "hook_context"),
+    ("Caveat: The messages below were generated by the user while running local commands", "meta"),
+)
+
+
+def marker(text: str) -> str | None:
+    """The marker a user line's text is (``interrupt``, ``command``, ...); None for a prompt."""
+    head = text.lstrip()
+    for prefix, kind in _MARKERS:
+        if head.startswith(prefix):
+            return kind
+    return None
+
+
+def _user_texts(obj: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:
+    """A user line's prompt texts and its (marker, text) pairs; tool results are neither."""
+    message = obj.get("message")
+    content = message.get("content") if isinstance(message, Mapping) else None
+    texts: list[Any] = [content] if isinstance(content, str) else []
+    if isinstance(content, list):
+        texts += [b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    prompts: list[str] = []
+    marks: list[tuple[str, str]] = []
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            continue
+        kind = "meta" if obj.get("isMeta") is True else marker(text)
+        if kind is None:
+            prompts.append(text)
+        else:
+            marks.append((kind, text))
+    return prompts, marks
+
+
+def _attachment_text(obj: Mapping[str, Any]) -> str | None:
+    """The context a hook added (an ``attachment`` line of ``hook_additional_context``)."""
+    att = obj.get("attachment")
+    if not isinstance(att, Mapping) or att.get("type") != "hook_additional_context":
+        return None
+    content = att.get("content")
+    parts = [content] if isinstance(content, str) else content if isinstance(content, list) else []
+    text = "\n".join(p for p in parts if isinstance(p, str) and p.strip())
+    return text or None
 
 
 class _Reader(TranscriptReader):
-    """Turns transcript lines into events, remembering what it recorded in the state."""
+    """Turns transcript lines into events, remembering what it recorded in the state.
+
+    ``agent_id``: the reader of a subagent's own file (its payloads carry the id).
+    Lines of another session (a resumed session's file starts with the earlier one's)
+    go to that session, unless it holds them already.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        state: ts.TranscriptState,
+        *,
+        repo: Repository,
+        agent_id: str | None = None,
+    ) -> None:
+        super().__init__(session, state)
+        self.repo = repo
+        self.agent_id = agent_id
+        # Lines of another (earlier) session: the uuids it holds, the sessions opened for
+        # them (reopened ones are ended again at the flush).
+        self.held: dict[str, set[str]] = {}
+        self.others: dict[str, Session] = {}
+        self.open_others: dict[str, Session] = {}
 
     def line(self, raw: bytes) -> list[Event]:
         obj = json_object(raw)
-        if obj is None or obj.get("type") != "assistant":
+        if obj is None:
             return []
-        if obj.get("isSidechain") is True:
+        kind = obj.get("type")
+        if kind == "system" and obj.get("subtype") == "away_summary":
+            return away_summary(self, obj)
+        if kind not in ("assistant", "user", "attachment"):
             return []
+        if obj.get("isSidechain") is True and self.agent_id is None:
+            return []  # an older Claude Code's subagent lines, inline: not this session's
         uuid = obj.get("uuid")
         key = uuid if isinstance(uuid, str) and uuid else "sha256:" + digest(raw.decode())
         if key in self.seen:
             return []
+        line_sid = obj.get("sessionId")
+        session = self.session
+        if self.agent_id is None and isinstance(line_sid, str) and line_sid != session.session_id:
+            held = self._held(line_sid)
+            if held is None or key in held:
+                self.mark(key)
+                return []
+            session = self._open(line_sid)
+            held.add(key)
+        base: dict[str, Any] = {"transcript_uuid": key}
+        if self.agent_id is not None:
+            base["agent_id"] = self.agent_id
+        if kind == "assistant":
+            events = self._assistant(session, obj, base)
+        else:
+            events = self._user(session, obj, base)
+        self.mark(key)  # last: a line that failed half-way is read again
+        return events
+
+    def _assistant(
+        self, session: Session, obj: dict[str, Any], base: dict[str, Any]
+    ) -> list[Event]:
         message = obj.get("message")
         if not isinstance(message, dict):
             return []
         model = message.get("model")
         if isinstance(model, str) and not model.startswith("<"):  # not "<synthetic>"
-            self.set_model(model)
-        base: dict[str, Any] = {"transcript_uuid": key}
+            if session is self.session:
+                self.set_model(model)
+            else:
+                session.set_model(model)
         for name, value in (
             ("message_id", message.get("id")),
-            ("model", self.state.model),
+            ("model", self.state.model if session is self.session else session.model),
             ("transcript_ts", obj.get("timestamp")),
         ):
             if isinstance(value, str) and value:
@@ -352,18 +547,115 @@ class _Reader(TranscriptReader):
             if kind == "thinking" and isinstance(block.get("thinking"), str):
                 if block["thinking"].strip():
                     events.append(
-                        record_fitting(
-                            self.session, "reasoning", {"text": block["thinking"], **base}
-                        )
+                        record_fitting(session, "reasoning", {"text": block["thinking"], **base})
                     )
             elif kind == "text" and isinstance(block.get("text"), str) and block["text"].strip():
-                events += self.response(block["text"], base)
+                if session is self.session:
+                    events += self.response(block["text"], base)
+                else:
+                    events.append(
+                        record_fitting(session, "response", {"text": block["text"], **base})
+                    )
         usage = message.get("usage")
         mid = base.get("message_id")
         if isinstance(usage, dict) and mid:
-            self.queue_usage(mid, {"text": "token usage", "usage": usage, **base})
-        self.mark(key)  # last: a line that failed half-way is read again
+            note = {"text": "token usage", "usage": usage, **base}
+            if session is self.session:
+                if self.usage and mid not in self.usage:
+                    # The message before is complete (its lines are consecutive): its
+                    # usage now, so a whole file's notes are not all held until the end.
+                    events += TranscriptReader.flush(self)
+                self.queue_usage(mid, note)
+            elif mid not in self.usage_done:
+                events.append(session.record("note", note))
         return events
+
+    def _user(self, session: Session, obj: dict[str, Any], base: dict[str, Any]) -> list[Event]:
+        """The markers of a user or attachment line (prompts come from the hooks)."""
+        if isinstance(obj.get("timestamp"), str):
+            base["transcript_ts"] = obj["timestamp"]
+        if obj.get("type") == "attachment":
+            text = _attachment_text(obj)
+            marks = [] if text is None else [("hook_context", text)]
+        else:
+            prompts, marks = _user_texts(obj)
+            # A subagent's task is its file's first line (no parent); its parent agent's
+            # words, not the user's: a note, never a prompt.
+            if self.agent_id is not None and obj.get("parentUuid") is None and prompts:
+                marks = [("subagent_prompt", "\n\n".join(prompts)), *marks]
+        return [
+            record_fitting(session, "note", {"text": text, "marker": kind, **base})
+            for kind, text in marks
+        ]
+
+    def _held(self, sid: str) -> set[str] | None:
+        """The line uuids the earlier session ``sid`` holds (None: not a session id)."""
+        if sid not in self.held:
+            if len(sid) > _MAX_SESSION_ID or not sid.strip():
+                return None
+            self.held[sid] = _held_uuids(self.repo, sid)
+        return self.held[sid]
+
+    def _open(self, sid: str) -> Session:
+        """The earlier session ``sid``, to record a line it lacks; ended again at flush."""
+        if sid not in self.others:
+            try:
+                session = self.repo.session(sid)
+            except SessionNotFound:
+                session = None
+            if session is None or session.ended:
+                session = self.repo.start_session(AGENT, model=self.state.model, session_id=sid)
+                self.others[sid] = session
+            else:
+                self.open_others[sid] = session
+        return self.others.get(sid) or self.open_others[sid]
+
+    def flush(self) -> list[Event]:
+        """Record the queued usage notes; end the earlier sessions reopened for a line."""
+        events = super().flush()
+        for session in () if is_importing() else self.others.values():
+            end = session.end(f"resumed as {self.session.session_id}")
+            if end is not None:
+                events.append(end)
+        self.others.clear()
+        self.open_others.clear()
+        return events
+
+
+# The hint Claude Code appends to its recaps; not part of what happened.
+_RECAP_HINT = re.compile(r"\s*\(disable recaps in /config\)\s*$")
+
+
+def away_summary(reader: TranscriptReader, obj: Mapping[str, Any]) -> list[Event]:
+    """A ``system`` line with subtype ``away_summary`` (the recap Claude Code writes
+    when the user comes back to an idle session) as a note holding the recap text.
+
+    Kept apart from the line reader: it is issue 11's item 9, owned separately.
+    """
+    text = obj.get("content")
+    text = _RECAP_HINT.sub("", text).strip() if isinstance(text, str) else ""
+    uuid = obj.get("uuid")
+    key = uuid if isinstance(uuid, str) and uuid else "recap:" + digest(text)
+    if not text or not reader.once(key):
+        return []
+    note: dict[str, Any] = {"text": text, "recap": "away_summary", "transcript_uuid": key}
+    if isinstance(obj.get("timestamp"), str) and obj["timestamp"]:
+        note["transcript_ts"] = obj["timestamp"]
+    return [record_fitting(reader.session, "note", note)]
+
+
+def _held_uuids(repo: Repository, sid: str) -> set[str]:
+    """The transcript line uuids session ``sid`` has recorded (draft, checkpoints, state)."""
+    from ..importing import session_lines
+    from . import transcript_state as ts
+
+    held = set(ts.load(repo.paths.common_dir, sid).seen)
+    for line in session_lines(repo, sid):
+        payload = json.loads(line).get("payload")
+        uuid = payload.get("transcript_uuid") if isinstance(payload, dict) else None
+        if isinstance(uuid, str):
+            held.add(uuid)
+    return held
 
 
 def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
@@ -393,7 +685,7 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
 
     name = payload.get("hook_event_name")
     sid = payload.get("session_id")
-    if not isinstance(name, str) or name in ("SessionStart", "Stop", "SessionEnd"):
+    if not isinstance(name, str) or name in ("SessionStart", "Stop", "SubagentStop", "SessionEnd"):
         return False
     if name not in HOOK_EVENTS and not _EVENT_NAME.fullmatch(name):
         return False
@@ -439,78 +731,224 @@ _ID_SCAN_LINES = 500
 
 
 def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
-    """The session id a Claude Code transcript names; None for a file of another format.
+    """The session id a Claude Code transcript is of; None for a file of another format.
 
-    The first conversation record (``user``/``assistant``/``system`` with a ``uuid``)
-    carries it as ``sessionId``. For :mod:`bitloops.importing`.
+    Conversation records (``user``/``assistant``/``system`` with a ``uuid``) carry it as
+    ``sessionId``. A resumed session's file starts with the earlier session's records, so
+    the file's own session is the one its last records name. A subagent's file
+    (``<session>/subagents/agent-<id>.jsonl``) names its parent's session, where its
+    events go. For :mod:`bitloops.importing`.
     """
     from ..importing import json_lines
 
+    first = None
     for obj in json_lines(path, _ID_SCAN_LINES):
-        sid = obj.get("sessionId")
-        if (
-            obj.get("type") in ("user", "assistant", "system")
-            and isinstance(obj.get("uuid"), str)
-            and isinstance(sid, str)
-            and sid.strip()
-        ):
+        first = _conversation_sid(obj)
+        if first is not None:
+            break
+    if first is None:
+        return None
+    return _last_session_id(path) or first
+
+
+def _conversation_sid(obj: Mapping[str, Any]) -> str | None:
+    sid = obj.get("sessionId")
+    if (
+        obj.get("type") in ("user", "assistant", "system")
+        and isinstance(obj.get("uuid"), str)
+        and isinstance(sid, str)
+        and sid.strip()
+    ):
+        return sid
+    return None
+
+
+# How much of a transcript's end is read to find the session its last records name.
+_TAIL_BYTES = 1 << 20
+
+
+def _last_session_id(path: str | os.PathLike[str]) -> str | None:
+    """The ``sessionId`` of the last conversation record in the file's last megabyte."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - _TAIL_BYTES))
+            tail = fh.read()
+    except OSError:
+        return None
+    for raw in reversed(tail.split(b"\n")):
+        obj = json_object(raw)
+        sid = None if obj is None else _conversation_sid(obj)
+        if sid is not None:
             return sid
     return None
 
 
-def transcript_history(
-    repo: Repository, path: str | os.PathLike[str]
-) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
+def _subagent_id(path: str | os.PathLike[str]) -> str | None:
+    """The agent id of a subagent's own transcript path, else None."""
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    folder = os.path.basename(os.path.dirname(path))
+    if folder == "subagents" and name.startswith("agent-") and name.endswith(".jsonl"):
+        return name[len("agent-") : -len(".jsonl")] or None
+    return None
+
+
+#: The payload key naming another session a history item belongs to (a resumed
+#: session's earlier records); :mod:`bitloops.importing` takes it out before recording.
+SESSION_KEY = "_session"
+
+
+def transcript_history(repo: Repository, path: str | os.PathLike[str]) -> Iterator[HistoryItem]:
     """What the hooks record, read back from a whole transcript: prompts and tool calls.
 
-    For :mod:`bitloops.importing` (:func:`catch_up` reads the rest). A user line's text
-    (not a meta line, not tool results) is a prompt; each ``tool_use`` block a tool_use
-    with the output of its ``tool_result`` (the structured ``toolUseResult`` when there
-    is one; ``is_error`` kept) and the file change a hook would record. Payloads carry
-    the line's ``timestamp`` as ``transcript_ts``. Sidechain lines are skipped.
+    For :mod:`bitloops.importing` (:func:`catch_up` reads the rest), as it reads the file
+    (memory stays flat however long the file). A user line's text (not a meta line, not a
+    marker such as an interruption, not tool results) is a prompt; each ``tool_use``
+    block, once its ``tool_result`` arrives, a tool_use with that output (the structured
+    ``toolUseResult`` when there is one) and the file change a hook would record; a
+    failed or rejected call (``is_error``) is the call, then a tool_result with the
+    error, and changes no file; a call without a result comes last, without output.
+    Paths recorded in another place (another clone, a teammate's machine) are mapped
+    through the line's ``cwd``; one that cannot be is an ``unmapped`` item. Payloads
+    carry the line's ``timestamp`` as ``transcript_ts``. The session's subagents' files
+    are read too (their items carry ``agent_id``, between a subagent start and stop); a
+    resumed session's earlier records carry :data:`SESSION_KEY`.
     """
+    own = transcript_session_id(path)
+    agent_id = _subagent_id(path)
+    if agent_id is not None:
+        yield from _history(repo, os.fspath(path), agent_id, own)
+        return
+    yield from _history(repo, os.fspath(path), None, own)
+    for sub_id, sub_path in subagent_files(path):
+        yield from _history(repo, sub_path, sub_id, own)
+
+
+def _history(
+    repo: Repository, path: str, agent_id: str | None, own: str | None
+) -> Iterator[HistoryItem]:
     from ..importing import json_lines
 
-    items: list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]] = []
-    calls: dict[str, tuple[dict[str, Any], Any]] = {}  # tool_use_id -> (payload, cwd)
+    top = str(repo.toplevel)
+    # tool_use_id -> (payload, cwd): the calls still waiting for their result
+    calls: dict[str, tuple[dict[str, Any], Any]] = {}
+    # A subagent's calls carry its id and type, as its hooks' payloads do.
+    kind = None if agent_id is None else _subagent_type(path)
+    tag: dict[str, Any] = {} if agent_id is None else {"agent_id": agent_id}
+    if kind is not None:
+        tag["agent_type"] = kind
+    started = False
+    last_ts: Any = None
     for obj in json_lines(path):
         message = obj.get("message")
-        if obj.get("isSidechain") is True or not isinstance(message, dict):
+        if (obj.get("isSidechain") is True) != (agent_id is not None) or not isinstance(
+            message, dict
+        ):
             continue
-        base = {"transcript_ts": obj["timestamp"]} if isinstance(obj.get("timestamp"), str) else {}
+        base = dict(tag)
+        if isinstance(obj.get("timestamp"), str):
+            base["transcript_ts"] = last_ts = obj["timestamp"]
+        if agent_id is not None and not started:
+            started = True
+            yield ("subagent", {"event": "start", **tag, "transcript_ts": last_ts}, [])
+        line_sid = obj.get("sessionId")
+        if agent_id is None and isinstance(line_sid, str) and own and line_sid != own:
+            base[SESSION_KEY] = line_sid
         content = message.get("content")
         blocks = content if isinstance(content, list) else []
         blocks = [b for b in blocks if isinstance(b, dict)]
-        if obj.get("type") == "user" and obj.get("isMeta") is not True:
-            texts = [content] if isinstance(content, str) else []
-            texts += [b.get("text") for b in blocks if b.get("type") == "text"]
-            text = "\n\n".join(t for t in texts if isinstance(t, str) and t.strip())
-            if text:
-                items.append(("prompt", {"text": text, **base}, []))
+        if obj.get("type") == "user":
+            prompts = _user_texts(obj)[0]
+            if prompts and agent_id is None:  # a subagent's only "user" is its parent
+                yield ("prompt", {"text": "\n\n".join(prompts), **base}, [])
             for block in blocks:
-                call = calls.get(str(block.get("tool_use_id")))
+                call = calls.pop(str(block.get("tool_use_id")), None)
                 if block.get("type") != "tool_result" or call is None:
                     continue
-                result = obj.get("toolUseResult")
-                call[0]["output"] = result if result is not None else block.get("content")
+                payload, cwd = call
                 if block.get("is_error") is True:
-                    call[0]["is_error"] = True
+                    yield ("tool_use", payload, [])
+                    error = {"tool_use_id": payload["tool_use_id"], "output": block.get("content")}
+                    yield ("tool_result", {**error, "is_error": True, **base}, [])
+                    continue
+                result = obj.get("toolUseResult")
+                payload["output"] = result if result is not None else block.get("content")
+                changes, unmapped = _mapped_change(repo, top, payload, cwd)
+                yield ("tool_use", payload, changes)
+                if unmapped is not None:
+                    yield ("unmapped", {"path": unmapped}, [])
         elif obj.get("type") == "assistant":
             for block in blocks:
                 call_id = block.get("id")
                 if block.get("type") != "tool_use" or not isinstance(block.get("name"), str):
                     continue
-                payload: dict[str, Any] = {"name": block["name"], "input": block.get("input")}
+                data: dict[str, Any] = {"name": block["name"], "input": block.get("input"), **tag}
+                data.update(base)
                 if isinstance(call_id, str) and call_id:
-                    payload["tool_use_id"] = call_id
-                    calls[call_id] = (payload, obj.get("cwd"))
-                payload.update(base)
-                items.append(("tool_use", payload, []))
-    for kind, payload, changes in items:
-        if kind != "tool_use":
-            continue
-        cwd = calls.get(payload.get("tool_use_id", ""), (None, None))[1]
-        change = _file_change(repo, payload["name"], payload["input"], payload.get("output"), cwd)
+                    data["tool_use_id"] = call_id
+                    calls[call_id] = (data, obj.get("cwd"))
+                else:
+                    yield ("tool_use", data, [])
+    for payload, _ in calls.values():  # no result: the session stopped during the call
+        yield ("tool_use", payload, [])
+    if started:
+        yield ("subagent", {"event": "stop", **tag, "transcript_ts": last_ts}, [])
+
+
+def _mapped_change(
+    repo: Repository, top: str, payload: dict[str, Any], cwd: Any
+) -> tuple[list[tuple[str, str, str | None]], str | None]:
+    """The file change of a successful call, its path mapped through the line's ``cwd``;
+    and the written path that could not be mapped (None when none).
+
+    A path outside the work tree under the session's own working directory (recorded
+    elsewhere) is taken as the same path under this work tree.
+    """
+    name, tool_input, output = payload["name"], payload["input"], payload.get("output")
+    change = _file_change(repo, name, tool_input, output, cwd)
+    if change is not None:
+        return [(change[0], change[1], None)], None
+    raw = _written_path(name, tool_input)
+    if raw is None:
+        return [], None
+    local = _local_path(top, raw, cwd)
+    if local is not None:
+        moved = dict(tool_input)
+        moved["notebook_path" if name == "NotebookEdit" else "file_path"] = local
+        change = _file_change(repo, name, moved, output, None)
         if change is not None:
-            changes.append((change[0], change[1], None))
-    return items
+            return [(change[0], change[1], None)], None
+    return [], raw
+
+
+def _written_path(tool: str, tool_input: Any) -> str | None:
+    if tool not in ("Write", "Edit", "MultiEdit", "NotebookEdit") or not isinstance(
+        tool_input, Mapping
+    ):
+        return None
+    raw = tool_input.get("notebook_path" if tool == "NotebookEdit" else "file_path")
+    return raw if isinstance(raw, str) and raw else None
+
+
+def _local_path(top: str, raw: str, cwd: Any) -> str | None:
+    """``raw``, recorded with working directory ``cwd`` elsewhere, as a path here.
+
+    The recorded directory is this work tree, or its subdirectory of the same name (the
+    longest tail of ``cwd`` that exists here): a session started in ``pkg/`` of the
+    other checkout maps to ``pkg/`` of this one.
+    """
+    if not isinstance(cwd, str) or not os.path.isabs(cwd):
+        return None
+    path = raw if os.path.isabs(raw) else os.path.join(cwd, raw)
+    rel = os.path.relpath(os.path.normpath(path), os.path.normpath(cwd))
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    parts = [p for p in os.path.normpath(cwd).split(os.sep) if p]
+    here = top
+    for size in range(min(len(parts) - 1, 4), 0, -1):
+        candidate = os.path.join(top, *parts[-size:])
+        if os.path.isdir(candidate):
+            here = candidate
+            break
+    return os.path.join(here, rel)

@@ -218,7 +218,8 @@ def catch_up(
     Reads Codex's rollout JSONL from the byte offset where the previous call stopped (kept
     under ``<git common dir>/bitloops/transcripts/``): ``turn_context``'s ``model`` becomes
     the model of the session's later events; a ``reasoning`` item's ``summary`` texts one
-    reasoning event; an assistant ``message``'s ``output_text`` a response; a
+    reasoning event (one with only ``encrypted_content`` a note that the model reasoned,
+    ``"reasoning": "encrypted"``); an assistant ``message``'s ``output_text`` a response; a
     ``function_call``/``custom_tool_call`` and its output (``function_call_output``,
     ``custom_tool_call_output`` or ``exec_command_end``, whichever comes first for the
     ``call_id``) one tool_use, unless a hook recorded it; ``token_count`` a note with the
@@ -285,14 +286,26 @@ class _Rollout(TranscriptReader):
             return self._output(payload.get("call_id"), output, base)
         return []
 
+    def _unreadable_reasoning(self, payload: dict[str, Any], base: dict[str, Any]) -> list[Event]:
+        """A note that the model reasoned, for a reasoning item with only encrypted content.
+
+        A note, not an empty reasoning event: readers (the summary, ``resume``) quote
+        reasoning text, and there is none to quote. The ciphertext itself is not kept.
+        """
+        secret = payload.get("encrypted_content")
+        if not isinstance(secret, str) or not secret:
+            return []
+        note = {"text": "the model reasoned (encrypted, not readable)", "reasoning": "encrypted"}
+        return [self.session.record("note", {**note, **base})]
+
     def _item(self, sub: Any, payload: dict[str, Any], base: dict[str, Any]) -> list[Event]:
         if sub == "reasoning":
             summary = payload.get("summary")
             parts = [s.get("text") for s in summary or [] if isinstance(s, dict)]
             text = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
-            return (
-                [record_fitting(self.session, "reasoning", {"text": text, **base})] if text else []
-            )
+            if text:
+                return [record_fitting(self.session, "reasoning", {"text": text, **base})]
+            return self._unreadable_reasoning(payload, base)
         if sub == "message" and payload.get("role") == "assistant":
             content = payload.get("content")
             parts = [c.get("text") for c in content or [] if isinstance(c, dict)]

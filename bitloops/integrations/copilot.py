@@ -225,6 +225,8 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) ->
             events.append(session.prompt(first))
             _initial(repo, sid, first, claim=True)
         return events
+    if name == "sessionEnd" and _nothing_to_end(repo, sid, state.transcript_path):
+        return []  # a session opened and closed: nothing to keep
     session = agent_session(repo, AGENT, sid, state, resume=name != "sessionEnd")
     if name == "userPromptSubmitted":
         if _initial(repo, sid, payload["prompt"], claim=False):
@@ -266,6 +268,21 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) ->
         )
     note = {"text": f"Copilot CLI hook {name}", "hook_event_name": name, **extra}
     return [record_fitting(session, "note", note)]
+
+
+def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
+    """Whether a ``sessionEnd`` is all bitloops hears of a session: unknown, no events file."""
+    from ..errors import SessionNotFound
+
+    try:
+        repo.session(sid)
+        return False
+    except SessionNotFound:
+        pass
+    try:
+        return transcript is None or os.path.getsize(transcript) == 0
+    except (OSError, ValueError):
+        return True
 
 
 def _initial(repo: Repository, sid: str, prompt: str, *, claim: bool) -> bool:
@@ -415,7 +432,10 @@ def catch_up(
     model; an ``assistant.message``'s ``content`` is a response and its
     ``reasoningText`` a reasoning event; ``assistant.reasoning`` is a reasoning event;
     ``assistant.usage`` (its ``model`` the session's model) a usage note. Payloads carry
-    ``message_id``, ``model`` and the line's ``timestamp`` as ``transcript_ts``. User
+    ``message_id``, ``model`` and the line's ``timestamp`` as ``transcript_ts``. A
+    ``session.task_complete`` is a note with the task's ``summary``; a ``session.shutdown``
+    a note with its ``shutdownType`` and ``codeChanges`` (an error when it shut down on
+    an error). User
     messages and tool executions (the hooks record them), deltas, other types and invalid
     lines are skipped. Lines are known by their ``id`` (else their SHA-256), so a
     truncated or replaced file read again from the start records nothing twice. An older
@@ -450,6 +470,39 @@ def _whole_json(data: Any, reader: LineReader) -> list[Event]:
     return events
 
 
+# Records of how a task or the session ended: the agent's own summary of the task, and
+# why and how the CLI shut down (with its count of changed files).
+_ENDINGS = frozenset({"session.task_complete", "session.shutdown"})
+
+
+def _ending(
+    session: Session, kind: str, data: Mapping[str, Any], when: Any, model: str | None
+) -> list[Event]:
+    """A ``session.task_complete`` or ``session.shutdown`` line as a note (an error for a
+    shutdown on an error), with the line's time and the fields that say what happened."""
+    base: dict[str, Any] = {"copilot_event": kind}
+    if isinstance(when, str) and when:
+        base["transcript_ts"] = when
+    if model:
+        base["model"] = model
+    details = {k: v for k, v in data.items() if isinstance(k, str) and k != "modelMetrics"}
+    if kind == "session.task_complete":
+        summary = text_field(data, "summary", "content")
+        text = f"task complete: {summary}" if summary else "task complete"
+        if data.get("success") is False:
+            text = (
+                f"task ended unsuccessfully: {summary}" if summary else "task ended unsuccessfully"
+            )
+        payload = {"text": text, **details, **base}
+        return [record_fitting(session, "note", payload)]
+    how = text_field(data, "shutdownType") or "unknown"
+    reason = text_field(data, "errorReason")
+    text = f"Copilot CLI shut down ({how})" + (f": {reason}" if reason else "")
+    kind_of = "error" if how == "error" or reason else "note"
+    field = "message" if kind_of == "error" else "text"
+    return [record_fitting(session, kind_of, {field: text, **details, **base})]
+
+
 class _Reader(TranscriptReader):
     """Turns events-file lines into events, remembering what it recorded in the state."""
 
@@ -474,6 +527,9 @@ class _Reader(TranscriptReader):
             self.set_model(text_field(data, "selectedModel", "model"))
         elif kind == "session.model_change":
             self.set_model(text_field(data, "newModel", "model"))
+        if kind in _ENDINGS:
+            self.mark(key)
+            return _ending(self.session, kind, data, obj.get("timestamp"), self.state.model)
         if kind not in ("assistant.message", "assistant.reasoning", "assistant.usage"):
             return []  # user messages and tools come from the hooks; deltas are partial
         self.mark(key)

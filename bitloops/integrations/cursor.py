@@ -7,7 +7,8 @@ object and calls :func:`handle`; a custom loop can call :func:`handle` itself. C
 hooks carry the prompt, the answer, the thinking, tool calls and file edits; its agent
 transcript (``~/.cursor/projects/<project>/agent-transcripts/<id>/<id>.jsonl``, Claude-like
 ``{role, message: {content}}`` lines) is read by :func:`catch_up` for the answers and
-thinking of turns whose hooks were not registered. See ``docs/agents.md``.
+thinking of turns whose hooks were not registered, and for prompts and tool calls when no
+hook records them (an import). See ``docs/agents.md``.
 
 Nothing here ever exits 2 (Cursor would block the action) or prints to standard output
 (Cursor would read it as the hook's answer).
@@ -15,6 +16,7 @@ Nothing here ever exits 2 (Cursor would block the action) or prints to standard 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -48,6 +50,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
+    from collections import Counter
     from pathlib import Path
 
     from ..model import Event
@@ -60,6 +63,8 @@ __all__ = [
     "catch_up",
     "find_transcript",
     "handle",
+    "is_transcript",
+    "model_name",
     "run_hook",
     "transcript_history",
     "transcript_session_id",
@@ -96,6 +101,29 @@ _END_SECONDS = 0.5
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 _REDACTED = "[REDACTED]"
 _USER_QUERY = re.compile(r"<user_query>(.*?)</user_query>", re.DOTALL)
+# Model names that say no model was named: "unknown" in Cursor's payloads, "default" and
+# "<synthetic>" elsewhere. They are not a model identity.
+_NO_MODEL = frozenset({"unknown", "default", "<synthetic>", "none", "null"})
+# Claimed in the session's state by the first hook that records prompts or tool calls:
+# from then on the hooks record those and the transcript reader leaves them out.
+_HOOKED = "hooks:capture"
+_CAPTURING = frozenset(
+    {"beforeSubmitPrompt", "postToolUse", "postToolUseFailure", "afterShellExecution",
+     "afterFileEdit", "afterMCPExecution"}
+)  # fmt: skip
+# Tools that write a file, and the change each makes; the path is in ``path`` (Cursor's
+# Write, StrReplace), ``file_path`` (Edit and Claude-like tools) or ``target_file``.
+_FILE_TOOLS = {
+    "Write": None,
+    "write": None,
+    "Edit": "modified",
+    "MultiEdit": "modified",
+    "StrReplace": "modified",
+    "edit_file": "modified",
+    "search_replace": "modified",
+    "Delete": "deleted",
+    "delete_file": "deleted",
+}
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -162,17 +190,48 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
             raise InvalidPayload(f"the payload's {key} is not a string")
 
 
+def model_name(value: Any) -> str | None:
+    """``value`` as a model name: None for a non-string, a blank or a placeholder
+    (``"unknown"``, ``"default"``, ``"<synthetic>"``), which name no model."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return None if value.strip().lower() in _NO_MODEL else value
+
+
+def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
+    """Whether a ``sessionEnd`` is all there is of a conversation: no session, no transcript.
+
+    Cursor sends one for every conversation closed, also one in which nothing was asked.
+    """
+    from ..errors import SessionNotFound
+
+    try:
+        repo.session(sid)
+        return False
+    except SessionNotFound:
+        pass
+    path = transcript or find_transcript(sid)
+    try:
+        return path is None or os.path.getsize(path) == 0
+    except (OSError, ValueError):
+        return True
+
+
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
     if name == "beforeSubmitPrompt":  # a prompt that cannot be recorded starts nothing
         require_fits(repo, payload.get("prompt"))
     transcript = text_field(payload, "transcript_path")
-    state = remember(repo, AGENT, sid, transcript, text_field(payload, "model"))
+    state = remember(repo, AGENT, sid, transcript, model_name(payload.get("model")))
     extra = {k: v for k, v in payload.items() if isinstance(k, str) and k not in _COMMON}
     if name in _IGNORED:
         return []
     if name == "sessionStart":
         repo.start_session(AGENT, model=state.model, session_id=sid)
         return []
+    if name == "sessionEnd" and _nothing_to_end(repo, sid, transcript or state.transcript_path):
+        return []  # a conversation opened and closed: no session of its own
+    if name in _CAPTURING and _HOOKED not in state.seen:
+        once(repo, sid, _HOOKED)
     session = agent_session(repo, AGENT, sid, state, resume=name != "sessionEnd")
     generation = text_field(payload, "generation_id")
     base = {"generation_id": generation} if generation else {}
@@ -182,10 +241,12 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
             prompt["attachments"] = payload["attachments"]
         return [record_fitting(session, "prompt", prompt)]
     if name == "afterAgentResponse":
-        event = hook_response(repo, session, payload.get("text"))
+        reply = payload.get("text")
+        event = hook_response(repo, session, _unredacted(reply) if isinstance(reply, str) else None)
         return [] if event is None else [event]
     if name == "afterAgentThought":
         text = payload.get("text")
+        text = _unredacted(text) if isinstance(text, str) else None
         thought = {"source": "hook", **base}
         if isinstance(payload.get("duration_ms"), int | float):
             thought["duration_ms"] = payload["duration_ms"]
@@ -389,18 +450,61 @@ def find_transcript(
     return str(max(found, key=lambda p: p.stat().st_mtime if p.exists() else 0))
 
 
+# Fields and line types of the other agents' transcripts: Claude Code's line tree, a
+# Codex rollout's envelope, a Gemini CLI session's metadata and updates, Copilot CLI's
+# dotted event types ("session.start").
+_FOREIGN_KEYS = ("uuid", "parentUuid", "payload", "projectHash", "$set", "$rewindTo", "data")
+_FOREIGN_TYPES = frozenset(
+    {"session_meta", "response_item", "event_msg", "turn_context", "gemini", "info", "error"}
+)
+
+
+def _cursor_line(obj: Mapping[str, Any]) -> bool | None:
+    """True for a line of a Cursor transcript, False for another agent's, None: can't tell."""
+    if any(key in obj for key in _FOREIGN_KEYS):
+        return False
+    kind = obj.get("type")
+    if isinstance(kind, str) and (kind in _FOREIGN_TYPES or "." in kind):
+        return False
+    return True if obj.get("role") in ("user", "assistant") else None
+
+
+def is_transcript(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a Cursor agent transcript (``{role, message}`` lines).
+
+    False for another agent's file (a Claude Code JSONL, a Codex rollout, a Gemini CLI or
+    Copilot CLI session), judged by its first 20 lines, and for an unreadable one.
+    """
+    from ..importing import json_lines
+
+    found = False
+    try:
+        for obj in json_lines(path, 20):
+            shape = _cursor_line(obj)
+            if shape is False:
+                return False
+            found = found or bool(shape)
+    except OSError:
+        return False
+    return found
+
+
 def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
     """The conversation id of a Cursor agent transcript, or None when it is not one.
 
     An id field of one of its first lines (``conversation_id``, ``session_id`` and their
     camelCase forms) when there is one; else the file's name when it sits in an
-    ``agent-transcripts`` folder (``<id>.jsonl`` or ``<id>/<id>.jsonl``).
+    ``agent-transcripts`` folder (``<id>.jsonl`` or ``<id>/<id>.jsonl``). None for a
+    file that is not a Cursor transcript (see :func:`is_transcript`), and for one that
+    names no id outside such a folder (``bitloops import --session-id`` names it).
     """
     from pathlib import Path
 
     from ..importing import json_lines
 
     path = Path(path)
+    if not is_transcript(path):
+        return None
     try:
         for obj in json_lines(path, 20):
             found = text_field(obj, "conversation_id", "conversationId", "session_id", "sessionId")
@@ -433,10 +537,13 @@ def catch_up(
     (``{"role": "assistant", "message": {"content": [...]}}``, or Claude-like
     ``"type": "assistant"``): each ``text`` block is a response and each ``thinking`` or
     ``reasoning`` block a reasoning event, unless a hook (``afterAgentResponse``,
-    ``afterAgentThought``) recorded the same text; thinking that is only ``[REDACTED]``
-    is skipped. A ``model`` or ``usage`` on the line, when there is one, becomes the
-    session's model and a usage note. User lines, ``tool_use`` blocks (hooks record tool
-    calls), ``turn_ended`` markers and invalid lines are skipped. A last line without its
+    ``afterAgentThought``) recorded the same text; a text or thinking that is only
+    ``[REDACTED]`` is skipped. A ``model`` (not a placeholder such as ``"unknown"``) or
+    ``usage`` on the line becomes the session's model and a usage note; a ``timestamp``
+    the event's time on import. User lines (prompts) and ``tool_use`` blocks (with the
+    file change of a Write, Edit, StrReplace or Delete) are recorded too, in the
+    transcript's order, until a hook of this session records prompts or tool calls (then
+    the hooks do). ``turn_ended`` markers and invalid lines are skipped. A last line without its
     newline waits for the next call; a truncated or replaced file is read again from the
     start, recording nothing twice. An unknown session is started; an ended one, or a
     missing file, records nothing.
@@ -448,41 +555,63 @@ def _catch_up(
     repo: Repository, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
 ) -> list[Event]:
     return read_new_lines(
-        repo, AGENT, sid, transcript, _Reader,
+        repo, AGENT, sid, transcript, lambda session, state: _Reader(session, state, repo),
         max_seconds=max_seconds, max_lines=max_lines, resume=False,
     )  # fmt: skip
 
 
 class _Reader(TranscriptReader):
-    """Turns transcript lines into events, remembering what it recorded in the state."""
+    """Turns transcript lines into events, remembering what it recorded in the state.
+
+    Prompts and tool calls are read too when no hook records them in this session (an
+    import, or hooks without ``beforeSubmitPrompt``/``postToolUse``): then every event
+    comes in the transcript's order.
+    """
+
+    def __init__(self, session: Session, state: Any, repo: Repository) -> None:
+        super().__init__(session, state)
+        self.repo = repo
 
     def line(self, raw: bytes) -> list[Event]:
         obj = json_object(raw)
-        if obj is None or "assistant" not in (obj.get("role"), obj.get("type")):
+        role = None if obj is None else obj.get("role") or obj.get("type")
+        if obj is None or role not in ("assistant", "user"):
+            return []
+        whole = _HOOKED not in self.seen
+        if role == "user" and not whole:
             return []
         key = "sha256:" + digest(raw.decode("utf-8"))
         if not self.once(key):
             return []
         message = mapping(obj.get("message")) or obj
-        self.set_model(message.get("model"))
-        base: dict[str, Any] = {"transcript_line": key}
+        self.set_model(model_name(message.get("model")))
+        when = obj.get("timestamp", message.get("timestamp"))
+        ts = {"transcript_ts": when} if isinstance(when, str | int | float) else {}
+        base: dict[str, Any] = {"transcript_line": key, **ts}
         if self.state.model:
             base["model"] = self.state.model
-        content = message.get("content")
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if role == "user":
+            text = _user_text(_blocks(message))
+            prompt = {"text": text, **ts}
+            return [record_fitting(self.session, "prompt", prompt)] if text else []
         events: list[Event] = []
-        for block in blocks if isinstance(blocks, list) else []:
-            if not isinstance(block, dict):
-                continue
+        for block in _blocks(message):
             kind = block.get("type")
-            if kind == "text" and isinstance(block.get("text"), str) and block["text"].strip():
-                events += self.response(block["text"], base)
+            if kind == "text" and isinstance(block.get("text"), str):
+                text = _unredacted(block["text"])
+                if text:
+                    events += self.response(text, base)
             elif kind in ("thinking", "reasoning"):
                 thought = block.get("thinking", block.get("text"))
                 if isinstance(thought, str):
                     thought = thought.replace(_REDACTED, "").strip()
                     if thought:
                         events += self.reasoning(thought, base)
+            elif kind == "tool_use" and whole and isinstance(block.get("name"), str):
+                data = _tool_call(block)
+                events.append(record_fitting(self.session, "tool_use", {**data, **ts}))
+                for rel, change, _ in _changes(self.repo, data):
+                    events.append(self.session.file_change(rel, change))
         usage = message.get("usage")
         if isinstance(usage, dict) and usage:
             events.append(
@@ -491,37 +620,116 @@ class _Reader(TranscriptReader):
         return events
 
 
+def _blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The content blocks of a transcript message (a string content is one text block)."""
+    content = message.get("content")
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    return [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
+
+
+def _unredacted(text: str) -> str:
+    """``text`` without Cursor's ``[REDACTED]`` markers; empty when that was all of it.
+
+    Cursor writes ``[REDACTED]`` for the thinking and replies it does not keep: they
+    are left out, never recorded as empty replies.
+    """
+    return "" if not text.replace(_REDACTED, "").strip() else text
+
+
+def _user_text(blocks: list[dict[str, Any]]) -> str:
+    texts = [b.get("text") for b in blocks if b.get("type") == "text"]
+    return "\n\n".join(_query(t) for t in texts if isinstance(t, str) and t.strip())
+
+
+def _tool_call(block: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": block["name"], "input": decoded(block.get("input"))}
+    if isinstance(block.get("id"), str) and block["id"]:
+        data["tool_use_id"] = block["id"]
+    return data
+
+
+def _changes(repo: Repository, call: Mapping[str, Any]) -> list[tuple[str, str, str | None]]:
+    """The file change a transcript's file tool call made (Write, Edit, StrReplace, Delete).
+
+    The transcript has no tool results: a call is taken to have done what it asked.
+    """
+    name = call.get("name")
+    if not isinstance(name, str) or name not in _FILE_TOOLS:
+        return []
+    if not isinstance(call.get("input"), Mapping):
+        return []
+    tool_input = call["input"]
+    raw = text_field(tool_input, "path", "file_path", "target_file")
+    rel = None if raw is None else relative_path(repo, raw, None)
+    if rel is None:
+        return []
+    change = _FILE_TOOLS[name] or added_or_modified(repo, rel)
+    return [(rel, change, None)]
+
+
 def transcript_history(
     repo: Repository, path: str | os.PathLike[str]
 ) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
     """What the hooks record, read back from a whole transcript: prompts and tool calls.
 
-    For :mod:`bitloops.importing` (:func:`catch_up` reads the rest). A user line's text is
+    For :mod:`bitloops.importing`. :func:`catch_up` records these already, in the
+    transcript's order, for a session no hook recorded them in; for one captured by
+    the hooks in part, the import adds from here what they missed. A user line's text is
     a prompt (the part inside ``<user_query>`` when Cursor wrapped it); an assistant
-    ``tool_use`` block a tool_use with its ``name`` and ``input``, without output (the
-    transcript has none) or file changes. The transcript has no timestamps.
+    ``tool_use`` block a tool_use with its ``name`` and ``input`` (no output: the
+    transcript has none), with the file change of a Write, Edit, StrReplace or Delete
+    (its ``path`` or ``file_path``). A file tool call the session holds already (the hooks
+    recorded it, by tool and file) is left out.
     """
     from ..importing import json_lines
 
     items: list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]] = []
+    held = _held_edits(repo, path)
     for obj in json_lines(path):
         role = obj.get("role") or obj.get("type")
-        content = (mapping(obj.get("message")) or obj).get("content")
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        blocks = [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
+        blocks = _blocks(mapping(obj.get("message")) or obj)
         if role == "user":
-            texts = [b.get("text") for b in blocks if b.get("type") == "text"]
-            text = "\n\n".join(_query(t) for t in texts if isinstance(t, str) and t.strip())
+            text = _user_text(blocks)
             if text:
                 items.append(("prompt", {"text": text}, []))
         elif role == "assistant":
             for block in blocks:
                 if block.get("type") == "tool_use" and isinstance(block.get("name"), str):
-                    data: dict[str, Any] = {"name": block["name"], "input": block.get("input")}
-                    if isinstance(block.get("id"), str) and block["id"]:
-                        data["tool_use_id"] = block["id"]
-                    items.append(("tool_use", data, []))
+                    data = _tool_call(block)
+                    changes = _changes(repo, data)
+                    if changes and held[(data["name"], changes[0][0])] > 0:
+                        held[(data["name"], changes[0][0])] -= 1
+                        continue  # the hooks recorded this edit, with more of its input
+                    items.append(("tool_use", data, changes))
     return items
+
+
+def _held_edits(repo: Repository, path: str | os.PathLike[str]) -> Counter[tuple[str, str]]:
+    """(tool, file) of the file tool calls the session of ``path`` holds already.
+
+    A hook's ``tool_input`` carries more than the transcript's (the new content), so the
+    import cannot match the two by their input: a file tool call is matched by its tool
+    and file instead.
+    """
+    from collections import Counter
+
+    from ..errors import BitloopsError
+    from ..importing import session_lines
+
+    held: Counter[tuple[str, str]] = Counter()
+    sid = transcript_session_id(path)
+    if sid is None:
+        return held
+    try:
+        lines = session_lines(repo, sid)
+    except BitloopsError:
+        return held
+    for line in lines:
+        event = json.loads(line)
+        if event.get("kind") == "tool_use" and isinstance(event.get("payload"), dict):
+            for rel, _, _ in _changes(repo, event["payload"]):
+                held[(event["payload"]["name"], rel)] += 1
+    return held
 
 
 def _query(text: str) -> str:

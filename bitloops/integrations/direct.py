@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 import apsw
 
-from ..codec import event_line_parts, format_ts, new_id
+from ..codec import event_line_parts, format_ts, new_id, relative_paths
 
 TYPE_CHECKING = False
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["DONE", "FULL", "SCHEMA_VERSION", "Located", "locate", "read_settings", "write"]
 
 #: The schema version this module writes to (``tests/test_spool.py`` checks it is current).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 #: :func:`write` recorded the events.
 DONE = "done"
 #: :func:`write` wrote nothing: the full path must record them.
@@ -344,6 +344,7 @@ def _write(
             conn.execute("ROLLBACK")
             return FULL
         for kind, payload_json, artefacts in events:
+            payload_json = relative_paths(payload_json, top)  # as Session._write does
             ts = format_ts(datetime.now(UTC))
             prefix, suffix = event_line_parts(
                 event_id=new_id(),

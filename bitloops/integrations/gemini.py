@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -63,6 +64,9 @@ _IGNORED = frozenset({"BeforeTool", "BeforeModel", "BeforeToolSelection"})
 _FILE_TOOLS = {"write_file": True, "replace": False, "edit": False}
 _AFTER_AGENT_SECONDS = 2.0
 _END_SECONDS = 0.5
+# The info message Gemini CLI writes when the user cancels a request (Esc): "Request
+# cancelled." (and "Request cancelled by user" in some versions).
+_CANCELLED = re.compile(r"^request (was )?cancell?ed\b", re.IGNORECASE)
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -115,6 +119,8 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     if name == "SessionStart":
         repo.start_session(AGENT, model=state.model, session_id=sid)
         return []
+    if name == "SessionEnd" and _nothing_to_end(repo, sid, transcript or state.transcript_path):
+        return []  # a session opened and closed: nothing to keep
     session = agent_session(repo, AGENT, sid, state, resume=name != "SessionEnd")
     if name == "BeforeAgent":
         return [session.prompt(payload["prompt"])]
@@ -133,6 +139,21 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         return end_session(repo, AGENT, session, read, payload.get("reason"))
     note = {"text": f"Gemini CLI hook {name}", "hook_event_name": name, **extra}
     return [session.record("note", note)]
+
+
+def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
+    """Whether a ``SessionEnd`` is all bitloops hears of a session: unknown, no session file."""
+    from ..errors import SessionNotFound
+
+    try:
+        repo.session(sid)
+        return False
+    except SessionNotFound:
+        pass
+    try:
+        return transcript is None or os.path.getsize(transcript) == 0
+    except (OSError, ValueError):
+        return True
 
 
 def _set_model(repo: Repository, session: Session, request: Any) -> None:
@@ -193,7 +214,9 @@ def catch_up(
     and, for each ``gemini`` message, records each of its ``thoughts`` as a reasoning event
     (``subject`` kept in the payload), its ``content`` as a response, and its ``tokens`` as
     a usage note (payloads carry ``message_id``, ``model`` and ``transcript_ts``); its
-    ``model`` becomes the session's model. User, info and error messages, the metadata
+    ``model`` becomes the session's model; each of its ``toolCalls`` with status
+    ``cancelled`` is a note (the call never ran), and so is an ``info`` message saying
+    "Request cancelled". User, other info and error messages, the metadata
     line, ``$set`` lines and invalid lines are skipped; a ``$rewindTo`` line is a note
     (what was recorded stays). A last line without its newline waits for the next call.
 
@@ -243,8 +266,10 @@ class _Reader(TranscriptReader):
         return self.message(obj)
 
     def message(self, obj: Any) -> list[Event]:
+        if isinstance(obj, dict) and obj.get("type") == "info":
+            return self._cancelled_request(obj)
         if not isinstance(obj, dict) or obj.get("type") != "gemini":
-            return []  # metadata, $set, user, info, error...
+            return []  # metadata, $set, user, error...
         mid = obj.get("id")
         if not isinstance(mid, str) or not mid:
             mid = "sha256:" + digest(json.dumps(obj, sort_keys=True, default=str))
@@ -260,10 +285,43 @@ class _Reader(TranscriptReader):
         text = _content_text(obj.get("content"))
         if text.strip() and self.once(f"{mid}#c{digest(text)[:32]}"):
             events += self.response(text, base)
+        calls = obj.get("toolCalls")
+        for index, call in enumerate(calls if isinstance(calls, list) else []):
+            events += self._cancelled_call(call, f"{mid}#x{index}", base)
         tokens = obj.get("tokens")
         if isinstance(tokens, dict):
             self.queue_usage(mid, {"text": "token usage", "usage": tokens, **base})
         return events
+
+    def _cancelled_request(self, obj: dict[str, Any]) -> list[Event]:
+        """An ``info`` message saying the user cancelled the request, as a note."""
+        text = _content_text(obj.get("content")).strip()
+        if not _CANCELLED.match(text):
+            return []  # other info messages say nothing about the work
+        mid = obj.get("id")
+        key = f"{mid}#cancel" if isinstance(mid, str) and mid else f"cancel:{digest(text)}"
+        if not self.once(key):
+            return []
+        note: dict[str, Any] = {"text": "the user cancelled the request", "cancelled": True}
+        for name, value in (("message_id", mid), ("transcript_ts", obj.get("timestamp"))):
+            if isinstance(value, str) and value:
+                note[name] = value
+        return [self.session.record("note", note)]
+
+    def _cancelled_call(self, call: Any, key: str, base: dict[str, Any]) -> list[Event]:
+        """A tool call the user cancelled before it ran, as a note (no hook reports it)."""
+        if not isinstance(call, dict) or call.get("status") != "cancelled":
+            return []
+        name = call.get("name") if isinstance(call.get("name"), str) else "a tool"
+        if isinstance(call.get("id"), str) and call["id"]:
+            key = f"{key.rsplit('#x', 1)[0]}#x{call['id']}"
+        if not self.once(key):
+            return []
+        note: dict[str, Any] = {"text": f"cancelled tool call: {name}", "cancelled": True}
+        note.update({"tool": name, "input": call.get("args"), **base})
+        if isinstance(call.get("id"), str):
+            note["tool_use_id"] = call["id"]
+        return [record_fitting(self.session, "note", note)]
 
     def _thought(self, thought: Any, mid: str, base: dict[str, Any]) -> list[Event]:
         extra: dict[str, Any] = {}
@@ -352,7 +410,8 @@ def transcript_history(
     For :mod:`bitloops.importing` (:func:`catch_up` reads the rest): each ``user``
     message is a prompt; each of a ``gemini`` message's ``toolCalls`` a tool_use
     (``args`` as input, ``result`` as output, ``is_error`` for status ``error``) with
-    the file change a hook would record. Payloads carry the message's ``timestamp``.
+    the file change a hook would record; a call with status ``cancelled`` never ran and
+    is left out (:func:`catch_up` notes it). Payloads carry the message's ``timestamp``.
     """
     items: list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]] = []
     for message in _session_messages(path)[1]:
@@ -369,6 +428,8 @@ def transcript_history(
         for call in calls if isinstance(calls, list) else []:
             if not isinstance(call, dict) or not isinstance(call.get("name"), str):
                 continue
+            if call.get("status") == "cancelled":
+                continue  # it never ran: catch_up records the cancellation as a note
             payload: dict[str, Any] = {"name": call["name"], "input": call.get("args")}
             if call.get("result") is not None:
                 payload["output"] = call["result"]

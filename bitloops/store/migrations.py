@@ -187,11 +187,19 @@ def _annotations(conn: apsw.Connection) -> None:
     conn.execute(_ANNOTATIONS_SQL)
 
 
+def _path_index(conn: apsw.Connection) -> None:
+    """Version 5: the index by path and symbol (bitloops/context/index.py), derived data."""
+    from ..context.index import migrate
+
+    migrate(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema", _base_schema),
     Migration(2, "full-text search over committed events", _full_text_search),
     Migration(3, "team outbox, checkpoint authors, hook quarantine", _team_and_quarantine),
     Migration(4, "append-only annotations: retractions and distillations", _annotations),
+    Migration(5, "index of checkpoints by path and symbol (derived)", _path_index),
 )
 
 #: The version this code creates and understands (``pragma user_version``).

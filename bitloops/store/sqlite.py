@@ -21,6 +21,7 @@ import apsw
 import attrs
 
 from ..codec import event_line_parts, format_ts, line_models, new_id, parse_ts
+from ..context.index import IndexRows, insert_rows
 from ..errors import (
     DatabaseBusy,
     DatabaseCorrupt,
@@ -623,11 +624,13 @@ class SQLiteStore:
         row: CheckpointRow,
         also_links: Sequence[str] = (),
         queue: bool = False,
+        index: IndexRows | None = None,
     ) -> bool:
         """Move the draft into the committed tables and link it to its commit, atomically.
 
         ``also_links`` are further commits to link (reason ``session``); ``queue`` also
-        writes the checkpoint's outbox row (team setup), in the same transaction. Returns False,
+        writes the checkpoint's outbox row (team setup), and ``index`` its rows of the
+        index by path (built before the transaction), in the same transaction. Returns False,
         changing nothing, when the draft is no longer what was read (another promotion
         took some of it) or, for a whole-worktree draft, the commit got a checkpoint
         meanwhile, so the caller can look again.
@@ -684,6 +687,8 @@ class SQLiteStore:
                 )
             if queue:
                 self._queue(conn, row.checkpoint_id, row.created_at)
+            if index is not None:
+                insert_rows(conn, index)
         return True
 
     @staticmethod
@@ -1029,6 +1034,12 @@ class SQLiteStore:
             for (cid,) in conn.execute(
                 "SELECT checkpoint_id FROM checkpoint_events WHERE instr(line, ?) LIMIT 1",
                 (f'"event_id":{quoted}',),
+            ):
+                return str(cid), True
+            for (cid,) in conn.execute(  # an item of the LLM distiller ("llm-...")
+                "SELECT checkpoint_id FROM annotations WHERE kind = 'distillation' "
+                "AND instr(body, ?) LIMIT 1",
+                (f'"record_id":{quoted}',),
             ):
                 return str(cid), True
             for _ in conn.execute(

@@ -1,0 +1,365 @@
+"""Keeping the index by path complete: this clone's checkpoints and its teammates'.
+
+:func:`refresh` adds what the index lacks, cheaply when nothing changed (a few reads of
+small files and one query): local checkpoints promoted before schema version 5 (or
+re-indexed after a purge), committed folders that arrived with a branch, folders on the
+checkpoint ref after ``bitloops fetch``, the team's shared store (at most once a
+minute per Repository), and the renames git made in commits (scanned once per new tip).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BitloopsError
+from .index import IndexRows, index_rows, insert_rows
+
+if TYPE_CHECKING:
+    from ..repository import Repository
+
+__all__ = ["rebuild", "refresh"]
+
+log = logging.getLogger("bitloops")
+
+_FOLDERS = ".bitloops/checkpoints/v1"
+_REF = "refs/bitloops/checkpoints/v1"
+_SHARED_EVERY = 60.0
+_BATCH = 500
+# Keys of session.json that are not part of the hashed header.
+_EXTRA = ("format", "commits", "content_hash", "event_count")
+
+
+def _meta(repo: Repository, key: str) -> str | None:
+    rows = repo.store.execute("SELECT value FROM meta WHERE key = ?", (key,))
+    return str(rows[0][0]) if rows else None
+
+
+def _seen(repo: Repository, origin: str) -> set[str]:
+    rows = repo.store.execute("SELECT key FROM indexed_sources WHERE origin = ?", (origin,))
+    return {str(r[0]) for r in rows}
+
+
+def _indexed(repo: Repository, ids: list[str]) -> set[str]:
+    rows = repo.store.execute(
+        "SELECT checkpoint_id FROM indexed_checkpoints WHERE checkpoint_id IN "
+        "(SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    )
+    return {str(r[0]) for r in rows}
+
+
+def _write(
+    repo: Repository,
+    rows: list[IndexRows],
+    *,
+    sources: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    meta: dict[str, str] | None = None,
+) -> None:
+    with repo.store.transaction() as conn:
+        for item in rows:
+            insert_rows(conn, item)
+        conn.executemany("INSERT OR IGNORE INTO indexed_sources VALUES (?, ?)", list(sources))
+        for key, value in (meta or {}).items():
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+
+def refresh(repo: Repository, *, shared: bool = True) -> None:
+    """Bring the index up to date with every source this clone can read."""
+    _local(repo)
+    _folders(repo)
+    _ref(repo)
+    _renames(repo)
+    if shared:
+        _shared(repo)
+
+
+def rebuild(repo: Repository) -> None:
+    """Empty the index and build it again from every source (it is derived data)."""
+    with repo.store.transaction() as conn:
+        for table in (
+            "path_records",
+            "checkpoint_paths",
+            "indexed_commits",
+            "indexed_checkpoints",
+            "git_renames",
+            "indexed_sources",
+        ):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("DELETE FROM meta WHERE key LIKE 'context_%'")
+    repo._context_shared_at = 0.0  # type: ignore[attr-defined]
+    refresh(repo)
+
+
+def _local(repo: Repository) -> None:
+    """Index this clone's checkpoints the index lacks (rowid order: promotion order)."""
+    mark = int(_meta(repo, "context_local_upto") or 0)
+    top = repo.store.execute("SELECT max(rowid) FROM checkpoints")[0][0]
+    if top is None or int(top) <= mark:
+        return
+    while True:
+        found = repo.store.execute(
+            "SELECT c.rowid, c.checkpoint_id, c.commit_sha, c.created_at, c.content_hash, "
+            "c.header, (SELECT json_group_array(l.commit_sha) FROM commit_links l "
+            "WHERE l.checkpoint_id = c.checkpoint_id) FROM checkpoints c WHERE c.rowid > ? "
+            "AND NOT EXISTS (SELECT 1 FROM indexed_checkpoints i "
+            "WHERE i.checkpoint_id = c.checkpoint_id) ORDER BY c.rowid LIMIT ?",
+            (mark, _BATCH),
+        )
+        rows = [
+            index_rows(
+                json.loads(header),
+                checkpoint_id=cid,
+                commit_sha=sha,
+                created_at=created,
+                content_hash=chash,
+                commits=json.loads(links),
+            )
+            for _, cid, sha, created, chash, header, links in found
+        ]
+        upto = int(found[-1][0]) if len(found) == _BATCH else int(top)
+        _write(repo, rows, meta={"context_local_upto": str(upto)})
+        mark = upto
+        if len(found) < _BATCH:
+            return
+
+
+def _from_meta(repo: Repository, meta: Any, origin: str, location: str) -> IndexRows | None:
+    if not isinstance(meta, dict):
+        return None
+    cid, sha, created = meta.get("checkpoint_id"), meta.get("commit_sha"), meta.get("created_at")
+    if not all(isinstance(v, str) for v in (cid, sha, created)):
+        return None
+    header = {k: v for k, v in meta.items() if k not in _EXTRA}
+    commits = [c for c in meta.get("commits") or () if isinstance(c, str)]
+    return index_rows(
+        header,
+        checkpoint_id=str(cid),
+        commit_sha=str(sha),
+        created_at=str(created),
+        content_hash=str(meta.get("content_hash") or ""),
+        commits=commits,
+        origin=origin,
+        location=location,
+        redact=repo.redactor.redact,
+    )
+
+
+def _folders(repo: Repository) -> None:
+    """Index committed folders (``.bitloops/checkpoints/v1/<sha>/``) not read yet."""
+    root = repo.toplevel / _FOLDERS
+    try:
+        st = root.stat()
+    except OSError:
+        return
+    mark = f"{st.st_mtime_ns}:{st.st_ino}"
+    if _meta(repo, "context_folders_mark") == mark:
+        return
+    seen = _seen(repo, "folder")
+    found: list[tuple[str, Any]] = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.name in seen or not entry.is_dir():
+                continue
+            found += _read_folder(Path(entry.path), f"{_FOLDERS}/{entry.name}")
+    metas = [(key, meta) for key, meta in found]
+    known = _indexed(repo, [str(m.get("checkpoint_id")) for _, m in metas if isinstance(m, dict)])
+    rows = []
+    for key, meta in metas:
+        if isinstance(meta, dict) and meta.get("checkpoint_id") in known:
+            continue
+        item = _from_meta(repo, meta, "folder", key + "/")
+        if item is not None:
+            rows.append(item)
+            known.add(item.checkpoint_id)
+    sources = [("folder", key.split("/")[-1]) for key, _ in metas if key.count("/") == 3]
+    _write(repo, rows, sources=sources, meta={"context_folders_mark": mark})
+
+
+def _read_folder(folder: Path, key: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    try:
+        out.append((key, json.loads((folder / "session.json").read_text(encoding="utf-8"))))
+    except (OSError, ValueError):
+        return out
+    try:
+        subs = sorted(p for p in folder.iterdir() if (p / "session.json").is_file())
+    except OSError:
+        subs = []
+    for sub in subs:
+        try:
+            out.append((f"{key}/{sub.name}", json.loads((sub / "session.json").read_text("utf-8"))))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def read_ref(common_dir: Path, ref: str) -> str | None:
+    """The SHA a ref names, read from the files (loose, then packed) without running git."""
+    try:
+        text = (common_dir / ref).read_text(encoding="ascii").strip()
+        if text and not text.startswith("ref:"):
+            return text
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        with open(common_dir / "packed-refs", encoding="utf-8") as fh:
+            for line in fh:
+                sha, _, name = line.strip().partition(" ")
+                if name == ref:
+                    return sha
+    except OSError:
+        pass
+    return None
+
+
+def _git(repo: Repository, *args: str, input: bytes | None = None) -> bytes | None:
+    try:
+        proc = subprocess.run(
+            ("git", "-c", "core.quotepath=false", *args),
+            cwd=repo.toplevel,
+            input=input,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _ref(repo: Repository) -> None:
+    """Index the folders on the checkpoint ref (ours, or fetched) not read yet."""
+    tip = read_ref(repo.paths.common_dir, _REF)
+    if tip is None and (repo.paths.common_dir / "reftable").exists():  # no ref files to read
+        out = _git(repo, "rev-parse", "--verify", "--quiet", f"{_REF}^{{commit}}")
+        tip = out.decode().strip() if out else None
+    if tip is None or _meta(repo, "context_ref_tip") == tip:
+        return
+    listing = _git(repo, "ls-tree", "-r", "--name-only", tip)
+    if listing is None:
+        return
+    seen = _seen(repo, "ref")
+    keys = [
+        name[: -len("/session.json")]
+        for name in listing.decode("utf-8", "replace").splitlines()
+        if name.endswith("/session.json")
+    ]
+    wanted = [k for k in keys if k not in seen]
+    metas: list[tuple[str, Any]] = []
+    if wanted:
+        batch = "".join(f"{tip}:{k}/session.json\n" for k in wanted).encode()
+        out = _git(repo, "cat-file", "--batch", input=batch) or b""
+        pos = 0
+        for key in wanted:
+            end = out.find(b"\n", pos)
+            if end < 0:
+                break
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) != 3 or header[1] != b"blob":
+                continue
+            size = int(header[2])
+            body = out[pos : pos + size]
+            pos += size + 1
+            try:
+                metas.append((key, json.loads(body)))
+            except ValueError:
+                continue
+    known = _indexed(repo, [str(m.get("checkpoint_id")) for _, m in metas if isinstance(m, dict)])
+    rows = []
+    for key, meta in metas:
+        if isinstance(meta, dict) and meta.get("checkpoint_id") in known:
+            continue
+        item = _from_meta(repo, meta, "ref", f"{_REF}:{key}/")
+        if item is not None:
+            rows.append(item)
+            known.add(item.checkpoint_id)
+    _write(repo, rows, sources=[("ref", k) for k in wanted], meta={"context_ref_tip": tip})
+
+
+def _head(repo: Repository) -> str | None:
+    try:
+        text = (repo.paths.git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if text.startswith("ref:"):
+        return read_ref(repo.paths.common_dir, text[4:].strip())
+    return text or None
+
+
+def _renames(repo: Repository) -> None:
+    """Record the renames of the commits reachable from HEAD not scanned yet."""
+    head = _head(repo)
+    if head is None or _meta(repo, "context_renames_tip") == head:
+        return
+    tips = _seen(repo, "git-tip")
+    revs = "".join([f"{head}\n", *(f"^{t}\n" for t in sorted(tips))]).encode()
+    out = _git(
+        repo, "log", "-M", "--diff-filter=R", "--name-status", "--format=%x00%H", "--stdin",
+        input=revs,
+    )  # fmt: skip
+    renames: list[tuple[str, str, str]] = []
+    sha = ""
+    for line in (out or b"").decode("utf-8", "replace").splitlines():
+        if line.startswith("\0"):
+            sha = line[1:]
+        elif line.startswith("R") and line.count("\t") == 2:
+            _, old, new = line.split("\t")
+            renames.append((new, old, sha))
+    with repo.store.transaction() as conn:
+        conn.executemany("INSERT OR IGNORE INTO git_renames VALUES (?, ?, ?)", renames)
+        conn.execute("INSERT OR IGNORE INTO indexed_sources VALUES ('git-tip', ?)", (head,))
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('context_renames_tip', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (head,),
+        )
+
+
+def _shared(repo: Repository) -> None:
+    """Index the shared store's checkpoints the index lacks (once a minute at most)."""
+    if repo.settings.committed_store is None:
+        return
+    last = getattr(repo, "_context_shared_at", 0.0)
+    if time.monotonic() - last < _SHARED_EVERY and last:
+        return
+    repo._context_shared_at = time.monotonic()  # type: ignore[attr-defined]
+    shared = repo.shared_store
+    if shared is None:
+        return
+    try:
+        ids = shared.checkpoint_ids()
+        missing = sorted(set(ids) - _indexed(repo, ids))
+        rows = []
+        for start in range(0, len(missing), _BATCH):
+            chunk = missing[start : start + _BATCH]
+            links = shared.commit_links(chunk)
+            for cid, sha, created, _pid, _ph, chash, header, _n in shared.headers(chunk):
+                rows.append(
+                    index_rows(
+                        json.loads(header),
+                        checkpoint_id=str(cid),
+                        commit_sha=str(sha),
+                        created_at=str(created),
+                        content_hash=str(chash),
+                        commits=links.get(str(cid), ()),
+                        origin="shared",
+                        location=shared.display_url,
+                        redact=repo.redactor.redact,
+                    )
+                )
+    except BitloopsError as exc:
+        log.warning("bitloops: the shared store could not be read for the index: %s", exc)
+        return
+    if rows:
+        _write(repo, rows)
