@@ -96,6 +96,15 @@ def main() -> None:
         print(f"  verify: {'ok' if repo.verify().ok else 'PROBLEMS'}")
         print(f"\n{folder / 'summary.md'}:\n")
         print((folder / "summary.md").read_text())
+
+        # 5. Next month, an agent (or a reviewer) about to touch prices.py asks why it is so.
+        print("History of prices.py, newest first:")
+        for entry in repo.history("prices.py"):
+            print(f"  {entry.commit_sha[:12]} asked: {entry.prompts[0] if entry.prompts else '-'}")
+            for d in entry.decisions:
+                print(f"    decided: {d.text}")
+            for a in entry.alternatives:
+                print(f"    rejected: {a.text}")
         repo.close()
     finally:
         if keep:
