@@ -192,3 +192,18 @@ def test_transcript_line_is_canonical_json(repo: bitloops.Repository) -> None:
     assert data["payload"] == {"text": 'héllo "quoted"\n'}
     assert data["event_id"] == event.event_id
     assert data["kind"] == EventKind.PROMPT
+
+
+def test_seqs_stay_gap_free_across_a_rolled_back_caller_transaction(
+    repo: bitloops.Repository,
+) -> None:
+    """Events recorded in a caller's transaction that rolls back leave no gap in seq."""
+    s = repo.start_session(agent="a")
+    with repo.store.transaction():
+        assert [s.note(f"n{i}").seq for i in range(3)] == [2, 3, 4]
+    with pytest.raises(RuntimeError), repo.store.transaction():
+        s.note("gone")
+        s.note("gone too")
+        raise RuntimeError("the caller gives up")
+    assert s.note("kept").seq == 5
+    assert [e.seq for e in repo.draft().events] == [1, 2, 3, 4, 5]

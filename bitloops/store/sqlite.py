@@ -335,6 +335,8 @@ class SQLiteStore:
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                self._seqs.clear()  # seqs handed out inside are gone with it
+                self._seqs_version = None
                 if isinstance(exc, apsw.Error):
                     raise _translate(exc, self.path) from exc
                 raise
@@ -344,6 +346,8 @@ class SQLiteStore:
                 except apsw.Error as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
+                    self._seqs.clear()
+                    self._seqs_version = None
                     raise _translate(exc, self.path) from exc
 
     @contextlib.contextmanager
@@ -470,12 +474,20 @@ class SQLiteStore:
                     "this forked process); open the Repository again"
                 )
             if conn.in_transaction:  # inside a caller's transaction: a savepoint
-                with self.transaction():
-                    seq, ts, event_id = self._append(
-                        conn, session_id, worktree, kind, agent, model, payload_json, artefacts
-                    )
-                    if end:
-                        conn.execute(_END_SESSION, (format_ts(ts), session_id))
+                try:
+                    with self.transaction():
+                        seq, ts, event_id = self._append(
+                            conn, session_id, worktree, kind, agent, model, payload_json, artefacts
+                        )
+                        if end:
+                            conn.execute(_END_SESSION, (format_ts(ts), session_id))
+                except BaseException:
+                    self._seqs.clear()
+                    raise
+                # No other connection can commit while this one holds the write lock, so
+                # the seqs handed out stay the latest (an import records thousands in one
+                # transaction); transaction() forgets them if the caller rolls back.
+                self._seqs_version = conn.data_version()
                 return seq, ts, event_id
             try:
                 conn.execute("BEGIN IMMEDIATE")
