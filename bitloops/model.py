@@ -149,8 +149,9 @@ PLAN_STATUSES: tuple[str, ...] = ("completed", "in_progress", "pending", "cancel
 class Evidence:
     """Where a why-record was found: the event, and a verbatim excerpt of it.
 
-    ``excerpt`` is the event's own text (after redaction), so a reader can check the
-    record against what was said; ``kind`` is that event's kind (prompt, reasoning,
+    ``excerpt`` is a verbatim part of the event's text (after redaction), so a reader can
+    check the record against what was said; it is empty when the record is the event
+    itself (what the agent recorded). ``kind`` is that event's kind (prompt, reasoning,
     response, tool_use, decision...).
     """
 

@@ -106,15 +106,18 @@ def _source(payload: Any) -> str:
     return source if source in RECORD_SOURCES else "agent"
 
 
-def evidence_of(event: Event, excerpt: str | None = None) -> Evidence:
-    """The evidence pointing at ``event``: its id, place and (a verbatim part of) its text."""
-    text = excerpt if excerpt is not None else _str(event.payload, "text") or ""
+def evidence_of(event: Event, excerpt: str = "") -> Evidence:
+    """The evidence pointing at ``event``: its id, place and a verbatim part of its text.
+
+    A record the agent made is its own evidence: its text is the event's, so the excerpt
+    is left empty rather than stored twice (a checkpoint may hold thousands).
+    """
     return Evidence(
         event_id=event.event_id,
         session_id=event.session_id,
         seq=event.seq,
         kind=event.kind,
-        excerpt=text[:600],
+        excerpt=excerpt[:600],
     )
 
 
