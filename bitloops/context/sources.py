@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BitloopsError
-from .index import IndexRows, index_rows, insert_rows
+from .index import IndexRows, delete_checkpoint, index_rows, insert_rows
 
 if TYPE_CHECKING:
     from ..repository import Repository
@@ -133,14 +133,26 @@ def _local(repo: Repository) -> None:
             return
 
 
+def _path_commit(key: str) -> str | None:
+    """The commit a folder is named after: ``…/v1/<sha>[/<checkpoint id>]`` or ``<sha>[/…]``."""
+    parts = key.strip("/").split("/")
+    if key.startswith(_FOLDERS):
+        parts = parts[3:]
+    sha = parts[0] if parts else ""
+    return sha if len(sha) in (40, 64) and all(c in "0123456789abcdef" for c in sha) else None
+
+
 def _from_meta(repo: Repository, meta: Any, origin: str, location: str) -> IndexRows | None:
     if not isinstance(meta, dict):
         return None
-    cid, sha, created = meta.get("checkpoint_id"), meta.get("commit_sha"), meta.get("created_at")
-    if not all(isinstance(v, str) for v in (cid, sha, created)):
+    cid, created = meta.get("checkpoint_id"), meta.get("created_at")
+    # The commit comes from where git keeps the folder, never from what the folder says:
+    # its "commits" are not hashed, and anyone can write a consistent hash.
+    sha = _path_commit(location.split(":", 1)[-1] if origin == "ref" else location)
+    if sha is None or not all(isinstance(v, str) for v in (cid, created)):
         return None
     header = {k: v for k, v in meta.items() if k not in _EXTRA}
-    commits = [c for c in meta.get("commits") or () if isinstance(c, str)]
+    commits = [sha]
     return index_rows(
         header,
         checkpoint_id=str(cid),
@@ -164,11 +176,19 @@ def _folders(repo: Repository) -> None:
     mark = f"{st.st_mtime_ns}:{st.st_ino}"
     if _meta(repo, "context_folders_mark") == mark:
         return
+    # Only folders git tracks in HEAD are a teammate's: an untracked one may be anything.
+    listing = _git(repo, "ls-files", "-z", "--", f"{_FOLDERS}/")
+    tracked = {
+        name.split("/")[3]
+        for name in (listing or b"").decode("utf-8", "replace").split("\0")
+        if name.endswith("/session.json") and name.count("/") >= 4
+    }
+    _forget_gone_folders(repo, tracked)
     seen = _seen(repo, "folder")
     found: list[tuple[str, Any]] = []
     with os.scandir(root) as entries:
         for entry in entries:
-            if entry.name in seen or not entry.is_dir():
+            if entry.name in seen or entry.name not in tracked or not entry.is_dir():
                 continue
             found += _read_folder(Path(entry.path), f"{_FOLDERS}/{entry.name}")
     metas = [(key, meta) for key, meta in found]
@@ -183,6 +203,27 @@ def _folders(repo: Repository) -> None:
             known.add(item.checkpoint_id)
     sources = [("folder", key.split("/")[-1]) for key, _ in metas if key.count("/") == 3]
     _write(repo, rows, sources=sources, meta={"context_folders_mark": mark})
+
+
+def _forget_gone_folders(repo: Repository, tracked: set[str]) -> None:
+    """Drop the index rows of folders that left the work tree or are no longer tracked."""
+    gone = [
+        (str(cid), str(loc))
+        for cid, loc in repo.store.execute(
+            "SELECT checkpoint_id, location FROM indexed_checkpoints WHERE origin = 'folder'"
+        )
+        if _path_commit(str(loc)) not in tracked
+        or not (repo.toplevel / str(loc) / "session.json").is_file()
+    ]
+    if not gone:
+        return
+    with repo.store.transaction() as conn:
+        for cid, loc in gone:
+            delete_checkpoint(conn, cid)
+            conn.execute(
+                "DELETE FROM indexed_sources WHERE origin = 'folder' AND key = ?",
+                (loc.strip("/").split("/")[3],),
+            )
 
 
 def _read_folder(folder: Path, key: str) -> list[tuple[str, Any]]:
