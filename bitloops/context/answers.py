@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import BitloopsError
+from ..model import RECORD_SOURCES
 
 if TYPE_CHECKING:
     from ..model import Checkpoint
@@ -34,11 +35,14 @@ _LABELS = {
 
 
 def _q(text: str | None, limit: int = 300) -> str:
-    """``text`` on one line, clipped, in quotes."""
-    flat = " ".join((text or "").split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    return '"' + flat.replace('"', "'") + '"'
+    """``text`` as one inert line (the sanitiser the hooks use), clipped, in quotes.
+
+    A record is untrusted input to the agent that reads the answer: a teammate's folder
+    could carry markup or instructions.
+    """
+    from .inject import sanitize
+
+    return '"' + sanitize(text or "", limit).replace('"', "'") + '"'
 
 
 def _fit(lines: Sequence[str], max_chars: int, more: str = "") -> str:
@@ -69,8 +73,9 @@ def _record(rec: PathRecord) -> str:
             rec.category, "status"
         )
         line += f" {word} {_q(rec.detail, 200)}"
-    where = f", about {rec.symbol}" if rec.symbol else ""
-    return line + f" [source: {rec.source}{where}]"
+    where = f", about {_q(rec.symbol, 120)}" if rec.symbol else ""
+    source = rec.source if rec.source in RECORD_SOURCES else "unknown"
+    return line + f" [source: {source}{where}]"
 
 
 def _entry_lines(entry: FileHistoryEntry, *, records: bool = True) -> list[str]:
@@ -78,6 +83,8 @@ def _entry_lines(entry: FileHistoryEntry, *, records: bool = True) -> list[str]:
         f"{entry.short_id} commit {entry.commit_sha[:12]} {entry.created_at:%Y-%m-%d} "
         f"({_who(entry)})"
     )
+    if entry.origin != "local":  # not made in this clone: say where it came from
+        head += f" [from a teammate's {entry.origin} checkpoint]"
     if entry.path and entry.old_path:
         head += f" renamed {entry.old_path} -> {entry.path}"
     out = [head]
