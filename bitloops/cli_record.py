@@ -70,6 +70,7 @@ def _mcp(args: argparse.Namespace, ctx: Context) -> int:
 
         Git.locate(ctx.cwd)  # outside a work tree, say that first (as every command does)
         raise RecordUsageError("name the agent that runs the server: bitloops mcp --agent NAME")
+    _check_agent(args.agent)
     if importlib.util.find_spec("mcp") is None:
         raise McpUnavailable(
             "the MCP server needs the MCP SDK, which is not installed: "
@@ -152,6 +153,9 @@ def _record(args: argparse.Namespace, ctx: Context) -> int:
         )
     kind: str = args.kind
     text = sys.stdin.read().strip() if args.text == "-" else args.text
+    if not text.strip():
+        raise RecordUsageError(f"the {kind} is empty: say what it is, e.g. record {kind} 'TEXT'")
+    _check_agent(args.agent)
     if kind == "retract":
         return _retract(args, ctx, text)
     if args.because is not None and kind not in ("decision", "alternative"):
@@ -185,6 +189,18 @@ def _record(args: argparse.Namespace, ctx: Context) -> int:
     else:
         ctx.write(f"{kind} {event.event_id} recorded in session {event.session_id} ({event.agent})")
     return EXIT_OK
+
+
+def _check_agent(agent: str | None) -> None:
+    """An agent bitloops knows (or bitloops-cli): a record's session is credited to it."""
+    if agent is None:
+        return
+    from .integrations import AGENTS
+
+    if agent not in AGENTS and agent != "bitloops-cli":
+        raise RecordUsageError(
+            f"unknown agent {agent[:60]!r}; use one of {', '.join(sorted(AGENTS))} or bitloops-cli"
+        )
 
 
 def _session(repo: Repository, agent: str | None) -> Session:

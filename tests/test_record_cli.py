@@ -182,3 +182,18 @@ def test_agent_session_is_the_most_recently_active_open_one(git_repo: Path) -> N
         assert fresh.agent == "claude-code"
         with pytest.raises(bitloops.InvalidPayload):
             repo.agent_session("  ")
+
+
+def test_an_unknown_agent_or_empty_text_is_refused(git_repo: Path) -> None:
+    """--agent must name a known agent and the text must say something; nothing is written."""
+    for args in (("decision", "x", "--agent", "../../evil"), ("decision", "  "), ("plan", "")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bitloops", "record", *args],
+            cwd=git_repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "unknown agent" in proc.stderr or "is empty" in proc.stderr
+    assert not (git_repo / ".git" / "bitloops").exists()
