@@ -201,9 +201,14 @@ def test_seqs_stay_gap_free_across_a_rolled_back_caller_transaction(
     s = repo.start_session(agent="a")
     with repo.store.transaction():
         assert [s.note(f"n{i}").seq for i in range(3)] == [2, 3, 4]
-    with pytest.raises(RuntimeError), repo.store.transaction():
-        s.note("gone")
-        s.note("gone too")
-        raise RuntimeError("the caller gives up")
+
+    def give_up() -> None:
+        with repo.store.transaction():
+            s.note("gone")
+            s.note("gone too")
+            raise RuntimeError("the caller gives up")
+
+    with pytest.raises(RuntimeError):
+        give_up()
     assert s.note("kept").seq == 5
     assert [e.seq for e in repo.draft().events] == [1, 2, 3, 4, 5]
