@@ -323,6 +323,13 @@ def load_settings(toplevel: Path, environ: Mapping[str, str] | None = None) -> S
                     "BITLOOPS_DISTILLER"
                 )
                 continue
+            if key == "trusted_refs" and rel == SETTINGS_FILE and value:
+                # Widening what is injected into agents is each person's call.
+                warnings.append(
+                    f"trusted_refs in {rel} is ignored: which refs' reasoning reaches your "
+                    f"agents is set per person, in {SETTINGS_LOCAL_FILE} or BITLOOPS_TRUSTED_REFS"
+                )
+                continue
             if key == "redact":
                 # Personal patterns add to the team's rather than replace them.
                 value = (*values.get(attr, ()), *value)

@@ -137,6 +137,14 @@ def test_a_checkpoint_of_another_branch_is_not_injected(git_repo: Path) -> None:
     assert "plain text" in _context(_edit(git_repo, "later-3"), "PreToolUse")
     settings.unlink()
     assert "plain text" not in _context(_edit(git_repo, "later-4"), "PreToolUse")
+    # The committed settings file cannot widen anyone's trust.
+    shared = git_repo / ".bitloops" / "settings.json"
+    shared.write_text(json.dumps({"trusted_refs": ["feature"]}), encoding="utf-8")
+    assert "plain text" not in _context(_edit(git_repo, "later-6"), "PreToolUse")
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.settings.trusted_refs == ()
+        assert any("trusted_refs" in w for w in r.settings.warnings)
+    shared.unlink()
     git(git_repo, "-c", "core.hooksPath=/dev/null", "merge", "-q", "--no-ff", "-X", "theirs",
         "-m", "merge feature", "feature")  # fmt: skip
     assert "plain text" in _context(_edit(git_repo, "later-5"), "PreToolUse")

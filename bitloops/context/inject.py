@@ -207,7 +207,8 @@ def _settings(top: str) -> tuple[dict[str, bool], tuple[str, ...]] | None:
                 return None
             if "context_injection" in data:
                 kinds.update(parse_kinds(data["context_injection"]))
-            if "trusted_refs" in data:
+            # Trust is personal: a committed file must not widen it for every clone.
+            if "trusted_refs" in data and rel != _SETTINGS_FILES[0]:
                 refs = parse_trusted_refs(data["trusted_refs"])
         if "BITLOOPS_CONTEXT_INJECTION" in os.environ:
             kinds.update(parse_kinds(os.environ["BITLOOPS_CONTEXT_INJECTION"]))
