@@ -40,7 +40,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,13 +170,22 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
-def session_lines(repo: Repository, session_id: str) -> list[str]:
-    """Every stored event line of a session: committed (all checkpoints) and live."""
+def session_lines(
+    repo: Repository, session_id: str, kinds: Sequence[str] | None = None
+) -> list[str]:
+    """Every stored event line of a session: committed (all checkpoints) and live.
+
+    ``kinds`` keeps only the events of those kinds.
+    """
+    where = "session_id = ?1"
+    if kinds is not None:
+        where += " AND kind IN (SELECT value FROM json_each(?2))"
+    args: tuple[str, ...] = (session_id,) if kinds is None else (session_id, json.dumps(kinds))
     with repo.store.reading() as conn:
         rows = conn.execute(
-            "SELECT line FROM checkpoint_events WHERE session_id = ?1 "
-            "UNION ALL SELECT line FROM live_events WHERE session_id = ?1",
-            (session_id,),
+            f"SELECT line FROM checkpoint_events WHERE {where} "
+            f"UNION ALL SELECT line FROM live_events WHERE {where}",
+            args,
         ).fetchall()
     seen: set[str] = set()
     lines = []
@@ -517,22 +526,7 @@ _HOOK_KINDS = ("prompt", "tool_use", "tool_result", "subagent")
 
 def _hook_lines(repo: Repository, session_id: str) -> list[str]:
     """:func:`session_lines` of the kinds in :data:`_HOOK_KINDS` only."""
-    with repo.store.reading() as conn:
-        rows = conn.execute(
-            "SELECT line FROM checkpoint_events WHERE session_id = ?1 AND kind IN "
-            "('prompt', 'tool_use', 'tool_result', 'subagent') UNION ALL "
-            "SELECT line FROM live_events WHERE session_id = ?1 AND kind IN "
-            "('prompt', 'tool_use', 'tool_result', 'subagent')",
-            (session_id,),
-        ).fetchall()
-    seen: set[str] = set()
-    lines = []
-    for (line,) in rows:
-        event_id = json.loads(str(line)).get("event_id")
-        if event_id not in seen:  # one checkpoint may be stored under several commits
-            seen.add(event_id)
-            lines.append(str(line))
-    return lines
+    return session_lines(repo, session_id, _HOOK_KINDS)
 
 
 def _end_others(repo: Repository, sid: str, others: list[str], open_before: set[str]) -> None:
