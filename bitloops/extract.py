@@ -905,13 +905,7 @@ def _select(
         for _, record in rows:
             s = record.sentence
             excerpt = s.event.payload["text"][s.start : s.end][:_EXCERPT_LIMIT]
-            evidence = Evidence(
-                event_id=s.event.event_id,
-                session_id=s.event.session_id,
-                seq=s.event.seq,
-                kind=s.event.kind,
-                excerpt=excerpt,
-            )
+            evidence = Evidence.of(s.event, excerpt)
             applies_to = mentions(excerpt)
             confidence = round(min(max(record.confidence, 0.0), 1.0), 2)
             record_id = _record_id(s.event.event_id, category, record.text)

@@ -161,6 +161,17 @@ class Evidence:
     kind: str | None = None
     excerpt: str = ""
 
+    @classmethod
+    def of(cls, event: Event, excerpt: str = "") -> Evidence:
+        """The evidence pointing at ``event``, with ``excerpt`` (a verbatim part of its text)."""
+        return cls(
+            event_id=event.event_id,
+            session_id=event.session_id,
+            seq=event.seq,
+            kind=event.kind,
+            excerpt=excerpt,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class Decision:

@@ -179,13 +179,7 @@ def _checklist(text: str) -> list[PlanItem]:
 
 
 def _evidence(event: Event, excerpt: str) -> Evidence:
-    return Evidence(
-        event_id=event.event_id,
-        session_id=event.session_id,
-        seq=event.seq,
-        kind=event.kind,
-        excerpt=" ".join(excerpt.split())[:300],
-    )
+    return Evidence.of(event, " ".join(excerpt.split())[:300])
 
 
 class _Tasks:

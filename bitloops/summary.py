@@ -34,7 +34,6 @@ __all__ = [
     "alternative_text",
     "constraint_text",
     "decision_text",
-    "evidence_of",
     "format_duration",
     "plan_heading",
     "plan_lines",
@@ -106,21 +105,6 @@ def _source(payload: Any) -> str:
     return source if source in RECORD_SOURCES else "agent"
 
 
-def evidence_of(event: Event, excerpt: str = "") -> Evidence:
-    """The evidence pointing at ``event``: its id, place and a verbatim part of its text.
-
-    A record the agent made is its own evidence: its text is the event's, so the excerpt
-    is left empty rather than stored twice (a checkpoint may hold thousands).
-    """
-    return Evidence(
-        event_id=event.event_id,
-        session_id=event.session_id,
-        seq=event.seq,
-        kind=event.kind,
-        excerpt=excerpt[:600],
-    )
-
-
 def _events_of_interest(events: Sequence[Event]) -> tuple[Iterable[Event], Iterable[str]]:
     """The events the summary reads (quoted kinds and plan-tool calls), and every kind."""
     if isinstance(events, Transcript):
@@ -189,7 +173,7 @@ class StructuredSummarizer:
                         rationale=_str(payload, "rationale"),
                         source=_source(payload),
                         applies_to=_applies_to(payload),
-                        evidence=evidence_of(event),
+                        evidence=Evidence.of(event),  # its own text: no excerpt
                         record_id=event.event_id,
                     )
                 )
@@ -200,7 +184,7 @@ class StructuredSummarizer:
                         reason=_str(payload, "reason"),
                         source=_source(payload),
                         applies_to=_applies_to(payload),
-                        evidence=evidence_of(event),
+                        evidence=Evidence.of(event),  # its own text: no excerpt
                         record_id=event.event_id,
                     )
                 )
@@ -213,7 +197,7 @@ class StructuredSummarizer:
                         stated_by=stated_by if stated_by in _STATED_BY else None,
                         source=_source(payload),
                         applies_to=_applies_to(payload),
-                        evidence=evidence_of(event),
+                        evidence=Evidence.of(event),  # its own text: no excerpt
                         record_id=event.event_id,
                     ),
                 )
