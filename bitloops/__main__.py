@@ -42,10 +42,40 @@ def main(argv: list[str] | None = None) -> int:
 
                 inject.emit(args[1], raw, cwd, sys.stdout, sys.stderr)
             return 0
+    if len(args) >= 2 and args[0] == "hook" and args[1] in ("pre-commit", "post-commit"):
+        from .idle import nothing_to_do
+
+        # Most commits give these nothing to do: said without the CLI, git or the database.
+        if nothing_to_do(args[1], args[2:]):
+            return 0
+    if len(args) >= 2 and args[0] == "hook" and not any(a.startswith("-") for a in args[2:]):
+        status = _git_hook(args[1], args[2:])
+        if status is not None:
+            return status
     # Imported here so that importing this module (as the console script does) costs nothing.
     from .cli import main as run
 
     return run(args)
+
+
+def _git_hook(name: str, hook_args: list[str]) -> int | None:
+    """Run the git hook ``name`` as ``bitloops hook`` does, without the CLI; None when
+    the CLI must (not a git hook, not inside a work tree: it says why)."""
+    from pathlib import Path
+
+    from .errors import NotAGitRepository
+    from .gitutil import Git
+    from .hooks import HOOK_NAMES, run_hook
+
+    if name not in HOOK_NAMES:
+        return None
+    try:
+        cwd = Path.cwd()
+        Git.locate(cwd)
+    except (OSError, NotAGitRepository):
+        return None
+    run_hook(name, hook_args, cwd, sys.stdin, sys.stderr)  # never raises; fails open
+    return 0
 
 
 def _in_distiller(hook: str) -> bool:

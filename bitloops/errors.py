@@ -30,7 +30,8 @@
      │    └── SharedStoreError
      │         ├── SharedStoreUnavailable
      │         └── UnsupportedServer
-     └── PurgeError                 (also ValueError)
+     ├── PurgeError                 (also ValueError)
+     └── InvalidSessionId           (also ValueError)
 
 Each message says what went wrong and what to do about it. Errors from the database
 drivers and from ``git`` are translated (``raise ... from exc``), never leaked.
@@ -52,6 +53,7 @@ __all__ = [
     "ImmutableCheckpoint",
     "InvalidEvent",
     "InvalidPayload",
+    "InvalidSessionId",
     "NotAGitRepository",
     "PayloadTooLarge",
     "PurgeError",
@@ -185,3 +187,11 @@ class UnsupportedServer(SharedStoreError):
 
 class PurgeError(BitloopsError, ValueError):
     """A break-glass purge was asked for with unusable arguments."""
+
+
+class InvalidSessionId(BitloopsError, ValueError):
+    """A recorded session id that cannot safely name a file; nothing was written.
+
+    Ids come from agents' hook payloads, so one such as ``../../x`` must never become a
+    path: ``bitloops resume`` refuses to write the transcript of such a session.
+    """

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, cast
 
 import attrs
 
@@ -42,12 +43,38 @@ class Extracted:
     constraints: tuple[Constraint, ...] = ()
 
 
+class _Lazy:
+    """A pattern compiled on first use.
+
+    The extractor has some fifty patterns, and Python compiles long alternations slowly
+    (tens of milliseconds in all, at every promotion's start-up); most drafts need few
+    of them, as the word tests below skip the rest. The object stays what the module
+    names (code compares patterns by identity); it forwards to the compiled pattern.
+    """
+
+    __slots__ = ("_args", "_compiled")
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(*self._args)
+        return getattr(compiled, attribute)
+
+
+def _lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return cast("re.Pattern[str]", _Lazy(pattern, flags))
+
+
 def normalise(text: str) -> str:
     """Lower case, letters and digits only, single spaces: how records are compared."""
     return " ".join(_WORD.findall(text.lower()))
 
 
-_WORD = re.compile(r"[^\W_]+")
+_WORD = _lazy(r"[^\W_]+")
 _I = re.IGNORECASE
 
 # -- what is not prose --------------------------------------------------------------------
@@ -104,18 +131,18 @@ def _may_hold_records(text: str) -> bool:
     return not _AGENT_WORDS.isdisjoint(_words(text.replace("\\n", " ")))
 
 
-_FENCE = re.compile(r"^[ \t]*(```|~~~)")
+_FENCE = _lazy(r"^[ \t]*(```|~~~)")
 # Markup blocks agents and their hosts wrap around material that is not the user's or
 # the agent's own words: system reminders, command output, tool results.
-_TAG_BLOCK = re.compile(r"<([A-Za-z][\w-]*)\b[^>\n]*>.*?</\1\s*>", re.DOTALL)
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+")
-_OUTPUT_LINE = re.compile(
+_TAG_BLOCK = _lazy(r"<([A-Za-z][\w-]*)\b[^>\n]*>.*?</\1\s*>", re.DOTALL)
+_LIST_ITEM = _lazy(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+")
+_OUTPUT_LINE = _lazy(
     r"^\s*(?:E\s{2,}|FAILED\b|PASSED\b|ERROR\b|WARN(?:ING)?\b|INFO\b|DEBUG\b|CRITICAL\b"
     r"|Traceback \(most recent|File \"|[A-Z]\w*(?:Error|Exception|Warning)\b:|={3,}|-{3,}"
     r"|\+{3}|@@|diff --git|npm (?:ERR|WARN)|error(?:\[\w+\])?:|warning:|\[\d|\$ |>>>? |% "
     r"|\d{4}-\d\d-\d\d[ T]\d\d:|\d+ (?:passed|failed)\b|(?:not )?ok \d|\||>)"
 )
-_CODE_LINE = re.compile(
+_CODE_LINE = _lazy(
     r"\s*(?:(?:async\s+)?def \w+\(|class \w+[(:]|import [\w.]+\s*$|import [\w.]+ as |import \{"
     r"|from [\w.]+ import |return(?:\s+\S+)?;?\s*$|return\b.*[(\[{;]|raise \w+\(|await [\w.]+\("
     r"|(?:const|let|var)\s+\w+\s*[=:]|function\s*\w*\s*\(|export\s+(?:default|function|const"
@@ -128,7 +155,7 @@ _CODE_LINE = re.compile(
 _CODE_CHARS = str.maketrans("", "", "{}[]();=<>|&$\\")
 # A line introducing pasted output or a list of options: what follows, up to the next
 # blank line, is quoted material.
-_INTRO = re.compile(
+_INTRO = _lazy(
     r"\b(?:printed|prints|output|outputs|says|said|shows|showed|logs?|errors?|traceback"
     r"|stderr|stdout|returned|returns|gave|got|results?|reads|message|options|approaches"
     r"|alternatives|possibilities|choices|ideas)\b[^:\n]*:\s*$",
@@ -136,26 +163,26 @@ _INTRO = re.compile(
 )
 # Where a sentence ends: . ! or ? before a space (people typing fast start the next one in
 # lower case), a blank line, a list item, a heading, or a line ending in . ! ? or :.
-_SENTENCE_END = re.compile(
+_SENTENCE_END = _lazy(
     r"[.!?][\"')\]*_]*(?=\s+[\"'(`*_\[A-Za-z0-9])|[.!?:]\n"
     r"|\n(?:\s*\n|(?=\s*(?:[-*+•]|\d{1,2}[.)])\s|\s*#|\s*\*\*))"
 )
-_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|Mr|Dr|Mrs|Ms|No|al)|\.\.)\.$", _I)
-_LEAD = re.compile(r"(?:\s+|[-*+•>]\s|#+\s|\d{1,2}[.)]\s|\*\*|__)+")
-_MARKUP = re.compile(r"\*\*|__|(?<!\w)[*_](?=\w)|(?<=\w)[*_](?!\w)")
-_INLINE_CODE_ONLY = re.compile(r"^`[^`]+`[\s.,;:!]*$")
-_QUOTED = re.compile(r"\"[^\"\n]{1,200}\"|“[^”\n]{1,200}”")
+_ABBREVIATION = _lazy(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|Mr|Dr|Mrs|Ms|No|al)|\.\.)\.$", _I)
+_LEAD = _lazy(r"(?:\s+|[-*+•>]\s|#+\s|\d{1,2}[.)]\s|\*\*|__)+")
+_MARKUP = _lazy(r"\*\*|__|(?<!\w)[*_](?=\w)|(?<=\w)[*_](?!\w)")
+_INLINE_CODE_ONLY = _lazy(r"^`[^`]+`[\s.,;:!]*$")
+_QUOTED = _lazy(r"\"[^\"\n]{1,200}\"|“[^”\n]{1,200}”")
 
 # -- what makes a statement not a commitment ------------------------------------------------
 
-_HYPOTHETICAL = re.compile(
+_HYPOTHETICAL = _lazy(
     r"\b(?:if|unless|whether|we could|i could|you could|could (?:we|i|also)|might|maybe|perhaps"
     r"|possibly|probably|would|wouldn't|should (?:we|i)|what if|in theory|ideally|hopefully"
     r"|option \d+\s*:|approach \d+\s*:|one option|another option|alternatively|either"
     r"|considering|wondering|not sure|unsure|thinking about|weighing|depending)\b",
     _I,
 )
-_RATIONALE = re.compile(
+_RATIONALE = _lazy(
     r"(?:,\s*|\s+[-\u2013\u2014]\s*|;\s*|\s+)(?<![\w-])(?:because|since|given that|so that"
     r"|as (?=it\b|it's\b|they\b|we\b|there\b|this is\b|that is\b)"
     r"|which (?=means|keeps|avoids|cuts|lets|makes))\s*"
@@ -163,7 +190,7 @@ _RATIONALE = re.compile(
     r"|\s+so\s+(?=(?:the|it|its|this|these|they|there|a|an|every|each|no|nothing|only)\b)",
     _I,
 )
-_SO_SUBJECT = re.compile(r"(?:^|[,;:]\s*|\s)(?:and\s+)?so,?\s*$", _I)
+_SO_SUBJECT = _lazy(r"(?:^|[,;:]\s*|\s)(?:and\s+)?so,?\s*$", _I)
 
 # -- decisions --------------------------------------------------------------------------------
 
@@ -175,18 +202,18 @@ _SUBJECT = (
     r"(?:I'll|I will|I'm going to|I am going to|I've decided to|I decided to|we'll|we will"
     r"|we're going to|we are going to|we decided to|let's|let us|I'm|I am|we're)"
 )
-_DECISION_LABEL = re.compile(
+_DECISION_LABEL = _lazy(
     r"^(?:final |my |the )?(?:decision|decided|verdict|conclusion)\s*[:\-\u2013\u2014]\s*"
     r"(?P<x>\S.+)$",
     _I,
 )
-_BETTER = re.compile(
+_BETTER = _lazy(
     r"\b(?:a|the)\s+(?:better|simpler|cleaner|safer|best|right|more robust)\s+"
     r"(?:approach|option|fix|solution|way|plan)(?:\s+here)?(?:\s*:\s*|\s+(?:is|would be)\s+"
     r"(?:to\s+)?)(?P<x>\S.+)$",
     _I,
 )
-_COMMIT = re.compile(
+_COMMIT = _lazy(
     rf"(?:^|(?<=[\s,;:(\u2014\u2013-]))(?P<subj>{_SUBJECT})\s+"
     rf"(?:(?:just|simply|instead|also|now|only|still|then|first)\s+)?"
     rf"(?P<verb>(?:{_STRONG_VERB})\b|(?!not\b|never\b|need\b|want\b"
@@ -201,25 +228,25 @@ _COMMIT = re.compile(
     _I,
 )
 # Using a tool is no decision about the work ("I'll use the Read tool since ...").
-_TOOL_USE = re.compile(
+_TOOL_USE = _lazy(
     r"(?:use|call|invoke)\s+(?:the\s+)?(?:\w+\s+)?(?:tool|command|grep|rg|ripgrep|bash|shell"
     r"|terminal|find|ls|cat|sed|todo ?write|todo list)\b",
     _I,
 )
-_GERUND = re.compile(
+_GERUND = _lazy(
     r"^(?P<verb>going with|opting for|settling on|sticking with|using|keeping)\s+(?P<x>\S.+)$",
     _I,
 )
-_PAST = re.compile(
+_PAST = _lazy(
     r"^(?:I\s+|we\s+)?(?P<verb>went with|opted for|settled on|chose|picked|switched to"
     r"|used|kept|replaced|moved to|stuck with)\s+(?P<x>\S.+)$",
     _I,
 )
-_CHOSE_OVER = re.compile(r"\b(?:over|instead of)\s+(?P<y>.+)$", _I)
-_INSTEAD_WORD = re.compile(r"\b(?:instead|rather than)\b", _I)
-_INSTEAD_AFTER = re.compile(r",\s*(?:instead of|rather than)\s+(?P<y>\S.*)$", _I)
-_INSTEAD = re.compile(r"\b(?:instead of|rather than)\s+(?P<y>\S.*)$", _I)
-_PROMPT_DECISION = re.compile(
+_CHOSE_OVER = _lazy(r"\b(?:over|instead of)\s+(?P<y>.+)$", _I)
+_INSTEAD_WORD = _lazy(r"\b(?:instead|rather than)\b", _I)
+_INSTEAD_AFTER = _lazy(r",\s*(?:instead of|rather than)\s+(?P<y>\S.*)$", _I)
+_INSTEAD = _lazy(r"\b(?:instead of|rather than)\s+(?P<y>\S.*)$", _I)
+_PROMPT_DECISION = _lazy(
     r"^(?:(?:no|ok(?:ay)?|yes|right|then|sure|great|alright)\b[,.!]?\s*)?(?:let's|let us|we'll"
     r"|we will)\s+"
     rf"(?:{_STRONG_VERB}|use)\s+(?P<x>\S.+)$"
@@ -230,34 +257,34 @@ _PROMPT_DECISION = re.compile(
 
 # -- alternatives -----------------------------------------------------------------------------
 
-_REJECT = re.compile(
+_REJECT = _lazy(
     r"\b(?:I(?:'ll| will)?|we(?:'ll| will)?)\s+(?:reject|rejected|discard|discarded|drop|dropped)"
     r"\s+(?P<x>(?:the\s+)?(?:\w+\s+){0,3}?(?:option|approach|idea|alternative|plan|proposal"
     r"|suggestion|solution|design)\b.*?|(?:using|adding|switching|moving|keeping)\b.*?)"
     r"(?:(?:,\s*|\s+)(?:because|since|as)\s+(?P<why>.+))?$",
     _I,
 )
-_AGAINST = re.compile(
+_AGAINST = _lazy(
     r"\b(?:decided against|ruled out|dropped the idea of|gave up on|abandoned|I'm against"
     r"|we're against)\s+(?P<x>\w.*?)(?:(?:,\s*|\s+)(?:because|since|as)\s+(?P<why>.+))?$",
     _I,
 )
-_CONSIDERED = re.compile(
+_CONSIDERED = _lazy(
     r"\b(?:I|we)\s+(?:considered|thought about|looked at|tried|evaluated|weighed)\s+"
     r"(?P<x>\w.*?),?\s+but\s+(?P<why>.+)$",
     _I,
 )
-_WONT_WORK = re.compile(
+_WONT_WORK = _lazy(
     r"^(?P<x>\S.*?)\s+(?:won't|will not|doesn't|does not|didn't|did not|can't|cannot)\s+work"
     r"(?:\s+(?:here|for us|either))?(?:(?:,\s*|\s+)(?:because|since|as)\s+(?P<why>.+)|\s*$)",
     _I,
 )
-_IS_OUT = re.compile(
+_IS_OUT = _lazy(
     r"^(?P<x>\S.*?)\s+(?:is|are)\s+(?:out|ruled out|not an option|a non-starter)"
     r"(?:(?:,\s*|\s+)(?:because|since|as)\s+(?P<why>.+))?$",
     _I,
 )
-_WONT_USE = re.compile(
+_WONT_USE = _lazy(
     r"\b(?:I|we)\s+(?:won't|will not|didn't|did not|am not going to|'m not going to"
     r"|are not going to|'re not going to)\s+(?P<verb>use|switch|add|go with|adopt|introduce"
     r"|pull in|move|rewrite|migrate|depend on)\b\s*(?P<x>.*?)(?:,\s*|\s+)(?:because|since|as)"
@@ -266,7 +293,7 @@ _WONT_USE = re.compile(
 )
 # What "X won't work" must name to be a rejected approach rather than a bug report ("the
 # login won't work because ..."), unless an earlier decision of the session names it.
-_APPROACH = re.compile(
+_APPROACH = _lazy(
     r"^(?:just\s+|simply\s+)?\w+ing\b|\b(?:approach|option|idea|plan|solution|fix|workaround"
     r"|trick|hack|strategy|alternative)\b",
     _I,
@@ -279,42 +306,36 @@ _ALTERNATIVE_PATTERNS = (
     (_IS_OUT, _set("out non"), 0.8),
     (_WONT_WORK, _set("work"), 0.8),
 )
-_PRONOUN = re.compile(
-    r"^(?:(?:wait|hmm|but|no|ok|okay|actually|so)[,.!]?\s+)*(?:that|this|it)$", _I
-)
+_PRONOUN = _lazy(r"^(?:(?:wait|hmm|but|no|ok|okay|actually|so)[,.!]?\s+)*(?:that|this|it)$", _I)
 
 # -- constraints ------------------------------------------------------------------------------
 
-_RULE_FILE = re.compile(
+_RULE_FILE = _lazy(
     r"(?:\b(?:CLAUDE|AGENTS|GEMINI|CONTRIBUTING|CONVENTIONS|STYLEGUIDE|STYLE_GUIDE)(?:\.md)?\b"
     r"|\.cursorrules\b|\.cursor/rules\b|copilot-instructions(?:\.md)?|\.windsurfrules\b)"
 )
-_RULE_VERB = re.compile(
+_RULE_VERB = _lazy(
     r"(?:\bsays?\b|\brequires?\b|\basks?\b|\bstates?\b|\bwants?\b|\bmandates?\b|\bforbids?\b"
     r"|\binsists?\b|\bper\b|\baccording to\b|\bspells out\b|:)\s*(?:that\s+|to\s+|us\s+to\s+)?"
     r"\w+\W+\w+",
     _I,
 )
-_EPISTEMIC = re.compile(
+_EPISTEMIC = _lazy(
     r"\bmust (?:have\b|be (?:a|an|the|due|caused|because|coming|from|something|related|why"
     r"|what|where|happening|it|that|this)\b)",
     _I,
 )
-_PROMPT_LEAD = re.compile(
-    r"^(?:(?:and|also|but|oh|plus|then|ok(?:ay)?|please|thanks)[,!]?\s+)+", _I
-)
-_PROHIBITION = re.compile(
+_PROMPT_LEAD = _lazy(r"^(?:(?:and|also|but|oh|plus|then|ok(?:ay)?|please|thanks)[,!]?\s+)+", _I)
+_PROHIBITION = _lazy(
     r"^(?:don'?t|do not|never|avoid|no need to)\b(?!\s+(?:worry|bother|forget|hesitate|know"
     r"|think|understand|see|get it|mind|care))",
     _I,
 )
-_CLAUSE = re.compile(r"[,;]\s+(?:and\s+|but\s+)?|\s+(?:and|but)\s+(?=don't|do not|never)", _I)
-_ALWAYS = re.compile(r"^(?:always|only|just)\s+(?!(?:a|the|one|two)\b)\w+", _I)
-_KEEP = re.compile(
-    r"^keep\s+(?!going\b|looking\b|trying\b|digging\b|at it\b|in mind\b|it up\b)\w+", _I
-)
-_MUST = re.compile(r"\bmust(?:n't| not| never| always)?\s+\w+", _I)
-_RULE_ANYWHERE = re.compile(
+_CLAUSE = _lazy(r"[,;]\s+(?:and\s+|but\s+)?|\s+(?:and|but)\s+(?=don't|do not|never)", _I)
+_ALWAYS = _lazy(r"^(?:always|only|just)\s+(?!(?:a|the|one|two)\b)\w+", _I)
+_KEEP = _lazy(r"^keep\s+(?!going\b|looking\b|trying\b|digging\b|at it\b|in mind\b|it up\b)\w+", _I)
+_MUST = _lazy(r"\bmust(?:n't| not| never| always)?\s+\w+", _I)
+_RULE_ANYWHERE = _lazy(
     r"\bwithout\s+(?:changing|breaking|touching|modifying|altering|adding|introducing|removing"
     r"|renaming|regex|any new|new)\b"
     r"|\b(?:no|zero)\s+(?:new|extra|additional|external|third[- ]party|more)\s+(?:dependenc\w*"
@@ -327,7 +348,7 @@ _RULE_ANYWHERE = re.compile(
     r"|\b(?:standard library only|stdlib only|only the standard library)\b",
     _I,
 )
-_AGENT_RULE = re.compile(
+_AGENT_RULE = _lazy(
     r"\b(?:I|we)\s+(?:must not|mustn't|must never|can't|cannot|shouldn't|should not|may not"
     r"|am not allowed to|are not allowed to)\s+(?:add|change|touch|modify|use|break|remove"
     r"|rename|introduce|log|write|store|print|expose|leak|edit|bump|depend|alter|drop)\b"
@@ -367,7 +388,7 @@ def _hypothetical(text: str, words: frozenset[bytes] | None = None) -> bool:
     return not words.isdisjoint(_HYPOTHETICAL_HINTS) and _HYPOTHETICAL.search(text) is not None
 
 
-_RESTATED = re.compile(
+_RESTATED = _lazy(
     r"\b(?:the user|user's|you asked|you said|you wanted|as requested|as asked|the prompt"
     r"|the request)\b",
     _I,
@@ -375,7 +396,7 @@ _RESTATED = re.compile(
 
 # -- plans that were dropped -------------------------------------------------------------------
 
-_RETRACT = re.compile(
+_RETRACT = _lazy(
     r"\b(?:scratch that|on second thought|on reflection|I was wrong"
     r"|(?<![\w'] )(?<![\w'])(?:never ?mind|forget (?:that|it))\b(?! the\b)"
     r"|actually,? (?:no\b|let's not|let me not|I won't|I shouldn't|that's wrong|that won't)"
@@ -385,7 +406,7 @@ _RETRACT = re.compile(
     r"|does not|did not|will not) work)",
     _I,
 )
-_USER_NO = re.compile(
+_USER_NO = _lazy(
     r"^(?:no|nope|don't do that|do not do that|that's wrong|that is wrong|stop)\b[\s,.!]", _I
 )
 
@@ -709,7 +730,7 @@ class _Mentions:
 
 
 # What may name a file or a symbol: word characters, dots, slashes and dashes.
-_NAME_TOKEN = re.compile(r"[\w./-]+")
+_NAME_TOKEN = _lazy(r"[\w./-]+")
 
 
 def _candidates(events: Sequence[Event]) -> Iterator[Event]:
@@ -845,7 +866,7 @@ def extract(
 
 
 # "option 2", "approach B": a reference to a choice the same text enumerated.
-_OPTION_REF = re.compile(r"(?:the\s+)?(?:option|approach|alternative)\s+(\w{1,3})", _I)
+_OPTION_REF = _lazy(r"(?:the\s+)?(?:option|approach|alternative)\s+(\w{1,3})", _I)
 
 
 def _resolve_option(found: _Found, text: str) -> _Found:

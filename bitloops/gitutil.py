@@ -83,6 +83,13 @@ class Git:
             raise NotAGitRepository(
                 f"{path} does not exist; pass a directory inside a git work tree"
             )
+        from .locate import locate
+
+        found = locate(os.fspath(where))  # read from .git; git decides the unusual
+        if found is not None:
+            return RepoPaths(
+                toplevel=Path(found[0]), git_dir=Path(found[1]), common_dir=Path(found[2])
+            )
         out = Git(where).try_run(
             "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"
         )

@@ -33,6 +33,7 @@ nothing) leaves the database as it was.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -137,15 +138,22 @@ def agent_module(agent: str) -> ModuleType:
     return module
 
 
-def json_lines(path: str | os.PathLike[str], limit: int | None = None) -> Iterator[dict[str, Any]]:
+def json_lines(
+    path: str | os.PathLike[str],
+    limit: int | None = None,
+    wanted: Callable[[bytes], bool] | None = None,
+) -> Iterator[dict[str, Any]]:
     """The JSON objects of a JSONL file, one per line; other lines are skipped.
 
-    Stops after ``limit`` lines when given. Raises :class:`OSError` when unreadable.
+    Stops after ``limit`` lines when given. ``wanted`` picks the raw lines worth parsing
+    (a cheap test of their bytes). Raises :class:`OSError` when unreadable.
     """
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh):
             if limit is not None and number >= limit:
                 return
+            if wanted is not None and not wanted(raw):
+                continue
             try:
                 obj = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, ValueError, RecursionError):
@@ -255,19 +263,21 @@ def import_transcript(
     except SessionNotFound:
         status = None
     report = _Report()
+    clock = _TranscriptClock(known=_known_sessions(repo))
     try:
-        with repo.store.transaction() as conn:
+        with repo.store.transaction() as conn, clock.running(repo.store):
             first_id = conn.execute("SELECT coalesce(max(id), 0) FROM live_events").fetchall()[0][0]
-            known = _known_sessions(repo)
             open_before = {i.session_id for i in repo.store.sessions() if i.status != "ended"}
             added = _record(repo, module, agent, sid, where, status, report)
             if added == 0:
                 raise _NothingNew
             report.others += _touched(conn, sid, int(str(first_id)))
             _end_others(repo, sid, report.others, open_before)
-            count = _retime(repo, conn, sid, int(str(first_id)), whole=status is None)
-            for other in report.others:
-                _retime(repo, conn, other, int(str(first_id)), whole=other not in known)
+            clock.settle(conn, int(str(first_id)))
+            (count,) = conn.execute(
+                "SELECT count(*) FROM live_events WHERE session_id = ? AND id > ?",
+                (sid, first_id),
+            ).fetchall()[0]
     except _NothingNew:
         _restore(repo, before)
         if status is None:
@@ -297,7 +307,7 @@ def import_transcript(
         agent=agent,
         session_id=sid,
         path=str(where),
-        events_added=count,
+        events_added=int(str(count)),
         new=status is None,
         unmapped=tuple(report.unmapped),
         other_sessions=tuple(report.others),
@@ -619,87 +629,76 @@ def _tool_key(name: Any, tool_input: Any) -> tuple[str, str]:
 _TS_KEY = '"transcript_ts":"'
 
 
-def _line_time(line: str) -> datetime | None:
-    """The ``transcript_ts`` of a stored line's payload, found without parsing the line.
+def _payload_time(payload_json: str) -> datetime | None:
+    """The ``transcript_ts`` of a stored payload, found without parsing it.
 
-    A canonical line escapes every quote inside a string, so the key's text occurs only
-    as a key; when some nested object has one too, the line is parsed.
+    Canonical JSON escapes every quote inside a string, so the key's text occurs only
+    as a key; when some nested object has one too, the payload is parsed.
     """
-    at = line.find(_TS_KEY)
+    at = payload_json.find(_TS_KEY)
     if at < 0:
         return None
-    if line.find(_TS_KEY, at + 1) >= 0:
-        payload = json.loads(line).get("payload")
+    if payload_json.find(_TS_KEY, at + 1) >= 0:
+        payload = json.loads(payload_json)
         return parse_time(payload.get("transcript_ts")) if isinstance(payload, dict) else None
     start = at + len(_TS_KEY)
-    return parse_time(line[start : line.index('"', start)])
+    return parse_time(payload_json[start : payload_json.index('"', start)])
 
 
-def _retime(repo: Repository, conn: Any, sid: str, first_id: int, *, whole: bool) -> int:
-    """Give the events just recorded the file's times; the number of them.
+@attrs.define
+class _TranscriptClock:
+    """The times an import's events get, as they are recorded: their file's.
 
-    Each event with a ``transcript_ts`` gets that time; one without (a file change,
-    the session's start and end) the time of the event before it. The session's own
-    start and end are moved only for a new session (``whole``): an existing session's
-    bookkeeping stays at the time of the import. Two passes over pages of rows (the
-    first finds the file's first and last times), so memory stays flat.
+    An event with a ``transcript_ts`` gets that time; one without (a file change) the
+    time of the session's event before it. A session the import creates starts at its
+    first time and ends at its last (:meth:`settle` moves its start once all is read);
+    an existing session's own start and end keep the time of the import.
     """
-    from .codec import format_ts
 
-    first: datetime | None = None
-    last: datetime | None = None
-    count = 0
-    ended = False
-    for rows in _pages(conn, sid, first_id):
-        count += len(rows)
-        for _, kind, line in rows:
-            ended = ended or kind == "session_end"
-            own = None if kind in ("session_start", "session_end") else _line_time(line)
-            if own is not None:
-                first = own if first is None or own < first else first
-                last = own if last is None or own > last else last
-    if first is None or last is None:
-        return count
-    previous: datetime | None = None
-    for rows in _pages(conn, sid, first_id):
-        updates = []
-        for row_id, kind, line in rows:
-            own = None if kind in ("session_start", "session_end") else _line_time(line)
-            when = own or previous or first
-            if kind == "session_start":
-                when = first
-            elif kind == "session_end":
-                when = last
-            previous = when
-            if kind in ("session_start", "session_end") and not whole:
+    known: set[str]
+    spans: dict[str, tuple[datetime, datetime]] = attrs.field(factory=dict)
+    previous: dict[str, datetime] = attrs.field(factory=dict)
+
+    def __call__(self, sid: str, kind: str, payload_json: str) -> datetime | None:
+        if kind in ("session_start", "session_end"):
+            span = self.spans.get(sid)
+            if sid in self.known or kind == "session_start" or span is None:
+                return None
+            return span[1]
+        own = _payload_time(payload_json)
+        if own is None:
+            return self.previous.get(sid)
+        span = self.spans.get(sid)
+        self.spans[sid] = (own, own) if span is None else (min(span[0], own), max(span[1], own))
+        self.previous[sid] = own
+        return own
+
+    @contextlib.contextmanager
+    def running(self, store: Any) -> Iterator[None]:
+        """The store's events get their times from this clock while inside."""
+        store.event_clock = self
+        try:
+            yield
+        finally:
+            store.event_clock = None
+
+    def settle(self, conn: Any, first_id: int) -> None:
+        """Start each session the import created at its first time."""
+        from .codec import format_ts
+
+        for sid, (first, _) in self.spans.items():
+            if sid in self.known:
                 continue
-            text = format_ts(when)
-            cut = line.rindex(',"ts":')  # the canonical line ends with its ts
-            updates.append((text, line[:cut] + ',"ts":"' + text + '"}', row_id))
-        conn.executemany("UPDATE live_events SET ts = ?, line = ? WHERE id = ?", updates)
-    if whole:
-        conn.execute(
-            "UPDATE sessions SET started_at = ?, ended_at = CASE WHEN ? THEN ? ELSE ended_at END "
-            "WHERE session_id = ?",
-            (format_ts(first), ended, format_ts(last), sid),
-        )
-    return count
-
-
-# Rows of a session read at a time by _retime.
-_PAGE = 2000
-
-
-def _pages(conn: Any, sid: str, first_id: int) -> Iterator[list[tuple[int, str, str]]]:
-    """The session's rows after ``first_id`` in seq order, a page at a time."""
-    seq = -1
-    while True:
-        rows = conn.execute(
-            "SELECT id, kind, line, seq FROM live_events WHERE session_id = ? AND id > ? "
-            "AND seq > ? ORDER BY seq LIMIT ?",
-            (sid, first_id, seq, _PAGE),
-        ).fetchall()
-        if not rows:
-            return
-        seq = rows[-1][3]
-        yield [(int(row[0]), str(row[1]), str(row[2])) for row in rows]
+            text = format_ts(first)
+            rows = conn.execute(
+                "SELECT id, line FROM live_events WHERE session_id = ? AND id > ? "
+                "AND kind = 'session_start'",
+                (sid, first_id),
+            ).fetchall()
+            for row_id, line in rows:
+                cut = str(line).rindex(',"ts":')  # the canonical line ends with its ts
+                conn.execute(
+                    "UPDATE live_events SET ts = ?, line = ? WHERE id = ?",
+                    (text, str(line)[:cut] + ',"ts":"' + text + '"}', row_id),
+                )
+            conn.execute("UPDATE sessions SET started_at = ? WHERE session_id = ?", (text, sid))

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from . import symbols as _bounds  # its MAX_* constants, read when used
 from .codec import canonical_dumps, checkpoint_header, content_hash, format_ts, new_id
 from .context.index import IndexRows, index_rows
 from .errors import GitError, StoreError
 from .gitutil import EMPTY_TREE
 from .model import Checkpoint, Event, EventKind, FileTouched, ModelIdentity, Symbol
 from .store.sqlite import CheckpointRow, DraftRows
-from .symbols import default_extractors, parse_diff, touched_symbols
+from .symbols import FileDiff, default_extractors, fit_limits, parse_diff, touched_symbols
 from .transcript import Transcript
 
 if TYPE_CHECKING:
@@ -159,11 +160,13 @@ def _build(
         for info in repo.store.sessions(session_ids=draft.session_ids)
     )
     changes = list(events.of_kinds([EventKind.FILE_CHANGE]))
-    files, symbols = _files_and_symbols(repo, sha, changes, diff_base)
+    files, symbols, skipped = _files_and_symbols(repo, sha, changes, diff_base)
     models = model_identities([*draft.models, *((s.agent, s.model) for s in sessions)])
     summary = summarizer.summarize(
         events=events, sessions=sessions, files=files, symbols=symbols, models=models
     )
+    if skipped:  # what the size bounds left out, whichever summariser ran
+        summary = attrs.evolve(summary, symbols=(*summary.symbols, *skipped))
     if summary.text:  # a plugged-in summariser may have read more than the events
         summary = attrs.evolve(summary, text=repo.redactor.redact(summary.text))
     branch = repo.git.branch()
@@ -263,15 +266,42 @@ def _agent_files(repo: Repository, events: Sequence[Event]) -> dict[str, FileTou
     return found
 
 
+def _commit_diff(repo: Repository, sha: str, base: str | None) -> str:
+    """``git diff -U0`` of ``sha`` (see ``Git.commit_diff``), bounded per file.
+
+    A file over ``symbols.MAX_FILE_BYTES`` is shown as binary: its lines are never sent.
+    """
+    if base is None:
+        parents = repo.git.parents(sha)
+        base = parents[0] if parents else EMPTY_TREE
+    return repo.git.run(
+        "-c", f"core.bigFileThreshold={_bounds.MAX_FILE_BYTES}",
+        "diff", "-U0", "-M", "--no-color", "--no-ext-diff", "--no-textconv",
+        "--src-prefix=a/", "--dst-prefix=b/", base, sha,
+    )  # fmt: skip
+
+
+def _blob_sizes(repo: Repository, specs: list[str]) -> dict[str, int]:
+    """The size in bytes of each ``rev:path`` blob, without reading it (0 for none)."""
+    if not specs:
+        return {}
+    text = "".join(f"{spec}\n" for spec in specs)
+    out = repo.git.run("cat-file", "--batch-check=%(objectsize)", input=text).split("\n")
+    return {spec: int(n) if n.isdigit() else 0 for spec, n in zip(specs, out, strict=False)}
+
+
 def _files_and_symbols(
     repo: Repository, sha: str, events: Sequence[Event], diff_base: str | None = None
-) -> tuple[tuple[FileTouched, ...], tuple[Symbol, ...]]:
-    """What changed from ``diff_base`` (default: the first parent) to ``sha``."""
+) -> tuple[tuple[FileTouched, ...], tuple[Symbol, ...], tuple[str, ...]]:
+    """What changed from ``diff_base`` (default: the first parent) to ``sha``.
+
+    Files, symbols, and notes of what the size bounds of :mod:`bitloops.symbols` left out.
+    """
     by_agent = _agent_files(repo, events)
     try:
         diffs = [
             d
-            for d in parse_diff(repo.git.commit_diff(sha, diff_base))
+            for d in parse_diff(_commit_diff(repo, sha, diff_base))
             if not d.path.startswith(_OWN_FILES)
         ]
     except GitError as exc:
@@ -293,26 +323,39 @@ def _files_and_symbols(
     files.sort(key=lambda f: f.path)
 
     extractors = default_extractors() if repo.symbol_extractors is None else repo.symbol_extractors
-    wanted = [d for d in diffs if not d.binary and any(x.handles(d.path) for x in extractors)]
+    # Binary ones too: a file over the size bound shows as binary, and is noted.
+    wanted = [d for d in diffs if any(x.handles(d.path) for x in extractors)]
     if not wanted:
-        return tuple(files), ()
+        return tuple(files), (), ()
     if diff_base is None:
         parents = repo.git.parents(sha)
         base = parents[0] if parents else None
     else:
         base = diff_base
-    specs = [f"{sha}:{d.path}" for d in wanted if d.change != "deleted"]
-    if base:
-        specs += [f"{base}:{d.old_path or d.path}" for d in wanted if d.change != "added"]
+
+    def sides(d: FileDiff) -> list[str]:
+        new = [f"{sha}:{d.path}"] if d.change != "deleted" else []
+        return new + ([f"{base}:{d.old_path or d.path}"] if base and d.change != "added" else [])
+
+    notes: list[str] = []
+    specs = [spec for d in wanted for spec in sides(d)]
     try:
+        # Git shows a file over the bound as binary: sizes matter only when one is, or
+        # when enough files changed to pass the bound per checkpoint.
+        most = len(specs) * _bounds.MAX_FILE_BYTES
+        if any(d.binary for d in wanted) or most > _bounds.MAX_SOURCE_BYTES:
+            sizes = _blob_sizes(repo, specs)
+            wanted = fit_limits(wanted, lambda d: [sizes.get(x, 0) for x in sides(d)], notes)
+            specs = [spec for d in wanted for spec in sides(d)]
         blobs = repo.git.read_blobs(specs)
     except GitError as exc:
         log.warning("bitloops: cannot read the files of %s: %s", sha, exc)
-        return tuple(files), ()
+        return tuple(files), (), ()
     symbols = touched_symbols(
         wanted,
         read_new=lambda path: blobs.get(f"{sha}:{path}"),
         read_old=lambda path: blobs.get(f"{base}:{path}") if base else None,
         extractors=extractors,
+        notes=notes,
     )
-    return tuple(files), tuple(symbols)
+    return tuple(files), tuple(symbols), tuple(notes)

@@ -15,13 +15,20 @@ scans the text that way. Each rule family has a trigger that runs in C at memory
   four-letter "shape" in which a regex starting with a literal finds such runs.
 * Private keys and URLs are found by regexes that start with a literal
   (``-----BEGIN``, ``://``), which the engine searches for like ``str.find``.
-* Assignments (``password=...``) and ``Authorization`` headers are found in the
-  lower-cased text, each keyword by a regex that starts with that keyword, run only
-  when the keyword occurs at all.
+* Lower-case hex tokens (``dop_v1_...``, ``dapi...``, ``sk-or-v1-...``) have no capital:
+  a second ``bytes.translate`` marks hex digits, ``bytes.find`` looks for 32 in a row,
+  and only a run with a known prefix character before it is tried against the token
+  rules. The same bytes tell whether the text holds a ``\\u`` escape; if so, the text is
+  also judged with its JSON escapes decoded (two levels deep), offsets mapped back.
+* Assignments (``password=...``), ``Authorization`` headers and cue phrases ("the
+  password is ...", ``mysql -p...``, ``&sig=...``) are found in the lower-cased text,
+  each keyword by a regex that starts with that keyword, run only when the keyword
+  occurs at all (behind a memchr for a rare character where there is one).
 """
 
 from __future__ import annotations
 
+import bisect
 import collections
 import functools
 import json
@@ -68,6 +75,47 @@ RULES: tuple[str, ...] = (
     "stripe-key",
     "anthropic-key",
     "openai-key",
+    "age-secret-key",
+    "alibaba-key",
+    "artifactory-key",
+    "atlassian-token",
+    "azure-client-secret",
+    "azure-sas",
+    "databricks-token",
+    "digitalocean-token",
+    "discord-token",
+    "doppler-token",
+    "dynatrace-token",
+    "flyio-token",
+    "google-oauth-secret",
+    "grafana-token",
+    "groq-key",
+    "heroku-key",
+    "huggingface-token",
+    "linear-key",
+    "mailgun-key",
+    "newrelic-key",
+    "notion-token",
+    "npm-token",
+    "openrouter-key",
+    "perplexity-key",
+    "planetscale-token",
+    "postman-key",
+    "pulumi-token",
+    "pypi-token",
+    "replicate-token",
+    "rubygems-token",
+    "sendgrid-key",
+    "sendinblue-key",
+    "sentry-dsn",
+    "sentry-token",
+    "shippo-token",
+    "shopify-token",
+    "square-token",
+    "telegram-bot-token",
+    "twilio-key",
+    "vault-token",
+    "xai-key",
     "jwt",
     "url-password",
     "auth-header",
@@ -153,6 +201,7 @@ _TOKEN_RULES: tuple[tuple[str, str], ...] = (
     ("stripe-key", r"sk_(?:live|test)_[A-Za-z0-9]{10,}"),
     ("stripe-key", r"rk_(?:live|test)_[A-Za-z0-9]{10,}"),
     ("anthropic-key", r"sk-ant-[a-z0-9]{2,12}-[A-Za-z0-9_-]{20,}"),
+    ("openrouter-key", r"sk-or-v1-[0-9a-f]{64}"),
     # OpenAI keys are random base62; demanding a digit and a capital keeps kebab-case
     # names such as "sk-learn-pipeline-defaults" out.
     (
@@ -160,18 +209,154 @@ _TOKEN_RULES: tuple[tuple[str, str], ...] = (
         r"sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Z])"
         r"[A-Za-z0-9_-]{20,}",
     ),
+    ("age-secret-key", r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"),
+    ("alibaba-key", r"LTAI[A-Za-z0-9]{20}(?![A-Za-z0-9])"),
+    ("artifactory-key", r"AKCp[A-Za-z0-9]{69}"),
+    ("atlassian-token", r"ATATT3[A-Za-z0-9_=-]{100,}"),
+    ("databricks-token", r"dapi[0-9a-f]{32}(?:-[0-9])?(?![A-Za-z0-9])"),
+    ("digitalocean-token", r"do[opr]_v1_[0-9a-f]{64}"),
+    # The first part is the bot's id in base64, which starts with M, N or O.
+    *(
+        ("discord-token", rf"{c}[A-Za-z0-9_-]{{23,27}}\.[A-Za-z0-9_-]{{6}}\.[A-Za-z0-9_-]{{27,40}}")
+        for c in "MNO"
+    ),
+    ("doppler-token", r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}"),
+    ("dynatrace-token", r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}"),
+    ("flyio-token", r"fo1_[A-Za-z0-9_-]{43}"),
+    ("flyio-token", r"fm[12][ar]?_[A-Za-z0-9+/]{100,}={0,3}"),
+    ("google-oauth-secret", r"GOCSPX-[A-Za-z0-9_-]{28}"),
+    ("grafana-token", r"glc_[A-Za-z0-9+/]{32,}={0,2}"),
+    ("grafana-token", r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"),
+    ("grafana-token", r"eyJrIjoi[A-Za-z0-9]{70,}={0,2}"),
+    ("groq-key", r"gsk_[A-Za-z0-9]{52}"),
+    ("heroku-key", r"HRKU-AA[A-Za-z0-9_-]{58}"),
+    ("huggingface-token", r"hf_[A-Za-z]{34}(?![A-Za-z0-9])"),
+    ("huggingface-token", r"api_org_[A-Za-z]{34}(?![A-Za-z0-9])"),
+    ("linear-key", r"lin_(?:api|oauth)_[A-Za-z0-9]{40}"),
+    ("mailgun-key", r"key-(?=[a-z]*[0-9])[a-z0-9]{32}(?![A-Za-z0-9])"),
+    ("newrelic-key", r"NR(?:AK|AA|II|JS)-[A-Z0-9]{27}(?![A-Za-z0-9])"),
+    ("notion-token", r"ntn_[0-9]{11}[A-Za-z0-9]{35}"),
+    ("npm-token", r"npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])"),
+    ("perplexity-key", r"pplx-[A-Za-z0-9]{48}"),
+    ("planetscale-token", r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.=-]{32,64}"),
+    ("postman-key", r"PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}"),
+    ("pulumi-token", r"pul-[0-9a-f]{40}"),
+    ("pypi-token", r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"),
+    ("replicate-token", r"r8_[A-Za-z0-9]{37}"),
+    ("rubygems-token", r"rubygems_[0-9a-f]{48}"),
+    ("sendgrid-key", r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"),
+    ("sendinblue-key", r"xkeysib-[0-9a-f]{64}-[A-Za-z0-9]{16}"),
+    ("sentry-token", r"sntryu_[0-9a-f]{64}"),
+    ("sentry-token", r"sntrys_eyJ[A-Za-z0-9+/_=]{40,}"),
+    ("shippo-token", r"shippo_(?:live|test)_[0-9a-fA-F]{40}"),
+    ("shopify-token", r"shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}"),
+    ("square-token", r"EAAA[A-Za-z0-9_-]{60}"),
+    ("square-token", r"sq0(?:atp-[A-Za-z0-9_-]{22}|csp-[A-Za-z0-9_-]{43})"),
+    # The secret half of a bot token, after "<bot id>:".
+    ("telegram-bot-token", r"A[A-Za-z0-9_-]{34}(?![A-Za-z0-9_-])(?<=[0-9]:.{35})"),
+    ("twilio-key", r"SK[0-9a-fA-F]{32}(?![A-Za-z0-9])"),
+    ("vault-token", r"hv[sb]\.[A-Za-z0-9_-]{90,}"),
+    ("xai-key", r"xai-[A-Za-z0-9]{80}"),
 )
-# Each alternative ends with an empty group named after its index, so ``lastindex``
-# names the rule without a group at the alternative's start (which would cost speed).
-_TOKENS: re.Pattern[str] = _lazy(
-    "_TOKENS", "|".join(f"{rx}(?P<t{i}>)" for i, (_, rx) in enumerate(_TOKEN_RULES))
-)
+
+
+def _token_pattern() -> str:
+    """One regex for all token rules, its alternatives grouped by their first character.
+
+    Grouped, the engine tries at each position only the rules that start with the
+    character there, instead of every rule in turn. Each alternative ends with an empty
+    group named after its index, so ``lastindex`` names the rule without a group at the
+    alternative's start (which would cost speed).
+    """
+    groups: dict[str, list[str]] = {}
+    for i, (_, rx) in enumerate(_TOKEN_RULES):
+        groups.setdefault(rx[0], []).append(f"{rx[1:]}(?P<t{i}>)")
+    return "|".join(f"{first}(?:{'|'.join(alts)})" for first, alts in groups.items())
+
+
+_TOKENS: re.Pattern[str] = _lazy("_TOKENS", _token_pattern())
 
 
 @functools.cache
 def _token_names() -> dict[int, str]:
     """The token rule named by each ``lastindex`` of :data:`_TOKENS`."""
     return {_TOKENS.groupindex[f"t{i}"]: rule for i, (rule, _) in enumerate(_TOKEN_RULES)}
+
+
+# Lower-case hex digits -> "h", backslash and "u" kept, everything else -> space: 32 "h"
+# in a row is a hex run, "\uhh" a \u escape.
+_HEX_SHAPE = bytes(
+    ord("h") if chr(i) in "0123456789abcdef" else i if chr(i) in "\\u" else ord(" ")
+    for i in range(256)
+)
+_HEX_NEEDLE = b"h" * 32
+_U_NEEDLE = b"\\u"
+_HEX_RUN: re.Pattern[str] = _lazy("_HEX_RUN", r"[0-9a-f]{32,}")
+_RUN_SET = frozenset(_RUN_CHARS)
+_RUN_AT: re.Pattern[str] = _lazy("_RUN_AT", r"[A-Za-z0-9+/_=-]*")
+
+
+def _hex_runs(hexes: bytes) -> Iterator[tuple[int, int]]:
+    """The ``[start, end)`` of each run of 32+ hex digits, from :data:`_HEX_SHAPE` bytes."""
+    i = hexes.find(_HEX_NEEDLE)
+    while i >= 0:
+        stop = hexes.find(b" ", i)
+        if stop < 0:
+            yield i, len(hexes)
+            return
+        yield i, stop
+        i = hexes.find(_HEX_NEEDLE, stop)
+
+
+def _run_start(text: str, i: int) -> int:
+    """Where the run of run characters holding ``text[i]`` starts (at most 100 back)."""
+    limit = max(0, i - 100)
+    while i > limit and text[i - 1] in _RUN_SET:
+        i -= 1
+    return i
+
+
+def _widen(text: str, start: int, end: int) -> tuple[int, int]:
+    """``[start, end)`` widened over neighbouring runs joined to it by "." or "~"."""
+    lo = start
+    for _ in range(6):
+        if lo < 2 or text[lo - 1] not in ".~" or text[lo - 2] not in _RUN_SET:
+            break
+        lo = _run_start(text, lo - 1)
+    hi = end
+    for _ in range(6):
+        if hi + 1 >= len(text) or text[hi] not in ".~" or text[hi + 1] not in _RUN_SET:
+            break
+        m = _RUN_AT.match(text, hi + 1)
+        hi = hi + 1 if m is None else m.end()
+    return lo, hi
+
+
+# Long base64 that is no secret, known by what precedes it: npm/SRI integrity hashes
+# (sha512-...), go.sum hashes (h1:...), data: URIs (images, source maps), SSH public keys.
+_BENIGN_BEFORE: re.Pattern[str] = _lazy(
+    "_BENIGN_BEFORE",
+    r"(?:\bh1:|base64,|\b(?:ssh|ecdsa-sha2|sk-ssh|sk-ecdsa-sha2)-[a-z0-9@.-]+ )\Z",
+)
+_BENIGN_PREFIXES: tuple[str, ...] = (
+    "sha1-",
+    "sha256-",
+    "sha384-",
+    "sha512-",
+    "AAAAB3NzaC1",
+    "AAAAC3NzaC1",
+    "AAAAE2VjZHNh",
+)
+_UUID: re.Pattern[str] = _lazy(
+    "_UUID", r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def _benign_context(text: str, start: int, run: str) -> bool:
+    """Whether the run starting at ``start`` is known data rather than a secret."""
+    if run.startswith(_BENIGN_PREFIXES):
+        return True
+    return _BENIGN_BEFORE.search(text, max(0, start - 40), start) is not None
 
 
 _JWT: re.Pattern[str] = _lazy("_JWT", r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
@@ -197,7 +382,9 @@ _URL: re.Pattern[str] = _lazy(
     r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<hook>[A-Za-z0-9_/+-]{16,})"
     # user:password@host; the user may be empty (redis://:pw@host). RFC 3986 forbids a
     # raw "@" or "/" in the password, so they end it.
-    r"""|[^\s:@/"'\\]*:""" + _NOT_DONE + r"""(?P<pw>[^\s@/"'\\]+)(?=@))""",
+    r"""|[^\s:@/"'\\\[]*:""" + _NOT_DONE + r"""(?P<pw>[^\s@/"'\\]+)(?=@)"""
+    # A Sentry DSN's key sits where the user would: https://<32 hex>@o1.ingest.sentry.io/2
+    r"|(?P<dsn>[0-9a-f]{32})(?=@))",
 )
 
 # --- Keyword rules, matched in the lower-cased text ----------------------------------
@@ -205,11 +392,13 @@ _URL: re.Pattern[str] = _lazy(
 _ND = r"(?!\[redacted:)"
 # The key ends here: ``password=`` yes, ``password_hash=`` or ``passwords:`` no.
 _KEY_END = r"(?![a-z0-9_.-])"
-# ``=`` or ``:``, after an optional closing quote of the key (also ``\"`` inside JSON).
-_OP = r"""(?:\\?["'])?[ \t]*+[:=](?!=)[ \t]*+"""
+# ``=`` or ``:``, after an optional closing quote of the key (also ``\"`` inside JSON,
+# ``\\\"`` inside JSON inside JSON).
+_OP = r"""(?:\\*["']\]?)?[ \t]*+[:=](?!=)[ \t]*+(?:\((?=\\*["'])[ \t]*)?"""
 _VALUE = (
     r"(?:"
-    r'\\"' + _ND + r'(?P<ve>(?:[^"\\\n]|\\[^"])+)'  # \"value\" inside a JSON string
+    # \"value\" inside a JSON string, \\\"value\\\" one level deeper
+    r'\\+"' + _ND + r'(?P<ve>(?:[^"\\\n]|\\++(?!"))+)'
     # "value"; in JSON text a quote followed by , : } ] closes a string instead
     r'|"(?![,:}\]])' + _ND + r'(?P<vd>(?:[^"\\\n]|\\.)+)'
     r"|'" + _ND + r"(?P<vs>[^'\\\n]+)"  # 'value'
@@ -217,11 +406,27 @@ _VALUE = (
     r")"
 )
 _KV_TAIL = _KEY_END + _OP + _VALUE
-_AUTH_SCHEMES = r"(?:bearer|basic|token|digest|bot|negotiate)"
+# A password in a sentence: "the password is X", "password for the db: X", "use
+# password `X`". Unquoted, the value needs a digit or a symbol, so prose such as
+# "the password is wrong" is left alone.
+_PROSE_TAIL = (
+    r"(?:[ \t]+(?:for|of)[ \t]+[^\s:=]+(?:[ \t]+[^\s:=]+){0,3}?)??"
+    r"(?:[ \t]*:[ \t]*|[ \t]+(?:(?:is|was|will[ \t]+be|should[ \t]+be)(?:[ \t]*:)?[ \t]+"
+    r"|(?:(?:is|was|has[ \t]+been)[ \t]+)?(?:changed|set|reset|updated)[ \t]+to[ \t]+)?)"
+    + _ND
+    + r"""(?:`(?P<pb>[^`\s]{4,})`|"(?P<pd>[^"\s]{4,})"|'(?P<ps>[^'\s]{4,})'"""
+    r"""|(?P<pu>(?=[^\s"'`]*[0-9!#$%^&*@~+=?_-])[^\s"'`]{4,}))"""
+)
+_AUTH_SCHEMES = r"(?:bearer|basic|token|digest|bot|negotiate|ssws|apikey)"
 
 # (gate substring, regex, rule); the regex starts with the gate so it is found quickly.
+# The value group that matched tells how to judge it (see _keyword_rule).
 _KEYWORD_RULES: tuple[tuple[str, _Lazy, str], ...] = (
-    ("pass", _lazy(None, r"pass(?:w(?:or)?d|phrase)" + _KV_TAIL), "password"),
+    (
+        "pass",
+        _lazy(None, r"pass(?:w(?:or)?d|phrase)(?:" + _KV_TAIL + "|" + _PROSE_TAIL + ")"),
+        "password",
+    ),
     ("pwd", _lazy(None, r"pwd" + _KV_TAIL), "password"),
     (
         "secret",
@@ -234,22 +439,52 @@ _KEYWORD_RULES: tuple[tuple[str, _Lazy, str], ...] = (
         _lazy(
             None,
             r"key(?:(?<=api[_.-]key)|(?<=apikey)|(?<=access[_.-]key)|(?<=accesskey)"
-            r"|(?<=private[_.-]key)|(?<=privatekey))" + _KV_TAIL,
+            r"|(?<=private[_.-]key)|(?<=privatekey)|(?<=app[_.-]key)|(?<=appkey)"
+            r"|(?<=application[_.-]key)|(?<=applicationkey))" + _KV_TAIL,
         ),
         "secret",
     ),
+    # Mailgun keys are lower-case, so no capital triggers a run for them.
+    ("key", _lazy(None, r"(?P<vt>key-[a-z0-9]{32})"), "mailgun-key"),
     (
         "authorization",
         _lazy(
             None,
-            r"authorization" + _KEY_END + _OP + r"""(?:\\?["'])?"""
+            r"authorization" + _KEY_END + _OP + r"""(?:\\*["'])?"""
             # Possessive, so "Bearer [REDACTED:...]" is not re-read as the value "Bearer".
             rf"(?:{_AUTH_SCHEMES}[ \t]+)?+" + _ND + r"""(?P<va>[^\s"'\\]{4,})""",
         ),
         "auth-header",
     ),
+    # mysql -pSECRET (matched in the original text: -P is the port).
+    (
+        "mysql",
+        _lazy(
+            None,
+            r"""mysql(?:dump|admin|import|slap|sh)?[ \t][^\n|;&"\\]*?(?<=[ \t])-p"""
+            + _ND
+            + r"""(?:\\?"(?![,:}\]])(?P<md>[^"\\\n]+)\\?"|'(?P<ms>[^'\n]+)'"""
+            + r"""|(?P<mu>[^\s"'`;|&\\]+))""",
+        ),
+        "password",
+    ),
+    # Entra ID (Azure AD) client secrets: three characters, a digit, "Q~", 31-34 more,
+    # "~" and "." among them (so no run need be long enough to trigger). Matched in the
+    # original text from the "Q"; the four characters before it are added back.
+    (
+        "q~",
+        _lazy(
+            None,
+            r"Q(?<=[A-Za-z0-9_.]{3}[0-9]Q)~(?P<vz>[A-Za-z0-9_~.-]{31,34})(?![A-Za-z0-9_~.-])",
+        ),
+        "azure-client-secret",
+    ),
+    # The signature of an Azure shared access signature (?sv=...&sig=...).
+    ("sig=", _lazy(None, r"sig=" + _ND + r"(?P<sg>[a-z0-9%+/=_-]{16,})"), "azure-sas"),
 )
-_VALUE_GROUPS = ("vd", "ve", "vs", "vu", "va")
+_CASED_GATES = frozenset({"mysql", "q~"})
+_GATE_PRE = {"q~": "~", "sig=": "&", "authorization": "z"}
+_LABEL: re.Pattern[str] = _lazy("_LABEL", r"(?P<ident>[A-Za-z_][A-Za-z0-9_.-]*)[=:]")
 
 # Values that name a secret rather than contain one.
 _PLACEHOLDER_WORDS = frozenset(
@@ -271,16 +506,22 @@ _VARIABLE_WORDS: re.Pattern[str] = _lazy(
 _SECRET_KEY: re.Pattern[str] = _lazy(
     "_SECRET_KEY",
     r"(?:pass(?:w(?:or)?d|phrase)|pwd|secret(?:[_.-]?(?:access[_.-]?)?key)?|token"
-    r"|api[_.-]?key|access[_.-]?key|private[_.-]?key|authorization)\Z",
+    r"|api[_.-]?key|access[_.-]?key|private[_.-]?key|app(?:lication)?[_.-]?key"
+    r"|authorization)\Z",
     re.IGNORECASE,
 )
 _AUTH_SCHEME: re.Pattern[str] = _lazy("_AUTH_SCHEME", _AUTH_SCHEMES + r"[ \t]+", re.IGNORECASE)
 
 
+_PERCENT: re.Pattern[str] = _lazy("_PERCENT", r"%(?:\w+%|\(\w+\)[sdr]|[sdr])")
+
+
 def _is_placeholder(value: str) -> bool:
     """Whether an assigned value is a stand-in (``${X}``, ``<token>``, ``None``, ``****``)."""
-    if value[0] in "$%{<[(*" or value.lower() in _PLACEHOLDER_WORDS:
+    if value[0] in "${<[(" or value.lower() in _PLACEHOLDER_WORDS:
         return True
+    if value[0] == "%" and _PERCENT.fullmatch(value):
+        return True  # %DB_PASSWORD%, %s, %(password)s
     return not value.strip("*xX.#_ -")
 
 
@@ -303,6 +544,9 @@ def _looks_random(run: str) -> bool:
     so the share of characters in word-like stretches (``java``, ``Example``) decides,
     with an entropy floor against repetitive strings.
     """
+    if "-" in run and _UUID.search(run):
+        # A name built around a UUID (rollout-2025-01-01T10-00-00-<uuid>.jsonl).
+        run = _UUID.sub("", run)
     n = len(run)
     if not 32 <= n <= 512:
         return False
@@ -327,15 +571,28 @@ def _token_rule(value: str, default: str) -> str:
 def _keyword_rule(
     text: str, m: re.Match[str], gate: str, rule: str, group: str, value: str
 ) -> str | None:
-    """The rule name for a value assigned to a keyword, or None when it is no secret."""
+    """The rule name for a value found after a keyword, or None when it is no secret."""
+    if group == "vt":  # a token found by its prefix: it must start a word
+        if m.start() and text[m.start() - 1].isalnum():
+            return None
+        return _token_rule(value, "") or None
+    if group == "vz":
+        return rule
+    if group == "sg":  # a signature in a query string
+        return rule if not m.start() or not text[m.start() - 1].isalnum() else None
     if _is_placeholder(value):
         return None
     if gate == "pwd" and value[0] in "/~":
         return None  # PWD=/home/alice is the working directory
     if m.start() and text[m.start() - 1] == "/":
         return None  # "/etc/passwd: ..." names a file
-    if group == "vu" and _is_code(value):
-        return None
+    if group == "vu":
+        if _is_code(value):
+            return None
+        label = _LABEL.match(value)
+        if label is not None and _VARIABLE_WORDS.search(label.group("ident")):
+            # "the password: DB_PASSWORD=..." labels an assignment, found on its own.
+            return None
     if gate == "secret" and m.group("aws"):
         rule = "aws-secret-key"
     return _token_rule(value, rule)
@@ -369,17 +626,34 @@ class Redactor:
 
     def findings(self, text: str) -> list[Finding]:
         """Every secret in ``text``, sorted by position; overlapping matches are joined."""
+        return self._findings(text, 0)
+
+    def _findings(self, text: str, depth: int) -> list[Finding]:
+        """:meth:`findings`, ``depth`` levels of escapes deep."""
         found: list[Finding] = []
         if "-----BEGIN" in text:
             found += (Finding("private-key", *m.span()) for m in _PEM.finditer(text))
-        self._run_findings(text, found)
+        u_escape = self._run_findings(text, found)
         self._url_findings(text, found)
         self._keyword_findings(text, found)
+        if u_escape and depth < 2:
+            # "password\u003d\u0022...": judge the text with its escapes decoded too.
+            self._unescaped_findings(text, depth, found)
         if self._extra:
             self._extra_findings(text, found)
+        if found:
+            # A value cut over lines ("...\\\n", '"..."\n "..."') goes on there.
+            found = [_continued(text, f) for f in found]
         if len(found) > 1:
             found = _merge(found)
         return found
+
+    def _unescaped_findings(self, text: str, depth: int, found: list[Finding]) -> None:
+        """Findings in ``text`` read with its JSON escapes decoded, mapped back to it."""
+        view = _Unescaped(text)
+        if view.text != text:
+            for f in self._findings(view.text, depth + 1):
+                found.append(Finding(f.rule, view.start(f.start), view.end(f.end)))
 
     def redact(self, text: str) -> str:
         """``text`` with each secret replaced by ``[REDACTED:<rule>]``."""
@@ -440,30 +714,54 @@ class Redactor:
 
     # --- the rule families ------------------------------------------------------------
 
-    def _run_findings(self, text: str, found: list[Finding]) -> None:
-        """Token and high-entropy findings, from runs of 16+ run characters with a capital."""
-        if text.isascii():
-            shape = text.encode("ascii").translate(_SHAPE)
-            first = _SHAPE_RUN.search(shape)
-            if first is None:
-                return
-            spans: Iterator[tuple[int, int]] = (
-                (shape.rfind(b" ", 0, m.start()) + 1, m.end())
-                for m in _SHAPE_RUN.finditer(shape, first.start())
-            )
-        else:
-            shape = text.encode("utf-8", "surrogatepass").translate(_SHAPE)
-            if _SHAPE_RUN.search(shape) is None:
-                return
-            spans = (m.span() for m in _TEXT_RUN.finditer(text) if _HAS_UPPER.search(m.group()))
+    def _run_findings(self, text: str, found: list[Finding]) -> bool:
+        """Token and high-entropy findings, from runs of 16+ run characters with a capital.
+
+        Returns whether ``text`` holds a ``\\u`` escape (found on the way, at no cost).
+        """
+        ascii_text = text.isascii()
+        raw = text.encode("ascii") if ascii_text else text.encode("utf-8", "surrogatepass")
+        shape = raw.translate(_SHAPE)
         covered = 0
-        for start, end in spans:
-            if start < covered:
-                continue
-            if text[start] in "nrtbfu" and start and _escaped(text, start):
-                # "\nAKIA..." in JSON: the escape letter is not part of the token.
-                start += 5 if text[start] == "u" else 1
-            covered = self._classify_run(text, start, end, found)
+        if _SHAPE_RUN.search(shape) is not None:
+            spans: Iterator[tuple[int, int]]
+            if ascii_text:
+                spans = (
+                    (shape.rfind(b" ", 0, m.start()) + 1, m.end())
+                    for m in _SHAPE_RUN.finditer(shape)
+                )
+            else:  # shape offsets are bytes: find the runs in the text itself
+                spans = (m.span() for m in _TEXT_RUN.finditer(text) if _HAS_UPPER.search(m.group()))
+            for start, end in spans:
+                if start < covered:
+                    continue
+                if text[start] in "nrtbfu" and start and text[start - 1] == "\\":
+                    # "\nAKIA..." in JSON (or "\\nAKIA..." in JSON inside JSON): the
+                    # escape letter is not part of the token.
+                    start += 5 if text[start] == "u" else 1
+                covered = self._classify_run(text, start, end, found)
+        # Lower-case hex tokens (dop_v1_..., dapi...) have no capital to trigger a run:
+        # find 32+ hex characters at memory speed, then look for a known prefix.
+        hexes = raw.translate(_HEX_SHAPE)
+        u_escape = _U_NEEDLE in hexes
+        if hexes.find(_HEX_NEEDLE) < 0:
+            return u_escape
+        hex_covered = 0
+        hex_spans = _hex_runs(hexes) if ascii_text else (m.span() for m in _HEX_RUN.finditer(text))
+        for i, stop in hex_spans:
+            if i < hex_covered or not i or text[i - 1] not in "_-iK":
+                continue  # a bare hash, not a prefixed token
+            # The token starts where its run does ("xoxp-1-2-3-<hex>", "dapi<hex>").
+            lo, hi = _run_start(text, i), min(len(text), stop + 24)
+            m = _TOKENS.search(text, lo, hi)
+            while m is not None and m.start() <= i:
+                s = m.start()
+                if m.end() > i and (s == lo or not text[s - 1].isalnum()):
+                    assert m.lastindex is not None
+                    found.append(Finding(_token_names()[m.lastindex], s, m.end()))
+                    hex_covered = m.end()
+                m = _TOKENS.search(text, m.end(), hi)
+        return u_escape
 
     def _classify_run(self, text: str, start: int, end: int, found: list[Finding]) -> int:
         """Add the findings in one run; return where the last one ends (at least ``end``)."""
@@ -472,21 +770,27 @@ class Redactor:
             if m is not None:
                 found.append(Finding("jwt", start, m.end()))
                 return m.end()
+        # Some tokens span several runs joined by "." or "~" (SG.x.y, dp.pt.x, a.b.c):
+        # search a window widened over such joins.
+        lo, hi = _widen(text, start, end)
         hit = False
-        m = _TOKENS.search(text, start, end)
+        m = _TOKENS.search(text, lo, hi)
         while m is not None:
             s = m.start()
             # Inside a run a token must start a word: "AKIA..." yes, "xAKIA..." no.
-            if s == start or not text[s - 1].isalnum():
+            if (s == lo or not text[s - 1].isalnum()) and m.end() > start:
                 assert m.lastindex is not None
                 found.append(Finding(_token_names()[m.lastindex], s, m.end()))
                 hit = True
-            m = _TOKENS.search(text, m.end(), end)
+                end = max(end, m.end())
+            m = _TOKENS.search(text, m.end(), hi)
         if hit or not self._entropy or end - start < 32:
             return end
         while end < len(text) and text[end] == "=":
             end += 1
         run = text[start:end]
+        if _benign_context(text, start, run):
+            return end
         if _looks_random(run.rstrip("=")):
             found.append(Finding("high-entropy", start, end))
         elif "/" in run and len(run) <= 1024:
@@ -507,30 +811,51 @@ class Redactor:
         for m in _URL.finditer(text, first.start()):
             if m.group("hook") is not None:
                 found.append(Finding("slack-webhook", *m.span("hook")))
+            elif m.group("dsn") is not None:
+                found.append(Finding("sentry-dsn", *m.span("dsn")))
             elif not _is_placeholder(pw := m.group("pw")):
                 found.append(Finding(_token_rule(pw, "url-password"), *m.span("pw")))
 
     def _keyword_findings(self, text: str, found: list[Finding]) -> None:
-        """Assigned values (``password=...``) and ``Authorization`` header values."""
-        low = text.lower()
+        """Values after keywords: assignments, ``Authorization`` headers, cue phrases."""
+        gates = low = text.lower()
         flags = 0
         if len(low) != len(text):
             # Lower-casing changed the length (rare non-ASCII letters): offsets would
             # drift, so match the original text case-insensitively instead.
             low, flags = text, re.IGNORECASE
+        last_gate, present = "", False
         for gate, lazy, rule in _KEYWORD_RULES:
-            if flags:
-                pattern = _case_free(lazy.compiled())
-            elif gate not in low:
+            if gate != last_gate:
+                # A rare character first ("~" of "q~", "&" of a query): memchr is cheaper
+                # than a substring search.
+                pre = _GATE_PRE.get(gate)
+                last_gate, present = gate, (pre is None or pre in gates) and gate in gates
+            if not present:
                 continue
+            subject = low
+            if gate in _CASED_GATES:
+                pattern, subject = lazy.compiled(), text
+            elif flags:
+                pattern = _case_free(lazy.compiled())
             else:
                 pattern = lazy.compiled()
-            for m in pattern.finditer(low):
-                group = next(g for g in _VALUE_GROUPS if g in pattern.groupindex and m.group(g))
+            pos = 0
+            while (m := pattern.search(subject, pos)) is not None:
+                group = m.lastgroup
+                assert group is not None
                 start, end = m.span(group)
+                if group == "pu":
+                    end = start + len(text[start:end].rstrip(".,;:)"))
+                elif group == "vz":
+                    start = m.start() - 4
                 name = _keyword_rule(text, m, gate, rule, group, text[start:end])
                 if name is not None:
                     found.append(Finding(name, start, end))
+                    pos = end
+                else:
+                    # Rejected values may hold the real assignment: "token: GITLAB_TOKEN=x".
+                    pos = max(start, m.start() + 1)
 
     def _extra_findings(self, text: str, found: list[Finding]) -> None:
         """Matches of the user's extra patterns, except inside an earlier marker."""
@@ -567,6 +892,75 @@ class Redactor:
         else:
             rule = "secret"
         return f"{_MARK}{_token_rule(value, rule)}]"
+
+
+_ESCAPE: re.Pattern[str] = _lazy("_ESCAPE", r"""\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))""")
+_ESCAPED_CHARS = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n"}
+_ESCAPED_CHARS |= {"r": "\r", "t": "\t"}
+
+
+class _Unescaped:
+    """A text with its JSON escapes decoded, and the way back to offsets in the original."""
+
+    __slots__ = ("_lens", "_orig", "_view", "text")
+
+    def __init__(self, text: str) -> None:
+        parts: list[str] = []
+        # For each escape: its offset in the decoded text, in the original, its length.
+        self._view: list[int] = []
+        self._orig: list[int] = []
+        self._lens: list[int] = []
+        pos = shift = 0
+        for m in _ESCAPE.finditer(text):
+            s = m.start()
+            parts.append(text[pos:s])
+            hexa = m.group(1)
+            parts.append(chr(int(hexa, 16)) if hexa else _ESCAPED_CHARS[m.group(2)])
+            self._view.append(s - shift)
+            self._orig.append(s)
+            self._lens.append(m.end() - s)
+            shift += m.end() - s - 1
+            pos = m.end()
+        parts.append(text[pos:])
+        self.text = "".join(parts)
+
+    def start(self, i: int) -> int:
+        """The original offset of decoded character ``i``."""
+        k = bisect.bisect_right(self._view, i) - 1
+        if k < 0:
+            return i
+        if self._view[k] == i:
+            return self._orig[k]
+        return self._orig[k] + self._lens[k] + (i - self._view[k] - 1)
+
+    def end(self, i: int) -> int:
+        """The original offset just after decoded character ``i - 1``."""
+        if i == 0:
+            return 0
+        k = bisect.bisect_right(self._view, i - 1) - 1
+        if k >= 0 and self._view[k] == i - 1:
+            return self._orig[k] + self._lens[k]
+        return self.start(i - 1) + 1
+
+
+# What may follow a value cut over two lines: a closing quote, a "+" or a backslash, the
+# line break (raw or escaped), indentation and an opening quote, then the rest, which
+# must end a word and hold a capital or a digit.
+_CONTINUATION: re.Pattern[str] = _lazy(
+    "_CONTINUATION",
+    r"""(?:\\*["'])?[ \t]*(?:\+[ \t]*)?\\{0,3}(?:\r?\n|\\r\\n|\\n)[ \t]*(?:\+[ \t]*)?"""
+    r"""(?:\\*["'])?(?=[a-z_+/=-]*[A-Z0-9])([A-Za-z0-9+/_=-]{6,})"""
+    r"""(?=(?:\\*["'])?(?:[ \t),;\\"']|\r?\n|\Z))""",
+)
+_NOT_CONTINUED = frozenset({"private-key", "slack-webhook", "sentry-dsn", "url-password"})
+
+
+def _continued(text: str, f: Finding) -> Finding:
+    """``f`` extended over the rest of its value on the next line, if it goes on there."""
+    if f.end >= len(text) or text[f.end] not in "\"' \t+\\\r\n" or f.rule in _NOT_CONTINUED:
+        return f
+    m = _CONTINUATION.match(text, f.end)
+    return f if m is None else Finding(f.rule, f.start, m.end(1))
 
 
 # When findings overlap, the joined one is named by the most specific rule.

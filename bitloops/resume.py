@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import CheckpointNotFound, GitError, UnknownRef
+from .errors import CheckpointNotFound, GitError, InvalidSessionId, UnknownRef
 from .model import Checkpoint, Event, SessionInfo
 
 if TYPE_CHECKING:
@@ -100,19 +100,14 @@ def resume(
     for it (see :func:`restore_transcript`, which ``home`` and ``environ`` go to), and
     the command starts with ``cd <dir> &&`` when the session was started in a directory
     other than the top of the work tree.
-    Raises :class:`~bitloops.UnknownRef` for a branch that does not exist and
-    :class:`~bitloops.GitError` when git refuses the checkout (local changes).
+    Raises :class:`~bitloops.UnknownRef` for a branch that does not exist,
+    :class:`~bitloops.GitError` when git refuses the checkout (local changes), and
+    :class:`~bitloops.InvalidSessionId`, before checking anything out, when the
+    transcript would be restored under an id that cannot name a file.
     """
     if branch.startswith("-") or not repo.git.try_run("check-ref-format", "--branch", branch):
         raise UnknownRef(f"{branch!r} is not a branch name")
     head = repo.git.resolve_commit(f"refs/heads/{branch}")
-    if checkout and repo.git.branch() != branch:
-        try:
-            repo.git.run("checkout", "--quiet", branch)
-        except GitError as exc:
-            raise GitError(
-                f"cannot switch to {branch}: {exc}; commit or stash your changes first"
-            ) from None
     checkpoint = _latest_checkpoint(repo, head)
     sessions = [s for s in repo.store.sessions() if s.branch == branch]
     if checkpoint is not None:
@@ -120,6 +115,15 @@ def resume(
             s for s in checkpoint.sessions if s.session_id not in {x.session_id for x in sessions}
         ]
     session = max(sessions, key=lambda s: s.last_event_at or s.started_at, default=None)
+    if session is not None and restore and session.agent in _WRITERS:
+        _check_session_id(session.session_id)  # before the checkout: refuse, change nothing
+    if checkout and repo.git.branch() != branch:
+        try:
+            repo.git.run("checkout", "--quiet", branch)
+        except GitError as exc:
+            raise GitError(
+                f"cannot switch to {branch}: {exc}; commit or stash your changes first"
+            ) from None
     transcript = None
     if session is not None and restore:
         transcript = restore_transcript(repo, session, home=home, environ=environ)
@@ -177,6 +181,10 @@ def restore_transcript(
     the session, in any project folder, is left as it is (the agent's own copy is better
     than a rebuilt one) and reported with the directory it belongs to. Agents bitloops
     cannot write transcripts for get a note saying so, and no file.
+
+    The id becomes part of a file name, and it came from a hook payload: one that is
+    not a plain name (``../x``, a separator, a control character, over 128 characters)
+    raises :class:`~bitloops.InvalidSessionId` and nothing is written.
     """
     writer = _WRITERS.get(session.agent)
     if writer is None:
@@ -186,6 +194,7 @@ def restore_transcript(
             note=f"bitloops cannot rebuild {session.agent} transcripts; the agent can resume "
             "the session only if it still has it",
         )
+    _check_session_id(session.session_id)
     env = os.environ if environ is None else environ
     base = Path(home) if home is not None else Path(env.get("HOME") or Path.home())
     sid = session.session_id
@@ -229,6 +238,24 @@ def restore_transcript(
     return RestoredTranscript(
         path=str(target), restored=True, note=f"restored the transcript to {target}", cwd=cwd
     )
+
+
+# What a session id may be to become part of a file name: one plain name (the agents'
+# own ids are UUIDs), never ".", "..", a separator or a control character, and short
+# enough that the longest name built from it (Codex's) stays under 255 bytes.
+_FILE_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def _check_session_id(session_id: str) -> None:
+    """Raise :class:`InvalidSessionId` unless ``session_id`` can safely name a file."""
+    if _FILE_SAFE_ID.fullmatch(session_id) is None:
+        shown = repr(session_id[:80]) + ("…" if len(session_id) > 80 else "")
+        raise InvalidSessionId(
+            f"session id {shown} cannot name a transcript file (it must be at most 128 "
+            "letters, digits, '.', '_' and '-', starting with a letter or digit), so bitloops "
+            "wrote nothing; run with --no-restore (restore=False) to see the session without "
+            "writing its transcript, and check what recorded that id"
+        )
 
 
 def _known_transcript(repo: Repository, session: SessionInfo) -> tuple[str | None, str | None]:

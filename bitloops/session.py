@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +67,14 @@ class Session:
         payload: Mapping[str, Any] | None = None,
         *,
         artefacts: tuple[str, ...] = (),
+        ts: datetime | None = None,
     ) -> Event:
-        """Record an event of any kind in :data:`bitloops.EVENT_KINDS`; the generic form."""
+        """Record an event of any kind in :data:`bitloops.EVENT_KINDS`; the generic form.
+
+        ``ts`` (an aware datetime) is when it happened, for events recorded after the
+        fact (an import, a replay); by default the time of recording. A session's events
+        are read in time order (seq breaks ties), so an earlier ``ts`` places it earlier.
+        """
         kind = str(kind)
         if kind not in EVENT_KINDS:
             raise UnknownEventKind(
@@ -79,15 +86,21 @@ class Session:
                 f"start_session(session_id={self.session_id!r})"
             )
         if kind == EventKind.SESSION_END:
-            event = self._write(kind, {} if payload is None else payload, artefacts, end=True)
+            event = self._write(kind, {} if payload is None else payload, artefacts, ts, end=True)
             self.ended = True
             if self._on_end is not None and self._capture:
                 self._on_end(self.session_id)
             return event
-        return self._write(kind, {} if payload is None else payload, artefacts, end=False)
+        return self._write(kind, {} if payload is None else payload, artefacts, ts, end=False)
 
     def _write(
-        self, kind: str, payload: Mapping[str, Any], artefacts: tuple[str, ...], *, end: bool
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        artefacts: tuple[str, ...],
+        ts: datetime | None,
+        *,
+        end: bool,
     ) -> Event:
         # Paths as the work tree and ~ see them, before the line (and its hash) is built.
         text = relative_paths(
@@ -96,8 +109,10 @@ class Session:
         if isinstance(artefacts, str) or not isinstance(artefacts, tuple | list):
             raise InvalidPayload("artefacts must be a tuple of strings, e.g. ('src/app.py',)")
         arts = tuple(self._redactor.redact(checked_text("an artefact", a)) for a in artefacts)
+        if ts is not None and ts.tzinfo is None:
+            raise InvalidPayload("ts must be an aware datetime, e.g. datetime.now(UTC)")
         if not self._capture:
-            return _unsaved(self, kind, text, arts)
+            return _unsaved(self, kind, text, arts, ts)
         seq, ts, event_id = self._store.append_event(
             session_id=self.session_id,
             worktree=self.worktree,
@@ -107,6 +122,7 @@ class Session:
             payload_json=text,
             artefacts=arts,
             end=end,
+            ts=ts,
         )
         return Event(
             event_id=event_id,
@@ -331,8 +347,10 @@ def _plan_item(item: Mapping[str, Any] | str) -> dict[str, Any]:
     return out
 
 
-def _unsaved(session: Session, kind: str, text: str, arts: tuple[str, ...]) -> Event:
-    from datetime import UTC, datetime
+def _unsaved(
+    session: Session, kind: str, text: str, arts: tuple[str, ...], ts: datetime | None
+) -> Event:
+    from datetime import UTC
 
     from .codec import new_id
 
@@ -340,7 +358,7 @@ def _unsaved(session: Session, kind: str, text: str, arts: tuple[str, ...]) -> E
         event_id=new_id(),
         session_id=session.session_id,
         seq=0,
-        ts=datetime.now(UTC),
+        ts=datetime.now(UTC) if ts is None else ts,
         kind=kind,
         agent=session.agent,
         model=session.model,

@@ -25,6 +25,7 @@ __all__ = [
     "Settings",
     "ensure_gitignore",
     "load_settings",
+    "postgres_url_problem",
 ]
 
 SETTINGS_FILE = ".bitloops/settings.json"
@@ -140,11 +141,104 @@ def _store_url(key: str, value: Any) -> str | None:
     from urllib.parse import urlsplit
 
     url = _optional_str(key, value)
-    if url is not None and urlsplit(url).scheme not in ("postgresql", "postgres"):
+    if url is None:
+        return None
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # an unclosed IPv6 bracket: postgres_url_problem says which
+        scheme = url.partition("://")[0].lower()
+    if scheme not in ("postgresql", "postgres"):
         raise ValueError(
             f"{key!r} must be a PostgreSQL URL such as postgresql://user@host:5432/database"
         )
+    problem = postgres_url_problem(url)
+    if problem is not None:
+        raise ValueError(f"{key!r} {problem}")
     return url
+
+
+# libpq's options that take one of a few words, and those that take a whole number.
+_PG_CHOICES = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "channel_binding": ("disable", "prefer", "require"),
+    "target_session_attrs": (
+        "any",
+        "read-write",
+        "read-only",
+        "primary",
+        "standby",
+        "prefer-standby",
+    ),
+    "load_balance_hosts": ("disable", "random"),
+}
+_PG_INTEGERS = frozenset(
+    {
+        "connect_timeout",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+    }
+)
+
+
+def _port_problem(port: str) -> str | None:
+    port = port.strip()
+    digits = port.lstrip("0")
+    # Length first: a longer run is out of range anyway, and int() stays cheap.
+    fits = port.isascii() and port.isdigit() and len(digits) <= 5
+    if port and not (fits and 1 <= int(digits or "0") <= 65535):
+        return f"has port {port[:20]!r}, which is not a port number (1 to 65535)"
+    return None
+
+
+def postgres_url_problem(url: str) -> str | None:
+    """What is wrong with a ``postgresql://`` URL that can be told without connecting.
+
+    Checked: each host's port (``host:port``, several hosts separated by commas, IPv6
+    addresses in brackets, ``?port=``) is 1 to 65535; ``sslmode``, ``gssencmode``,
+    ``channel_binding``, ``target_session_attrs`` and ``load_balance_hosts`` are words
+    libpq knows; the timeouts and keepalive options are whole numbers. Returns a phrase
+    to follow the setting's name (it never quotes the password), or None when nothing
+    is found; libpq still checks the rest when connecting.
+    """
+    from urllib.parse import unquote
+
+    rest = url.partition("://")[2]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    hosts = rest[:cut].rpartition("@")[2]
+    for host in hosts.split(",") if hosts else []:
+        port = ""
+        if host.startswith("["):
+            close = host.find("]")
+            if close < 0:
+                return "has an IPv6 address whose '[' is not closed by ']'"
+            after = host[close + 1 :]
+            if after and not after.startswith(":"):
+                return f"has {after[:20]!r} after an IPv6 address, where ':port' belongs"
+            port = after[1:]
+        elif ":" in host:
+            port = host.partition(":")[2]
+        problem = _port_problem(unquote(port))
+        if problem is not None:
+            return problem
+    query = rest.partition("?")[2]
+    for item in query.split("&") if query else []:
+        name, _, raw = item.partition("=")
+        name, value = unquote(name), unquote(raw)
+        if name == "port":
+            for port in value.split(","):
+                problem = _port_problem(port)
+                if problem is not None:
+                    return problem
+        elif name in _PG_CHOICES and value not in _PG_CHOICES[name]:
+            words = ", ".join(_PG_CHOICES[name])
+            return f"has {name}={value[:40]!r}, which libpq does not know (use one of {words})"
+        elif name in _PG_INTEGERS and not value.strip().lstrip("+-").isdigit():
+            return f"has {name}={value[:40]!r}, which is not a whole number"
+    return None
 
 
 def has_password(url: Any) -> bool:

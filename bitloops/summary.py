@@ -373,7 +373,9 @@ def render_markdown(checkpoint: Checkpoint, retracted: Mapping[str, str] | None 
             heading = plan_heading(plan) + (f" — retracted: {reason}" if reason else "")
             out += [f"### {heading}", "", *plan_lines(plan), ""]
     out += ["## Files touched", "", *_bullets([f"`{f}`" for f in s.files])]
-    out += ["## Symbols touched", "", *_bullets([f"`{x}`" for x in s.symbols])]
+    # A note of what the size bounds left out (bitloops.symbols.SKIPPED) is prose.
+    symbols = [x if x.startswith("skipped: ") else f"`{x}`" for x in s.symbols]
+    out += ["## Symbols touched", "", *_bullets(symbols)]
     agents = [
         f"{info.agent} ({info.model or 'model unknown'}): "
         f"{format_duration(info.duration.total_seconds())}, {info.event_count} events"

@@ -15,6 +15,14 @@ argument.
 
 Nothing here raises on odd input: an unreadable diff yields fewer files, an
 unparsable or failing file yields fewer symbols.
+
+Work is bounded, so that a huge generated file cannot make a commit's hook run for
+minutes or its checkpoint grow to hundreds of megabytes: a file over
+:data:`MAX_FILE_BYTES` is not read (no symbols, no changed lines), at most
+:data:`MAX_SOURCE_BYTES` of source is read per checkpoint, and at most
+:data:`MAX_SYMBOLS_PER_FILE` and :data:`MAX_SYMBOLS` symbols are kept per file and per
+checkpoint. What the bounds leave out is said in a note starting with :data:`SKIPPED`,
+which promotion adds to the checkpoint's ``Summary.symbols``.
 """
 
 from __future__ import annotations
@@ -30,13 +38,31 @@ import attrs
 from bitloops.model import Symbol
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_SOURCE_BYTES",
+    "MAX_SYMBOLS",
+    "MAX_SYMBOLS_PER_FILE",
+    "SKIPPED",
     "FileDiff",
     "PythonSymbols",
     "SymbolExtractor",
     "default_extractors",
+    "fit_limits",
     "parse_diff",
     "touched_symbols",
 ]
+
+#: A file larger than this (bytes, either side of the diff) is not read: no symbols and
+#: no changed lines, only a note. Source files are far smaller; generated ones are not.
+MAX_FILE_BYTES = 1 << 20
+#: The most source read for the symbols of one checkpoint, in bytes (both sides).
+MAX_SOURCE_BYTES = 32 << 20
+#: The most symbols kept for one file (its module first, then by name).
+MAX_SYMBOLS_PER_FILE = 1_000
+#: The most symbols kept for one checkpoint.
+MAX_SYMBOLS = 10_000
+#: How a note of what the bounds left out starts (in ``Summary.symbols``).
+SKIPPED = "skipped: "
 
 
 # bitloops' own checkpoint folders; their files are data, not code.
@@ -468,11 +494,72 @@ def _sort_key(symbol: Symbol) -> tuple[str, str, int, str, str]:
     return (symbol.path, symbol.name, rank, symbol.kind, symbol.language)
 
 
+def _mib(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MiB"
+    return f"{size / 1024:.0f} KiB" if size >= 1024 else f"{size} bytes"
+
+
+def _some(paths: Sequence[str], shown: int = 5) -> str:
+    more = len(paths) - shown
+    return ", ".join(paths[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def fit_limits(
+    diffs: Sequence[FileDiff],
+    sizes: Callable[[FileDiff], Sequence[int]],
+    notes: list[str],
+) -> list[FileDiff]:
+    """The files of ``diffs`` whose symbols are worth reading, within the bounds.
+
+    ``sizes(diff)`` gives the byte size of each side that would be read. A file with a
+    side over :data:`MAX_FILE_BYTES` is left out with a note (promotion has git show
+    such a file as binary, so it has no changed lines), as are, in one note, the files
+    past :data:`MAX_SOURCE_BYTES` read in all; another binary file is left out
+    silently. Notes are appended to ``notes``.
+    """
+    kept: list[FileDiff] = []
+    past_budget: list[str] = []
+    total = 0
+    for diff in diffs:
+        own = list(sizes(diff))
+        largest = max(own, default=0)
+        if largest > MAX_FILE_BYTES:
+            notes.append(
+                f"{SKIPPED}{diff.path} ({_mib(largest)}; files over {_mib(MAX_FILE_BYTES)} "
+                "get no symbols and no changed lines)"
+            )
+        elif diff.binary:
+            continue
+        elif total + sum(own) > MAX_SOURCE_BYTES:
+            past_budget.append(diff.path)
+        else:
+            total += sum(own)
+            kept.append(diff)
+    if past_budget:
+        notes.append(
+            f"{SKIPPED}the symbols of {_some(past_budget)} (at most "
+            f"{_mib(MAX_SOURCE_BYTES)} of source is read per checkpoint)"
+        )
+    return kept
+
+
+def _too_big(text: str) -> bool:
+    # Characters first: no copy for a text that is plainly too long, or plainly not.
+    if len(text) > MAX_FILE_BYTES:
+        return True
+    return len(text) * 4 > MAX_FILE_BYTES and (
+        len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES
+    )
+
+
 def touched_symbols(
     diffs: Sequence[FileDiff],
     read_new: Callable[[str], str | None],
     read_old: Callable[[str], str | None],
     extractors: Sequence[SymbolExtractor] | None = None,
+    *,
+    notes: list[str] | None = None,
 ) -> tuple[Symbol, ...]:
     """The symbols whose lines ``diffs`` changed, sorted by path, then name.
 
@@ -484,24 +571,63 @@ def touched_symbols(
     files, files under ``.bitloops/`` and sides whose text the reader cannot supply
     (it returns None) are skipped. A reader or extractor that fails on one file
     costs that file its symbols and nothing else; this function never raises.
+
+    The bounds hold here too: a side over :data:`MAX_FILE_BYTES` is not parsed, a
+    file keeps at most :data:`MAX_SYMBOLS_PER_FILE` symbols (its module first), and
+    once :data:`MAX_SYMBOLS` are found the remaining files are not read. Each time,
+    a note saying what was left out is appended to ``notes``, when given.
     """
     chosen = default_extractors() if extractors is None else tuple(extractors)
+    said = notes if notes is not None else []
     found: set[Symbol] = set()
+    unread: list[str] = []
+
+    def bounded(read: Callable[[str], str | None]) -> Callable[[str], str | None]:
+        def reader(path: str) -> str | None:
+            text = read(path)
+            if text is not None and _too_big(text):
+                note = f"{SKIPPED}{path} (over {_mib(MAX_FILE_BYTES)}: no symbols)"
+                if note not in said:  # both sides of one file: one note
+                    said.append(note)
+                return None
+            return text
+
+        return reader
+
+    new_read, old_read = bounded(read_new), bounded(read_old)
+
     for diff in diffs:
         try:
             if diff.binary:
                 continue
-            new_side: list[Symbol] = []
-            old_side: list[Symbol] = []
+            if len(found) >= MAX_SYMBOLS:
+                sources = {diff.path, diff.old_path or diff.path}
+                if any(e.handles(path) for e in chosen for path in sources):
+                    unread.append(diff.path)
+                continue
+            own: set[Symbol] = set()
             if diff.change != "deleted":
-                new_side = _side(chosen, diff.path, diff.path, read_new, diff.new_lines)
+                own.update(_side(chosen, diff.path, diff.path, new_read, diff.new_lines))
             if diff.change != "added":
                 old_path = diff.old_path or diff.path
-                old_side = _side(chosen, old_path, diff.path, read_old, diff.old_lines)
-            found.update(new_side)
-            found.update(old_side)
+                own.update(_side(chosen, old_path, diff.path, old_read, diff.old_lines))
         except Exception:
             # One bad file (a failing reader or plug-in) must not cost the checkpoint
             # the symbols of every other file.
             continue
+        ordered = sorted(own - found, key=lambda s: (s.kind != "module", _sort_key(s)))
+        room = min(MAX_SYMBOLS_PER_FILE, MAX_SYMBOLS - len(found))
+        if len(ordered) > room:
+            limit = "per file" if room == MAX_SYMBOLS_PER_FILE else "per checkpoint"
+            most = MAX_SYMBOLS_PER_FILE if room == MAX_SYMBOLS_PER_FILE else MAX_SYMBOLS
+            said.append(
+                f"{SKIPPED}{len(ordered) - room:,} more symbols of {diff.path} "
+                f"(at most {most:,} are kept {limit})"
+            )
+        found.update(ordered[:room])
+    if unread:
+        said.append(
+            f"{SKIPPED}the symbols of {_some(unread)} (at most {MAX_SYMBOLS:,} symbols "
+            "are kept per checkpoint)"
+        )
     return tuple(sorted(found, key=_sort_key))

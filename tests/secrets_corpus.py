@@ -15,6 +15,9 @@ Stable shape, imported by other tests and by ``benchmarks/redaction.py``:
 
 from __future__ import annotations
 
+import random
+import string
+
 import attrs
 
 __all__ = ["CLEAN", "SECRETS", "FakeSecret"]
@@ -102,6 +105,85 @@ _AZURE_KEY = (
 def _s(family: str, text: str, secret: str) -> FakeSecret:
     """Shorthand for one corpus entry."""
     return FakeSecret(family, text, secret)
+
+
+_ALNUM = string.ascii_letters + string.digits
+_HEX = "0123456789abcdef"
+_B64URL = _ALNUM + "-_"
+
+
+def _fake(alphabet: str, n: int, tag: str) -> str:
+    """``n`` characters of ``alphabet``, the same for the same ``tag``, starting with FAKE
+    (or fake) where the alphabet has those letters."""
+    rng = random.Random(tag)
+    body = "".join(rng.choice(alphabet) for _ in range(n))
+    for word in ("FAKE", "fake"):
+        if all(c in alphabet for c in word):
+            return word + body[4:]
+    return body
+
+
+def _t(family: str, template: str, token: str) -> FakeSecret:
+    """A corpus entry for a token placed in ``template`` at ``{t}``."""
+    return FakeSecret(family, template.format(t=token), token)
+
+
+#: Token families with a recognisable prefix: (family, token), each used in two lines.
+_PREFIXED: list[tuple[str, str]] = [
+    ("age-secret-key", "AGE-SECRET-KEY-1" + _fake("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58, "age")),
+    ("alibaba-key", "LTAI" + _fake(_ALNUM, 20, "ali")),
+    ("artifactory-key", "AKCp" + _fake(_ALNUM, 69, "art")),
+    ("atlassian-token", "ATATT3" + _fake(_B64URL, 186, "atl")),
+    ("databricks-token", "dapi" + _fake(_HEX, 32, "dbx")),
+    ("databricks-token", "dapi" + _fake(_HEX, 32, "dbx2") + "-2"),
+    ("digitalocean-token", "dop_v1_" + _fake(_HEX, 64, "do")),
+    ("digitalocean-token", "doo_v1_" + _fake(_HEX, 64, "doo")),
+    (
+        "discord-token",
+        f"MTEzNDU2Nzg5MDEyMzQ1Njc4.{_fake(_B64URL, 6, 'dc1')}.{_fake(_B64URL, 38, 'dc2')}",
+    ),
+    ("doppler-token", "dp.pt." + _fake(_ALNUM, 43, "dp")),
+    (
+        "dynatrace-token",
+        f"dt0c01.{_fake('ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', 24, 'dt1')}."
+        f"{_fake('ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', 64, 'dt2')}",
+    ),
+    ("flyio-token", "fo1_" + _fake(_B64URL, 43, "fly")),
+    ("google-oauth-secret", "GOCSPX-" + _fake(_B64URL, 28, "gcs")),
+    ("grafana-token", "glc_" + _fake(_ALNUM + "+/", 80, "glc")),
+    ("grafana-token", f"glsa_{_fake(_ALNUM, 32, 'glsa')}_{_fake(_HEX, 8, 'glsa2')}"),
+    ("groq-key", "gsk_" + _fake(_ALNUM, 52, "groq")),
+    ("heroku-key", "HRKU-AA" + _fake(_B64URL, 58, "hrku")),
+    ("huggingface-token", "hf_" + _fake(string.ascii_letters, 34, "hf")),
+    ("linear-key", "lin_api_" + _fake(_ALNUM, 40, "lin")),
+    ("mailgun-key", "key-" + _fake(string.ascii_lowercase + string.digits, 32, "mg")),
+    ("newrelic-key", "NRAK-" + _fake("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 27, "nr")),
+    ("notion-token", "ntn_" + "12345678901" + _fake(_ALNUM, 35, "ntn")),
+    ("npm-token", "npm_" + _fake(_ALNUM, 36, "npm")),
+    ("openrouter-key", "sk-or-v1-" + _fake(_HEX, 64, "or")),
+    ("perplexity-key", "pplx-" + _fake(_ALNUM, 48, "pplx")),
+    ("planetscale-token", "pscale_tkn_" + _fake(_B64URL, 43, "ps")),
+    ("postman-key", f"PMAK-{_fake(_HEX, 24, 'pm1')}-{_fake(_HEX, 34, 'pm2')}"),
+    ("pulumi-token", "pul-" + _fake(_HEX, 40, "pul")),
+    ("pypi-token", "pypi-AgEIcHlwaS5vcmc" + _fake(_B64URL, 80, "pypi")),
+    ("replicate-token", "r8_" + _fake(_ALNUM, 37, "r8")),
+    ("rubygems-token", "rubygems_" + _fake(_HEX, 48, "gem")),
+    ("sendgrid-key", f"SG.{_fake(_B64URL, 22, 'sg1')}.{_fake(_B64URL, 43, 'sg2')}"),
+    ("sendinblue-key", f"xkeysib-{_fake(_HEX, 64, 'sib1')}-{_fake(_ALNUM, 16, 'sib2')}"),
+    ("sentry-token", "sntryu_" + _fake(_HEX, 64, "sntry")),
+    ("shippo-token", "shippo_live_" + _fake(_HEX, 40, "shippo")),
+    ("shopify-token", "shpat_" + _fake(_HEX, 32, "shpat")),
+    ("shopify-token", "shpss_" + _fake(_HEX, 32, "shpss")),
+    ("square-token", "EAAA" + _fake(_B64URL, 60, "sq")),
+    ("square-token", "sq0csp-" + _fake(_B64URL, 43, "sqc")),
+    ("twilio-key", "SK" + _fake(_HEX, 32, "tw")),
+    ("vault-token", "hvs." + _fake(_B64URL, 95, "hvs")),
+    ("xai-key", "xai-" + _fake(_ALNUM, 80, "xai")),
+]
+_PREFIXED_LINES = (
+    "export TOOL_CREDENTIAL={t}",
+    'client = Client("{t}")  # for the demo only',
+)
 
 
 #: Fake secrets, each in a realistic line, covering every built-in rule.
@@ -193,6 +275,11 @@ SECRETS: list[FakeSecret] = [
         "curl -X POST https://hooks.slack.com/services/T0DVFAKEQKL/B0HFFAKEZY8/MPpY1oxPjvgu4RKFA"
         "KEIRxJi -d @msg.json",
         "T0DVFAKEQKL/B0HFFAKEZY8/MPpY1oxPjvgu4RKFAKEIRxJi",
+    ),
+    _s(
+        "slack-webhook",
+        '{"url": "https://hooks.slack.com/workflows/T0FAKEQKL2/A0FAKEZY8/4561/Xk9pFAKEz2Lw0bVt"}',
+        "T0FAKEQKL2/A0FAKEZY8/4561/Xk9pFAKEz2Lw0bVt",
     ),
     # Stripe
     _s(
@@ -339,6 +426,104 @@ SECRETS: list[FakeSecret] = [
         "license: anxRjijXCFZ4u3lfvfEwL2o7zd_kHWXUFAKEZ_XyRJkS3Dk8",
         "anxRjijXCFZ4u3lfvfEwL2o7zd_kHWXUFAKEZ_XyRJkS3Dk8",
     ),
+    # token families known by their prefix, each in two lines
+    *(_t(family, line, token) for family, token in _PREFIXED for line in _PREFIXED_LINES),
+    # ... and in their own surroundings
+    _s(
+        "telegram-bot-token",
+        "curl https://api.telegram.org/bot123456789:AAFAKEx8Zq3Lw0bVtR5mYc2NdJ7kPe1sGhQ/getMe",
+        "AAFAKEx8Zq3Lw0bVtR5mYc2NdJ7kPe1sGhQ",
+    ),
+    _s(
+        "telegram-bot-token",
+        "TELEGRAM_BOT=7012345678:AAHFAKE_9pXr2LmQw8VtZc4NbJ6kYe0sDfg",
+        "AAHFAKE_9pXr2LmQw8VtZc4NbJ6kYe0sDfg",
+    ),
+    _s(
+        "azure-client-secret",
+        "AZURE_CLIENT_SECRET=Abc8Q~FAKE.rNaW1HQTLk~arwS.uwyrvmSxWbQ",
+        "Abc8Q~FAKE.rNaW1HQTLk~arwS.uwyrvmSxWbQ",
+    ),
+    _s(
+        "azure-client-secret",
+        '{"clientSecret": "x9Z7Q~FAKEq2Lw0bVtR5mYc2NdJ7kPe1sGhAbC"}',
+        "x9Z7Q~FAKEq2Lw0bVtR5mYc2NdJ7kPe1sGhAbC",
+    ),
+    _s(
+        "azure-sas",
+        "https://acct.blob.core.windows.net/logs/a.log?sv=2022-11-02&ss=b&sp=rl"
+        "&se=2026-01-01T00:00:00Z&sig=FAKEk2%2BVq9Zr8Lw0bVtR5mYc2NdJ7kPe1sGhAbCdEf%3D",
+        "FAKEk2%2BVq9Zr8Lw0bVtR5mYc2NdJ7kPe1sGhAbCdEf%3D",
+    ),
+    _s(
+        "azure-sas",
+        'AZURE_SAS="?sv=2022-11-02&spr=https&sig=fake0Vq9Zr8Lw0bVtR5mYc2NdJ7kPe1sGhAbCdEfGh%3D"',
+        "fake0Vq9Zr8Lw0bVtR5mYc2NdJ7kPe1sGhAbCdEfGh%3D",
+    ),
+    _s(
+        "sentry-dsn",
+        'sentry_sdk.init(dsn="https://fa4e0d1c2b3a49f8e7d6c5b4a3f2e1d0@o123456.ingest.sentry.io/42")',
+        "fa4e0d1c2b3a49f8e7d6c5b4a3f2e1d0",
+    ),
+    _s(
+        "sentry-dsn",
+        "SENTRY_DSN=https://0fa4e0d1c2b3a49f8e7d6c5b4a3f2e1d@sentry.example.com/7",
+        "0fa4e0d1c2b3a49f8e7d6c5b4a3f2e1d",
+    ),
+    # Datadog keys in their headers (the key name is the context)
+    _s(
+        "secret",
+        'curl -H "DD-APPLICATION-KEY: fa4e0d1c2b3a49f8e7d6c5b4a3f2e1d09a8b7c6d" https://api.datadoghq.com',
+        "fa4e0d1c2b3a49f8e7d6c5b4a3f2e1d09a8b7c6d",
+    ),
+    _s(
+        "secret",
+        '{"headers": {"DD-API-KEY": "0d1c2b3a49f8e7d6c5b4a3f2e1d0fa4e"}}',
+        "0d1c2b3a49f8e7d6c5b4a3f2e1d0fa4e",
+    ),
+    # a label before an assignment (issue 15, item 1)
+    _s("password", 'the password: DB_PASSWORD="FAKE-label-pw-1"', "FAKE-label-pw-1"),
+    _s("secret", 'token: GITLAB_TOKEN = "FAKE-label-token-2"', "FAKE-label-token-2"),
+    _s("secret", "# secret: SECRET_KEY = 'FAKE-label-secret-3'", "FAKE-label-secret-3"),
+    # passwords given in prose, and on a MySQL command line
+    _s("password", "the password is FAKEprose#42", "FAKEprose#42"),
+    _s(
+        "password",
+        "The password for the staging db is FAKE-st4ging! (don't share it)",
+        "FAKE-st4ging!",
+    ),
+    _s("password", "use password `FAKEtick9` to log in", "FAKEtick9"),
+    _s("password", "mysql -u root -pFAKEmysql77 shop", "FAKEmysql77"),
+    _s("password", "mysqldump -h db -uadmin -p'FAKE dump pw' shop > dump.sql", "FAKE dump pw"),
+    _s(
+        "password", "docker login -u bob --password FAKEd0cker! registry.example.com", "FAKEd0cker!"
+    ),
+    # a token split across lines (the second half must go too)
+    _s("secret", "export API_TOKEN=FAKEsplit0aB1\\\ncD2eF3gH4iJ5kL6", "cD2eF3gH4iJ5kL6"),
+    _s("secret", 'api_key = ("FAKEsplit1xY2"\n           "zW3vU4tS5rQ6pO7")', "zW3vU4tS5rQ6pO7"),
+    # escaped twice (JSON in a JSON string in JSON), and \u-escaped
+    _s(
+        "password",
+        '{"payload": "{\\"body\\": \\"{\\\\\\"password\\\\\\": \\\\\\"FAKEdouble7\\\\\\"}\\"}"}',
+        "FAKEdouble7",
+    ),
+    _s("password", "password\\u003d\\u0022FAKEunicode8\\u0022", "FAKEunicode8"),
+    _s("secret", "\\u0022api_key\\u0022:\\u0022FAKEunicode9\\u0022", "FAKEunicode9"),
+    # a GCP service-account file, as an agent might cat it
+    _s(
+        "private-key",
+        '{\n  "type": "service_account",\n  "private_key_id": "fa4e0d1c2b3a49f8e7d6",\n'
+        '  "private_key": "-----BEGIN PRIVATE KEY-----\\n'
+        + _PKCS8_BODY.replace("\n", "\\n")
+        + '\\n-----END PRIVATE KEY-----\\n",\n  "client_email": "svc@p.iam.gserviceaccount.com"\n}',
+        _PKCS8_BODY.split("\n")[1],
+    ),
+    # an Okta API token in its own header scheme
+    _s(
+        "auth-header",
+        "Authorization: SSWS 00FAKEokta0aB1cD2eF3gH4iJ5kL6mN7oP8qR9sT",
+        "00FAKEokta0aB1cD2eF3gH4iJ5kL6mN7oP8qR9sT",
+    ),
 ]
 
 #: Realistic strings with no secret in them; the redactor must leave them unchanged.
@@ -398,4 +583,70 @@ CLEAN: list[str] = [
     "2024-05-01T12:34:56.789Z INFO store: promoted checkpoint 42 in 3.1ms",
     "alice@example.com, 192.168.1.20, v1.2.3-rc.1",
     "grep root /etc/passwd",
+    # lock files and checksums (issue 15, item 3)
+    (
+        '"integrity": "sha512-v2kDEe57lecTulaDIuNTPy3Ry4gLGJ6Z1O3vE1krgXZNrsQ+LFTGHVxVjcX'
+        'Ps17LhbZVGedAJv8XZ1tvj5FvSg=="'
+    ),
+    (
+        "  integrity sha512-ZmFrZWhhc2hmb3J0ZXN0cw0K3kLx9q+Qw7Rt2YbN1cV8dF0gH4jK6lM8nP0rS"
+        "2tU4vW6xY8zA1bC3dE5fG7hI9jK1lM3nO5pQ=="
+    ),
+    "github.com/stretchr/testify v1.8.4 h1:CcVxjf3Q8PM0mHUKJCdn+eZZtm5yQwehR5yeSVQQcUk=",
+    "golang.org/x/sys v0.15.0/go.mod h1:/VUhepiaJMQUp4+oa/7Zr1D23ma6VTLIYjOOTFZPUcA=",
+    (
+        '<script src="app.js" integrity="sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7H'
+        'NQlGYl1kPzQho1wx4JwY8wC" crossorigin="anonymous"></script>'
+    ),
+    "--hash=sha256:99b87a485a5820b23b879f04c2305b44b951b502fd64be915879d77a7e8fc6f1",
+    "uses: actions/checkout@b4ffde65f46336ab88eb53be808477a3936bae11",
+    "FROM python:3.12-slim@sha256:2bac43769ace90ebd3ad83e5392295e25dfc58e58543d3ab326c3330b505283d",
+    "golang.org/x/sys v0.0.0-20240318150000-3b4f5c6d7e8f // indirect",
+    # embedded data: images, fonts, source maps
+    (
+        '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAYAAAAf8/9hAAAA'
+        "GXRFWHRTb2Z0d2FyZQBBZG9iZSBJbWFnZVJlYWR5ccllPAAAAUJJREFUeNqkU7FKA0EQfbu5u5xJMBqM"
+        "hYVgoYWFhZ2ChYJg/oIBv0GwsLBQG0XBRhDEQrRQLAQbwUJBUcFG0EpRiMGYaKL3f8fd3Z7zgZk3M2/e"
+        'm90FEQkDkUgkEolEIpFIJBKJRCKRSCT9H0TAKRkYGnZGAAAAAElFTkSuQmCC" alt="logo">'
+    ),
+    (
+        "//# sourceMappingURL=data:application/json;charset=utf-8;base64,eyJ2ZXJzaW9uIjoz"
+        "LCJzb3VyY2VzIjpbImluZGV4LnRzIl0sIm5hbWVzIjpbXSwibWFwcGluZ3MiOiJBQUFBLE9BQU8sQ0FB"
+        "QyxHQUFHLENBQUMsT0FBTyxDQUFDLENBQUMifQ=="
+    ),
+    (
+        "src: url(data:font/woff2;base64,d09GMgABAAAAAAnUAA4AAAAAEHAAAAl/AAEAAAAAAAAAAAAA"
+        "AAAAAAAAAAAAAAAAP0ZGVE0cGh4GYACCehEICpQ0kCMLCgABNgIkAxAEIAWDJAeBHBtzBsgOJUHBwGBQ"
+        "Kh4+FGQbCA==) format('woff2');"
+    ),
+    # public keys are not secrets
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop",
+    (
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENj"
+        "QEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg="
+        " bob@ci"
+    ),
+    # Codex rollout files: the UUID is how bitloops finds them again
+    "rollout-2025-01-01T10-00-00-550e8400-e29b-41d4-a716-446655440000.jsonl",
+    (
+        "/home/alice/.codex/sessions/2025/01/01/rollout-2025-01-01T10-00-00-0199a1b2-c3d4"
+        "-7e5f-8a9b-0c1d2e3f4a5b.jsonl"
+    ),
+    '{"sessionId": "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "cwd": "/work/main"}',
+    # prose and commands near the new cues
+    "If the password is incorrect, the CLI exits with status 2.",
+    "The token is valid for 3600 seconds; the password is never logged.",
+    "mysql -u root -p",
+    "mysql -h db.internal -P 3306 -u app shop < schema.sql",
+    "Use --password-stdin instead of --password on the command line.",
+    "def reset_password(user: User, new_password: str) -> None:",
+    "password_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt())",
+    "the key-value store keeps 32 shards; monkey-patching the client is not needed",
+    # identifiers and logs
+    "arn:aws:iam::123456789012:role/DeployRole",
+    "web-7d4b9c8f6d-x2k9p   1/1   Running   0   3d",
+    "at com.example.billing.InvoiceServiceImpl2.render(InvoiceServiceImpl2.java:42)",
+    "dist/assets/index-DiwrgTda.js   143.21 kB │ gzip: 46.10 kB",
+    "Set-Cookie: theme=dark; Path=/; SameSite=Lax",
+    '{"usage": {"cache_read_input_tokens": 20480, "cache_creation_input_tokens": 512}}',
 ]

@@ -121,15 +121,15 @@ def test_purge_removes_a_secret_and_verify_reports_a_purge(
     repo: bitloops.Repository, git_repo: Path
 ) -> None:
     """purge() replaces the text everywhere, leaves an audit, and verify says purged."""
-    leaked = "hunter2-not-caught-by-rules"
-    cp = _checkpoint(repo, git_repo, f"the password is {leaked}")
+    leaked = "tangerine-aardvark-not-caught-by-rules"  # no cue: the rules let it through
+    cp = _checkpoint(repo, git_repo, f"the office wifi is {leaked}")
     repo.start_session(agent="a").prompt(f"draft also mentions {leaked}")
     report = repo.purge(leaked, reason="pasted in a prompt")
     assert report.checkpoint_ids == (cp.checkpoint_id,)
     assert report.occurrences >= 2 and report.live_events == 1
     purged = repo.checkpoint(cp.checkpoint_id)
     assert purged.content_hash == cp.content_hash
-    assert purged.events[1].payload["text"] == "the password is [PURGED]"
+    assert purged.events[1].payload["text"] == "the office wifi is [PURGED]"
     folder = git_repo / CHECKPOINTS_DIR / cp.commit_sha
     for path in folder.iterdir():
         assert leaked not in path.read_text()

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from secrets_corpus import CLEAN, SECRETS, FakeSecret
+from secrets_generators import GENERATORS, instances
 
 from bitloops.redact import RULES, Finding, Redactor, default_redactor
 
@@ -54,10 +55,35 @@ def redactor() -> Redactor:
 
 
 def test_corpus_covers_every_rule() -> None:
-    """The corpus has 40+ fake secrets and 40+ clean strings, and every built-in rule."""
-    assert len(SECRETS) >= 40
-    assert len(CLEAN) >= 40
+    """The corpus has 2+ fake secrets per built-in rule, and 48+ clean strings."""
+    assert len(CLEAN) >= 48
     assert {s.family for s in SECRETS} == set(RULES) - {"custom"}
+    counts = {rule: sum(s.family == rule for s in SECRETS) for rule in set(RULES) - {"custom"}}
+    assert min(counts.values()) >= 2, counts
+
+
+@pytest.mark.parametrize("type_name", sorted(GENERATORS))
+def test_random_instances_of_each_type_are_caught(redactor: Redactor, type_name: str) -> None:
+    """At least 95% of 100 random instances of each secret type lose every fragment."""
+    caught = 0
+    for item in instances(type_name, 100):
+        out = redactor.redact(item.text)
+        caught += all(f not in out for f in item.fragments)
+    assert caught >= 95
+
+
+def test_random_instances_overall_recall(redactor: Redactor) -> None:
+    """Over all types, at least 99% of random instances are caught, in text and in JSON."""
+    total = text_ok = json_ok = 0
+    for type_name in GENERATORS:
+        for item in instances(type_name, 50, seed=7):
+            total += 1
+            out = redactor.redact(item.text)
+            text_ok += all(f not in out for f in item.fragments)
+            decoded = json.loads(redactor.redact_json(canonical({"x": item.text})))["x"]
+            json_ok += all(f not in decoded for f in item.fragments)
+    assert text_ok >= 0.99 * total
+    assert json_ok >= 0.99 * total
 
 
 @pytest.mark.parametrize("fake", SECRETS, ids=SECRET_IDS)
@@ -145,6 +171,68 @@ def test_typical_payload_takes_the_fast_path(redactor: Redactor) -> None:
 def test_context_stays_visible(redactor: Redactor, text: str, expected: str) -> None:
     """Keys, URL scheme/user/host and the auth scheme stay; only the value is replaced."""
     assert redactor.redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'the password: DB_PASSWORD="FAKE-pw-1"',
+            'the password: DB_PASSWORD="[REDACTED:password]"',
+        ),
+        ('token: GITLAB_TOKEN = "FAKE-tok-2"', 'token: GITLAB_TOKEN = "[REDACTED:secret]"'),
+        ("# secret: SECRET_KEY = 'FAKE-sec-3'", "# secret: SECRET_KEY = '[REDACTED:secret]'"),
+        ("api key: API_KEY=FAKEkey4", "api key: API_KEY=[REDACTED:secret]"),
+    ],
+)
+def test_a_label_before_an_assignment_does_not_stop_it(
+    redactor: Redactor, text: str, expected: str
+) -> None:
+    """A label naming a secret ("the password:") before the assignment itself is skipped."""
+    assert redactor.redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "https://FAKE0d1c2b3a49f8e7d6c5b4a3f2e1d0@o1.ingest.sentry.io/2".replace(
+                "FAKE", "fa4e"
+            ),
+            "https://[REDACTED:sentry-dsn]@o1.ingest.sentry.io/2",
+        ),
+        (
+            "https://api.telegram.org/bot123456789:AAHFAKE_9pXr2LmQw8VtZc4NbJ6kYe0sDfg/getMe",
+            "https://api.telegram.org/bot123456789:[REDACTED:telegram-bot-token]/getMe",
+        ),
+        (
+            "mysql -u root -pFAKEpw9 -P 3306 shop",
+            "mysql -u root -p[REDACTED:password] -P 3306 shop",
+        ),
+        ("the password is FAKEpw#10.", "the password is [REDACTED:password]."),
+        (
+            "x?sv=2022-11-02&sig=FAKEk2%2BVq9Zr8Lw0bVtR5mYc%3D&se=2026",
+            "x?sv=2022-11-02&sig=[REDACTED:azure-sas]&se=2026",
+        ),
+    ],
+)
+def test_new_cues_keep_their_context(redactor: Redactor, text: str, expected: str) -> None:
+    """DSN hosts, bot ids, command lines and prose around a secret stay readable."""
+    assert redactor.redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rollout-2025-01-01T10-00-00-0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.jsonl",
+        "the password is wrong; the password prompt appears once",
+        "mysql -h db -P3306 -u app",
+        "key-value pairs are stored in 32 shards",
+    ],
+)
+def test_look_alikes_of_the_new_rules_stay(redactor: Redactor, text: str) -> None:
+    """Names with a UUID, prose about passwords, -P ports and "key-" words are left alone."""
+    assert redactor.redact(text) == text
 
 
 def test_findings_give_offsets_into_the_text(redactor: Redactor) -> None:

@@ -40,6 +40,11 @@ if TYPE_CHECKING:
     from ..session import Session
     from . import transcript_state as ts
     from .direct import Located
+
+    #: Events a hook records, unwritten: ``(kind, payload, artefacts, fit)``. ``fit``
+    #: cuts the payload to an excerpt when too large (:func:`record_fitting`); an
+    #: artefact of None is a file only git can say was added (the light path gives way).
+    Planned = list[tuple[str, dict[str, Any], tuple[str | None, ...], bool]]
 else:
     Protocol = object  # LineReader is for type checkers; at run time a plain base class
 
@@ -72,6 +77,7 @@ __all__ = [
     "patch_files",
     "read_new_lines",
     "record_fitting",
+    "record_planned",
     "relative_path",
     "relative_to_top",
     "remember",
@@ -234,34 +240,51 @@ def read_new_lines(
                 ts.save(common, state)
                 return []
             reader = make_reader(session, state)
-            try:
-                if whole is not None:
-                    events += whole(json_document(fh, info.st_size), reader)
-                    state.offset = info.st_size
+
+            def keep(recorded: list[Event]) -> None:
+                if counted is None:
+                    events.extend(recorded)
                 else:
-                    fh.seek(state.offset)
-                    for _ in range(max(0, max_lines)):
-                        if time.monotonic() > deadline:
+                    counted[0] += len(recorded)
+
+            if whole is not None:
+                with repo.store.transaction():
+                    keep(whole(json_document(fh, info.st_size), reader))
+                    state.offset = info.st_size
+                    keep(reader.flush())
+                ts.save(common, state)
+                return events
+            fh.seek(state.offset)
+            left = max(0, max_lines)
+            more = True
+            while more:
+                # A batch of lines is one transaction (one sync, not one per event), and
+                # the state is saved once it committed: a failure reads the batch again.
+                with repo.store.transaction():
+                    stop = min(deadline, time.monotonic() + _BATCH_SECONDS)
+                    for _ in range(min(left, _BATCH_LINES)):
+                        if time.monotonic() > stop:
+                            more = time.monotonic() <= deadline
                             break
                         line = fh.readline()
                         if not line.endswith(b"\n") and not (
                             final and line.strip() and json_object(line) is not None
                         ):
+                            more = False
                             break  # the end, or a line still being written
-                        recorded = reader.line(line)
-                        if counted is None:
-                            events += recorded
-                        else:
-                            counted[0] += len(recorded)
+                        keep(reader.line(line))
                         state.offset += len(line)
-                recorded = reader.flush()
-                if counted is None:
-                    events += recorded
-                else:
-                    counted[0] += len(recorded)
-            finally:
+                        left -= 1
+                    more = more and left > 0
+                    if not more:
+                        keep(reader.flush())
                 ts.save(common, state)
     return events
+
+
+# Lines read in one transaction, and for how long, at most: other hooks wait meanwhile.
+_BATCH_LINES = 2000
+_BATCH_SECONDS = 0.25
 
 
 _WHOLE_LINES: ContextVar[bool] = ContextVar("bitloops_whole_lines", default=False)
@@ -355,6 +378,65 @@ def record_fitting(session: Session, kind: str, payload: dict[str, Any]) -> Even
         return session.record(kind, cut)
     except PayloadTooLarge:
         return session.record(kind, _without_io(cut))
+
+
+def record_planned(
+    agent: str,
+    hook: str,
+    located: Located,
+    payload: dict[str, Any],
+    *,
+    session_id: str,
+    transcript: str | None,
+    planned: Planned,
+    accept: Callable[[dict[str, Any]], bool] | None = None,
+) -> bool:
+    """Record ``planned`` events of an open session on the light path; False to take
+    the full one.
+
+    The light path is for the common hook of a session already started: it reads the
+    settings and the session's state from their files, redacts and prepares each
+    payload as :class:`~bitloops.Session` would, and writes all of them in one
+    transaction with :mod:`bitloops.store.live` (see :func:`.direct.write` for when it
+    gives way; ``accept``, given the session's transcript state as a dict, can turn it
+    down too). Past the hook's busy bound the payload is spooled, as the full path
+    does. Nothing is written when it returns False.
+    """
+    from ..codec import prepare_payload
+    from . import direct
+
+    settings = direct.read_settings(located[0])
+    if settings is None:
+        return False
+    redactor = direct.redactor(settings)
+    limit = settings["max_payload_bytes"]
+    events: list[tuple[str, str, tuple[str, ...]]] = []
+    try:
+        for kind, data, arts, fit in planned:
+            if None in arts:
+                return False  # git must say whether the file is new
+            text = (
+                fit_payload(data, redactor, limit)[1]
+                if fit
+                else prepare_payload(data, redactor, limit)
+            )
+            for art in arts:
+                assert art is not None
+                art.encode("utf-8")  # what Session checks of an artefact
+            events.append((kind, text, tuple(redactor.redact(a) for a in arts if a)))
+    except (InvalidEvent, UnicodeEncodeError):
+        return False  # the full path raises it again, and the hook quarantines it
+    result = direct.write(
+        located, settings, agent=agent, session_id=session_id, transcript=transcript,
+        events=events, accept=accept,
+    )  # fmt: skip
+    if result == direct.BUSY:
+        from .. import spool
+
+        entry = spool_entry(hook, located[0], payload, redactor)
+        wait = settings["hook_busy_timeout_ms"] / 1000
+        return spool.append(located[2], entry, durable=settings["durability"] == "full", wait=wait)
+    return result == direct.DONE
 
 
 def fit_payload(
@@ -651,11 +733,12 @@ def open_transcripts(
         if info.status != "ended"
     }
     agents = ("", agent) if untagged else (agent,)
+    # Only the open sessions' state files: ended sessions' files pile up by the thousand.
+    states = (ts.load(repo.paths.common_dir, sid) for sid in open_here)
     return sorted(
         (state.session_id, state.transcript_path)
-        for state in ts.load_all(repo.paths.common_dir)
+        for state in states
         if state.agent in agents
-        and state.session_id in open_here
         and state.transcript_path
         and state.worktree in (None, repo.worktree)
     )

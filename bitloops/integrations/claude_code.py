@@ -32,10 +32,10 @@ from .base import (
     open_transcripts,
     read_new_lines,
     record_fitting,
+    record_planned,
     relative_to_top,
     remember,
     run_payload_hook,
-    spool_entry,
     stop_turn,
     where_to_look,
 )
@@ -680,9 +680,8 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
-    """Record ``payload`` through :mod:`.direct`; False when the full path must."""
-    from . import direct
-
+    """Record ``payload`` on the light path (:func:`.base.record_planned`); False when
+    the full path must."""
     name = payload.get("hook_event_name")
     sid = payload.get("session_id")
     if not isinstance(name, str) or name in ("SessionStart", "Stop", "SubagentStop", "SessionEnd"):
@@ -693,34 +692,14 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
         return False
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
-    settings = direct.read_settings(located[0])
-    if settings is None:
-        return False
-    redactor = direct.redactor(settings)
-    events: list[tuple[str, str, tuple[str, ...]]] = []
     try:
         _check(name, payload)
-        if name != "PreToolUse":
-            for kind, data, arts, fit in _planned(name, payload, located[0]):
-                if None in arts:
-                    return False  # git must say whether the file is new
-                text = _prepared(data, fit, redactor, settings["max_payload_bytes"])[1]
-                for art in arts:
-                    assert art is not None
-                    art.encode("utf-8")  # what Session checks of an artefact
-                events.append((kind, text, tuple(redactor.redact(a) for a in arts if a)))
-    except (InvalidEvent, UnicodeEncodeError):
+    except InvalidEvent:
         return False  # the full path raises it again, and the hook quarantines it
-    result = direct.write(
-        located, settings, agent=AGENT, session_id=sid, transcript=transcript, events=events
+    planned = [] if name == "PreToolUse" else _planned(name, payload, located[0])
+    return record_planned(
+        AGENT, HOOK_NAME, located, payload, session_id=sid, transcript=transcript, planned=planned
     )
-    if result == direct.BUSY:
-        from .. import spool
-
-        entry = spool_entry(HOOK_NAME, located[0], payload, redactor)
-        wait = settings["hook_busy_timeout_ms"] / 1000
-        return spool.append(located[2], entry, durable=settings["durability"] == "full", wait=wait)
-    return result == direct.DONE
 
 
 # -- importing ----------------------------------------------------------------------------
@@ -840,7 +819,10 @@ def _history(
         tag["agent_type"] = kind
     started = False
     last_ts: Any = None
-    for obj in json_lines(path):
+    # The session's own file: only user lines and tool calls hold history items, so the
+    # assistant's text and thinking (most of a long file's bytes) are not parsed again.
+    wanted = _history_line if agent_id is None else None
+    for obj in json_lines(path, wanted=wanted):
         message = obj.get("message")
         if (obj.get("isSidechain") is True) != (agent_id is not None) or not isinstance(
             message, dict
@@ -894,6 +876,12 @@ def _history(
         yield ("tool_use", payload, [])
     if started:
         yield ("subagent", {"event": "stop", **tag, "transcript_ts": last_ts}, [])
+
+
+def _history_line(raw: bytes) -> bool:
+    # Claude Code writes compact JSON: a user line has "user" as a value, a call the
+    # block type "tool_use"; a line that holds neither word has no history item.
+    return b'"user"' in raw or b'"tool_use"' in raw
 
 
 def _mapped_change(

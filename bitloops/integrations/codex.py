@@ -19,11 +19,8 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidPayload
-from . import transcript_state as ts
 from .base import (
     TranscriptReader,
     agent_session,
@@ -35,7 +32,8 @@ from .base import (
     patch_files,
     read_new_lines,
     record_fitting,
-    relative_path,
+    record_planned,
+    relative_to_top,
     remember,
     require_fits,
     run_payload_hook,
@@ -43,10 +41,20 @@ from .base import (
     where_to_look,
 )
 
+# Not from typing, and transcript_state (attrs) only where used: the hook's light path
+# does without them (see direct.py).
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import IO, Any
+
     from ..model import Event
     from ..repository import Repository
     from ..session import Session
+    from . import transcript_state as ts
+    from .base import Planned
+    from .direct import Located
 
 __all__ = ["AGENT", "active_transcripts", "catch_up", "find_rollout", "handle", "run_hook"]
 
@@ -85,6 +93,12 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     :class:`~bitloops.NotAGitRepository` when no work tree is found.
     """
     name, sid = event_and_session(payload, "a Codex hook payload", "session_id")
+    _check(name, payload)
+    with open_repository(payload, cwd) as repo:
+        return _dispatch(repo, name, sid, payload)
+
+
+def _check(name: str, payload: Mapping[str, Any]) -> None:
     if name == "UserPromptSubmit" and not isinstance(payload.get("prompt"), str):
         raise InvalidPayload("a UserPromptSubmit payload needs a prompt string")
     if name == "PostToolUse" and not isinstance(payload.get("tool_name"), str):
@@ -92,8 +106,6 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     for key in ("transcript_path", "model", "turn_id", "tool_use_id"):
         if payload.get(key) is not None and not isinstance(payload.get(key), str):
             raise InvalidPayload(f"the payload's {key} is not a string")
-    with open_repository(payload, cwd) as repo:
-        return _dispatch(repo, name, sid, payload)
 
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
@@ -101,8 +113,6 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         require_fits(repo, payload.get("prompt"))
     transcript = payload.get("transcript_path") or None
     state = remember(repo, AGENT, sid, transcript, payload.get("model") or None)
-    extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
-    extra.pop("model", None)
     if name == "PreToolUse":
         return []
     if name == "SessionStart":
@@ -110,31 +120,53 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         return []
     # Codex has no SessionEnd hook: an ended session that hears again is resumed.
     session = agent_session(repo, AGENT, sid, state)
-    if name == "UserPromptSubmit":
-        return [session.prompt(payload["prompt"])]
-    if name == "PostToolUse":
-        return _tool_use(repo, session, payload)
     if name == "Stop":
         path = state.transcript_path or find_rollout(sid)
         events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
         return stop_turn(repo, AGENT, sid, events, payload.get("last_assistant_message"))
+    planned = _planned(name, payload, str(repo.toplevel))
+    if name == "PostToolUse":
+        return _tool_use(repo, session, payload, planned)
+    return [session.record(kind, data) for kind, data, _, _ in planned]
+
+
+def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
+    """The events a hook records, unwritten (see :data:`.base.Planned`): all but those
+    of ``SessionStart``, ``PreToolUse`` and ``Stop``.
+
+    A ``PostToolUse`` plans its tool_use, then its file changes; when the rollout
+    already recorded the call, :func:`_tool_use` records less.
+    """
+    if name == "UserPromptSubmit":
+        return [("prompt", {"text": payload["prompt"]}, (), False)]
+    if name == "PostToolUse":
+        data: dict[str, Any] = {"name": payload["tool_name"], "input": payload.get("tool_input")}
+        call_id = payload.get("tool_use_id") or None
+        if call_id:
+            data["tool_use_id"] = call_id
+        if payload.get("tool_response") is not None:
+            data["output"] = payload["tool_response"]
+        changes = _planned_changes(top, data["name"], data["input"], payload.get("cwd"))
+        return [("tool_use", data, (), True), *changes]
+    extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
+    extra.pop("model", None)
     if name in ("SubagentStart", "SubagentStop"):
         event_name = "start" if name == "SubagentStart" else "stop"
-        return [session.record("subagent", {"event": event_name, **extra})]
+        return [("subagent", {"event": event_name, **extra}, (), False)]
     if name in ("PreCompact", "PostCompact"):
         phase = "pre" if name == "PreCompact" else "post"
-        return [session.record("compaction", {"phase": phase, **extra})]
+        return [("compaction", {"phase": phase, **extra}, (), False)]
     note = {"text": f"Codex hook {name}", "hook_event_name": name, **extra}
-    return [session.record("note", note)]
+    return [("note", note, (), False)]
 
 
-def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) -> list[Event]:
-    data: dict[str, Any] = {"name": payload["tool_name"], "input": payload.get("tool_input")}
-    call_id = payload.get("tool_use_id") or None
-    if call_id:
-        data["tool_use_id"] = call_id
-    if payload.get("tool_response") is not None:
-        data["output"] = payload["tool_response"]
+def _tool_use(
+    repo: Repository, session: Session, payload: Mapping[str, Any], planned: Planned
+) -> list[Event]:
+    from . import transcript_state as ts
+
+    (_, data, _, _), changes = planned[0], planned[1:]
+    call_id = data.get("tool_use_id")
     common = repo.paths.common_dir
     with ts.locked(common, session.session_id):
         state = ts.load(common, session.session_id)
@@ -146,12 +178,20 @@ def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) ->
         else:
             event = record_fitting(session, "tool_use", data)
         if call_id:
-            state.seen += [_CALL + call_id, _OUT + call_id]
+            state.seen += _seen_keys(call_id)
             ts.save(common, state)
     if known:
         return [event]
-    cwd = payload.get("cwd")
-    return [event, *_patch_changes(repo, session, data["name"], data["input"], cwd)]
+    return [event, *(session.record(kind, d, artefacts=_arts(a)) for kind, d, a, _ in changes)]
+
+
+def _seen_keys(call_id: str) -> list[str]:
+    """The keys a call recorded with its output leaves in the state's ``seen`` list."""
+    return [_CALL + call_id, _OUT + call_id]
+
+
+def _arts(arts: tuple[str | None, ...]) -> tuple[str, ...]:
+    return tuple(a for a in arts if a is not None)
 
 
 def _patch_text(tool: str, tool_input: Any) -> str | None:
@@ -170,24 +210,32 @@ def _patch_text(tool: str, tool_input: Any) -> str | None:
     return text
 
 
+def _planned_changes(top: str, tool: str, tool_input: Any, cwd: Any) -> Planned:
+    """The file_change events (unwritten) for the files an ``apply_patch`` names inside
+    the work tree, as :meth:`~bitloops.Session.file_change` would record them."""
+    text = _patch_text(tool, tool_input)
+    if not text:
+        return []
+    planned: Planned = []
+    for path, change, moved_to in patch_files(text):
+        rel = relative_to_top(top, path, cwd)
+        if rel is None:
+            continue
+        new = relative_to_top(top, moved_to, cwd) if moved_to is not None else None
+        if new is not None:
+            data = {"path": new, "change": "renamed", "old_path": rel}
+            planned.append(("file_change", data, (new, rel), False))
+        else:
+            planned.append(("file_change", {"path": rel, "change": change}, (rel,), False))
+    return planned
+
+
 def _patch_changes(
     repo: Repository, session: Session, tool: str, tool_input: Any, cwd: Any
 ) -> list[Event]:
     """file_change events for the files an ``apply_patch`` names inside the work tree."""
-    text = _patch_text(tool, tool_input)
-    if not text:
-        return []
-    events = []
-    for path, change, moved_to in patch_files(text):
-        rel = relative_path(repo, path, cwd)
-        if rel is None:
-            continue
-        new = relative_path(repo, moved_to, cwd) if moved_to is not None else None
-        if new is not None:
-            events.append(session.file_change(new, "renamed", old_path=rel))
-        else:
-            events.append(session.file_change(rel, change))
-    return events
+    planned = _planned_changes(str(repo.toplevel), tool, tool_input, cwd)
+    return [session.record(kind, data, artefacts=_arts(arts)) for kind, data, arts, _ in planned]
 
 
 # -- the rollout --------------------------------------------------------------------------
@@ -195,6 +243,8 @@ def _patch_changes(
 
 def find_rollout(session_id: str, codex_home: str | os.PathLike[str] | None = None) -> str | None:
     """The newest rollout file of ``session_id`` under ``$CODEX_HOME/sessions``, if any."""
+    from pathlib import Path
+
     if not _SAFE_ID.match(session_id):
         return None
     home = Path(codex_home or os.environ.get("CODEX_HOME") or Path.home() / ".codex")
@@ -370,9 +420,173 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 # -- the command --------------------------------------------------------------------------
 
 
-def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
-    """``bitloops hook codex``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)
+def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
+    """``bitloops hook codex``: see :func:`bitloops.integrations.base.run_payload_hook`.
+
+    The events of an open session that need no rollout read (prompts, tool calls,
+    subagents, compactions, notes) take the light path (:func:`.base.record_planned`).
+    """
+    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err, fast=_fast)
+
+
+def _fast(located: Located, payload: dict[str, Any]) -> bool:
+    """Record ``payload`` on the light path; False when the full path must.
+
+    The full path takes session starts, Stop (a rollout read), odd payloads, a model or
+    transcript path the session's state does not hold yet, and a call the rollout
+    already recorded (its ``seen`` keys).
+    """
+    name = payload.get("hook_event_name")
+    sid = payload.get("session_id")
+    if not isinstance(name, str) or not name or name in ("SessionStart", "Stop"):
+        return False
+    if not isinstance(sid, str) or not sid.strip():
+        return False
+    try:
+        _check(name, payload)
+        planned = [] if name == "PreToolUse" else _planned(name, payload, located[0])
+    except Exception:  # InvalidPayload, or a path holding a NUL: the full path reports it
+        return False
+    transcript = payload.get("transcript_path") or None
+    model = payload.get("model") or None
+
+    def same_model(state: dict[str, Any]) -> bool:
+        return model is None or state.get("model") == model  # else remember() must store it
+
+    call_id = planned[0][1].get("tool_use_id") if name == "PostToolUse" else None
+    if not call_id:
+        return record_planned(
+            AGENT, HOOK_NAME, located, payload, session_id=sid, transcript=transcript,
+            planned=planned, accept=same_model,
+        )  # fmt: skip
+
+    def claim(state: dict[str, Any]) -> tuple[Planned, list[str]] | None:
+        keys = _seen_keys(call_id)
+        seen = state.get("seen")
+        return None if isinstance(seen, list) and any(k in seen for k in keys) else (planned, keys)
+
+    return record_claiming(
+        AGENT, HOOK_NAME, located, payload, session_id=sid, plan=claim,
+        transcript=transcript, accept=same_model,
+    )  # fmt: skip
+
+
+def record_claiming(
+    agent: str,
+    hook: str,
+    located: Located,
+    payload: dict[str, Any],
+    *,
+    session_id: str,
+    plan: Callable[[dict[str, Any]], tuple[Planned, list[str]] | None],
+    transcript: str | None = None,
+    accept: Callable[[dict[str, Any]], bool] | None = None,
+) -> bool:
+    """:func:`.base.record_planned` of events that claim keys in the session's ``seen``.
+
+    As the full path does, under the session's transcript-state lock: ``plan``, given
+    the state (a dict, as its file holds it), returns the events and the keys they
+    claim, or None to leave the payload to the full path. The events are written, then
+    the keys added to ``seen``. False (nothing written) when the lock stays taken, there
+    is no state, ``plan`` says None or :func:`.base.record_planned` declines. When the
+    payload went to the spool instead, the keys are left for its replay to claim (the
+    spool is checked once written: an entry another hook spooled meanwhile also leaves
+    them unclaimed; then a transcript read may record an event twice, never lose it).
+    For OpenCode too, whose every event claims keys.
+    """
+    from .. import spool
+
+    common = located[2]
+    lock = _lock_state(common, session_id)
+    if lock is None:
+        return False
+    try:
+        state = _read_state(common, session_id)
+        planned = None if state is None else plan(state)
+        if planned is None:
+            return False
+        events, keys = planned
+        done = record_planned(
+            agent, hook, located, payload, session_id=session_id, transcript=transcript,
+            planned=events, accept=accept,
+        )  # fmt: skip
+        if done and keys and not spool.pending(common):
+            _add_seen(common, session_id, keys)
+        return done
+    finally:
+        os.close(lock)  # and with it the lock
+
+
+# How long the light path waits for a session's state lock before the full path waits.
+_LOCK_SECONDS = 0.2
+# As transcript_state keeps them: the newest keys only.
+_MAX_SEEN = 20000
+
+
+def _state_file(common: str, session_id: str) -> str:
+    """The session's transcript-state file, as :mod:`.transcript_state` names it."""
+    try:
+        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
+
+        digest = _sha256.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+    except ImportError:  # pragma: no cover - a build without it
+        import hashlib
+
+        digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return os.path.join(common, "bitloops", "transcripts", f"{digest[:40]}.json")
+
+
+def _lock_state(common: str, session_id: str) -> int | None:
+    """The descriptor holding the lock :func:`.transcript_state.locked` takes; None when
+    it stays taken or cannot be opened."""
+    import fcntl
+    import time
+
+    path = _state_file(common, session_id)[: -len(".json")] + ".lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return None
+    deadline = time.monotonic() + _LOCK_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.005)
+        except OSError:
+            os.close(fd)
+            return None
+
+
+def _read_state(common: str, session_id: str) -> dict[str, Any] | None:
+    """The session's transcript state as its file holds it; None when there is none."""
+    try:
+        with open(_state_file(common, session_id), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("session_id") == session_id else None
+
+
+def _add_seen(common: str, session_id: str, keys: list[str]) -> None:
+    """Append ``keys`` to the state's ``seen`` list (under its lock), written atomically."""
+    path = _state_file(common, session_id)
+    data = _read_state(common, session_id)
+    seen = None if data is None else data.get("seen")
+    if data is None or not isinstance(seen, list):
+        return  # recorded, unclaimed: a transcript read may record it again
+    data["seen"] = [*seen, *keys][-_MAX_SEEN:]
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, ensure_ascii=False))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 # -- importing ----------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidPayload
 from .base import (
@@ -43,7 +42,8 @@ from .base import (
     patch_files,
     read_new_lines,
     record_fitting,
-    relative_path,
+    record_planned,
+    relative_to_top,
     remember,
     require_fits,
     require_object,
@@ -53,10 +53,17 @@ from .base import (
     where_to_look,
 )
 
+# Not from typing: the hook's light path does without it (see direct.py).
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from ..model import Event
     from ..repository import Repository
     from ..session import Session
+    from .base import Planned
+    from .direct import Located
 
 __all__ = [
     "AGENT",
@@ -95,6 +102,7 @@ _EVENTS = {
     "precompact": "preCompact",
     "postcompact": "postCompact",
 }
+_KNOWN = frozenset(_EVENTS.values())
 # camelCase field -> the snake_case name of the PascalCase events.
 _FIELDS = {"toolArgs": "tool_input", "toolResult": "tool_response", "toolArguments": "tool_input"}
 _COMMON = frozenset(
@@ -108,6 +116,12 @@ _STOP_SECONDS = 2.0
 _END_SECONDS = 0.5
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+# The events that read the events file or start or end the session; the others are
+# planned first (see _planned), so the light path can write them.
+_UNPLANNED = frozenset({"sessionStart", "sessionEnd", "agentStop"})
+# What an event name Copilot does not document must look like for the light path to note
+# it; any other name is left to the full path.
+_EVENT_NAME = re.compile(r"[A-Za-z]{2,64}")
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -180,6 +194,14 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
     whose event cannot be told, or missing the field its event needs, and
     :class:`~bitloops.NotAGitRepository` when no work tree is found.
     """
+    data, name, sid = _checked(payload)
+    with open_repository(data, cwd) as repo:
+        return _dispatch(repo, name, sid, data)
+
+
+def _checked(payload: Any) -> tuple[dict[str, Any], str, str]:
+    """The payload :func:`normalise` gives, its event and its session id; raises
+    :class:`~bitloops.InvalidPayload` as :func:`handle` says."""
     require_object(payload, "a Copilot CLI hook payload")
     data = normalise(payload)
     name = data.get("hook_event_name")
@@ -196,8 +218,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
         raise InvalidPayload(f"a {name} payload needs a toolName string")
     if data.get("transcript_path") is not None and not isinstance(data["transcript_path"], str):
         raise InvalidPayload("the payload's transcriptPath is not a string")
-    with open_repository(data, cwd) as repo:
-        return _dispatch(repo, name, sid, data)
+    return data, name, sid
 
 
 def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) -> list[Event]:
@@ -211,7 +232,6 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) ->
         transcript = find_events_file(sid)  # so that post-commit can read it too
     model = text_field(payload, "model")
     state = remember(repo, AGENT, sid, transcript, model)
-    extra = {k: v for k, v in payload.items() if k not in _COMMON}
     if name == "preToolUse":
         return []  # postToolUse records the call with its result
     if name == "sessionStart":
@@ -228,26 +248,56 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) ->
     if name == "sessionEnd" and _nothing_to_end(repo, sid, state.transcript_path):
         return []  # a session opened and closed: nothing to keep
     session = agent_session(repo, AGENT, sid, state, resume=name != "sessionEnd")
-    if name == "userPromptSubmitted":
-        if _initial(repo, sid, payload["prompt"], claim=False):
-            return []  # the sessionStart's initialPrompt, recorded already
-        return [session.prompt(payload["prompt"])]
-    if name in ("postToolUse", "postToolUseFailure"):
-        return _tool_use(repo, session, name, payload)
+    if name == "userPromptSubmitted" and _initial(repo, sid, payload["prompt"], claim=False):
+        return []  # the sessionStart's initialPrompt, recorded already
+    if name not in _UNPLANNED:
+        return _record(repo, session, _planned(name, payload, str(repo.toplevel)))
     if name == "agentStop":
         path = state.transcript_path
         events = _catch_up(repo, sid, path, _STOP_SECONDS) if path else []
         reason = text_field(payload, "stop_reason")
         if reason not in (None, "end_turn", "completed", "stop"):
             session = session_after_read(repo, AGENT, sid)
+            extra = {k: v for k, v in payload.items() if k not in _COMMON}
             events.append(session.record("note", {"text": "the turn stopped", **extra}))
         return events
+    # sessionEnd
+    path = state.transcript_path
+    return end_session(
+        repo,
+        AGENT,
+        session,
+        lambda: _catch_up(repo, sid, path, _END_SECONDS) if path else [],
+        text_field(payload, "reason"),
+    )
+
+
+def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
+    """The events a hook records, unwritten, for every event but :data:`_UNPLANNED`.
+
+    ``payload`` is normalised; ``top`` is the work tree's top directory. A file_change
+    whose artefacts are ``(None,)`` is a write only git can say was an addition (its
+    ``change`` is to be filled in).
+    """
+    if name == "preToolUse":
+        return []  # postToolUse records the call with its result
+    if name == "userPromptSubmitted":
+        return [("prompt", {"text": payload["prompt"]}, (), False)]
+    if name in ("postToolUse", "postToolUseFailure"):
+        data = _tool_use(name, payload)
+        planned: Planned = [("tool_use", data, (), True)]
+        if not data.get("is_error"):
+            for rel, change in _changes_at(top, data["name"], data["input"], payload.get("cwd")):
+                arts = (rel,) if change is not None else (None,)
+                planned.append(("file_change", {"path": rel, "change": change}, arts, False))
+        return planned
+    extra = {k: v for k, v in payload.items() if k not in _COMMON}
     if name in ("subagentStart", "subagentStop"):
         event_name = "start" if name == "subagentStart" else "stop"
-        return [record_fitting(session, "subagent", {"event": event_name, **extra})]
+        return [("subagent", {"event": event_name, **extra}, (), True)]
     if name in ("preCompact", "postCompact"):
         phase = "pre" if name == "preCompact" else "post"
-        return [record_fitting(session, "compaction", {"phase": phase, **extra})]
+        return [("compaction", {"phase": phase, **extra}, (), True)]
     if name == "errorOccurred":
         error = payload.get("error")
         message = error.get("message") if isinstance(error, Mapping) else error
@@ -256,18 +306,33 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) ->
         rest = {k: v for k, v in extra.items() if k != "error"}
         if isinstance(error, Mapping):
             rest.update({k: v for k, v in error.items() if k in ("name", "stack", "code")})
-        return [record_fitting(session, "error", {"message": message, **rest})]
-    if name == "sessionEnd":
-        path = state.transcript_path
-        return end_session(
-            repo,
-            AGENT,
-            session,
-            lambda: _catch_up(repo, sid, path, _END_SECONDS) if path else [],
-            text_field(payload, "reason"),
-        )
+        return [("error", {"message": message, **rest}, (), True)]
     note = {"text": f"Copilot CLI hook {name}", "hook_event_name": name, **extra}
-    return [record_fitting(session, "note", note)]
+    return [("note", note, (), True)]
+
+
+def _record(repo: Repository, session: Session, planned: Planned) -> list[Event]:
+    """Record planned events, asking git what only it can tell, several in one
+    transaction (all or nothing, as the light path writes them)."""
+    ready: list[tuple[str, dict[str, Any], tuple[str, ...], bool]] = []
+    for kind, data, arts, fit in planned:
+        if arts == (None,):  # a write whose creation only git can tell
+            data["change"] = added_or_modified(repo, data["path"])
+            arts = (data["path"],)
+        ready.append((kind, data, tuple(a for a in arts if a is not None), fit))
+
+    def record() -> list[Event]:
+        return [
+            record_fitting(session, kind, data)
+            if fit
+            else session.record(kind, data, artefacts=arts)
+            for kind, data, arts, fit in ready
+        ]
+
+    if len(ready) > 1 and repo.settings.capture:
+        with repo.store.transaction():
+            return record()
+    return record()
 
 
 def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
@@ -302,12 +367,10 @@ def _initial(repo: Repository, sid: str, prompt: str, *, claim: bool) -> bool:
     return found
 
 
-def _tool_use(
-    repo: Repository, session: Session, name: str, payload: Mapping[str, Any]
-) -> list[Event]:
-    tool = payload["tool_name"]
+def _tool_use(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The tool_use payload of a postToolUse or postToolUseFailure."""
     tool_input = payload.get("tool_input")
-    data: dict[str, Any] = {"name": tool, "input": tool_input}
+    data: dict[str, Any] = {"name": payload["tool_name"], "input": tool_input}
     call_id = text_field(payload, "tool_call_id", "tool_use_id")
     if call_id:
         data["tool_use_id"] = call_id
@@ -325,32 +388,29 @@ def _tool_use(
         )
         if isinstance(kind, str) and kind.lower() in _FAILED_RESULTS:
             data["is_error"] = True
-    events = [record_fitting(session, "tool_use", data)]
-    if not data.get("is_error"):
-        events += _file_changes(repo, session, tool, tool_input, payload.get("cwd"))
-    return events
-
-
-def _file_changes(
-    repo: Repository, session: Session, tool: str, tool_input: Any, cwd: Any
-) -> list[Event]:
-    """file_change events for what a file-writing tool did inside the work tree."""
-    return [
-        session.file_change(path, change) for path, change in _changes(repo, tool, tool_input, cwd)
-    ]
+    return data
 
 
 def _changes(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> list[tuple[str, str]]:
     """(repo-relative path, change) of each file a file-writing tool changed in the work tree."""
+    return [
+        (rel, change if change is not None else added_or_modified(repo, rel))
+        for rel, change in _changes_at(str(repo.toplevel), tool, tool_input, cwd)
+    ]
+
+
+def _changes_at(top: str, tool: str, tool_input: Any, cwd: Any) -> list[tuple[str, str | None]]:
+    """:func:`_changes` without git: the change is None where only git can tell (a write
+    that may have created the file)."""
     if isinstance(tool_input, str) and "*** Begin Patch" in tool_input:
         tool_input = {"input": tool_input}
     if not isinstance(tool_input, Mapping):
         return []
     patch = next((v for v in tool_input.values() if isinstance(v, str) and "*** " in v), None)
     if tool == "apply_patch" and patch:
-        out = []
+        out: list[tuple[str, str | None]] = []
         for path, change, _ in patch_files(patch):  # a move stays a modification here
-            rel = relative_path(repo, path, cwd)
+            rel = relative_to_top(top, path, cwd)
             if rel is not None:
                 out.append((rel, change))
         return out
@@ -362,10 +422,10 @@ def _changes(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> list[tup
     if tool not in _FILE_TOOLS:
         return []
     raw = text_field(tool_input, "path", "file_path", "filePath")
-    rel = relative_path(repo, raw, cwd) if raw else None
+    rel = relative_to_top(top, raw, cwd) if raw else None
     if rel is None:
         return []
-    return [(rel, added_or_modified(repo, rel) if _FILE_TOOLS[tool] else "modified")]
+    return [(rel, None if _FILE_TOOLS[tool] else "modified")]
 
 
 # -- the events file ----------------------------------------------------------------------
@@ -633,5 +693,47 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 
 
 def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
-    """``bitloops hook copilot``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)
+    """``bitloops hook copilot``: see :func:`bitloops.integrations.base.run_payload_hook`.
+
+    The events of an open session that need no events-file read (prompts, tool calls
+    and their file changes, subagents, compactions, errors, notes) take the light path
+    of :mod:`.direct`.
+    """
+    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err, fast=_fast)
+
+
+def _fast(located: Located, payload: dict[str, Any]) -> bool:
+    """Record ``payload`` on the light path (:func:`.base.record_planned`); False when
+    the full path must."""
+    try:
+        data, name, sid = _checked(payload)
+        if name in _UNPLANNED or (name not in _KNOWN and not _EVENT_NAME.fullmatch(name)):
+            return False
+        planned = _planned(name, data, located[0])
+    except Exception:  # invalid, or a field of an odd type: the full path says what
+        return False
+    transcript = text_field(data, "transcript_path")
+    model = text_field(data, "model")
+    initial = "initial:" + digest(data["prompt"]) if name == "userPromptSubmitted" else None
+
+    def accept(state: dict[str, Any]) -> bool:
+        # What the full path would write to the state first: a new model, the events
+        # file it finds, the initial prompt's claim taken back.
+        try:
+            if model is not None and state.get("model") != model:
+                return False
+            seen = state.get("seen")
+            if initial is not None and isinstance(seen, list) and initial in seen:
+                return False
+            if transcript is None and not state.get("transcript_path"):
+                return find_events_file(sid) is None
+            return True
+        except Exception:
+            return False
+
+    # The normalised payload is what is spooled: it names its event, which the replay's
+    # process could not tell from its own environment.
+    return record_planned(
+        AGENT, HOOK_NAME, located, data, session_id=sid, transcript=transcript,
+        planned=planned, accept=accept,
+    )  # fmt: skip

@@ -20,7 +20,6 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidPayload, PayloadTooLarge
 from .base import (
@@ -41,6 +40,7 @@ from .base import (
     open_transcripts,
     read_new_lines,
     record_fitting,
+    record_planned,
     relative_path,
     remember,
     require_fits,
@@ -49,13 +49,19 @@ from .base import (
     text_field,
 )
 
+# Not from typing: the hook's light path does without it (see direct.py).
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     from collections import Counter
     from pathlib import Path
+    from typing import IO, Any
 
     from ..model import Event
     from ..repository import Repository
     from ..session import Session
+    from .base import Planned
+    from .direct import Located
 
 __all__ = [
     "AGENT",
@@ -124,6 +130,21 @@ _FILE_TOOLS = {
     "Delete": "deleted",
     "delete_file": "deleted",
 }
+# The events recorded without a transcript read, a git question or a claim written to the
+# session's state: their events are planned first (see _planned), so the light path can
+# write them. Any event name not handled otherwise is a note, planned too.
+_PLANNED = frozenset(
+    {"beforeSubmitPrompt", "preToolUse", "postToolUse", "postToolUseFailure",
+     "afterShellExecution", "afterMCPExecution", "preCompact", "postCompact",
+     "subagentStart", "subagentStop"}
+)  # fmt: skip
+_UNPLANNED = frozenset(
+    {"sessionStart", "sessionEnd", "stop", "afterAgentResponse", "afterAgentThought",
+     "afterFileEdit"}
+)  # fmt: skip
+# What a Cursor hook event name looks like; the light path leaves any other note to the
+# full path.
+_EVENT_NAME = re.compile(r"[a-z][A-Za-z]{1,63}")
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -222,7 +243,6 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
         require_fits(repo, payload.get("prompt"))
     transcript = text_field(payload, "transcript_path")
     state = remember(repo, AGENT, sid, transcript, model_name(payload.get("model")))
-    extra = {k: v for k, v in payload.items() if isinstance(k, str) and k not in _COMMON}
     if name in _IGNORED:
         return []
     if name == "sessionStart":
@@ -233,13 +253,13 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     if name in _CAPTURING and _HOOKED not in state.seen:
         once(repo, sid, _HOOKED)
     session = agent_session(repo, AGENT, sid, state, resume=name != "sessionEnd")
+    if name not in _UNPLANNED:
+        key = _claim(name, payload)
+        if key is not None and not once(repo, sid, key):
+            return []  # its twin hook (postToolUse, afterShellExecution) recorded it
+        return _record(repo, session, _planned(name, payload, str(repo.toplevel)))
     generation = text_field(payload, "generation_id")
     base = {"generation_id": generation} if generation else {}
-    if name == "beforeSubmitPrompt":
-        prompt: dict[str, Any] = {"text": payload["prompt"]}
-        if payload.get("attachments"):
-            prompt["attachments"] = payload["attachments"]
-        return [record_fitting(session, "prompt", prompt)]
     if name == "afterAgentResponse":
         reply = payload.get("text")
         event = hook_response(repo, session, _unredacted(reply) if isinstance(reply, str) else None)
@@ -252,14 +272,47 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
             thought["duration_ms"] = payload["duration_ms"]
         found = hook_reasoning(repo, session, text, thought) if isinstance(text, str) else None
         return [] if found is None else [found]
+    if name == "afterFileEdit":
+        return _file_edit(repo, session, payload, base)
+    if name == "stop":
+        return _stop(repo, sid, transcript or state.transcript_path, payload, base)
+    # sessionEnd
+    path = transcript or state.transcript_path
+    return end_session(
+        repo,
+        AGENT,
+        session,
+        lambda: _catch_up(repo, sid, path or find_transcript(sid), _END_SECONDS),
+        text_field(payload, "reason"),
+    )
+
+
+def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
+    """The events a hook of the :data:`_PLANNED` kind (or a note) records, unwritten.
+
+    ``top`` is the work tree's top directory (no planned Cursor event names a file).
+    The shell command of a tool call is planned here even when its twin hook recorded it
+    already: :func:`_claim` says which claim decides.
+    """
+    del top  # the planned events carry no file change: afterFileEdit asks git
+    generation = text_field(payload, "generation_id")
+    base = {"generation_id": generation} if generation else {}
+    if name == "beforeSubmitPrompt":
+        prompt: dict[str, Any] = {"text": payload["prompt"]}
+        if payload.get("attachments"):
+            prompt["attachments"] = payload["attachments"]
+        return [("prompt", prompt, (), True)]
     if name == "preToolUse":
         if payload.get("tool_name") in _SUBAGENT_TOOLS:
-            return [_subagent(session, "start", payload, base)]
+            return [("subagent", _subagent(payload, "start", base), (), False)]
         return []
     if name in ("postToolUse", "postToolUseFailure"):
-        return _tool_use(repo, session, name, payload, base)
+        planned: Planned = [("tool_use", _tool_use(name, payload, base), (), True)]
+        if payload["tool_name"] in _SUBAGENT_TOOLS:
+            planned.append(("subagent", _subagent(payload, "stop", base), (), False))
+        return planned
     if name == "afterShellExecution":
-        return _shell(repo, session, payload, base)
+        return [("tool_use", _shell(payload, base), (), True)]
     if name == "afterMCPExecution":
         data = {
             "name": payload.get("tool_name") or payload.get("server") or "mcp",
@@ -268,33 +321,50 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
             "mcp": True,
             **base,
         }
-        return [record_fitting(session, "tool_use", data)]
-    if name == "afterFileEdit":
-        return _file_edit(repo, session, payload, base)
-    if name == "stop":
-        return _stop(repo, sid, transcript or state.transcript_path, payload, base)
+        return [("tool_use", data, (), True)]
+    extra = {k: v for k, v in payload.items() if isinstance(k, str) and k not in _COMMON}
     if name in ("preCompact", "postCompact"):
         phase = "pre" if name == "preCompact" else "post"
-        return [session.record("compaction", {"phase": phase, **extra})]
+        return [("compaction", {"phase": phase, **extra}, (), False)]
     if name in ("subagentStart", "subagentStop"):
         event_name = "start" if name == "subagentStart" else "stop"
-        return [session.record("subagent", {"event": event_name, **extra})]
-    if name == "sessionEnd":
-        path = transcript or state.transcript_path
-        return end_session(
-            repo,
-            AGENT,
-            session,
-            lambda: _catch_up(repo, sid, path or find_transcript(sid), _END_SECONDS),
-            text_field(payload, "reason"),
-        )
+        return [("subagent", {"event": event_name, **extra}, (), False)]
     note = {"text": f"Cursor hook {name}", "hook_event_name": name, **extra}
-    return [record_fitting(session, "note", note)]
+    return [("note", note, (), True)]
 
 
-def _subagent(
-    session: Session, event_name: str, payload: Mapping[str, Any], base: dict[str, Any]
-) -> Event:
+def _record(repo: Repository, session: Session, planned: Planned) -> list[Event]:
+    """Record planned events, several in one transaction (all or nothing, as the light
+    path writes them)."""
+
+    def record() -> list[Event]:
+        return [
+            record_fitting(session, kind, data)
+            if fit
+            else session.record(kind, data, artefacts=tuple(a for a in arts if a is not None))
+            for kind, data, arts, fit in planned
+        ]
+
+    if len(planned) > 1 and repo.settings.capture:
+        with repo.store.transaction():
+            return record()
+    return record()
+
+
+def _claim(name: str, payload: Mapping[str, Any]) -> str | None:
+    """The key a shell command's hook claims in the session's state before recording
+    (Cursor reports one command to afterShellExecution and postToolUse); None: no claim."""
+    generation = text_field(payload, "generation_id")
+    if name == "afterShellExecution":
+        return _shell_key(generation, payload["command"])
+    if name == "postToolUse" and payload["tool_name"] in _SHELL_TOOLS:
+        tool_input = decoded(payload.get("tool_input"))
+        if isinstance(tool_input, Mapping):
+            return _shell_key(generation, tool_input.get("command"))
+    return None
+
+
+def _subagent(payload: Mapping[str, Any], event_name: str, base: dict[str, Any]) -> dict[str, Any]:
     tool_input = decoded(payload.get("tool_input"))
     data: dict[str, Any] = {"event": event_name, "tool": payload.get("tool_name"), **base}
     if isinstance(tool_input, Mapping):
@@ -303,7 +373,7 @@ def _subagent(
                 data[key] = tool_input[key]
     if isinstance(payload.get("tool_use_id"), str):
         data["tool_use_id"] = payload["tool_use_id"]
-    return session.record("subagent", data)
+    return data
 
 
 def _failed(output: Any) -> bool:
@@ -324,13 +394,11 @@ def _shell_key(generation: str | None, command: Any) -> str | None:
     return f"shell:{generation}:{digest(command)}"
 
 
-def _tool_use(
-    repo: Repository, session: Session, name: str, payload: Mapping[str, Any], base: dict[str, Any]
-) -> list[Event]:
-    tool = payload["tool_name"]
+def _tool_use(name: str, payload: Mapping[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The tool_use payload of a postToolUse or postToolUseFailure."""
     tool_input = decoded(payload.get("tool_input"))
     output = decoded(payload.get("tool_output", payload.get("tool_response")))
-    data: dict[str, Any] = {"name": tool, "input": tool_input, **base}
+    data: dict[str, Any] = {"name": payload["tool_name"], "input": tool_input, **base}
     if isinstance(payload.get("tool_use_id"), str):
         data["tool_use_id"] = payload["tool_use_id"]
     if name == "postToolUseFailure":
@@ -342,24 +410,12 @@ def _tool_use(
         if _failed(output) or payload.get("error"):
             data["is_error"] = True
     data.update(_durations(payload))
-    if tool in _SHELL_TOOLS and isinstance(tool_input, Mapping):
-        shell_key = _shell_key(base.get("generation_id"), tool_input.get("command"))
-        if shell_key is not None and not once(repo, session.session_id, shell_key):
-            return []  # afterShellExecution recorded this command
-    events = [record_fitting(session, "tool_use", data)]
-    if tool in _SUBAGENT_TOOLS:
-        events.append(_subagent(session, "stop", payload, base))
-    return events
+    return data
 
 
-def _shell(
-    repo: Repository, session: Session, payload: Mapping[str, Any], base: dict[str, Any]
-) -> list[Event]:
-    command = payload["command"]
-    key = _shell_key(base.get("generation_id"), command)
-    if key is not None and not once(repo, session.session_id, key):
-        return []  # postToolUse recorded this command
-    data: dict[str, Any] = {"name": "Shell", "input": {"command": command}, **base}
+def _shell(payload: Mapping[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The tool_use payload of an afterShellExecution."""
+    data: dict[str, Any] = {"name": "Shell", "input": {"command": payload["command"]}, **base}
     if payload.get("output") is not None:
         data["output"] = payload["output"]
     code = payload.get("exit_code")
@@ -368,7 +424,7 @@ def _shell(
         if code != 0:
             data["is_error"] = True
     data.update(_durations(payload))
-    return [record_fitting(session, "tool_use", data)]
+    return data
 
 
 def _durations(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -750,5 +806,47 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 
 
 def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
-    """``bitloops hook cursor``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)
+    """``bitloops hook cursor``: see :func:`bitloops.integrations.base.run_payload_hook`.
+
+    The events of an open session that need no transcript read, no git question and no
+    claim written to the session's state (prompts, tool calls, the ``before*`` events,
+    subagents, compactions, notes) take the light path of :mod:`.direct`.
+    """
+    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err, fast=_fast)
+
+
+def _fast(located: Located, payload: dict[str, Any]) -> bool:
+    """Record ``payload`` on the light path (:func:`.base.record_planned`); False when
+    the full path must."""
+    name = payload.get("hook_event_name")
+    sid = text_field(payload, "conversation_id", "session_id")
+    if not isinstance(name, str) or sid is None or name in _UNPLANNED:
+        return False
+    if name not in _PLANNED and name not in _IGNORED and not _EVENT_NAME.fullmatch(name):
+        return False
+    try:
+        _check(name, payload)
+        planned = [] if name in _IGNORED else _planned(name, payload, located[0])
+        key = None if name in _IGNORED else _claim(name, payload)
+    except Exception:  # invalid, or a field of an odd type: the full path says what
+        return False
+    model = model_name(payload.get("model"))
+    capturing = name in _CAPTURING
+    if key is not None:
+        planned = []  # taken only once its twin hook recorded the command (see accept)
+
+    def accept(state: dict[str, Any]) -> bool:
+        # What the full path would write to the state first: a new model, the claim
+        # that hooks capture this session, a shell command's claim.
+        seen = state.get("seen")
+        seen = seen if isinstance(seen, list) else []
+        if model is not None and state.get("model") != model:
+            return False
+        if capturing and _HOOKED not in seen:
+            return False
+        return key is None or key in seen
+
+    return record_planned(
+        AGENT, HOOK_NAME, located, payload, session_id=sid,
+        transcript=text_field(payload, "transcript_path"), planned=planned, accept=accept,
+    )  # fmt: skip

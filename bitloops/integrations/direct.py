@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-from datetime import UTC, datetime
 
 import apsw
 
-from ..codec import event_line_parts, format_ts, new_id, relative_paths
+from ..codec import relative_paths
+from ..locate import Located, locate
+from ..store.live import EventWriter, configure
 
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from ..redact import Redactor
@@ -47,86 +48,6 @@ DONE = "done"
 FULL = "full"
 #: :func:`write` wrote nothing: the write lock stayed taken past the bound.
 BUSY = "busy"
-
-# Written like bitloops.store.sqlite's statements of the same purpose.
-_NEXT_SEQ = (
-    "SELECT max(coalesce((SELECT max(seq) FROM live_events WHERE session_id = ?1), 0), "
-    "last_seq) + 1 FROM sessions WHERE session_id = ?1"
-)
-_INSERT_EVENT = (
-    "INSERT INTO live_events (session_id, seq, worktree, ts, kind, line) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_GIT_VARIABLES = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_COMMON_DIR",
-    "GIT_CEILING_DIRECTORIES",
-    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-)
-
-#: (work tree top, git dir, git common dir), as :meth:`bitloops.gitutil.Git.locate` says.
-Located = tuple[str, str, str]
-
-
-# -- the repository -------------------------------------------------------------------------
-
-
-def locate(place: str) -> Located | None:
-    """The work tree containing ``place``, read from ``.git``; None when git must decide."""
-    if any(name in os.environ for name in _GIT_VARIABLES):
-        return None
-    try:
-        here = os.path.realpath(os.path.expanduser(place))
-        if not os.path.isdir(here):
-            here = os.path.dirname(here)
-        device = os.stat(here).st_dev
-        while True:
-            dotgit = os.path.join(here, ".git")
-            try:
-                info = os.lstat(dotgit)
-            except FileNotFoundError:
-                parent = os.path.dirname(here)
-                if parent == here or os.stat(parent).st_dev != device:
-                    return None
-                here = parent
-                continue
-            return _read_dotgit(here, dotgit, info)
-    except (OSError, ValueError):
-        return None
-
-
-def _read_dotgit(top: str, dotgit: str, info: os.stat_result) -> Located | None:
-    if info.st_uid != os.getuid():
-        return None  # git's safe.directory rules apply; let git answer
-    if stat.S_ISDIR(info.st_mode):
-        git_dir = common = dotgit
-        if os.path.exists(os.path.join(git_dir, "commondir")):
-            return None
-    elif stat.S_ISREG(info.st_mode):
-        with open(dotgit, encoding="utf-8") as fh:
-            text = fh.read().strip()
-        if not text.startswith("gitdir: "):
-            return None
-        git_dir = os.path.realpath(os.path.join(top, text[len("gitdir: ") :]))
-        try:
-            with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as fh:
-                common = os.path.realpath(os.path.join(git_dir, fh.read().strip()))
-        except FileNotFoundError:
-            return None  # a submodule or a separate git dir: core.worktree may apply
-        if os.path.exists(os.path.join(git_dir, "config.worktree")):
-            return None
-    else:
-        return None
-    if not os.path.isfile(os.path.join(git_dir, "HEAD")):
-        return None
-    if not os.path.isdir(os.path.join(common, "objects")):
-        return None
-    with open(os.path.join(common, "config"), "rb") as fh:
-        config = fh.read().lower()
-    if b"worktree" in config or b"bare" in config.replace(b"bare = false", b""):
-        return None
-    return top, git_dir, common
-
 
 # -- the settings ---------------------------------------------------------------------------
 
@@ -269,19 +190,21 @@ def write(
     session_id: str,
     transcript: str | None,
     events: list[tuple[str, str, tuple[str, ...]]],
+    accept: Callable[[dict[str, Any]], bool] | None = None,
 ) -> str:
     """Record ``events`` (kind, prepared payload JSON, redacted artefacts) in one transaction.
 
     Returns :data:`DONE`; :data:`BUSY` when the write lock stayed taken past
     ``hook_busy_timeout_ms`` (nothing written); :data:`FULL` when the full path must
-    record them (nothing written). Payloads must come from
+    record them (nothing written), also when ``accept`` turns down the session's
+    transcript state (a dict, as its file holds it). Payloads must come from
     :func:`bitloops.codec.prepare_payload` with the settings' redactor.
     """
     top, _, common = located
     if not settings["capture"]:
         return FULL  # the full path validates and records nothing, as the API does
     state = _state(common, session_id)
-    if state is None or state.get("agent") != agent:
+    if state is None or state.get("agent") != agent or (accept is not None and not accept(state)):
         return FULL
     if transcript is not None and (
         state.get("transcript_path") != transcript or state.get("worktree") != top
@@ -316,16 +239,14 @@ def _write(
     from ..spool import pending
 
     # The same per-connection settings as SQLiteStore, with the hook's own bound.
-    conn.set_busy_timeout(settings["hook_busy_timeout_ms"])
-    conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
-    conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
+    configure(
+        conn, durability=settings["durability"], busy_timeout_ms=settings["hook_busy_timeout_ms"]
+    )
     # A hook's connection is often the only one: closing it would checkpoint the whole
     # log into the database on every event. Commits still checkpoint past 1,000 pages.
     conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
-    conn.pragma("foreign_keys", True)
     if conn.pragma("journal_mode") != "wal":
         return FULL
-    conn.pragma("synchronous", "FULL" if settings["durability"] == "full" else "NORMAL")
     if conn.pragma("user_version") != SCHEMA_VERSION:
         return FULL
     conn.execute("BEGIN IMMEDIATE")
@@ -343,21 +264,19 @@ def _write(
         if status == "ended" or (isinstance(wanted, str) and wanted and wanted != model):
             conn.execute("ROLLBACK")
             return FULL
+        writer = EventWriter()
         for kind, payload_json, artefacts in events:
-            payload_json = relative_paths(payload_json, top)  # as Session._write does
-            ts = format_ts(datetime.now(UTC))
-            prefix, suffix = event_line_parts(
-                event_id=new_id(),
+            writer.append(
+                conn,
                 session_id=session_id,
-                ts=ts,
+                worktree=top,
                 kind=kind,
                 agent=agent,
                 model=model,
-                payload_json=payload_json,
+                payload_json=relative_paths(payload_json, top),  # as Session._write does
                 artefacts=artefacts,
             )
-            seq = conn.execute(_NEXT_SEQ, (session_id,)).get
-            conn.execute(_INSERT_EVENT, (session_id, seq, top, ts, kind, f"{prefix}{seq}{suffix}"))
+            writer.committed(conn)  # held under this connection's write lock
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

@@ -17,11 +17,8 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import InvalidPayload
-from . import transcript_state as ts
+from ..errors import InvalidEvent, InvalidPayload
 from .base import (
     LineReader,
     TranscriptReader,
@@ -36,18 +33,28 @@ from .base import (
     open_transcripts,
     read_new_lines,
     record_fitting,
-    relative_path,
+    record_planned,
+    relative_to_top,
     remember,
     require_fits,
     run_payload_hook,
     stop_turn,
+    text_field,
     where_to_look,
 )
 
+# Not from typing, and transcript_state (attrs) only where used: the hook's light path
+# does without them (see direct.py).
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from ..model import Event
     from ..repository import Repository
     from ..session import Session
+    from .base import Planned
+    from .direct import Located
 
 __all__ = ["AGENT", "active_transcripts", "catch_up", "handle", "run_hook"]
 
@@ -113,7 +120,6 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
     state = remember(repo, AGENT, sid, transcript)
-    extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
     if name in _IGNORED:
         return []
     if name == "SessionStart":
@@ -122,23 +128,56 @@ def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any])
     if name == "SessionEnd" and _nothing_to_end(repo, sid, transcript or state.transcript_path):
         return []  # a session opened and closed: nothing to keep
     session = agent_session(repo, AGENT, sid, state, resume=name != "SessionEnd")
-    if name == "BeforeAgent":
-        return [session.prompt(payload["prompt"])]
     if name == "AfterModel":
         _set_model(repo, session, payload.get("llm_request"))
         return []
-    if name == "AfterTool":
-        return _tool_use(repo, session, payload)
     if name == "AfterAgent":
         events = _catch_up(repo, sid, transcript, _AFTER_AGENT_SECONDS)
         return stop_turn(repo, AGENT, sid, events, payload.get("prompt_response"))
-    if name == "PreCompress":
-        return [session.record("compaction", {"phase": "pre", **extra})]
     if name == "SessionEnd":
         read = lambda: _catch_up(repo, sid, transcript, _END_SECONDS)  # noqa: E731
         return end_session(repo, AGENT, session, read, payload.get("reason"))
+    events = []
+    for kind, data, arts, fit in _planned(name, payload, str(repo.toplevel)):
+        if arts == (None,):  # a write_file whose creation only git can tell
+            data["change"], arts = added_or_modified(repo, data["path"]), (data["path"],)
+        ready = tuple(a for a in arts if a is not None)
+        if fit:
+            events.append(record_fitting(session, kind, data))
+        else:
+            events.append(session.record(kind, data, artefacts=ready))
+    return events
+
+
+def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
+    """The events a hook records, unwritten (see :data:`.base.Planned`): ``BeforeAgent``,
+    ``AfterTool``, ``PreCompress`` and notes.
+
+    A file_change whose artefacts are ``(None,)`` is a ``write_file`` only git can say
+    was an addition (its ``change`` is to be filled in).
+    """
+    if name == "BeforeAgent":
+        return [("prompt", {"text": payload["prompt"]}, (), False)]
+    if name == "AfterTool":
+        tool, tool_input = payload["tool_name"], payload.get("tool_input")
+        data: dict[str, Any] = {"name": tool, "input": tool_input}
+        output = payload.get("tool_response")
+        if output is not None:
+            data["output"] = output
+        if isinstance(output, Mapping) and output.get("error") not in (None, "", {}):
+            data["is_error"] = True
+        planned: Planned = [("tool_use", data, (), True)]
+        rel = _written(top, tool, tool_input, payload.get("cwd"))
+        if rel is not None:
+            change = None if _FILE_TOOLS[tool] else "modified"
+            arts = (rel,) if change is not None else (None,)
+            planned.append(("file_change", {"path": rel, "change": change}, arts, False))
+        return planned
+    extra = {k: v for k, v in payload.items() if k not in _COMMON and isinstance(k, str)}
+    if name == "PreCompress":
+        return [("compaction", {"phase": "pre", **extra}, (), False)]
     note = {"text": f"Gemini CLI hook {name}", "hook_event_name": name, **extra}
-    return [session.record("note", note)]
+    return [("note", note, (), False)]
 
 
 def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
@@ -160,6 +199,8 @@ def _set_model(repo: Repository, session: Session, request: Any) -> None:
     model = request.get("model") if isinstance(request, Mapping) else None
     if not isinstance(model, str) or not model or model == session.model:
         return
+    from . import transcript_state as ts
+
     session.set_model(model)
     common = repo.paths.common_dir
     with ts.locked(common, session.session_id):
@@ -168,30 +209,20 @@ def _set_model(repo: Repository, session: Session, request: Any) -> None:
         ts.save(common, state)
 
 
-def _tool_use(repo: Repository, session: Session, payload: Mapping[str, Any]) -> list[Event]:
-    name = payload["tool_name"]
-    tool_input = payload.get("tool_input")
-    data: dict[str, Any] = {"name": name, "input": tool_input}
-    output = payload.get("tool_response")
-    if output is not None:
-        data["output"] = output
-    if isinstance(output, Mapping) and output.get("error") not in (None, "", {}):
-        data["is_error"] = True
-    events = [record_fitting(session, "tool_use", data)]
-    change = _file_change(repo, name, tool_input, payload.get("cwd"))
-    if change is not None:
-        events.append(session.file_change(*change))
-    return events
-
-
-def _file_change(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> tuple[str, str] | None:
-    """The (repo-relative path, change) a file-writing tool made inside the work tree."""
+def _written(top: str, tool: str, tool_input: Any, cwd: Any) -> str | None:
+    """The work-tree-relative path a file-writing tool wrote; None for another tool or a
+    path outside the work tree."""
     if tool not in _FILE_TOOLS or not isinstance(tool_input, Mapping):
         return None
     raw = tool_input.get("file_path")
     if not isinstance(raw, str) or not raw:
         return None
-    rel = relative_path(repo, raw, cwd)
+    return relative_to_top(top, raw, cwd)
+
+
+def _file_change(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> tuple[str, str] | None:
+    """The (repo-relative path, change) a file-writing tool made inside the work tree."""
+    rel = _written(str(repo.toplevel), tool, tool_input, cwd)
     if rel is None:
         return None
     return rel, added_or_modified(repo, rel) if _FILE_TOOLS[tool] else "modified"
@@ -362,9 +393,37 @@ def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
 # -- the command --------------------------------------------------------------------------
 
 
-def run_hook(stdin: IO[Any], cwd: Path, err: IO[str]) -> str | None:
-    """``bitloops hook gemini``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err)
+def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
+    """``bitloops hook gemini``: see :func:`bitloops.integrations.base.run_payload_hook`.
+
+    Prompts, tool calls, compactions and notes of an open session, and the events that
+    record nothing (``BeforeTool``, ``BeforeModel``, ``BeforeToolSelection``), take the
+    light path (:func:`.base.record_planned`).
+    """
+    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err, fast=_fast)
+
+
+# Events the light path leaves to the full path: a session's start and end, a turn's end
+# (a session file read) and AfterModel (it may start the session and store its model).
+_FULL_ONLY = frozenset({"SessionStart", "SessionEnd", "AfterAgent", "AfterModel"})
+
+
+def _fast(located: Located, payload: dict[str, Any]) -> bool:
+    """Record ``payload`` on the light path; False when the full path must."""
+    name = payload.get("hook_event_name")
+    sid = text_field(payload, "session_id")
+    if not isinstance(name, str) or not name or name in _FULL_ONLY or sid is None:
+        return False
+    try:
+        _check(name, payload)
+        planned = [] if name in _IGNORED else _planned(name, payload, located[0])
+    except (InvalidEvent, ValueError):  # ValueError: a path holding a NUL
+        return False  # the full path raises it again, and the hook reports it
+    transcript = payload.get("transcript_path")
+    transcript = transcript if isinstance(transcript, str) and transcript else None
+    return record_planned(
+        AGENT, HOOK_NAME, located, payload, session_id=sid, transcript=transcript, planned=planned
+    )
 
 
 # -- importing ----------------------------------------------------------------------------

@@ -40,9 +40,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import InvalidPayload
+from ..errors import InvalidEvent, InvalidPayload
 from .base import (
     LineReader,
     TranscriptReader,
@@ -56,7 +55,7 @@ from .base import (
     patch_files,
     read_new_lines,
     record_fitting,
-    relative_path,
+    relative_to_top,
     remember,
     require_fits,
     require_object,
@@ -64,11 +63,19 @@ from .base import (
     text_field,
 )
 
+# Not from typing, and transcript_state (attrs) only where used: the hook's light path
+# does without them (see direct.py).
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from ..model import Event
     from ..repository import Repository
     from ..session import Session
     from . import transcript_state as ts
+    from .base import Planned
+    from .direct import Located
 
 __all__ = [
     "AGENT",
@@ -265,22 +272,56 @@ def _record(
     if kind == "session.deleted":
         end = session.end("deleted")
         return [] if end is None else [end]
+    info = props.get("info")
+    if kind == "message.updated" and isinstance(info, Mapping):
+        model, _ = _model_of(info)
+        if model:
+            _set_model(repo, session, model)
+    top = None if repo is None else str(repo.toplevel)
+    return _write(repo, session, _planned(kind, props, role, cwd, claim, top))
+
+
+def _write(repo: Repository | None, session: Session, planned: Planned) -> list[Event]:
+    """Record ``planned`` events in ``session``, asking git what only it can tell."""
+    events = []
+    for kind, data, arts, fit in planned:
+        if arts == (None,) and repo is not None:  # a file only git can say was added
+            data["change"], arts = added_or_modified(repo, data["path"]), (data["path"],)
+        if fit:
+            events.append(record_fitting(session, kind, data))
+        else:
+            events.append(session.record(kind, data, artefacts=tuple(a for a in arts if a)))
+    return events
+
+
+def _planned(
+    kind: str,
+    props: Mapping[str, Any],
+    role: Any,
+    cwd: str | None,
+    claim: Claim,
+    top: str | None,
+) -> Planned:
+    """The events a bus event records, unwritten (see :data:`.base.Planned`), but for a
+    session's creation and deletion; ``top`` None plans no file changes.
+
+    ``claim`` takes each part's and message's key once; a file_change whose artefacts
+    are ``(None,)`` is a file only git can say was added (its ``change`` to be filled in).
+    """
     if kind == "session.compacted":
-        return [session.record("compaction", {"phase": "post"})]
+        return [("compaction", {"phase": "post"}, (), False)]
     if kind == "session.error":
-        return [_error(session, props.get("error"))]
+        return [_error(props.get("error"))]
     if kind == "message.updated":
         info = props.get("info")
-        return _message(repo, session, info, claim) if isinstance(info, Mapping) else []
+        return _message(info, claim) if isinstance(info, Mapping) else []
     if kind == "message.part.updated":
         part = props.get("part")
-        if not isinstance(part, Mapping):
-            return []
-        return _part(repo, session, part, role, cwd, claim)
+        return _part(top, part, role, cwd, claim) if isinstance(part, Mapping) else []
     return []
 
 
-def _error(session: Session, error: Any) -> Event:
+def _error(error: Any) -> tuple[str, dict[str, Any], tuple[str | None, ...], bool]:
     data = error.get("data") if isinstance(error, Mapping) else None
     message = text_field(data, "message") if isinstance(data, Mapping) else None
     name = text_field(error, "name") if isinstance(error, Mapping) else None
@@ -289,15 +330,11 @@ def _error(session: Session, error: Any) -> Event:
     payload: dict[str, Any] = {"message": message}
     if name:
         payload["name"] = name
-    return record_fitting(session, "error", payload)
+    return ("error", payload, (), True)
 
 
-def _message(
-    repo: Repository | None, session: Session, info: Mapping[str, Any], claim: Claim
-) -> list[Event]:
+def _message(info: Mapping[str, Any], claim: Claim) -> Planned:
     model, provider = _model_of(info)
-    if model:
-        _set_model(repo, session, model)
     mid = text_field(info, "id")
     times = mapping(info.get("time"))
     done = bool(times.get("completed")) or bool(info.get("error"))
@@ -308,30 +345,29 @@ def _message(
         base["model"] = model
     if provider:
         base["provider"] = provider
-    events: list[Event] = []
+    planned: Planned = []
     tokens = info.get("tokens")
     if isinstance(tokens, Mapping) and tokens:
         note = {"text": "token usage", "usage": dict(tokens), **base}
         if isinstance(info.get("cost"), int | float):
             note["cost"] = info["cost"]
-        events.append(session.record("note", note))
+        planned.append(("note", note, (), False))
     error = info.get("error")
     if error:
         if isinstance(error, Mapping) and error.get("name") == "MessageAbortedError":
-            events.append(session.record("note", {"text": "the user stopped the turn", **base}))
+            planned.append(("note", {"text": "the user stopped the turn", **base}, (), False))
         else:
-            events.append(_error(session, error))
-    return events
+            planned.append(_error(error))
+    return planned
 
 
 def _part(
-    repo: Repository | None,
-    session: Session,
+    top: str | None,
     part: Mapping[str, Any],
     role: Any,
     cwd: str | None,
     claim: Claim,
-) -> list[Event]:
+) -> Planned:
     kind, pid = part.get("type"), text_field(part, "id")
     if not pid:
         return []
@@ -346,38 +382,37 @@ def _part(
         if part.get("ignored") is True or not claim(f"part:{pid}"):
             return []
         if kind == "reasoning":
-            return [record_fitting(session, "reasoning", {"text": text, **base})]
+            return [("reasoning", {"text": text, **base}, (), True)]
         event_kind = "prompt" if role == "user" else "response"
-        return [record_fitting(session, event_kind, {"text": text, **base})]
+        return [(event_kind, {"text": text, **base}, (), True)]
     if kind == "tool":
-        return _tool(repo, session, part, base, cwd, claim)
+        return _tool(top, part, base, cwd, claim)
     if kind == "patch":
         files = part.get("files")
-        if repo is None or not isinstance(files, list) or not claim(f"part:{pid}"):
+        if top is None or not isinstance(files, list) or not claim(f"part:{pid}"):
             return []
-        events = []
+        planned: Planned = []
         for raw in files:
             if isinstance(raw, str):
-                events += _change(repo, session, raw, None, cwd, mid, claim)
-        return events
+                planned += _change(top, raw, None, cwd, mid, claim)
+        return planned
     if kind == "compaction":
         if not claim(f"part:{pid}"):
             return []
         data = {"phase": "pre", **base}
         if isinstance(part.get("auto"), bool):
             data["auto"] = part["auto"]
-        return [session.record("compaction", data)]
+        return [("compaction", data, (), False)]
     return []
 
 
 def _tool(
-    repo: Repository | None,
-    session: Session,
+    top: str | None,
     part: Mapping[str, Any],
     base: dict[str, Any],
     cwd: str | None,
     claim: Claim,
-) -> list[Event]:
+) -> Planned:
     state = mapping(part.get("state"))
     status = state.get("status")
     tool = text_field(part, "tool") or "unknown"
@@ -389,7 +424,7 @@ def _tool(
                 subagent[key] = tool_input[key]
     if status == "running":
         if tool in _SUBAGENT_TOOLS and claim(f"part:{base['part_id']}:running"):
-            return [session.record("subagent", {"event": "start", **subagent})]
+            return [("subagent", {"event": "start", **subagent}, (), False)]
         return []
     if status not in ("completed", "error") or not claim(f"part:{base['part_id']}:done"):
         return []
@@ -403,7 +438,7 @@ def _tool(
         data["output"] = state.get("output")
     if isinstance(state.get("title"), str) and state["title"]:
         data["title"] = state["title"]
-    events = [record_fitting(session, "tool_use", data)]
+    planned: Planned = [("tool_use", data, (), True)]
     if tool in _SUBAGENT_TOOLS:
         metadata = state.get("metadata")
         child = (
@@ -413,43 +448,35 @@ def _tool(
         )
         if child:
             subagent["child_session_id"] = child
-        events.append(session.record("subagent", {"event": "stop", **subagent}))
-    if status == "completed" and repo is not None and isinstance(tool_input, Mapping):
+        planned.append(("subagent", {"event": "stop", **subagent}, (), False))
+    if status == "completed" and top is not None and isinstance(tool_input, Mapping):
         mid = base.get("message_id")
         if tool in _FILE_TOOLS:
             raw = text_field(tool_input, "filePath", "file_path", "path")
             if raw:
                 change = None if _FILE_TOOLS[tool] else "modified"
-                events += _change(repo, session, raw, change, cwd, mid, claim)
+                planned += _change(top, raw, change, cwd, mid, claim)
         elif tool in _PATCH_TOOLS:
             patch = text_field(tool_input, "patchText", "patch", "input")
             for path, change, _ in patch_files(patch or ""):
-                events += _change(repo, session, path, change, cwd, mid, claim)
-    return events
+                planned += _change(top, path, change, cwd, mid, claim)
+    return planned
 
 
 def _change(
-    repo: Repository,
-    session: Session,
-    raw: str,
-    change: str | None,
-    cwd: str | None,
-    message_id: Any,
-    claim: Claim,
-) -> list[Event]:
+    top: str, raw: str, change: str | None, cwd: str | None, message_id: Any, claim: Claim
+) -> Planned:
     """A file_change for ``raw`` inside the work tree, once per message.
 
-    ``change`` None: deleted when the file is gone, else as git tells.
+    ``change`` None: deleted when the file is gone, else as git tells (artefacts
+    ``(None,)``: to be filled in).
     """
-    from pathlib import Path
-
-    rel = relative_path(repo, raw, cwd)
+    rel = relative_to_top(top, raw, cwd)
     if rel is None or not claim(f"file:{message_id}:{rel}"):
         return []
-    if change is None:
-        exists = (Path(repo.toplevel) / rel).exists()
-        change = added_or_modified(repo, rel) if exists else "deleted"
-    return [session.file_change(rel, change)]
+    if change is None and os.path.exists(os.path.join(top, rel)):
+        return [("file_change", {"path": rel, "change": None}, (None,), False)]
+    return [("file_change", {"path": rel, "change": change or "deleted"}, (rel,), False)]
 
 
 # -- exported sessions --------------------------------------------------------------------
@@ -543,10 +570,10 @@ class _Export(TranscriptReader):
             parts = message.get("parts")
             for part in parts if isinstance(parts, list) else []:
                 if isinstance(part, Mapping):
-                    events += _part(
-                        self.repo, self.session, part, minfo.get("role"), cwd, self.once
-                    )
-            events += _message(None, self.session, minfo, self.once)
+                    top = str(self.repo.toplevel)
+                    planned = _part(top, part, minfo.get("role"), cwd, self.once)
+                    events += _write(self.repo, self.session, planned)
+            events += _write(None, self.session, _message(minfo, self.once))
         return events
 
 
@@ -568,5 +595,58 @@ def _where(payload: Mapping[str, Any], cwd: Any) -> list[str]:
 
 
 def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str | None:
-    """``bitloops hook opencode``: see :func:`bitloops.integrations.base.run_payload_hook`."""
-    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err)
+    """``bitloops hook opencode``: see :func:`bitloops.integrations.base.run_payload_hook`.
+
+    The events of an open session but its creation and deletion (parts, messages,
+    compactions, errors) take the light path, claiming their keys as the full path does.
+    """
+    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err, fast=_fast)
+
+
+def _fast(located: Located, payload: dict[str, Any]) -> bool:
+    """Record ``payload`` on the light path; False when the full path must.
+
+    The full path takes a session's creation and deletion, odd payloads, a model the
+    session's state does not hold yet, an event that records nothing (the full path may
+    start the session for it), a file only git can say was added, and a text too large.
+    """
+    from .codex import record_claiming
+
+    try:
+        version = payload.get("bitloops_opencode")
+        if isinstance(version, int) and version > PAYLOAD_VERSION:
+            return False
+        kind, props = _event(payload)
+    except InvalidEvent:
+        return False  # the full path raises it again, and the hook quarantines it
+    sid = _session_id(kind, props) or text_field(payload, "session_id")
+    if kind in ("session.created", "session.deleted") or sid is None:
+        return False
+    where = dict(payload)
+    if not text_field(where, "cwd") and text_field(where, "worktree"):
+        where["cwd"] = where["worktree"]
+    cwd, role = text_field(where, "cwd"), payload.get("role")
+    info = props.get("info")
+    model = _model_of(info)[0] if kind == "message.updated" and isinstance(info, Mapping) else None
+
+    def plan(state: dict[str, Any]) -> tuple[Planned, list[str]] | None:
+        if model is not None and state.get("model") != model:
+            return None  # the full path stores it
+        seen = state.get("seen")
+        taken = {k for k in seen if isinstance(k, str)} if isinstance(seen, list) else set()
+        claimed: list[str] = []
+
+        def claim(key: str) -> bool:
+            if key in taken:
+                return False
+            taken.add(key)
+            claimed.append(key)
+            return True
+
+        try:
+            planned = _planned(kind, props, role, cwd, claim, located[0])
+        except ValueError:  # a path holding a NUL: the full path reports it
+            return None
+        return (planned, claimed) if planned else None
+
+    return record_claiming(AGENT, HOOK_NAME, located, payload, session_id=sid, plan=plan)

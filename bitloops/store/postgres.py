@@ -35,6 +35,7 @@ from ..errors import (
     StoreError,
     UnsupportedServer,
 )
+from ..settings import postgres_url_problem
 from .sqlite import CheckpointQuery, CheckpointRow, select_checkpoint_ids
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ _CONFIG_MISTAKES = (
     "service file",
     "does not support SSL",
     "invalid connection option",
+    "invalid port number",  # PGPORT or a service file's port out of range
 )
 
 #: One event row for the shared store: ``(session_id, seq, ts, kind, line)``.
@@ -100,7 +102,9 @@ LinkRow = tuple[str, str, str]
 
 def is_postgres_url(url: str) -> bool:
     """True when ``url`` names a PostgreSQL server (``postgresql://`` or ``postgres://``)."""
-    return urlsplit(url).scheme in _SCHEMES
+    # Not urlsplit: it raises on an unclosed IPv6 bracket, which is the URL checks' to say.
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.lower() in _SCHEMES
 
 
 def display_url(url: str) -> str:
@@ -224,6 +228,14 @@ class PostgresStore:
             raise SettingsError(
                 f"committed_store {display_url(url)!r} is not a PostgreSQL URL; write it as "
                 "postgresql://user@host:5432/database (see docs/storage.md)"
+            )
+        # Checked here too (not only when settings are read): a URL that can never
+        # work must raise SettingsError, not be retried as an unreachable server.
+        problem = postgres_url_problem(url)
+        if problem is not None:
+            raise SettingsError(
+                f"committed_store {display_url(url)!r} {problem}; fix the URL in "
+                ".bitloops/settings.local.json or BITLOOPS_COMMITTED_STORE"
             )
         self.url = url
         self.display_url = display_url(url)

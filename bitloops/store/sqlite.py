@@ -20,7 +20,7 @@ from typing import Any
 import apsw
 import attrs
 
-from ..codec import event_line_parts, format_ts, line_models, new_id, parse_ts
+from ..codec import format_ts, line_models, new_id, parse_ts
 from ..context.index import IndexRows, insert_rows
 from ..errors import (
     DatabaseBusy,
@@ -32,7 +32,11 @@ from ..errors import (
     StoreError,
 )
 from ..model import SessionInfo
+from .live import END_SESSION, EventWriter, configure
 from .migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
+
+#: ``(session_id, kind, payload_json) -> time or None``: see ``SQLiteStore.event_clock``.
+EventClock = Callable[[str, str, str], datetime | None]
 
 __all__ = [
     "CHECKPOINT_COLUMNS",
@@ -51,14 +55,6 @@ _APPLICATION = APPLICATION
 # leaves in sessions.last_seq (its live events may be gone, or in another worktree's
 # draft that was promoted). Two statements
 # measure faster than one INSERT ... SELECT ... RETURNING.
-_NEXT_SEQ = (
-    "SELECT max(coalesce((SELECT max(seq) FROM live_events WHERE session_id = ?1), 0), "
-    "last_seq) + 1 FROM sessions WHERE session_id = ?1"
-)
-_END_SESSION = "UPDATE sessions SET status = 'ended', ended_at = ? WHERE session_id = ?"
-_INSERT_EVENT = (
-    "INSERT INTO live_events (session_id, seq, worktree, ts, kind, line) VALUES (?, ?, ?, ?, ?, ?)"
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -228,10 +224,10 @@ class SQLiteStore:
     ) -> None:
         self.path = path
         self._lock = threading.RLock()
-        # The last seq this connection wrote per session, valid while no other
-        # connection has written since (see _next_seq).
-        self._seqs: dict[str, int] = {}
-        self._seqs_version: int | None = None
+        self._writer = EventWriter()
+        #: Gives an event without a time of its own one (an import sets it: the events
+        #: get their transcript's times); called with the session id, kind and payload.
+        self.event_clock: EventClock | None = None
         self.pid = os.getpid()
         self.closed = False
         try:
@@ -255,15 +251,11 @@ class SQLiteStore:
 
     def _configure(self, durability: str, busy_timeout_ms: int) -> None:
         conn = self._conn
-        conn.set_busy_timeout(busy_timeout_ms)
-        conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
-        conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
-        conn.pragma("foreign_keys", True)
+        configure(conn, durability=durability, busy_timeout_ms=busy_timeout_ms)
         # Reading the schema here turns "file is not a database" into an error at open.
         conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
         if conn.pragma("journal_mode", "wal") != "wal":
             raise StoreError(f"{self.path} cannot use write-ahead logging; put it on a local disk")
-        conn.pragma("synchronous", "FULL" if durability == "full" else "NORMAL")
 
     def _migrate(self) -> None:
         """Bring the file to :data:`SCHEMA_VERSION`: create it, or run the steps it lacks.
@@ -325,7 +317,7 @@ class SQLiteStore:
                 with conn:
                     yield conn
                 return
-            self._seqs_version = None
+            self._writer.unsure()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except apsw.Error as exc:
@@ -335,8 +327,7 @@ class SQLiteStore:
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                self._seqs.clear()  # seqs handed out inside are gone with it
-                self._seqs_version = None
+                self._writer.forget()  # seqs handed out inside are gone with it
                 if isinstance(exc, apsw.Error):
                     raise _translate(exc, self.path) from exc
                 raise
@@ -346,8 +337,7 @@ class SQLiteStore:
                 except apsw.Error as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
-                    self._seqs.clear()
-                    self._seqs_version = None
+                    self._writer.forget()
                     raise _translate(exc, self.path) from exc
 
     @contextlib.contextmanager
@@ -433,7 +423,7 @@ class SQLiteStore:
                     (agent, model, worktree, branch, session_id),
                 )
             seq, _, _ = self._append(
-                conn, session_id, worktree, "session_start", agent, model, payload_json, ()
+                conn, session_id, worktree, "session_start", agent, model, payload_json, (), None
             )
         return created, seq
 
@@ -463,8 +453,12 @@ class SQLiteStore:
         payload_json: str,
         artefacts: tuple[str, ...] = (),
         end: bool = False,
+        ts: datetime | None = None,
     ) -> tuple[int, datetime, str]:
-        """Commit one event; returns ``(seq, ts, event_id)``. ``end`` also closes the session."""
+        """Commit one event; returns ``(seq, ts, event_id)``. ``end`` also closes the session.
+
+        ``ts`` is the event's time (default: now, or what :attr:`event_clock` gives).
+        """
         # The hot path of recording: one BEGIN IMMEDIATE / INSERT / COMMIT, no helpers.
         with self._lock:
             conn = self._conn
@@ -473,57 +467,49 @@ class SQLiteStore:
                     f"the connection to {self.path} was closed (or belongs to the parent of "
                     "this forked process); open the Repository again"
                 )
-            if conn.in_transaction:  # inside a caller's transaction: a savepoint
+            if ts is None and self.event_clock is not None:
+                ts = self.event_clock(session_id, kind, payload_json)
+            if conn.in_transaction:  # inside a caller's transaction
                 try:
-                    with self.transaction():
+                    if end:  # two statements: a savepoint keeps them one
+                        with self.transaction():
+                            seq, ts, event_id = self._append(
+                                conn, session_id, worktree, kind, agent, model, payload_json,
+                                artefacts, ts,
+                            )  # fmt: skip
+                            conn.execute(END_SESSION, (format_ts(ts), session_id))
+                    else:  # one INSERT is atomic by itself
                         seq, ts, event_id = self._append(
-                            conn, session_id, worktree, kind, agent, model, payload_json, artefacts
-                        )
-                        if end:
-                            conn.execute(_END_SESSION, (format_ts(ts), session_id))
+                            conn, session_id, worktree, kind, agent, model, payload_json,
+                            artefacts, ts,
+                        )  # fmt: skip
                 except BaseException:
-                    self._seqs.clear()
+                    self._writer.forget()
                     raise
                 # No other connection can commit while this one holds the write lock, so
                 # the seqs handed out stay the latest (an import records thousands in one
                 # transaction); transaction() forgets them if the caller rolls back.
-                self._seqs_version = conn.data_version()
+                self._writer.committed(conn)
                 return seq, ts, event_id
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     seq, ts, event_id = self._append(
-                        conn, session_id, worktree, kind, agent, model, payload_json, artefacts
-                    )
+                        conn, session_id, worktree, kind, agent, model, payload_json,
+                        artefacts, ts,
+                    )  # fmt: skip
                     if end:
-                        conn.execute(_END_SESSION, (format_ts(ts), session_id))
+                        conn.execute(END_SESSION, (format_ts(ts), session_id))
                     conn.execute("COMMIT")
-                    self._seqs_version = conn.data_version()
+                    self._writer.committed(conn)
                 except BaseException:
-                    self._seqs.clear()
+                    self._writer.forget()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
             except apsw.Error as exc:
                 raise _translate(exc, self.path) from exc
         return seq, ts, event_id
-
-    def _next_seq(self, conn: apsw.Connection, session_id: str) -> int | None:
-        """The seq the session's next event gets; None for an unknown session.
-
-        Inside the write lock. When no other connection has committed since this one
-        last did (``data_version`` is a counter read without a query), the seq this
-        connection handed out last is still the session's latest, so the lookup is
-        skipped; the UNIQUE (session_id, seq) constraint backs the reasoning up.
-        """
-        if conn.data_version() == self._seqs_version:
-            last = self._seqs.get(session_id)
-            if last is not None:
-                return last + 1
-        else:
-            self._seqs.clear()
-        seq = conn.execute(_NEXT_SEQ, (session_id,)).get
-        return None if seq is None else int(seq)
 
     def _append(
         self,
@@ -535,27 +521,22 @@ class SQLiteStore:
         model: str | None,
         payload_json: str,
         artefacts: tuple[str, ...],
+        when: datetime | None,
     ) -> tuple[int, datetime, str]:
-        # Taken inside the write lock, so that within a session time and seq agree.
-        now = datetime.now(UTC)
-        ts = format_ts(now)
-        event_id = new_id()
-        prefix, suffix = event_line_parts(
-            event_id=event_id,
+        appended = self._writer.append(
+            conn,
             session_id=session_id,
-            ts=ts,
+            worktree=worktree,
             kind=kind,
             agent=agent,
             model=model,
             payload_json=payload_json,
             artefacts=artefacts,
+            when=when,
         )
-        seq = self._next_seq(conn, session_id)
-        if seq is None:
+        if appended is None:
             raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
-        conn.execute(_INSERT_EVENT, (session_id, seq, worktree, ts, kind, f"{prefix}{seq}{suffix}"))
-        self._seqs[session_id] = seq
-        return seq, now, event_id
+        return appended
 
     def sessions(
         self, *, worktree: str | None = None, session_ids: Sequence[str] | None = None

@@ -1,0 +1,293 @@
+"""Cursor's light hook path: the same stored lines as the full path, spooled when busy,
+invalid payloads still quarantined, and really taken by `bitloops hook cursor`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import apsw
+import pytest
+from agent_fixtures import assert_silent, run_hook
+
+import bitloops
+from bitloops import spool
+from bitloops.integrations import cursor, direct
+
+LIGHT = "cur-light"
+FULL = "cur-other"
+MODEL = "claude-4.5-sonnet"
+AWS_KEY = "AKIA" + "Q3EXAMPLE7KEY2ZZ"  # an AWS access key id shape, split so no scanner trips
+
+
+def _payload(repo: Path, sid: str, name: str, **fields: Any) -> dict[str, Any]:
+    """A Cursor hook payload of session ``sid``, with the fields every payload has."""
+    return {
+        "hook_event_name": name,
+        "conversation_id": sid,
+        "model": MODEL,
+        "cursor_version": "2.1.0",
+        "workspace_roots": [str(repo)],
+        "transcript_path": str(repo.parent / f"{sid}.jsonl"),
+        "generation_id": "gen-1",
+        **fields,
+    }
+
+
+def _located(repo: Path) -> direct.Located:
+    located = direct.locate(str(repo))
+    assert located is not None
+    return located
+
+
+def _started(repo: Path, sid: str) -> None:
+    """Start the session and record its first prompt (the full path claims the capture)."""
+    cursor.handle(_payload(repo, sid, "sessionStart"))
+    cursor.handle(_payload(repo, sid, "beforeSubmitPrompt", prompt="first"))
+
+
+def _rows(repo: Path) -> list[tuple[str, str]]:
+    with bitloops.Repository.open(repo) as r:
+        rows = r.store.execute("SELECT session_id, line FROM live_events ORDER BY id")
+    return [(str(sid), str(line)) for sid, line in rows]
+
+
+def _masked(line: str) -> str:
+    """The stored line with its event id, time and session id masked, byte for byte else."""
+    event = json.loads(line)
+    for key in ("event_id", "ts", "session_id"):
+        line = line.replace(json.dumps(event[key]), '"X"')
+    return line
+
+
+# One payload (without the common fields) per kind of event the light path plans.
+PLANNED: dict[str, tuple[str, dict[str, Any], list[str]]] = {
+    "prompt": (
+        "beforeSubmitPrompt",
+        {"prompt": f"deploy with {AWS_KEY}, héllo ✓",
+         "attachments": [{"type": "file", "file_path": "{repo}/README.md"}]},
+        ["prompt"],
+    ),
+    "tool_use": (
+        "postToolUse",
+        {"tool_name": "Read", "tool_use_id": "t-1", "tool_input": {"file_path": "{repo}/a.py"},
+         "tool_output": '{"content": "x = 1\\n", "n": 1.5}', "duration": 15},
+        ["tool_use"],
+    ),
+    "failure": (
+        "postToolUseFailure",
+        {"tool_name": "Read", "tool_use_id": "t-2", "tool_input": {"file_path": "missing.py"},
+         "error": "File not found"},
+        ["tool_use"],
+    ),
+    "task": (
+        "postToolUse",
+        {"tool_name": "Task", "tool_use_id": "t-3",
+         "tool_input": {"subagent_type": "explore", "description": "look around"},
+         "tool_output": '{"result": "nothing"}'},
+        ["tool_use", "subagent"],
+    ),
+    "subagent_start_tool": (
+        "preToolUse",
+        {"tool_name": "Task", "tool_use_id": "t-4", "tool_input": {"subagent_type": "explore"}},
+        ["subagent"],
+    ),
+    "shell": (
+        "afterShellExecution",
+        {"generation_id": "", "command": "pytest -q", "output": "no tests\n", "exit_code": 5},
+        ["tool_use"],
+    ),
+    "mcp": (
+        "afterMCPExecution",
+        {"tool_name": "search", "tool_input": '{"q": "greet"}', "result_json": '{"hits": 2}'},
+        ["tool_use"],
+    ),
+    "compaction": (
+        "preCompact",
+        {"trigger": "auto", "context_usage_percent": 87},
+        ["compaction"],
+    ),
+    "subagent": ("subagentStop", {"subagent_type": "explore", "status": "done"}, ["subagent"]),
+    "note": ("afterTabFileEdit", {"file_path": "{repo}/a.py", "secret": AWS_KEY}, ["note"]),
+}  # fmt: skip
+
+
+def _filled(repo: Path, fields: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(fields).replace("{repo}", str(repo))
+    return dict(json.loads(text))
+
+
+@pytest.mark.parametrize("case", sorted(PLANNED))
+def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, case: str) -> None:
+    """Each planned event kind, light path and full path: the same bytes but for id and time."""
+    name, fields, kinds = PLANNED[case]
+    fields = _filled(git_repo, fields)
+    _started(git_repo, LIGHT)
+    _started(git_repo, FULL)
+    before = len(_rows(git_repo))
+    assert cursor._fast(_located(git_repo), _payload(git_repo, LIGHT, name, **fields))
+    cursor.handle(_payload(git_repo, FULL, name, **fields))
+    rows = _rows(git_repo)[before:]
+    light = [line for sid, line in rows if sid == LIGHT]
+    full = [line for sid, line in rows if sid == FULL]
+    assert [json.loads(line)["kind"] for line in light] == kinds
+    assert [_masked(line) for line in light] == [_masked(line) for line in full]
+    assert all(AWS_KEY not in line for _, line in rows)
+
+
+def test_before_events_and_a_plain_pre_tool_use_record_nothing_lightly(git_repo: Path) -> None:
+    """beforeShellExecution, beforeReadFile and a preToolUse of a plain tool: nothing, and
+    no full path needed."""
+    _started(git_repo, LIGHT)
+    before = _rows(git_repo)
+    located = _located(git_repo)
+    for name, fields in [
+        ("beforeShellExecution", {"command": "ls"}),
+        ("beforeReadFile", {"file_path": str(git_repo / "README.md")}),
+        ("preToolUse", {"tool_name": "Read", "tool_input": {"file_path": "README.md"}}),
+    ]:
+        assert cursor._fast(located, _payload(git_repo, LIGHT, name, **fields))
+    assert _rows(git_repo) == before
+
+
+def test_a_shell_command_reported_twice_is_recorded_once(git_repo: Path) -> None:
+    """afterShellExecution claims the command (full path); postToolUse of it is then light
+    and records nothing, as the full path would."""
+    _started(git_repo, LIGHT)
+    located = _located(git_repo)
+    shell = _payload(git_repo, LIGHT, "afterShellExecution", command="ls", output="a\n")
+    assert not cursor._fast(located, shell)  # the claim is written to the state
+    cursor.handle(shell)
+    twin = _payload(git_repo, LIGHT, "postToolUse", tool_name="Shell", tool_input={"command": "ls"})
+    before = _rows(git_repo)
+    assert cursor._fast(located, twin)
+    assert _rows(git_repo) == before
+    other = _payload(
+        git_repo, LIGHT, "postToolUse", tool_name="Shell", tool_input={"command": "pwd"}
+    )
+    assert not cursor._fast(located, other)  # not claimed yet: the full path claims it
+
+
+def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
+    """Session start and end, stop, answers, file edits, a first capture, a new model or
+    transcript, an unknown or ended session: the full path records them."""
+    located = _located(git_repo)
+    prompt = _payload(git_repo, LIGHT, "beforeSubmitPrompt", prompt="hi")
+    assert not cursor._fast(located, prompt)  # no database, no session
+    cursor.handle(_payload(git_repo, LIGHT, "sessionStart"))
+    assert not cursor._fast(located, prompt)  # the first capture claims it in the state
+    cursor.handle(prompt)
+    assert cursor._fast(located, prompt)
+    for name, fields in [
+        ("sessionStart", {}),
+        ("stop", {"status": "completed"}),
+        ("afterAgentResponse", {"text": "done"}),
+        ("afterAgentThought", {"text": "hmm"}),
+        ("afterFileEdit", {"file_path": str(git_repo / "README.md"), "edits": []}),
+        ("sessionEnd", {"reason": "user_close"}),
+        ("beforeSubmitPrompt", {"prompt": 5}),  # invalid: quarantined by the full path
+        ("beforeSubmitPrompt", {"prompt": "hi", "model": "gpt-5"}),  # a new model
+        ("beforeSubmitPrompt", {"prompt": "hi", "transcript_path": "/elsewhere.jsonl"}),
+        ("preToolUse", {"tool_name": ["Task"]}),  # too odd to plan
+        ("Not An Event", {}),
+    ]:
+        assert not cursor._fast(located, _payload(git_repo, LIGHT, name, **fields)), name
+    assert not cursor._fast(located, {**prompt, "conversation_id": "cur-unknown"})
+    cursor.handle(_payload(git_repo, LIGHT, "sessionEnd", reason="user_close"))
+    assert not cursor._fast(located, prompt)  # ended: the full path resumes it
+
+
+def _hook(repo: Path, payload: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    assert_silent(run_hook("cursor", json.dumps(payload).encode(), repo, env))
+
+
+def _blocked(repo: Path) -> dict[str, str]:
+    """An environment in which attrs cannot be imported: only the light path can work."""
+    blocker = repo.parent / "blocker"
+    (blocker / "attr").mkdir(parents=True, exist_ok=True)
+    (blocker / "attr" / "__init__.py").write_text("raise ImportError('full path taken')\n")
+    return {**os.environ, "PYTHONPATH": str(blocker)}
+
+
+def _bounded(repo: Path, ms: int = 300) -> None:
+    (repo / ".bitloops").mkdir(exist_ok=True)
+    (repo / ".bitloops" / "settings.json").write_text(json.dumps({"hook_busy_timeout_ms": ms}))
+
+
+def _session_started_by_hooks(repo: Path) -> None:
+    _hook(repo, _payload(repo, LIGHT, "sessionStart"))
+    _hook(repo, _payload(repo, LIGHT, "beforeSubmitPrompt", prompt="first"))
+
+
+def test_the_hook_command_takes_the_light_path(git_repo: Path) -> None:
+    """With attrs unimportable, `bitloops hook cursor` still records the planned events."""
+    _session_started_by_hooks(git_repo)
+    env = _blocked(git_repo)
+    for name, fields in [
+        ("beforeShellExecution", {"command": "ls"}),
+        ("preToolUse", {"tool_name": "Read", "tool_input": {"file_path": "README.md"}}),
+        ("postToolUse", {"tool_name": "Read", "tool_input": {"file_path": "README.md"}}),
+        ("beforeSubmitPrompt", {"prompt": "light"}),
+        ("preCompact", {"trigger": "manual"}),
+    ]:
+        _hook(git_repo, _payload(git_repo, LIGHT, name, **fields), env)
+    # The blocker works: an event of the full path fails under it.
+    proc = run_hook("cursor", json.dumps(_payload(git_repo, LIGHT, "stop")).encode(), git_repo, env)
+    assert b"hook failed" in proc.stderr
+    with bitloops.Repository.open(git_repo) as r:
+        events = [(e.kind, e.model) for e in r.draft().events]
+    assert events == [
+        ("session_start", MODEL),
+        ("prompt", MODEL),
+        ("tool_use", MODEL),
+        ("prompt", MODEL),
+        ("compaction", MODEL),
+    ]
+
+
+def test_a_busy_database_spools_on_the_light_path(git_repo: Path) -> None:
+    """The write lock held elsewhere: the light path spools the payload, redacted; the next
+    hook replays it first, in order."""
+    _bounded(git_repo)
+    _session_started_by_hooks(git_repo)
+    holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        secret = _payload(git_repo, LIGHT, "beforeSubmitPrompt", prompt=f"key {AWS_KEY}")
+        _hook(git_repo, secret, _blocked(git_repo))  # spooled without attrs: the light path
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    data = Path(spool.spool_path(git_repo / ".git")).read_bytes()
+    assert AWS_KEY.encode() not in data
+    (entry,) = [json.loads(line) for line in data.splitlines()]
+    assert entry["agent"] == "cursor"
+    _hook(git_repo, _payload(git_repo, LIGHT, "beforeSubmitPrompt", prompt="later"))
+    assert not spool.pending(git_repo / ".git")
+    with bitloops.Repository.open(git_repo) as r:
+        prompts = [e.payload["text"] for e in r.draft().events if e.kind == "prompt"]
+    assert [prompts[0], prompts[2]] == ["first", "later"]
+    assert prompts[1].startswith("key ") and AWS_KEY not in prompts[1]
+
+
+def test_an_invalid_payload_of_an_open_session_is_quarantined(git_repo: Path) -> None:
+    """A prompt that is not text, or too large, in an open session: the full path keeps it in
+    the quarantine and records nothing."""
+    (git_repo / ".bitloops").mkdir()
+    (git_repo / ".bitloops" / "settings.json").write_text(json.dumps({"max_payload_bytes": 4096}))
+    _session_started_by_hooks(git_repo)
+    for prompt in (5, "x" * 10_000):
+        raw = json.dumps(_payload(git_repo, LIGHT, "beforeSubmitPrompt", prompt=prompt))
+        proc = run_hook("cursor", raw.encode(), git_repo)
+        assert proc.returncode == 0 and proc.stdout == b""
+        assert b"quarantine" in proc.stderr
+    with bitloops.Repository.open(git_repo) as r:
+        quarantined = r.store.quarantined()
+        kinds = [e.kind for e in r.draft().events]
+    assert [(agent, source) for _, _, agent, source, _, _ in quarantined] == [
+        ("cursor", "hook"),
+        ("cursor", "hook"),
+    ]
+    assert kinds == ["session_start", "prompt"]

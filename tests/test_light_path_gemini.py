@@ -1,0 +1,205 @@
+"""Gemini CLI hooks on the light path: the same stored lines as the full path, spooled
+when busy, the odd left to the full path, and a real hook process without attrs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import apsw
+import pytest
+from agent_fixtures import assert_silent, run_hook
+
+import bitloops
+from bitloops import spool
+from bitloops.integrations import direct, gemini
+
+FAST = "gm-fast"
+FULL = "gm-full"
+MODEL = "gemini-2.5-pro"
+AWS_KEY = "AKIA" + "Q3EXAMPLE7KEY2ZZ"  # an AWS access key id shape, split so no scanner trips
+
+
+def _base(repo: Path, session_file: Path, sid: str, name: str) -> dict[str, Any]:
+    return {
+        "hook_event_name": name,
+        "session_id": sid,
+        "transcript_path": str(session_file),
+        "cwd": str(repo),
+        "timestamp": "2026-06-01T10:00:01.000Z",
+    }
+
+
+def _start(repo: Path, session_file: Path, *sids: str) -> None:
+    """Start each session and give it its model, through the full path."""
+    for sid in sids:
+        gemini.handle({**_base(repo, session_file, sid, "SessionStart"), "source": "startup"})
+        after = {**_base(repo, session_file, sid, "AfterModel"), "llm_request": {"model": MODEL}}
+        gemini.handle(after)
+
+
+def _events(repo: Path, session_file: Path) -> list[dict[str, Any]]:
+    """One payload of each event the light path takes (session id filled in later)."""
+
+    def base(name: str) -> dict[str, Any]:
+        return _base(repo, session_file, "", name)
+
+    edit = {"file_path": str(repo / "README.md"), "old_string": "a", "new_string": AWS_KEY}
+    return [
+        {**base("BeforeAgent"), "prompt": "make it héllo ✓"},
+        {**base("BeforeModel"), "llm_request": {"model": MODEL, "messages": []}},
+        {**base("BeforeToolSelection"), "llm_request": {"model": MODEL}},
+        {**base("BeforeTool"), "tool_name": "replace", "tool_input": edit},
+        {**base("AfterTool"), "tool_name": "replace", "tool_input": edit,
+         "tool_response": {"llmContent": "ok", "n": 1.5}},
+        {**base("AfterTool"), "tool_name": "run_shell_command", "tool_input": {"command": "x"},
+         "tool_response": {"error": "exit 1"}},
+        {**base("AfterTool"), "tool_name": "write_file",  # outside the work tree: no change
+         "tool_input": {"file_path": "/elsewhere/x.py", "content": ""}},
+        {**base("PreCompress"), "trigger": "auto"},
+        {**base("Notification"), "message": "waiting", "notification_type": "ToolPermission"},
+    ]  # fmt: skip
+
+
+def _rows(repo: Path) -> list[tuple[str, str]]:
+    with bitloops.Repository.open(repo) as r:
+        rows = r.store.execute(
+            "SELECT session_id, line FROM live_events WHERE kind != 'session_start' ORDER BY id"
+        )
+    return [(sid, line) for sid, line in rows]
+
+
+def _kinds(repo: Path) -> list[str]:
+    return [json.loads(line)["kind"] for _, line in _rows(repo)]
+
+
+def _masked(line: str) -> str:
+    """The stored line with the fields that differ between two sessions masked."""
+    event = json.loads(line)
+    for key in ("event_id", "ts", "session_id"):
+        line = line.replace(json.dumps(event[key]), '"X"')
+    return line.replace(f'"seq":{event["seq"]}', '"seq":0')
+
+
+def _located(repo: Path) -> direct.Located:
+    located = direct.locate(str(repo))
+    assert located is not None
+    return located
+
+
+def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, tmp_path: Path) -> None:
+    """Each event through _fast and through handle: byte-for-byte the same lines."""
+    session_file = tmp_path / "session.jsonl"
+    _start(git_repo, session_file, FAST, FULL)
+    located = _located(git_repo)
+    for payload in _events(git_repo, session_file):
+        assert gemini._fast(located, {**payload, "session_id": FAST}), payload["hook_event_name"]
+        gemini.handle({**payload, "session_id": FULL})
+    rows = _rows(git_repo)
+    fast = [_masked(line) for sid, line in rows if sid == FAST]
+    full = [_masked(line) for sid, line in rows if sid == FULL]
+    assert fast == full
+    events = [json.loads(line) for sid, line in rows if sid == FAST]
+    assert [e["kind"] for e in events] == [
+        "prompt", "tool_use", "file_change", "tool_use", "tool_use", "compaction", "note"
+    ]  # fmt: skip
+    assert events[2]["payload"] == {"path": "README.md", "change": "modified"}
+    assert events[3]["payload"]["is_error"] is True
+    assert all(e["model"] == MODEL for e in events)
+    assert all(AWS_KEY not in line for _, line in rows)
+
+
+def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_path: Path) -> None:
+    """Start, end, AfterAgent, AfterModel, a new file, a new session file: declined."""
+    session_file = tmp_path / "session.jsonl"
+    located = _located(git_repo)
+    prompt = {**_base(git_repo, session_file, FAST, "BeforeAgent"), "prompt": "hi"}
+    assert not gemini._fast(located, prompt)  # no database, no session yet
+    _start(git_repo, session_file, FAST)
+    for name in ("SessionStart", "SessionEnd", "AfterAgent", "AfterModel"):
+        assert not gemini._fast(located, _base(git_repo, session_file, FAST, name))
+    assert not gemini._fast(located, {**prompt, "transcript_path": str(tmp_path / "other")})
+    assert not gemini._fast(located, {**prompt, "prompt": 5})  # the full path quarantines it
+    assert not gemini._fast(located, {**prompt, "session_id": "gm-unknown"})
+    assert not gemini._fast(located, {**prompt, "session_id": " "})
+    write = {
+        **_base(git_repo, session_file, FAST, "AfterTool"),
+        "tool_name": "write_file",
+        "tool_input": {"file_path": str(git_repo / "new.py"), "content": "x = 1\n"},
+    }
+    assert not gemini._fast(located, write)  # added or modified: only git can tell
+    assert _rows(git_repo) == []
+    gemini.handle(write)
+    assert [json.loads(line)["payload"].get("change") for _, line in _rows(git_repo)] == [
+        None,
+        "added",
+    ]
+    assert gemini._fast(located, prompt)
+
+
+def _bounded(repo: Path, ms: int = 300) -> None:
+    (repo / ".bitloops").mkdir(exist_ok=True)
+    (repo / ".bitloops" / "settings.json").write_text(json.dumps({"hook_busy_timeout_ms": ms}))
+
+
+def test_a_busy_database_spools_the_event(git_repo: Path, tmp_path: Path) -> None:
+    """Write lock held elsewhere: the hook process spools; the next hook records both."""
+    session_file = tmp_path / "session.jsonl"
+    _bounded(git_repo)
+    _start(git_repo, session_file, FAST)
+    call = {**_events(git_repo, session_file)[4], "session_id": FAST}
+    holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert_silent(run_hook("gemini", json.dumps(call).encode(), git_repo))
+        assert spool.pending(git_repo / ".git")
+        data = Path(spool.spool_path(git_repo / ".git")).read_text(encoding="utf-8")
+        assert AWS_KEY not in data and json.loads(data)["agent"] == "gemini"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert _rows(git_repo) == []
+    prompt = {**_base(git_repo, session_file, FAST, "BeforeAgent"), "prompt": "after"}
+    assert_silent(run_hook("gemini", json.dumps(prompt).encode(), git_repo))
+    assert _kinds(git_repo) == ["tool_use", "file_change", "prompt"]
+    assert not spool.pending(git_repo / ".git")
+
+
+def test_an_invalid_payload_is_still_quarantined(git_repo: Path, tmp_path: Path) -> None:
+    """An AfterTool without a tool name: the light path declines, the full path quarantines."""
+    session_file = tmp_path / "session.jsonl"
+    _start(git_repo, session_file, FAST)
+    bad = {**_base(git_repo, session_file, FAST, "AfterTool"), "tool_name": ""}
+    proc = run_hook("gemini", json.dumps(bad).encode(), git_repo)
+    assert proc.returncode == 0 and b"quarantine" in proc.stderr
+    with bitloops.Repository.open(git_repo) as r:
+        ((_, _, agent, source, reason, _),) = r.store.quarantined()
+    assert (agent, source) == ("gemini", "hook") and "tool_name" in reason
+    assert _rows(git_repo) == []
+
+
+@pytest.fixture
+def no_attrs(tmp_path: Path) -> dict[str, str]:
+    """An environment where importing attrs fails: only the light path can record."""
+    blocker = tmp_path / "blocker"
+    (blocker / "attr").mkdir(parents=True)
+    (blocker / "attr" / "__init__.py").write_text("raise ImportError('full path taken')\n")
+    return {**os.environ, "PYTHONPATH": str(blocker)}
+
+
+def test_a_real_hook_process_takes_the_light_path(
+    git_repo: Path, tmp_path: Path, no_attrs: dict[str, str]
+) -> None:
+    """With attrs unimportable, a prompt, a model request and a tool call still go through."""
+    session_file = tmp_path / "session.jsonl"
+    _start(git_repo, session_file, FAST)
+    events = _events(git_repo, session_file)
+    for payload in (events[0], events[1], events[4]):
+        stdin = json.dumps({**payload, "session_id": FAST}).encode()
+        assert_silent(run_hook("gemini", stdin, git_repo, no_attrs))
+    assert _kinds(git_repo) == ["prompt", "tool_use", "file_change"]
+    start = _base(git_repo, session_file, "gm-other", "SessionStart")
+    proc = run_hook("gemini", json.dumps(start).encode(), git_repo, no_attrs)
+    assert b"failed" in proc.stderr  # the check is real: the full path cannot run
