@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["SPOOL_RELATIVE_PATH", "append", "drain", "pending", "spool_path"]
+__all__ = ["SPOOL_RELATIVE_PATH", "append", "drain", "flock_within", "pending", "spool_path"]
 
 #: Where the spool is, relative to the git common directory (shared by worktrees).
 SPOOL_RELATIVE_PATH = "bitloops/spool.jsonl"
@@ -55,12 +55,14 @@ def pending(common_dir: str | os.PathLike[str]) -> bool:
         return False
 
 
-def _lock(path: str, wait: float) -> int | None:
-    """An exclusive ``flock`` of ``path`` within ``wait`` seconds: its descriptor, or None."""
+def flock_within(path: str, wait: float, *, mode: int = 0o600) -> int | None:
+    """An exclusive ``flock`` of ``path`` (created with ``mode``) within ``wait`` seconds:
+    its descriptor, or None when it stayed taken. Raises :class:`OSError` when the file
+    cannot be opened or locked. The hooks' one bounded lock wait."""
     import fcntl  # only when there is a spool to touch; most hooks just check it is empty
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -71,6 +73,9 @@ def _lock(path: str, wait: float) -> int | None:
                 os.close(fd)
                 return None
             time.sleep(_POLL_SECONDS)
+        except OSError:
+            os.close(fd)
+            raise
 
 
 def _unlock(fd: int) -> None:
@@ -90,7 +95,7 @@ def append(
     """
     # ASCII only, so that a lone surrogate in a payload cannot make the line unwritable.
     data = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode("ascii")
-    lock = _lock(os.path.join(common_dir, _APPEND_LOCK), wait)
+    lock = flock_within(os.path.join(common_dir, _APPEND_LOCK), wait)
     if lock is None:
         return False
     try:
@@ -124,7 +129,7 @@ def _sync_folder(folder: str) -> None:
 
 def _first_line(common_dir: str | os.PathLike[str], wait: float) -> bytes | None:
     """The spool's first line (with its newline, if it has one), or None when it is empty."""
-    lock = _lock(os.path.join(common_dir, _APPEND_LOCK), wait)
+    lock = flock_within(os.path.join(common_dir, _APPEND_LOCK), wait)
     if lock is None:
         raise TimeoutError("the spool stayed locked")
     try:
@@ -140,7 +145,7 @@ def _first_line(common_dir: str | os.PathLike[str], wait: float) -> bytes | None
 
 def _remove_first(common_dir: str | os.PathLike[str], line: bytes, wait: float) -> None:
     """Remove ``line`` from the start of the spool, keeping everything appended after it."""
-    lock = _lock(os.path.join(common_dir, _APPEND_LOCK), wait)
+    lock = flock_within(os.path.join(common_dir, _APPEND_LOCK), wait)
     if lock is None:
         raise TimeoutError("the spool stayed locked")
     try:
@@ -181,7 +186,7 @@ def drain(
     """
     if not pending(common_dir):
         return True
-    lock = _lock(os.path.join(common_dir, _DRAIN_LOCK), wait)
+    lock = flock_within(os.path.join(common_dir, _DRAIN_LOCK), wait)
     if lock is None:
         return False
     try:

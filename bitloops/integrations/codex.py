@@ -539,27 +539,13 @@ def _state_file(common: str, session_id: str) -> str:
 def _lock_state(common: str, session_id: str) -> int | None:
     """The descriptor holding the lock :func:`.transcript_state.locked` takes; None when
     it stays taken or cannot be opened."""
-    import fcntl
-    import time
+    from ..spool import flock_within
 
     path = _state_file(common, session_id)[: -len(".json")] + ".lock"
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        return flock_within(path, _LOCK_SECONDS, mode=0o666)
     except OSError:
         return None
-    deadline = time.monotonic() + _LOCK_SECONDS
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                return None
-            time.sleep(0.005)
-        except OSError:
-            os.close(fd)
-            return None
 
 
 def _read_state(common: str, session_id: str) -> dict[str, Any] | None:
