@@ -29,7 +29,6 @@ _STAGED = "bitloops-staged.json"
 _SPOOL = "bitloops/spool.jsonl"
 _FOLDERS = ".bitloops/checkpoints/v1"
 
-_STATES = "bitloops/transcripts"
 # The agents whose open sessions a promotion catches up (bitloops.integrations.AGENTS).
 _AGENTS = frozenset({"claude-code", "codex", "gemini", "cursor", "copilot", "opencode"})
 
@@ -138,18 +137,17 @@ def _read_to_end(common: str, session_id: str) -> bool:
     Unsure (no state, a replaced file, a Claude Code session with subagents' files) is
     False: the catch-up decides.
     """
-    import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
-    import json
+    from .integrations.direct import read_state
 
-    name = _sha256.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    state = read_state(common, session_id)
+    if state is None:
+        return False
     try:
-        with open(os.path.join(common, _STATES, name + ".json"), encoding="utf-8") as fh:
-            state = json.load(fh)
         path = state["transcript_path"]
         if not isinstance(path, str) or os.path.isdir(os.path.splitext(path)[0]):
             return False
         info = os.stat(path)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, KeyError):
         return False
     return bool(info.st_size == state.get("offset") and info.st_ino == state.get("inode"))
 

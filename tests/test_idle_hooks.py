@@ -125,10 +125,10 @@ def test_the_idle_check_runs_in_a_real_commit_without_the_full_path(git_repo: Pa
 
 
 def test_its_copies_of_the_state_layout_and_agents_match() -> None:
-    from bitloops.integrations import AGENTS
+    from bitloops.integrations import AGENTS, direct
     from bitloops.integrations import transcript_state as ts
 
-    assert idle._STATES == ts.STATE_RELATIVE_DIR
+    assert direct.state_file("/c", "s") == str(ts._file(Path("/c"), "s"))
     assert frozenset(AGENTS) == idle._AGENTS
 
 

@@ -40,6 +40,7 @@ from .base import (
     stop_turn,
     where_to_look,
 )
+from .direct import read_state, state_file
 
 # Not from typing, and transcript_state (attrs) only where used: the hook's light path
 # does without them (see direct.py).
@@ -501,7 +502,7 @@ def record_claiming(
     if lock is None:
         return False
     try:
-        state = _read_state(common, session_id)
+        state = read_state(common, session_id)
         planned = None if state is None else plan(state)
         if planned is None:
             return False
@@ -523,45 +524,22 @@ _LOCK_SECONDS = 0.2
 _MAX_SEEN = 20000
 
 
-def _state_file(common: str, session_id: str) -> str:
-    """The session's transcript-state file, as :mod:`.transcript_state` names it."""
-    try:
-        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
-
-        digest = _sha256.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
-    except ImportError:  # pragma: no cover - a build without it
-        import hashlib
-
-        digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
-    return os.path.join(common, "bitloops", "transcripts", f"{digest[:40]}.json")
-
-
 def _lock_state(common: str, session_id: str) -> int | None:
     """The descriptor holding the lock :func:`.transcript_state.locked` takes; None when
     it stays taken or cannot be opened."""
     from ..spool import flock_within
 
-    path = _state_file(common, session_id)[: -len(".json")] + ".lock"
+    path = state_file(common, session_id)[: -len(".json")] + ".lock"
     try:
         return flock_within(path, _LOCK_SECONDS, mode=0o666)
     except OSError:
         return None
 
 
-def _read_state(common: str, session_id: str) -> dict[str, Any] | None:
-    """The session's transcript state as its file holds it; None when there is none."""
-    try:
-        with open(_state_file(common, session_id), encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("session_id") == session_id else None
-
-
 def _add_seen(common: str, session_id: str, keys: list[str]) -> None:
     """Append ``keys`` to the state's ``seen`` list (under its lock), written atomically."""
-    path = _state_file(common, session_id)
-    data = _read_state(common, session_id)
+    path = state_file(common, session_id)
+    data = read_state(common, session_id)
     seen = None if data is None else data.get("seen")
     if data is None or not isinstance(seen, list):
         return  # recorded, unclaimed: a transcript read may record it again

@@ -163,8 +163,8 @@ def redactor(settings: dict[str, Any]) -> Redactor:
 # -- the write ------------------------------------------------------------------------------
 
 
-def _state(common: str, session_id: str) -> dict[str, Any] | None:
-    """The session's transcript state file (see transcript_state), or None."""
+def state_file(common: str, session_id: str) -> str:
+    """The session's transcript-state file, as :mod:`.transcript_state` names it."""
     try:
         import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
 
@@ -173,9 +173,13 @@ def _state(common: str, session_id: str) -> dict[str, Any] | None:
         import hashlib
 
         digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
-    path = os.path.join(common, "bitloops", "transcripts", f"{digest[:40]}.json")
+    return os.path.join(common, "bitloops", "transcripts", f"{digest[:40]}.json")
+
+
+def read_state(common: str, session_id: str) -> dict[str, Any] | None:
+    """The session's transcript state as its file holds it (a dict); None when there is none."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(state_file(common, session_id), encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, ValueError):
         return None
@@ -203,7 +207,7 @@ def write(
     top, _, common = located
     if not settings["capture"]:
         return FULL  # the full path validates and records nothing, as the API does
-    state = _state(common, session_id)
+    state = read_state(common, session_id)
     if state is None or state.get("agent") != agent or (accept is not None and not accept(state)):
         return FULL
     if transcript is not None and (
