@@ -8,11 +8,12 @@ Measured in one run, each against its floor:
   history);
 - `bitloops status` and `bitloops explain` wall time against `python -c pass`.
 
-Run: python benchmarks/hooks.py
+Run: python benchmarks/hooks.py [--json]  (--json: the figures as one JSON line, last)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -113,6 +114,7 @@ def main() -> None:
             [f"git commit, hooks, {DRAFT:,}-event draft", f"{median(ours) * 1e3:.1f}",
              f"{median(ours) / median(floor):.1f}x"],
         ]  # fmt: skip
+        out: dict[str, object] = {"commit_ms": median(ours) * 1e3, "plain_ms": median(floor) * 1e3}
         print(f"commit cost (median of {ROUNDS}; {promoted} checkpoints made)")
         print(table(["measure", "ms", "ratio"], rows))
 
@@ -140,6 +142,9 @@ def main() -> None:
                 [f"hook {name}, nothing to do", f"{seconds * 1e3:.1f}", f"+{over:.1f} ms",
                  f"<= +30 ms {verdict}"]
             )  # fmt: skip
+        out["idle"] = {"commit_ms": median(idle_ours) * 1e3, "pass_ms": base * 1e3,
+                       "plain_ms": median(idle_floor) * 1e3,
+                       **{f"{k}_ms": v * 1e3 for k, v in each.items()}}  # fmt: skip
         print(f"\nnothing to do (median of {ROUNDS * 3} commits, 9 hook runs)")
         print(table(["measure", "ms", "over floor", "target"], rows))
 
@@ -157,6 +162,10 @@ def main() -> None:
                 bitloops_cli(repo, "hook", "post-commit")
                 cost[label].append(time.perf_counter() - start)
         ratio = median(cost["1000"]) / median(cost["10"])
+        out["post_commit"] = {
+            "ms_10": median(cost["10"]) * 1e3,
+            "ms_1000": median(cost["1000"]) * 1e3,
+        }
         print("\npost-commit hook, 50-event draft, fresh process (median of 5)")
         print(
             table(
@@ -184,6 +193,8 @@ def main() -> None:
                 ],
             )
         )  # fmt: skip
+        if "--json" in sys.argv:
+            print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -5,11 +5,15 @@ The floor is the least any promotion must do: in one ``BEGIN IMMEDIATE`` transac
 a database with the same ``live_events`` table (its DDL is copied from the bitloops
 database), the same rows and the same pragmas. Drafts are filled through
 ``Session.record`` with durability "normal" (not timed); both promotions then run with
-durability "full", the default. Run: ``python benchmarks/promote.py``.
+durability "full", the default. Target (#12): at most 3x the floor at 10k events.
+Run: ``python benchmarks/promote.py [--sizes 1000,10000,100000] [--json]``; peak memory
+is measured apart, in a fresh process: ``benchmarks/promote_memory.py``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -127,11 +131,18 @@ def floor(floor_path: Path) -> tuple[float, int]:
 
 def main() -> None:
     """Fill, promote, compare, print."""
-    print(f"promote benchmark: {machine()}")
-    print(f"promotions run with durability {DURABILITY!r}; drafts filled with 'normal' (untimed)")
-    rows, phase_rows = [], []
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, RUNS)), help="draft sizes")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if not args.json:
+        print(f"promote benchmark: {machine()}")
+        print(f"promotions run with durability {DURABILITY!r}; drafts filled with 'normal'")
+    rows, phase_rows, found = [], [], []
     begun = time.perf_counter()
-    for size, runs in RUNS.items():
+    for size in sizes:
+        runs = RUNS.get(size, 3)
         totals, floors, phases = [], [], []
         for k in range(runs):
             with scratch("bl-promote-") as folder:
@@ -154,6 +165,19 @@ def main() -> None:
                 phases.append(spent)
         t, f = median(totals), median(floors)
         txn = median([p.get("write txn", 0.0) for p in phases])
+        labels = ("read draft", "build", "write txn", "files")
+        found.append(
+            {
+                "events": size,
+                "runs": runs,
+                "seconds": t,
+                "floor_seconds": f,
+                "ratio": t / f,
+                "target": TARGET if size == 10_000 else None,
+                "met": t / f <= TARGET if size == 10_000 else None,
+                "phases": {label: median([p.get(label, 0.0) for p in phases]) for label in labels},
+            }
+        )
         rows.append(
             (
                 f"{size:,}",
@@ -168,10 +192,12 @@ def main() -> None:
                 f"{t / size * 1e6:.1f}",
             )
         )
-        labels = ("read draft", "build", "write txn", "files")
         parts = [median([p.get(label, 0.0) for p in phases]) for label in labels]
         rest = median([tot - sum(p.values()) for tot, p in zip(totals, phases, strict=True)])
         phase_rows.append((f"{size:,}", *(f"{x * 1e3:,.1f}" for x in (*parts, rest))))
+    if args.json:
+        print(json.dumps({"benchmark": "promote", "figures": found}))
+        return
     print(f"\nmedians (took {time.perf_counter() - begun:.1f} s in all)")
     print(
         table(

@@ -28,9 +28,15 @@ def main(argv: list[str] | None = None) -> int:
                 cwd = os.sep
             raw: bytes | None = None
             try:  # past reasoning for the agent (context/inject.py), after recording
-                from .context import inject
+                from .context.gate import may_answer, read_payload
 
-                stdin, raw = inject.read_payload(stdin)
+                stdin, raw = read_payload(stdin)
+                if not may_answer(args[1], raw):
+                    raw = None  # most events: the injection code is not even loaded
+                else:
+                    from .integrations.base import hold_deadline
+
+                    hold_deadline()  # the injection after the hook waits within its bound
             except Exception:
                 raw = None
             try:

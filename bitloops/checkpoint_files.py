@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
-from .codec import canonical_dumps, checkpoint_header, content_hash, structure
+from .codec import canonical_dumps, checkpoint_header, content_hash, line_batches, structure
 from .errors import CheckpointFilesError
 from .gitutil import is_sha
 from .model import Checkpoint
@@ -30,6 +31,7 @@ __all__ = [
     "checkpoint_dir",
     "dir_content_hash",
     "folder_of",
+    "indented_json",
     "read_checkpoint_dir",
     "write_checkpoint_dir",
 ]
@@ -73,10 +75,15 @@ def folder_of(toplevel: Path, commit_sha: str, checkpoint_id: str) -> Path:
     return folder / checkpoint_id
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its pieces, one after another) to ``path`` through a rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
+        if isinstance(text, str):
+            fh.write(text)
+        else:
+            for piece in text:
+                fh.write(piece)
     os.replace(tmp, path)
 
 
@@ -105,12 +112,77 @@ def write_checkpoint_dir(
         "content_hash": checkpoint.content_hash,
         "event_count": len(event_lines),
     }
-    _atomic_write(folder / _TRANSCRIPT, "".join(f"{line}\n" for line in event_lines))
+    # In batches: a big transcript is never copied whole into one string.
+    _atomic_write(folder / _TRANSCRIPT, line_batches(event_lines))
     _atomic_write(folder / _SUMMARY, render_markdown(checkpoint))
-    _atomic_write(
-        folder / _SESSION, json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    )
+    _atomic_write(folder / _SESSION, indented_json(meta) + "\n")
     return folder
+
+
+def indented_json(value: Any) -> str:
+    """``json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)``, the same text.
+
+    Built by a direct walk: with an indent the standard library falls back to its pure
+    Python encoder, a generator per container, and a big checkpoint's session.json took
+    most of the folder's time. Anything but plain JSON types (a number key, a subclass)
+    goes to ``json.dumps`` itself; ``tests/test_record_fast_path.py`` checks they agree.
+    """
+    out: list[str] = []
+    try:
+        _indent(value, "\n", out)
+    except (TypeError, RecursionError):
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return "".join(out)
+
+
+_INF = float("inf")
+
+
+def _indent(value: Any, newline: str, out: list[str]) -> None:
+    tp = type(value)
+    if tp is str:
+        out.append(encode_basestring(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif tp is int:
+        out.append(int.__repr__(value))
+    elif tp is float:
+        if value != value:
+            out.append("NaN")
+        elif value in (_INF, -_INF):
+            out.append("Infinity" if value > 0 else "-Infinity")
+        else:
+            out.append(float.__repr__(value))
+    elif tp is dict:
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        opening = "{"
+        for key in sorted(value):
+            if type(key) is not str:
+                raise TypeError("a key json.dumps converts")
+            out.append(f"{opening}{inner}{encode_basestring(key)}: ")
+            opening = ","
+            _indent(value[key], inner, out)
+        out.append(newline + "}")
+    elif tp is list or tp is tuple:
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        opening = "["
+        for item in value:
+            out.append(opening + inner)
+            opening = ","
+            _indent(item, inner, out)
+        out.append(newline + "]")
+    else:
+        raise TypeError("a type json.dumps handles its own way")
 
 
 def _load(folder: Path) -> tuple[dict[str, Any], list[str]]:

@@ -243,6 +243,29 @@ def merge_into_ref(toplevel: Path, other: str) -> str:
     raise GitError(f"{CHECKPOINT_REF} kept changing while merging; try again")
 
 
+def _first_problem(stderr: str, status: int) -> str:
+    """What went wrong, in one line, from git's error output.
+
+    git explains a failed fetch or push over several lines: advice (``hint:``, access
+    rights), a ``fatal:`` or ``error:`` line, and before it, when a program git ran
+    (ssh, the remote's hooks) said why, that program's words. A push the remote refused
+    names each ref (`` ! [remote rejected] main (pre-receive hook declined)``).
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("hint:")]
+    refused = [line.lstrip("! ").strip() for line in lines if line.startswith("! [")]
+    remote = [line[len("remote:") :].strip() for line in lines if line.startswith("remote:")]
+    if refused:
+        return "; ".join([*refused, *filter(None, remote)])
+    for index, line in enumerate(lines):
+        for prefix in ("fatal: ", "error: "):
+            if line.startswith(prefix):
+                cause = [*remote, *lines[:index]] if index else remote
+                said = line[len(prefix) :]
+                return f"{cause[-1]} ({said})" if cause else said
+    return lines[0] if lines else f"git exited with status {status}"
+
+
 def fetch_ref(toplevel: Path, remote: str = "origin") -> list[str] | None:
     """Fetch ``remote``'s :data:`CHECKPOINT_REF` and merge it into ours.
 
@@ -256,7 +279,10 @@ def fetch_ref(toplevel: Path, remote: str = "origin") -> list[str] | None:
         msg = proc.stderr.decode("utf-8", "replace").strip()
         if "couldn't find remote ref" in msg:
             return None
-        raise GitError(f"`git fetch {remote}` failed: {msg or f'exit {proc.returncode}'}")
+        raise GitError(
+            f"cannot fetch the checkpoints from {remote}: {_first_problem(msg, proc.returncode)}; "
+            "check the remote (`git remote -v`) and that you can fetch from it"
+        )
     incoming = ref_tip(toplevel, _INCOMING_REF)
     if incoming is None:
         return None
@@ -282,7 +308,10 @@ def push_ref(toplevel: Path, remote: str) -> bool:
         proc = _call(toplevel, "push", "--quiet", "--no-verify", "--", remote, spec)
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip()
-        raise GitError(f"pushing {CHECKPOINT_REF} to {remote} failed: {msg}")
+        raise GitError(
+            f"cannot push {CHECKPOINT_REF} to {remote}: {_first_problem(msg, proc.returncode)}; "
+            "check the remote (`git remote -v`) and that you can push to it"
+        )
     return True
 
 

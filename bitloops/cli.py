@@ -458,8 +458,10 @@ def status_json(
     """
     data = {
         "capture_enabled": status.capture_enabled,
+        "git_hooks": list(status.git_hooks),
         "strategy": status.strategy,
         "agents": list(status.agents),
+        "agents_enabled": list(status.agents_enabled),
         "sessions": [_session_json(s) for s in status.active_sessions],
         "draft_event_count": status.draft_event_count,
         "checkpoint_count": status.checkpoint_count,
@@ -485,11 +487,10 @@ def status_lines(
 
     ``pending_folders``: SHAs whose checkpoint folder waits for the next commit.
     """
-    capture = style.green("enabled") if status.capture_enabled else style.yellow("disabled")
     out = [
-        _label("Capture", capture),
+        _label("Capture", _capture_state(status, style)),
         _label("Strategy", status.strategy),
-        _label("Agents", ", ".join(status.agents) or style.dim("none yet")),
+        _label("Agents", _agents_state(status, style)),
     ]
     if not status.active_sessions:
         out.append(_label("Session", style.dim("none open")))
@@ -523,6 +524,41 @@ def status_lines(
     return out
 
 
+def _capture_state(status: Status, style: Style) -> str:
+    """``enabled``, or what stops capture: the setting, or git hooks not installed."""
+    if not status.capture_enabled:
+        return style.yellow(
+            'disabled (the capture setting is off: set "capture": true in .bitloops/settings.json)'
+        )
+    if not status.git_hooks and not status.agents_enabled:
+        return style.yellow("off: the git hooks are not installed here (run `bitloops enable`)")
+    if not status.git_hooks:  # agents record drafts, and no commit promotes them
+        return style.yellow(
+            "recording, but nothing is promoted: the git hooks are not installed here "
+            "(run `bitloops enable`)"
+        )
+    from .hooks import HOOK_NAMES
+
+    missing = [name for name in HOOK_NAMES if name not in status.git_hooks]
+    if missing:
+        note = f"; git hooks missing: {', '.join(missing)} (run `bitloops enable`)"
+        return style.green("enabled") + style.yellow(note)
+    return style.green("enabled") + style.dim(" (git hooks installed)")
+
+
+def _agents_state(status: Status, style: Style) -> str:
+    """Each agent set up here or seen recording, with which of the two it is."""
+    names = list(dict.fromkeys([*status.agents_enabled, *status.agents]))
+    if not names:
+        return style.dim("none yet (run `bitloops enable --agent NAME`)")
+    parts = []
+    for name in names:
+        marks = [m for m, on in (("enabled", name in status.agents_enabled),
+                                 ("recorded", name in status.agents)) if on]  # fmt: skip
+        parts.append(f"{name} {style.dim('(' + ', '.join(marks) + ')')}")
+    return ", ".join(parts)
+
+
 @command(
     "status",
     "what is being captured right now",
@@ -533,11 +569,15 @@ def status_lines(
 )
 def _status(args: argparse.Namespace, ctx: Context) -> int:
     from .hooks import pending_folders, unstage_after_abort
+    from .spool import notices as spool_notices
 
+    if _nothing_recorded(ctx.cwd):
+        return _status_before_recording(args, ctx)
     with ctx.repository() as repo:
         unstage_after_abort(repo.paths)  # an aborted commit leaves the index as it was
         status = repo.status()
-        warnings = [*repo.settings.warnings, *_mcp_warnings(repo), *_hook_warnings(repo)]
+        warnings = [*repo.settings.warnings, *_setup_warnings(repo.toplevel)]
+        warnings += spool_notices(repo.paths.common_dir)  # hook events not yet recorded
         branch_mode = repo.settings.checkpoint_files == "branch"
         pending = pending_folders(repo.toplevel) if branch_mode else []
     if args.json:
@@ -547,22 +587,63 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _mcp_warnings(repo: Repository) -> list[str]:
-    """Agents hooked up here whose bitloops MCP server entry needs `enable` again."""
-    from .agent_config import enabled_agents
+def _nothing_recorded(cwd: Path) -> bool:
+    """True in a work tree whose repository never had a database (status creates none).
+
+    A database that existed (its marker is there) is opened even when missing, so that
+    its loss is reported.
+    """
+    from .gitutil import Git
+    from .repository import DB_MARKER_RELATIVE_PATH, DB_RELATIVE_PATH
+
+    common = Git.locate(cwd).common_dir
+    return (
+        not (common / DB_RELATIVE_PATH).exists() and not (common / DB_MARKER_RELATIVE_PATH).exists()
+    )
+
+
+def _status_before_recording(args: argparse.Namespace, ctx: Context) -> int:
+    """``bitloops status`` from the files alone: the settings, hooks and agents set up."""
+    from .gitutil import Git
+    from .model import Status
+    from .repository import capture_setup
+    from .settings import load_settings
+
+    top = Git.locate(ctx.cwd).toplevel
+    settings = load_settings(top)
+    hooks, enabled = capture_setup(top)
+    status = Status(
+        capture_enabled=settings.capture,
+        strategy=settings.strategy,
+        agents=(),
+        active_sessions=(),
+        checkpoint_count=0,
+        draft_event_count=0,
+        git_hooks=hooks,
+        agents_enabled=enabled,
+    )
+    from .spool import notices as spool_notices
+
+    warnings = [*settings.warnings, *_setup_warnings(top)]
+    warnings += spool_notices(Git.locate(ctx.cwd).common_dir)  # spooled: no database yet
+    if args.json:
+        ctx.write_json(status_json(status, warnings, pending_folders=[]))
+    else:
+        ctx.write_lines(status_lines(status, warnings, style=ctx.style))
+    return EXIT_OK
+
+
+def _setup_warnings(toplevel: Path) -> list[str]:
+    """Agents hooked up here whose bitloops MCP server entry needs `enable` again, and
+    whose file lacks hook entries this version writes."""
+    from .agent_config import AGENT_CONFIGS, enabled_agents, missing_events
     from .mcp_config import mcp_problems
 
-    return [message for _, message in mcp_problems(repo.toplevel, enabled_agents(repo.toplevel))]
-
-
-def _hook_warnings(repo: Repository) -> list[str]:
-    """Agents hooked up here whose file lacks hook entries this version writes."""
-    from .agent_config import AGENT_CONFIGS, missing_events
-
-    return [
+    out = [message for _, message in mcp_problems(toplevel, enabled_agents(toplevel))]
+    return out + [
         f"{AGENT_CONFIGS[name].label}'s hooks lack {', '.join(events)} (past reasoning is not "
         f"handed to the agent): run `bitloops enable --agent {name}`"
-        for name, events in missing_events(repo.toplevel).items()
+        for name, events in missing_events(toplevel).items()
     ]
 
 
@@ -723,14 +804,15 @@ def explain_lines(
     records("Decisions", s.decisions)
     records("Alternatives rejected", s.alternatives)
     records("Constraints followed", s.constraints)
-    if s.plans:
-        out.extend(["", style.bold("Plan")])
-        for plan in s.plans:
-            reason = gone.get(plan.record_id) if plan.record_id else None
-            heading = plan_heading(plan) + (f"; retracted: {reason}" if reason else "")
-            out.extend(_wrap(heading, width, "  ", "    "))
-            for line in plan_lines(plan):
-                out.extend(_wrap(line, width, "    ", "      "))
+    out.extend(["", style.bold("Plan")])
+    if not s.plans:
+        out.append(none)
+    for plan in s.plans:
+        reason = gone.get(plan.record_id) if plan.record_id else None
+        heading = plan_heading(plan) + (f"; retracted: {reason}" if reason else "")
+        out.extend(_wrap(heading, width, "  ", "    "))
+        for line in plan_lines(plan):
+            out.extend(_wrap(line, width, "    ", "      "))
     out.extend(["", style.bold("Files")])
     if cp.files:
         names = [f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in cp.files]
@@ -1886,3 +1968,4 @@ def _sync(args: argparse.Namespace, ctx: Context) -> int:
 from . import cli_context as _cli_context  # noqa: E402, F401  (`log`, `blame`, `review`)
 from . import cli_distill as _cli_distill  # noqa: E402, F401  (registers `distill`)
 from . import cli_record as _cli_record  # noqa: E402, F401  (registers `record` and `mcp`)
+from . import cli_web as _cli_web  # noqa: E402, F401  (registers `serve` and `export`)

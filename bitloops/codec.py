@@ -17,6 +17,7 @@ import enum
 import functools
 import json
 import os
+import random
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from .errors import InvalidPayload, PayloadTooLarge
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from typing import Any, TypeVar
 
     import cattrs
@@ -47,10 +48,13 @@ __all__ = [
     "event_line",
     "event_line_parts",
     "format_ts",
+    "line_batches",
     "line_models",
     "new_id",
     "parse_ts",
+    "plain_copy",
     "prepare_payload",
+    "prepared_payload",
     "relative_paths",
     "structure",
     "unstructure",
@@ -59,6 +63,26 @@ __all__ = [
 _dumps = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
+# The same encoding, calling the C encoder json.dumps builds on every call once, for the
+# recording hot path. Without the circular-reference markers (a dict shared by threads
+# would be unsafe): a cycle ends in RecursionError, and _dumps then tells what it was.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_fast_chunks = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        None, json.JSONEncoder().default, encode_basestring, None, ":", ",", True, False, False
+    )
+)
+
+
+def _fast_dumps(value: Any) -> str:
+    if _fast_chunks is None:
+        return _dumps(value)
+    try:
+        return "".join(_fast_chunks(value, 0))
+    except RecursionError:
+        return _dumps(value)  # raises ValueError for a cycle, RecursionError if deep
 
 
 def canonical_dumps(value: Any) -> str:
@@ -72,13 +96,22 @@ def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
     Raises :class:`~bitloops.InvalidPayload` (not a JSON object, not serialisable, not
     UTF-8) and :class:`~bitloops.PayloadTooLarge` (over ``max_bytes`` once redacted).
     """
-    if not isinstance(payload, Mapping):
+    return prepared_payload(payload, redactor, max_bytes)[0]
+
+
+def prepared_payload(payload: Any, redactor: Redactor, max_bytes: int) -> tuple[str, bool]:
+    """:func:`prepare_payload`, and whether redaction left the text as it was.
+
+    When it did, ``json.loads`` of the text equals :func:`plain_copy` of ``payload``
+    (if that succeeds), so the recording path need not parse what it just wrote.
+    """
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise InvalidPayload(
             f"a payload must be a JSON object (a dict), not {type(payload).__name__}; "
             "wrap the value, e.g. {'value': ...}"
         )
     try:
-        text = canonical_dumps(payload)
+        serialised = _fast_dumps(payload)
     except RecursionError:
         raise InvalidPayload(
             "the payload is nested too deeply to serialise; flatten it or record an excerpt"
@@ -98,20 +131,77 @@ def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
             f"the payload is not JSON-serialisable ({exc}); pass only dicts, lists, strings, "
             "numbers, booleans and None (no NaN or infinity)"
         ) from None
-    text = redactor.redact_json(text)
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        raise InvalidPayload(
-            f"the payload holds text that is not valid UTF-8 ({exc.reason} at position "
-            f"{exc.start}); decode bytes with errors='replace' before recording"
-        ) from None
+    text = redactor.redact_json(serialised)
+    if text.isascii():  # the usual case: its length is its size, no encoding needed
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise InvalidPayload(
+                f"the payload holds text that is not valid UTF-8 ({exc.reason} at position "
+                f"{exc.start}); decode bytes with errors='replace' before recording"
+            ) from None
     if size > max_bytes:
         raise PayloadTooLarge(
             f"the payload is {size} bytes, over the limit of {max_bytes}; record a shorter "
             "excerpt, or raise max_payload_bytes in .bitloops/settings.json"
         )
-    return text
+    return text, text is serialised
+
+
+class _NotPlain(Exception):
+    """A value :func:`plain_copy` leaves to a JSON round trip."""
+
+
+def plain_copy(value: Any) -> dict[str, Any] | None:
+    """What ``json.loads(canonical_dumps(value))`` gives, built without the text, or None.
+
+    Only for the plain types whose round trip is exact (exactly ``dict`` with ``str``
+    keys, ``list``, ``tuple``, ``str``, ``int``, ``float``, ``bool``, ``None``; keys in
+    sorted order as the canonical text has them); anything else (a subclass, an enum, a
+    number key) gives None and the caller parses. Copying is several times cheaper than
+    parsing, and this runs for every recorded event.
+    """
+    try:
+        return _plain_dict(value)
+    except _NotPlain:
+        return None
+
+
+def _plain_dict(value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise _NotPlain
+    out: dict[str, Any] = {}
+    for key in sorted(value):  # canonical_dumps already proved the keys comparable
+        if type(key) is not str:
+            raise _NotPlain
+        item = value[key]
+        tp = type(item)
+        if tp is str or tp is int or tp is bool or tp is float or item is None:
+            out[key] = item
+        elif tp is dict:
+            out[key] = _plain_dict(item)
+        elif tp is list or tp is tuple:
+            out[key] = _plain_list(item)
+        else:
+            raise _NotPlain
+    return out
+
+
+def _plain_list(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    out: list[Any] = []
+    for item in value:
+        tp = type(item)
+        if tp is str or tp is int or tp is bool or tp is float or item is None:
+            out.append(item)
+        elif tp is dict:
+            out.append(_plain_dict(item))
+        elif tp is list or tp is tuple:
+            out.append(_plain_list(item))
+        else:
+            raise _NotPlain
+    return out
 
 
 def relative_paths(payload_json: str, top: str, home: str | None = None) -> str:
@@ -125,15 +215,24 @@ def relative_paths(payload_json: str, top: str, home: str | None = None) -> str:
     the hash cover the result), by both write paths (:class:`~bitloops.Session` and the
     hooks' fast path).
     """
-    if home is None:
-        home = _home()
+    for escaped, inside, itself in _roots(top, _home() if home is None else home):
+        if escaped in payload_json:
+            payload_json = _cut(payload_json, escaped, inside, itself)
+    return payload_json
+
+
+@functools.lru_cache(maxsize=64)
+def _roots(top: str, home: str) -> tuple[tuple[str, str, str], ...]:
+    """The absolute roots to cut, as they appear in JSON text, with their replacements.
+
+    Remembered: a session records every event with the same two.
+    """
+    roots = []
     for root, inside, itself in ((top, "", "."), (home, "~/", "~")):
         root = root.rstrip("/")
         if root and root[0] == "/":
-            escaped = encode_basestring(root)[1:-1]
-            if escaped in payload_json:
-                payload_json = _cut(payload_json, escaped, inside, itself)
-    return payload_json
+            roots.append((encode_basestring(root)[1:-1], inside, itself))
+    return tuple(roots)
 
 
 @functools.cache
@@ -170,8 +269,9 @@ def format_ts(ts: datetime) -> str:
     """Render an aware datetime as canonical UTC text."""
     if ts.tzinfo is not UTC:
         ts = ts.astimezone(UTC)
-    # isoformat is several times faster than strftime, and this runs per event.
-    return ts.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # isoformat is several times faster than strftime, and this runs per event; an
+    # aware UTC time ends in "+00:00", which becomes the "Z".
+    return ts.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_ts(text: str) -> datetime:
@@ -185,11 +285,22 @@ def parse_ts(text: str) -> datetime:
 def new_id() -> str:
     """A UUIDv7 string: unique, and sorting by it sorts by creation time."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 66) << 64) | (0b10 << 62)
-    value |= rand & ((1 << 62) - 1)
-    h = f"{value:032x}"
+    rand = _random_bits(74)
+    low = (rand & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  # variant 0b10
+    h = f"{ms:012x}7{rand >> 62:03x}{low:016x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _seed_ids() -> None:
+    """Seed the id generator from the OS; again in a forked child, or it would repeat ids."""
+    global _random_bits
+    # A private generator (never the host application's ``random``), seeded once from
+    # os.urandom: ids must be unique, not secret, and a getrandom call per event costs.
+    _random_bits = random.Random(os.urandom(32)).getrandbits
+
+
+_random_bits = random.Random(os.urandom(32)).getrandbits
+os.register_at_fork(after_in_child=_seed_ids)
 
 
 @functools.cache
@@ -255,12 +366,24 @@ def unstructure(obj: Any) -> Any:
 _SCALARS = (str, int, float, bool, type(None))
 
 
+# The field names of each attrs class met, or None for a type that is not one: a big
+# checkpoint's header walks tens of thousands of why-records and their evidence.
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
 def _plain(value: Any) -> Any:
+    tp = type(value)
+    if tp is str or tp is int or tp is float or tp is bool or value is None:
+        return value
+    try:
+        names = _FIELD_NAMES[tp]
+    except KeyError:
+        fields = getattr(tp, "__attrs_attrs__", None)
+        names = _FIELD_NAMES[tp] = None if fields is None else tuple(f.name for f in fields)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, _SCALARS):
         return value.value if isinstance(value, enum.Enum) else value
-    fields = getattr(type(value), "__attrs_attrs__", None)
-    if fields is not None:
-        return {f.name: _plain(getattr(value, f.name)) for f in fields}
     if isinstance(value, datetime):
         return format_ts(value)
     if isinstance(value, Mapping):
@@ -369,12 +492,36 @@ def checkpoint_header(checkpoint: Checkpoint) -> dict[str, Any]:
     return data
 
 
-def content_hash(header: Mapping[str, Any], event_lines: Iterable[str]) -> str:
-    """SHA-256 (hex) of a checkpoint's canonical form; see the module docstring."""
+def content_hash(header: Mapping[str, Any] | str, event_lines: Iterable[str]) -> str:
+    """SHA-256 (hex) of a checkpoint's canonical form; see the module docstring.
+
+    ``header`` may be given as its canonical JSON text already (promotion stores it too).
+    """
     import hashlib
 
-    digest = hashlib.sha256(canonical_dumps(header).encode())
+    text = header if isinstance(header, str) else canonical_dumps(header)
+    digest = hashlib.sha256(text.encode())
     digest.update(b"\n")
-    # One join and one update: far fewer calls than a pair per line, same bytes.
-    digest.update("".join(f"{line}\n" for line in event_lines).encode())
+    # A join and an update per batch of lines: far fewer calls than a pair per line, the
+    # same bytes, and never a copy of the whole transcript in memory.
+    for batch in line_batches(event_lines):
+        digest.update(batch.encode())
     return digest.hexdigest()
+
+
+def line_batches(lines: Iterable[str], size: int = 2048) -> Iterator[str]:
+    """``lines``, each followed by a newline, joined in batches of ``size`` lines.
+
+    What hashing and writing a transcript stream: the bytes of the whole, a bounded
+    amount of it at a time.
+    """
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            batch.append("")
+            yield "\n".join(batch)
+            batch.clear()
+    if batch:
+        batch.append("")
+        yield "\n".join(batch)

@@ -2,7 +2,9 @@
 
 Each check yields :class:`Finding` objects; with ``fix=True`` the safe repairs run:
 ending sessions left open, promoting a commit whose post-commit promotion was missed,
-and rewriting checkpoint folders missing from disk. Nothing here deletes recorded data.
+rewriting checkpoint folders missing from disk (or left incomplete by a crash) from the
+database, and rebuilding a lost database's checkpoints from the folders. Nothing here
+deletes recorded data.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .errors import BitloopsError
 
 if TYPE_CHECKING:
     from .repository import Repository
+    from .verify import Problem
 
 __all__ = ["DoctorReport", "Finding", "diagnose"]
 
@@ -59,6 +62,10 @@ def diagnose(
         stale_after if stale_after is not None else timedelta(minutes=repo.settings.idle_minutes)
     )
     findings: list[Finding] = []
+    lost = list(_lost_database(repo, fix, stale))
+    findings.extend(lost)
+    if any(not f.fixed for f in lost):
+        return DoctorReport(findings=tuple(findings))  # every other check needs the database
     checks = (
         _database,
         _hooks,
@@ -69,6 +76,7 @@ def diagnose(
         _files,
         _outbox,
         _quarantine,
+        _spool_elsewhere,
         _distiller,
     )
     for check in checks:
@@ -79,6 +87,34 @@ def diagnose(
                 Finding(check=check.__name__.strip("_"), severity="error", message=str(exc))
             )
     return DoctorReport(findings=tuple(findings))
+
+
+def _lost_database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """A database that existed and is now empty or missing (not a fresh clone's)."""
+    from .rebuild import database_lost, rebuild
+
+    why = database_lost(repo)
+    if why is None:
+        return
+    finding = Finding(
+        check="database_lost",
+        severity="error",
+        message=f"{why}. Restore it from a backup, or run `bitloops doctor --fix` to rebuild "
+        "the committed checkpoints from the checkpoint folders",
+        repair="rebuild the committed checkpoints from the checkpoint folders and the "
+        "checkpoint ref into a new database (the empty file is kept aside; the draft, which "
+        "had no copy, stays lost)",
+    )
+    if fix:
+        done = rebuild(repo)
+        extra = f"; not restored: {'; '.join(done.skipped)}" if done.skipped else ""
+        aside = f"; the empty file is now {done.moved_aside}" if done.moved_aside else ""
+        finding = attrs.evolve(
+            finding,
+            message=f"{why}. Rebuilt {done.restored} checkpoint(s){aside}{extra}",
+            fixed=True,
+        )
+    yield finding
 
 
 def _database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
@@ -202,8 +238,52 @@ def _missed_promotion(repo: Repository, fix: bool, stale: timedelta) -> Iterator
     yield finding
 
 
+def _torn_folder(problem: Problem, intact: set[str]) -> bool:
+    """A folder promotion did not finish (missing, or without its session.json, which is
+    written last), of a checkpoint whose database content verifies."""
+    if problem.checkpoint_id not in intact:
+        return False
+    if problem.kind == "files_missing":
+        return True
+    return problem.kind == "files_unreadable" and "session.json is missing" in problem.message
+
+
+def _rewrite_folder(repo: Repository, checkpoint_id: str) -> None:
+    """Write a checkpoint's folder from the database with the code promotion uses."""
+    from .checkpoint_files import CHECKPOINTS_DIR, checkpoint_dir
+
+    data = repo.store.checkpoint_data(checkpoint_id)
+    if data is None:
+        return
+    row, lines, commits = data
+    folder = checkpoint_dir(repo.toplevel, row.commit_sha)
+    if repo.settings.checkpoint_files == "branch" and not folder.exists():
+        # Committed already (and verified against the database): git's copy, byte for
+        # byte, rather than one whose list of linked commits has grown since.
+        rel = f"{CHECKPOINTS_DIR}/{row.commit_sha}"
+        if repo.git.try_run("checkout", "HEAD", "--", rel) is not None:
+            return
+    if folder.is_dir() and not (folder / "session.json").exists():
+        # A torn write: what is there is an unfinished copy of this same checkpoint.
+        for part in ("transcript.jsonl", "summary.md"):
+            (folder / part).unlink(missing_ok=True)
+    repo._write_folder(repo._checkpoint_from(row, lines, commits), lines, rewrite_missing=True)
+
+
 def _files(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     report = repo.verify()
+    # Checkpoints whose stored content is sound: only those may be written out again.
+    broken = {p.checkpoint_id for p in report.problems if p.severity == "error"}
+    broken -= {
+        p.checkpoint_id
+        for p in report.problems
+        if p.kind in ("files_unreadable",) and p.checkpoint_id is not None
+    }
+    intact = {
+        cid
+        for (cid,) in repo.store.execute("SELECT checkpoint_id FROM checkpoints")
+        if cid not in broken
+    }
     head = repo.git.head()
     for problem in report.problems:
         sha = problem.commit_sha
@@ -211,17 +291,19 @@ def _files(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
         on_branch = bool(head and sha) and (
             repo.git.try_run("merge-base", "--is-ancestor", str(sha), str(head)) is not None
         )
-        # In ref mode the folders live in the checkpoint ref; the hooks commit them there.
-        branch_mode = repo.settings.checkpoint_files == "branch"
-        if problem.kind == "files_missing" and sha and on_branch and branch_mode:
+        # In ref mode the folders live in the checkpoint ref: any commit's can go there.
+        mode = repo.settings.checkpoint_files
+        place = (mode == "branch" and on_branch) or mode == "ref"
+        cid = problem.checkpoint_id
+        if sha and cid and place and _torn_folder(problem, intact):
             finding = Finding(
-                check="files_missing",
+                check=problem.kind,
                 severity="warning",
                 message=problem.message,
-                repair="rewrite the folder from the database",
+                repair="rewrite the folder from the database (as promotion writes it)",
             )
             if fix:
-                repo.promote(sha)
+                _rewrite_folder(repo, cid)
                 finding = attrs.evolve(finding, fixed=True)
             yield finding
         else:
@@ -348,6 +430,32 @@ def _quarantine(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Findi
         'quarantine"`; clear them with `repo.store.clear_quarantine()` (or DELETE FROM '
         "quarantine)",
     )
+
+
+def _spool_elsewhere(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """Hook events spooled because the database could not be opened (see hooks.log), and
+    those kept in the user's cache folder because the git directory was not writable."""
+    import os
+
+    from . import spool
+
+    common = repo.paths.common_dir
+    cached = spool.spool_path(spool.fallback_dir(common))
+    if not os.path.exists(cached) or not os.path.getsize(cached):
+        return
+    finding = Finding(
+        check="hook_spool_elsewhere",
+        severity="warning",
+        message=f"hook events wait in {cached}: {common / 'bitloops'} was not writable when "
+        "they came (or the database could not be opened; see hooks.log). They are recorded "
+        "once the database opens again, by the next hook or a promotion",
+        repair="record them now",
+    )
+    if fix:
+        from .integrations.base import drain_spool
+
+        finding = attrs.evolve(finding, fixed=drain_spool(repo))
+    yield finding
 
 
 def _distiller(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:

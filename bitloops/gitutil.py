@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -19,6 +20,8 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # Bounded so that a hung git (a credential prompt, a stuck lock) cannot hang a hook.
 _TIMEOUT = 60.0
+# (work tree, full SHA) -> (parents, author, message): see Git._commit.
+_COMMITS: dict[tuple[str, str], tuple[list[str], str | None, str]] = {}
 
 
 def is_sha(text: str) -> bool:
@@ -110,6 +113,10 @@ class Git:
         """The full SHA of the commit ``ref`` names; :class:`UnknownRef` otherwise."""
         if ref.startswith("-"):
             raise UnknownRef(f"{ref!r} is not a commit; pass a branch, tag or SHA")
+        if ref == "HEAD":
+            read = self._read_head()
+            if read is not None and read[1] is not None:
+                return read[1]
         out = self.try_run(
             "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
         )
@@ -121,19 +128,76 @@ class Git:
         return sha
 
     def head(self) -> str | None:
-        """The SHA HEAD points at, or None on an unborn branch."""
+        """The SHA HEAD points at, or None on an unborn branch.
+
+        Read from the files where git can be read (:func:`bitloops.locate.read_head`),
+        which says what the ref holds without checking the object it names.
+        """
+        read = self._read_head()
+        if read is not None:
+            return read[1]
         out = self.try_run("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
         return out.strip() if out else None
 
     def branch(self) -> str | None:
         """The checked-out branch's short name, or None on a detached HEAD."""
+        read = self._read_head()
+        if read is not None:
+            return read[0]
         out = self.try_run("symbolic-ref", "--quiet", "--short", "HEAD")
         return out.strip() if out else None
 
+    def _read_head(self) -> tuple[str | None, str | None] | None:
+        # From the files where git keeps them (a process less per question); None: ask git.
+        from .locate import locate, read_head
+
+        found = locate(os.fspath(self.cwd))
+        return None if found is None else read_head(found)
+
     def author(self, sha: str) -> str | None:
         """The commit's author as ``Name <email>``, or None if git cannot say."""
-        out = self.try_run("log", "-1", "--no-show-signature", "--format=%an <%ae>", sha, "--")
-        return out.strip() or None if out else None
+        info = self._commit(sha)
+        return None if info is None else info[1]
+
+    def message(self, sha: str) -> str | None:
+        """The commit's message, or None if git cannot say."""
+        info = self._commit(sha)
+        return None if info is None else info[2]
+
+    def _commit(self, sha: str) -> tuple[list[str], str | None, str] | None:
+        """(parents, author, message) of commit ``sha`` in one git call; commits never
+        change, so a full SHA's answer is kept (a promotion asks each several times).
+        Only ``git replace`` or deepening a shallow clone could change the parents git
+        reports; a process that lives through either asks again after 256 commits."""
+        key = (os.fspath(self.cwd), sha)
+        known = _COMMITS.get(key)  # get: another thread may clear the dict meanwhile
+        if known is not None:
+            return known
+        out = self.try_run(
+            "log", "-1", "--no-show-signature", "--format=%P%x00%an <%ae>%x00%B", sha, "--"
+        )
+        if out is None or out.count("\0") < 2:
+            return None
+        parents, author, message = out.split("\0", 2)
+        info = (parents.split(), author.strip() or None, message)
+        if is_sha(sha):
+            if len(_COMMITS) >= 256:
+                _COMMITS.clear()
+            _COMMITS[key] = info
+        return info
+
+    def range_commits(self, spec: str, limit: int) -> tuple[str, str, list[str]]:
+        """The two ends of ``BASE..HEAD`` (or ``BASE...HEAD``; an empty side is HEAD) as
+        SHAs, and its commits oldest first, at most ``limit``; :class:`UnknownRef` for a
+        side naming none."""
+        base, dots, head = spec.partition("...") if "..." in spec else spec.partition("..")
+        base_sha = self.resolve_commit(base or "HEAD")
+        head_sha = self.resolve_commit(head or "HEAD")
+        out = self.run(
+            "rev-list", "--reverse", "--topo-order", f"--max-count={limit}",
+            f"{base_sha}{dots}{head_sha}",
+        )  # fmt: skip
+        return base_sha, head_sha, out.split()
 
     def first_parent_chain(self, sha: str, limit: int) -> list[str]:
         """Up to ``limit`` first-parent ancestors of ``sha``, nearest first (``sha`` excluded)."""
@@ -143,6 +207,10 @@ class Git:
 
     def parents(self, sha: str) -> list[str]:
         """The parent SHAs of a commit (empty for a root commit)."""
+        if is_sha(sha):
+            info = self._commit(sha)
+            if info is not None:
+                return list(info[0])
         out = self.run("rev-list", "--parents", "-n", "1", sha).split()
         return out[1:]
 
@@ -164,6 +232,20 @@ class Git:
 
         A spec that names nothing, or a blob that is not UTF-8 text, maps to None.
         """
+        found = self.blob_bytes(specs)
+        result: dict[str, str | None] = {}
+        for spec in specs:
+            body = found.get(spec)
+            try:
+                result[spec] = None if body is None else body.decode("utf-8")
+            except UnicodeDecodeError:
+                result[spec] = None
+        return result
+
+    def blob_bytes(self, specs: Sequence[str]) -> dict[str, bytes]:
+        """The bytes of each blob ``specs`` (``rev:path``) name, in one ``git cat-file
+        --batch`` call; a spec that names no blob (nothing, a tree) is left out.
+        :class:`GitError` when git cannot run."""
         if not specs:
             return {}
         payload = "".join(f"{spec}\n" for spec in specs).encode("utf-8", "surrogateescape")
@@ -175,24 +257,17 @@ class Git:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise GitError(f"git cat-file failed in {self.cwd}: {exc}") from exc
         out, pos = proc.stdout, 0
-        result: dict[str, str | None] = {}
+        found: dict[str, bytes] = {}
         for spec in specs:
             end = out.find(b"\n", pos)
             if end < 0:
-                result[spec] = None
-                continue
+                break
             header = out[pos:end].split()
             pos = end + 1
-            if len(header) != 3 or header[1] != b"blob":
-                result[spec] = None
-                if len(header) == 3:  # a tree or commit: skip its body
-                    pos += int(header[2]) + 1
-                continue
+            if len(header) != 3:
+                continue  # "<spec> missing": no body follows
             size = int(header[2])
-            body = out[pos : pos + size]
-            pos += size + 1
-            try:
-                result[spec] = body.decode("utf-8")
-            except UnicodeDecodeError:
-                result[spec] = None
-        return result
+            if header[1] == b"blob":
+                found[spec] = out[pos : pos + size]
+            pos += size + 1  # a tree or commit has a body too
+        return found

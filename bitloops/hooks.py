@@ -19,7 +19,6 @@ import shlex
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -188,6 +187,11 @@ def enable(cwd: Path, python: str | None = None) -> list[HookChange]:
         else:
             _write_hook(path, text)
             changes.append(HookChange(name, path, "installed", kept))
+    from .settings import load_settings
+
+    paths = Git.locate(cwd)
+    branch_mode = load_settings(paths.toplevel).checkpoint_files == "branch"
+    exclude_folders(paths.common_dir, gitignore=branch_mode)
     return changes
 
 
@@ -209,7 +213,53 @@ def disable(cwd: Path) -> list[HookChange]:
             changes.append(HookChange(name, path, "foreign"))
         else:
             changes.append(HookChange(name, path, "not-installed"))
+    exclude_folders(Git.locate(cwd).common_dir, remove=True)
     return changes
+
+
+# Where git's own, uncommitted ignore rules are (shared by every work tree of the clone).
+_EXCLUDE_FILE = "info/exclude"
+_EXCLUDE_HEADER = "# bitloops: checkpoint folders wait here until the pre-commit hook adds them"
+_EXCLUDE_FOLDERS = "/.bitloops/checkpoints/v1/*/"
+_GITIGNORE = ".bitloops/.gitignore"
+_EXCLUDE_GITIGNORE = "/" + _GITIGNORE
+
+
+def exclude_folders(common_dir: Path, *, gitignore: bool = True, remove: bool = False) -> None:
+    """Have git ignore checkpoint folders not yet committed (``remove``: no longer).
+
+    A promotion writes the folder of a commit after that commit, so it waits in the work
+    tree for the next one: ignored, ``git status`` stays clean and ``git add -A`` (on this
+    branch or another) never sweeps it into a commit; the pre-commit hook adds the
+    folders of the commits in HEAD's history with ``git add -f``. With ``gitignore``
+    (branch mode, where that hook runs) ``.bitloops/.gitignore`` is ignored too until the
+    hook adds it with the first folder; in the other modes it is left for you to commit.
+    Kept in the clone's ``info/exclude``, not a committed file: only bitloops' hooks need
+    it. Best effort; written atomically (the file holds your own rules too).
+    """
+    path = common_dir / _EXCLUDE_FILE
+    ours = (_EXCLUDE_HEADER, _EXCLUDE_FOLDERS, _EXCLUDE_GITIGNORE)
+    wanted = [] if remove else [_EXCLUDE_HEADER, _EXCLUDE_FOLDERS]
+    if gitignore and not remove:
+        wanted.append(_EXCLUDE_GITIGNORE)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError):
+        return
+    lines = text.splitlines()
+    kept = [line for line in lines if line not in ours]
+    if [line for line in lines if line in ours] == wanted:
+        return
+    new = "\n".join([*kept, *wanted]) + ("\n" if kept or wanted else "")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(new, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 # -- running hooks --------------------------------------------------------------------------
@@ -255,18 +305,11 @@ def run_hook(name: str, args: Sequence[str], cwd: Path, stdin: IO[str], err: IO[
 
 
 def _log_failure(paths: RepoPaths | None, name: str) -> str:
-    text = f"{datetime.now(UTC).isoformat(timespec='seconds')} {name} failed\n"
-    text += traceback.format_exc() + "\n"
     if paths is None:
         return "the traceback above"
-    log = paths.common_dir / LOG_RELATIVE_PATH
-    try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError:
-        return "(the hook log could not be written)"
-    return str(log)
+    from .hooklog import log_exception  # redacted and bounded, as every hooks.log entry
+
+    return log_exception(paths.common_dir, f"{name} failed")
 
 
 def _rebasing(git_dir: Path) -> bool:
@@ -284,10 +327,15 @@ def _cherry_pick_source(paths: RepoPaths, git: Git) -> str | None:
         return sha
     # `git cherry-pick -x` leaves a trailer, also after a conflict was resolved; but an
     # amend keeps the message, trailer included, and is no cherry-pick.
-    action = git.try_run("reflog", "-1", "--format=%gs", "HEAD") or ""
+    from .locate import last_reflog_entry
+
+    action = last_reflog_entry(os.fspath(paths.git_dir))
+    if action is None:
+        action = git.try_run("reflog", "-1", "--format=%gs", "HEAD") or ""
     if action.startswith("commit (amend)"):
         return None
-    message = git.try_run("log", "-1", "--format=%B", "HEAD") or ""
+    head = git.head()
+    message = (git.message(head) if head else None) or ""
     prefix = "(cherry picked from commit "
     for line in reversed(message.splitlines()):
         line = line.strip()
@@ -301,13 +349,22 @@ def _cherry_pick_source(paths: RepoPaths, git: Git) -> str | None:
 def _post_commit(paths: RepoPaths) -> None:
     # The commit happened: what pre-commit staged is in it.
     (paths.git_dir / _STAGED_RECORD).unlink(missing_ok=True)
+    stop = None
     if _rebasing(paths.git_dir):
-        return  # post-rewrite links the rebased commits
+        stop = _edit_stop(paths)
+        if stop is None:
+            return  # the rebase's own commits: post-rewrite links them
     from .repository import DB_RELATIVE_PATH, Repository
 
     if not (paths.common_dir / DB_RELATIVE_PATH).exists():
         return  # nothing was ever recorded here: no draft, no checkpoints
     with Repository.open(paths.toplevel) as repo:
+        if stop is not None:
+            # A commit the user made at an `edit` stop: its own reasoning (the draft),
+            # never the edited commit's, which git's list of rewrites will claim for it.
+            _remember_stop(paths, stop)
+            _promote_head(paths, repo)
+            return
         source = _cherry_pick_source(paths, repo.git)
         if source is not None:
             ids = repo.store.checkpoint_ids(commit_sha=source)
@@ -315,8 +372,104 @@ def _post_commit(paths: RepoPaths) -> None:
                 head = repo.git.resolve_commit("HEAD")
                 for cid in ids:
                     repo.link(head, cid, "cherry-pick")
+                _write_links(paths, repo, {head: dict.fromkeys(ids, "cherry-pick")})
                 return
         _promote_head(paths, repo)
+
+
+# The commits made at `edit` stops of the rebase under way: {new sha: the commit stopped at}.
+_STOPS_RECORD = "bitloops-rebase-stops.json"
+
+
+def _edit_stop(paths: RepoPaths) -> str | None:
+    """The commit an interactive rebase stopped at for ``edit`` when the commit just made
+    is the user's own (``git commit`` at the stop), not the rebase's; None otherwise.
+
+    git writes ``rebase-merge/amend`` (the stopped commit) only at an ``edit`` stop; the
+    rebase's own commits say ``rebase`` in HEAD's reflog. An amend at the stop is a
+    rewrite of the stopped commit, promoted like any amend.
+    """
+    try:
+        stopped = (paths.git_dir / "rebase-merge" / "amend").read_text("utf-8").strip()
+    except OSError:
+        return None
+    from .locate import last_reflog_entry
+
+    action = last_reflog_entry(os.fspath(paths.git_dir)) or ""
+    if not is_sha(stopped) or not action.startswith("commit"):
+        return None
+    return "" if action.startswith("commit (amend)") else stopped
+
+
+def _remember_stop(paths: RepoPaths, stopped: str) -> None:
+    """Note that HEAD is a new commit made at an ``edit`` stop (``stopped``: "" for an amend)."""
+    if not stopped:
+        return
+    head = Git(paths.toplevel).head()
+    if head is None:
+        return
+    record = paths.git_dir / _STOPS_RECORD
+    stops = _read_stops(paths)
+    stops[head] = stopped
+    record.write_text(json.dumps(stops), encoding="utf-8")
+
+
+def _read_stops(paths: RepoPaths) -> dict[str, str]:
+    try:
+        data = json.loads((paths.git_dir / _STOPS_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if is_sha(k) and isinstance(v, str) and is_sha(v)}
+
+
+def _write_links(paths: RepoPaths, repo: Repository, linked: dict[str, dict[str, str]]) -> None:
+    """Write a link file for each commit of ``linked`` ({commit: {checkpoint id: reason}}).
+
+    Branch mode: ``.bitloops/checkpoints/v1/<commit>/link.json`` in the work tree, which
+    the pre-commit hook commits with the folders it names (a folder the work tree lacks
+    is written from the database first); ref mode: straight into the checkpoint ref.
+    Checkpoints created for the commit itself need no link.
+    """
+    mode = repo.settings.checkpoint_files
+    if mode not in ("branch", "ref"):
+        return
+    from .checkpoint_files import CHECKPOINTS_DIR, folder_of
+    from .checkpoint_links import Link, put_links_in_ref, write_link_file
+
+    root = paths.toplevel / CHECKPOINTS_DIR
+    for commit, reasons in linked.items():
+        links = []
+        for cid, reason in reasons.items():
+            found = repo.store.execute(
+                "SELECT commit_sha, content_hash FROM checkpoints WHERE checkpoint_id = ?", (cid,)
+            )
+            if not found:
+                continue
+            sha, content_hash = str(found[0][0]), str(found[0][1])
+            if sha == commit:
+                continue
+            folder = folder_of(paths.toplevel, sha, cid)
+            if mode == "branch" and not (folder / "session.json").is_file():
+                committed = f"HEAD:{CHECKPOINTS_DIR}/{sha}/session.json"
+                if repo.git.try_run("cat-file", "-e", committed) is None:
+                    # as promotion wrote it (its own commit only), so that the copies
+                    # two branches commit are the same and merge cleanly
+                    checkpoint = repo.checkpoint(cid)
+                    own = attrs.evolve(checkpoint, commits=(sha,))
+                    repo._write_folder(own, [], rewrite_missing=True)
+            rel = folder.relative_to(root).as_posix()
+            links.append(Link(cid, rel, content_hash, reason))
+        if not links:
+            continue
+        if mode == "ref":
+            put_links_in_ref(paths.toplevel, commit, links)
+        else:
+            from .settings import ensure_gitignore
+
+            ensure_gitignore(paths.toplevel)  # as a folder written by a promotion
+            write_link_file(root, commit, links)
 
 
 def _promote_head(paths: RepoPaths, repo: Repository) -> None:
@@ -424,7 +577,7 @@ def _pre_push(paths: RepoPaths, args: Sequence[str], text: str, err: IO[str]) ->
             continue
         seen.add(sha)
         folder = paths.toplevel / CHECKPOINTS_DIR / sha
-        if not (folder / "session.json").is_file():
+        if not (folder / "session.json").is_file() and not (folder / "link.json").is_file():
             continue
         if git.try_run("cat-file", "-e", f"{sha}:{CHECKPOINTS_DIR}/{sha}") is None:
             err.write(
@@ -441,16 +594,59 @@ def _post_rewrite(paths: RepoPaths, reason: str, text: str) -> None:
             pairs.append((parts[0], parts[1]))
     if not pairs:
         return
+    if reason == "amend" and _rebasing(paths.git_dir):
+        # A fixup or squash (or an amend at an `edit` stop) inside a rebase: its commit
+        # may be rewritten again; the rebase's own list, at its end, maps every original
+        # commit to its final one. Linking now would leave links of dead commits behind.
+        return
     from .repository import DB_RELATIVE_PATH, Repository
 
     if not (paths.common_dir / DB_RELATIVE_PATH).exists():
         return
 
+    stops = _read_stops(paths) if reason == "rebase" else {}
     with Repository.open(paths.toplevel) as repo:
+        linked: dict[str, dict[str, str]] = {}
         for old, new in pairs:
+            # git lists a commit made at an `edit` stop as the rewrite of the commit
+            # stopped at: that one (as rebased) is the rewrite, the new commit has its own.
+            target = stops.get(new, new)
+            if target == old:
+                continue  # the stopped commit was not rewritten at all
             for cid in repo.store.checkpoint_ids(commit_sha=old):
-                repo.link(new, cid, reason)
+                repo.link(target, cid, reason)
+                linked.setdefault(target, {})[cid] = reason
+        _write_links(paths, repo, linked)
         repo._sync_after_promotion()  # team setup: the new links go to the shared store
+        if repo.settings.checkpoint_files == "branch":
+            _drop_superseded_links(paths, [old for old, _ in pairs])
+    if reason == "rebase":
+        (paths.git_dir / _STOPS_RECORD).unlink(missing_ok=True)
+
+
+def _drop_superseded_links(paths: RepoPaths, olds: Sequence[str]) -> None:
+    """Delete the link files of rewritten commits that git never committed.
+
+    The new commit's link file names every checkpoint the old one's did, so an old
+    uncommitted one (an amend made with ``--no-verify``, amended again) would only be
+    left behind, named after a commit no longer in any history.
+    """
+    from .checkpoint_files import CHECKPOINTS_DIR
+    from .checkpoint_links import LINK_FILE
+
+    git = Git(paths.toplevel)
+    for old in dict.fromkeys(olds):
+        folder = paths.toplevel / CHECKPOINTS_DIR / old
+        link = folder / LINK_FILE
+        if not link.is_file():
+            continue
+        if git.try_run("ls-files", "--error-unmatch", "--", f"{CHECKPOINTS_DIR}/{old}") is not None:
+            continue  # tracked: git's history keeps it; the index decides, not us
+        link.unlink()
+        try:
+            folder.rmdir()  # only when nothing else is in it
+        except OSError:
+            pass
 
 
 def _normal_index(paths: RepoPaths) -> bool:
@@ -469,10 +665,14 @@ def _normal_index(paths: RepoPaths) -> bool:
 def pending_folders(toplevel: Path) -> list[str]:
     """SHAs whose folder is in the work tree, complete, and not yet in HEAD's tree.
 
-    Only commits in HEAD's history count: these are the folders the pre-commit hook
-    stages into the next ordinary commit (``checkpoint_files`` = ``branch``).
+    Complete: a checkpoint folder (``session.json``) or a link folder (``link.json``).
+    Only commits in HEAD's history count, plus the folders their link files name (a
+    rewritten commit's checkpoint, named after the commit it was made for): these are
+    the folders the pre-commit hook stages into the next ordinary commit
+    (``checkpoint_files`` = ``branch``).
     """
     from .checkpoint_files import CHECKPOINTS_DIR
+    from .checkpoint_links import LINK_FILE, link_targets
 
     folder = toplevel / CHECKPOINTS_DIR
     if not folder.is_dir():
@@ -482,22 +682,36 @@ def pending_folders(toplevel: Path) -> list[str]:
         return []
     out = git.try_run("ls-tree", "-d", "--name-only", f"HEAD:{CHECKPOINTS_DIR}") or ""
     committed = set(out.split())
-    candidates = [
-        entry
-        for entry in sorted(os.listdir(folder))
-        if is_sha(entry)
-        and entry not in committed
-        and (folder / entry / "session.json").is_file()  # a complete checkpoint folder
-    ]
+    complete, links = set(), set()
+    for entry in os.listdir(folder):
+        if not is_sha(entry) or entry in committed:
+            continue
+        if (folder / entry / "session.json").is_file():  # a complete checkpoint folder
+            complete.add(entry)
+        if (folder / entry / LINK_FILE).is_file():
+            links.add(entry)
+    candidates = sorted(complete | links)
     if len(candidates) <= 8:  # the usual case: the last commit or two
-        return [
+        live = [
             sha
             for sha in candidates
             if git.try_run("merge-base", "--is-ancestor", sha, "HEAD") is not None
         ]
-    # Many (hooks were off for a while): one walk of history beats a process per folder.
-    ancestors = set((git.try_run("rev-list", "HEAD") or "").split())
-    return [sha for sha in candidates if sha in ancestors]
+    else:
+        # Many (hooks were off for a while): one walk of history beats a process per folder.
+        ancestors = set((git.try_run("rev-list", "HEAD") or "").split())
+        live = [sha for sha in candidates if sha in ancestors]
+    # The folders a live commit's link file names go with it: after a rebase or an
+    # amend they are named after commits no longer in HEAD's history (see
+    # docs/git-hooks.md), and would otherwise be left behind, never committed.
+    targets = {
+        target
+        for sha in live
+        if sha in links
+        for target in link_targets(folder / sha, sha)
+        if target in complete
+    }
+    return sorted(set(live) | targets)
 
 
 # What the pre-commit hook staged, and on which HEAD, until post-commit sees the commit.
@@ -546,17 +760,32 @@ def _pre_commit(paths: RepoPaths) -> None:
     if load_settings(paths.toplevel).checkpoint_files != "branch":
         return
     git = Git(paths.toplevel)
+    exclude_folders(paths.common_dir)  # a clone enabled by an older bitloops
     pending = [f"{CHECKPOINTS_DIR}/{sha}" for sha in pending_folders(paths.toplevel)]
     if not pending:
         return
+    from .locate import sparse_checkout, tracked
+
+    located = (str(paths.toplevel), str(paths.git_dir), str(paths.common_dir))
+    if (paths.toplevel / _GITIGNORE).is_file():
+        known = tracked(located, _GITIGNORE)
+        if known is None:  # an index format only git reads
+            known = git.try_run("ls-files", "--error-unmatch", "--", _GITIGNORE) is not None
+        if not known:
+            pending.append(_GITIGNORE)  # it keeps settings.local.json out: it travels too
     already = set((git.try_run("diff", "--cached", "--name-only", "--", *pending) or "").split())
-    fresh = [p for p in pending if not any(a.startswith(p + "/") for a in already)]
+    fresh = [
+        p for p in pending if p not in already and not any(a.startswith(p + "/") for a in already)
+    ]
     # Folders a previous, aborted attempt on this HEAD staged were not staged by the user.
     head = git.head()
     old_head, earlier = _staged_record(paths)
     if old_head == head:
         fresh = list(dict.fromkeys([*earlier, *fresh]))
-    git.run("add", "--", *pending)
+    # -f: the folders are ignored until now (see exclude_folders); --sparse: a sparse
+    # checkout without .bitloops/ still commits them.
+    sparse = ["--sparse"] if sparse_checkout(located) else []
+    git.run("add", "-f", *sparse, "--", *pending)
     (paths.git_dir / _STAGED_RECORD).write_text(
         json.dumps({"head": head, "paths": fresh}), encoding="utf-8"
     )

@@ -21,12 +21,11 @@ if TYPE_CHECKING:
 
 __all__ = ["nothing_to_do"]
 
-# Kept in step with bitloops.repository.DB_RELATIVE_PATH, bitloops.hooks._STAGED_RECORD,
-# bitloops.spool.SPOOL_RELATIVE_PATH and bitloops.checkpoint_files.CHECKPOINTS_DIR
+# Kept in step with bitloops.repository.DB_RELATIVE_PATH, bitloops.hooks._STAGED_RECORD
+# and bitloops.checkpoint_files.CHECKPOINTS_DIR
 # (tests/test_idle_hooks.py checks each): importing those modules is what this avoids.
 _DB = "bitloops/bitloops.db"
 _STAGED = "bitloops-staged.json"
-_SPOOL = "bitloops/spool.jsonl"
 _FOLDERS = ".bitloops/checkpoints/v1"
 
 # The agents whose open sessions a promotion catches up (bitloops.integrations.AGENTS).
@@ -106,11 +105,10 @@ def _no_draft(top: str, git_dir: str, common: str, by_session: bool) -> bool:
         for marker in ("rebase-merge", "rebase-apply", "CHERRY_PICK_HEAD")
     ):
         return False
-    try:
-        if os.stat(os.path.join(common, _SPOOL)).st_size > 0:
-            return False
-    except FileNotFoundError:
-        pass
+    from .spool import pending  # stdlib only: here and in the cache folder
+
+    if pending(common):
+        return False
     db = os.path.join(common, _DB)
     if not os.path.lexists(db):
         return True  # nothing was ever recorded here
@@ -154,13 +152,10 @@ def _read_to_end(common: str, session_id: str) -> bool:
 
 def _cherry_picked(top: str, git_dir: str) -> bool:
     """Whether HEAD may be a cherry-pick: its reflog entry, or the ``-x`` trailer, says so."""
-    try:
-        with open(os.path.join(git_dir, "logs", "HEAD"), "rb") as fh:
-            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
-            last = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
-        if b"\tcherry-pick" in last:
-            return True
-    except OSError:
+    from .locate import last_reflog_entry
+
+    action = last_reflog_entry(git_dir)
+    if action is None or action.startswith("cherry-pick"):
         return True
     import subprocess
 

@@ -26,6 +26,10 @@ optional, names every reading state ``catch_up`` of the file may move on (a suba
 file has its own), so that a failed import puts them all back. ``is_transcript(path) ->
 bool``, also optional, says whether a file that names no session is in the agent's format
 at all, for an import that is given the id (``session_id=``, ``--session-id``).
+``import_pass(repo, session_id, path, take) -> int | None`` and ``first_models(path)``,
+optional together, do ``catch_up`` and ``transcript_history`` in one read of a file no
+reading state has moved on yet (a new session): each history item goes to ``take`` as its
+line is read, and the sessions start with the first model their lines name.
 
 Everything is recorded in one database transaction: an import that fails (or finds
 nothing) leaves the database as it was.
@@ -41,7 +45,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,7 +152,9 @@ def json_lines(
     Stops after ``limit`` lines when given. ``wanted`` picks the raw lines worth parsing
     (a cheap test of their bytes). Raises :class:`OSError` when unreadable.
     """
-    with open(path, "rb") as fh:
+    from .safe_read import open_regular
+
+    with open_regular(path) as fh:  # a FIFO or device would block or never end
         for number, raw in enumerate(fh):
             if limit is not None and number >= limit:
                 return
@@ -228,11 +234,17 @@ def import_transcript(
     """
     module = agent_module(agent)
     where = Path(os.path.abspath(path))  # the reading state knows files by absolute path
+    from .safe_read import UnreadableFile, open_regular
+
+    if where.is_dir():
+        raise TranscriptError(f"{where} is a directory; pass the transcript file")
     try:
-        with open(where, "rb") as fh:
+        with open_regular(where) as fh:
             fh.read(1)
-    except IsADirectoryError:
-        raise TranscriptError(f"{where} is a directory; pass the transcript file") from None
+    except UnreadableFile as exc:  # a FIFO or a device (reading would block or never end)
+        raise TranscriptError(
+            f"cannot import {where}: {str(exc).split(';')[0]}; pass the transcript file itself"
+        ) from None
     except OSError as exc:
         raise TranscriptError(
             f"cannot read {where}: {exc.strerror or exc}; check the path and its permissions"
@@ -388,16 +400,35 @@ def _record(
     from .integrations import transcript_state as ts
 
     state = ts.load(repo.paths.common_dir, sid)
+    single = getattr(module, "import_pass", None)
+    one_pass = status is None and callable(single)
+    # A single pass records a session's first prompt before the reader meets the model
+    # that answered it: each session starts with the first model its file names.
+    models: dict[str, str] = module.first_models(path) if one_pass else {}
     if status != "active":
-        repo.start_session(agent, session_id=sid)  # a new session, or an ended one reopened
-    if status is not None and _another_copy(state, path):
-        added = _catch_up_copy(repo, module, sid, path)
+        # A new session, or an ended one reopened.
+        repo.start_session(agent, session_id=sid, model=models.get(sid))
+    sink = _HistorySink(repo, agent, sid, report, models)
+    read: int | None = None
+    if one_pass:
+        # A new session: one read of the file brings its events and its history items.
+        from .integrations.base import importing
+
+        assert callable(single)
+        with importing():
+            read = single(repo, sid, path, sink.take)
+    if read is not None:
+        added = read + sink.finish()
     else:
-        added = _catch_up(module, repo, sid, path)
-    history = getattr(module, "transcript_history", None)
-    if callable(history):
-        items: Iterable[HistoryItem] = history(repo, path)  # a list, or read as it goes
-        added += _record_history(repo, agent, sid, items, report)
+        if status is not None and _another_copy(state, path):
+            added = _catch_up_copy(repo, module, sid, path)
+        else:
+            added = _catch_up(module, repo, sid, path)
+        history = getattr(module, "transcript_history", None)
+        if callable(history):
+            for item in history(repo, path):  # read as it goes
+                sink.take(item)
+            added += sink.finish()
     if added and status != "active":
         session = repo.session(sid)
         # Ended inside the transaction, without the session strategy's promotion (done after).
@@ -482,51 +513,77 @@ def _catch_up_copy(repo: Repository, module: ModuleType, sid: str, path: Path) -
     return added
 
 
-def _record_history(
-    repo: Repository, agent: str, sid: str, items: Iterable[HistoryItem], report: _Report
-) -> int:
-    """Record the prompts and tool calls the sessions do not hold yet, as they are read.
+class _HistorySink:
+    """Records the prompts and tool calls the sessions do not hold yet, as they are read.
 
     An item whose payload names another session (``_session``: a resumed session's
     earlier records) goes to that one (reopened for it; :func:`_end_others` ends it); an
     ``unmapped`` item is a path reported, not recorded. A session that holds hook events
-    already (captured in part) gets its items compared with them once all are read.
+    already (captured in part) gets its items compared with them once all are read
+    (:meth:`finish`).
     """
-    from .integrations.base import record_fitting
 
-    fresh: dict[str, Session] = {}  # sessions with nothing to compare: recorded at once
-    compared: dict[str, list[HistoryItem]] = {}
-    added = 0
-    for kind, payload, changes in items:
+    def __init__(
+        self,
+        repo: Repository,
+        agent: str,
+        sid: str,
+        report: _Report,
+        models: Mapping[str, str] | None = None,
+    ) -> None:
+        self.repo, self.agent, self.sid, self.report = repo, agent, sid, report
+        self.models = models or {}  # the model a session started for an item starts with
+        self.fresh: dict[str, Session] = {}  # sessions with nothing to compare: recorded at once
+        self.compared: dict[str, list[HistoryItem]] = {}
+        self.added = 0
+
+    def take(self, item: HistoryItem, reading: Session | None = None) -> None:
+        """Record ``item`` (or keep it to compare); ``reading``: the import's own session
+        object when a line reader hands the item on, so both record with one model."""
+        from .integrations.base import record_fitting
+
+        kind, payload, changes = item
         if kind == "unmapped":
-            report.unmapped.append(str(payload.get("path")))
-            continue
+            self.report.unmapped.append(str(payload.get("path")))
+            return
         other = payload.pop("_session", None)
-        target = other if isinstance(other, str) else sid
-        if target in compared:
-            compared[target].append((kind, payload, changes))
-            continue
-        session = fresh.get(target)
+        target = other if isinstance(other, str) else self.sid
+        if target in self.compared:
+            self.compared[target].append((kind, payload, changes))
+            return
+        session = self.fresh.get(target)
         if session is None:
-            if _hook_lines(repo, target):
-                compared[target] = [(kind, payload, changes)]
-                continue
-            session = fresh[target] = _open(repo, agent, target)
+            if _hook_lines(self.repo, target):
+                self.compared[target] = [(kind, payload, changes)]
+                return
+            session = self.fresh[target] = (
+                reading
+                if reading is not None and target == reading.session_id
+                else _open(self.repo, self.agent, target, self.models.get(target))
+            )
+        elif reading is not None and target == reading.session_id:
+            session = self.fresh[target] = reading
         record_fitting(session, kind, payload)
         for rel, change, old in changes:
             session.file_change(rel, change, old_path=old)
-        added += 1 + len(changes)
-    for target, group in compared.items():
-        added += _record_group(repo, target, functools.partial(_open, repo, agent, target), group)
-    return added
+        self.added += 1 + len(changes)
+
+    def finish(self) -> int:
+        """Record what the sessions with hook events lack; the number of events recorded."""
+        repo, agent = self.repo, self.agent
+        for target, group in self.compared.items():
+            opener = functools.partial(_open, repo, agent, target)
+            self.added += _record_group(repo, target, opener, group)
+        self.compared.clear()
+        return self.added
 
 
-def _open(repo: Repository, agent: str, sid: str) -> Session:
-    """Session ``sid``, started or reopened when it is not open."""
+def _open(repo: Repository, agent: str, sid: str, model: str | None = None) -> Session:
+    """Session ``sid``, started (with ``model``) or reopened when it is not open."""
     try:
         session = repo.session(sid)
     except SessionNotFound:
-        return repo.start_session(agent, session_id=sid)
+        return repo.start_session(agent, session_id=sid, model=model)
     return repo.start_session(agent, session_id=sid) if session.ended else session
 
 
@@ -552,7 +609,7 @@ def _end_others(repo: Repository, sid: str, others: list[str], open_before: set[
 def _record_group(
     repo: Repository, session_id: str, open_session: Callable[[], Session], items: list[HistoryItem]
 ) -> int:
-    """:func:`_record_history` for one session that holds hook events: only what it lacks.
+    """:class:`_HistorySink` for one session that holds hook events: only what it lacks.
 
     ``open_session`` opens it (reopens an ended one), once something is to be recorded.
     """
@@ -629,7 +686,7 @@ def _tool_key(name: Any, tool_input: Any) -> tuple[str, str]:
 _TS_KEY = '"transcript_ts":"'
 
 
-def _payload_time(payload_json: str) -> datetime | None:
+def _payload_time_text(payload_json: str) -> Any:
     """The ``transcript_ts`` of a stored payload, found without parsing it.
 
     Canonical JSON escapes every quote inside a string, so the key's text occurs only
@@ -640,9 +697,9 @@ def _payload_time(payload_json: str) -> datetime | None:
         return None
     if payload_json.find(_TS_KEY, at + 1) >= 0:
         payload = json.loads(payload_json)
-        return parse_time(payload.get("transcript_ts")) if isinstance(payload, dict) else None
+        return payload.get("transcript_ts") if isinstance(payload, dict) else None
     start = at + len(_TS_KEY)
-    return parse_time(payload_json[start : payload_json.index('"', start)])
+    return payload_json[start : payload_json.index('"', start)]
 
 
 @attrs.define
@@ -658,6 +715,8 @@ class _TranscriptClock:
     known: set[str]
     spans: dict[str, tuple[datetime, datetime]] = attrs.field(factory=dict)
     previous: dict[str, datetime] = attrs.field(factory=dict)
+    # The last time value parsed, and its time: a line's events share its timestamp.
+    _last: tuple[Any, datetime | None] = (None, None)
 
     def __call__(self, sid: str, kind: str, payload_json: str) -> datetime | None:
         if kind in ("session_start", "session_end"):
@@ -665,13 +724,21 @@ class _TranscriptClock:
             if sid in self.known or kind == "session_start" or span is None:
                 return None
             return span[1]
-        own = _payload_time(payload_json)
+        own = self._time(payload_json)
         if own is None:
             return self.previous.get(sid)
         span = self.spans.get(sid)
         self.spans[sid] = (own, own) if span is None else (min(span[0], own), max(span[1], own))
         self.previous[sid] = own
         return own
+
+    def _time(self, payload_json: str) -> datetime | None:
+        text = _payload_time_text(payload_json)
+        if text is None:
+            return None
+        if text != self._last[0]:
+            self._last = (text, parse_time(text))
+        return self._last[1]
 
     @contextlib.contextmanager
     def running(self, store: Any) -> Iterator[None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["Located", "locate"]
+__all__ = ["Located", "last_reflog_entry", "locate", "read_head", "sparse_checkout", "tracked"]
 
 _GIT_VARIABLES = (
     "GIT_DIR",
@@ -82,3 +82,124 @@ def _read_dotgit(top: str, dotgit: str, info: os.stat_result) -> Located | None:
     if b"worktree" in config or b"bare" in config.replace(b"bare = false", b""):
         return None
     return top, git_dir, common
+
+
+def read_head(located: Located) -> tuple[str | None, str | None] | None:
+    """(the checked-out branch's short name, the commit HEAD is on) read from the files.
+
+    The branch is None on a detached HEAD, the commit None on an unborn branch. None when
+    git must say: a HEAD or ref that is not a plain file git writes (a reftable store,
+    a symbolic ref to a symbolic ref, a branch outside ``refs/heads/``).
+    """
+    _, git_dir, common = located
+    if os.path.exists(os.path.join(common, "reftable")):
+        return None
+    try:
+        with open(os.path.join(git_dir, "HEAD"), encoding="utf-8") as fh:
+            head = fh.read().strip()
+        if _is_sha(head):
+            return None, head
+        if not head.startswith("ref: refs/heads/"):
+            return None
+        ref = head[len("ref: ") :]
+        sha: str | None
+        try:
+            with open(os.path.join(common, *ref.split("/")), encoding="utf-8") as fh:
+                sha = fh.read().strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            sha = _packed_ref(common, ref)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if sha is not None and not _is_sha(sha):
+        return None
+    return ref[len("refs/heads/") :], sha
+
+
+def _packed_ref(common: str, ref: str) -> str | None:
+    """The SHA ``packed-refs`` gives ``ref``; None when it has none (an unborn branch)."""
+    try:
+        with open(os.path.join(common, "packed-refs"), encoding="utf-8") as fh:
+            for line in fh:
+                sha, _, name = line.rstrip("\n").partition(" ")
+                if name == ref:
+                    return sha
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def last_reflog_entry(git_dir: str) -> str | None:
+    """What HEAD's newest reflog entry says (``commit (amend): …``, ``cherry-pick: …``);
+    None when there is no reflog to read."""
+    try:
+        with open(os.path.join(git_dir, "logs", "HEAD"), "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+            last = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    except OSError:
+        return None
+    _, tab, message = last.partition(b"\t")
+    return message.decode("utf-8", "replace") if tab else None
+
+
+# An index this large is left to git (reading it would cost more than the process).
+_MAX_INDEX_BYTES = 32 * 1024 * 1024
+
+
+def tracked(located: Located, rel: str) -> bool | None:
+    """Whether git's index holds the file ``rel`` (relative to the top, ``/``-separated),
+    as ``git ls-files --error-unmatch`` says of a file; None when git must say.
+
+    Read from ``.git/index`` itself for the common formats (versions 2 and 3): an entry is
+    its path preceded by the flags' 12-bit name length and followed by NUL padding, so the
+    bytes ``length, path, NUL`` only occur as that entry. Version 4 (compressed paths), a
+    split or sparse index, or anything odd: None.
+    """
+    git_dir = located[1]
+    try:
+        name = rel.encode("utf-8")
+        if sparse_checkout(located):
+            return None
+        if any(n.startswith("sharedindex.") for n in os.listdir(git_dir)):
+            return None
+        with open(os.path.join(git_dir, "index"), "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > _MAX_INDEX_BYTES:
+                return None
+            data = fh.read()
+    except FileNotFoundError:
+        return False  # no index yet: nothing was ever added
+    except (OSError, UnicodeEncodeError):
+        return None
+    if data[:4] != b"DIRC" or data[4:8] not in (b"\0\0\0\2", b"\0\0\0\3"):
+        return None
+    if not name or len(name) >= 0xFFF:
+        return None
+    flags = bytes([(len(name) >> 8) & 0x0F, len(name) & 0xFF])
+    at = data.find(name + b"\0", 12)
+    while at >= 0:
+        # The two flag bytes end right before the path (their high nibble holds other
+        # flags), or two bytes earlier when the extended bit says two more bytes follow.
+        if at >= 2 and data[at - 1] == flags[1] and data[at - 2] & 0x0F == flags[0]:
+            return True
+        if at >= 4 and data[at - 3] == flags[1] and data[at - 4] & 0x4F == 0x40 | flags[0]:
+            return True
+        at = data.find(name + b"\0", at + 1)
+    return False
+
+
+def sparse_checkout(located: Located) -> bool:
+    """Whether the work tree is a sparse checkout (``core.sparseCheckout``, or a sparse
+    index), from its config files."""
+    _, git_dir, common = located
+    for config in (os.path.join(common, "config"), os.path.join(git_dir, "config.worktree")):
+        try:
+            with open(config, "rb") as fh:
+                text = fh.read().lower().replace(b" ", b"").replace(b"\t", b"")
+        except OSError:
+            continue
+        if b"sparsecheckout=true" in text or b"sparseindex=true" in text:
+            return True
+    return False

@@ -375,3 +375,7 @@ class Status:
     unsent_count: int = 0
     #: Why the last attempt to send them failed, if it did.
     unsent_error: str | None = None
+    #: The bitloops git hooks installed for this work tree (none: nothing is promoted).
+    git_hooks: tuple[str, ...] = ()
+    #: The agents whose configuration in this work tree runs bitloops' hooks.
+    agents_enabled: tuple[str, ...] = ()

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 import attrs
 
 from . import symbols as _bounds  # its MAX_* constants, read when used
-from .codec import canonical_dumps, checkpoint_header, content_hash, format_ts, new_id
+from .codec import (
+    canonical_dumps,
+    checkpoint_header,
+    content_hash,
+    event_from_line,
+    format_ts,
+    new_id,
+)
 from .context.index import IndexRows, index_rows
 from .errors import GitError, StoreError
 from .gitutil import EMPTY_TREE
@@ -159,7 +166,12 @@ def _build(
         attrs.evolve(info, event_count=counts.get(info.session_id, 0))
         for info in repo.store.sessions(session_ids=draft.session_ids)
     )
-    changes = list(events.of_kinds([EventKind.FILE_CHANGE]))
+    # Parsed and let go, not kept by the transcript (see summary.StructuredSummarizer).
+    changes = [
+        event_from_line(line)
+        for line, kind in zip(draft.lines, draft.kinds, strict=True)
+        if kind == EventKind.FILE_CHANGE
+    ]
     files, symbols, skipped = _files_and_symbols(repo, sha, changes, diff_base)
     models = model_identities([*draft.models, *((s.agent, s.model) for s in sessions)])
     summary = summarizer.summarize(
@@ -187,7 +199,7 @@ def _build(
         parent_checkpoint_id=parent_id,
         parent_hash=parent_hash,
     )
-    header = checkpoint_header(checkpoint)
+    header = canonical_dumps(checkpoint_header(checkpoint))  # serialised once: hash and row
     digest = content_hash(header, draft.lines)
     checkpoint = attrs.evolve(checkpoint, content_hash=digest)
     row = CheckpointRow(
@@ -200,7 +212,7 @@ def _build(
         parent_checkpoint_id=parent_id,
         parent_hash=parent_hash,
         content_hash=digest,
-        header=canonical_dumps(header),
+        header=header,
         author=repo.git.author(sha),
     )
     return checkpoint, row

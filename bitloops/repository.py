@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from .sync import SyncReport
     from .verify import PurgeReport, VerifyReport
 
-__all__ = ["DB_RELATIVE_PATH", "Repository"]
+__all__ = ["DB_MARKER_RELATIVE_PATH", "DB_RELATIVE_PATH", "Repository", "capture_setup"]
 
 log = logging.getLogger("bitloops")
 
@@ -50,6 +50,9 @@ _HEX = re.compile(r"[0-9a-fA-F]{7,64}")
 
 #: Where the database lives, relative to the git common directory (shared by worktrees).
 DB_RELATIVE_PATH = "bitloops/bitloops.db"
+#: Written when the database is created: while it exists, an empty or missing database
+#: is lost data (an error), not a fresh clone's first use. Relative to the common dir.
+DB_MARKER_RELATIVE_PATH = "bitloops/database-created.json"
 
 # One connection per database file per process (apsw's advice, and the design's), shared
 # by every Repository on that file and closed when the last of them closes.
@@ -63,7 +66,10 @@ def _shared_store(path: Path, settings: Settings) -> SQLiteStore:
         store, users = _stores.get(key, (None, 0))
         if store is None:
             store = SQLiteStore(
-                path, durability=settings.durability, busy_timeout_ms=settings.busy_timeout_ms
+                path,
+                durability=settings.durability,
+                busy_timeout_ms=settings.busy_timeout_ms,
+                marker=path.parent.parent / DB_MARKER_RELATIVE_PATH,
             )
         _stores[key] = (store, users + 1)
         return store
@@ -342,6 +348,7 @@ class Repository:
                 info = attrs.evolve(info, status="idle")
             active.append(info)
         waiting = self.store.outbox()
+        hooks, enabled = capture_setup(self.toplevel)
         return Status(
             capture_enabled=self.settings.capture,
             strategy=self.settings.strategy,
@@ -352,6 +359,8 @@ class Repository:
             committed_store=self.shared_store.display_url if self.shared_store else None,
             unsent_count=len(waiting),
             unsent_error=next((w[3] for w in reversed(waiting) if w[3]), None),
+            git_hooks=hooks,
+            agents_enabled=enabled,
         )
 
     def draft(self) -> DraftCommit:
@@ -636,6 +645,12 @@ class Repository:
                 found.append(read_from_ref(self.toplevel, sha))
             except (CheckpointNotFound, CheckpointFilesError, GitError):
                 pass
+        # A rewritten commit (amend, rebase, cherry-pick): its committed link file names
+        # the checkpoint's folder, verified against its content hash.
+        from .checkpoint_links import linked_checkpoints
+
+        ids = {cp.checkpoint_id for cp in found}
+        found += [c for c in linked_checkpoints(self.toplevel, sha) if c.checkpoint_id not in ids]
         return sorted(found, key=lambda cp: cp.created_at, reverse=True)
 
     def link(self, ref: str, checkpoint_id: str, reason: str = "manual") -> bool:
@@ -785,3 +800,18 @@ class Repository:
         from .importing import import_transcript
 
         return import_transcript(self, agent, path, session_id=session_id)
+
+
+def capture_setup(toplevel: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What this work tree has set up for capture, read from its files (nothing created):
+    the bitloops git hooks installed, and the agents whose configuration runs bitloops'
+    hooks (:attr:`~bitloops.Status.git_hooks`, :attr:`~bitloops.Status.agents_enabled`)."""
+    from .agent_config import enabled_agents
+    from .hooks import HOOK_NAMES, hooks_dir, is_bitloops_hook
+
+    folder = hooks_dir(toplevel)
+    # git skips a hook file that is not executable: it is not installed then.
+    hooks = tuple(
+        n for n in HOOK_NAMES if is_bitloops_hook(folder / n) and os.access(folder / n, os.X_OK)
+    )
+    return hooks, tuple(enabled_agents(toplevel))

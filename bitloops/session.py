@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .codec import prepare_payload, relative_paths
+from .codec import plain_copy, prepare_payload, prepared_payload, relative_paths
 from .errors import InvalidPayload, SessionEnded, UnknownEventKind
 from .model import EVENT_KINDS, FILE_CHANGES, Event, EventKind
 
@@ -103,27 +103,33 @@ class Session:
         end: bool,
     ) -> Event:
         # Paths as the work tree and ~ see them, before the line (and its hash) is built.
-        text = relative_paths(
-            prepare_payload(payload, self._redactor, self._max_bytes), self.worktree
-        )
-        if isinstance(artefacts, str) or not isinstance(artefacts, tuple | list):
+        text, clean = prepared_payload(payload, self._redactor, self._max_bytes)
+        stored = relative_paths(text, self.worktree)
+        if type(artefacts) is tuple and not artefacts:
+            arts: tuple[str, ...] = ()
+        elif isinstance(artefacts, str) or not isinstance(artefacts, tuple | list):
             raise InvalidPayload("artefacts must be a tuple of strings, e.g. ('src/app.py',)")
-        arts = tuple(self._redactor.redact(checked_text("an artefact", a)) for a in artefacts)
+        else:
+            arts = tuple(self._redactor.redact(checked_text("an artefact", a)) for a in artefacts)
         if ts is not None and ts.tzinfo is None:
             raise InvalidPayload("ts must be an aware datetime, e.g. datetime.now(UTC)")
         if not self._capture:
-            return _unsaved(self, kind, text, arts, ts)
+            return _unsaved(self, kind, stored, arts, ts)
         seq, ts, event_id = self._store.append_event(
             session_id=self.session_id,
             worktree=self.worktree,
             kind=kind,
             agent=self.agent,
             model=self.model,
-            payload_json=text,
+            payload_json=stored,
             artefacts=arts,
             end=end,
             ts=ts,
         )
+        # The returned payload is what the stored text parses to: when neither redaction
+        # nor the path rewrite changed the text, a copy of the caller's payload is that,
+        # and far cheaper than parsing it back.
+        value = plain_copy(payload) if clean and stored is text else None
         return Event(
             event_id=event_id,
             session_id=self.session_id,
@@ -132,7 +138,7 @@ class Session:
             kind=kind,
             agent=self.agent,
             model=self.model,
-            payload=json.loads(text),
+            payload=json.loads(stored) if value is None else value,
             artefacts=arts,
         )
 

@@ -17,6 +17,14 @@ Concurrency:
   meanwhile are kept. A crash between replaying an entry and removing it replays that
   entry again; that window is the only way an entry can be recorded twice.
 
+When the database cannot be opened at all (settings that do not parse, a damaged or
+unwritable file, a full disk), hooks spool too (see :func:`append_anywhere`): under the
+git common directory, or, when that is not writable, in the user's bitloops cache folder
+(``$XDG_CACHE_HOME/bitloops`` or ``~/.cache/bitloops``, one folder per repository, see
+:func:`fallback_dir`). Entries are redacted with the last settings that parsed, kept by
+:func:`remember_settings` (never a less redacted set than the user asked for), or the
+built-in rules. :func:`pending` and the drain see both places.
+
 Every wait here is bounded. Only the standard library is used: hooks import this.
 """
 
@@ -32,12 +40,30 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["SPOOL_RELATIVE_PATH", "append", "drain", "flock_within", "pending", "spool_path"]
+__all__ = [
+    "LAST_SETTINGS_RELATIVE_PATH",
+    "SPOOL_RELATIVE_PATH",
+    "append",
+    "append_anywhere",
+    "cache_root",
+    "drain",
+    "fallback_dir",
+    "flock_within",
+    "last_settings",
+    "notices",
+    "pending",
+    "places",
+    "remember_settings",
+    "spool_path",
+]
 
 #: Where the spool is, relative to the git common directory (shared by worktrees).
 SPOOL_RELATIVE_PATH = "bitloops/spool.jsonl"
 _APPEND_LOCK = "bitloops/spool.lock"
 _DRAIN_LOCK = "bitloops/spool.drain.lock"
+# The least a drain waits for the append lock (held for microseconds by each append),
+# however little its caller has left: a replayed entry must be removed.
+_APPEND_LOCK_FLOOR = 1.0
 # How often a bounded lock wait looks again.
 _POLL_SECONDS = 0.002
 
@@ -47,12 +73,146 @@ def spool_path(common_dir: str | os.PathLike[str]) -> str:
     return os.path.join(common_dir, SPOOL_RELATIVE_PATH)
 
 
-def pending(common_dir: str | os.PathLike[str]) -> bool:
-    """True when the spool holds anything (one ``stat``, no lock)."""
+#: The copy of the last settings that parsed, relative to the git common directory.
+LAST_SETTINGS_RELATIVE_PATH = "bitloops/settings.last-good.json"
+
+
+def cache_root() -> str:
+    """The user's bitloops cache folder: ``$XDG_CACHE_HOME/bitloops`` or ``~/.cache/bitloops``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bitloops")
+
+
+def fallback_dir(common_dir: str | os.PathLike[str]) -> str:
+    """Where the spool of this repository goes when its git directory is not writable.
+
+    A folder of :func:`cache_root` named after the git common directory's real path,
+    laid out like a git common directory (its spool is ``<it>/bitloops/spool.jsonl``).
+    """
+    real = os.path.realpath(os.fspath(common_dir)).encode("utf-8", "surrogateescape")
     try:
-        return os.stat(spool_path(common_dir)).st_size > 0
+        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
+
+        digest = _sha256.sha256(real).hexdigest()
+    except ImportError:  # pragma: no cover - a build without it
+        import hashlib
+
+        digest = hashlib.sha256(real).hexdigest()
+    return os.path.join(cache_root(), "spool", digest[:32])
+
+
+def places(common_dir: str | os.PathLike[str]) -> list[str]:
+    """The folders whose spool holds entries of this repository, in replay order."""
+    return [os.fspath(common_dir), fallback_dir(common_dir)]
+
+
+def _has_entries(folder: str | os.PathLike[str]) -> bool:
+    try:
+        return os.stat(spool_path(folder)).st_size > 0
     except OSError:
         return False
+
+
+def pending(common_dir: str | os.PathLike[str]) -> bool:
+    """True when the spool holds anything, here or in :func:`fallback_dir` (``stat`` only)."""
+    return any(_has_entries(folder) for folder in places(common_dir))
+
+
+def notices(common_dir: str | os.PathLike[str]) -> list[str]:
+    """One line per spool holding entries of this repository, for ``bitloops status``."""
+    out = []
+    for folder in places(common_dir):
+        path = spool_path(folder)
+        try:
+            with open(path, "rb") as fh:
+                count = sum(1 for line in fh if line.strip())
+        except OSError:
+            continue
+        if count:
+            where = (
+                "" if folder == os.fspath(common_dir) else " (the git directory was not writable)"
+            )
+            out.append(
+                f"{count} hook event(s) wait in {path}{where}: the next hook records them, "
+                "or `bitloops doctor --fix` (if hooks cannot open the database, see hooks.log)"
+            )
+    return out
+
+
+def append_anywhere(
+    common_dir: str | os.PathLike[str], entry: dict[str, Any], *, wait: float
+) -> str | None:
+    """Append ``entry`` (redacted by the caller), durably, where it can be: the spool of
+    the git common directory, else that of :func:`fallback_dir`. The spool file it went
+    to, or None when the lock stayed taken in both or neither could be written."""
+    for folder in places(common_dir):
+        try:
+            if append(folder, entry, durable=True, wait=wait):
+                if folder != os.fspath(common_dir):
+                    _name_repository(folder, common_dir)
+                return spool_path(folder)
+        except OSError:
+            continue  # read-only, no permission, a full disk: the next place
+    return None
+
+
+def _name_repository(folder: str, common_dir: str | os.PathLike[str]) -> None:
+    """Say, beside a fallback spool, which repository it belongs to (for a person)."""
+    path = os.path.join(folder, "repository.txt")
+    try:
+        if not os.path.exists(path):
+            with open(path, "w", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(os.path.realpath(os.fspath(common_dir)) + "\n")
+    except OSError:
+        pass
+
+
+def remember_settings(common_dir: str | os.PathLike[str], values: dict[str, Any]) -> None:
+    """Keep ``values`` (the settings that parsed, as ``redact`` patterns, ``durability``
+    and ``max_payload_bytes``) as the last good ones, when they changed; best effort.
+
+    Only what redacting and spooling need is kept: never a store URL (it may hold a
+    password).
+    """
+    kept = {
+        "redact": list(values.get("redact", ())),
+        "durability": values.get("durability", "full"),
+        "max_payload_bytes": values.get("max_payload_bytes"),
+    }
+    data = json.dumps(kept, sort_keys=True).encode("ascii")
+    path = os.path.join(common_dir, LAST_SETTINGS_RELATIVE_PATH)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(data) + 1) == data:
+                return
+    except OSError:
+        pass
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def last_settings(common_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The last good settings :func:`remember_settings` kept (``redact`` is a tuple);
+    empty when there are none (the built-in rules apply then)."""
+    try:
+        with open(os.path.join(common_dir, LAST_SETTINGS_RELATIVE_PATH), "rb") as fh:
+            data = json.loads(fh.read(1 << 20))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    patterns = data.get("redact")
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        patterns = []
+    return {**data, "redact": tuple(patterns)}
 
 
 def flock_within(path: str, wait: float, *, mode: int = 0o600) -> int | None:
@@ -184,7 +344,7 @@ def drain(
     Returns False, replaying nothing, when another process holds the drain lock past
     ``wait`` seconds, and also when entries remain after ``budget`` seconds.
     """
-    if not pending(common_dir):
+    if not _has_entries(common_dir):
         return True
     lock = flock_within(os.path.join(common_dir, _DRAIN_LOCK), wait)
     if lock is None:
@@ -192,7 +352,7 @@ def drain(
     try:
         deadline = time.monotonic() + budget
         while True:
-            line = _first_line(common_dir, wait)
+            line = _first_line(common_dir, max(wait, _APPEND_LOCK_FLOOR))
             if line is None:
                 return True
             if time.monotonic() > deadline:
@@ -211,6 +371,8 @@ def drain(
                 )
             else:
                 replay(entry)
-            _remove_first(common_dir, line, wait)
+            # Not removing a replayed entry would replay it twice: this wait is not cut
+            # short by a hook's deadline (appends hold the lock for microseconds).
+            _remove_first(common_dir, line, max(wait, _APPEND_LOCK_FLOOR))
     finally:
         _unlock(lock)

@@ -66,6 +66,15 @@ def commit_files(repo: Path, files: dict[str, str | None], message: str = "chang
     return git(repo, "rev-parse", "HEAD").strip()
 
 
+def stage_all(repo: Path) -> None:
+    """``git add -A``, checkpoint folders included: what the pre-commit hook would add to an
+    ordinary commit, for a test that commits with the hooks off (the folders are ignored
+    until added, see ``bitloops.hooks.exclude_folders``)."""
+    git(repo, "add", "-A")
+    if (repo / ".bitloops").is_dir():
+        git(repo, "add", "-f", "--", ".bitloops")
+
+
 def run_together(script: str, runs: list[list[str]], timeout: float = 120) -> list[str]:
     """Run ``python -c script ARGS START`` for each ``ARGS`` in ``runs``, all at once.
 

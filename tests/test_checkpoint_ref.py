@@ -122,6 +122,16 @@ def test_fetch_without_remote_ref_exits_1(git_repo: Path) -> None:
     assert "has no refs/bitloops/checkpoints/v1" in proc.stderr
 
 
+def test_fetch_from_a_missing_remote_says_so_in_one_line(git_repo: Path, tmp_path: Path) -> None:
+    """git's several lines of advice become one message: the cause, and what to check."""
+    git(git_repo, "remote", "add", "origin", str(tmp_path / "gone.git"))
+    proc = bitloops_cli(git_repo, "fetch")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "does not appear to be a git repository" in proc.stderr
+    assert "fatal:" not in proc.stderr and "git remote -v" in proc.stderr
+
+
 def test_pre_push_in_branch_mode_tells_about_pending_folder(git_repo: Path) -> None:
     """pre-push in branch mode says the tip's reasoning waits for the next commit."""
     with_remote(git_repo)
@@ -256,3 +266,25 @@ def test_ref_mode_keeps_every_checkpoint_of_a_commit_without_lag(git_repo: Path)
     assert git(git_repo, "status", "--porcelain") == ""  # no lag, nothing to commit by mistake
     with bitloops.Repository.open(git_repo) as r:
         assert r.verify().ok
+
+
+def test_a_failed_fetch_or_push_is_told_by_its_cause() -> None:
+    """ssh's words before git's `fatal:`, a remote's refusal and its hook's message."""
+    from bitloops.checkpoint_ref import _first_problem
+
+    advice = "\nPlease make sure you have the correct access rights\nand the repository exists.\n"
+    ssh = "ssh: Could not resolve hostname nowhere: Name or service not known\n"
+    assert _first_problem(
+        ssh + "fatal: Could not read from remote repository.\n" + advice, 128
+    ) == (
+        "ssh: Could not resolve hostname nowhere: Name or service not known"
+        " (Could not read from remote repository.)"
+    )
+    refused = (
+        "remote: no pushes on fridays\nTo ../bare\n ! [remote rejected] main -> main "
+        "(pre-receive hook declined)\nerror: failed to push some refs to '../bare'\n"
+    )
+    assert _first_problem(refused, 1) == (
+        "[remote rejected] main -> main (pre-receive hook declined); no pushes on fridays"
+    )
+    assert _first_problem("", 128) == "git exited with status 128"

@@ -89,17 +89,55 @@ def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_status_before_recording(git_repo: Path) -> None:
-    """A fresh repository: capture on, no agents, no session, no checkpoints."""
+    """A fresh repository: no git hooks, no agents, no session, no checkpoints; and the
+    status is read from files, creating nothing (no database, no bitloops folder)."""
     proc = run(git_repo, "status")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
-        "Capture:     enabled",
+        "Capture:     off: the git hooks are not installed here (run `bitloops enable`)",
         "Strategy:    manual_commit",
-        "Agents:      none yet",
+        "Agents:      none yet (run `bitloops enable --agent NAME`)",
         "Session:     none open",
         "Draft:       0 events not yet committed",
         "Checkpoints: 0 total (committed)",
     ]
+    assert not (git_repo / ".git" / "bitloops").exists()
+    data = json.loads(run(git_repo, "status", "--json").stdout)
+    assert (data["git_hooks"], data["agents_enabled"], data["agents"]) == ([], [], [])
+
+
+def test_status_before_any_database_says_what_waits_in_the_spool(git_repo: Path) -> None:
+    """Hook events spooled while no database could be made are still said, and a lost
+    database (its marker there, the file gone) is reported, not shown as a fresh start."""
+    from bitloops import spool
+    from bitloops.repository import DB_MARKER_RELATIVE_PATH
+
+    place = Path(spool.spool_path(git_repo / ".git"))
+    place.parent.mkdir(parents=True, exist_ok=True)
+    place.write_text('{"hook": "claude-code"}\n')
+    proc = run(git_repo, "status")
+    assert proc.returncode == 0, proc.stderr
+    assert "Warnings:" in proc.stdout and "spool" in proc.stdout
+    assert not (git_repo / ".git" / "bitloops" / "bitloops.db").exists()
+    place.unlink()
+    (git_repo / ".git" / DB_MARKER_RELATIVE_PATH).write_text("{}")
+    proc = run(git_repo, "status")
+    assert proc.returncode != 0 and "bitloops:" in proc.stderr
+
+
+def test_status_follows_enable_and_disable(git_repo: Path) -> None:
+    """After `enable --agent`: capture enabled, the agent enabled; after `disable`: off."""
+    assert run(git_repo, "enable", "--agent", "claude-code").returncode == 0
+    lines = run(git_repo, "status").stdout.splitlines()
+    assert lines[0] == "Capture:     enabled (git hooks installed)"
+    assert lines[2] == "Agents:      claude-code (enabled)"
+    (git_repo / ".git" / "hooks" / "pre-push").unlink()
+    lines = run(git_repo, "status").stdout.splitlines()
+    missing = "Capture:     enabled; git hooks missing: pre-push (run `bitloops enable`)"
+    assert lines[0] == missing
+    assert run(git_repo, "disable").returncode == 0  # the git hooks; the agent's stay
+    lines = run(git_repo, "status").stdout.splitlines()
+    assert lines[0].startswith("Capture:     recording, but nothing is promoted")
 
 
 def test_status_after_recording(recorded: bitloops.Checkpoint, git_repo: Path) -> None:
@@ -110,7 +148,7 @@ def test_status_after_recording(recorded: bitloops.Checkpoint, git_repo: Path) -
     proc = run(git_repo, "status")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[2] == "Agents:      claude-code, cursor"
+    assert lines[2] == "Agents:      claude-code (recorded), cursor (recorded)"
     assert re.fullmatch(
         r"Session:     active \(started (just now|\ds ago)\): cursor, gpt-5, 2 draft events",
         lines[3],
@@ -127,8 +165,10 @@ def test_status_json_shape(recorded: bitloops.Checkpoint, git_repo: Path) -> Non
     data = json.loads(run(git_repo, "status", "--json").stdout)
     assert list(data) == [
         "capture_enabled",
+        "git_hooks",
         "strategy",
         "agents",
+        "agents_enabled",
         "sessions",
         "draft_event_count",
         "checkpoint_count",
@@ -607,29 +647,40 @@ def test_rewind_interactive_in_a_real_terminal(
         check=True,
         timeout=30,
     )
+
+    # Each wait is for the whole screen the step draws (a screen caught half drawn, its
+    # header there and its rows not yet, made this test fail once in a dozen runs).
+    def listed(s: str) -> bool:
+        rows = s.splitlines()
+        return (
+            len(rows) > 2
+            and rows[0] == "bitloops rewind: 2 checkpoints, newest first"
+            and rows[1].startswith(newer.commit_sha[:12])
+            and rows[1].endswith("Log each retry")
+            and rows[2].startswith(recorded.commit_sha[:12])
+            and "Enter open" in s
+            and "checkpoint of" not in s
+        )
+
+    def opened(s: str) -> bool:
+        return (
+            s.startswith(f"checkpoint of {recorded.commit_sha[:12]}")
+            and f"Checkpoint:  {recorded.checkpoint_id}" in s
+            and "  - Exponential backoff with jitter" in s
+            and "Esc/b back" in s
+        )
+
     try:
-        screen = _tmux_screen(tmux, lambda s: "bitloops rewind:" in s, "the list")
-        rows = screen.splitlines()
-        assert rows[0] == "bitloops rewind: 2 checkpoints, newest first"
-        assert rows[1].startswith(newer.commit_sha[:12]) and rows[1].endswith("Log each retry")
-        assert rows[2].startswith(recorded.commit_sha[:12])
-        assert "Enter open" in screen
-
+        _tmux_screen(tmux, listed, "the list")
         subprocess.run([*tmux, "send-keys", "j", "Enter"], check=True)
-        screen = _tmux_screen(tmux, lambda s: "checkpoint of" in s, "the opened checkpoint")
-        assert screen.splitlines()[0].startswith(f"checkpoint of {recorded.commit_sha[:12]}")
-        assert f"Checkpoint:  {recorded.checkpoint_id}" in screen
-        assert "  - Exponential backoff with jitter" in screen
-        assert "Esc/b back" in screen
-
+        _tmux_screen(tmux, opened, "the opened checkpoint")
         subprocess.run([*tmux, "send-keys", "Escape"], check=True)
-        screen = _tmux_screen(tmux, lambda s: "bitloops rewind:" in s, "the list again")
-        assert "checkpoint of" not in screen
+        _tmux_screen(tmux, listed, "the list again")
 
         subprocess.run([*tmux, "send-keys", "k", "Enter"], check=True)
         _tmux_screen(tmux, lambda s: newer.checkpoint_id in s, "the newer checkpoint")
         subprocess.run([*tmux, "send-keys", "b"], check=True)
-        _tmux_screen(tmux, lambda s: "bitloops rewind:" in s, "the list after b")
+        _tmux_screen(tmux, listed, "the list after b")
 
         subprocess.run([*tmux, "send-keys", "q"], check=True)
         screen = _tmux_screen(tmux, lambda s: "EXIT=" in s, "the shell after quitting")
@@ -739,7 +790,7 @@ def test_colour_only_on_a_terminal_without_no_color(
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stdout", terminal)
     assert main(["status"]) == 0
-    assert "\x1b[32menabled\x1b[0m" in terminal.getvalue()
+    assert "\x1b[33moff: the git hooks are not installed" in terminal.getvalue()
     for args in (["status", "--json"], ["explain", "--json"], ["verify", "--json"]):
         terminal.seek(0)
         terminal.truncate()

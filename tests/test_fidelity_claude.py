@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -536,3 +537,46 @@ def test_parity_of_the_two_write_paths_with_paths(tmp_path: Path) -> None:
     payloads = [{k: v for k, v in e.payload.items() if k != "tool_use_id"} for e in events]
     assert payloads[0] == payloads[1]
     assert payloads[0]["input"] == {"file_path": "README.md", "note": "~/x"}
+
+
+# What the history (not the line reader) records: the kinds whose model a single pass
+# must get right from the first line (the first prompt comes before any reply).
+HISTORY_KINDS = ("prompt", "tool_use", "tool_result", "file_change", "subagent")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["transcript.jsonl", "subagents", "resumed.jsonl", "markers.jsonl", "failed_edit.jsonl",
+     "other_path.jsonl", "plans.jsonl", "away_summary.jsonl", "no_trailing_newline.jsonl"],
+)  # fmt: skip
+def test_the_single_pass_import_records_what_two_passes_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """One read of each file (reader and history together) gives the same events as the
+    reader's pass then the history's, models included; only their order may differ. (A
+    session the single pass starts has its first model from the start, so the events
+    before the first reply, which two passes left without one, name it too.)"""
+
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    commit_files(origin, {"README.md": "# demo\n"}, "initial commit")
+
+    def imported(label: str) -> Counter[str]:
+        work = tmp_path / label
+        shutil.copytree(origin, work)  # the same commits: the same base_commit
+        path = _place(name, work, tmp_path / f"{label}-fixtures")
+        with bitloops.Repository.open(work) as repo:
+            import_transcript(repo, "claude-code", path)
+            lines = repo.store.execute("SELECT line FROM live_events")
+        seen: Counter[str] = Counter()
+        for (line,) in lines:
+            event = json.loads(line)
+            model = event["model"] if event["kind"] in HISTORY_KINDS else None
+            seen[json.dumps([event["session_id"], event["kind"], model, event["payload"]],
+                            sort_keys=True)] += 1  # fmt: skip
+        return seen
+
+    single = imported("single")
+    monkeypatch.delattr(claude_code, "import_pass")
+    assert imported("two") == single

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from conftest import commit_files, git
 from test_hooks import enable, git_commit, record_and_commit
 
@@ -17,7 +18,6 @@ from bitloops.repository import DB_RELATIVE_PATH
 def test_its_copies_of_the_paths_match_the_modules_it_avoids_importing() -> None:
     assert idle._DB == DB_RELATIVE_PATH
     assert idle._STAGED == hooks._STAGED_RECORD
-    assert idle._SPOOL == spool.SPOOL_RELATIVE_PATH
     assert idle._FOLDERS == CHECKPOINTS_DIR
 
 
@@ -65,7 +65,10 @@ def test_after_a_promotion_the_next_commits_are_idle_and_folders_still_travel(
     assert idle.nothing_to_do("post-commit", [], str(git_repo))
 
 
-def test_a_spool_a_staged_record_or_a_team_store_is_work(git_repo: Path) -> None:
+def test_a_spool_a_staged_record_or_a_team_store_is_work(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     commit_files(git_repo, {"a.txt": "a"})
     with bitloops.Repository.open(git_repo) as repo:
         common = repo.paths.common_dir
@@ -75,6 +78,12 @@ def test_a_spool_a_staged_record_or_a_team_store_is_work(git_repo: Path) -> None
     (common / spool.SPOOL_RELATIVE_PATH).write_text('{"x": 1}\n', encoding="utf-8")
     assert not idle.nothing_to_do("post-commit", [], str(git_repo))
     (common / spool.SPOOL_RELATIVE_PATH).unlink()
+    # The spool kept in the user's cache folder (the git directory was not writable).
+    elsewhere = Path(spool.spool_path(spool.fallback_dir(common)))
+    elsewhere.parent.mkdir(parents=True, exist_ok=True)
+    elsewhere.write_text('{"x": 1}\n', encoding="utf-8")
+    assert not idle.nothing_to_do("post-commit", [], str(git_repo))
+    elsewhere.unlink()
     (git_dir / hooks._STAGED_RECORD).write_text("{}", encoding="utf-8")
     assert not idle.nothing_to_do("post-commit", [], str(git_repo))
     (git_dir / hooks._STAGED_RECORD).unlink()

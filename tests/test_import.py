@@ -215,6 +215,23 @@ def test_missing_file(repo: bitloops.Repository, tmp_path: Path, what: str) -> N
     assert _snapshot(repo) == before
 
 
+@pytest.mark.parametrize("what", ["fifo", "device"])
+def test_a_fifo_or_device_is_refused_at_once(
+    repo: bitloops.Repository, tmp_path: Path, what: str
+) -> None:
+    """A FIFO (whose open would wait for a writer) or /dev/zero (which never ends) is a
+    TranscriptError before anything is read; nothing is stored."""
+    if what == "fifo":
+        path = tmp_path / "session.jsonl"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    before = _snapshot(repo)
+    with pytest.raises(bitloops.TranscriptError, match="not a regular file"):
+        import_transcript(repo, "claude-code", path)
+    assert _snapshot(repo) == before
+
+
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads anything")
 def test_unreadable_file(repo: bitloops.Repository, git_repo: Path, tmp_path: Path) -> None:
     """A file without read permission is a TranscriptError that names the problem."""

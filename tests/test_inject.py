@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agent_fixtures import run_hook
-from conftest import git
+from conftest import git, stage_all
 
 import bitloops
 from bitloops.context import inject
@@ -194,7 +195,7 @@ def test_a_teammates_clone_gets_the_same_and_a_crafted_folder_is_refused(
     checkpoint = _first_session(git_repo)
     # The folder is committed with the next commit (checkpoint_files: branch).
     (git_repo / "README.md").write_text("# next\n", encoding="utf-8")
-    git(git_repo, "add", "-A")
+    stage_all(git_repo)
     git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "next")
     folders = git_repo / ".bitloops" / "checkpoints" / "v1"
     genuine = folders / checkpoint.commit_sha
@@ -223,7 +224,7 @@ def test_a_teammates_clone_gets_the_same_and_a_crafted_folder_is_refused(
         git(git_repo, "add", "billing.py")
         git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "billing")
         r.promote("HEAD")
-    git(git_repo, "add", "-A")
+    stage_all(git_repo)
     git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "folders")
     git(clone, "pull", "-q", "--no-rebase")
     text = _context(_edit(clone, "mate-1", rel="billing.py"), "PreToolUse")
@@ -368,7 +369,7 @@ def test_an_untracked_folder_with_a_consistent_hash_is_not_trusted(
 
     checkpoint = _first_session(git_repo)
     (git_repo / "README.md").write_text("# next\n", encoding="utf-8")
-    git(git_repo, "add", "-A")
+    stage_all(git_repo)
     git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "next")
     clone = _clone(git_repo, tmp_path / "teammate")
     folders = clone / ".bitloops" / "checkpoints" / "v1"
@@ -393,3 +394,28 @@ def test_an_untracked_folder_with_a_consistent_hash_is_not_trusted(
     assert checkpoint.commit_sha[:12] not in log.stdout
     gone = _edit(clone, "mate-2")
     assert gone.returncode == 0 and DECISION.encode() not in gone.stdout
+
+
+def test_only_the_events_that_may_answer_load_the_injection_code(git_repo: Path) -> None:
+    """A PostToolUse hook (most events) never imports bitloops.context.inject; the file
+    event and a session start do; the gate reads bytes only."""
+    from bitloops.context.gate import may_answer
+
+    assert may_answer("claude-code", b'{"hook_event_name":"PreToolUse"}')
+    assert may_answer("gemini", b'{"hook_event_name": "SessionStart"}')
+    assert not may_answer("claude-code", b'{"hook_event_name":"PostToolUse"}')
+    assert not may_answer("cursor", b'{"hook_event_name":"SessionStart"}')  # no injection
+    assert not may_answer("codex", b"")
+
+    def loaded(event: str) -> bool:
+        payload = {"hook_event_name": event, "session_id": "gate-1", "cwd": str(git_repo),
+                   "tool_name": "Bash", "tool_input": {"command": "ls"}}  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "bitloops", "hook", "claude-code"],
+            input=json.dumps(payload).encode(), cwd=git_repo, capture_output=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0
+        return b"bitloops.context.inject" in proc.stderr
+
+    assert not loaded("PostToolUse")
+    assert loaded("PreToolUse")

@@ -155,7 +155,6 @@ def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
         ("sessionStart", {}),
         ("agentStop", {"stopReason": "end_turn"}),
         ("sessionEnd", {"reason": "complete"}),
-        ("postToolUse", {"toolName": "create", "toolArgs": create, "toolResult": {}}),
         ("userPromptSubmitted", {"prompt": 5}),  # invalid: quarantined by the full path
         ("postToolUse", {"toolArgs": {}}),  # no tool name: invalid
         ("userPromptSubmitted", {"prompt": "hi", "model": "gpt-5"}),  # a new model
@@ -163,6 +162,10 @@ def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
         ("not an event!", {}),
     ]:
         assert not copilot._fast(located, _payload(git_repo, LIGHT, name, **fields)), name
+    # A write of a new file: git's index says it is added, on the light path too.
+    made = _payload(git_repo, LIGHT, "postToolUse", toolName="create", toolArgs=create,
+                    toolResult={})  # fmt: skip
+    assert copilot._fast(located, made)
     assert not copilot._fast(located, {**prompt, "sessionId": "0196-unknown"})
     copilot.handle(_payload(git_repo, LIGHT, "sessionEnd", reason="complete"))
     assert not copilot._fast(located, prompt)  # ended: the full path resumes it
@@ -266,6 +269,32 @@ def test_a_busy_database_spools_on_the_light_path(git_repo: Path) -> None:
         events = [(e.kind, e.payload.get("text")) for e in r.draft().events]
     assert [kind for kind, _ in events] == ["session_start", "prompt", "compaction"]
     assert events[1][1].startswith("key ") and AWS_KEY not in events[1][1]
+
+
+def test_a_busy_database_spools_on_the_full_path_naming_the_event(git_repo: Path) -> None:
+    """A session start (the full path) while the write lock is held elsewhere: the spooled
+    payload names its event, which only the hook's environment said; a hook of another
+    event replays it as what it was."""
+    (git_repo / ".bitloops").mkdir()
+    (git_repo / ".bitloops" / "settings.json").write_text(json.dumps({"hook_busy_timeout_ms": 300}))
+    _hook(git_repo, _payload(git_repo, FULL, "sessionStart", source="new"))  # the database
+    holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        start = _unnamed(git_repo, "sessionStart", source="new")
+        _hook(git_repo, start, {**os.environ, copilot.EVENT_ENV: "sessionStart"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    data = Path(spool.spool_path(git_repo / ".git")).read_bytes()
+    (entry,) = [json.loads(line) for line in data.splitlines()]
+    assert json.loads(entry["payload"])["hookEventName"] == "sessionStart"
+    later = _unnamed(git_repo, "preCompact", trigger="manual")
+    _hook(git_repo, later, {**os.environ, copilot.EVENT_ENV: "preCompact"})
+    assert not spool.pending(git_repo / ".git")
+    with bitloops.Repository.open(git_repo) as r:
+        kinds = [e.kind for e in r.draft().events if e.session_id == LIGHT]
+    assert kinds == ["session_start", "compaction"]
 
 
 def test_an_invalid_payload_of_an_open_session_is_quarantined(git_repo: Path) -> None:

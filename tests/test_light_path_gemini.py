@@ -112,14 +112,24 @@ def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, tmp_pat
 
 
 def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_path: Path) -> None:
-    """Start, end, AfterAgent, AfterModel, a new file, a new session file: declined."""
+    """Start, end, AfterAgent, AfterModel naming a new model, a new session file: declined."""
     session_file = tmp_path / "session.jsonl"
     located = _located(git_repo)
     prompt = {**_base(git_repo, session_file, FAST, "BeforeAgent"), "prompt": "hi"}
     assert not gemini._fast(located, prompt)  # no database, no session yet
     _start(git_repo, session_file, FAST)
-    for name in ("SessionStart", "SessionEnd", "AfterAgent", "AfterModel"):
+    for name in ("SessionStart", "SessionEnd", "AfterAgent"):
         assert not gemini._fast(located, _base(git_repo, session_file, FAST, name))
+    # AfterModel, after every model call: nothing to write while the model stays the same.
+    model = _base(git_repo, session_file, FAST, "AfterModel")
+    assert gemini._fast(located, {**model, "llm_request": {"model": MODEL}})
+    assert gemini._fast(located, model)  # no model named
+    newer = {**model, "llm_request": {"model": "gemini-3-pro"}}
+    assert not gemini._fast(located, newer)
+    gemini.handle(newer)
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.session(FAST).model == "gemini-3-pro"
+    assert gemini._fast(located, newer)
     assert not gemini._fast(located, {**prompt, "transcript_path": str(tmp_path / "other")})
     assert not gemini._fast(located, {**prompt, "prompt": 5})  # the full path quarantines it
     assert not gemini._fast(located, {**prompt, "session_id": "gm-unknown"})
@@ -129,12 +139,15 @@ def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_pat
         "tool_name": "write_file",
         "tool_input": {"file_path": str(git_repo / "new.py"), "content": "x = 1\n"},
     }
-    assert not gemini._fast(located, write)  # added or modified: only git can tell
     assert _rows(git_repo) == []
-    gemini.handle(write)
+    # A write: git's index (read, not asked) tells an added file from a modified one.
+    tracked = {**write, "tool_input": {"file_path": str(git_repo / "README.md"), "content": ""}}
+    assert gemini._fast(located, write) and gemini._fast(located, tracked)
     assert [json.loads(line)["payload"].get("change") for _, line in _rows(git_repo)] == [
         None,
         "added",
+        None,
+        "modified",
     ]
     assert gemini._fast(located, prompt)
 

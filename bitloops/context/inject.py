@@ -30,6 +30,8 @@ from __future__ import annotations
 import json
 import os
 
+from .gate import FILE_EVENT
+
 # Not from typing: agent hooks import this module (see integrations/direct.py).
 TYPE_CHECKING = False
 
@@ -48,7 +50,6 @@ __all__ = [
     "file_text",
     "parse_kinds",
     "parse_trusted_refs",
-    "read_payload",
     "sanitize",
 ]
 
@@ -61,8 +62,6 @@ _FILE_TOOLS = {
     "claude-code": frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"}),
     "gemini": frozenset({"read_file", "write_file", "replace", "edit", "read_many_files"}),
 }
-# The hook event that carries a file's records, per agent.
-_FILE_EVENT = {"claude-code": "PreToolUse", "codex": "PreToolUse", "gemini": "AfterTool"}
 _SETTINGS_FILES = (".bitloops/settings.json", ".bitloops/settings.local.json")
 _STATE_DIR = "injection"
 # Records read for one file, and for the digest: enough to fill 2,000 characters.
@@ -222,26 +221,6 @@ def _settings(top: str) -> tuple[dict[str, bool], tuple[str, ...]] | None:
 # -- the hook -------------------------------------------------------------------------------
 
 
-def read_payload(stdin: IO[Any]) -> tuple[IO[bytes], bytes]:
-    """Read the hook's standard input once: a stream of the same bytes for the recorder, and them.
-
-    A terminal gives nothing (as the recorder reads it); the read stops one byte past
-    the recorder's bound, so an oversized payload is still seen as such.
-    """
-    import io
-
-    from ..integrations.base import MAX_HOOK_BYTES
-
-    isatty = getattr(stdin, "isatty", None)
-    if isatty is not None and isatty():
-        return io.BytesIO(b""), b""
-    raw = stdin.read(MAX_HOOK_BYTES + 1)
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogateescape")
-    data = bytes(raw)
-    return io.BytesIO(data), data
-
-
 def emit(agent: str, raw: bytes, cwd: str, out: IO[str], err: IO[str]) -> None:
     """Write the agent's answer carrying past reasoning to ``out``, if there is one.
 
@@ -264,7 +243,7 @@ def emit(agent: str, raw: bytes, cwd: str, out: IO[str], err: IO[str]) -> None:
 
 def answer(agent: str, raw: bytes, cwd: str) -> str | None:
     """The JSON the agent ``agent`` should get on standard output for this payload, or None."""
-    if agent not in _FILE_EVENT or not raw or len(raw) > 4 * 1024 * 1024:
+    if agent not in FILE_EVENT or not raw or len(raw) > 4 * 1024 * 1024:
         return None
     try:
         payload = json.loads(raw)
@@ -279,7 +258,7 @@ def answer(agent: str, raw: bytes, cwd: str) -> str | None:
     if event == "SessionStart":
         kind = "session_start"
         paths: list[str] = []
-    elif event == _FILE_EVENT[agent]:
+    elif event == FILE_EVENT[agent]:
         kind = "pre_tool_use"
         paths = _edited_paths(agent, payload)
         if not paths:
@@ -940,21 +919,15 @@ def _ref_hash(repo: Repository, location: str) -> str | None:
 
 
 def _log_failure(agent: str, cwd: str, err: IO[str] | None) -> None:
-    import traceback
-    from datetime import UTC, datetime
-
     where = None
     try:
         from ..integrations.direct import locate
 
         located = locate(cwd)
         if located is not None:
-            where = os.path.join(located[2], "bitloops", "hooks.log")
-            text = f"{datetime.now(UTC).isoformat(timespec='seconds')} {agent} context "
-            text += "injection failed\n" + traceback.format_exc() + "\n"
-            os.makedirs(os.path.dirname(where), exist_ok=True)
-            with open(where, "a", encoding="utf-8") as fh:
-                fh.write(text)
+            from ..hooklog import log_exception  # redacted and bounded
+
+            where = log_exception(located[2], f"{agent} context injection failed")
     except Exception:
         where = None
     if err is None:

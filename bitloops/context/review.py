@@ -114,16 +114,9 @@ def _checkpoint(repo: Repository, cp: Checkpoint, gone: Mapping[str, str]) -> di
 
 def review(repo: Repository, spec: str) -> dict[str, Any]:
     """The digest of the commits in ``spec`` (``BASE..HEAD``, or ``BASE...HEAD``) as data."""
-    base, dots, head = spec.partition("...") if "..." in spec else spec.partition("..")
-    if not dots:
+    if ".." not in spec:
         raise UnknownRef(f"{spec!r} is not a range; write BASE..HEAD (e.g. main..HEAD)")
-    base_sha = repo.git.resolve_commit(base or "HEAD")
-    head_sha = repo.git.resolve_commit(head or "HEAD")
-    out = repo.git.run(
-        "rev-list", "--reverse", "--topo-order", f"--max-count={MAX_COMMITS}",
-        f"{base_sha}{dots}{head_sha}",
-    )  # fmt: skip
-    shas = out.split()
+    base_sha, head_sha, shas = repo.git.range_commits(spec, MAX_COMMITS)
     info: dict[str, tuple[str, str]] = {}
     if shas:
         log = repo.git.run(

@@ -3,8 +3,9 @@
 :func:`refresh` adds what the index lacks, cheaply when nothing changed (a few reads of
 small files and one query): local checkpoints promoted before schema version 5 (or
 re-indexed after a purge), committed folders that arrived with a branch, folders on the
-checkpoint ref after ``bitloops fetch``, the team's shared store (at most once a
-minute per Repository), and the renames git made in commits (scanned once per new tip).
+checkpoint ref after ``bitloops fetch``, the link files of rewritten commits (read when
+HEAD or the ref moves), the team's shared store (at most once a minute per Repository),
+and the renames git made in commits (scanned once per new tip).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def refresh(repo: Repository, *, shared: bool = True) -> None:
     _local(repo)
     _folders(repo)
     _ref(repo)
+    _links(repo)
     _renames(repo)
     if shared:
         _shared(repo)
@@ -298,22 +300,17 @@ def _ref(repo: Repository) -> None:
     wanted = [k for k in keys if k not in seen]
     metas: list[tuple[str, Any]] = []
     if wanted:
-        batch = "".join(f"{tip}:{k}/session.json\n" for k in wanted).encode()
-        out = _git(repo, "cat-file", "--batch", input=batch) or b""
-        pos = 0
+        from ..errors import GitError
+
+        try:
+            found = repo.git.blob_bytes([f"{tip}:{k}/session.json" for k in wanted])
+        except GitError:
+            found = {}
         for key in wanted:
-            end = out.find(b"\n", pos)
-            if end < 0:
-                break
-            header = out[pos:end].split()
-            pos = end + 1
-            if len(header) != 3 or header[1] != b"blob":
-                continue
-            size = int(header[2])
-            body = out[pos : pos + size]
-            pos += size + 1
+            body = found.get(f"{tip}:{key}/session.json")
             try:
-                metas.append((key, json.loads(body)))
+                if body is not None:
+                    metas.append((key, json.loads(body)))
             except ValueError:
                 continue
     known = _indexed(repo, [str(m.get("checkpoint_id")) for _, m in metas if isinstance(m, dict)])
@@ -326,6 +323,39 @@ def _ref(repo: Repository) -> None:
             rows.append(item)
             known.add(item.checkpoint_id)
     _write(repo, rows, sources=[("ref", k) for k in wanted], meta={"context_ref_tip": tip})
+
+
+def _links(repo: Repository) -> None:
+    """Add the commits committed link files name (rewritten commits) to what they link to.
+
+    Read again when HEAD or the checkpoint ref moves; each link is verified (its folder
+    committed, its content hash recomputed, see :mod:`bitloops.checkpoint_links`) once.
+    """
+    tip = read_ref(repo.paths.common_dir, _REF) or ""
+    mark = f"{_head(repo) or ''}:{tip}"
+    if _meta(repo, "context_links_mark") == mark:
+        return
+    if not tip and not (repo.toplevel / _FOLDERS).is_dir():
+        pairs: list[tuple[str, str]] = []  # no committed folder to read: spare git the asking
+    else:
+        from ..checkpoint_links import committed_links
+
+        known = {
+            (str(sha), str(cid))
+            for sha, cid in repo.store.execute(
+                "SELECT commit_sha, checkpoint_id FROM indexed_commits"
+            )
+        }
+        pairs = [p for p in committed_links(repo.toplevel, skip=known) if p not in known]
+    indexed = _indexed(repo, sorted({cid for _, cid in pairs}))
+    rows = [(sha, cid) for sha, cid in pairs if cid in indexed]
+    with repo.store.transaction() as conn:
+        conn.executemany("INSERT OR IGNORE INTO indexed_commits VALUES (?, ?)", rows)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('context_links_mark', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (mark,),
+        )
 
 
 def _head(repo: Repository) -> str | None:

@@ -61,6 +61,7 @@ __all__ = [
     "end_session",
     "event_and_session",
     "fit_payload",
+    "hold_deadline",
     "home_dir",
     "hook_reasoning",
     "hook_response",
@@ -191,6 +192,7 @@ def read_new_lines(
     final: bool = False,
     state_key: str | None = None,
     counted: list[int] | None = None,
+    max_bytes: int | None = None,
 ) -> list[Event]:
     """Record what a transcript gained since the last call, under the session's state lock.
 
@@ -203,11 +205,16 @@ def read_new_lines(
     another name than ``sid`` (a subagent's own file, recorded in its parent's session).
     ``counted``: the events are counted into ``counted[0]`` instead of returned (a whole
     file's import keeps none of them in memory). Stops after
-    ``max_seconds`` or ``max_lines``. An ended session records nothing unless ``resume``
+    ``max_seconds``, ``max_lines`` or ``max_bytes`` (default :data:`MAX_READ_BYTES`, none
+    for an import), saving where it stopped (and saying so in hooks.log, once). Only a
+    regular file is read (:func:`bitloops.safe_read.open_regular`: a FIFO or a device is
+    noted and skipped); a line over :data:`bitloops.safe_read.MAX_LINE_BYTES` is passed
+    over, noted, and never read again. An ended session records nothing unless ``resume``
     (for agents with no session-end hook). ``whole`` reads a file that is one JSON
     document rather than lines, all of it each time: it gets the document (None when not
     JSON or over :data:`MAX_JSON_BYTES`). No ``transcript`` records nothing.
     """
+    from .. import safe_read
     from . import transcript_state as ts
 
     if transcript is None:
@@ -224,16 +231,19 @@ def read_new_lines(
         state.transcript_path = transcript
         state.worktree = state.worktree or repo.worktree
         try:
-            info = os.stat(transcript)
-            fh = open(transcript, "rb")  # noqa: SIM115 - closed by the with below
-        except (OSError, ValueError):  # ValueError: a path holding a NUL
+            fh = safe_read.open_regular(transcript)  # a FIFO cannot block; a device is refused
+        except OSError as exc:  # missing, unreadable, not a regular file, a name too long
+            if not isinstance(exc, FileNotFoundError):  # (not written yet: no news)
+                _reading_problem(repo, state, f"cannot read {_shown(transcript)}: {exc}")
             ts.save(common, state)
             return []
         with fh:
+            info = os.fstat(fh.fileno())
             if state.offset > info.st_size or (
                 state.inode is not None and state.inode != info.st_ino
             ):
                 state.offset = 0  # truncated or replaced: readers skip what they recorded
+                state.skipping = False
             state.inode = info.st_ino
             session = agent_session(repo, agent, sid, state, resume=resume)
             if session.ended:
@@ -256,6 +266,11 @@ def read_new_lines(
                 return events
             fh.seek(state.offset)
             left = max(0, max_lines)
+            # A byte bound besides the time bound, but for an import (which reads it all).
+            budget = max_bytes if max_bytes is not None else (
+                None if _IMPORTING.get() else MAX_READ_BYTES
+            )  # fmt: skip
+            stopped: str | None = None
             more = True
             while more:
                 # A batch of lines is one transaction (one sync, not one per event), and
@@ -266,7 +281,40 @@ def read_new_lines(
                         if time.monotonic() > stop:
                             more = time.monotonic() <= deadline
                             break
-                        line = fh.readline()
+                        if budget is not None and budget <= 0:
+                            stopped = "read in parts"
+                            more = False
+                            break
+                        try:
+                            if state.skipping:
+                                passed = _skip_long_line(fh, state, deadline, budget)
+                                if budget is not None:
+                                    budget -= passed
+                                if state.skipping:
+                                    stopped = "passing over a line too long"
+                                    more = False
+                                    break
+                                continue
+                            line = fh.readline(safe_read.MAX_LINE_BYTES + 1)
+                        except OSError as exc:  # EIO, a file system gone: try again later
+                            stopped = f"reading stopped at byte {state.offset}: {exc}"
+                            more = False
+                            break
+                        if budget is not None:
+                            budget -= len(line)
+                        if len(line) > safe_read.MAX_LINE_BYTES:
+                            # Too long to read whole: passed over up to its newline (also
+                            # across calls), never read again.
+                            state.offset += len(line)
+                            state.skipping = True
+                            _reading_problem(
+                                repo, state,
+                                f"{_shown(transcript)}: a line over "
+                                f"{safe_read.MAX_LINE_BYTES} bytes at byte "
+                                f"{state.offset - len(line)} is skipped",
+                                force=True,
+                            )  # fmt: skip
+                            continue
                         if not line.endswith(b"\n") and not (
                             final and line.strip() and json_object(line) is not None
                         ):
@@ -279,8 +327,65 @@ def read_new_lines(
                     if not more:
                         keep(reader.flush())
                 ts.save(common, state)
+            if time.monotonic() > deadline and stopped is None and left > 0:
+                stopped = "read in parts"
+            if stopped is not None and (stopped != "read in parts" or info.st_size > state.offset):
+                # The rest is read next time, from the offset saved; said once, not per hook.
+                if stopped == "read in parts":
+                    stopped = (
+                        f"read in parts (at most {_budget_text(max_bytes)} and {max_seconds} s "
+                        "at a time)"
+                    )
+                _reading_problem(
+                    repo, state, f"{_shown(transcript)}: {stopped}; the rest is read later"
+                )
+                ts.save(common, state)
+            elif state.problem is not None and not state.skipping:
+                state.problem = None
+                ts.save(common, state)
     return events
 
+
+def _shown(path: str) -> str:
+    """A path for a note: quoted, its start only when it is very long."""
+    return repr(path if len(path) <= 200 else f"{path[:200]}...")
+
+
+def _budget_text(max_bytes: int | None) -> str:
+    """The byte bound of one read, for a note."""
+    return f"{MAX_READ_BYTES if max_bytes is None else max_bytes} bytes"
+
+
+def _skip_long_line(
+    fh: IO[bytes], state: ts.TranscriptState, deadline: float, budget: int | None
+) -> int:
+    """Pass over the rest of an over-long line (within ``budget`` bytes and ``deadline``);
+    the bytes passed. ``state.skipping`` stays True when its newline was not reached."""
+    from .. import safe_read
+
+    bound = (1 << 62) if budget is None else max(0, budget)
+    passed, ended = safe_read.skip_line(fh, max_bytes=bound, deadline=deadline)
+    state.offset += passed
+    if ended:
+        state.skipping = False
+    return passed
+
+
+def _reading_problem(
+    repo: Repository, state: ts.TranscriptState, text: str, *, force: bool = False
+) -> None:
+    """Note a transcript-reading problem in hooks.log, once per problem (kept in the state)."""
+    if state.problem == text and not force:
+        return
+    state.problem = text
+    from ..hooklog import write
+
+    write(repo.paths.common_dir, f"{state.agent or 'transcript'}: {text}", redactor=repo.redactor)
+
+
+#: What one read of a transcript takes at most, in bytes (an import takes it all): the
+#: rest is read by the next hook or commit, from where this one stopped.
+MAX_READ_BYTES = 128 * 1024 * 1024
 
 # Lines read in one transaction, and for how long, at most: other hooks wait meanwhile.
 _BATCH_LINES = 2000
@@ -360,6 +465,9 @@ def open_first(
         except NotAGitRepository as exc:
             error = error or exc
             continue
+        except (OSError, ValueError) as exc:  # a name too long, a NUL: not a place to look
+            error = error or NotAGitRepository(f"cannot look in {place[:200]!r}: {exc}")
+            continue
         with repo:
             yield repo
         return
@@ -408,13 +516,15 @@ def record_planned(
     settings = direct.read_settings(located[0])
     if settings is None:
         return False
+    _bound_hook(settings["hook_busy_timeout_ms"])
     redactor = direct.redactor(settings)
     limit = settings["max_payload_bytes"]
     events: list[tuple[str, str, tuple[str, ...]]] = []
     try:
         for kind, data, arts, fit in planned:
-            if None in arts:
-                return False  # git must say whether the file is new
+            if arts == (None,):  # a write: the index says whether the file is new
+                data["change"] = write_change(located, data["path"])
+                arts = (data["path"],)
             text = (
                 fit_payload(data, redactor, limit)[1]
                 if fit
@@ -426,16 +536,20 @@ def record_planned(
             events.append((kind, text, tuple(redactor.redact(a) for a in arts if a)))
     except (InvalidEvent, UnicodeEncodeError):
         return False  # the full path raises it again, and the hook quarantines it
+    except OSError:
+        return False  # git could not say whether a file is new: the full path asks again
     result = direct.write(
         located, settings, agent=agent, session_id=session_id, transcript=transcript,
         events=events, accept=accept,
     )  # fmt: skip
-    if result == direct.BUSY:
-        from .. import spool
+    from .. import spool
 
+    if result == direct.BUSY:
         entry = spool_entry(hook, located[0], payload, redactor)
-        wait = settings["hook_busy_timeout_ms"] / 1000
+        wait = _spool_wait(settings["hook_busy_timeout_ms"])
         return spool.append(located[2], entry, durable=settings["durability"] == "full", wait=wait)
+    if result == direct.DONE:
+        spool.remember_settings(located[2], settings)  # for spooling while they do not parse
     return result == direct.DONE
 
 
@@ -505,8 +619,28 @@ def relative_to_top(top: str, raw: str, cwd: Any) -> str | None:
 
 def added_or_modified(repo: Repository, rel: str) -> str:
     """How a write changed ``rel``: ``"modified"`` when git tracks it, else ``"added"``."""
-    tracked = repo.git.try_run("ls-files", "--error-unmatch", "--", rel)
-    return "modified" if tracked else "added"
+    paths = repo.paths
+    return write_change((str(paths.toplevel), str(paths.git_dir), str(paths.common_dir)), rel)
+
+
+def write_change(located: Located, rel: str) -> str:
+    """:func:`added_or_modified` for a located work tree: read from git's index
+    (:func:`bitloops.locate.tracked`), or asked of git for an index only it reads."""
+    from ..locate import tracked
+
+    known = tracked(located, rel)
+    if known is None:
+        import subprocess  # only here: the light hook path seldom needs git
+
+        try:
+            done = subprocess.run(
+                ["git", "ls-files", "--error-unmatch", "--", rel],
+                cwd=located[0], capture_output=True, timeout=30, check=False,
+            )  # fmt: skip
+        except subprocess.SubprocessError as exc:
+            raise OSError(f"git ls-files failed: {exc}") from None
+        known = done.returncode == 0
+    return "modified" if known else "added"
 
 
 def patch_files(text: str) -> list[tuple[str, str, str | None]]:
@@ -824,15 +958,21 @@ def json_document(fh: IO[bytes], size: int) -> Any:
     :data:`MAX_JSON_BYTES` or not UTF-8 JSON."""
     if size > MAX_JSON_BYTES:
         return None
+    data = fh.read(MAX_JSON_BYTES + 1)  # bounded even if it grew since its size was taken
+    if len(data) > MAX_JSON_BYTES:
+        return None
     try:
-        return json.loads(fh.read().decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
 
 
 def json_file(path: str | os.PathLike[str]) -> Any:
-    """:func:`json_document` of the file at ``path``; raises :class:`OSError` when unreadable."""
-    with open(path, "rb") as fh:
+    """:func:`json_document` of the file at ``path``; raises :class:`OSError` when unreadable
+    or not a regular file (:func:`bitloops.safe_read.open_regular`: a FIFO cannot block)."""
+    from ..safe_read import open_regular
+
+    with open_regular(path) as fh:
         return json_document(fh, os.fstat(fh.fileno()).st_size)
 
 
@@ -841,11 +981,9 @@ def json_file(path: str | os.PathLike[str]) -> Any:
 #: A hook payload larger than this is quarantined (cut), not parsed. A tool call's output
 #: is cut to ``max_payload_bytes`` when recorded anyway; this bounds the memory a hook uses.
 MAX_HOOK_BYTES = 64 * 1024 * 1024
-# How much of a quarantined payload is kept, in characters.
+# How much of a quarantined payload is kept, in characters; and of the reason.
 _QUARANTINE_CHARS = 1_048_576
-# How long a hook may spend replaying spooled entries before it spools its own as well,
-# as a multiple of the hook's busy bound.
-_DRAIN_BUDGET = 2.0
+_REASON_CHARS = 500
 
 
 def run_payload_hook(
@@ -861,23 +999,29 @@ def run_payload_hook(
     """``bitloops hook NAME``: read one JSON payload from ``stdin`` and ``handle`` it.
 
     Never raises and never writes to standard output, so the hook can always exit 0 (an
-    agent treats some exit codes as "block"). Every wait is bounded:
+    agent treats some exit codes as "block"). Every payload ends recorded, spooled or
+    quarantined, and ``hook_busy_timeout_ms`` bounds the hook's whole wait:
 
     - a payload that is not UTF-8, not JSON, not an object, over :data:`MAX_HOOK_BYTES`,
-      or that ``handle`` rejects (:class:`~bitloops.InvalidEvent`) is kept, redacted, in
-      the database's quarantine (``bitloops doctor`` reports it) and noted in ``<git
-      common dir>/bitloops/hooks.log``;
-    - when the database stays locked past ``hook_busy_timeout_ms``, the payload goes,
-      redacted, to the spool (:mod:`bitloops.spool`), and the next hook replays it
-      before its own; a hook finding a spool replays it first;
-    - any other failure is appended to ``hooks.log`` with its traceback.
+      that ``handle`` rejects (:class:`~bitloops.InvalidEvent`) or that makes it fail
+      unexpectedly is kept, redacted, in the database's quarantine (``bitloops doctor``
+      reports it) and noted in ``<git common dir>/bitloops/hooks.log``;
+    - when the database stays locked past the bound, or cannot be opened at all (settings
+      that do not parse, a damaged or unwritable file, a full disk), the payload goes,
+      redacted, to the spool (:mod:`bitloops.spool`; in the user's cache folder when the
+      git directory is not writable), and a later hook replays it before its own;
+    - what else goes wrong is appended to ``hooks.log`` (redacted, bounded) with its
+      traceback.
 
-    In the last two cases one line without a traceback goes to ``err``. ``fast``, given
-    the work tree found by :func:`bitloops.integrations.direct.locate` and the payload,
-    may record it without the object model and return True; on False the full path runs.
-    Returns None when the payload was recorded (or spooled), else where the failure went.
+    In those cases one line without a traceback goes to ``err``. ``fast``, given the work
+    tree found by :func:`bitloops.integrations.direct.locate` and the payload, may record
+    it without the object model and return True; on False the full path runs. Returns
+    None when the payload was recorded (or spooled), else where the failure went.
     """
+    global _started
+    _started = time.monotonic()
     places: list[str] = [os.fspath(cwd)]
+    raw = b""
     try:
         raw = _read_stdin(stdin)
         payload, problem = _decode(raw)
@@ -890,12 +1034,57 @@ def run_payload_hook(
             from .direct import locate
 
             # The first place only: when git must decide about it, the full path does.
-            located = locate(places[0])
-            if located is not None and fast(located, payload):
+            try:
+                located = locate(places[0])
+                done = located is not None and fast(located, payload)
+            except Exception:  # a damaged database, say: the full path spools it
+                done = False
+            if done:
                 return None
         return _full_path(name, handle, raw, payload, problem, places, cwd, err)
     except Exception:
-        return _log_failure(name, places, err)
+        return _log_failure(name, places, raw, err)
+    finally:
+        if not _hold:
+            from ..store import live
+
+            live.hook_deadline(None)
+            _started = None
+
+
+def hold_deadline() -> None:
+    """Keep the hook's deadline after :func:`run_payload_hook` returns, for a process that
+    runs one hook and exits (``python -m bitloops hook NAME``): what it does after the
+    hook (the context injection) waits within the same bound, not a new one."""
+    global _hold
+    _hold = True
+
+
+# How long a hook may spend replaying spooled entries before it spools its own as well,
+# as a multiple of the hook's busy bound (time spent working, not waiting: every wait
+# ends at the hook's deadline).
+_DRAIN_BUDGET = 2.0
+# When the running hook began (time.monotonic()); None outside a hook.
+_started: float | None = None
+# Set by hold_deadline().
+_hold = False
+# A spool append past the hook's deadline still gets this long for the spool's own lock
+# (held for microseconds by each append): else a busy hook would lose its event.
+_SPOOL_FLOOR = 0.05
+
+
+def _bound_hook(bound_ms: int) -> None:
+    """From now on, every wait of this hook ends ``bound_ms`` after it began."""
+    from ..store import live
+
+    start = time.monotonic() if _started is None else _started
+    live.hook_deadline(start + bound_ms / 1000)
+
+
+def _spool_wait(bound_ms: int) -> float:
+    from ..store.live import seconds_left
+
+    return max(seconds_left(bound_ms / 1000), _SPOOL_FLOOR)
 
 
 def _read_stdin(stdin: IO[Any]) -> bytes:
@@ -939,6 +1128,7 @@ def _full_path(
 ) -> str | None:
     import attrs
 
+    from ..errors import SettingsError
     from ..gitutil import Git, RepoPaths
     from ..repository import Repository
 
@@ -947,29 +1137,45 @@ def _full_path(
         try:
             paths = Git.locate(place)
             break
-        except (NotAGitRepository, TypeError, ValueError):
+        except (NotAGitRepository, TypeError, ValueError, OSError):  # OSError: a name too long
             continue
     if paths is None:
         if problem is not None:
             raise InvalidPayload(problem)
         handle(payload, cwd=cwd)  # raises NotAGitRepository, saying where it looked
         return None
-    with Repository.open(paths.toplevel) as repo:
+    try:
+        repo = Repository.open(paths.toplevel)
+    except SettingsError as exc:
+        redactor = _fallback_redactor(paths.common_dir, paths.toplevel)
+        return _keep_unopened(
+            name, paths.common_dir, raw, payload, problem, cwd, err, exc, redactor
+        )
+    with repo:
         bound = repo.settings.hook_busy_timeout_ms
+        _bound_hook(bound)
         repo.settings = attrs.evolve(repo.settings, busy_timeout_ms=bound)
-        # The same bound for a session's transcript lock: past it, the payload is spooled.
-        from . import transcript_state
-
-        transcript_state.LOCK_WAIT = bound / 1000
-        if problem is not None:
-            return _quarantine(repo, name, problem, raw, err)
         try:
             # Opened now, with the hook's bound: handle's Repository shares this connection.
             repo.store  # noqa: B018
-            if not drain_spool(repo, budget=_DRAIN_BUDGET * bound / 1000):
+        except DatabaseBusy:
+            _spool(repo, name, payload, cwd)
+            return None
+        except Exception as exc:  # damaged, unwritable, a full disk: spool, replay later
+            return _keep_unopened(
+                name, paths.common_dir, raw, payload, problem, cwd, err, exc, repo.redactor
+            )
+        _remember_settings(repo)
+        if problem is not None:
+            return _quarantine(repo, name, problem, raw, err)
+        # Replaying is work, not a wait: it gets its own budget. Its waits for locks (the
+        # drain lock, the database's) end at the hook's deadline all the same.
+        budget = _DRAIN_BUDGET * bound / 1000
+        try:
+            if not drain_spool(repo, budget=budget):
                 _spool(repo, name, payload, cwd)  # behind what is still spooled, in order
                 # The drainer may have finished meanwhile without seeing it: try once more.
-                drain_spool(repo, budget=_DRAIN_BUDGET * bound / 1000, wait=0.0)
+                drain_spool(repo, budget=budget, wait=0.0)
                 return None
             # Not one transaction around it all: modules take a session's transcript lock
             # before the database's (as a promotion's catch-up does); holding the write
@@ -980,7 +1186,170 @@ def _full_path(
             return _quarantine(repo, name, str(exc), raw, err)
         except DatabaseBusy:
             _spool(repo, name, payload, cwd)
+        except Exception as exc:
+            return _failed(repo, name, raw, payload, cwd, err, exc)
     return None
+
+
+def _remember_settings(repo: Repository) -> None:
+    """Keep the settings that parsed, for spooling while they do not (best effort)."""
+    from .. import spool
+
+    settings = repo.settings
+    spool.remember_settings(
+        repo.paths.common_dir,
+        {
+            "redact": settings.redact_patterns,
+            "durability": settings.durability,
+            "max_payload_bytes": settings.max_payload_bytes,
+        },
+    )
+
+
+def _fallback_redactor(
+    common_dir: str | os.PathLike[str], toplevel: str | os.PathLike[str] | None = None
+) -> Redactor:
+    """The redactor for settings that do not parse: the built-in rules, the patterns of
+    the last settings that parsed, those of ``BITLOOPS_REDACT``, and those still legible
+    in the settings files (see :func:`_legible_patterns`): never less than was asked."""
+    from .. import spool
+    from ..redact import Redactor, default_redactor
+
+    patterns = list(spool.last_settings(common_dir).get("redact", ()))
+    patterns += [p for p in os.environ.get("BITLOOPS_REDACT", "").split("\n") if p]
+    if toplevel is not None:
+        patterns += _legible_patterns(toplevel)
+    usable = [p for p in dict.fromkeys(patterns) if _compiles(p)]
+    return Redactor(usable) if usable else default_redactor()
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return True
+
+
+def _legible_patterns(toplevel: str | os.PathLike[str]) -> list[str]:
+    """The ``redact`` patterns of the settings files, read leniently (a trailing comma,
+    the commonest slip, is forgiven): a pattern added in the edit that broke the file
+    applies to the events spooled meanwhile."""
+    out: list[str] = []
+    for rel in (".bitloops/settings.json", ".bitloops/settings.local.json"):
+        try:
+            with open(os.path.join(toplevel, rel), encoding="utf-8") as fh:
+                text = fh.read(1 << 20)
+        except (OSError, UnicodeDecodeError):
+            continue
+        data: Any = None
+        for attempt in (text, re.sub(r",(\s*[}\]])", r"\1", text)):
+            try:
+                data = json.loads(attempt)
+                break
+            except (ValueError, RecursionError):
+                continue
+        value = data.get("redact") if isinstance(data, dict) else None
+        if isinstance(value, dict):
+            value = value.get("extra_patterns")
+        if isinstance(value, list):
+            out += [p for p in value if isinstance(p, str)]
+    return out
+
+
+def _quarantine_entry(name: str, reason: str, raw: bytes, redactor: Redactor) -> dict[str, Any]:
+    """A spool entry that the drain puts in the quarantine: the payload, cut and redacted."""
+    from datetime import UTC, datetime
+
+    from ..codec import format_ts
+
+    text = raw.decode("utf-8", "backslashreplace")
+    if len(reason) > _REASON_CHARS:  # a reason quoting a payload value: its start is enough
+        reason = reason[:_REASON_CHARS] + "..."
+    if len(text) > _QUARANTINE_CHARS:
+        reason += f" (the first {_QUARANTINE_CHARS} of {len(text)} characters are kept)"
+        text = text[:_QUARANTINE_CHARS]
+    row = {
+        "agent": name,
+        "source": "hook",
+        "reason": redactor.redact(reason),
+        "payload": redactor.redact(text),
+    }
+    return {"quarantine": {**row, "received_at": format_ts(datetime.now(UTC))}}
+
+
+def _keep_unopened(
+    name: str,
+    common_dir: Path,
+    raw: bytes,
+    payload: Any,
+    problem: str | None,
+    cwd: str | os.PathLike[str],
+    err: IO[str],
+    exc: BaseException,
+    redactor: Redactor | None = None,
+) -> str:
+    """The database cannot be opened: spool the payload (redacted with ``redactor``, else
+    the last settings that parsed) for the first hook that can open it again."""
+    from .. import spool
+    from ..errors import StoreError
+    from ..hooklog import write
+
+    if redactor is None:
+        redactor = _fallback_redactor(common_dir)
+    reason = f"the database cannot be opened ({type(exc).__name__}: {exc})"
+    if problem is not None:
+        entry = _quarantine_entry(name, problem, raw, redactor)
+    else:
+        entry = spool_entry(name, cwd, payload, redactor)
+    where = spool.append_anywhere(common_dir, entry, wait=max(1.0, _SPOOL_FLOOR))
+    if where is None:
+        raise StoreError(f"{reason}, and no spool could be written; the event is lost")
+    logged = write(
+        common_dir,
+        f"{name}: {reason}; the payload is spooled in {where} and recorded by the first "
+        "hook after that is fixed (see `bitloops doctor`)",
+        redactor=redactor,
+    )
+    _tell(
+        err,
+        f"bitloops: the {name} hook could not open the database (the agent is unaffected); "
+        f"the event is spooled, see {logged}\n",
+    )
+    return logged
+
+
+def _failed(
+    repo: Repository,
+    name: str,
+    raw: bytes,
+    payload: Any,
+    cwd: str | os.PathLike[str],
+    err: IO[str],
+    exc: Exception,
+) -> str:
+    """``handle`` failed unexpectedly: a storage failure spools the payload (to replay);
+    anything else quarantines it. The traceback goes to hooks.log either way."""
+    import apsw
+
+    from .. import spool
+    from ..errors import StoreError
+    from ..hooklog import log_exception
+
+    log_exception(repo.paths.common_dir, f"{name} failed", redactor=repo.redactor)
+    if isinstance(exc, (StoreError, apsw.Error)):
+        entry = spool_entry(name, cwd, payload, repo.redactor)
+        wait = _spool_wait(repo.settings.hook_busy_timeout_ms)
+        if spool.append_anywhere(repo.paths.common_dir, entry, wait=wait) is not None:
+            return _note(repo, f"{name}: the payload is spooled after {type(exc).__name__}")
+    return _quarantine(repo, name, f"the hook failed: {type(exc).__name__}: {exc}", raw, err)
+
+
+def _tell(err: IO[str], text: str) -> None:
+    try:
+        err.write(text)
+    except (OSError, ValueError):
+        pass
 
 
 # Payload keys that name where and which session, not what was said: never redacted
@@ -1041,64 +1410,56 @@ def _spool(repo: Repository, name: str, payload: Any, cwd: str | os.PathLike[str
     from ..errors import StoreError
 
     entry = spool_entry(name, cwd, payload, repo.redactor)
-    wait = repo.settings.hook_busy_timeout_ms / 1000
+    wait = _spool_wait(repo.settings.hook_busy_timeout_ms)
     durable = repo.settings.durability == "full"
-    if not spool.append(repo.paths.common_dir, entry, durable=durable, wait=wait):
-        raise StoreError("the database and the hook spool both stayed locked; the event is lost")
+    try:
+        if spool.append(repo.paths.common_dir, entry, durable=durable, wait=wait):
+            return
+    except OSError:  # not writable: the user's cache folder
+        if spool.append_anywhere(repo.paths.common_dir, entry, wait=wait) is not None:
+            return
+    raise StoreError("the database and the hook spool both stayed locked; the event is lost")
 
 
 def _quarantine(repo: Repository, name: str, reason: str, raw: bytes, err: IO[str]) -> str:
-    """Keep the payload, redacted, in the quarantine; note it in hooks.log and ``err``."""
+    """Keep the payload, redacted, in the quarantine; note it in hooks.log and ``err``.
+
+    When the database will not take it (busy, damaged, unwritable), it is spooled as a
+    quarantine entry, which the drain puts in the quarantine later.
+    """
     from .. import spool
-    from ..codec import format_ts
 
-    text = raw.decode("utf-8", "backslashreplace")
-    if len(text) > _QUARANTINE_CHARS:
-        reason += f" (the first {_QUARANTINE_CHARS} of {len(text)} characters are kept)"
-        text = text[:_QUARANTINE_CHARS]
-    text = repo.redactor.redact(text)
-    reason = repo.redactor.redact(reason)
+    entry = _quarantine_entry(name, reason, raw, repo.redactor)
+    row = dict(entry["quarantine"])
+    del row["received_at"]
     try:
-        repo.store.add_quarantine(agent=name, source="hook", reason=reason, payload=text)
-    except DatabaseBusy:
-        from datetime import UTC, datetime
-
-        now = format_ts(datetime.now(UTC))
-        row = {"agent": name, "source": "hook", "reason": reason, "payload": text}
-        entry = {"quarantine": {**row, "received_at": now}}
-        wait = repo.settings.hook_busy_timeout_ms / 1000
-        spool.append(repo.paths.common_dir, entry, durable=True, wait=wait)
-    logged = _note(repo.paths.common_dir, f"{name} failed: {reason}; the payload is quarantined")
-    try:
-        err.write(
-            f"bitloops: the {name} hook failed (the agent is unaffected): {reason}; the payload "
-            "is kept in the quarantine (see `bitloops doctor`)\n"
-        )
-    except (OSError, ValueError):
-        pass
+        repo.store.add_quarantine(**row)
+    except Exception:  # busy, or it cannot be written at all (damaged, read-only, full)
+        wait = _spool_wait(repo.settings.hook_busy_timeout_ms)
+        if spool.append_anywhere(repo.paths.common_dir, entry, wait=wait) is None:
+            raise
+    logged = _note(repo, f"{name} failed: {row['reason']}; the payload is quarantined")
+    _tell(
+        err,
+        f"bitloops: the {name} hook failed (the agent is unaffected): {row['reason']}; the "
+        "payload is kept in the quarantine (see `bitloops doctor`)\n",
+    )
     return logged
 
 
-def _note(common_dir: Path, text: str) -> str:
-    """Append one line to hooks.log; where it went."""
-    from datetime import UTC, datetime
+def _note(repo: Repository, text: str) -> str:
+    """Append one entry to hooks.log (redacted, bounded); where it went."""
+    from ..hooklog import write
 
-    from ..hooks import LOG_RELATIVE_PATH
-
-    log = common_dir / LOG_RELATIVE_PATH
-    try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {text}\n")
-    except OSError:
-        return "(the hook log could not be written)"
-    return str(log)
+    return write(repo.paths.common_dir, text, redactor=repo.redactor)
 
 
-def _log_failure(name: str, places: list[str], err: IO[str]) -> str:
-    """Append the current exception's traceback to hooks.log; where it went."""
+def _log_failure(name: str, places: list[str], raw: bytes, err: IO[str]) -> str:
+    """Append the current exception's traceback to hooks.log, and keep the payload (as a
+    quarantine entry in the spool, wherever one can be written); where the note went."""
+    from .. import spool
     from ..gitutil import Git
-    from ..hooks import _log_failure as log_failure
+    from ..hooklog import log_exception
 
     paths = None
     for place in places:
@@ -1107,17 +1468,25 @@ def _log_failure(name: str, places: list[str], err: IO[str]) -> str:
             break
         except Exception:
             continue
-    try:
-        logged = log_failure(paths, name) if paths is not None else None
-    except Exception:
-        logged = None
-    try:
-        err.write(
-            f"bitloops: the {name} hook failed (the agent is unaffected)"
-            + (f"; see {logged}\n" if logged else "\n")
-        )
-    except (OSError, ValueError):
-        pass
+    logged = None
+    if paths is not None:
+        redactor = None
+        try:
+            redactor = _fallback_redactor(paths.common_dir, paths.toplevel)
+            logged = log_exception(paths.common_dir, f"{name} failed", redactor=redactor)
+            import sys
+
+            exc = sys.exc_info()[1]
+            reason = f"the hook failed: {type(exc).__name__}: {exc}"
+            entry = _quarantine_entry(name, reason, raw, redactor)
+            spool.append_anywhere(paths.common_dir, entry, wait=max(1.0, _SPOOL_FLOOR))
+        except Exception:
+            logged = logged or None
+    _tell(
+        err,
+        f"bitloops: the {name} hook failed (the agent is unaffected)"
+        + (f"; see {logged}\n" if logged else "\n"),
+    )
     return logged or "nowhere (no git work tree found)"
 
 
@@ -1172,8 +1541,17 @@ def drain_spool(repo: Repository, *, budget: float = 10.0, wait: float | None = 
         repo.store.add_quarantine(agent="unknown", source="spool", reason=reason, payload=text)
 
     if wait is None:
-        wait = repo.settings.hook_busy_timeout_ms / 1000
+        from ..store.live import seconds_left
+
+        wait = seconds_left(repo.settings.hook_busy_timeout_ms / 1000)
+    deadline = time.monotonic() + budget
     try:
-        return spool.drain(common, replay, bad, wait=wait, budget=budget)
+        # The git directory's spool first, then the one in the user's cache folder (used
+        # while the git directory was not writable, so its entries came later).
+        for folder in spool.places(common):
+            left = max(0.0, deadline - time.monotonic())
+            if not spool.drain(folder, replay, bad, wait=wait, budget=left):
+                return False
+        return True
     except (BitloopsError, OSError, TimeoutError):
         return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 
 from ..errors import InvalidEvent, InvalidPayload, SessionNotFound
@@ -324,39 +325,88 @@ def _catch_up(
     max_seconds: float,
     max_lines: int = 20000,
     counted: list[int] | None = None,
+    take: Callable[[HistoryItem, Session], None] | None = None,
 ) -> list[Event]:
+    """Read the session's file, then each of its subagents' files (each with its own
+    reading state, its events in the parent's session); ``take``: see :func:`import_pass`."""
     import time
 
+    if transcript is None:
+        return []
     deadline = time.monotonic() + max_seconds
-    sub = None if transcript is None else _subagent_id(transcript)
-    if sub is not None:  # a subagent's own file, named by itself (an import of it)
-        return read_new_lines(
-            repo, AGENT, sid, transcript,
-            _subagent_reader(repo, sub),
-            max_seconds=max_seconds, max_lines=max_lines, resume=False,
-            state_key=_sub_key(sid, sub), counted=counted,
-        )  # fmt: skip
-    events = read_new_lines(
-        repo, AGENT, sid, transcript, lambda s, st: _Reader(s, st, repo=repo),
-        max_seconds=max_seconds, max_lines=max_lines, resume=False, counted=counted,
-    )  # fmt: skip
-    # Each subagent's file: its own reading state, its events in the parent's session.
-    for agent_id, path in subagent_files(transcript):
+    sub = _subagent_id(transcript)
+    # A subagent's own file is named by itself (an import of it).
+    files: list[tuple[str | None, str]] = [(sub, transcript)]
+    if sub is None:
+        files += subagent_files(transcript)
+    own = transcript_session_id(transcript) if take is not None else None
+    events: list[Event] = []
+    for agent_id, path in files:
         left = deadline - time.monotonic()
-        if left <= 0:
-            break
+        if left <= 0 and path != transcript:
+            break  # the subagents' files wait for the next call
+        scan = None if take is None else _Scan(_HistoryScan(repo, path, agent_id, own), take)
         events += read_new_lines(
-            repo, AGENT, sid, path, _subagent_reader(repo, agent_id),
-            max_seconds=left, max_lines=max_lines, resume=False,
-            state_key=_sub_key(sid, agent_id), counted=counted,
+            repo, AGENT, sid, path, _reader(repo, agent_id, scan),
+            max_seconds=max(left, 0.0), max_lines=max_lines, resume=False,
+            state_key=None if agent_id is None else _sub_key(sid, agent_id), counted=counted,
         )  # fmt: skip
+        if scan is not None:
+            scan.end()
     return events
 
 
-def _subagent_reader(
-    repo: Repository, agent_id: str
+def _reader(
+    repo: Repository, agent_id: str | None, scan: _Scan | None = None
 ) -> Callable[[Session, ts.TranscriptState], _Reader]:
-    return lambda session, state: _Reader(session, state, repo=repo, agent_id=agent_id)
+    """A line reader's maker for :func:`read_new_lines` (``agent_id``: a subagent's file)."""
+    return lambda session, state: _Reader(session, state, repo=repo, agent_id=agent_id, scan=scan)
+
+
+def import_pass(
+    repo: Repository,
+    session_id: str,
+    transcript_path: str | os.PathLike[str],
+    take: Callable[[HistoryItem, Session], None],
+) -> int | None:
+    """:func:`catch_up` and :func:`transcript_history` in one read of each file, for an
+    import of a transcript nothing has read yet: the events :func:`catch_up` recorded.
+
+    Each history item goes to ``take`` (with the session being read) as its line is read,
+    so the session's events follow the file's order. Returns None, having read nothing,
+    when a reading state has moved on already (hooks read part of the file): then the
+    two run apart, as only the history sees the lines read before. A line the reader
+    passes over (over :data:`bitloops.safe_read.MAX_LINE_BYTES`) brings no history item
+    either: the two-pass history would have recorded it cut to excerpts.
+    """
+    from . import transcript_state as ts
+
+    path = os.fspath(transcript_path)
+    common = repo.paths.common_dir
+    if any(ts.load(common, key).offset for key in state_keys(session_id, path)):
+        return None
+    counted = [0]
+    _catch_up(repo, session_id, path, 3600.0, sys.maxsize, counted, take)
+    return counted[0]
+
+
+class _Scan:
+    """A history scan fed by a line reader, its items handed on as they come."""
+
+    def __init__(self, scan: _HistoryScan, take: Callable[[HistoryItem, Session], None]):
+        self.scan = scan
+        self.take = take
+        self.session: Session | None = None
+
+    def line(self, obj: dict[str, Any], session: Session) -> None:
+        self.session = session
+        for item in self.scan.line(obj):
+            self.take(item, session)
+
+    def end(self) -> None:
+        for item in self.scan.end():
+            if self.session is not None:
+                self.take(item, self.session)
 
 
 def _sub_key(sid: str, agent_id: str) -> str:
@@ -393,9 +443,11 @@ def subagent_files(transcript: str | os.PathLike[str] | None) -> list[tuple[str,
 
 def _subagent_type(path: str) -> str | None:
     """The ``agentType`` of a subagent's ``agent-<id>.meta.json`` sidecar, when there is one."""
+    from ..safe_read import open_regular
+
     try:
-        with open(path[: -len(".jsonl")] + ".meta.json", encoding="utf-8") as fh:
-            meta = json.load(fh)
+        with open_regular(path[: -len(".jsonl")] + ".meta.json") as fh:  # never a FIFO
+            meta = json.loads(fh.read(1 << 20))
     except (OSError, ValueError):
         return None
     kind = meta.get("agentType") if isinstance(meta, dict) else None
@@ -474,10 +526,13 @@ class _Reader(TranscriptReader):
         *,
         repo: Repository,
         agent_id: str | None = None,
+        scan: _Scan | None = None,
     ) -> None:
         super().__init__(session, state)
         self.repo = repo
         self.agent_id = agent_id
+        self.scan = scan  # a single-pass import's history, fed every line
+        self.model_set: str | None = None  # the model this reader last gave the session
         # Lines of another (earlier) session: the uuids it holds, the sessions opened for
         # them (reopened ones are ended again at the flush).
         self.held: dict[str, set[str]] = {}
@@ -488,6 +543,8 @@ class _Reader(TranscriptReader):
         obj = json_object(raw)
         if obj is None:
             return []
+        if self.scan is not None:
+            self.scan.line(obj, self.session)
         kind = obj.get("type")
         if kind == "system" and obj.get("subtype") == "away_summary":
             return away_summary(self, obj)
@@ -526,10 +583,11 @@ class _Reader(TranscriptReader):
             return []
         model = message.get("model")
         if isinstance(model, str) and not model.startswith("<"):  # not "<synthetic>"
-            if session is self.session:
-                self.set_model(model)
-            else:
+            if session is not self.session:
                 session.set_model(model)
+            elif model != self.model_set:  # most lines repeat it: redacted once
+                self.set_model(model)
+                self.model_set = model
         for name, value in (
             ("message_id", message.get("id")),
             ("model", self.state.model if session is self.session else session.model),
@@ -730,6 +788,24 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
     return _last_session_id(path) or first
 
 
+def first_models(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The first model each session's assistant lines name, in the first lines of ``path``.
+
+    For :func:`import_pass`: a session's first prompt comes before the reply that names
+    the model, and a resumed session's file holds the earlier session's lines first.
+    """
+    from ..importing import json_lines
+
+    models: dict[str, str] = {}
+    for obj in json_lines(path, _ID_SCAN_LINES, wanted=lambda raw: b'"assistant"' in raw):
+        message = obj.get("message")
+        model = message.get("model") if isinstance(message, dict) else None
+        sid = _conversation_sid(obj)
+        if isinstance(model, str) and model and not model.startswith("<") and sid:
+            models.setdefault(sid, model)
+    return models
+
+
 def _conversation_sid(obj: Mapping[str, Any]) -> str | None:
     sid = obj.get("sessionId")
     if (
@@ -809,33 +885,50 @@ def _history(
 ) -> Iterator[HistoryItem]:
     from ..importing import json_lines
 
-    top = str(repo.toplevel)
-    # tool_use_id -> (payload, cwd): the calls still waiting for their result
-    calls: dict[str, tuple[dict[str, Any], Any]] = {}
-    # A subagent's calls carry its id and type, as its hooks' payloads do.
-    kind = None if agent_id is None else _subagent_type(path)
-    tag: dict[str, Any] = {} if agent_id is None else {"agent_id": agent_id}
-    if kind is not None:
-        tag["agent_type"] = kind
-    started = False
-    last_ts: Any = None
+    scan = _HistoryScan(repo, path, agent_id, own)
     # The session's own file: only user lines and tool calls hold history items, so the
     # assistant's text and thinking (most of a long file's bytes) are not parsed again.
     wanted = _history_line if agent_id is None else None
     for obj in json_lines(path, wanted=wanted):
+        yield from scan.line(obj)
+    yield from scan.end()
+
+
+class _HistoryScan:
+    """The history items of one transcript file (see :func:`transcript_history`), line by
+    line: fed by :func:`_history`, or by the line reader of a single-pass import."""
+
+    def __init__(self, repo: Repository, path: str, agent_id: str | None, own: str | None):
+        self.repo = repo
+        self.top = str(repo.toplevel)
+        self.agent_id = agent_id
+        self.own = own
+        # tool_use_id -> (payload, cwd): the calls still waiting for their result
+        self.calls: dict[str, tuple[dict[str, Any], Any]] = {}
+        # A subagent's calls carry its id and type, as its hooks' payloads do.
+        kind = None if agent_id is None else _subagent_type(path)
+        self.tag: dict[str, Any] = {} if agent_id is None else {"agent_id": agent_id}
+        if kind is not None:
+            self.tag["agent_type"] = kind
+        self.started = False
+        self.last_ts: Any = None
+
+    def line(self, obj: dict[str, Any]) -> Iterator[HistoryItem]:
+        """The items one parsed line brings."""
+        agent_id, tag = self.agent_id, self.tag
         message = obj.get("message")
         if (obj.get("isSidechain") is True) != (agent_id is not None) or not isinstance(
             message, dict
         ):
-            continue
+            return
         base = dict(tag)
         if isinstance(obj.get("timestamp"), str):
-            base["transcript_ts"] = last_ts = obj["timestamp"]
-        if agent_id is not None and not started:
-            started = True
-            yield ("subagent", {"event": "start", **tag, "transcript_ts": last_ts}, [])
+            base["transcript_ts"] = self.last_ts = obj["timestamp"]
+        if agent_id is not None and not self.started:
+            self.started = True
+            yield ("subagent", {"event": "start", **tag, "transcript_ts": self.last_ts}, [])
         line_sid = obj.get("sessionId")
-        if agent_id is None and isinstance(line_sid, str) and own and line_sid != own:
+        if agent_id is None and isinstance(line_sid, str) and self.own and line_sid != self.own:
             base[SESSION_KEY] = line_sid
         content = message.get("content")
         blocks = content if isinstance(content, list) else []
@@ -845,7 +938,7 @@ def _history(
             if prompts and agent_id is None:  # a subagent's only "user" is its parent
                 yield ("prompt", {"text": "\n\n".join(prompts), **base}, [])
             for block in blocks:
-                call = calls.pop(str(block.get("tool_use_id")), None)
+                call = self.calls.pop(str(block.get("tool_use_id")), None)
                 if block.get("type") != "tool_result" or call is None:
                     continue
                 payload, cwd = call
@@ -856,7 +949,7 @@ def _history(
                     continue
                 result = obj.get("toolUseResult")
                 payload["output"] = result if result is not None else block.get("content")
-                changes, unmapped = _mapped_change(repo, top, payload, cwd)
+                changes, unmapped = _mapped_change(self.repo, self.top, payload, cwd)
                 yield ("tool_use", payload, changes)
                 if unmapped is not None:
                     yield ("unmapped", {"path": unmapped}, [])
@@ -869,13 +962,18 @@ def _history(
                 data.update(base)
                 if isinstance(call_id, str) and call_id:
                     data["tool_use_id"] = call_id
-                    calls[call_id] = (data, obj.get("cwd"))
+                    self.calls[call_id] = (data, obj.get("cwd"))
                 else:
                     yield ("tool_use", data, [])
-    for payload, _ in calls.values():  # no result: the session stopped during the call
-        yield ("tool_use", payload, [])
-    if started:
-        yield ("subagent", {"event": "stop", **tag, "transcript_ts": last_ts}, [])
+
+    def end(self) -> Iterator[HistoryItem]:
+        """The items the end of the file brings: calls without a result, a subagent's stop."""
+        for payload, _ in self.calls.values():  # no result: the session stopped during the call
+            yield ("tool_use", payload, [])
+        self.calls.clear()
+        if self.started:
+            yield ("subagent", {"event": "stop", **self.tag, "transcript_ts": self.last_ts}, [])
+            self.started = False
 
 
 def _history_line(raw: bytes) -> bool:

@@ -438,13 +438,12 @@ def find_events_file(
 
     ``copilot_home`` defaults to ``$COPILOT_HOME``, else ``~/.copilot``.
     """
-    from pathlib import Path
-
     if not _SAFE_ID.match(session_id):
         return None
-    home = Path(copilot_home or home_dir("COPILOT_HOME", ".copilot"))
-    path = home / "session-state" / session_id / "events.jsonl"
-    return str(path) if path.is_file() else None
+    home = os.fspath(copilot_home or home_dir("COPILOT_HOME", ".copilot"))
+    # os.path, not pathlib: the light hook path asks this on a prompt with no events file.
+    path = os.path.join(home, "session-state", session_id, "events.jsonl")
+    return path if os.path.isfile(path) else None
 
 
 def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
@@ -699,7 +698,21 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
     and their file changes, subagents, compactions, errors, notes) take the light path
     of :mod:`.direct`.
     """
-    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err, fast=_fast)
+    return run_payload_hook(HOOK_NAME, _named, where_to_look, stdin, cwd, err, fast=_fast)
+
+
+def _named(payload: Any, *, cwd: str | os.PathLike[str] | None = None) -> list[Event]:
+    """:func:`handle`, once the payload itself names the event ``$BITLOOPS_COPILOT_EVENT``
+    gives: the full path spools or quarantines this very payload, and the process that
+    replays it runs another hook's environment."""
+    event = os.environ.get(EVENT_ENV)
+    if (
+        isinstance(payload, dict)
+        and event
+        and not any(key in payload for key in ("hookEventName", "hook_event_name", "event"))
+    ):
+        payload["hookEventName"] = event
+    return handle(payload, cwd=cwd)
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:

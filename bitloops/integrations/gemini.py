@@ -403,27 +403,39 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
     return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err, fast=_fast)
 
 
-# Events the light path leaves to the full path: a session's start and end, a turn's end
-# (a session file read) and AfterModel (it may start the session and store its model).
-_FULL_ONLY = frozenset({"SessionStart", "SessionEnd", "AfterAgent", "AfterModel"})
+# Events the light path leaves to the full path: a session's start and end, and a turn's
+# end (a session file read).
+_FULL_ONLY = frozenset({"SessionStart", "SessionEnd", "AfterAgent"})
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
-    """Record ``payload`` on the light path; False when the full path must."""
+    """Record ``payload`` on the light path; False when the full path must.
+
+    ``AfterModel`` (after every model call) records nothing while it names the model the
+    session has; a new model is the full path's to store.
+    """
     name = payload.get("hook_event_name")
     sid = text_field(payload, "session_id")
     if not isinstance(name, str) or not name or name in _FULL_ONLY or sid is None:
         return False
+    accept = None
     try:
         _check(name, payload)
-        planned = [] if name in _IGNORED else _planned(name, payload, located[0])
+        if name == "AfterModel":
+            request = payload.get("llm_request")
+            model = request.get("model") if isinstance(request, Mapping) else None
+            planned: Planned = []
+            accept = lambda state: not model or state.get("model") == model  # noqa: E731
+        else:
+            planned = [] if name in _IGNORED else _planned(name, payload, located[0])
     except (InvalidEvent, ValueError):  # ValueError: a path holding a NUL
         return False  # the full path raises it again, and the hook reports it
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
     return record_planned(
-        AGENT, HOOK_NAME, located, payload, session_id=sid, transcript=transcript, planned=planned
-    )
+        AGENT, HOOK_NAME, located, payload, session_id=sid, transcript=transcript,
+        planned=planned, accept=accept,
+    )  # fmt: skip
 
 
 # -- importing ----------------------------------------------------------------------------

@@ -56,6 +56,11 @@ class TranscriptState:
     hook_responses: list[str] = attrs.field(factory=list)
     #: SHA-256 of texts recorded from the transcript that a Stop hook may still bring.
     transcript_responses: list[str] = attrs.field(factory=list)
+    #: True while an over-long line is being passed over: reading goes on to its newline.
+    skipping: bool = False
+    #: The last problem noted in hooks.log about reading the file (noted once, not on
+    #: every hook or commit); None once it reads again.
+    problem: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The file's content."""
@@ -97,6 +102,8 @@ def _from_json(session_id: str, data: Any) -> TranscriptState:
     state.usage_done = texts("usage_done")
     state.hook_responses = texts("hook_responses")
     state.transcript_responses = texts("transcript_responses")
+    state.skipping = data.get("skipping") is True
+    state.problem = text("problem")
     return state
 
 
@@ -139,7 +146,8 @@ def save(common_dir: Path, state: TranscriptState) -> None:
     path = _file(common_dir, state.session_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state.as_json(), ensure_ascii=False), encoding="utf-8")
+    # ASCII: a lone surrogate (a session id from a payload may hold one) stays escaped.
+    tmp.write_text(json.dumps(state.as_json()), encoding="ascii")
     os.replace(tmp, path)
 
 
@@ -151,13 +159,15 @@ LOCK_WAIT = 10.0
 def locked(common_dir: Path, session_id: str, wait: float | None = None) -> Iterator[None]:
     """Hold the advisory lock of ``session_id``'s state (a no-op where flock is missing).
 
-    Waits at most ``wait`` seconds (default :data:`LOCK_WAIT`), then raises
+    Waits at most ``wait`` seconds (default :data:`LOCK_WAIT`), and never past an agent
+    hook's deadline (:func:`bitloops.store.live.hook_deadline`), then raises
     :class:`~bitloops.DatabaseBusy`: a hook spools its payload rather than block the
     agent, and a catch-up before a promotion skips the transcript until next time.
     """
     import time
 
     from ..errors import DatabaseBusy
+    from ..store.live import seconds_left
 
     path = _file(common_dir, session_id).with_suffix(".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +176,8 @@ def locked(common_dir: Path, session_id: str, wait: float | None = None) -> Iter
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
+    limit = LOCK_WAIT if wait is None else wait
+    deadline = time.monotonic() + min(limit, seconds_left(limit))
     with open(path, "a+b") as fh:
         while True:
             try:

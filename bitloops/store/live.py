@@ -9,13 +9,15 @@ Only apsw and :mod:`bitloops.codec` are imported: a hook runs this in a new proc
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 
 import apsw
 
-from ..codec import event_line_parts, format_ts, new_id
+from ..codec import format_ts, new_id
 
-__all__ = ["END_SESSION", "EventWriter", "configure"]
+__all__ = ["END_SESSION", "EventWriter", "configure", "hook_deadline", "seconds_left"]
 
 # A session's next seq: one past its latest live event, or past the last one promoted.
 _NEXT_SEQ = (
@@ -29,14 +31,66 @@ _INSERT_EVENT = (
 END_SESSION = "UPDATE sessions SET status = 'ended', ended_at = ? WHERE session_id = ?"
 
 
+# A hook's whole wait ends here (a time.monotonic() time); None outside hooks. Each wait
+# for a lock (the database's, the spool's, a transcript state's) would otherwise get the
+# whole hook_busy_timeout_ms again, and a hook that met two of them took twice the bound.
+_deadline: float | None = None
+
+
+def hook_deadline(deadline: float | None) -> None:
+    """Make every database wait of this process end by ``deadline`` (a :func:`time.monotonic`
+    time), also on connections already configured; None lifts it. Set by the agent hooks,
+    for which ``hook_busy_timeout_ms`` bounds the whole hook, not each wait."""
+    global _deadline
+    _deadline = deadline
+
+
+def seconds_left(default: float) -> float:
+    """What is left of the hook's deadline (at least 0); ``default`` when none is set."""
+    if _deadline is None:
+        return default
+    return max(0.0, _deadline - time.monotonic())
+
+
+# How long a wait may still take once the hook's deadline has passed, in seconds.
+_GRACE = 0.025
+
+
+class _BusyWait:
+    """SQLite's busy timeout, cut short by the hook's deadline (see :func:`hook_deadline`)."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.timeout = timeout_ms / 1000
+        self.since = 0.0
+
+    def __call__(self, tries: int) -> bool:
+        now = time.monotonic()
+        if tries == 0:
+            self.since = now
+        end = self.since + self.timeout
+        if _deadline is not None:
+            # Past the deadline a wait still gets a few milliseconds: enough for another
+            # hook's short transaction to end, far too little for a held lock to matter.
+            end = min(end, max(_deadline, self.since + _GRACE))
+        if now >= end:
+            return False
+        # SQLite's own schedule, roughly: short sleeps first, then a few milliseconds each.
+        time.sleep(min(0.001 * (tries + 1), 0.01, end - now))
+        return True
+
+
 def configure(conn: apsw.Connection, *, durability: str, busy_timeout_ms: int) -> None:
     """The per-connection settings every bitloops connection to the database uses.
 
     ``durability`` is ``full`` (a commit is on disk when it returns) or ``normal``.
     The journal mode is the caller's: the store sets write-ahead logging, a hook only
-    checks it is set.
+    checks it is set. Inside an agent hook (:func:`hook_deadline`) the busy wait also
+    ends at the hook's deadline.
     """
-    conn.set_busy_timeout(busy_timeout_ms)
+    if _deadline is None:
+        conn.set_busy_timeout(busy_timeout_ms)
+    else:
+        conn.set_busy_handler(_BusyWait(busy_timeout_ms))
     conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
     conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
     conn.pragma("foreign_keys", True)
@@ -48,13 +102,30 @@ class EventWriter:
 
     It remembers the last seq it gave each session; while no other connection has
     committed since (``data_version``, a counter read without a query) that seq is
-    still the session's latest, so the next one needs no lookup. The UNIQUE
-    ``(session_id, seq)`` constraint backs the reasoning up.
+    still the session's latest, so the next one needs no lookup. The counter takes in
+    other connections' commits only as this one begins a transaction, so reading it
+    after a commit (:meth:`committed`) cannot miss a writer that came in between: the
+    next transaction sees a new value and looks up. The UNIQUE ``(session_id, seq)``
+    constraint backs the reasoning up (``tests/test_concurrency.py``).
     """
 
     def __init__(self) -> None:
         self._seqs: dict[str, int] = {}
         self._version: int | None = None
+        self._quoted: dict[str, str] = {}  # names as JSON strings
+        self._cursor: apsw.Cursor | None = None
+
+    def cursor(self, conn: apsw.Connection) -> apsw.Cursor:
+        """A cursor on ``conn`` kept for the writes of each event.
+
+        ``conn.execute`` makes (and the connection tracks) a new cursor per statement:
+        a recorded event runs three, and reusing one is a tenth of its CPU time. Callers
+        hold the connection's lock, as for everything else here.
+        """
+        cur = self._cursor
+        if cur is None or cur.connection is not conn:
+            cur = self._cursor = conn.cursor()
+        return cur
 
     def forget(self) -> None:
         """Drop what it remembers (the transaction that handed the seqs out rolled back)."""
@@ -102,19 +173,34 @@ class EventWriter:
         now = datetime.now(UTC) if when is None else when
         ts = format_ts(now)
         event_id = new_id()
-        prefix, suffix = event_line_parts(
-            event_id=event_id,
-            session_id=session_id,
-            ts=ts,
-            kind=kind,
-            agent=agent,
-            model=model,
-            payload_json=payload_json,
-            artefacts=artefacts,
+        if conn.data_version() == self._version and session_id in self._seqs:
+            seq = self._seqs[session_id] + 1
+        else:
+            found = self.next_seq(conn, session_id)
+            if found is None:
+                return None
+            seq = found
+        # The canonical line (what event_line_parts gives, tests/test_codec.py checks),
+        # built here: this is the recording hot path. The id and the time need no
+        # escaping; the session's names are escaped once and remembered.
+        quoted = self._quoted
+        if len(quoted) > 4096:  # a process that opened sessions without end
+            quoted.clear()
+        q_agent = quoted.get(agent) or quoted.setdefault(agent, encode_basestring(agent))
+        q_session = quoted.get(session_id) or quoted.setdefault(
+            session_id, encode_basestring(session_id)
         )
-        seq = self.next_seq(conn, session_id)
-        if seq is None:
-            return None
-        conn.execute(_INSERT_EVENT, (session_id, seq, worktree, ts, kind, f"{prefix}{seq}{suffix}"))
+        q_kind = quoted.get(kind) or quoted.setdefault(kind, encode_basestring(kind))
+        if model is None:
+            q_model = "null"
+        else:
+            q_model = quoted.get(model) or quoted.setdefault(model, encode_basestring(model))
+        arts = "[" + ",".join(map(encode_basestring, artefacts)) + "]" if artefacts else "[]"
+        line = (
+            f'{{"agent":{q_agent},"artefacts":{arts},"event_id":"{event_id}","kind":{q_kind},'
+            f'"model":{q_model},"payload":{payload_json},"seq":{seq},'
+            f'"session_id":{q_session},"ts":"{ts}"}}'
+        )
+        self.cursor(conn).execute(_INSERT_EVENT, (session_id, seq, worktree, ts, kind, line))
         self._seqs[session_id] = seq
         return seq, now, event_id

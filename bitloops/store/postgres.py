@@ -14,6 +14,7 @@ environment variables, so a password never has to be written in a settings file.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -659,6 +660,14 @@ class PostgresStore:
                 found.setdefault(cid, []).append((old, new))
         return found
 
+    def link_rows(self) -> list[tuple[str, str, str, str]]:
+        """Every commit link: ``(commit_sha, checkpoint_id, linked_at, reason)``."""
+        with self._using() as conn:
+            rows = conn.execute(
+                "SELECT commit_sha, checkpoint_id, linked_at, reason FROM commit_links"
+            ).fetchall()
+        return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+
     def trigger_problems(self) -> list[str]:
         """Immutability triggers that are missing or disabled (a superuser can do both)."""
         expected = {
@@ -676,6 +685,36 @@ class PostgresStore:
         enabled = {name for name, state in rows if state != "D"}
         return sorted(expected - enabled)
 
+    def trigger_changes(self) -> list[str]:
+        """Triggers and trigger functions that differ from the schema bitloops created.
+
+        A trigger dropped and created again under its own name (another timing, other
+        events, another function), or its function replaced by one that does nothing,
+        leaves the names in place; :meth:`trigger_problems` would not see it.
+        """
+        expected_triggers, expected_functions = _expected_triggers()
+        with self._using() as conn:
+            triggers = conn.execute(
+                "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relnamespace = (SELECT oid FROM pg_namespace "
+                "WHERE nspname = current_schema()) AND NOT t.tgisinternal"
+            ).fetchall()
+            functions = conn.execute(
+                "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = (SELECT oid FROM "
+                "pg_namespace WHERE nspname = current_schema()) AND proname = ANY(%s)",
+                (sorted(expected_functions),),
+            ).fetchall()
+        changed = []
+        for name, definition in triggers:
+            want = expected_triggers.get(name)
+            if want is not None and _trigger_shape(definition) != want:
+                changed.append(f"trigger {name}")
+        for name, source in functions:
+            if _normal(source) != expected_functions.get(name):
+                changed.append(f"function {name}()")
+        return sorted(changed)
+
     def headers(self, checkpoint_ids: Sequence[str] | None = None) -> list[tuple[Any, ...]]:
         """``(checkpoint_id, commit_sha, created_at, parent_checkpoint_id, parent_hash,
         content_hash, header, event_count)`` of every checkpoint (or those given), oldest first.
@@ -691,6 +730,41 @@ class PostgresStore:
         with self._using() as conn:
             rows = conn.execute(sql + " ORDER BY created_at, checkpoint_id", args).fetchall()
         return [(r[0], r[1], format_ts(r[2]), *r[3:]) for r in rows]
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+_TRIGGER = re.compile(
+    r"CREATE TRIGGER (\w+) (BEFORE|AFTER) (.+?) ON (?:[\w\"]+\.)?(\w+)\s+"
+    r"(?:REFERENCING NEW TABLE AS \w+\s+)?FOR EACH (ROW|STATEMENT) "
+    r"EXECUTE (?:FUNCTION|PROCEDURE) (?:[\w\"]+\.)?(\w+)\(\)",
+    re.DOTALL,
+)
+
+
+def _trigger_shape(definition: str) -> tuple[str, frozenset[str], str, str, str] | None:
+    """``(timing, events, table, row or statement, function)`` of a CREATE TRIGGER."""
+    found = _TRIGGER.search(_normal(definition))
+    if found is None:
+        return None
+    _name, timing, events, table, level, function = found.groups()
+    return timing, frozenset(events.split(" OR ")), table, level, function
+
+
+@functools.cache
+def _expected_triggers() -> tuple[dict[str, Any], dict[str, str]]:
+    """The triggers and trigger-function bodies ``postgres_schema.sql`` creates."""
+    text = resources.files(__package__).joinpath("postgres_schema.sql").read_text()
+    triggers = {m.group(1): _trigger_shape(m.group(0)) for m in _TRIGGER.finditer(text)}
+    functions = {
+        m.group(1): _normal(m.group(2))
+        for m in re.finditer(
+            r"CREATE FUNCTION (bitloops_refuse_\w+)\(\).*?\$\$(.*?)\$\$", text, re.DOTALL
+        )
+    }
+    return triggers, functions
 
 
 @contextmanager

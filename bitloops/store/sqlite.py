@@ -46,10 +46,24 @@ __all__ = [
     "DraftRows",
     "SQLiteStore",
     "checkpoint_row",
+    "is_empty_database",
     "select_checkpoint_ids",
+    "write_marker",
 ]
 
 _APPLICATION = APPLICATION
+
+# This process's id, kept current across forks: a store opened before a fork belongs to
+# the parent. Read on every append, where os.getpid() would be a system call.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 # seq = 1 + the larger of the session's highest live seq and the counter promotion
 # leaves in sessions.last_seq (its live events may be gone, or in another worktree's
@@ -210,19 +224,62 @@ def _translate(exc: apsw.Error, path: Path) -> StoreError:
     if isinstance(exc, apsw.NotADBError | apsw.CorruptError):
         return DatabaseCorrupt(
             f"{path} is damaged or not a SQLite database ({exc}); restore it from a backup, "
-            "or move it aside to let bitloops start a new one (sqlite3's .recover can "
-            "salvage rows from a damaged copy)"
+            "or move it aside and run `bitloops doctor --fix` to rebuild its checkpoints "
+            "from the checkpoint folders (sqlite3's .recover can salvage rows from a "
+            "damaged copy)"
         )
     return StoreError(f"database error in {path}: {exc}")
+
+
+def is_empty_database(path: Path) -> bool:
+    """True when ``path`` holds no database: missing, or 0 bytes with no log to recover."""
+    try:
+        if path.stat().st_size:
+            return False
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # opening it says what is wrong
+    wal = path.with_name(f"{path.name}-wal")
+    try:
+        return wal.stat().st_size == 0
+    except OSError:
+        return True
+
+
+def write_marker(marker: Path, path: Path) -> None:
+    """Record that the database at ``path`` exists (best effort: a read-only directory
+    only loses the protection, not the database)."""
+    tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+    text = json.dumps({"database": path.name, "created_at": format_ts(datetime.now(UTC))})
+    try:
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, marker)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 class SQLiteStore:
     """Live and committed state in one SQLite file."""
 
     def __init__(
-        self, path: Path, *, durability: str = "full", busy_timeout_ms: int = 10_000
+        self,
+        path: Path,
+        *,
+        durability: str = "full",
+        busy_timeout_ms: int = 10_000,
+        marker: Path | None = None,
     ) -> None:
+        """Open (or create) the database at ``path``.
+
+        ``marker`` is a file that records that this database was created (the
+        repository keeps it in the git directory). While it exists, an empty or missing
+        database is an error (:class:`~bitloops.DatabaseCorrupt`), never a new empty one
+        silently put in its place; a new database writes it.
+        """
         self.path = path
+        self.marker = marker
         self._lock = threading.RLock()
         self._writer = EventWriter()
         #: Gives an event without a time of its own one (an import sets it: the events
@@ -230,6 +287,8 @@ class SQLiteStore:
         self.event_clock: EventClock | None = None
         self.pid = os.getpid()
         self.closed = False
+        if marker is not None and is_empty_database(path) and marker.exists():
+            raise self._lost(marker)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = apsw.Connection(
@@ -248,6 +307,23 @@ class SQLiteStore:
         except StoreError:
             self._conn.close()
             raise
+        if marker is not None and not marker.exists():
+            write_marker(marker, path)
+
+    def _lost(self, marker: Path) -> DatabaseCorrupt:
+        try:
+            created = json.loads(marker.read_text(encoding="utf-8")).get("created_at", "?")
+        except (OSError, ValueError, AttributeError):
+            created = "?"
+        state = "missing" if not self.path.exists() else "empty"
+        return DatabaseCorrupt(
+            f"{self.path} is {state}, but a bitloops database was created there (at {created}, "
+            f"says {marker}): its checkpoints and draft are not in it, and bitloops will not "
+            "start a new one over them. Restore the file from a backup; or run `bitloops "
+            "doctor --fix` to rebuild the committed checkpoints from the checkpoint folders "
+            f"and the checkpoint ref (the draft cannot be rebuilt); or, to start afresh on "
+            f"purpose, delete {marker}"
+        )
 
     def _configure(self, durability: str, busy_timeout_ms: int) -> None:
         conn = self._conn
@@ -279,6 +355,8 @@ class SQLiteStore:
                 tables = conn.execute(
                     "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'"
                 ).get
+                if not tables and self.marker is not None and self.marker.exists():
+                    raise self._lost(self.marker)  # replaced by an empty SQLite file
                 if tables:
                     raise ForeignDatabase(
                         f"{self.path} already holds tables that bitloops did not create; move it "
@@ -405,26 +483,39 @@ class SQLiteStore:
         Returns whether the session was created, and the seq of the start event.
         """
         now = format_ts(datetime.now(UTC))
-        with self.transaction() as conn:
-            row = conn.execute(
-                "SELECT agent, model FROM sessions WHERE session_id = ?", (session_id,)
-            ).get
-            created = row is None
-            if created:
-                conn.execute(
-                    "INSERT INTO sessions (session_id, agent, model, worktree, branch, "
-                    "base_commit, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (session_id, agent, model, worktree, branch, base_commit, now),
+        with self._lock:
+            with self.transaction() as conn:
+                row = conn.execute(
+                    "SELECT agent, model FROM sessions WHERE session_id = ?", (session_id,)
+                ).get
+                created = row is None
+                if created:
+                    conn.execute(
+                        "INSERT INTO sessions (session_id, agent, model, worktree, branch, "
+                        "base_commit, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (session_id, agent, model, worktree, branch, base_commit, now),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE sessions SET status = 'active', ended_at = NULL, agent = ?, "
+                        "model = coalesce(?, model), worktree = ?, branch = ? WHERE session_id = ?",
+                        (agent, model, worktree, branch, session_id),
+                    )
+                seq, _, _ = self._append(
+                    conn,
+                    session_id,
+                    worktree,
+                    "session_start",
+                    agent,
+                    model,
+                    payload_json,
+                    (),
+                    None,
                 )
-            else:
-                conn.execute(
-                    "UPDATE sessions SET status = 'active', ended_at = NULL, agent = ?, "
-                    "model = coalesce(?, model), worktree = ?, branch = ? WHERE session_id = ?",
-                    (agent, model, worktree, branch, session_id),
-                )
-            seq, _, _ = self._append(
-                conn, session_id, worktree, "session_start", agent, model, payload_json, (), None
-            )
+            # Committed: the first record of the session needs no seq lookup (the
+            # counter that would show another writer refreshes only as a transaction
+            # begins, see EventWriter).
+            self._writer.committed(self._conn)
         return created, seq
 
     def set_session_model(self, session_id: str, model: str | None) -> None:
@@ -462,13 +553,14 @@ class SQLiteStore:
         # The hot path of recording: one BEGIN IMMEDIATE / INSERT / COMMIT, no helpers.
         with self._lock:
             conn = self._conn
-            if self.pid != os.getpid() or self.closed:
+            if self.pid != _pid or self.closed:
                 raise StoreError(
                     f"the connection to {self.path} was closed (or belongs to the parent of "
                     "this forked process); open the Repository again"
                 )
             if ts is None and self.event_clock is not None:
                 ts = self.event_clock(session_id, kind, payload_json)
+            writer = self._writer
             if conn.in_transaction:  # inside a caller's transaction
                 try:
                     if end:  # two statements: a savepoint keeps them one
@@ -484,32 +576,33 @@ class SQLiteStore:
                             artefacts, ts,
                         )  # fmt: skip
                 except BaseException:
-                    self._writer.forget()
+                    writer.forget()
                     raise
                 # No other connection can commit while this one holds the write lock, so
                 # the seqs handed out stay the latest (an import records thousands in one
                 # transaction); transaction() forgets them if the caller rolls back.
-                self._writer.committed(conn)
+                writer.committed(conn)
                 return seq, ts, event_id
+            cur = writer.cursor(conn)
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                cur.execute("BEGIN IMMEDIATE")
                 try:
-                    seq, ts, event_id = self._append(
+                    appended = self._append(
                         conn, session_id, worktree, kind, agent, model, payload_json,
                         artefacts, ts,
                     )  # fmt: skip
                     if end:
-                        conn.execute(END_SESSION, (format_ts(ts), session_id))
-                    conn.execute("COMMIT")
-                    self._writer.committed(conn)
+                        cur.execute(END_SESSION, (format_ts(appended[1]), session_id))
+                    cur.execute("COMMIT")
+                    writer.committed(conn)
                 except BaseException:
-                    self._writer.forget()
+                    writer.forget()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
             except apsw.Error as exc:
                 raise _translate(exc, self.path) from exc
-        return seq, ts, event_id
+        return appended
 
     def _append(
         self,
@@ -566,22 +659,32 @@ class SQLiteStore:
 
     def draft_rows(self, worktree: str, session_id: str | None = None) -> DraftRows:
         """The worktree's live events (of one session, if given) in transcript order."""
+        high = 0
+        lines: list[str] = []
+        kinds: list[str] = []
+        line_sessions: list[str] = []
+        # One string per distinct kind and session, not one per row: a big draft has
+        # hundreds of thousands of rows and a handful of each.
+        names: dict[str, str] = {}
         with self.reading() as conn:
             generation = self._generation(conn)
-            rows = conn.execute(
+            for row_id, sid, kind, line in conn.execute(
                 "SELECT id, session_id, kind, line FROM live_events WHERE worktree = ?1 "
                 "AND (?2 IS NULL OR session_id = ?2) ORDER BY ts, session_id, seq",
                 (worktree, session_id),
-            ).fetchall()
-        high: int = max((r[0] for r in rows), default=0)  # type: ignore[type-var, assignment]
-        lines = [str(r[3]) for r in rows]
+            ):
+                if row_id > high:
+                    high = row_id
+                lines.append(line)
+                kinds.append(names.setdefault(kind, kind))
+                line_sessions.append(names.setdefault(sid, sid))
         return DraftRows(
             high_water=high,
             session_id=session_id,
             generation=generation,
             lines=lines,
-            kinds=[str(r[2]) for r in rows],
-            line_sessions=[str(r[1]) for r in rows],
+            kinds=kinds,
+            line_sessions=line_sessions,
             models=line_models(lines),
         )
 

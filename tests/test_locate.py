@@ -1,0 +1,99 @@
+"""Reading HEAD, refs and the reflog from the files: the same answers git gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import commit_files, git
+
+from bitloops.gitutil import Git
+from bitloops.locate import last_reflog_entry, locate, read_head, tracked
+
+
+def _git_says(repo: Path) -> tuple[str | None, str | None]:
+    branch = Git(repo).try_run("symbolic-ref", "--quiet", "--short", "HEAD")
+    head = Git(repo).try_run("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    return (branch.strip() if branch else None), (head.strip() if head else None)
+
+
+def _read(repo: Path) -> tuple[str | None, str | None] | None:
+    found = locate(str(repo))
+    assert found is not None
+    return read_head(found)
+
+
+def test_a_branch_loose_packed_nested_and_detached(git_repo: Path) -> None:
+    """Loose and packed refs, a branch name with a slash, a detached HEAD: as git says."""
+    assert _read(git_repo) == _git_says(git_repo)
+    git(git_repo, "checkout", "-q", "-b", "feature/retry")
+    commit_files(git_repo, {"a.txt": "a"})
+    assert _read(git_repo) == _git_says(git_repo) == ("feature/retry", Git(git_repo).head())
+    git(git_repo, "pack-refs", "--all")
+    assert not (git_repo / ".git" / "refs" / "heads" / "feature" / "retry").exists()
+    assert _read(git_repo) == _git_says(git_repo)
+    git(git_repo, "checkout", "-q", "--detach")
+    assert _read(git_repo) == _git_says(git_repo)
+    assert Git(git_repo).branch() is None
+
+
+def test_an_unborn_branch_and_a_linked_worktree(tmp_path: Path, git_repo: Path) -> None:
+    """No commit yet: a branch and no SHA. A linked worktree reads its own HEAD."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q", "-b", "trunk")
+    assert _read(empty) == ("trunk", None) == _git_says(empty)
+    assert Git(empty).head() is None
+    other = tmp_path / "other"
+    git(git_repo, "worktree", "add", "-q", "-b", "side", str(other))
+    commit_files(other, {"b.txt": "b"})
+    assert _read(other) == _git_says(other)
+    assert _read(git_repo) == _git_says(git_repo)
+    assert Git(other).resolve_commit("HEAD") != Git(git_repo).resolve_commit("HEAD")
+
+
+def test_the_reflog_entry_and_commit_details(git_repo: Path) -> None:
+    """The newest reflog entry as `git reflog -1 --format=%gs`; parents, author, message."""
+    commit_files(git_repo, {"c.txt": "c"}, "add c\n\nwith a body")
+    found = locate(str(git_repo))
+    assert found is not None
+    assert last_reflog_entry(found[1]) == git(git_repo, "reflog", "-1", "--format=%gs").strip()
+    git(git_repo, "commit", "-q", "--amend", "--no-edit")
+    assert (last_reflog_entry(found[1]) or "").startswith("commit (amend)")
+    g = Git(git_repo)
+    head = g.head()
+    assert head is not None  # the same SHA when amended within the same second
+    assert g.parents(head) == git(git_repo, "rev-list", "--parents", "-n", "1", head).split()[1:]
+    assert g.author(head) == git(git_repo, "log", "-1", "--format=%an <%ae>", head).strip()
+    assert g.message(head) == git(git_repo, "log", "-1", "--format=%B", head)
+
+
+def test_tracked_says_what_git_ls_files_says(git_repo: Path) -> None:
+    """Tracked, untracked, intent-to-add (index version 3), nested, non-ASCII, prefixes."""
+    commit_files(git_repo, {"src/app.py": "x", "src/app.py.bak/n.txt": "y", "é/ü.txt": "z"})
+    (git_repo / "new.py").write_text("n")
+    (git_repo / "later.py").write_text("l")
+    git(git_repo, "add", "-N", "later.py")  # intent to add: an extended entry
+    found = locate(str(git_repo))
+    assert found is not None
+    for rel in ("src/app.py", "app.py", "src/app.py.bak/n.txt", "é/ü.txt", "new.py",
+                "later.py", "README.md", "EADME.md", "src/app.p"):  # fmt: skip
+        says = Git(git_repo).try_run("ls-files", "--error-unmatch", "--", rel) is not None
+        assert tracked(found, rel) is says, rel
+
+
+def test_tracked_leaves_the_unusual_to_git(tmp_path: Path, git_repo: Path) -> None:
+    """Index version 4 and a sparse checkout: None (git decides). No index yet: False."""
+    git(git_repo, "update-index", "--index-version", "4")
+    found = locate(str(git_repo))
+    assert found is not None
+    assert tracked(found, "README.md") is None
+    git(git_repo, "update-index", "--index-version", "2")
+    assert tracked(found, "README.md") is True
+    git(git_repo, "config", "core.sparseCheckout", "true")
+    assert tracked(found, "README.md") is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    found = locate(str(empty))
+    assert found is not None
+    assert tracked(found, "a.txt") is False
