@@ -48,6 +48,38 @@ def _distill_arguments(parser: argparse.ArgumentParser) -> None:
     "distillation failed, 2 when no distiller is configured.",
 )
 def _distill(args: argparse.Namespace, ctx: Context) -> int:
+    import os
+
+    from .distill import LOG_ENV
+
+    if not os.environ.get(LOG_ENV):
+        return _run(args, ctx)
+    # Detached after a commit: what it would print goes to distill.log, redacted and
+    # bounded, as one entry (a distiller's answer can quote the transcript).
+    import io
+    import traceback
+
+    from . import hooklog
+    from .distill import LOG_RELATIVE_PATH
+    from .errors import BitloopsError
+    from .gitutil import Git
+
+    captured = io.StringIO()
+    status = 1
+    try:
+        status = _run(args, Context(ctx.cwd, out=captured, err=captured, color=False))
+    except BitloopsError as exc:
+        captured.write(f"bitloops: {exc}\n")
+        status = 2
+    except Exception:
+        captured.write(traceback.format_exc())
+    finally:
+        text = f"distill {args.ref}: exit {status}\n{captured.getvalue()}"
+        hooklog.write(Git.locate(ctx.cwd).common_dir, text, log_path=LOG_RELATIVE_PATH)
+    return status
+
+
+def _run(args: argparse.Namespace, ctx: Context) -> int:
     from .distill import distill
 
     with ctx.repository() as repo:

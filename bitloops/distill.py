@@ -58,6 +58,8 @@ __all__ = [
 SESSION_MARK = "BITLOOPS_DISTILLER_SESSION"
 #: The log of detached distillations, relative to the git common directory.
 LOG_RELATIVE_PATH = "bitloops/distill.log"
+#: Set in a detached distillation's environment: its output goes to the log, redacted.
+LOG_ENV = "BITLOOPS_DISTILL_LOG"
 #: The largest answer read from a distiller, in bytes; a larger one counts as failed.
 MAX_ANSWER_BYTES = 1_000_000
 
@@ -590,23 +592,24 @@ def distill(repo: Repository, checkpoint_id: str) -> Annotation:
 def start_detached(paths: RepoPaths, checkpoint_id: str) -> None:
     """Start ``bitloops distill CHECKPOINT_ID`` in a session of its own; returns at once.
 
-    Its output goes to :data:`LOG_RELATIVE_PATH` under the git common directory.
+    Its output goes to :data:`LOG_RELATIVE_PATH` under the git common directory, redacted
+    and bounded as ``hooks.log`` is (the child writes it: see :data:`LOG_ENV`).
     """
-    log_path = paths.common_dir / LOG_RELATIVE_PATH
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.pop("GIT_INDEX_FILE", None)
-    with open(log_path, "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "bitloops", "distill", checkpoint_id],
-            cwd=paths.toplevel,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
+    # The child writes its own output to the log, redacted and bounded (see LOG_ENV): a
+    # distiller's raw answer can quote the transcript, secrets included.
+    env[LOG_ENV] = "1"
+    subprocess.Popen(
+        [sys.executable, "-m", "bitloops", "distill", checkpoint_id],
+        cwd=paths.toplevel,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
 
 
 def after_promotion(paths: RepoPaths, repo: Repository, checkpoint: Checkpoint | None) -> None:

@@ -87,14 +87,19 @@ def _bounded(text: str, redactor: Redactor) -> str:
 
 
 def write(
-    common_dir: str | os.PathLike[str], text: str, *, redactor: Redactor | None = None
+    common_dir: str | os.PathLike[str],
+    text: str,
+    *,
+    redactor: Redactor | None = None,
+    log_path: str = LOG_RELATIVE_PATH,
 ) -> str:
     """Append one entry (a time, then ``text``) to the hook log, redacted and bounded.
 
-    Returns the log's path, or what happened to it when it could not be written.
-    Never raises.
+    ``log_path`` (relative to the git common directory) names another log kept the same
+    way (the detached distiller's). Returns the log's path, or what happened to it when
+    it could not be written. Never raises.
     """
-    log = os.path.join(common_dir, LOG_RELATIVE_PATH)
+    log = os.path.join(common_dir, log_path)
     try:
         entry = _bounded(text, redactor if redactor is not None else _redactor(common_dir))
         stamp = datetime.now(UTC).isoformat(timespec="seconds")

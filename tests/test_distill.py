@@ -479,8 +479,12 @@ def test_post_commit_starts_it_detached_and_its_own_hooks_record_nothing(
         sessions = [s.session_id for s in repo.store.sessions(worktree=repo.worktree)]
         assert "distiller-own-session" not in sessions
         assert repo.store.count_quarantine() == 0
+    # The detached run writes its own entry, last: redacted and bounded like hooks.log.
     log = git_repo / ".git" / "bitloops" / "distill.log"
-    assert log.exists()
+    deadline = time.monotonic() + 30
+    while not log.exists() or "exit 0" not in log.read_text():
+        assert time.monotonic() < deadline, "no distill.log entry within 30 s"
+        time.sleep(0.1)
 
 
 def test_the_hook_entry_ignores_only_the_distillers_sessions(git_repo: Path) -> None:
@@ -533,3 +537,18 @@ def test_verify_finds_a_distillation_edited_around_the_trigger(
         conn.close()
         problems = [p for p in repo.verify().problems if p.kind == "annotation_mismatch"]
         assert len(problems) == 1 and note.annotation_id in problems[0].message
+
+
+def test_a_detached_runs_output_reaches_its_log_redacted(git_repo: Path) -> None:
+    """What a detached distillation prints (here an error quoting its argument, a key)
+    goes to distill.log as one redacted entry; nothing goes to its standard streams."""
+    key = "AKIA" + "Q3EXAMPLE7KEY2ZZ"  # an AWS access key id shape, split for scanners
+    env = {**os.environ, "BITLOOPS_DISTILL_LOG": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bitloops", "distill", f"no-such-{key}"],
+        cwd=git_repo, capture_output=True, text=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == proc.stderr == ""
+    text = (git_repo / ".git" / "bitloops" / "distill.log").read_text()
+    assert "exit 2" in text and "bitloops:" in text
+    assert key not in text
