@@ -404,7 +404,8 @@ def _record(
     one_pass = status is None and callable(single)
     # A single pass records a session's first prompt before the reader meets the model
     # that answered it: each session starts with the first model its file names.
-    models: dict[str, str] = module.first_models(path) if one_pass else {}
+    first_models = getattr(module, "first_models", None)
+    models: dict[str, str] = first_models(path) if one_pass and callable(first_models) else {}
     if status != "active":
         # A new session, or an ended one reopened.
         repo.start_session(agent, session_id=sid, model=models.get(sid))

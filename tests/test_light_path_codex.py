@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import light_path as lp
 import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
 from bitloops import spool
-from bitloops.integrations import codex, direct
+from bitloops.integrations import codex
 
 FAST = "0199a5c3-0000-7c10-9b8a-00000000fa57"
 FULL = "0199a5c3-0000-7c10-9b8a-00000000f011"
@@ -70,39 +71,17 @@ def _events(repo: Path, rollout: Path) -> list[dict[str, Any]]:
     ]
 
 
-def _rows(repo: Path) -> list[tuple[str, str]]:
-    with bitloops.Repository.open(repo) as r:
-        rows = r.store.execute(
-            "SELECT session_id, line FROM live_events WHERE kind != 'session_start' ORDER BY id"
-        )
-    return [(sid, line) for sid, line in rows]
-
-
-def _masked(line: str) -> str:
-    """The stored line with the fields that differ between two sessions masked."""
-    event = json.loads(line)
-    for key in ("event_id", "ts", "session_id"):
-        line = line.replace(json.dumps(event[key]), '"X"')
-    return line.replace(f'"seq":{event["seq"]}', '"seq":0')
-
-
-def _located(repo: Path) -> direct.Located:
-    located = direct.locate(str(repo))
-    assert located is not None
-    return located
-
-
 def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, tmp_path: Path) -> None:
     """Each planned event through _fast and through handle: byte-for-byte the same lines."""
     rollout = tmp_path / "rollout.jsonl"
     _start(git_repo, rollout, FAST, FULL)
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     for payload in _events(git_repo, rollout):
         assert codex._fast(located, {**payload, "session_id": FAST}), payload["hook_event_name"]
         codex.handle({**payload, "session_id": FULL})
-    rows = _rows(git_repo)
-    fast = [_masked(line) for sid, line in rows if sid == FAST]
-    full = [_masked(line) for sid, line in rows if sid == FULL]
+    rows = lp.rows(git_repo, starts=False)
+    fast = [lp.masked(line, seq=True) for sid, line in rows if sid == FAST]
+    full = [lp.masked(line, seq=True) for sid, line in rows if sid == FULL]
     assert fast == full
     assert all(AWS_KEY not in line for _, line in rows)
     events = [json.loads(line) for sid, line in rows if sid == FAST]
@@ -136,17 +115,17 @@ def test_a_light_tool_call_is_not_recorded_again_from_the_rollout(
     rollout.write_text("", encoding="utf-8")
     _start(git_repo, rollout, FAST)
     call = _events(git_repo, rollout)[2]
-    assert codex._fast(_located(git_repo), {**call, "session_id": FAST})
+    assert codex._fast(lp.located(git_repo), {**call, "session_id": FAST})
     rollout.write_text(_call_lines("call_1"), encoding="utf-8")
     codex.handle({**_base(git_repo, rollout, FAST, "Stop"), "last_assistant_message": None})
-    kinds = [json.loads(line)["kind"] for _, line in _rows(git_repo)]
+    kinds = [json.loads(line)["kind"] for _, line in lp.rows(git_repo, starts=False)]
     assert kinds == ["tool_use"]
 
 
 def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_path: Path) -> None:
     """Session start, Stop, a new model or transcript, a call the rollout recorded: declined."""
     rollout = tmp_path / "rollout.jsonl"
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     prompt = {**_base(git_repo, rollout, FAST, "UserPromptSubmit"), "prompt": "hi"}
     assert not codex._fast(located, prompt)  # no database, no session yet
     _start(git_repo, rollout, FAST)
@@ -163,13 +142,8 @@ def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_pat
     call = {**_events(git_repo, rollout)[2], "session_id": FAST, "tool_use_id": "call_9"}
     assert not codex._fast(located, call)
     # Only what the Stop read: the call without its output; the declined wrote nothing.
-    assert [json.loads(line)["kind"] for _, line in _rows(git_repo)] == ["tool_use"]
+    assert [json.loads(line)["kind"] for _, line in lp.rows(git_repo, starts=False)] == ["tool_use"]
     assert codex._fast(located, prompt)
-
-
-def _bounded(repo: Path, ms: int = 300) -> None:
-    (repo / ".bitloops").mkdir(exist_ok=True)
-    (repo / ".bitloops" / "settings.json").write_text(json.dumps({"hook_busy_timeout_ms": ms}))
 
 
 def test_a_busy_database_spools_and_the_replay_claims_the_call(
@@ -177,7 +151,7 @@ def test_a_busy_database_spools_and_the_replay_claims_the_call(
 ) -> None:
     """Write lock held elsewhere: the hook process spools; the next hook records it once."""
     rollout = tmp_path / "rollout.jsonl"
-    _bounded(git_repo)
+    lp.bounded(git_repo)
     _start(git_repo, rollout, FAST)
     call = {**_events(git_repo, rollout)[2], "session_id": FAST}
     holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
@@ -188,12 +162,15 @@ def test_a_busy_database_spools_and_the_replay_claims_the_call(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert _rows(git_repo) == []
+    assert lp.rows(git_repo, starts=False) == []
     prompt = {**_base(git_repo, rollout, FAST, "UserPromptSubmit"), "prompt": "after"}
     assert_silent(run_hook("codex", json.dumps(prompt).encode(), git_repo))
-    assert [json.loads(line)["kind"] for _, line in _rows(git_repo)] == ["tool_use", "prompt"]
+    assert [json.loads(line)["kind"] for _, line in lp.rows(git_repo, starts=False)] == [
+        "tool_use",
+        "prompt",
+    ]
     assert not spool.pending(git_repo / ".git")
-    assert not codex._fast(_located(git_repo), call)  # the replay claimed call_1
+    assert not codex._fast(lp.located(git_repo), call)  # the replay claimed call_1
 
 
 def test_an_invalid_payload_is_still_quarantined(git_repo: Path, tmp_path: Path) -> None:
@@ -206,7 +183,7 @@ def test_an_invalid_payload_is_still_quarantined(git_repo: Path, tmp_path: Path)
     with bitloops.Repository.open(git_repo) as r:
         ((_, _, agent, source, reason, _),) = r.store.quarantined()
     assert (agent, source) == ("codex", "hook") and "prompt string" in reason
-    assert _rows(git_repo) == []
+    assert lp.rows(git_repo, starts=False) == []
 
 
 @pytest.fixture
@@ -230,7 +207,7 @@ def test_a_real_hook_process_takes_the_light_path(
             "codex", json.dumps({**payload, "session_id": FAST}).encode(), git_repo, no_attrs
         )
         assert_silent(proc)
-    kinds = [json.loads(line)["kind"] for _, line in _rows(git_repo)]
+    kinds = [json.loads(line)["kind"] for _, line in lp.rows(git_repo, starts=False)]
     assert kinds == ["prompt", "tool_use", "tool_use", "file_change", "file_change", "file_change"]
     start = {**_base(git_repo, rollout, "s-other", "SessionStart")}
     proc = run_hook("codex", json.dumps(start).encode(), git_repo, no_attrs)

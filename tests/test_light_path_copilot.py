@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import light_path as lp
 import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
 from bitloops import spool
-from bitloops.integrations import copilot, direct
+from bitloops.integrations import copilot
 
 LIGHT = "0196a7c2-light"
 FULL = "0196a7c2-other"
@@ -33,28 +34,8 @@ def _payload(repo: Path, sid: str, name: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def _located(repo: Path) -> direct.Located:
-    located = direct.locate(str(repo))
-    assert located is not None
-    return located
-
-
 def _started(repo: Path, sid: str) -> None:
     copilot.handle(_payload(repo, sid, "sessionStart", source="new"))
-
-
-def _rows(repo: Path) -> list[tuple[str, str]]:
-    with bitloops.Repository.open(repo) as r:
-        rows = r.store.execute("SELECT session_id, line FROM live_events ORDER BY id")
-    return [(str(sid), str(line)) for sid, line in rows]
-
-
-def _masked(line: str) -> str:
-    """The stored line with its event id, time and session id masked, byte for byte else."""
-    event = json.loads(line)
-    for key in ("event_id", "ts", "session_id"):
-        line = line.replace(json.dumps(event[key]), '"X"')
-    return line
 
 
 PATCH = (
@@ -117,31 +98,33 @@ def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, case: s
     fields = _filled(git_repo, fields)
     _started(git_repo, LIGHT)
     _started(git_repo, FULL)
-    before = len(_rows(git_repo))
-    assert copilot._fast(_located(git_repo), _payload(git_repo, LIGHT, name, **fields))
+    before = len(lp.rows(git_repo, starts=True))
+    assert copilot._fast(lp.located(git_repo), _payload(git_repo, LIGHT, name, **fields))
     copilot.handle(_payload(git_repo, FULL, name, **fields))
-    rows = _rows(git_repo)[before:]
+    rows = lp.rows(git_repo, starts=True)[before:]
     light = [line for sid, line in rows if sid == LIGHT]
     full = [line for sid, line in rows if sid == FULL]
     assert [json.loads(line)["kind"] for line in light] == kinds
-    assert [_masked(line) for line in light] == [_masked(line) for line in full]
+    assert [lp.masked(line, seq=False) for line in light] == [
+        lp.masked(line, seq=False) for line in full
+    ]
     assert all(AWS_KEY not in line for _, line in rows)
 
 
 def test_a_pre_tool_use_records_nothing_lightly(git_repo: Path) -> None:
     """preToolUse: nothing recorded, and no full path needed."""
     _started(git_repo, LIGHT)
-    before = _rows(git_repo)
+    before = lp.rows(git_repo, starts=True)
     pre = _payload(git_repo, LIGHT, "preToolUse", toolName="view", toolArgs='{"path": "x"}')
-    assert copilot._fast(_located(git_repo), pre)
-    assert _rows(git_repo) == before
+    assert copilot._fast(lp.located(git_repo), pre)
+    assert lp.rows(git_repo, starts=True) == before
 
 
 def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
     """Session start and end, the turn's stop, a create (git says whether it is new), the
     initial prompt again, a new model or events file, an unknown or ended session: the
     full path records them."""
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     prompt = _payload(git_repo, LIGHT, "userPromptSubmitted", prompt="hi")
     assert not copilot._fast(located, prompt)  # no database, no session
     copilot.handle(_payload(git_repo, LIGHT, "sessionStart", initialPrompt="hello"))
@@ -180,7 +163,7 @@ def test_an_events_file_found_for_the_session_is_left_to_the_full_path(
     monkeypatch.setenv("COPILOT_HOME", str(home))
     bare = {"hookEventName": "userPromptSubmitted", "sessionId": LIGHT, "cwd": str(git_repo)}
     copilot.handle({**bare, "hookEventName": "sessionStart"})
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     assert copilot._fast(located, {**bare, "prompt": "no file yet"})
     events = home / "session-state" / LIGHT / "events.jsonl"
     events.parent.mkdir(parents=True)

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import light_path as lp
 import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
 from bitloops import spool
-from bitloops.integrations import cursor, direct
+from bitloops.integrations import cursor
 
 LIGHT = "cur-light"
 FULL = "cur-other"
@@ -36,30 +37,10 @@ def _payload(repo: Path, sid: str, name: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def _located(repo: Path) -> direct.Located:
-    located = direct.locate(str(repo))
-    assert located is not None
-    return located
-
-
 def _started(repo: Path, sid: str) -> None:
     """Start the session and record its first prompt (the full path claims the capture)."""
     cursor.handle(_payload(repo, sid, "sessionStart"))
     cursor.handle(_payload(repo, sid, "beforeSubmitPrompt", prompt="first"))
-
-
-def _rows(repo: Path) -> list[tuple[str, str]]:
-    with bitloops.Repository.open(repo) as r:
-        rows = r.store.execute("SELECT session_id, line FROM live_events ORDER BY id")
-    return [(str(sid), str(line)) for sid, line in rows]
-
-
-def _masked(line: str) -> str:
-    """The stored line with its event id, time and session id masked, byte for byte else."""
-    event = json.loads(line)
-    for key in ("event_id", "ts", "session_id"):
-        line = line.replace(json.dumps(event[key]), '"X"')
-    return line
 
 
 # One payload (without the common fields) per kind of event the light path plans.
@@ -126,14 +107,16 @@ def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, case: s
     fields = _filled(git_repo, fields)
     _started(git_repo, LIGHT)
     _started(git_repo, FULL)
-    before = len(_rows(git_repo))
-    assert cursor._fast(_located(git_repo), _payload(git_repo, LIGHT, name, **fields))
+    before = len(lp.rows(git_repo, starts=True))
+    assert cursor._fast(lp.located(git_repo), _payload(git_repo, LIGHT, name, **fields))
     cursor.handle(_payload(git_repo, FULL, name, **fields))
-    rows = _rows(git_repo)[before:]
+    rows = lp.rows(git_repo, starts=True)[before:]
     light = [line for sid, line in rows if sid == LIGHT]
     full = [line for sid, line in rows if sid == FULL]
     assert [json.loads(line)["kind"] for line in light] == kinds
-    assert [_masked(line) for line in light] == [_masked(line) for line in full]
+    assert [lp.masked(line, seq=False) for line in light] == [
+        lp.masked(line, seq=False) for line in full
+    ]
     assert all(AWS_KEY not in line for _, line in rows)
 
 
@@ -141,29 +124,29 @@ def test_before_events_and_a_plain_pre_tool_use_record_nothing_lightly(git_repo:
     """beforeShellExecution, beforeReadFile and a preToolUse of a plain tool: nothing, and
     no full path needed."""
     _started(git_repo, LIGHT)
-    before = _rows(git_repo)
-    located = _located(git_repo)
+    before = lp.rows(git_repo, starts=True)
+    located = lp.located(git_repo)
     for name, fields in [
         ("beforeShellExecution", {"command": "ls"}),
         ("beforeReadFile", {"file_path": str(git_repo / "README.md")}),
         ("preToolUse", {"tool_name": "Read", "tool_input": {"file_path": "README.md"}}),
     ]:
         assert cursor._fast(located, _payload(git_repo, LIGHT, name, **fields))
-    assert _rows(git_repo) == before
+    assert lp.rows(git_repo, starts=True) == before
 
 
 def test_a_shell_command_reported_twice_is_recorded_once(git_repo: Path) -> None:
     """afterShellExecution claims the command (full path); postToolUse of it is then light
     and records nothing, as the full path would."""
     _started(git_repo, LIGHT)
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     shell = _payload(git_repo, LIGHT, "afterShellExecution", command="ls", output="a\n")
     assert not cursor._fast(located, shell)  # the claim is written to the state
     cursor.handle(shell)
     twin = _payload(git_repo, LIGHT, "postToolUse", tool_name="Shell", tool_input={"command": "ls"})
-    before = _rows(git_repo)
+    before = lp.rows(git_repo, starts=True)
     assert cursor._fast(located, twin)
-    assert _rows(git_repo) == before
+    assert lp.rows(git_repo, starts=True) == before
     other = _payload(
         git_repo, LIGHT, "postToolUse", tool_name="Shell", tool_input={"command": "pwd"}
     )
@@ -173,7 +156,7 @@ def test_a_shell_command_reported_twice_is_recorded_once(git_repo: Path) -> None
 def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
     """Session start and end, stop, answers, file edits, a first capture, a new model or
     transcript, an unknown or ended session: the full path records them."""
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     prompt = _payload(git_repo, LIGHT, "beforeSubmitPrompt", prompt="hi")
     assert not cursor._fast(located, prompt)  # no database, no session
     cursor.handle(_payload(git_repo, LIGHT, "sessionStart"))
@@ -211,11 +194,6 @@ def _blocked(repo: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(blocker)}
 
 
-def _bounded(repo: Path, ms: int = 300) -> None:
-    (repo / ".bitloops").mkdir(exist_ok=True)
-    (repo / ".bitloops" / "settings.json").write_text(json.dumps({"hook_busy_timeout_ms": ms}))
-
-
 def _session_started_by_hooks(repo: Path) -> None:
     _hook(repo, _payload(repo, LIGHT, "sessionStart"))
     _hook(repo, _payload(repo, LIGHT, "beforeSubmitPrompt", prompt="first"))
@@ -250,7 +228,7 @@ def test_the_hook_command_takes_the_light_path(git_repo: Path) -> None:
 def test_a_busy_database_spools_on_the_light_path(git_repo: Path) -> None:
     """The write lock held elsewhere: the light path spools the payload, redacted; the next
     hook replays it first, in order."""
-    _bounded(git_repo)
+    lp.bounded(git_repo)
     _session_started_by_hooks(git_repo)
     holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
     holder.execute("BEGIN IMMEDIATE")

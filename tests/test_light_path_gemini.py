@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import light_path as lp
 import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
 from bitloops import spool
-from bitloops.integrations import direct, gemini
+from bitloops.integrations import gemini
 
 FAST = "gm-fast"
 FULL = "gm-full"
@@ -63,43 +64,17 @@ def _events(repo: Path, session_file: Path) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _rows(repo: Path) -> list[tuple[str, str]]:
-    with bitloops.Repository.open(repo) as r:
-        rows = r.store.execute(
-            "SELECT session_id, line FROM live_events WHERE kind != 'session_start' ORDER BY id"
-        )
-    return [(sid, line) for sid, line in rows]
-
-
-def _kinds(repo: Path) -> list[str]:
-    return [json.loads(line)["kind"] for _, line in _rows(repo)]
-
-
-def _masked(line: str) -> str:
-    """The stored line with the fields that differ between two sessions masked."""
-    event = json.loads(line)
-    for key in ("event_id", "ts", "session_id"):
-        line = line.replace(json.dumps(event[key]), '"X"')
-    return line.replace(f'"seq":{event["seq"]}', '"seq":0')
-
-
-def _located(repo: Path) -> direct.Located:
-    located = direct.locate(str(repo))
-    assert located is not None
-    return located
-
-
 def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, tmp_path: Path) -> None:
     """Each event through _fast and through handle: byte-for-byte the same lines."""
     session_file = tmp_path / "session.jsonl"
     _start(git_repo, session_file, FAST, FULL)
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     for payload in _events(git_repo, session_file):
         assert gemini._fast(located, {**payload, "session_id": FAST}), payload["hook_event_name"]
         gemini.handle({**payload, "session_id": FULL})
-    rows = _rows(git_repo)
-    fast = [_masked(line) for sid, line in rows if sid == FAST]
-    full = [_masked(line) for sid, line in rows if sid == FULL]
+    rows = lp.rows(git_repo, starts=False)
+    fast = [lp.masked(line, seq=True) for sid, line in rows if sid == FAST]
+    full = [lp.masked(line, seq=True) for sid, line in rows if sid == FULL]
     assert fast == full
     events = [json.loads(line) for sid, line in rows if sid == FAST]
     assert [e["kind"] for e in events] == [
@@ -114,7 +89,7 @@ def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, tmp_pat
 def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_path: Path) -> None:
     """Start, end, AfterAgent, AfterModel naming a new model, a new session file: declined."""
     session_file = tmp_path / "session.jsonl"
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     prompt = {**_base(git_repo, session_file, FAST, "BeforeAgent"), "prompt": "hi"}
     assert not gemini._fast(located, prompt)  # no database, no session yet
     _start(git_repo, session_file, FAST)
@@ -139,11 +114,13 @@ def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_pat
         "tool_name": "write_file",
         "tool_input": {"file_path": str(git_repo / "new.py"), "content": "x = 1\n"},
     }
-    assert _rows(git_repo) == []
+    assert lp.rows(git_repo, starts=False) == []
     # A write: git's index (read, not asked) tells an added file from a modified one.
     tracked = {**write, "tool_input": {"file_path": str(git_repo / "README.md"), "content": ""}}
     assert gemini._fast(located, write) and gemini._fast(located, tracked)
-    assert [json.loads(line)["payload"].get("change") for _, line in _rows(git_repo)] == [
+    assert [
+        json.loads(line)["payload"].get("change") for _, line in lp.rows(git_repo, starts=False)
+    ] == [
         None,
         "added",
         None,
@@ -152,15 +129,10 @@ def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_pat
     assert gemini._fast(located, prompt)
 
 
-def _bounded(repo: Path, ms: int = 300) -> None:
-    (repo / ".bitloops").mkdir(exist_ok=True)
-    (repo / ".bitloops" / "settings.json").write_text(json.dumps({"hook_busy_timeout_ms": ms}))
-
-
 def test_a_busy_database_spools_the_event(git_repo: Path, tmp_path: Path) -> None:
     """Write lock held elsewhere: the hook process spools; the next hook records both."""
     session_file = tmp_path / "session.jsonl"
-    _bounded(git_repo)
+    lp.bounded(git_repo)
     _start(git_repo, session_file, FAST)
     call = {**_events(git_repo, session_file)[4], "session_id": FAST}
     holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
@@ -173,10 +145,10 @@ def test_a_busy_database_spools_the_event(git_repo: Path, tmp_path: Path) -> Non
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert _rows(git_repo) == []
+    assert lp.rows(git_repo, starts=False) == []
     prompt = {**_base(git_repo, session_file, FAST, "BeforeAgent"), "prompt": "after"}
     assert_silent(run_hook("gemini", json.dumps(prompt).encode(), git_repo))
-    assert _kinds(git_repo) == ["tool_use", "file_change", "prompt"]
+    assert lp.kinds(git_repo) == ["tool_use", "file_change", "prompt"]
     assert not spool.pending(git_repo / ".git")
 
 
@@ -190,7 +162,7 @@ def test_an_invalid_payload_is_still_quarantined(git_repo: Path, tmp_path: Path)
     with bitloops.Repository.open(git_repo) as r:
         ((_, _, agent, source, reason, _),) = r.store.quarantined()
     assert (agent, source) == ("gemini", "hook") and "tool_name" in reason
-    assert _rows(git_repo) == []
+    assert lp.rows(git_repo, starts=False) == []
 
 
 @pytest.fixture
@@ -212,7 +184,7 @@ def test_a_real_hook_process_takes_the_light_path(
     for payload in (events[0], events[1], events[4]):
         stdin = json.dumps({**payload, "session_id": FAST}).encode()
         assert_silent(run_hook("gemini", stdin, git_repo, no_attrs))
-    assert _kinds(git_repo) == ["prompt", "tool_use", "file_change"]
+    assert lp.kinds(git_repo) == ["prompt", "tool_use", "file_change"]
     start = _base(git_repo, session_file, "gm-other", "SessionStart")
     proc = run_hook("gemini", json.dumps(start).encode(), git_repo, no_attrs)
     assert b"failed" in proc.stderr  # the check is real: the full path cannot run

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import light_path as lp
 import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
 from bitloops import spool
-from bitloops.integrations import direct, opencode
+from bitloops.integrations import opencode
 
 FAST = "ses_light0000000FAST"
 FULL = "ses_light0000000FULL"
@@ -99,42 +100,16 @@ def _events(repo: Path) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _rows(repo: Path) -> list[tuple[str, str]]:
-    with bitloops.Repository.open(repo) as r:
-        rows = r.store.execute(
-            "SELECT session_id, line FROM live_events WHERE kind != 'session_start' ORDER BY id"
-        )
-    return [(sid, line) for sid, line in rows]
-
-
-def _kinds(repo: Path) -> list[str]:
-    return [json.loads(line)["kind"] for _, line in _rows(repo)]
-
-
-def _masked(line: str) -> str:
-    """The stored line with the fields that differ between two sessions masked."""
-    event = json.loads(line)
-    for key in ("event_id", "ts", "session_id"):
-        line = line.replace(json.dumps(event[key]), '"X"')
-    return line.replace(f'"seq":{event["seq"]}', '"seq":0')
-
-
-def _located(repo: Path) -> direct.Located:
-    located = direct.locate(str(repo))
-    assert located is not None
-    return located
-
-
 def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path) -> None:
     """Each event through _fast and through handle: byte-for-byte the same lines."""
     _start(git_repo, FAST, FULL)
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     for payload in _events(git_repo):
         assert opencode._fast(located, _for(payload, FAST)), payload["event"]
         opencode.handle(_for(payload, FULL))
-    rows = _rows(git_repo)
-    fast = [_masked(line) for sid, line in rows if sid == FAST]
-    full = [_masked(line) for sid, line in rows if sid == FULL]
+    rows = lp.rows(git_repo, starts=False)
+    fast = [lp.masked(line, seq=True) for sid, line in rows if sid == FAST]
+    full = [lp.masked(line, seq=True) for sid, line in rows if sid == FULL]
     assert fast == full
     events = [json.loads(line) for sid, line in rows if sid == FAST]
     assert [e["kind"] for e in events] == [
@@ -151,19 +126,19 @@ def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path) -> None
 def test_a_part_is_claimed_once_whichever_path_takes_it(git_repo: Path) -> None:
     """A part sent again (a second plugin copy) records nothing, on either path."""
     _start(git_repo, FAST)
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     prompt, _, _, _, _, edit = (_for(p, FAST) for p in _events(git_repo)[:6])
     assert opencode._fast(located, prompt)
     assert not opencode._fast(located, prompt)  # nothing to record: the full path decides
     opencode.handle(prompt)
     opencode.handle(edit)
     assert not opencode._fast(located, edit)
-    assert _kinds(git_repo) == ["prompt", "tool_use", "file_change"]
+    assert lp.kinds(git_repo) == ["prompt", "tool_use", "file_change"]
 
 
 def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path) -> None:
     """Creation, deletion, a new model, an unknown session, a file git must judge: declined."""
-    located = _located(git_repo)
+    located = lp.located(git_repo)
     prompt = _for(_events(git_repo)[0], FAST)
     assert not opencode._fast(located, prompt)  # no database, no session yet
     _start(git_repo, FAST)
@@ -183,23 +158,20 @@ def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path) -> None
     assert not opencode._fast(located, {**prompt, "bitloops_opencode": 2})
     assert not opencode._fast(located, {**prompt, "event": {"type": "x"}})
     assert not opencode._fast(located, _for(_events(git_repo)[0], "ses_unknown"))
-    assert _rows(git_repo) == []
+    assert lp.rows(git_repo, starts=False) == []
     assert opencode._fast(located, write)  # git's index, read here, says it is new
-    assert [json.loads(line)["payload"].get("change") for _, line in _rows(git_repo)] == [
+    assert [
+        json.loads(line)["payload"].get("change") for _, line in lp.rows(git_repo, starts=False)
+    ] == [
         None,
         "added",
     ]
     assert opencode._fast(located, prompt)
 
 
-def _bounded(repo: Path, ms: int = 300) -> None:
-    (repo / ".bitloops").mkdir(exist_ok=True)
-    (repo / ".bitloops" / "settings.json").write_text(json.dumps({"hook_busy_timeout_ms": ms}))
-
-
 def test_a_busy_database_spools_and_the_replay_claims_the_part(git_repo: Path) -> None:
     """Write lock held elsewhere: the hook process spools; the next hook records it once."""
-    _bounded(git_repo)
+    lp.bounded(git_repo)
     _start(git_repo, FAST)
     edit = _for(_events(git_repo)[5], FAST)
     holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
@@ -210,12 +182,12 @@ def test_a_busy_database_spools_and_the_replay_claims_the_part(git_repo: Path) -
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert _rows(git_repo) == []
+    assert lp.rows(git_repo, starts=False) == []
     prompt = _for(_events(git_repo)[0], FAST)
     assert_silent(run_hook("opencode", json.dumps(prompt).encode(), git_repo))
-    assert _kinds(git_repo) == ["tool_use", "file_change", "prompt"]
+    assert lp.kinds(git_repo) == ["tool_use", "file_change", "prompt"]
     assert not spool.pending(git_repo / ".git")
-    assert not opencode._fast(_located(git_repo), edit)  # the replay claimed it
+    assert not opencode._fast(lp.located(git_repo), edit)  # the replay claimed it
 
 
 def test_an_invalid_payload_is_still_quarantined(git_repo: Path) -> None:
@@ -228,7 +200,7 @@ def test_an_invalid_payload_is_still_quarantined(git_repo: Path) -> None:
     with bitloops.Repository.open(git_repo) as r:
         ((_, _, agent, source, reason, _),) = r.store.quarantined()
     assert (agent, source) == ("opencode", "hook") and "properties" in reason
-    assert _rows(git_repo) == []
+    assert lp.rows(git_repo, starts=False) == []
 
 
 @pytest.fixture
@@ -247,7 +219,7 @@ def test_a_real_hook_process_takes_the_light_path(git_repo: Path, no_attrs: dict
     for payload in (events[0], events[5], events[10]):
         stdin = json.dumps(_for(payload, FAST)).encode()
         assert_silent(run_hook("opencode", stdin, git_repo, no_attrs))
-    assert _kinds(git_repo) == ["prompt", "tool_use", "file_change", "note"]
+    assert lp.kinds(git_repo) == ["prompt", "tool_use", "file_change", "note"]
     created = _for(_event(git_repo, "session.created", {"info": {"id": "SID"}}), "ses_other")
     proc = run_hook("opencode", json.dumps(created).encode(), git_repo, no_attrs)
     assert proc.returncode == 0
