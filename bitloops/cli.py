@@ -588,17 +588,25 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _nothing_recorded(cwd: Path) -> bool:
-    """True in a work tree whose repository never had a database (status creates none).
+    """True in a work tree whose repository never had a database and holds no committed
+    checkpoint (status creates nothing there).
 
     A database that existed (its marker is there) is opened even when missing, so that
-    its loss is reported.
+    its loss is reported; a teammate's clone, so that their checkpoints are counted.
     """
+    from .checkpoint_files import CHECKPOINTS_DIR
+    from .checkpoint_ref import CHECKPOINT_REF
     from .gitutil import Git
     from .repository import DB_MARKER_RELATIVE_PATH, DB_RELATIVE_PATH
 
-    common = Git.locate(cwd).common_dir
+    paths = Git.locate(cwd)
+    common = paths.common_dir
+    if (common / DB_RELATIVE_PATH).exists() or (common / DB_MARKER_RELATIVE_PATH).exists():
+        return False
+    git = Git(paths.toplevel)
     return (
-        not (common / DB_RELATIVE_PATH).exists() and not (common / DB_MARKER_RELATIVE_PATH).exists()
+        git.try_run("rev-parse", "--verify", "--quiet", f"HEAD:{CHECKPOINTS_DIR}") is None
+        and git.try_run("rev-parse", "--verify", "--quiet", CHECKPOINT_REF) is None
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from .codec import canonical_dumps, content_hash, format_ts
 if TYPE_CHECKING:
     from .repository import Repository
 
-__all__ = ["RebuildReport", "database_lost", "rebuild"]
+__all__ = ["RebuildReport", "adopt_committed", "database_lost", "rebuild"]
 
 _EXTRA_KEYS = ("format", "commits", "content_hash", "event_count")
 
@@ -162,16 +162,32 @@ def _copies(repo: Repository) -> Iterator[tuple[str, dict[str, Any], list[str]]]
             continue
         if isinstance(meta, dict):
             yield str(folder), meta, _lines(text)
-    # Folders committed on other branches, and in the checkpoint ref (ref mode, or a
-    # teammate's fetched): git holds them, read without a checkout.
+    yield from _committed_copies(repo, _branch_refs(repo))
+
+
+def _branch_refs(repo: Repository) -> list[str]:
+    """The local branches and the checkpoint ref: where committed folders are."""
     from .checkpoint_ref import CHECKPOINT_REF
 
     refs = (repo.git.try_run("for-each-ref", "--format=%(refname)", "refs/heads") or "").split()
-    for ref in [*refs, CHECKPOINT_REF]:
+    return [*refs, CHECKPOINT_REF]
+
+
+def _committed_copies(
+    repo: Repository, refs: list[str], wanted: Callable[[str], bool] | None = None
+) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
+    """The folders committed in ``refs`` (branches' trees, and the checkpoint ref: ref
+    mode, or a teammate's fetched), read without a checkout; ``wanted``, given a folder's
+    path in its tree (``<sha>/`` or ``<sha>/<checkpoint>/``), picks the ones read."""
+    from .checkpoint_ref import CHECKPOINT_REF
+
+    for ref in refs:
         prefix = "" if ref == CHECKPOINT_REF else f"{CHECKPOINTS_DIR}/"
         listing = repo.git.try_run("ls-tree", "-r", "--name-only", ref, "--", prefix or ".")
         metas = [p for p in (listing or "").splitlines() if p.endswith("/session.json")]
         metas = [p for p in metas if p.startswith(prefix)]
+        if wanted is not None:
+            metas = [p for p in metas if wanted(p[len(prefix) : -len("session.json")])]
         specs = [
             f"{ref}:{p}" for m in metas for p in (m, m[: -len("session.json")] + "transcript.jsonl")
         ]
@@ -188,6 +204,64 @@ def _copies(repo: Repository) -> Iterator[tuple[str, dict[str, Any], list[str]]]
                 continue
             if isinstance(found, dict):
                 yield f"{ref}:{base}", found, _lines(text_blob)
+
+
+# The database's meta key remembering the refs' tips adopt_committed last read.
+_ADOPTED_KEY = "adopted_tips"
+
+
+def adopt_committed(repo: Repository) -> int:
+    """Put into this database the checkpoints that committed folders hold and it lacks:
+    a teammate's, arrived with a branch (its folders) or by ``bitloops fetch`` (the ref).
+
+    Each is verified against its content hash first, as :func:`rebuild` does; folders only
+    in the work tree are never taken (anyone can write one; a commit vouches for it). Run
+    by the read commands and API calls that list or count checkpoints, so a clone that
+    made none still finds them all. Cheap when no branch or ref moved since the last call
+    (their tips are remembered); returns how many checkpoints were added.
+    """
+    import hashlib
+
+    from .checkpoint_ref import CHECKPOINT_REF
+
+    listed = repo.git.try_run(
+        "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", CHECKPOINT_REF
+    )
+    if listed is None:
+        return 0
+    refs = [line.split(" ", 1)[1] for line in listed.splitlines() if " " in line]
+    signature = hashlib.sha256(listed.encode()).hexdigest()
+    store = repo.store
+    seen = store.execute("SELECT value FROM meta WHERE key = ?", (_ADOPTED_KEY,))
+    if seen and seen[0][0] == signature:
+        return 0
+    known = {str(r[0]) for r in store.execute("SELECT DISTINCT commit_sha FROM checkpoints")}
+    ids = {str(r[0]) for r in store.execute("SELECT checkpoint_id FROM checkpoints")}
+
+    def unknown(folder: str) -> bool:  # <sha>/ or <sha>/<checkpoint id>/
+        return folder.split("/", 1)[0] not in known or folder.count("/") > 1
+
+    added = 0
+    for _, meta, lines in _committed_copies(repo, refs, unknown):
+        cid = meta.get("checkpoint_id")
+        if not isinstance(cid, str) or cid in ids:
+            continue
+        try:
+            _restore(repo, meta, lines)
+        except (ValueError, KeyError, TypeError):
+            continue  # a folder that does not verify is not taken (verify reports it)
+        ids.add(cid)
+        added += 1
+    if added:
+        _restore_link_files(repo, ids)
+        store.catch_up_index()
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_ADOPTED_KEY, signature),
+        )
+    return added
 
 
 def _folders(root: Path) -> Iterator[Path]:

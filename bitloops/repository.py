@@ -111,6 +111,7 @@ class Repository:
         self._shared: PostgresStore | None = None
         self._shared_pid = 0
         self._redactor: Redactor | None = None
+        self._adopted = False
 
     @classmethod
     def open(
@@ -335,8 +336,26 @@ class Repository:
 
     # -- the live state -----------------------------------------------------------------
 
+    def adopt_committed(self) -> int:
+        """Take into this clone's database the checkpoints committed folders hold and it
+        lacks (a teammate's, on a branch or in the fetched ref), verified against their
+        content hashes; how many. :meth:`status`, :meth:`checkpoints` and :meth:`search`
+        do it first, once per :class:`Repository`; cheap when no branch or ref moved."""
+        from .rebuild import adopt_committed
+
+        self._adopted = True
+        return adopt_committed(self)
+
+    def _adopt_once(self) -> None:
+        if not self._adopted:
+            try:
+                self.adopt_committed()
+            except GitError as exc:  # a git that cannot say: what is here still reads
+                log.warning("bitloops: committed checkpoints not read: %s", exc)
+
     def status(self) -> Status:
         """What is being captured: sessions open in this worktree, counts, agents seen."""
+        self._adopt_once()
         idle_after = timedelta(minutes=self.settings.idle_minutes)
         now = datetime.now(UTC)
         active = []
@@ -523,6 +542,11 @@ class Repository:
         in_files = self._from_files(sha)
         if in_files:
             return in_files[0]
+        if self.settings.checkpoint_files == "ref":
+            raise CheckpointNotFound(
+                f"commit {sha[:12]} has no checkpoint here; if a teammate recorded it, run "
+                "`bitloops fetch` to get the checkpoint ref (it is not fetched with branches)"
+            )
         raise CheckpointNotFound(
             f"commit {sha[:12]} has no checkpoint; it was made without a recorded session, "
             "or before bitloops was enabled"
@@ -553,6 +577,7 @@ class Repository:
         """
         from .codec import format_ts
 
+        self._adopt_once()
         sha = self._resolve(commit) if commit is not None else None
         query = CheckpointQuery(
             commit_sha=sha,
@@ -711,6 +736,7 @@ class Repository:
         """
         from .search import search
 
+        self._adopt_once()
         hits = search(self.store, query, limit=limit)
         shared = self.shared_store
         if shared is None:
