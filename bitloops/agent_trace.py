@@ -38,8 +38,11 @@ def _added_lines(diff: str) -> dict[str, list[tuple[int, str]]]:
     out: dict[str, list[tuple[int, str]]] = {}
     path: str | None = None
     number = 0
+    previous = ""
     for line in diff.split("\n"):
-        if line.startswith("+++ "):
+        # A file's header is "--- a" then "+++ b"; an added line reading "++ x" is "+++ x".
+        header, previous = previous.startswith("--- "), line
+        if header and line.startswith("+++ "):
             name = line[4:]
             if name.startswith('"') and name.endswith('"'):
                 name = name[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")

@@ -75,7 +75,8 @@ def _distill(args: argparse.Namespace, ctx: Context) -> int:
         captured.write(traceback.format_exc())
     finally:
         text = f"distill {args.ref}: exit {status}\n{captured.getvalue()}"
-        hooklog.write(Git.locate(ctx.cwd).common_dir, text, log_path=LOG_RELATIVE_PATH)
+        paths = Git.locate(ctx.cwd)
+        hooklog.write(paths.common_dir, text, log_path=LOG_RELATIVE_PATH, toplevel=paths.toplevel)
     return status
 
 

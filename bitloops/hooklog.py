@@ -47,8 +47,17 @@ MAX_LINE_CHARS = 1024
 _REDACT_CHARS = 8 * 1024
 
 
-def _redactor(common_dir: str | os.PathLike[str]) -> Redactor:
+def _redactor(common_dir: str | os.PathLike[str], toplevel: str | None = None) -> Redactor:
+    """The redactor of the work tree's current settings when they parse (``toplevel``);
+    else of the last settings that parsed; else the built-in rules."""
     from .redact import Redactor, default_redactor
+
+    if toplevel is not None:
+        from .integrations import direct
+
+        settings = direct.read_settings(toplevel)
+        if settings is not None:
+            return direct.redactor(settings)
     from .spool import last_settings
 
     patterns = last_settings(common_dir).get("redact", ())
@@ -58,10 +67,11 @@ def _redactor(common_dir: str | os.PathLike[str]) -> Redactor:
 def _bounded(text: str, redactor: Redactor) -> str:
     """``text`` redacted and cut to the entry bounds, at line boundaries."""
     lines = []
-    for line in text.splitlines():
-        # Cut before redacting (a 5 MB value costs seconds to redact), redact, cut again
-        # shorter: a secret split by the first cut lies past the second.
-        line = redactor.redact(line[:_REDACT_CHARS])
+    # Cut each line before redacting (a 5 MB value costs seconds to redact), redact the
+    # whole (rules that span lines, a PEM block, see them all), cut again shorter: a
+    # secret split by the first cut lies past the second.
+    shortened = "\n".join(line[:_REDACT_CHARS] for line in text.splitlines())
+    for line in redactor.redact(shortened).splitlines():
         if len(line) > MAX_LINE_CHARS:
             line = f"{line[:MAX_LINE_CHARS]}[... {len(line) - MAX_LINE_CHARS} characters cut]"
         lines.append(line)
@@ -92,16 +102,19 @@ def write(
     *,
     redactor: Redactor | None = None,
     log_path: str = LOG_RELATIVE_PATH,
+    toplevel: str | os.PathLike[str] | None = None,
 ) -> str:
     """Append one entry (a time, then ``text``) to the hook log, redacted and bounded.
 
     ``log_path`` (relative to the git common directory) names another log kept the same
-    way (the detached distiller's). Returns the log's path, or what happened to it when
-    it could not be written. Never raises.
+    way (the detached distiller's). Without ``redactor``, the settings of ``toplevel``
+    (the work tree) redact, when given and they parse. Returns the log's path, or what
+    happened to it when it could not be written. Never raises.
     """
     log = os.path.join(common_dir, log_path)
     try:
-        entry = _bounded(text, redactor if redactor is not None else _redactor(common_dir))
+        top = None if toplevel is None else os.fspath(toplevel)
+        entry = _bounded(text, redactor if redactor is not None else _redactor(common_dir, top))
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         data = f"{stamp} {entry}\n".encode("utf-8", "backslashreplace")
         os.makedirs(os.path.dirname(log), exist_ok=True)
@@ -121,7 +134,12 @@ def write(
 
 
 def log_exception(
-    common_dir: str | os.PathLike[str], what: str, *, redactor: Redactor | None = None
+    common_dir: str | os.PathLike[str],
+    what: str,
+    *,
+    redactor: Redactor | None = None,
+    toplevel: str | os.PathLike[str] | None = None,
 ) -> str:
     """:func:`write` ``what`` and the traceback of the exception being handled."""
-    return write(common_dir, f"{what}\n{traceback.format_exc()}", redactor=redactor)
+    text = f"{what}\n{traceback.format_exc()}"
+    return write(common_dir, text, redactor=redactor, toplevel=toplevel)

@@ -309,7 +309,7 @@ def _log_failure(paths: RepoPaths | None, name: str) -> str:
         return "the traceback above"
     from .hooklog import log_exception  # redacted and bounded, as every hooks.log entry
 
-    return log_exception(paths.common_dir, f"{name} failed")
+    return log_exception(paths.common_dir, f"{name} failed", toplevel=paths.toplevel)
 
 
 def _rebasing(git_dir: Path) -> bool:
@@ -629,7 +629,8 @@ def _drop_superseded_links(paths: RepoPaths, olds: Sequence[str]) -> None:
 
     The new commit's link file names every checkpoint the old one's did, so an old
     uncommitted one (an amend made with ``--no-verify``, amended again) would only be
-    left behind, named after a commit no longer in any history.
+    left behind, named after a commit no longer in any history; one whose commit a
+    branch still holds stays.
     """
     from .checkpoint_files import CHECKPOINTS_DIR
     from .checkpoint_links import LINK_FILE
@@ -642,6 +643,8 @@ def _drop_superseded_links(paths: RepoPaths, olds: Sequence[str]) -> None:
             continue
         if git.try_run("ls-files", "--error-unmatch", "--", f"{CHECKPOINTS_DIR}/{old}") is not None:
             continue  # tracked: git's history keeps it; the index decides, not us
+        if git.try_run("for-each-ref", "--count=1", "--contains", old, "refs/heads"):
+            continue  # still on a branch (another one holds the old commit): still needed
         link.unlink()
         try:
             folder.rmdir()  # only when nothing else is in it

@@ -177,16 +177,35 @@ def tracked(located: Located, rel: str) -> bool | None:
         return None
     if not name or len(name) >= 0xFFF:
         return None
-    flags = bytes([(len(name) >> 8) & 0x0F, len(name) & 0xFF])
-    at = data.find(name + b"\0", 12)
-    while at >= 0:
-        # The two flag bytes end right before the path (their high nibble holds other
-        # flags), or two bytes earlier when the extended bit says two more bytes follow.
-        if at >= 2 and data[at - 1] == flags[1] and data[at - 2] & 0x0F == flags[0]:
+    if name + b"\0" not in data:
+        return False  # the common answer for a new file, without walking the entries
+    return _in_entries(data, name)
+
+
+def _in_entries(data: bytes, name: bytes) -> bool:
+    """Whether the index's entries (version 2 or 3, sorted by path) hold ``name``.
+
+    Each entry: 62 bytes (times, ids, mode, size, object id, then 2 bytes of flags whose
+    low 12 bits are the path's length), 2 more flag bytes when the extended bit is set
+    (version 3), the path, then NUL padding to a multiple of 8 bytes.
+    """
+    count = int.from_bytes(data[8:12], "big")
+    pos = 12
+    for _ in range(count):
+        if pos + 62 > len(data):
+            return False
+        flags = int.from_bytes(data[pos + 60 : pos + 62], "big")
+        start = pos + 62 + (2 if flags & 0x4000 else 0)
+        length = flags & 0xFFF
+        end = data.find(b"\0", start) if length == 0xFFF else start + length
+        if end < 0:
+            return False
+        path = data[start:end]
+        if path == name:
             return True
-        if at >= 4 and data[at - 3] == flags[1] and data[at - 4] & 0x4F == 0x40 | flags[0]:
-            return True
-        at = data.find(name + b"\0", at + 1)
+        if path > name:
+            return False  # sorted: it is not further on
+        pos += (end - pos + 8) & ~7
     return False
 
 

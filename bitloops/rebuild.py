@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,8 @@ import attrs
 
 from .checkpoint_files import CHECKPOINTS_DIR
 from .codec import canonical_dumps, content_hash, format_ts
+from .errors import StoreError
+from .gitutil import is_sha
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["RebuildReport", "adopt_committed", "database_lost", "rebuild"]
 
 _EXTRA_KEYS = ("format", "commits", "content_hash", "event_count")
+# A checkpoint id: a UUID's text.
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @attrs.frozen(kw_only=True)
@@ -116,7 +121,7 @@ def rebuild(repo: Repository) -> RebuildReport:
             continue
         try:
             _restore(repo, meta, lines)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, StoreError) as exc:
             refused.setdefault(cid, f"{where}: {exc}")
             continue
         seen.add(cid)
@@ -202,7 +207,11 @@ def _committed_copies(
                 found = json.loads(meta_blob)
             except ValueError:
                 continue
-            if isinstance(found, dict):
+            # The folder is named after its commit: a header naming another is not it.
+            if (
+                isinstance(found, dict)
+                and found.get("commit_sha") == base[len(prefix) :].split("/", 1)[0]
+            ):
                 yield f"{ref}:{base}", found, _lines(text_blob)
 
 
@@ -239,7 +248,8 @@ def adopt_committed(repo: Repository) -> int:
     ids = {str(r[0]) for r in store.execute("SELECT checkpoint_id FROM checkpoints")}
 
     def unknown(folder: str) -> bool:  # <sha>/ or <sha>/<checkpoint id>/
-        return folder.split("/", 1)[0] not in known or folder.count("/") > 1
+        parts = folder.split("/")
+        return parts[1] not in ids if len(parts) > 2 else parts[0] not in known
 
     added = 0
     for _, meta, lines in _committed_copies(repo, refs, unknown):
@@ -248,8 +258,10 @@ def adopt_committed(repo: Repository) -> int:
             continue
         try:
             _restore(repo, meta, lines)
-        except (ValueError, KeyError, TypeError):
-            continue  # a folder that does not verify is not taken (verify reports it)
+        except (ValueError, KeyError, TypeError, StoreError):
+            # A folder that does not verify, or whose fields the tables refuse (a
+            # consistent hash proves only consistency): not taken, its insert undone.
+            continue
         ids.add(cid)
         added += 1
     if added:
@@ -295,6 +307,10 @@ def _restore(repo: Repository, meta: dict[str, Any], lines: list[str]) -> None:
     from .store.sqlite import CHECKPOINT_COLUMNS, CheckpointRow
 
     header = {k: v for k, v in meta.items() if k not in _EXTRA_KEYS}
+    # A folder is data anyone could have committed: a commit that is not a SHA (an
+    # option-shaped one would reach git as an option) or an id that is not one is refused.
+    if not is_sha(str(header["commit_sha"])) or not _ID.fullmatch(str(header["checkpoint_id"])):
+        raise ValueError("its commit SHA or checkpoint id is not one")
     stored = meta["content_hash"]
     if content_hash(header, lines) != stored:
         raise ValueError("its files do not hash to its content hash (purged, or changed)")

@@ -183,3 +183,12 @@ def test_command_line(git_repo: Path, tmp_path: Path) -> None:
         cwd=git_repo, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_an_added_line_reading_plus_plus_is_not_a_file_header() -> None:
+    """In a -U0 diff an added line "++ b" shows as "+++ b": a line of the file, not a
+    new file's header (which follows a "--- " line)."""
+    from bitloops.agent_trace import _added_lines
+
+    diff = "diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -0,0 +1,3 @@\n+a\n+++ b\n+c\n"
+    assert _added_lines(diff) == {"x.c": [(1, "a"), (2, "++ b"), (3, "c")]}

@@ -466,3 +466,19 @@ def test_no_deadline_stays_behind_after_a_hook(started: Path) -> None:
     """After an in-process hook, no deadline stays behind for the host process."""
     _hook(started, _prompt(started, "x"))
     assert live.seconds_left(5.0) == 5.0
+
+
+def test_log_entries_use_the_work_trees_own_redaction_rules(git_repo: Path) -> None:
+    """A pattern the repository's settings add redacts hooks.log and distill.log entries
+    written by the git hooks and the distiller, even before any agent hook ran."""
+    from bitloops import hooklog
+
+    (git_repo / ".bitloops").mkdir(exist_ok=True)
+    (git_repo / ".bitloops" / "settings.json").write_text(
+        json.dumps({"redact": {"extra_patterns": ["MYCORP-[0-9]+"]}})
+    )
+    common = git_repo / ".git"
+    for log in (hooklog.LOG_RELATIVE_PATH, "bitloops/distill.log"):
+        hooklog.write(common, "token MYCORP-123456", log_path=log, toplevel=git_repo)
+        text = (common / log).read_text()
+        assert "MYCORP-123456" not in text and "token" in text

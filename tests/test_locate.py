@@ -97,3 +97,15 @@ def test_tracked_leaves_the_unusual_to_git(tmp_path: Path, git_repo: Path) -> No
     found = locate(str(empty))
     assert found is not None
     assert tracked(found, "a.txt") is False
+
+
+def test_tracked_is_not_fooled_by_a_longer_path_ending_the_same(git_repo: Path) -> None:
+    """A path whose length byte happens to equal the byte before it elsewhere (47 is '/'):
+    only a whole entry counts, as git says."""
+    rel = "src/" + "a" * 40 + ".py"  # 47 characters
+    assert len(rel) == 47
+    commit_files(git_repo, {f"app/{rel}": "x"})
+    found = locate(str(git_repo))
+    assert found is not None
+    assert tracked(found, rel) is False
+    assert tracked(found, f"app/{rel}") is True

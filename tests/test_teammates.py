@@ -87,3 +87,30 @@ def test_ref_mode_says_to_fetch_then_reads_the_fetched_ref(git_repo: Path) -> No
     assert rewind.returncode == 0 and rewind.stdout.startswith(first[:12])
     assert first[:12] in bitloops_cli(mate, "search", "backoff").stdout
     assert "Checkpoints: 1 total" in bitloops_cli(mate, "status").stdout
+
+
+def test_a_folder_naming_an_option_as_its_commit_is_refused(git_repo: Path) -> None:
+    """A committed folder whose header is consistent (its hash recomputed) but names
+    `--output=FILE` as its commit is not taken: it would reach git as an option."""
+    from bitloops.codec import content_hash
+
+    enable(git_repo)
+    first = record_and_commit(git_repo, "a.py", "a = 1\n", "Add a")
+    record_and_commit(git_repo, "b.py", "b = 1\n", "Add b")  # carries a's folder
+    folder = git_repo / FOLDERS / first
+    meta = json.loads((folder / "session.json").read_text())
+    target = git_repo.parent / "written-by-git"
+    meta["commit_sha"] = f"--output={target}"
+    meta["checkpoint_id"] = "01a2ffff-0000-7000-8000-000000000001"
+    lines = (folder / "transcript.jsonl").read_text().splitlines()
+    header = {k: v for k, v in meta.items()
+              if k not in ("format", "commits", "content_hash", "event_count")}  # fmt: skip
+    meta["content_hash"] = content_hash(header, lines)
+    (folder / "session.json").write_text(json.dumps(meta))
+    git(git_repo, "add", "-f", str(folder / "session.json"))
+    git(git_repo, "commit", "-q", "--no-verify", "-m", "a hostile header")
+    mate = _clone(git_repo, "mate")
+    with bitloops.Repository.open(mate) as repo:
+        assert repo.adopt_committed() == 0
+    assert bitloops_cli(mate, "rewind").returncode in (0, 1)
+    assert not target.exists()

@@ -213,7 +213,11 @@ def test_token_off_loopback(tmp_path: Path, git_repo: Path) -> None:
         cookie = headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert get(local, "/", headers={"Cookie": cookie.split(";", 1)[0]})[0] == 200
-        assert get(local, "/", headers={"Cookie": "bitloops_token=nope"})[0] == 403
+        name = cookie.split("=", 1)[0]
+        assert name == f"bitloops_token_{parts.port}"
+        assert get(local, "/", headers={"Cookie": f"{name}=nope"})[0] == 403
+        # A path that a browser would read as another site's stays on this one.
+        assert get(local, f"/\\evil.example/?token={token}")[1]["location"] == "/evil.example/"
     finally:
         stop_server(proc)
 

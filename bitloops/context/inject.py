@@ -927,7 +927,9 @@ def _log_failure(agent: str, cwd: str, err: IO[str] | None) -> None:
         if located is not None:
             from ..hooklog import log_exception  # redacted and bounded
 
-            where = log_exception(located[2], f"{agent} context injection failed")
+            where = log_exception(
+                located[2], f"{agent} context injection failed", toplevel=located[0]
+            )
     except Exception:
         where = None
     if err is None:

@@ -306,7 +306,9 @@ def read_new_lines(
                             # Too long to read whole: passed over up to its newline (also
                             # across calls), never read again.
                             state.offset += len(line)
-                            state.skipping = True
+                            # Its newline may have come in the read already (a line of
+                            # just the bound): then the next line is read as usual.
+                            state.skipping = not line.endswith(b"\n")
                             _reading_problem(
                                 repo, state,
                                 f"{_shown(transcript)}: a line over "
@@ -633,9 +635,12 @@ def write_change(located: Located, rel: str) -> str:
         import subprocess  # only here: the light hook path seldom needs git
 
         try:
+            from ..store.live import seconds_left
+
             done = subprocess.run(
                 ["git", "ls-files", "--error-unmatch", "--", rel],
-                cwd=located[0], capture_output=True, timeout=30, check=False,
+                cwd=located[0], capture_output=True, timeout=max(0.1, seconds_left(30.0)),
+                check=False,
             )  # fmt: skip
         except subprocess.SubprocessError as exc:
             raise OSError(f"git ls-files failed: {exc}") from None
@@ -1416,9 +1421,15 @@ def _spool(repo: Repository, name: str, payload: Any, cwd: str | os.PathLike[str
         if spool.append(repo.paths.common_dir, entry, durable=durable, wait=wait):
             return
     except OSError:  # not writable: the user's cache folder
-        if spool.append_anywhere(repo.paths.common_dir, entry, wait=wait) is not None:
-            return
-    raise StoreError("the database and the hook spool both stayed locked; the event is lost")
+        pass
+    # Locked past the bound, or not writable: the user's cache folder has its own lock.
+    if spool.append_anywhere(repo.paths.common_dir, entry, wait=wait) is not None:
+        return
+    raise StoreError(
+        "the database and both hook spools (the git directory's and the user's cache "
+        "folder's) stayed locked or could not be written; the payload is kept in the "
+        "quarantine instead: raise hook_busy_timeout_ms, or check the disk and permissions"
+    )
 
 
 def _quarantine(repo: Repository, name: str, reason: str, raw: bytes, err: IO[str]) -> str:

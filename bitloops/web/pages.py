@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..errors import BitloopsError, CheckpointNotFound, UnknownRef
+from ..gitutil import is_sha
 from .html import Links, attr, clip, compact_json, esc, layout, short_sha
 
 if TYPE_CHECKING:
@@ -146,14 +147,18 @@ def _headers(repo: Repository, ids: Sequence[str]) -> list[Checkpoint]:
 
 def commit_subjects(repo: Repository, shas: Sequence[str]) -> dict[str, str]:
     """Each commit's subject line, in one git call (commits not in this clone are left out)."""
-    known = [sha for sha in dict.fromkeys(shas) if sha]
+    # Only full SHAs reach git: a stored header is data, and an option-shaped one
+    # (--output=FILE) must never become an option.
+    known = [sha for sha in dict.fromkeys(shas) if is_sha(sha)]
     if not known:
         return {}
     out: dict[str, str] = {}
-    text = repo.git.try_run("log", "--no-walk=unsorted", "--format=%H%x00%s", *known, "--")
+    text = repo.git.try_run(
+        "log", "--no-walk=unsorted", "--format=%H%x00%s", "--end-of-options", *known, "--"
+    )
     if text is None:  # one commit missing from this clone fails the call: ask one by one
         for sha in known:
-            one = repo.git.try_run("log", "-1", "--format=%H%x00%s", sha, "--")
+            one = repo.git.try_run("log", "-1", "--format=%H%x00%s", "--end-of-options", sha, "--")
             if one:
                 text = (text or "") + one
     for line in (text or "").splitlines():
@@ -485,9 +490,10 @@ def _why(cp: Checkpoint, retracted: Mapping[str, str], links: Links) -> str:
 
 
 def _diff(repo: Repository, sha: str) -> str:
-    text = repo.git.try_run(
-        "show", "--format=", "--patch", "-M", "--no-color", "--no-ext-diff", "--no-textconv", sha
-    )
+    text = None if not is_sha(sha) else repo.git.try_run(
+        "show", "--format=", "--patch", "-M", "--no-color", "--no-ext-diff", "--no-textconv",
+        "--end-of-options", sha,
+    )  # fmt: skip
     if text is None:
         return f'<p class="dim">Commit {esc(short_sha(sha))} is not in this clone.</p>'
     cut = len(text) > MAX_DIFF

@@ -161,8 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
             given = params.pop("token", None)
             if given is not None and hmac.compare_digest(given.encode(), token.encode()):
                 # Trade the token in the URL for a cookie, and drop it from the address bar.
-                clean = url.path + ("?" + urlencode(params) if params else "")
-                cookie = f"{_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
+                # One leading "/": "/\\evil.example" would leave this site in a browser.
+                clean = "/" + url.path.lstrip("/\\") + ("?" + urlencode(params) if params else "")
+                # Named per port: cookies ignore ports, and two servers on one host would
+                # overwrite each other's (other services on the host still see it: plain HTTP).
+                cookie = f"{self._cookie}={token}; HttpOnly; SameSite=Strict; Path=/"
                 extra = {"Location": clean, "Set-Cookie": cookie}
                 self._send(HTTPStatus.SEE_OTHER, b"", body, extra=extra)
                 return
@@ -171,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
                 jar.load(self.headers.get("Cookie") or "")
             except Exception:  # a malformed Cookie header is no token
                 jar = SimpleCookie()
-            held = jar.get(_COOKIE)
+            held = jar.get(self._cookie)
             if held is None or not hmac.compare_digest(held.value.encode(), token.encode()):
                 self._send(
                     HTTPStatus.FORBIDDEN,
@@ -211,6 +214,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/search":
             return search_page(repo, links, params.get("q", ""))
         return not_found(f"No page {path!r}.", "Start from the history.")
+
+    @property
+    def _cookie(self) -> str:
+        """The token cookie's name: one per port (cookies ignore ports)."""
+        return f"{_COOKIE}_{self.server.server_address[1]}"
 
     def _send(
         self,
