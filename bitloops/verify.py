@@ -1167,9 +1167,18 @@ def _unknown_folders(top: Path, own: set[str], linked: dict[str, set[str]]) -> l
 
 
 def _changed_checkpoint_files(repo: Repository) -> set[str]:
-    """SHAs whose committed checkpoint folder was modified in the work tree since."""
+    """SHAs whose committed checkpoint folder was modified in the work tree since, or
+    whose files git was told not to look at (``--skip-worktree``, ``--assume-unchanged``:
+    a way to hide an edit from ``git diff``), so that git's copy is compared."""
     out = repo.git.try_run("diff", "--name-only", "HEAD", "--", CHECKPOINTS_DIR) or ""
-    return {p.split("/")[3] for p in out.splitlines() if p.count("/") >= 4}
+    changed = {p.split("/")[3] for p in out.splitlines() if p.count("/") >= 4}
+    # `ls-files -v`: "S" marks skip-worktree, a lowercase tag assume-unchanged.
+    flagged = repo.git.try_run("ls-files", "-v", "--", CHECKPOINTS_DIR) or ""
+    for line in flagged.splitlines():
+        tag, _, path = line.partition(" ")
+        if (tag == "S" or tag.islower()) and path.count("/") >= 4:
+            changed.add(path.split("/")[3])
+    return changed
 
 
 def purge(

@@ -628,3 +628,31 @@ def test_hook_events_during_the_loss_are_spooled_and_recorded_after_the_rebuild(
         assert repo.checkpoint(cp.checkpoint_id).content_hash == cp.content_hash
         texts = [e.payload["text"] for e in repo.draft().events if e.kind == "prompt"]
         assert texts == ["while lost", "after"]
+
+
+def test_a_tampered_folder_hidden_from_git_diff_is_caught_by_gits_copy(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """Edited events and hash in the database, the work-tree folder rewritten to match and
+    hidden from `git diff` with --skip-worktree: git's copy still tells."""
+    from bitloops.verify import _rewrite_folder
+
+    cp = _checkpoint(repo, git_repo, "honest work")
+    _carry_folders(git_repo)
+    new_hash = _rewrite_events(repo, cp.checkpoint_id, "honest", "edited")
+    _sql(
+        repo,
+        "INSERT INTO break_glass VALUES ('x'); "
+        "UPDATE checkpoints SET content_hash = ? WHERE checkpoint_id = ?; "
+        "DELETE FROM break_glass",
+        (new_hash, cp.checkpoint_id),
+    )
+    folder = git_repo / CHECKPOINTS_DIR / cp.commit_sha
+    _rewrite_folder(repo, repo.checkpoint(cp.checkpoint_id))  # the forgery, consistent
+    files = [str(p.relative_to(git_repo)) for p in folder.iterdir()]
+    git(git_repo, "update-index", "--skip-worktree", "--", *files)
+    assert git(git_repo, "diff", "--name-only", "HEAD") == ""
+    report = repo.verify()
+    mismatch = [p for p in report.problems if p.kind == "files_mismatch"]
+    assert [p.checkpoint_id for p in mismatch] == [cp.checkpoint_id]
+    assert not report.ok
