@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
@@ -39,6 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from .errors import GitError
+from .gitutil import Git
 
 if TYPE_CHECKING:
     from .model import Checkpoint
@@ -197,7 +199,6 @@ def put_links_in_ref(toplevel: Path, commit: str, links: Sequence[Link]) -> str:
     """
     # the ref's own plumbing (compare-and-swap updates), as put_checkpoint uses it
     from .checkpoint_ref import _call, _commit, _entries, _mktree, _run, _update_ref, ref_tip
-    from .errors import GitError
 
     for _ in range(5):
         old = ref_tip(toplevel)
@@ -225,9 +226,6 @@ def put_links_in_ref(toplevel: Path, commit: str, links: Sequence[Link]) -> str:
 
 def _blobs(toplevel: Path, specs: Sequence[str]) -> dict[str, bytes]:
     """The blobs ``specs`` (``<tree-ish>:<path>``) name, read by one ``git cat-file``."""
-    from .errors import GitError
-    from .gitutil import Git
-
     try:
         return Git(toplevel).blob_bytes(specs)
     except GitError:
@@ -239,16 +237,10 @@ def _roots(toplevel: Path) -> list[str]:
     checkpoint ref's."""
     roots = [f"HEAD:{_FOLDERS}/"]
     try:
-        proc = subprocess.run(
-            ("git", "rev-parse", "--verify", "--quiet", f"{_REF}^{{commit}}"),
-            cwd=toplevel,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        out = Git(toplevel).try_run("rev-parse", "--verify", "--quiet", f"{_REF}^{{commit}}")
+    except GitError:
         return roots
-    tip = proc.stdout.decode().strip() if proc.returncode == 0 else ""
+    tip = (out or "").strip()
     if _COMMIT.fullmatch(tip):
         roots.append(f"{tip}:")
     return roots
@@ -257,16 +249,12 @@ def _roots(toplevel: Path) -> list[str]:
 def _listed(toplevel: Path, root: str) -> list[str]:
     """The commits that have a link file under ``root`` (one ``git ls-tree``)."""
     try:
-        proc = subprocess.run(
-            ("git", "ls-tree", "-r", "--name-only", root.rstrip("/").rstrip(":") or root),
-            cwd=toplevel,
-            capture_output=True,
-            timeout=60,
-            check=False,
+        out = Git(toplevel).try_run(
+            "ls-tree", "-r", "--name-only", root.rstrip("/").rstrip(":") or root
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except GitError:
         return []
-    names = proc.stdout.decode("utf-8", "replace").splitlines() if proc.returncode == 0 else []
+    names = (out or "").splitlines()
     return [
         name[: -len(LINK_FILE) - 1]
         for name in names

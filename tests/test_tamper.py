@@ -289,10 +289,9 @@ def test_a_real_purge_of_a_branch_name_still_verifies(
     assert len(report.purged) == 1
 
 
-def test_the_tip_rehashed_with_its_folder_deleted_is_caught_by_gits_copy(
-    repo: bitloops.Repository, git_repo: Path
-) -> None:
-    """Edited events, a new hash in the row, the work-tree folder gone: git's copy tells."""
+def _rehashed_tip(repo: bitloops.Repository, git_repo: Path) -> bitloops.Checkpoint:
+    """A checkpoint whose folder git committed, then its events edited and re-hashed in
+    the database (the forger's work, before touching the folder)."""
     cp = _checkpoint(repo, git_repo, "honest work")
     _carry_folders(git_repo)
     new_hash = _rewrite_events(repo, cp.checkpoint_id, "honest", "edited")
@@ -303,6 +302,14 @@ def test_the_tip_rehashed_with_its_folder_deleted_is_caught_by_gits_copy(
         "DELETE FROM break_glass",
         (new_hash, cp.checkpoint_id),
     )
+    return cp
+
+
+def test_the_tip_rehashed_with_its_folder_deleted_is_caught_by_gits_copy(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """Edited events, a new hash in the row, the work-tree folder gone: git's copy tells."""
+    cp = _rehashed_tip(repo, git_repo)
     shutil.rmtree(git_repo / CHECKPOINTS_DIR / cp.commit_sha)
     report = repo.verify()
     mismatch = [p for p in report.problems if p.kind == "files_mismatch"]
@@ -315,16 +322,7 @@ def test_a_forgery_committed_over_the_original_is_caught_by_gits_history(
     repo: bitloops.Repository, git_repo: Path
 ) -> None:
     """Re-hashed, folder rewritten to match and committed: the older commit still tells."""
-    cp = _checkpoint(repo, git_repo, "honest work")
-    _carry_folders(git_repo)
-    new_hash = _rewrite_events(repo, cp.checkpoint_id, "honest", "edited")
-    _sql(
-        repo,
-        "INSERT INTO break_glass VALUES ('x'); "
-        "UPDATE checkpoints SET content_hash = ? WHERE checkpoint_id = ?; "
-        "DELETE FROM break_glass",
-        (new_hash, cp.checkpoint_id),
-    )
+    cp = _rehashed_tip(repo, git_repo)
     checkpoint = repo._load_checkpoint(cp.checkpoint_id)
     write_checkpoint_dir(repo.toplevel, checkpoint, list(checkpoint.events.lines))  # type: ignore[attr-defined]
     _carry_folders(git_repo, "tidy")
@@ -637,16 +635,7 @@ def test_a_tampered_folder_hidden_from_git_diff_is_caught_by_gits_copy(
     hidden from `git diff` with --skip-worktree: git's copy still tells."""
     from bitloops.verify import _rewrite_folder
 
-    cp = _checkpoint(repo, git_repo, "honest work")
-    _carry_folders(git_repo)
-    new_hash = _rewrite_events(repo, cp.checkpoint_id, "honest", "edited")
-    _sql(
-        repo,
-        "INSERT INTO break_glass VALUES ('x'); "
-        "UPDATE checkpoints SET content_hash = ? WHERE checkpoint_id = ?; "
-        "DELETE FROM break_glass",
-        (new_hash, cp.checkpoint_id),
-    )
+    cp = _rehashed_tip(repo, git_repo)
     folder = git_repo / CHECKPOINTS_DIR / cp.commit_sha
     _rewrite_folder(repo, repo.checkpoint(cp.checkpoint_id))  # the forgery, consistent
     files = [str(p.relative_to(git_repo)) for p in folder.iterdir()]
