@@ -20,7 +20,7 @@ from pathlib import Path
 from _common import PAYLOAD, floor_connection, machine, median, new_git_repo, scratch, table
 
 import bitloops
-from bitloops.codec import canonical_dumps, event_line, format_ts, new_id, plain_copy
+from bitloops._codec import canonical_dumps, event_line, format_ts, new_id, plain_copy
 
 ROUNDS = 15
 WARMUP = 50

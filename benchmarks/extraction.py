@@ -2,7 +2,7 @@
 
 Quality: every session of ``tests/eval/frozen/`` (labelled and frozen before the
 extractor was tuned) and, for reference, of ``tests/eval/tuning/`` goes through
-:func:`bitloops.extract.extract`; the records are matched to the labels by the rule in
+:func:`bitloops.checkpoint.extract`; the records are matched to the labels by the rule in
 ``tests/extract_eval.py``: same category, and the label's normalised text contained in
 the record's normalised evidence excerpt, or a word-set Jaccard index of at least 0.5;
 one record per label. Precision = matched records / records, recall = matched labels /
@@ -31,8 +31,8 @@ from typing import Any
 from _common import PAYLOAD, commit, machine, median, new_git_repo, record_mix, scratch, table
 
 import bitloops
-import bitloops.extract
-from bitloops.summary import StructuredSummarizer
+import bitloops.checkpoint._extract
+from bitloops.checkpoint._summary import StructuredSummarizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from extract_eval import CATEGORIES, evaluate, sentence_count, sessions
@@ -99,11 +99,11 @@ def eval_mix(repo: Any, n: int) -> None:
 
 
 class ExtractTimer:
-    """Wraps :func:`bitloops.extract.extract` (looked up at each call) to add up its time."""
+    """Wraps :func:`bitloops.checkpoint.extract` (looked up at each call) to add up its time."""
 
     def __init__(self) -> None:
         self.spent = 0.0
-        self.original = bitloops.extract.extract
+        self.original = bitloops.checkpoint._extract.extract
 
     def __enter__(self) -> ExtractTimer:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -113,11 +113,11 @@ class ExtractTimer:
             finally:
                 self.spent += time.perf_counter() - start
 
-        bitloops.extract.extract = timed  # type: ignore[assignment]
+        bitloops.checkpoint._extract.extract = timed  # type: ignore[assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        bitloops.extract.extract = self.original  # type: ignore[assignment]
+        bitloops.checkpoint._extract.extract = self.original  # type: ignore[assignment]
 
 
 def promote_once(

@@ -27,7 +27,7 @@ from pathlib import Path
 from _common import machine, median, scratch, table
 
 import bitloops
-from bitloops.codec import canonical_dumps, format_ts, new_id
+from bitloops._codec import canonical_dumps, format_ts, new_id
 from bitloops.context import answers
 from bitloops.context.index import PATHS_FOR_SQL, WHY_FOR_PATH_SQL, index_rows, insert_rows
 from bitloops.context.review import render_markdown, review

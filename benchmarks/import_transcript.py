@@ -152,7 +152,7 @@ def generate(path: Path, cwd: str, megabytes: float) -> int:
 
 def floor(path: Path, events: list[tuple[str, str]], where: Path) -> float:
     """Seconds for the least any import does: parse, redact, dump and insert, once each."""
-    from bitloops.codec import canonical_dumps, event_line, format_ts, new_id
+    from bitloops._codec import canonical_dumps, event_line, format_ts, new_id
     from bitloops.redact import default_redactor
 
     redactor = default_redactor()
@@ -188,7 +188,7 @@ def floor(path: Path, events: list[tuple[str, str]], where: Path) -> float:
 _CHILD = """
 import json, resource, sys, time
 import bitloops
-from bitloops.importing import import_transcript
+from bitloops.capture._importing import import_transcript
 repo = bitloops.Repository.open(sys.argv[1])
 start = time.perf_counter()
 result = import_transcript(repo, "claude-code", sys.argv[2])

@@ -22,7 +22,7 @@ from pathlib import Path
 from _common import cache_bytecode, git, machine, median, new_git_repo, scratch, table
 
 import bitloops
-from bitloops.integrations import transcript_state as ts
+from bitloops.capture import _transcript_state as ts
 
 TARGET = 1.2
 

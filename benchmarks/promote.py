@@ -32,8 +32,8 @@ from _common import (
 )
 
 import bitloops
-import bitloops.checkpoint_files
-import bitloops.promote
+import bitloops.checkpoint._files
+import bitloops.checkpoint._promote
 
 RUNS = {1_000: 7, 10_000: 5, 100_000: 3}
 TARGET = 3.0  # promote / floor at 10k
@@ -71,21 +71,24 @@ def ours(repo_path: Path) -> tuple[float, dict[str, float], int]:
     """Seconds of ``promote()`` with the time of its phases, and the events promoted."""
     set_durability(repo_path, DURABILITY)
     timer = Timer()
-    build, write_files = bitloops.promote._build, bitloops.checkpoint_files.write_checkpoint_dir
+    build, write_files = (
+        bitloops.checkpoint._promote._build,
+        bitloops.checkpoint._files.write_checkpoint_dir,
+    )
     with bitloops.Repository.open(repo_path) as repo:
         store = repo.store
         store.draft_rows = timer.wrap("read draft", store.draft_rows)  # type: ignore[method-assign]
         # The write transaction: the database's write lock is held for all of it.
         store.move_draft = timer.wrap("write txn", store.move_draft)  # type: ignore[method-assign]
-        bitloops.promote._build = timer.wrap("build", build)
-        bitloops.checkpoint_files.write_checkpoint_dir = timer.wrap("files", write_files)
+        bitloops.checkpoint._promote._build = timer.wrap("build", build)
+        bitloops.checkpoint._files.write_checkpoint_dir = timer.wrap("files", write_files)
         try:
             start = time.perf_counter()
             checkpoint = repo.promote()
             total = time.perf_counter() - start
         finally:
-            bitloops.promote._build = build
-            bitloops.checkpoint_files.write_checkpoint_dir = write_files
+            bitloops.checkpoint._promote._build = build
+            bitloops.checkpoint._files.write_checkpoint_dir = write_files
         assert checkpoint is not None
         return total, timer.spent, len(checkpoint.events)
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from secrets_corpus import CLEAN, SECRETS
 from secrets_generators import GENERATORS, instances
 
-from bitloops.codec import canonical_dumps
+from bitloops._codec import canonical_dumps
 from bitloops.redact import default_redactor
 
 ROUNDS = 7

@@ -24,10 +24,10 @@ from pathlib import Path
 from _common import machine, median, scratch, table
 
 import bitloops
-from bitloops.checkpoint_files import CHECKPOINTS_DIR, write_checkpoint_dir
-from bitloops.codec import canonical_dumps, content_hash, format_ts, new_id, structure
+from bitloops._codec import canonical_dumps, content_hash, format_ts, new_id, structure
+from bitloops.checkpoint._files import CHECKPOINTS_DIR, write_checkpoint_dir
+from bitloops.checkpoint._transcript import Transcript
 from bitloops.model import Checkpoint
-from bitloops.transcript import Transcript
 
 EVENTS = 20
 RUNS = 5

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import (
+from bitloops._aliases import install as _install_aliases
+from bitloops.errors import (
     AgentConfigError,
     AgentNotSupported,
     AmbiguousCheckpoint,
@@ -60,9 +61,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .checkpoint_files import read_checkpoint_dir
-    from .context import FileHistoryEntry
-    from .model import (
+    from bitloops.capture._session import Session
+    from bitloops.checkpoint._files import read_checkpoint_dir
+    from bitloops.checkpoint._search import InvalidSearch, SearchHit
+    from bitloops.checkpoint._summary import StructuredSummarizer, Summarizer
+    from bitloops.checkpoint._transcript import Transcript
+    from bitloops.checkpoint._verify import Problem, PurgeReport, VerifyReport
+    from bitloops.context import FileHistoryEntry
+    from bitloops.model import (
         EVENT_KINDS,
         PLAN_STATUSES,
         RECORD_SOURCES,
@@ -84,15 +90,12 @@ if TYPE_CHECKING:
         Summary,
         Symbol,
     )
-    from .repository import Repository
-    from .search import InvalidSearch, SearchHit
-    from .session import Session
-    from .settings import Settings
-    from .summary import StructuredSummarizer, Summarizer
-    from .transcript import Transcript
-    from .verify import Problem, PurgeReport, VerifyReport
+    from bitloops.repository import Repository
+    from bitloops.settings import Settings
 
 __version__ = "0.1.0"
+
+_install_aliases()
 
 __all__ = [
     "EVENT_KINDS",
@@ -163,19 +166,19 @@ __all__ = [
 
 # name -> module that defines it, imported on first access
 _LAZY = {
-    "read_checkpoint_dir": "checkpoint_files",
+    "read_checkpoint_dir": "checkpoint._files",
     "FileHistoryEntry": "context",
     "Repository": "repository",
-    "InvalidSearch": "search",
-    "SearchHit": "search",
-    "Session": "session",
+    "InvalidSearch": "checkpoint._search",
+    "SearchHit": "checkpoint._search",
+    "Session": "capture._session",
     "Settings": "settings",
-    "StructuredSummarizer": "summary",
-    "Summarizer": "summary",
-    "Problem": "verify",
-    "PurgeReport": "verify",
-    "VerifyReport": "verify",
-    "Transcript": "transcript",
+    "StructuredSummarizer": "checkpoint._summary",
+    "Summarizer": "checkpoint._summary",
+    "Problem": "checkpoint._verify",
+    "PurgeReport": "checkpoint._verify",
+    "VerifyReport": "checkpoint._verify",
+    "Transcript": "checkpoint._transcript",
     **dict.fromkeys(
         (
             "EVENT_KINDS",

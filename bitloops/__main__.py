@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # the distiller's own agent session is bitloops at work, not the user's
     if len(args) == 2 and args[0] == "hook":
         # Imported only for `hook NAME`: the agent names are the registry's keys.
-        from .integrations import AGENTS, run_agent_hook
+        from bitloops.agents._registry import AGENTS, run_agent_hook
 
         if args[1] in AGENTS:
             # An agent runs this on every tool call: skip the CLI and argparse entirely.
@@ -28,13 +28,13 @@ def main(argv: list[str] | None = None) -> int:
                 cwd = os.sep
             raw: bytes | None = None
             try:  # past reasoning for the agent (context/inject.py), after recording
-                from .context.gate import may_answer, read_payload
+                from bitloops.context.gate import may_answer, read_payload
 
                 stdin, raw = read_payload(stdin)
                 if not may_answer(args[1], raw):
                     raw = None  # most events: the injection code is not even loaded
                 else:
-                    from .integrations.base import hold_deadline
+                    from bitloops.capture._runner import hold_deadline
 
                     hold_deadline()  # the injection after the hook waits within its bound
             except Exception:
@@ -44,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:  # run_hook catches everything; this is the last guard
                 sys.stderr.write(f"bitloops: the {args[1]} hook failed (the agent is unaffected)\n")
             if raw is not None:
-                from .context import inject
+                from bitloops.context import inject
 
                 inject.emit(args[1], raw, cwd, sys.stdout, sys.stderr)
             return 0
     if len(args) >= 2 and args[0] == "hook" and args[1] in ("pre-commit", "post-commit"):
-        from .idle import nothing_to_do
+        from bitloops.capture._idle import nothing_to_do
 
         # Most commits give these nothing to do: said without the CLI, git or the database.
         if nothing_to_do(args[1], args[2:]):
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if status is not None:
             return status
     # Imported here so that importing this module (as the console script does) costs nothing.
-    from .cli import main as run
+    from bitloops.cli._main import main as run
 
     return run(args)
 
@@ -69,9 +69,9 @@ def _git_hook(name: str, hook_args: list[str]) -> int | None:
     the CLI must (not a git hook, not inside a work tree: it says why)."""
     from pathlib import Path
 
-    from .errors import NotAGitRepository
-    from .gitutil import Git
-    from .hooks import HOOK_NAMES, run_hook
+    from bitloops.errors import NotAGitRepository
+    from bitloops.git._git import Git
+    from bitloops.git._hooks import HOOK_NAMES, run_hook
 
     if name not in HOOK_NAMES:
         return None
@@ -85,12 +85,12 @@ def _git_hook(name: str, hook_args: list[str]) -> int | None:
 
 
 def _in_distiller(hook: str) -> bool:
-    """True for an agent hook run inside the distiller's subprocess (see bitloops.distill)."""
+    """True for an agent hook run inside the distiller's subprocess (see checkpoint/_distill.py)."""
     import os
 
     if not os.environ.get("BITLOOPS_DISTILLER_SESSION"):
         return False
-    from .integrations import AGENTS
+    from bitloops.agents._registry import AGENTS
 
     return hook in AGENTS
 

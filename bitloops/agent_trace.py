@@ -15,12 +15,12 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .context.blame import _who, _writes  # the one attribution, shared with `blame`
-from .errors import CheckpointNotFound
+from bitloops.context.blame import _who, _writes  # the one attribution, shared with `blame`
+from bitloops.errors import CheckpointNotFound
 
 if TYPE_CHECKING:
-    from .model import Checkpoint
-    from .repository import Repository
+    from bitloops.model import Checkpoint
+    from bitloops.repository import Repository
 
 __all__ = ["AGENT_TRACE_VERSION", "VENDOR_KEY", "agent_trace"]
 
@@ -79,8 +79,8 @@ def agent_trace(repo: Repository, ref: str = "HEAD") -> dict[str, Any]:
     Raises :class:`~bitloops.UnknownRef` for a ref that names no commit and
     :class:`~bitloops.CheckpointNotFound` for a commit without a checkpoint.
     """
-    from . import __version__
-    from .codec import format_ts
+    from bitloops import __version__
+    from bitloops._codec import format_ts
 
     sha = repo.git.resolve_commit(ref)
     cps = repo.checkpoints(commit=sha)

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .codec import parse_ts
-from .errors import BitloopsError
+from bitloops._codec import parse_ts
+from bitloops.errors import BitloopsError
 
 if TYPE_CHECKING:
-    from .repository import Repository
-    from .verify import Problem
+    from bitloops.checkpoint._verify import Problem
+    from bitloops.repository import Repository
 
 __all__ = ["DoctorReport", "Finding", "diagnose"]
 
@@ -91,7 +91,7 @@ def diagnose(
 
 def _lost_database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     """A database that existed and is now empty or missing (not a fresh clone's)."""
-    from .rebuild import database_lost, rebuild
+    from bitloops.checkpoint._rebuild import database_lost, rebuild
 
     why = database_lost(repo)
     if why is None:
@@ -118,7 +118,7 @@ def _lost_database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Fi
 
 
 def _database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
-    from .store.sqlite import SCHEMA_VERSION
+    from bitloops.store.sqlite import SCHEMA_VERSION
 
     store = repo.store
     (result,) = store.execute("PRAGMA quick_check")[0]
@@ -143,7 +143,7 @@ def _hooks(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     import shlex
     from pathlib import Path
 
-    from .hooks import HOOK_NAMES, enable, hook_script, hooks_dir, is_bitloops_hook
+    from bitloops.git._hooks import HOOK_NAMES, enable, hook_script, hooks_dir, is_bitloops_hook
 
     folder = hooks_dir(repo.toplevel)
     ours = [n for n in HOOK_NAMES if is_bitloops_hook(folder / n)]
@@ -250,7 +250,7 @@ def _torn_folder(problem: Problem, intact: set[str]) -> bool:
 
 def _rewrite_folder(repo: Repository, checkpoint_id: str) -> None:
     """Write a checkpoint's folder from the database with the code promotion uses."""
-    from .checkpoint_files import CHECKPOINTS_DIR, checkpoint_dir
+    from bitloops.checkpoint._files import CHECKPOINTS_DIR, checkpoint_dir
 
     data = repo.store.checkpoint_data(checkpoint_id)
     if data is None:
@@ -353,8 +353,8 @@ def _outbox(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
 
 def _mcp(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     """Agents hooked up here whose bitloops MCP server entry is missing or out of date."""
-    from .agent_config import enabled_agents
-    from .mcp_config import apply, mcp_available, mcp_problems, plan_enable
+    from bitloops.agents._config import enabled_agents
+    from bitloops.agents._mcp_config import apply, mcp_available, mcp_problems, plan_enable
 
     repairable = mcp_available()
     for agent, message in mcp_problems(repo.toplevel, enabled_agents(repo.toplevel)):
@@ -379,7 +379,7 @@ def _mcp(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
 
 def _agent_hooks(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     """Agents hooked up here whose file lacks hook entries this version writes."""
-    from .agent_config import AGENT_CONFIGS, enable_agent, missing_events
+    from bitloops.agents._config import AGENT_CONFIGS, enable_agent, missing_events
 
     for name, events in missing_events(repo.toplevel).items():
         finding = Finding(
@@ -401,7 +401,7 @@ def _agent_hooks(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Find
 
 def _quarantine(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     """Hook payloads kept aside (unreadable, or rejected) and hook events still spooled."""
-    from . import spool
+    from bitloops.capture import _spool as spool
 
     if spool.pending(repo.paths.common_dir):
         finding = Finding(
@@ -412,7 +412,7 @@ def _quarantine(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Findi
             repair="record them now",
         )
         if fix:
-            from .integrations.base import drain_spool
+            from bitloops.capture._runner import drain_spool
 
             finding = attrs.evolve(finding, fixed=drain_spool(repo))
         yield finding
@@ -437,7 +437,7 @@ def _spool_elsewhere(repo: Repository, fix: bool, stale: timedelta) -> Iterator[
     those kept in the user's cache folder because the git directory was not writable."""
     import os
 
-    from . import spool
+    from bitloops.capture import _spool as spool
 
     common = repo.paths.common_dir
     cached = spool.spool_path(spool.fallback_dir(common))
@@ -452,7 +452,7 @@ def _spool_elsewhere(repo: Repository, fix: bool, stale: timedelta) -> Iterator[
         repair="record them now",
     )
     if fix:
-        from .integrations.base import drain_spool
+        from bitloops.capture._runner import drain_spool
 
         finding = attrs.evolve(finding, fixed=drain_spool(repo))
     yield finding
@@ -460,7 +460,7 @@ def _spool_elsewhere(repo: Repository, fix: bool, stale: timedelta) -> Iterator[
 
 def _distiller(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     """The optional LLM distiller: why its last distillation failed, if it did."""
-    from .distill import failure_message, last_distillation
+    from bitloops.checkpoint._distill import failure_message, last_distillation
 
     last = last_distillation(repo)
     message = None if last is None else failure_message(last)

@@ -102,7 +102,7 @@ class RecordNotFound(BitloopsError, LookupError):
 
 
 class UnknownAgent(BitloopsError, LookupError):
-    """No agent integration has the name asked for (see ``bitloops.integrations.AGENTS``)."""
+    """No agent integration has the name asked for (see ``bitloops.agents._registry.AGENTS``)."""
 
 
 class AgentNotSupported(UnknownAgent):

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal, NotRequired
 
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from . import __version__
-from .errors import BitloopsError
+from bitloops import __version__
+from bitloops.errors import BitloopsError
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from .repository import Repository
+    from bitloops.repository import Repository
 
 __all__ = ["INSTRUCTIONS", "MAX_ITEMS", "MAX_TEXT", "build_server", "describe", "serve"]
 
@@ -52,7 +52,7 @@ MAX_TEXT = 8_000
 MAX_ITEMS = 200
 #: The bound given to the read tools' answers, in characters.
 ANSWER_CHARS = 4_000
-#: Set in the environment of the agents the distiller runs (``bitloops.distill.SESSION_MARK``).
+#: Set in the environment of the agents the distiller runs (the distiller's ``SESSION_MARK``).
 DISTILLER_MARK = "BITLOOPS_DISTILLER_SESSION"
 
 
@@ -77,7 +77,7 @@ class _Recorder:
 
     def repo(self) -> Repository:
         if self._repo is None:
-            from .repository import Repository
+            from bitloops.repository import Repository
 
             repo = Repository.open(self.start)
             if not self.explicit and not _set_up(repo):
@@ -103,7 +103,7 @@ def _set_up(repo: Repository) -> bool:
     """Whether bitloops is in use here: its database exists or its git hooks are installed."""
     if repo.db_path.exists():
         return True
-    from .hooks import HOOK_NAMES, hooks_dir, is_bitloops_hook
+    from bitloops.git._hooks import HOOK_NAMES, hooks_dir, is_bitloops_hook
 
     folder = hooks_dir(repo.toplevel)
     return any(is_bitloops_hook(folder / name) for name in HOOK_NAMES)
@@ -158,7 +158,7 @@ def _build(state: _Recorder) -> MCPServer[Any]:
 
     def run(body: Callable[[Repository], str], *, records: bool = True) -> str:
         if records and os.environ.get(DISTILLER_MARK):
-            # Started by an agent the distiller runs (bitloops.distill): that session is
+            # Started by an agent the distiller runs (bitloops.checkpoint._distill): that session is
             # bitloops' own and must not write into the user's sessions, as its hooks don't.
             raise ToolError("this agent runs inside bitloops' distiller; nothing is recorded")
         with state.lock:

@@ -1,7 +1,7 @@
 """The data bitloops keeps: events, sessions, drafts and immutable checkpoints.
 
 Committed data is frozen; a change is a new object (``attrs.evolve``). All
-(de)serialisation goes through the private converter in :mod:`bitloops.codec`.
+(de)serialisation goes through the private converter in :mod:`bitloops._codec`.
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ class Annotation:
 class Summary:
     """The structured account of a checkpoint: what was asked, what was decided, why.
 
-    The built-in :class:`bitloops.summary.StructuredSummarizer` fills every field but
+    The built-in :class:`bitloops.checkpoint._summary.StructuredSummarizer` fills every field but
     ``text`` deterministically; a plugged-in summariser may add prose in ``text``.
     """
 

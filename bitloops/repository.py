@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .codec import new_id, parse_ts, structure
-from .errors import (
+from bitloops._codec import new_id, parse_ts, structure
+from bitloops.capture._session import Session, checked_text, prepare_payload
+from bitloops.checkpoint._transcript import Transcript
+from bitloops.errors import (
     BitloopsError,
     CheckpointFilesError,
     CheckpointNotFound,
@@ -24,23 +26,21 @@ from .errors import (
     InvalidPayload,
     UnknownRef,
 )
-from .gitutil import Git, RepoPaths
-from .model import Annotation, Checkpoint, DraftCommit, Status
-from .session import Session, checked_text, prepare_payload
-from .settings import SETTINGS_LOCAL_FILE, Settings, ensure_gitignore, load_settings
-from .store.sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
-from .transcript import Transcript
+from bitloops.git._git import Git, RepoPaths
+from bitloops.model import Annotation, Checkpoint, DraftCommit, Status
+from bitloops.settings import SETTINGS_LOCAL_FILE, Settings, ensure_gitignore, load_settings
+from bitloops.store.sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
 
 if TYPE_CHECKING:
-    from .context.history import FileHistoryEntry
-    from .importing import ImportResult
-    from .redact import Redactor
-    from .search import SearchHit
-    from .store.postgres import PostgresStore
-    from .summary import Summarizer
-    from .symbols import SymbolExtractor
-    from .sync import SyncReport
-    from .verify import PurgeReport, VerifyReport
+    from bitloops.capture._importing import ImportResult
+    from bitloops.checkpoint._search import SearchHit
+    from bitloops.checkpoint._summary import Summarizer
+    from bitloops.checkpoint._symbols import SymbolExtractor
+    from bitloops.checkpoint._sync import SyncReport
+    from bitloops.checkpoint._verify import PurgeReport, VerifyReport
+    from bitloops.context.history import FileHistoryEntry
+    from bitloops.redact import Redactor
+    from bitloops.store.postgres import PostgresStore
 
 __all__ = ["DB_MARKER_RELATIVE_PATH", "DB_RELATIVE_PATH", "Repository", "capture_setup"]
 
@@ -172,7 +172,7 @@ class Repository:
         if url is None:
             return None
         if self._shared is None or self._shared_pid != os.getpid():
-            from .store.postgres import PostgresStore
+            from bitloops.store.postgres import PostgresStore
 
             # A forked child must not share its parent's connection (as with SQLite).
             self._shared = PostgresStore(url)
@@ -187,7 +187,7 @@ class Repository:
         holds already is not stored again. A failure is reported in the result, not
         raised, and what was not sent stays queued.
         """
-        from .sync import sync
+        from bitloops.checkpoint._sync import sync
 
         return sync(self, queue_all=queue_all)
 
@@ -217,7 +217,7 @@ class Repository:
     def redactor(self) -> Redactor:
         """The redactor every payload passes before it is written."""
         if self._redactor is None:
-            from .redact import Redactor, default_redactor
+            from bitloops.redact import Redactor, default_redactor
 
             patterns = self.settings.redact_patterns
             self._redactor = Redactor(patterns) if patterns else default_redactor()
@@ -341,7 +341,7 @@ class Repository:
         lacks (a teammate's, on a branch or in the fetched ref), verified against their
         content hashes; how many. :meth:`status`, :meth:`checkpoints` and :meth:`search`
         do it first, once per :class:`Repository`; cheap when no branch or ref moved."""
-        from .rebuild import adopt_committed
+        from bitloops.checkpoint._rebuild import adopt_committed
 
         self._adopted = True
         return adopt_committed(self)
@@ -411,8 +411,8 @@ class Repository:
         own (see :meth:`promote_session`); open sessions keep recording. The newest
         checkpoint made is returned, or None.
         """
-        from .integrations.base import drain_spool
-        from .promote import promote_commit
+        from bitloops.capture._runner import drain_spool
+        from bitloops.checkpoint._promote import promote_commit
 
         sha = self.git.resolve_commit(ref)
         drain_spool(self)  # hook events spooled while the database was busy belong here
@@ -438,7 +438,7 @@ class Repository:
         return checkpoint
 
     def _default_summarizer(self) -> Summarizer:
-        from .summary import StructuredSummarizer
+        from bitloops.checkpoint._summary import StructuredSummarizer
 
         return StructuredSummarizer(extract=self.settings.extract_reasoning)
 
@@ -457,7 +457,7 @@ class Repository:
         return checkpoint
 
     def _promote_session(self, session_id: str, summarizer: Summarizer) -> Checkpoint | None:
-        from .promote import promote_session
+        from bitloops.checkpoint._promote import promote_session
 
         result = promote_session(self, session_id, summarizer)
         if result is None:
@@ -485,13 +485,13 @@ class Repository:
     def _write_folder(
         self, checkpoint: Checkpoint, lines: list[str], *, rewrite_missing: bool
     ) -> None:
-        from .checkpoint_files import folder_of, write_checkpoint_dir
+        from bitloops.checkpoint._files import folder_of, write_checkpoint_dir
 
         if self.settings.checkpoint_files == "none":
             return
         if self.settings.checkpoint_files == "ref":
             # Straight into refs/bitloops/checkpoints/v1: nothing in the work tree.
-            from .checkpoint_ref import put_checkpoint
+            from bitloops.git._ref import put_checkpoint
 
             if lines or rewrite_missing:
                 put_checkpoint(self.toplevel, checkpoint, lines or None)
@@ -518,7 +518,7 @@ class Repository:
         clone's or a teammate's.
         """
         if ref.startswith("cp:"):
-            from .context.history import load_checkpoint, resolve_checkpoint_prefix
+            from bitloops.context.history import load_checkpoint, resolve_checkpoint_prefix
 
             return load_checkpoint(self, resolve_checkpoint_prefix(self, ref))
         if self.store.has_checkpoint(ref):
@@ -575,7 +575,7 @@ class Repository:
         with this clone's. For a commit whose checkpoints are in neither (a teammate's,
         arrived with the branch or by ``bitloops fetch``), the committed folders are read.
         """
-        from .codec import format_ts
+        from bitloops._codec import format_ts
 
         self._adopt_once()
         sha = self._resolve(commit) if commit is not None else None
@@ -648,8 +648,8 @@ class Repository:
 
     def _from_files(self, sha: str) -> list[Checkpoint]:
         """The checkpoints of ``sha`` as committed in folders (work tree, else the ref)."""
-        from .checkpoint_files import checkpoint_dir, read_checkpoint_dir
-        from .errors import CheckpointFilesError
+        from bitloops.checkpoint._files import checkpoint_dir, read_checkpoint_dir
+        from bitloops.errors import CheckpointFilesError
 
         found: list[Checkpoint] = []
         folder = checkpoint_dir(self.toplevel, sha)
@@ -664,7 +664,7 @@ class Repository:
             except CheckpointFilesError:
                 pass
         else:  # the checkpoint ref, whatever this clone's own setting (fetched ones too)
-            from .checkpoint_ref import read_from_ref
+            from bitloops.git._ref import read_from_ref
 
             try:
                 found.append(read_from_ref(self.toplevel, sha))
@@ -672,7 +672,7 @@ class Repository:
                 pass
         # A rewritten commit (amend, rebase, cherry-pick): its committed link file names
         # the checkpoint's folder, verified against its content hash.
-        from .checkpoint_links import linked_checkpoints
+        from bitloops.checkpoint._links import linked_checkpoints
 
         ids = {cp.checkpoint_id for cp in found}
         found += [c for c in linked_checkpoints(self.toplevel, sha) if c.checkpoint_id not in ids]
@@ -682,7 +682,7 @@ class Repository:
         """Link the commit ``ref`` names to a checkpoint (after a rewrite); False if linked."""
         sha = self.git.resolve_commit(ref)
         if checkpoint_id.startswith("cp:"):
-            from .context.history import resolve_checkpoint_prefix
+            from bitloops.context.history import resolve_checkpoint_prefix
 
             checkpoint_id = resolve_checkpoint_prefix(self, checkpoint_id)
         if not self.store.has_checkpoint(checkpoint_id):
@@ -721,7 +721,7 @@ class Repository:
         touched it); retracted records are marked. Teammates' checkpoints count (the
         committed folders, the checkpoint ref, the shared store).
         """
-        from .context.history import history
+        from bitloops.context.history import history
 
         return history(self, path, symbol=symbol, line=line, limit=limit)
 
@@ -734,7 +734,7 @@ class Repository:
         :class:`~bitloops.InvalidSearch` for an empty query, an unbalanced double quote
         or a query that cannot be parsed even quoted.
         """
-        from .search import search
+        from bitloops.checkpoint._search import search
 
         self._adopt_once()
         hits = search(self.store, query, limit=limit)
@@ -765,13 +765,13 @@ class Repository:
         :class:`~bitloops.RecordNotFound` for an id this clone does not hold and
         :class:`~bitloops.InvalidPayload` for an empty reason.
         """
-        from .annotations import retract
+        from bitloops.checkpoint._annotations import retract
 
         return retract(self, record_id, because=because, by=by)
 
     def annotate(self, checkpoint_id: str, kind: str, body: dict[str, Any]) -> Annotation:
         """Append an annotation of ``kind`` (``distillation``) to a checkpoint; redacted."""
-        from .annotations import add
+        from bitloops.checkpoint._annotations import add
 
         if not self.store.has_checkpoint(checkpoint_id):
             raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r} to annotate")
@@ -781,13 +781,13 @@ class Repository:
         self, *, checkpoint_id: str | None = None, kind: str | None = None
     ) -> list[Annotation]:
         """The annotations (retractions, distillations) that match, oldest first."""
-        from .annotations import find
+        from bitloops.checkpoint._annotations import find
 
         return find(self.store, checkpoint_id=checkpoint_id, kind=kind)
 
     def retracted(self) -> dict[str, str]:
         """The ids of retracted why-records, each with the reason given."""
-        from .annotations import retracted
+        from bitloops.checkpoint._annotations import retracted
 
         return retracted(self.store)
 
@@ -796,7 +796,7 @@ class Repository:
 
         ``progress``, if given, is called with (checkpoints done, total) as it goes.
         """
-        from .verify import verify
+        from bitloops.checkpoint._verify import verify
 
         return verify(self, progress)
 
@@ -808,7 +808,7 @@ class Repository:
         :meth:`verify` report a purge rather than tampering. Files already in git
         history still hold the secret: rotate it.
         """
-        from .verify import purge
+        from bitloops.checkpoint._verify import purge
 
         return purge(self, secret, reason=reason, replacement=replacement)
 
@@ -819,11 +819,11 @@ class Repository:
     ) -> ImportResult:
         """Import an agent's whole transcript file as an ended session of this worktree.
 
-        See :func:`bitloops.importing.import_transcript`: importing the same file again
+        See :func:`bitloops.capture._importing.import_transcript`: importing the same file again
         adds nothing, and the next promotion puts the session in a checkpoint.
         ``session_id`` names the session of a file that does not name its own.
         """
-        from .importing import import_transcript
+        from bitloops.capture._importing import import_transcript
 
         return import_transcript(self, agent, path, session_id=session_id)
 
@@ -832,8 +832,8 @@ def capture_setup(toplevel: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """What this work tree has set up for capture, read from its files (nothing created):
     the bitloops git hooks installed, and the agents whose configuration runs bitloops'
     hooks (:attr:`~bitloops.Status.git_hooks`, :attr:`~bitloops.Status.agents_enabled`)."""
-    from .agent_config import enabled_agents
-    from .hooks import HOOK_NAMES, hooks_dir, is_bitloops_hook
+    from bitloops.agents._config import enabled_agents
+    from bitloops.git._hooks import HOOK_NAMES, hooks_dir, is_bitloops_hook
 
     folder = hooks_dir(toplevel)
     # git skips a hook file that is not executable: it is not installed then.

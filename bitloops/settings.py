@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from .errors import SettingsError
+from bitloops.errors import SettingsError
 
 __all__ = [
     "SETTINGS_FILE",
@@ -330,13 +330,13 @@ def _distiller(key: str, value: Any) -> DistillerSettings | None:
 
 
 def _context_injection(key: str, value: Any) -> dict[str, bool]:
-    from .context.inject import parse_kinds
+    from bitloops.context.inject import parse_kinds
 
     return parse_kinds(value)
 
 
 def _trusted_refs(key: str, value: Any) -> tuple[str, ...]:
-    from .context.inject import parse_trusted_refs
+    from bitloops.context.inject import parse_trusted_refs
 
     return parse_trusted_refs(value)
 

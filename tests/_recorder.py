@@ -158,7 +158,7 @@ def promote(repo_path: str, stop_at: str) -> None:
 
         repo.store._conn.exec_trace = trace
     elif stop_at == "files":
-        import bitloops.checkpoint_files as files
+        import bitloops.checkpoint._files as files
 
         files.write_checkpoint_dir = lambda *args, **kwargs: hang("files")  # type: ignore[assignment]
     elif stop_at != "none":

@@ -69,7 +69,7 @@ def commit_files(repo: Path, files: dict[str, str | None], message: str = "chang
 def stage_all(repo: Path) -> None:
     """``git add -A``, checkpoint folders included: what the pre-commit hook would add to an
     ordinary commit, for a test that commits with the hooks off (the folders are ignored
-    until added, see ``bitloops.hooks.exclude_folders``)."""
+    until added, see ``bitloops.git._hooks.exclude_folders``)."""
     git(repo, "add", "-A")
     if (repo / ".bitloops").is_dir():
         git(repo, "add", "-f", "--", ".bitloops")

@@ -5,7 +5,7 @@ order), the ``files`` and ``symbols`` of its checkpoint, and ``expected`` decisi
 alternatives and constraints, each label a verbatim part of an event's text.
 
 The matching rule: a predicted record matches a label of the same category when the
-label's normalised text (:func:`bitloops.extract.normalise`) is contained in the
+label's normalised text (:func:`bitloops.checkpoint._extract.normalise`) is contained in the
 normalised excerpt of the record's evidence, or their word sets have a Jaccard index of
 at least 0.5. Each label matches at most one record and each record at most one label
 (greedily, in order). Precision is matched records / records; recall is matched labels /
@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from bitloops.extract import Extracted, extract, normalise
+from bitloops.checkpoint._extract import Extracted, extract, normalise
 from bitloops.model import Event
 
 EVAL_DIR = Path(__file__).parent / "eval"

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import bitloops
-from bitloops.integrations import direct
+from bitloops.capture import _direct as direct
 
 
 def located(repo: Path) -> direct.Located:

@@ -15,7 +15,7 @@ import pytest
 from conftest import git
 
 import bitloops
-from bitloops.agent_config import (
+from bitloops.agents._config import (
     AGENT_CONFIGS,
     agent_command,
     disable_agent,
@@ -264,7 +264,7 @@ def test_a_foreign_plugin_file_is_never_overwritten(git_repo: Path) -> None:
 
 def test_the_opencode_plugin_is_the_packaged_one(git_repo: Path) -> None:
     """enable copies the package's plugin byte for byte; an older copy of it is updated."""
-    source = Path(bitloops.__file__).parent / "integrations" / "opencode_plugin.js"
+    source = Path(bitloops.__file__).parent / "agents" / "opencode_plugin.js"
     change = enable_agent(git_repo, "opencode")
     assert change.action == "created"
     assert change.path.read_bytes() == source.read_bytes()
@@ -702,8 +702,8 @@ def test_the_opencode_plugin_runs_bitloops_hook_opencode(git_repo: Path, tmp_pat
 
 # -- the MCP server entry (bitloops mcp) in each agent's own MCP file -------------------------
 
-from bitloops import mcp_config  # noqa: E402
-from bitloops.mcp_config import mcp_command, mcp_target  # noqa: E402
+from bitloops.agents import _mcp_config as mcp_config  # noqa: E402
+from bitloops.agents._mcp_config import mcp_command, mcp_target  # noqa: E402
 
 OTHER_SERVER = {"command": "npx", "args": ["-y", "some-mcp-server"]}
 OLD_PYTHON = "/gone/python3"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import bitloops
-from bitloops.integrations import AGENTS, catch_up_all, claude_code, gemini
+from bitloops.agents import claude_code, gemini
+from bitloops.agents._registry import AGENTS, catch_up_all
 
 PROMPTS = {
     "claude-code": {"hook_event_name": "UserPromptSubmit", "prompt": "hello"},

@@ -11,8 +11,8 @@ from pathlib import Path
 from conftest import commit_files, git
 
 import bitloops
+from bitloops.capture._runner import fit_payload
 from bitloops.context.blame import BlameLine, blame
-from bitloops.integrations.base import fit_payload
 
 V1_AGENT = (
     "import hmac\n\n\ndef check(user, password):\n    return hmac.compare_digest(user, password)\n"

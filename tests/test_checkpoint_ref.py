@@ -10,9 +10,9 @@ from conftest import commit_files, git
 from test_hooks import bitloops_cli, enable, record_and_commit
 
 import bitloops
-from bitloops.checkpoint_ref import CHECKPOINT_REF, add_to_ref, list_ref, read_from_ref
-from bitloops.cli import status_json
-from bitloops.hooks import pending_folders
+from bitloops.cli._main import status_json
+from bitloops.git._hooks import pending_folders
+from bitloops.git._ref import CHECKPOINT_REF, add_to_ref, list_ref, read_from_ref
 
 
 def ref_mode(repo: Path) -> None:
@@ -270,7 +270,7 @@ def test_ref_mode_keeps_every_checkpoint_of_a_commit_without_lag(git_repo: Path)
 
 def test_a_failed_fetch_or_push_is_told_by_its_cause() -> None:
     """ssh's words before git's `fatal:`, a remote's refusal and its hook's message."""
-    from bitloops.checkpoint_ref import _first_problem
+    from bitloops.git._ref import _first_problem
 
     advice = "\nPlease make sure you have the correct access rights\nand the repository exists.\n"
     ssh = "ssh: Could not resolve hostname nowhere: Name or service not known\n"

@@ -23,7 +23,7 @@ from agent_fixtures import (
 from conftest import git
 
 import bitloops
-from bitloops.integrations import claude_code
+from bitloops.agents import claude_code
 
 SID = "cc-session-1"
 MODEL = "claude-opus-4-5-20251101"

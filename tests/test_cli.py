@@ -20,8 +20,8 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops import cli
 from bitloops.__main__ import main
+from bitloops.cli import _main as cli
 
 CLIENT_V1 = "class Client:\n    def send(self):\n        return 1\n"
 CLIENT_V2 = "class Client:\n    def send(self):\n        for _ in range(3):\n            return 1\n"
@@ -109,7 +109,7 @@ def test_status_before_recording(git_repo: Path) -> None:
 def test_status_before_any_database_says_what_waits_in_the_spool(git_repo: Path) -> None:
     """Hook events spooled while no database could be made are still said, and a lost
     database (its marker there, the file gone) is reported, not shown as a fresh start."""
-    from bitloops import spool
+    from bitloops.capture import _spool as spool
     from bitloops.repository import DB_MARKER_RELATIVE_PATH
 
     place = Path(spool.spool_path(git_repo / ".git"))
@@ -810,7 +810,7 @@ def test_importing_main_is_cheap() -> None:
     """The console-script module loads neither the CLI nor the database driver up front."""
     code = (
         "import sys, bitloops.__main__ as m; "
-        "print('bitloops.cli' in sys.modules, 'apsw' in sys.modules); "
+        "print('bitloops.cli._main' in sys.modules, 'apsw' in sys.modules); "
         "m.main(['--version']); print('apsw' in sys.modules)"
     )
     proc = subprocess.run(

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bitloops
-from bitloops import codec
-from bitloops.checkpoint_files import dir_content_hash, write_checkpoint_dir
+from bitloops import _codec as codec
+from bitloops.checkpoint._files import dir_content_hash, write_checkpoint_dir
+from bitloops.checkpoint._transcript import Transcript
 from bitloops.model import (
     EVENT_KINDS,
     Alternative,
@@ -30,7 +31,6 @@ from bitloops.model import (
     Summary,
     Symbol,
 )
-from bitloops.transcript import Transcript
 
 text = st.text(max_size=30)
 times = st.datetimes(
@@ -190,7 +190,7 @@ def test_line_models_reads_agent_and_model_without_parsing(evs: list[Event]) -> 
 
 def test_transcript_is_lazy_and_equal_to_its_events() -> None:
     """A Transcript parses on access and equals the tuple of the same events."""
-    from bitloops.transcript import Transcript
+    from bitloops.checkpoint._transcript import Transcript
 
     evs = [
         Event(

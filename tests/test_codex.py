@@ -18,7 +18,7 @@ from agent_fixtures import (
 )
 
 import bitloops
-from bitloops.integrations import codex
+from bitloops.agents import codex
 
 SID = "0199a5c3-1f2e-7c10-9b8a-3d4e5f6a7b8c"
 MODEL = "gpt-5-codex"

@@ -21,10 +21,10 @@ from conftest import commit_files, git
 from pg_helpers import PgSchema
 
 import bitloops
-from bitloops.search import search
+from bitloops.checkpoint._search import search
+from bitloops.checkpoint._verify import verify_shared
 from bitloops.store.postgres import PostgresStore
 from bitloops.store.sqlite import CheckpointQuery, SQLiteStore
-from bitloops.verify import verify_shared
 
 
 @attrs.define
@@ -259,14 +259,14 @@ def test_queries_filter_by_branch_author_agent_model_and_time(backend: Backend) 
 
 
 def _ts(when: datetime) -> str:
-    from bitloops.codec import format_ts
+    from bitloops._codec import format_ts
 
     return format_ts(when)
 
 
 def _api(filters: dict[str, Any]) -> dict[str, Any]:
     """The Repository.checkpoints() keywords for a CheckpointQuery's fields."""
-    from bitloops.codec import parse_ts
+    from bitloops._codec import parse_ts
 
     out = dict(filters)
     for key in ("since", "until"):

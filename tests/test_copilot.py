@@ -25,7 +25,7 @@ from agent_fixtures import (
 from conftest import git
 
 import bitloops
-from bitloops.integrations import copilot
+from bitloops.agents import copilot
 
 SID = "8f6d2c1e-5b3a-4e7f-9a0b-1c2d3e4f5a6b"
 PROMPT = "Add a greet() function in src/greet.py and mention it in the README"
@@ -260,7 +260,7 @@ def test_an_events_file_imports_as_a_whole_session(
     repo: bitloops.Repository, tmp_path: Path
 ) -> None:
     """`bitloops import copilot`: prompts, tools with their file changes, answers; once."""
-    from bitloops.importing import import_transcript
+    from bitloops.capture._importing import import_transcript
 
     top = Path(repo.toplevel)
     events_file = _events_file(tmp_path)

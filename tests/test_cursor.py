@@ -21,7 +21,7 @@ from agent_fixtures import (
 )
 
 import bitloops
-from bitloops.integrations import cursor
+from bitloops.agents import cursor
 
 SID = "cur-conv-1"
 MODEL = "claude-4.5-sonnet"
@@ -232,7 +232,7 @@ def test_transcript_session_id(tmp_path: Path) -> None:
 
 def test_a_transcript_imports_as_a_whole_session(repo: bitloops.Repository, tmp_path: Path) -> None:
     """`bitloops import cursor`: the prompt unwrapped, tool calls, answers, thinking; once."""
-    from bitloops.importing import import_transcript
+    from bitloops.capture._importing import import_transcript
 
     transcript = write_transcript(
         "cursor", "transcript.jsonl", Path(repo.toplevel), _transcript_path(tmp_path)

@@ -19,7 +19,7 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.distill import SESSION_MARK, condense, distill
+from bitloops.checkpoint._distill import SESSION_MARK, condense, distill
 from bitloops.settings import load_settings
 
 SECRET = "AKIA" + "Z7QX3MPL4B2N8RTY"  # an AWS access key id, split so scanners skip it

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import commit_files
 
 import bitloops
-from bitloops.checkpoint_files import CHECKPOINTS_DIR
+from bitloops.checkpoint._files import CHECKPOINTS_DIR
 from bitloops.doctor import diagnose
 
 
@@ -82,7 +82,7 @@ def test_hooks_whose_installation_is_gone_are_reinstalled(
     repo: bitloops.Repository, git_repo: Path
 ) -> None:
     """A hook pointing at a Python that no longer exists is reported and rewritten."""
-    from bitloops.hooks import enable, hook_script, hooks_dir
+    from bitloops.git._hooks import enable, hook_script, hooks_dir
 
     assert "hooks" in _checks(diagnose(repo, stale_after=timedelta(days=1)))
     enable(git_repo, python="/nonexistent/venv/bin/python")

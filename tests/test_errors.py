@@ -9,7 +9,7 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.checkpoint_files import checkpoint_dir
+from bitloops.checkpoint._files import checkpoint_dir
 from bitloops.settings import load_settings
 
 

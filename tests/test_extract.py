@@ -12,12 +12,12 @@ from conftest import commit_files
 from extract_eval import CATEGORIES, EVAL_DIR, evaluate, sessions
 
 import bitloops
-from bitloops.codec import canonical_dumps, unstructure
-from bitloops.extract import Extracted, extract, normalise
+from bitloops._codec import canonical_dumps, unstructure
+from bitloops.checkpoint._extract import Extracted, extract, normalise
+from bitloops.checkpoint._summary import StructuredSummarizer, render_markdown
+from bitloops.checkpoint._transcript import Transcript
 from bitloops.model import Event
 from bitloops.settings import load_settings
-from bitloops.summary import StructuredSummarizer, render_markdown
-from bitloops.transcript import Transcript
 
 _T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 

@@ -25,8 +25,8 @@ from agent_fixtures import (
 from conftest import commit_files
 
 import bitloops
-from bitloops.integrations import copilot
-from bitloops.promote import model_identities
+from bitloops.agents import copilot
+from bitloops.checkpoint._promote import model_identities
 
 CURSOR_SID = "cur-fid-1"
 
@@ -165,7 +165,7 @@ def test_cursor_import_refuses_another_agents_file(
     repo: bitloops.Repository, tmp_path: Path, agent: str, fixture: str
 ) -> None:
     """Another agent's transcript is not a Cursor one, even in an agent-transcripts folder."""
-    from bitloops.importing import import_transcript
+    from bitloops.capture._importing import import_transcript
 
     folder = tmp_path / "agent-transcripts" / "x-1"
     folder.mkdir(parents=True)
@@ -462,7 +462,7 @@ CIPHER = "gAAAAABpZ0x1c2VydmVyLXNpZGUtZW5jcnlwdGVkLXJlYXNvbmluZy1ibG9iLTAwMQ=="
 
 
 def _codex_encrypted(checkpoint: bitloops.Checkpoint) -> None:
-    from bitloops.summary import render_markdown
+    from bitloops.checkpoint._summary import render_markdown
 
     notes = [n for n in _notes(checkpoint) if n.get("reasoning") == "encrypted"]
     assert [n["text"] for n in notes] == ["the model reasoned (encrypted, not readable)"]

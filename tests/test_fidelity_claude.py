@@ -20,8 +20,8 @@ from agent_fixtures import FIXTURES, assert_silent, commit_all, enable, group_by
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.importing import import_transcript
-from bitloops.integrations import claude_code
+from bitloops.agents import claude_code
+from bitloops.capture._importing import import_transcript
 
 FOLDER = FIXTURES / "claude_code"
 PARENT = "c3e9a0f2-4d5b-4c6a-9e8f-7a6b5c4d3e21"
@@ -449,7 +449,7 @@ def test_markers_are_notes_not_prompts(tmp_path: Path) -> None:
         assert _texts(events, "note", marker="hook_context") == [
             "Branch policy: never push to main directly."
         ]
-        asked = json.dumps(bitloops.codec.unstructure(checkpoint.summary))
+        asked = json.dumps(bitloops._codec.unstructure(checkpoint.summary))
         assert "Request interrupted" not in asked and "command-name" not in asked
 
 

@@ -28,8 +28,9 @@ import pytest
 from agent_fixtures import FIXTURES, payloads, write_transcript
 
 import bitloops
-from bitloops import hooklog, spool
-from bitloops.integrations import AGENTS, run_agent_hook
+from bitloops.agents._registry import AGENTS, run_agent_hook
+from bitloops.capture import _hooklog as hooklog
+from bitloops.capture import _spool as spool
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from agent_fixtures import (
 )
 
 import bitloops
-from bitloops.integrations import gemini
+from bitloops.agents import gemini
 
 SID = "gm-session-1"
 MODEL = "gemini-2.5-pro"

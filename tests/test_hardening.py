@@ -11,9 +11,9 @@ from agent_fixtures import run_hook
 from conftest import commit_files, git
 
 import bitloops
-from bitloops import symbols
-from bitloops.checkpoint_files import checkpoint_dir
-from bitloops.resume import resume
+from bitloops.agents._resume import resume
+from bitloops.checkpoint import _symbols as symbols
+from bitloops.checkpoint._files import checkpoint_dir
 from bitloops.store.postgres import PostgresStore
 
 # -- 7: a session id from a hook payload never becomes a path outside the agent's folder

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bitloops
-from bitloops.integrations import AGENTS, run_agent_hook
+from bitloops.agents._registry import AGENTS, run_agent_hook
 
 # Every id and event key the agents read, so that none finds a usable value.
 _ID_KEYS = (
@@ -189,7 +189,7 @@ def test_an_oversized_payload_is_kept_cut(
     small_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over the hook's read limit: quarantined with an excerpt and the reason, not parsed."""
-    from bitloops.integrations import base
+    from bitloops.capture import _runner as base
 
     monkeypatch.setattr(base, "MAX_HOOK_BYTES", 1000)
     _feed(small_repo, "claude-code", b'{"prompt": "' + b"y" * 5000 + b'"}')

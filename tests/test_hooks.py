@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import commit_files, git
 
 import bitloops
-from bitloops import hooks
+from bitloops.git import _hooks as hooks
 
 USER_PRE_COMMIT = (
     '#!/bin/sh\necho "pre-commit ran as $(basename "$0")" >> "$(git rev-parse --show-toplevel)'

@@ -20,9 +20,12 @@ import pytest
 from conftest import git
 
 import bitloops
-from bitloops import hooklog, safe_read, spool
-from bitloops.integrations import AGENTS, base, run_agent_hook
-from bitloops.integrations import transcript_state as ts
+from bitloops.agents._registry import AGENTS, run_agent_hook
+from bitloops.capture import _hooklog as hooklog
+from bitloops.capture import _runner as base
+from bitloops.capture import _safe_read as safe_read
+from bitloops.capture import _spool as spool
+from bitloops.capture import _transcript_state as ts
 from bitloops.store import live
 
 SID = "s-hostile"
@@ -150,7 +153,7 @@ def test_hooks_log_is_rotated_past_its_bound(tmp_path: Path) -> None:
 
 def test_a_git_hook_traceback_is_redacted(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A git hook failing on a value holding a token logs the traceback without it."""
-    from bitloops import hooks
+    from bitloops.git import _hooks as hooks
 
     def boom(paths: object) -> None:
         raise RuntimeError(f"cannot use {AWS_KEY}")
@@ -300,7 +303,7 @@ def test_an_unexpected_failure_quarantines_the_payload(
 ) -> None:
     """A bug anywhere in handling (here: a reader raising) keeps the payload in the
     quarantine, not only in hooks.log."""
-    from bitloops.integrations import claude_code
+    from bitloops.agents import claude_code
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("no such thing")
@@ -471,7 +474,7 @@ def test_no_deadline_stays_behind_after_a_hook(started: Path) -> None:
 def test_log_entries_use_the_work_trees_own_redaction_rules(git_repo: Path) -> None:
     """A pattern the repository's settings add redacts hooks.log and distill.log entries
     written by the git hooks and the distiller, even before any agent hook ran."""
-    from bitloops import hooklog
+    from bitloops.capture import _hooklog as hooklog
 
     (git_repo / ".bitloops").mkdir(exist_ok=True)
     (git_repo / ".bitloops" / "settings.json").write_text(

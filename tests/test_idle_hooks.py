@@ -10,8 +10,10 @@ from conftest import commit_files, git
 from test_hooks import enable, git_commit, record_and_commit
 
 import bitloops
-from bitloops import hooks, idle, spool
-from bitloops.checkpoint_files import CHECKPOINTS_DIR
+from bitloops.capture import _idle as idle
+from bitloops.capture import _spool as spool
+from bitloops.checkpoint._files import CHECKPOINTS_DIR
+from bitloops.git import _hooks as hooks
 from bitloops.repository import DB_RELATIVE_PATH
 
 
@@ -134,8 +136,9 @@ def test_the_idle_check_runs_in_a_real_commit_without_the_full_path(git_repo: Pa
 
 
 def test_its_copies_of_the_state_layout_and_agents_match() -> None:
-    from bitloops.integrations import AGENTS, direct
-    from bitloops.integrations import transcript_state as ts
+    from bitloops.agents._registry import AGENTS
+    from bitloops.capture import _direct as direct
+    from bitloops.capture import _transcript_state as ts
 
     assert direct.state_file("/c", "s") == str(ts._file(Path("/c"), "s"))
     assert frozenset(AGENTS) == idle._AGENTS
@@ -144,7 +147,7 @@ def test_its_copies_of_the_state_layout_and_agents_match() -> None:
 def test_an_open_session_is_idle_only_when_its_transcript_was_read_to_the_end(
     git_repo: Path,
 ) -> None:
-    from bitloops.integrations import transcript_state as ts
+    from bitloops.capture import _transcript_state as ts
 
     commit_files(git_repo, {"a.txt": "a"})
     transcript = git_repo.parent / "t.jsonl"

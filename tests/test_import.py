@@ -1,4 +1,4 @@
-"""bitloops.importing: whole agent transcripts imported as sessions, once."""
+"""bitloops.capture._importing: whole agent transcripts imported as sessions, once."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from conftest import commit_files
 from secrets_corpus import SECRETS
 
 import bitloops
-from bitloops.importing import ImportResult, import_transcript, importable_agents
-from bitloops.integrations import AGENTS, claude_code
+from bitloops.agents import claude_code
+from bitloops.agents._registry import AGENTS
+from bitloops.capture._importing import ImportResult, import_transcript, importable_agents
 
 # agent name -> (fixture folder, transcript fixture, the session id in it)
 FIXTURES = {
@@ -194,7 +195,7 @@ def test_agent_without_a_transcript_reader(
     repo: bitloops.Repository, git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A registered integration without catch_up/transcript_session_id is AgentNotSupported."""
-    monkeypatch.setitem(AGENTS, "hooks-only", "base")  # a real module with neither function
+    monkeypatch.setitem(AGENTS, "hooks-only", "_mcp_config")  # a real module with neither function
     path = _transcript("claude-code", git_repo, tmp_path)
     before = _snapshot(repo)
     with pytest.raises(bitloops.AgentNotSupported, match="cannot import hooks-only"):
@@ -337,7 +338,7 @@ def test_import_after_full_live_capture_adds_nothing(
 ) -> None:
     """A session the hooks captured whole: importing its transcript records nothing."""
     path = _transcript(agent, git_repo, tmp_path)
-    module = importlib.import_module(f"bitloops.integrations.{AGENTS[agent]}")
+    module = importlib.import_module(f"bitloops.agents.{AGENTS[agent]}")
     for payload in payloads(FIXTURES[agent][0], git_repo, path):
         module.handle(payload)
     before = _snapshot(repo)

@@ -266,7 +266,7 @@ def test_enable_adds_the_new_entries_and_status_and_doctor_say_when_missing(
     git_repo: Path,
 ) -> None:
     """An install without PreToolUse is reported by status and doctor; enable adds it."""
-    from bitloops.agent_config import missing_events
+    from bitloops.agents._config import missing_events
 
     assert _bitloops(git_repo, "enable", "--agent", "claude-code,codex").returncode == 0
     claude = git_repo / ".claude" / "settings.local.json"
@@ -365,7 +365,7 @@ def test_an_untracked_folder_with_a_consistent_hash_is_not_trusted(
 ) -> None:
     """A folder git does not track, naming a real commit and hashing right, is not injected;
     a teammate's folder that leaves the work tree is forgotten."""
-    from bitloops.checkpoint_files import dir_content_hash
+    from bitloops.checkpoint._files import dir_content_hash
 
     checkpoint = _first_session(git_repo)
     (git_repo / "README.md").write_text("# next\n", encoding="utf-8")

@@ -14,8 +14,8 @@ import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
-from bitloops import spool
-from bitloops.integrations import codex
+from bitloops.agents import codex
+from bitloops.capture import _spool as spool
 
 FAST = "0199a5c3-0000-7c10-9b8a-00000000fa57"
 FULL = "0199a5c3-0000-7c10-9b8a-00000000f011"

@@ -14,8 +14,8 @@ import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
-from bitloops import spool
-from bitloops.integrations import copilot
+from bitloops.agents import copilot
+from bitloops.capture import _spool as spool
 
 LIGHT = "0196a7c2-light"
 FULL = "0196a7c2-other"

@@ -14,8 +14,8 @@ import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
-from bitloops import spool
-from bitloops.integrations import cursor
+from bitloops.agents import cursor
+from bitloops.capture import _spool as spool
 
 LIGHT = "cur-light"
 FULL = "cur-other"

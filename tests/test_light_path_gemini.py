@@ -14,8 +14,8 @@ import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
-from bitloops import spool
-from bitloops.integrations import gemini
+from bitloops.agents import gemini
+from bitloops.capture import _spool as spool
 
 FAST = "gm-fast"
 FULL = "gm-full"

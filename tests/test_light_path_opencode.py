@@ -15,8 +15,8 @@ import pytest
 from agent_fixtures import assert_silent, run_hook
 
 import bitloops
-from bitloops import spool
-from bitloops.integrations import opencode
+from bitloops.agents import opencode
+from bitloops.capture import _spool as spool
 
 FAST = "ses_light0000000FAST"
 FULL = "ses_light0000000FULL"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from conftest import commit_files, git
 
-from bitloops.gitutil import Git
-from bitloops.locate import last_reflog_entry, locate, read_head, tracked
+from bitloops.git._git import Git
+from bitloops.git._locate import last_reflog_entry, locate, read_head, tracked
 
 
 def _git_says(repo: Path) -> tuple[str | None, str | None]:

@@ -413,7 +413,7 @@ def test_the_command_without_the_sdk_says_how_to_install_it(git_repo: Path) -> N
     """Without the MCP SDK `bitloops mcp` exits 2 with the pip command, no traceback."""
     code = (
         "import sys; sys.modules['mcp'] = None\n"
-        "from bitloops.cli import main\n"
+        "from bitloops.cli._main import main\n"
         "sys.exit(main(['mcp', '--agent', 'claude-code']))\n"
     )
     proc = subprocess.run(
@@ -433,10 +433,10 @@ def test_nothing_else_imports_the_sdk(git_repo: Path) -> None:
     """import bitloops, the CLI and an agent hook never load the MCP SDK or pydantic."""
     code = (
         "import sys, io\n"
-        "import bitloops, bitloops.cli\n"
+        "import bitloops, bitloops.cli._main\n"
         "sys.stdin = io.StringIO('{}')\n"
-        "bitloops.cli.main(['hook', 'claude-code'])\n"
-        "bitloops.cli.main(['status'])\n"
+        "bitloops.cli._main.main(['hook', 'claude-code'])\n"
+        "bitloops.cli._main.main(['status'])\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('mcp', 'pydantic', 'anyio')]\n"
         "heavy += [m for m in sys.modules if m == 'bitloops.mcp_server']\n"
         "print(heavy)\n"

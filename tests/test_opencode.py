@@ -24,7 +24,7 @@ from agent_fixtures import (
 )
 
 import bitloops
-from bitloops.integrations import opencode
+from bitloops.agents import opencode
 
 SID = "ses_4a1b2c3d4e5fOC1"
 CHILD = "ses_4a1b2c3d4e5fOC2"
@@ -317,7 +317,7 @@ def test_session_deleted_ends_the_session(repo: bitloops.Repository) -> None:
 
 def test_an_export_imports_as_a_whole_session(repo: bitloops.Repository, tmp_path: Path) -> None:
     """`bitloops import opencode` of an `opencode export` file: the session, once."""
-    from bitloops.importing import import_transcript
+    from bitloops.capture._importing import import_transcript
 
     top = Path(repo.toplevel)
     for payload in _fixture(top):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from agent_fixtures import FIXTURES, assert_silent, commit_all, enable, fill, run_hook
 
-from bitloops.integrations import copilot
+from bitloops.agents import copilot
 
 STEPS = ["Write vat() in src/tax.py", "Use vat() in the invoice totals", "Add tests for vat()"]
 CODEX_SID = "0199c8e5-3b4c-7d5e-9f6a-7b8c9d0e1f2a"
@@ -186,7 +186,7 @@ def test_opencode_todowrite(git_repo: Path, tmp_path: Path, way: str) -> None:
 
 def test_the_summary_shows_the_latest_plan_once(git_repo: Path, tmp_path: Path) -> None:
     """summary.md has the Codex plan once, with its final statuses."""
-    from bitloops.summary import render_markdown
+    from bitloops.checkpoint._summary import render_markdown
 
     enable(git_repo)
     _import("codex", git_repo, tmp_path)

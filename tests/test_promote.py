@@ -10,7 +10,7 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.checkpoint_files import CHECKPOINTS_DIR
+from bitloops.checkpoint._files import CHECKPOINTS_DIR
 
 
 def _session(repo: bitloops.Repository) -> bitloops.Session:

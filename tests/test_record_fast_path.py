@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bitloops
-from bitloops import codec
-from bitloops.checkpoint_files import indented_json
+from bitloops import _codec as codec
+from bitloops.checkpoint._files import indented_json
 from bitloops.errors import InvalidPayload, StoreError
 from bitloops.redact import default_redactor
 

@@ -1,4 +1,4 @@
-"""bitloops.resume: switch to a branch and find the session to continue."""
+"""bitloops.agents._resume: switch to a branch and find the session to continue."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from agent_fixtures import write_transcript
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.importing import import_transcript
-from bitloops.resume import continue_command, resume
+from bitloops.agents._resume import continue_command, resume
+from bitloops.capture._importing import import_transcript
 
 
 def test_resume_checks_out_and_finds_the_latest_work(
@@ -232,7 +232,7 @@ def _slug(path: Path) -> str:
 
 def _hooked_prompt(git_repo: Path, cwd: Path, home: Path, sid: str) -> None:
     """A prompt recorded by the Claude Code hook, as Claude Code started in ``cwd`` sends it."""
-    from bitloops.integrations import claude_code
+    from bitloops.agents import claude_code
 
     transcript = home / ".claude" / "projects" / _slug(cwd) / f"{sid}.jsonl"
     payload = {

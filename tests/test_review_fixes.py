@@ -8,7 +8,7 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.checkpoint_files import CHECKPOINTS_DIR
+from bitloops.checkpoint._files import CHECKPOINTS_DIR
 from bitloops.model import Symbol
 from bitloops.settings import load_settings
 
@@ -98,8 +98,8 @@ def test_promotion_retries_when_the_draft_changed_underneath(
     snapshot = store.draft_rows(repo.worktree)
     repo.purge("99887766", reason="test")
     commit_files(git_repo, {"a.txt": "1"})
-    from bitloops.promote import _build
-    from bitloops.summary import StructuredSummarizer
+    from bitloops.checkpoint._promote import _build
+    from bitloops.checkpoint._summary import StructuredSummarizer
 
     sha = git(git_repo, "rev-parse", "HEAD").strip()
     _, row = _build(repo, sha, snapshot, StructuredSummarizer())

@@ -17,7 +17,7 @@ from conftest import commit_files, git
 from test_hooks import bitloops_cli, enable, git_commit, record_and_commit
 
 import bitloops
-from bitloops.checkpoint_links import (
+from bitloops.checkpoint._links import (
     LINK_FILE,
     Link,
     broken_links,
@@ -277,9 +277,9 @@ def test_squash_and_repeated_amends_leave_nothing_behind(git_repo: Path) -> None
 
 def test_link_paths_are_in_step_with_the_folders_and_the_ref() -> None:
     """checkpoint_links keeps its own copies of the folder path and the ref (a light import)."""
-    from bitloops import checkpoint_links
-    from bitloops.checkpoint_files import CHECKPOINTS_DIR
-    from bitloops.checkpoint_ref import CHECKPOINT_REF
+    from bitloops.checkpoint import _links as checkpoint_links
+    from bitloops.checkpoint._files import CHECKPOINTS_DIR
+    from bitloops.git._ref import CHECKPOINT_REF
 
     assert checkpoint_links._FOLDERS == CHECKPOINTS_DIR
     assert checkpoint_links._REF == CHECKPOINT_REF

@@ -9,7 +9,7 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.search import fallback_query
+from bitloops.checkpoint._search import fallback_query
 
 
 def _commit_session(

@@ -14,9 +14,11 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops import spool
-from bitloops.gitutil import Git
-from bitloops.integrations import base, claude_code, direct
+from bitloops.agents import claude_code
+from bitloops.capture import _direct as direct
+from bitloops.capture import _runner as base
+from bitloops.capture import _spool as spool
+from bitloops.git._git import Git
 from bitloops.settings import load_settings
 from bitloops.store.migrations import SCHEMA_VERSION
 
@@ -384,7 +386,7 @@ def test_a_hook_does_not_wait_forever_for_a_transcript_lock(started: Path) -> No
     within the bound, spools its payload, exits 0; the event arrives on the next write."""
     import fcntl
 
-    from bitloops.integrations import transcript_state as ts
+    from bitloops.capture import _transcript_state as ts
 
     common = started / ".git"
     lock = ts._file(common, SID).with_suffix(".lock")

@@ -8,7 +8,7 @@ import pytest
 from conftest import commit_files
 
 import bitloops
-from bitloops.checkpoint_files import CHECKPOINTS_DIR
+from bitloops.checkpoint._files import CHECKPOINTS_DIR
 
 
 @pytest.fixture

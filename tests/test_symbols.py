@@ -1,4 +1,4 @@
-"""Tests for bitloops.symbols: diffs come from the real git binary in throwaway repos."""
+"""Touched symbols: diffs come from the real git binary in throwaway repos."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitloops.model import Symbol
-from bitloops.symbols import (
+from bitloops.checkpoint._symbols import (
     FileDiff,
     PythonSymbols,
     SymbolExtractor,
@@ -20,6 +19,7 @@ from bitloops.symbols import (
     parse_diff,
     touched_symbols,
 )
+from bitloops.model import Symbol
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 DIFF = [

@@ -1,4 +1,4 @@
-"""Tests for bitloops.symbols_treesitter: real git diffs of JS, TS, Go, Rust and Java files."""
+"""Tree-sitter symbols: real git diffs of JS, TS, Go, Rust and Java files."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_symbols import Repo
 
-from bitloops import symbols_treesitter
+from bitloops.checkpoint import _symbols_treesitter as symbols_treesitter
+from bitloops.checkpoint._symbols import SymbolExtractor, default_extractors, touched_symbols
+from bitloops.checkpoint._symbols_treesitter import (
+    LANGUAGES,
+    TreeSitterSymbols,
+    available_extractors,
+)
 from bitloops.model import Symbol
-from bitloops.symbols import SymbolExtractor, default_extractors, touched_symbols
-from bitloops.symbols_treesitter import LANGUAGES, TreeSitterSymbols, available_extractors
 
 GRAMMARS = {
     "javascript": ["tree_sitter_javascript"],

@@ -16,8 +16,8 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.checkpoint_files import CHECKPOINTS_DIR, write_checkpoint_dir
-from bitloops.codec import canonical_dumps, content_hash
+from bitloops._codec import canonical_dumps, content_hash
+from bitloops.checkpoint._files import CHECKPOINTS_DIR, write_checkpoint_dir
 
 OLD_DATE = {"GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z", "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z"}
 
@@ -88,7 +88,7 @@ def test_a_link_pointing_an_old_commit_at_newer_reasoning_is_an_error(
     _sql(
         repo,
         "INSERT INTO commit_links VALUES (?, ?, ?, ?)",
-        (first.commit_sha, second.checkpoint_id, bitloops.codec.format_ts(second.created_at),
+        (first.commit_sha, second.checkpoint_id, bitloops._codec.format_ts(second.created_at),
          reason),
     )  # fmt: skip
     report = repo.verify()
@@ -158,8 +158,8 @@ def test_postgres_trigger_functions_replaced_by_ones_that_do_nothing_are_an_erro
     """Names and enabled flags intact, bodies gone: the shared store's check says so."""
     from pg_helpers import PgSchema
 
+    from bitloops.checkpoint._verify import verify_shared
     from bitloops.store.postgres import PostgresStore
-    from bitloops.verify import verify_shared
 
     assert isinstance(pg, PgSchema)
     pg.use_for(git_repo, pg.url)
@@ -515,7 +515,7 @@ def test_the_rebuild_keeps_the_links_of_rewritten_commits(
     """An amended commit's committed link file brings its link back with the checkpoint."""
     from datetime import timedelta
 
-    from bitloops.checkpoint_links import Link, write_link_file
+    from bitloops.checkpoint._links import Link, write_link_file
     from bitloops.doctor import diagnose
 
     cp = _checkpoint(repo, git_repo, "work")
@@ -595,9 +595,9 @@ def test_hook_events_during_the_loss_are_spooled_and_recorded_after_the_rebuild(
     import io
     import json
 
-    from bitloops import spool
+    from bitloops.agents._registry import run_agent_hook
+    from bitloops.capture import _spool as spool
     from bitloops.doctor import diagnose
-    from bitloops.integrations import run_agent_hook
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
@@ -633,7 +633,7 @@ def test_a_tampered_folder_hidden_from_git_diff_is_caught_by_gits_copy(
 ) -> None:
     """Edited events and hash in the database, the work-tree folder rewritten to match and
     hidden from `git diff` with --skip-worktree: git's copy still tells."""
-    from bitloops.verify import _rewrite_folder
+    from bitloops.checkpoint._verify import _rewrite_folder
 
     cp = _rehashed_tip(repo, git_repo)
     folder = git_repo / CHECKPOINTS_DIR / cp.commit_sha

@@ -93,7 +93,7 @@ def test_connection_killed_mid_promotion_then_recovery(git_repo: Path, pg: PgSch
         assert made is not None and repo.status().unsent_count == 1
     blocker = psycopg.connect(pg.url)  # holds a lock the send will wait for
     blocker.execute(f"LOCK TABLE {pg.name}.checkpoint_events IN ACCESS EXCLUSIVE MODE")
-    results: list[bitloops.sync.SyncReport] = []
+    results: list[bitloops.checkpoint._sync.SyncReport] = []
     with _open(git_repo, pg.url) as repo:
         worker = threading.Thread(target=lambda: results.append(repo.sync()))
         worker.start()

@@ -92,7 +92,7 @@ def test_ref_mode_says_to_fetch_then_reads_the_fetched_ref(git_repo: Path) -> No
 def test_a_folder_naming_an_option_as_its_commit_is_refused(git_repo: Path) -> None:
     """A committed folder whose header is consistent (its hash recomputed) but names
     `--output=FILE` as its commit is not taken: it would reach git as an option."""
-    from bitloops.codec import content_hash
+    from bitloops._codec import content_hash
 
     enable(git_repo)
     first = record_and_commit(git_repo, "a.py", "a = 1\n", "Add a")

@@ -294,8 +294,8 @@ def test_long_conversation_is_paged(
 def test_web_is_not_imported_by_hooks_or_the_cli() -> None:
     """`import bitloops` and the command line's parser do not load the web pages."""
     code = (
-        "import sys, bitloops, bitloops.cli\n"
-        "bitloops.cli.build_parser()\n"
+        "import sys, bitloops, bitloops.cli._main\n"
+        "bitloops.cli._main.build_parser()\n"
         "print(sorted(m for m in sys.modules if m.startswith('bitloops.web.')))"
     )
     out = subprocess.run(

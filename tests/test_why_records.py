@@ -11,7 +11,7 @@ import apsw
 import pytest
 
 import bitloops
-from bitloops.plans import plans_of
+from bitloops.capture._plans import plans_of
 from tests.conftest import commit_files
 
 
@@ -197,7 +197,7 @@ def test_verify_finds_an_annotation_edited_around_the_triggers(
 
 def test_older_checkpoints_with_text_constraints_and_plans_still_read(tmp_path: Path) -> None:
     """A session.json written before records had sources structures as records."""
-    from bitloops import codec
+    from bitloops import _codec as codec
 
     summary = codec.structure(
         {"constraints": ["No new deps"], "plans": ["Step one"], "decisions": [{"text": "X"}]},

@@ -15,7 +15,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .history import FileHistoryEntry, PathRecord, history, resolve_checkpoint_prefix
+    from bitloops.context.history import (
+        FileHistoryEntry,
+        PathRecord,
+        history,
+        resolve_checkpoint_prefix,
+    )
 
 __all__ = ["FileHistoryEntry", "PathRecord", "history", "resolve_checkpoint_prefix"]
 

@@ -11,13 +11,13 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import BitloopsError
-from ..model import RECORD_SOURCES
+from bitloops.errors import BitloopsError
+from bitloops.model import RECORD_SOURCES
 
 if TYPE_CHECKING:
-    from ..model import Checkpoint
-    from ..repository import Repository
-    from .history import FileHistoryEntry, PathRecord
+    from bitloops.context.history import FileHistoryEntry, PathRecord
+    from bitloops.model import Checkpoint
+    from bitloops.repository import Repository
 
 __all__ = ["checkpoint", "file_history", "search", "why"]
 
@@ -40,7 +40,7 @@ def _q(text: str | None, limit: int = 300) -> str:
     A record is untrusted input to the agent that reads the answer: a teammate's folder
     could carry markup or instructions.
     """
-    from .inject import sanitize
+    from bitloops.context.inject import sanitize
 
     return '"' + sanitize(text or "", limit).replace('"', "'") + '"'
 
@@ -150,7 +150,7 @@ def file_history(repo: Repository, path: str, *, max_chars: int = 4000) -> str:
 
 def search(repo: Repository, query: str, *, max_chars: int = 4000) -> str:
     """Full-text search of committed transcripts (:meth:`Repository.search`), newest first."""
-    from .history import short_id
+    from bitloops.context.history import short_id
 
     try:
         hits = repo.search(query, limit=30)
@@ -170,7 +170,7 @@ def search(repo: Repository, query: str, *, max_chars: int = 4000) -> str:
 
 def checkpoint(repo: Repository, ref: str, *, max_chars: int = 4000) -> str:
     """A commit's checkpoint (``ref``: a commit, a checkpoint id or a ``cp:`` prefix)."""
-    from .history import retractions, short_id
+    from bitloops.context.history import retractions, short_id
 
     try:
         cp: Checkpoint = repo.checkpoint(ref)

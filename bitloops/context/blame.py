@@ -19,13 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..errors import BitloopsError, UnknownRef
-from ..model import Checkpoint, Event
-from .history import checkpoint_ids_of_commits, load_checkpoint, relative_path, short_id
-from .sources import refresh
+from bitloops.context.history import (
+    checkpoint_ids_of_commits,
+    load_checkpoint,
+    relative_path,
+    short_id,
+)
+from bitloops.context.sources import refresh
+from bitloops.errors import BitloopsError, UnknownRef
+from bitloops.model import Checkpoint, Event
 
 if TYPE_CHECKING:
-    from ..repository import Repository
+    from bitloops.repository import Repository
 
 __all__ = ["BLAME_AUTHORS", "BlameLine", "blame"]
 

@@ -40,7 +40,7 @@ def read_payload(stdin: IO[Any]) -> tuple[IO[bytes], bytes]:
     """
     import io
 
-    from ..integrations.base import MAX_HOOK_BYTES
+    from bitloops.capture._runner import MAX_HOOK_BYTES
 
     isatty = getattr(stdin, "isatty", None)
     if isatty is not None and isatty():

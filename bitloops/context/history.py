@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..codec import parse_ts
-from ..errors import AmbiguousCheckpoint, BitloopsError, CheckpointNotFound, UnknownRef
-from ..model import Checkpoint, ModelIdentity
-from .index import PATHS_FOR_SQL, random_part
-from .sources import refresh
+from bitloops._codec import parse_ts
+from bitloops.context.index import PATHS_FOR_SQL, random_part
+from bitloops.context.sources import refresh
+from bitloops.errors import AmbiguousCheckpoint, BitloopsError, CheckpointNotFound, UnknownRef
+from bitloops.model import Checkpoint, ModelIdentity
 
 if TYPE_CHECKING:
-    from ..repository import Repository
+    from bitloops.repository import Repository
 
 __all__ = [
     "FileHistoryEntry",
@@ -203,11 +203,11 @@ def load_checkpoint(repo: Repository, checkpoint_id: str) -> Checkpoint:
         origin, location, sha = (str(v) if v is not None else None for v in rows[0])
         try:
             if origin == "folder" and location:
-                from ..checkpoint_files import read_checkpoint_dir
+                from bitloops.checkpoint._files import read_checkpoint_dir
 
                 return read_checkpoint_dir(repo.toplevel / location)
             if origin == "shared":
-                from ..store.sqlite import CheckpointQuery
+                from bitloops.store.sqlite import CheckpointQuery
 
                 found = repo._shared_checkpoints(CheckpointQuery(), checkpoint_id=checkpoint_id)
                 if found:

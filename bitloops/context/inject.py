@@ -30,16 +30,16 @@ from __future__ import annotations
 import json
 import os
 
-from .gate import FILE_EVENT
+from bitloops.context.gate import FILE_EVENT
 
-# Not from typing: agent hooks import this module (see integrations/direct.py).
+# Not from typing: agent hooks import this module (see capture/_direct.py).
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from typing import IO, Any
 
-    from ..repository import Repository
+    from bitloops.repository import Repository
 
 __all__ = [
     "KINDS",
@@ -265,7 +265,7 @@ def answer(agent: str, raw: bytes, cwd: str) -> str | None:
             return None
     else:
         return None
-    from ..integrations.direct import locate
+    from bitloops.capture._direct import locate
 
     where = payload.get("cwd")
     place = where if isinstance(where, str) and os.path.isdir(where) else cwd
@@ -290,7 +290,7 @@ def answer(agent: str, raw: bytes, cwd: str) -> str | None:
         if text is None:
             return None
     else:
-        from ..integrations.base import relative_to_top
+        from bitloops.capture._runner import relative_to_top
 
         wanted = []
         for raw_path in paths:
@@ -338,7 +338,7 @@ def _edited_paths(agent: str, payload: dict[str, Any]) -> list[str]:
                 value = "\n".join(v for v in value if isinstance(v, str))
             if isinstance(value, str) and "*** Begin Patch" in value:
                 texts.append(value)
-        from ..integrations.base import patch_files
+        from bitloops.capture._runner import patch_files
 
         out = []
         for text in texts:
@@ -801,8 +801,8 @@ def _prepare(top: str, common: str, refs: Sequence[str] = ()) -> None:
     network from a hook) and keeps, for each checkpoint made elsewhere, whether its
     files hash to the content hash it states.
     """
-    from ..repository import Repository
-    from .sources import refresh
+    from bitloops.context.sources import refresh
+    from bitloops.repository import Repository
 
     mark = _sources_mark(top, common)
     try:
@@ -849,8 +849,8 @@ def _stored_mark(common: str) -> str | None:
 def _verify_teammates(repo: Repository, common: str) -> None:
     import time
 
-    from ..checkpoint_files import dir_content_hash
-    from ..errors import BitloopsError
+    from bitloops.checkpoint._files import dir_content_hash
+    from bitloops.errors import BitloopsError
 
     path = os.path.join(common, "bitloops", _STATE_DIR, "verified.json")
     marks = _verified_marks(common)
@@ -894,7 +894,7 @@ def _verify_teammates(repo: Repository, common: str) -> None:
 
 def _ref_hash(repo: Repository, location: str) -> str | None:
     """The content hash of a checkpoint on the ref (``ref:key/``), from its two files."""
-    from ..codec import content_hash
+    from bitloops._codec import content_hash
 
     spec = location.rstrip("/")
     meta_raw = repo.git.try_run("cat-file", "blob", f"{spec}/session.json")
@@ -921,11 +921,11 @@ def _ref_hash(repo: Repository, location: str) -> str | None:
 def _log_failure(agent: str, cwd: str, err: IO[str] | None) -> None:
     where = None
     try:
-        from ..integrations.direct import locate
+        from bitloops.capture._direct import locate
 
         located = locate(cwd)
         if located is not None:
-            from ..hooklog import log_exception  # redacted and bounded
+            from bitloops.capture._hooklog import log_exception  # redacted and bounded
 
             where = log_exception(
                 located[2], f"{agent} context injection failed", toplevel=located[0]

@@ -15,14 +15,19 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..codec import format_ts
-from ..errors import BitloopsError, UnknownRef
-from ..model import Checkpoint
-from .history import checkpoint_ids_of_commits, load_checkpoint, retractions, short_id
-from .sources import refresh
+from bitloops._codec import format_ts
+from bitloops.context.history import (
+    checkpoint_ids_of_commits,
+    load_checkpoint,
+    retractions,
+    short_id,
+)
+from bitloops.context.sources import refresh
+from bitloops.errors import BitloopsError, UnknownRef
+from bitloops.model import Checkpoint
 
 if TYPE_CHECKING:
-    from ..repository import Repository
+    from bitloops.repository import Repository
 
 __all__ = ["MAX_CHARS", "MAX_COMMITS", "render_markdown", "review"]
 
@@ -37,7 +42,7 @@ def _is_private(cp: Checkpoint) -> bool:
 
 
 def _location(repo: Repository, cp: Checkpoint) -> str:
-    from ..checkpoint_files import CHECKPOINTS_DIR, folder_of
+    from bitloops.checkpoint._files import CHECKPOINTS_DIR, folder_of
 
     try:
         folder = folder_of(repo.toplevel, cp.commit_sha, cp.checkpoint_id)

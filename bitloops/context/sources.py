@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BitloopsError
-from .index import IndexRows, delete_checkpoint, index_rows, insert_rows
+from bitloops.context.index import IndexRows, delete_checkpoint, index_rows, insert_rows
+from bitloops.errors import BitloopsError
 
 if TYPE_CHECKING:
-    from ..repository import Repository
+    from bitloops.repository import Repository
 
 __all__ = ["rebuild", "refresh"]
 
@@ -300,7 +300,7 @@ def _ref(repo: Repository) -> None:
     wanted = [k for k in keys if k not in seen]
     metas: list[tuple[str, Any]] = []
     if wanted:
-        from ..errors import GitError
+        from bitloops.errors import GitError
 
         try:
             found = repo.git.blob_bytes([f"{tip}:{k}/session.json" for k in wanted])
@@ -329,7 +329,7 @@ def _links(repo: Repository) -> None:
     """Add the commits committed link files name (rewritten commits) to what they link to.
 
     Read again when HEAD or the checkpoint ref moves; each link is verified (its folder
-    committed, its content hash recomputed, see :mod:`bitloops.checkpoint_links`) once.
+    committed, its content hash recomputed, see :mod:`bitloops.checkpoint._links`) once.
     """
     tip = read_ref(repo.paths.common_dir, _REF) or ""
     mark = f"{_head(repo) or ''}:{tip}"
@@ -338,7 +338,7 @@ def _links(repo: Repository) -> None:
     if not tip and not (repo.toplevel / _FOLDERS).is_dir():
         pairs: list[tuple[str, str]] = []  # no committed folder to read: spare git the asking
     else:
-        from ..checkpoint_links import committed_links
+        from bitloops.checkpoint._links import committed_links
 
         known = {
             (str(sha), str(cid))

@@ -14,7 +14,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from ..errors import BitloopsError
+from bitloops.errors import BitloopsError
 
 __all__ = ["SCHEMAS", "UnknownSchema", "load"]
 

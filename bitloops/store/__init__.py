@@ -12,14 +12,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .sqlite import SCHEMA_VERSION, SQLiteStore
+    from bitloops.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from . import sqlite
+        from bitloops.store import sqlite
 
         return getattr(sqlite, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

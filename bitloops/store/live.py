@@ -1,10 +1,10 @@
 """Writing live events: the one implementation every way of recording goes through.
 
 :class:`~bitloops.store.sqlite.SQLiteStore` (behind :class:`~bitloops.Session`, imports
-and catch-ups) and the agent hooks' light path (``bitloops.integrations.direct``) both
+and catch-ups) and the agent hooks' light path (``bitloops.capture._direct``) both
 configure their connection with :func:`configure` and append with an
 :class:`EventWriter`, so an event's line, its ``seq`` and its time come from one place.
-Only apsw and :mod:`bitloops.codec` are imported: a hook runs this in a new process.
+Only apsw and :mod:`bitloops._codec` are imported: a hook runs this in a new process.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from json.encoder import encode_basestring
 
 import apsw
 
-from ..codec import format_ts, new_id
+from bitloops._codec import format_ts, new_id
 
 __all__ = ["END_SESSION", "EventWriter", "configure", "hook_deadline", "seconds_left"]
 

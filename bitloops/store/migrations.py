@@ -20,7 +20,7 @@ from importlib import resources
 import apsw
 import attrs
 
-from ..codec import format_ts
+from bitloops._codec import format_ts
 
 __all__ = ["CATCH_UP_SQL", "MIGRATIONS", "SCHEMA_VERSION", "Migration", "upgrade"]
 
@@ -189,7 +189,7 @@ def _annotations(conn: apsw.Connection) -> None:
 
 def _path_index(conn: apsw.Connection) -> None:
     """Version 5: the index by path and symbol (bitloops/context/index.py), derived data."""
-    from ..context.index import migrate
+    from bitloops.context.index import migrate
 
     migrate(conn)
 

@@ -2,7 +2,7 @@
 
 Only committed checkpoints live here. Each clone keeps its live state and its own
 checkpoints in its local SQLite database, which stays authoritative for what the clone
-created; :mod:`bitloops.sync` sends them here through the outbox, idempotently by
+created; :mod:`bitloops.checkpoint._sync` sends them here through the outbox, idempotently by
 ``checkpoint_id``. psycopg (the ``bitloops[postgres]`` extra) is imported only when a
 :class:`PostgresStore` connects.
 
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from ..codec import format_ts, parse_ts
-from ..errors import (
+from bitloops._codec import format_ts, parse_ts
+from bitloops.errors import (
     ImmutableCheckpoint,
     SchemaTooNew,
     SettingsError,
@@ -36,8 +36,8 @@ from ..errors import (
     StoreError,
     UnsupportedServer,
 )
-from ..settings import postgres_url_problem
-from .sqlite import CheckpointQuery, CheckpointRow, select_checkpoint_ids
+from bitloops.settings import postgres_url_problem
+from bitloops.store.sqlite import CheckpointQuery, CheckpointRow, select_checkpoint_ids
 
 if TYPE_CHECKING:
     import psycopg
@@ -150,9 +150,9 @@ def fts5_to_tsquery(query: str) -> str:
     match), ``prefix*``, ``AND`` / ``OR`` / ``NOT`` (binary, as in FTS5) and
     parentheses; a column filter (``kind:decision``) keeps its term, which the vector
     holds too; ``NEAR(a b, N)`` becomes ``a AND b``. Raises
-    :class:`~bitloops.search.InvalidSearch` where FTS5 would refuse the query.
+    :class:`~bitloops.checkpoint._search.InvalidSearch` where FTS5 would refuse the query.
     """
-    from ..search import InvalidSearch
+    from bitloops.checkpoint._search import InvalidSearch
 
     if query.count('"') % 2:
         raise InvalidSearch("unbalanced double quote")

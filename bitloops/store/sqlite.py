@@ -20,9 +20,9 @@ from typing import Any
 import apsw
 import attrs
 
-from ..codec import format_ts, line_models, new_id, parse_ts
-from ..context.index import IndexRows, insert_rows
-from ..errors import (
+from bitloops._codec import format_ts, line_models, new_id, parse_ts
+from bitloops.context.index import IndexRows, insert_rows
+from bitloops.errors import (
     DatabaseBusy,
     DatabaseCorrupt,
     ForeignDatabase,
@@ -31,9 +31,9 @@ from ..errors import (
     SessionNotFound,
     StoreError,
 )
-from ..model import SessionInfo
-from .live import END_SESSION, EventWriter, configure
-from .migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
+from bitloops.model import SessionInfo
+from bitloops.store.live import END_SESSION, EventWriter, configure
+from bitloops.store.migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
 
 #: ``(session_id, kind, payload_json) -> time or None``: see ``SQLiteStore.event_clock``.
 EventClock = Callable[[str, str, str], datetime | None]
@@ -874,10 +874,10 @@ class SQLiteStore:
         """Committed events matching the FTS5 query ``match``, best ``limit`` of them.
 
         Rows of ``(event row id, checkpoint_id, commit_sha, created_at, line, snippet)``,
-        newest checkpoint first, then by rank. Raises :class:`~bitloops.search.InvalidSearch`
+        newest checkpoint first, then by rank. Raises :class:`~bitloops.InvalidSearch`
         when FTS5 rejects the query.
         """
-        from ..search import InvalidSearch
+        from bitloops.checkpoint._search import InvalidSearch
 
         self.catch_up_index()
         with self.reading() as conn:

@@ -14,13 +14,20 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..errors import BitloopsError, CheckpointNotFound, UnknownRef
-from .html import Links, checkpoint_slug, esc, file_slug
-from .pages import Page, checkpoint_page, checkpoint_rows, commit_subjects, file_page, render
+from bitloops.errors import BitloopsError, CheckpointNotFound, UnknownRef
+from bitloops.web.html import Links, checkpoint_slug, esc, file_slug
+from bitloops.web.pages import (
+    Page,
+    checkpoint_page,
+    checkpoint_rows,
+    commit_subjects,
+    file_page,
+    render,
+)
 
 if TYPE_CHECKING:
-    from ..model import Checkpoint
-    from ..repository import Repository
+    from bitloops.model import Checkpoint
+    from bitloops.repository import Repository
 
 __all__ = [
     "MAX_COMMITS",
@@ -54,8 +61,8 @@ def select_checkpoints(repo: Repository, spec: str) -> list[Checkpoint]:
     """The checkpoints of ``spec``: a commit, a checkpoint id or ``cp:`` prefix, or a
     range ``BASE..HEAD`` (every commit of it, oldest first); newest first within a commit.
     """
-    from ..context.history import checkpoint_ids_of_commits, load_checkpoint
-    from ..context.sources import refresh
+    from bitloops.context.history import checkpoint_ids_of_commits, load_checkpoint
+    from bitloops.context.sources import refresh
 
     if ".." in spec:
         shas = repo.git.range_commits(spec, MAX_COMMITS)[2]

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..errors import BitloopsError, CheckpointNotFound, UnknownRef
-from ..gitutil import is_sha
-from .html import Links, attr, clip, compact_json, esc, layout, short_sha
+from bitloops.errors import BitloopsError, CheckpointNotFound, UnknownRef
+from bitloops.git._git import is_sha
+from bitloops.web.html import Links, attr, clip, compact_json, esc, layout, short_sha
 
 if TYPE_CHECKING:
-    from ..model import Checkpoint, Event, Plan
-    from ..repository import Repository
+    from bitloops.model import Checkpoint, Event, Plan
+    from bitloops.repository import Repository
 
 __all__ = [
     "EVENTS_PER_PAGE",
@@ -122,9 +122,9 @@ def _int(value: str | None, default: int = 1) -> int:
 
 def _headers(repo: Repository, ids: Sequence[str]) -> list[Checkpoint]:
     """The checkpoints ``ids`` without their events: what a list of them needs."""
-    from ..codec import structure
-    from ..model import Checkpoint
-    from ..store.sqlite import CHECKPOINT_COLUMNS, checkpoint_row
+    from bitloops._codec import structure
+    from bitloops.model import Checkpoint
+    from bitloops.store.sqlite import CHECKPOINT_COLUMNS, checkpoint_row
 
     if not ids:
         return []
@@ -209,7 +209,7 @@ def history_page(repo: Repository, links: Links, params: Mapping[str, str]) -> P
     ``params``: ``branch``, ``agent``, ``model``, ``author`` (part of the commit author)
     and ``page`` (from 1). Only this page's checkpoints are read, not their events.
     """
-    from ..store.sqlite import CheckpointQuery
+    from bitloops.store.sqlite import CheckpointQuery
 
     page = _int(params.get("page"))
     filters = {k: params[k].strip() for k in FILTERS if params.get(k, "").strip()}
@@ -557,7 +557,7 @@ def checkpoint_page(
     ``params``: ``events`` (the page of the conversation, from 1) or ``at`` (an event id:
     the page that holds it). A static export (``links.static``) shows every event.
     """
-    from ..distill import with_distillation
+    from bitloops.checkpoint._distill import with_distillation
 
     if "\x00" in ref:
         return not_found("A checkpoint id or commit cannot hold a NUL character.")
@@ -683,7 +683,7 @@ def checkpoint_page(
 
 def file_page(repo: Repository, links: Links, path: str) -> Page:
     """A file's history (the checkpoints that touched it) and its blame."""
-    from ..context.blame import blame
+    from bitloops.context.blame import blame
 
     if not path:
         return not_found("No file named: add ?path=PATH.")
@@ -789,7 +789,7 @@ def _snippet(text: str) -> str:
 
 def search_page(repo: Repository, links: Links, query: str) -> Page:
     """Full-text search of committed transcripts (the ``q`` parameter)."""
-    from ..search import InvalidSearch
+    from bitloops.checkpoint._search import InvalidSearch
 
     query = query.strip()
     if not query:

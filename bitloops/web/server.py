@@ -28,13 +28,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from ..errors import BitloopsError
-from . import DEFAULT_PORT
-from .html import CSP, Links, esc
-from .pages import Page, checkpoint_page, file_page, history_page, not_found, render, search_page
+from bitloops.errors import BitloopsError
+from bitloops.web import DEFAULT_PORT
+from bitloops.web.html import CSP, Links, esc
+from bitloops.web.pages import (
+    Page,
+    checkpoint_page,
+    file_page,
+    history_page,
+    not_found,
+    render,
+    search_page,
+)
 
 if TYPE_CHECKING:
-    from ..repository import Repository
+    from bitloops.repository import Repository
 
 __all__ = [
     "DEFAULT_PORT",

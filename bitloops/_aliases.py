@@ -1,0 +1,126 @@
+"""The module paths of bitloops 0.1, kept importable for one release (CHANGELOG.md).
+
+Each old path is the module it moved to, under its old name too, after a
+``DeprecationWarning``. The finder sits last on ``sys.meta_path``, so it is asked only
+about names nothing else found.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+
+TYPE_CHECKING = False  # not from typing: `import bitloops` stays cheap for the hooks
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.abc import Loader as _Base
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+else:
+    _Base = object  # importlib.abc costs the hooks 40 ms; the loader protocol is two methods
+
+__all__ = ["MOVED", "install"]
+
+#: old module path -> where it lives now
+MOVED = {
+    "bitloops.agent_config": "bitloops.agents._config",
+    "bitloops.annotations": "bitloops.checkpoint._annotations",
+    "bitloops.checkpoint_files": "bitloops.checkpoint._files",
+    "bitloops.checkpoint_links": "bitloops.checkpoint._links",
+    "bitloops.checkpoint_ref": "bitloops.git._ref",
+    "bitloops.cli_context": "bitloops.cli._context",
+    "bitloops.cli_distill": "bitloops.cli._distill",
+    "bitloops.cli_record": "bitloops.cli._record",
+    "bitloops.cli_web": "bitloops.cli._web",
+    "bitloops.codec": "bitloops._codec",
+    "bitloops.distill": "bitloops.checkpoint._distill",
+    "bitloops.extract": "bitloops.checkpoint._extract",
+    "bitloops.gitutil": "bitloops.git._git",
+    "bitloops.hooklog": "bitloops.capture._hooklog",
+    "bitloops.hooks": "bitloops.git._hooks",
+    "bitloops.idle": "bitloops.capture._idle",
+    "bitloops.importing": "bitloops.capture._importing",
+    "bitloops.integrations": "bitloops.agents",
+    "bitloops.integrations.base": "bitloops.capture._runner",
+    "bitloops.integrations.claude_code": "bitloops.agents.claude_code",
+    "bitloops.integrations.codex": "bitloops.agents.codex",
+    "bitloops.integrations.copilot": "bitloops.agents.copilot",
+    "bitloops.integrations.cursor": "bitloops.agents.cursor",
+    "bitloops.integrations.direct": "bitloops.capture._direct",
+    "bitloops.integrations.gemini": "bitloops.agents.gemini",
+    "bitloops.integrations.opencode": "bitloops.agents.opencode",
+    "bitloops.integrations.transcript_state": "bitloops.capture._transcript_state",
+    "bitloops.locate": "bitloops.git._locate",
+    "bitloops.mcp_config": "bitloops.agents._mcp_config",
+    "bitloops.plans": "bitloops.capture._plans",
+    "bitloops.promote": "bitloops.checkpoint._promote",
+    "bitloops.rebuild": "bitloops.checkpoint._rebuild",
+    "bitloops.resume": "bitloops.agents._resume",
+    "bitloops.safe_read": "bitloops.capture._safe_read",
+    "bitloops.search": "bitloops.checkpoint._search",
+    "bitloops.session": "bitloops.capture._session",
+    "bitloops.spool": "bitloops.capture._spool",
+    "bitloops.summary": "bitloops.checkpoint._summary",
+    "bitloops.symbols": "bitloops.checkpoint._symbols",
+    "bitloops.symbols_treesitter": "bitloops.checkpoint._symbols_treesitter",
+    "bitloops.sync": "bitloops.checkpoint._sync",
+    "bitloops.transcript": "bitloops.checkpoint._transcript",
+    "bitloops.verify": "bitloops.checkpoint._verify",
+}
+
+
+class _Finder:
+    """Finds an old path and loads it as the module that replaced it."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        new = MOVED.get(name)
+        if new is None:
+            return None
+        from importlib.machinery import ModuleSpec
+
+        return ModuleSpec(
+            name, _Loader(new), is_package=any(old.startswith(name + ".") for old in MOVED)
+        )
+
+
+class _Loader(_Base):
+    def __init__(self, new: str) -> None:
+        self.new = new
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        warnings.warn(
+            f"{spec.name} is deprecated and will be removed in the next release; "
+            f"import {self.new} (or the names its package exports) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if not any(old.startswith(spec.name + ".") for old in MOVED):
+            return importlib.import_module(self.new)
+        # An old package: a module of its own, so that `from old import submodule` asks
+        # for old.submodule (the module it moved to) rather than new.submodule.
+        import types
+
+        proxy = types.ModuleType(spec.name)
+        proxy.__path__ = []
+        target = self.new
+
+        def __getattr__(name: str) -> object:
+            if f"{spec.name}.{name}" in MOVED:
+                return importlib.import_module(f"{spec.name}.{name}")
+            return getattr(importlib.import_module(target), name)
+
+        proxy.__getattr__ = __getattr__  # type: ignore[method-assign]
+        return proxy
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run: the module it stands for is loaded already."""
+
+
+def install() -> None:
+    """Put the finder on ``sys.meta_path`` once."""
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.append(_Finder())

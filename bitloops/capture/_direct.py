@@ -1,0 +1,289 @@
+"""The agent hooks' fast path: find the repository and write events without the object model.
+
+An agent runs its hook as a new process on every tool call, so start-up is most of the
+cost. This module imports only the standard library, apsw, the canonical JSON helpers
+(:mod:`bitloops._codec`) and the redactor: no attrs, no model classes, no ``git``
+subprocess. It handles the common case only and says so when it cannot, and the caller
+then takes the full path (:class:`~bitloops.Repository` and :class:`~bitloops.Session`):
+
+- :func:`locate` reads ``.git`` itself; a linked worktree is followed through its
+  ``gitdir``/``commondir`` files; anything unusual (``GIT_*`` variables, submodules,
+  ``core.worktree``, another owner, a file system boundary) returns None, and git decides.
+- :func:`read_settings` reads the settings files and ``BITLOOPS_*`` variables like
+  :func:`bitloops.settings.load_settings`; it returns None for anything that function
+  would reject, so the full path reports it.
+- :func:`write` records prepared events of an existing, open session in one
+  transaction, with the lines :class:`~bitloops.Session` would write (the same
+  :func:`~bitloops._codec.event_line_parts`, the same ``seq`` rule), or says the full
+  path is needed (no database yet, another schema version, an unknown or ended session,
+  transcript state to update, spooled entries to replay first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import apsw
+
+from bitloops._codec import relative_paths
+from bitloops.git._locate import Located, locate
+from bitloops.store.live import EventWriter, configure
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from bitloops.redact import Redactor
+
+__all__ = ["DONE", "FULL", "SCHEMA_VERSION", "Located", "locate", "read_settings", "write"]
+
+#: The schema version this module writes to (``tests/test_spool.py`` checks it is current).
+SCHEMA_VERSION = 5
+#: :func:`write` recorded the events.
+DONE = "done"
+#: :func:`write` wrote nothing: the full path must record them.
+FULL = "full"
+#: :func:`write` wrote nothing: the write lock stayed taken past the bound.
+BUSY = "busy"
+
+# -- the settings ---------------------------------------------------------------------------
+
+_SETTINGS_FILES = (".bitloops/settings.json", ".bitloops/settings.local.json")
+_CHOICES = {
+    "strategy": ("manual_commit", "session"),
+    "durability": ("full", "normal"),
+    "checkpoint_files": ("branch", "ref", "none"),
+}
+_POSITIVE = ("max_payload_bytes", "busy_timeout_ms", "hook_busy_timeout_ms", "idle_minutes")
+_DEFAULTS: dict[str, Any] = {
+    "strategy": "manual_commit",
+    "durability": "full",
+    "capture": True,
+    "max_payload_bytes": 1_048_576,
+    "busy_timeout_ms": 10_000,
+    "hook_busy_timeout_ms": 1_000,
+    "idle_minutes": 30,
+    "checkpoint_files": "branch",
+    "redact": (),
+    "committed_store": None,
+}
+_INVALID = object()
+
+
+def _value(key: str, value: Any) -> Any:
+    """``value`` as the settings module would take it for ``key``; _INVALID when it would not."""
+    if key in _CHOICES:
+        return value if value in _CHOICES[key] else _INVALID
+    if key in _POSITIVE:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        return value if ok else _INVALID
+    if key == "capture":
+        if isinstance(value, bool):
+            return value
+        words = ("1", "true", "yes", "on", "0", "false", "no", "off")
+        if isinstance(value, str) and value.lower() in words:
+            return value.lower() in ("1", "true", "yes", "on")
+        return _INVALID
+    if key == "committed_store":
+        return value or None if value is None or isinstance(value, str) else _INVALID
+    if key == "redact":
+        if isinstance(value, dict):
+            value = value.get("extra_patterns", [])
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            return _INVALID
+        import re
+
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error:
+                return _INVALID
+        return tuple(value)
+    return value  # a key this version does not know: kept, and harmless here
+
+
+def read_settings(toplevel: str) -> dict[str, Any] | None:
+    """The work tree's settings as a dict (``redact`` holds the extra patterns), or None.
+
+    None means :func:`bitloops.settings.load_settings` would raise, so the full path
+    should run and report it.
+    """
+    values = dict(_DEFAULTS)
+    for rel in _SETTINGS_FILES:
+        try:
+            with open(os.path.join(toplevel, rel), encoding="utf-8") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        for key, raw in data.items():
+            value = _value(key, raw)
+            if value is _INVALID:
+                return None
+            if key == "redact":
+                value = (*values["redact"], *value)
+            values[key] = value
+    for key in _DEFAULTS:
+        name = f"BITLOOPS_{key.upper()}"
+        if name not in os.environ:
+            continue
+        raw_env: Any = os.environ[name]
+        if key == "redact":
+            raw_env = [p for p in raw_env.split("\n") if p]
+        value = _value(key, raw_env)
+        if value is _INVALID:
+            return None
+        values[key] = (*values["redact"], *value) if key == "redact" else value
+    values["redact"] = tuple(dict.fromkeys(values["redact"]))
+    return values
+
+
+def redactor(settings: dict[str, Any]) -> Redactor:
+    """The redactor the settings ask for, as :attr:`bitloops.Repository.redactor` builds it."""
+    from bitloops.redact import Redactor, default_redactor
+
+    patterns = settings["redact"]
+    return Redactor(patterns) if patterns else default_redactor()
+
+
+# -- the write ------------------------------------------------------------------------------
+
+
+def state_file(common: str, session_id: str) -> str:
+    """The session's transcript-state file, as :mod:`.transcript_state` names it."""
+    try:
+        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
+
+        digest = _sha256.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+    except ImportError:  # pragma: no cover - a build without it
+        import hashlib
+
+        digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return os.path.join(common, "bitloops", "transcripts", f"{digest[:40]}.json")
+
+
+def read_state(common: str, session_id: str) -> dict[str, Any] | None:
+    """The session's transcript state as its file holds it (a dict); None when there is none."""
+    try:
+        with open(state_file(common, session_id), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("session_id") == session_id else None
+
+
+def write(
+    located: Located,
+    settings: dict[str, Any],
+    *,
+    agent: str,
+    session_id: str,
+    transcript: str | None,
+    events: list[tuple[str, str, tuple[str, ...]]],
+    accept: Callable[[dict[str, Any]], bool] | None = None,
+) -> str:
+    """Record ``events`` (kind, prepared payload JSON, redacted artefacts) in one transaction.
+
+    Returns :data:`DONE`; :data:`BUSY` when the write lock stayed taken past
+    ``hook_busy_timeout_ms`` (nothing written); :data:`FULL` when the full path must
+    record them (nothing written), also when ``accept`` turns down the session's
+    transcript state (a dict, as its file holds it). Payloads must come from
+    :func:`bitloops._codec.prepare_payload` with the settings' redactor.
+    """
+    top, _, common = located
+    if not settings["capture"]:
+        return FULL  # the full path validates and records nothing, as the API does
+    state = read_state(common, session_id)
+    if state is None or state.get("agent") != agent or (accept is not None and not accept(state)):
+        return FULL
+    if transcript is not None and (
+        state.get("transcript_path") != transcript or state.get("worktree") != top
+    ):
+        return FULL
+    if not events:
+        return DONE  # nothing to write, and the state needs no change
+    db = os.path.join(common, "bitloops", "bitloops.db")
+    if not os.path.exists(db):
+        return FULL
+    try:
+        conn = apsw.Connection(db, flags=apsw.SQLITE_OPEN_READWRITE)
+    except apsw.Error:
+        return FULL
+    try:
+        return _write(conn, settings, common, top, session_id, state, events)
+    except apsw.BusyError:
+        return BUSY
+    finally:
+        conn.close()
+
+
+def _write(
+    conn: apsw.Connection,
+    settings: dict[str, Any],
+    common: str,
+    top: str,
+    session_id: str,
+    state: dict[str, Any],
+    events: list[tuple[str, str, tuple[str, ...]]],
+) -> str:
+    from bitloops.capture._spool import pending
+
+    # The same per-connection settings as SQLiteStore, with the hook's own bound.
+    configure(
+        conn, durability=settings["durability"], busy_timeout_ms=settings["hook_busy_timeout_ms"]
+    )
+    # A hook's connection is often the only one: closing it would checkpoint the whole
+    # log into the database on every event. Commits still checkpoint past 1,000 pages.
+    conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+    if conn.pragma("journal_mode") != "wal":
+        return FULL
+    if conn.pragma("user_version") != SCHEMA_VERSION:
+        return FULL
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        app = conn.execute("SELECT value FROM meta WHERE key = 'application'").get
+        row = conn.execute(
+            "SELECT agent, model, status FROM sessions WHERE session_id = ?", (session_id,)
+        ).get
+        # Checked under the write lock: an entry spooled before it was taken goes first.
+        if app != "bitloops" or row is None or pending(common):
+            conn.execute("ROLLBACK")
+            return FULL
+        agent, model, status = row
+        wanted = state.get("model")
+        if status == "ended" or (isinstance(wanted, str) and wanted and wanted != model):
+            conn.execute("ROLLBACK")
+            return FULL
+        writer = EventWriter()
+        for kind, payload_json, artefacts in events:
+            writer.append(
+                conn,
+                session_id=session_id,
+                worktree=top,
+                kind=kind,
+                agent=agent,
+                model=model,
+                payload_json=relative_paths(payload_json, top),  # as Session._write does
+                artefacts=artefacts,
+            )
+            writer.committed(conn)  # held under this connection's write lock
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return DONE

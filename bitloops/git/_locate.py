@@ -1,0 +1,224 @@
+"""Finding the work tree around a directory from its ``.git``, without running git.
+
+Every agent hook and git hook starts by locating the repository; ``git rev-parse`` costs a
+process each time. :func:`locate` reads ``.git`` itself for the common layouts (a plain
+checkout, a linked worktree through its ``gitdir``/``commondir`` files) and returns None
+for anything unusual (``GIT_*`` variables, submodules, ``core.worktree``, a bare
+repository, another owner, a file system boundary), where git must decide:
+:meth:`bitloops.git._git.Git.locate` then asks it. Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+__all__ = ["Located", "last_reflog_entry", "locate", "read_head", "sparse_checkout", "tracked"]
+
+_GIT_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+)
+
+#: (work tree top, git dir, git common dir), as ``git rev-parse`` would say.
+Located = tuple[str, str, str]
+
+
+def locate(place: str) -> Located | None:
+    """The work tree containing ``place``, read from ``.git``; None when git must decide."""
+    if any(name in os.environ for name in _GIT_VARIABLES):
+        return None
+    try:
+        here = os.path.realpath(os.path.expanduser(place))
+        if not os.path.isdir(here):
+            here = os.path.dirname(here)
+        device = os.stat(here).st_dev
+        while True:
+            dotgit = os.path.join(here, ".git")
+            try:
+                info = os.lstat(dotgit)
+            except FileNotFoundError:
+                parent = os.path.dirname(here)
+                if parent == here or os.stat(parent).st_dev != device:
+                    return None
+                here = parent
+                continue
+            return _read_dotgit(here, dotgit, info)
+    except (OSError, ValueError):
+        return None
+
+
+def _read_dotgit(top: str, dotgit: str, info: os.stat_result) -> Located | None:
+    if info.st_uid != os.getuid():
+        return None  # git's safe.directory rules apply; let git answer
+    if stat.S_ISDIR(info.st_mode):
+        git_dir = common = dotgit
+        if os.path.exists(os.path.join(git_dir, "commondir")):
+            return None
+    elif stat.S_ISREG(info.st_mode):
+        with open(dotgit, encoding="utf-8") as fh:
+            text = fh.read().strip()
+        if not text.startswith("gitdir: "):
+            return None
+        git_dir = os.path.realpath(os.path.join(top, text[len("gitdir: ") :]))
+        try:
+            with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as fh:
+                common = os.path.realpath(os.path.join(git_dir, fh.read().strip()))
+        except FileNotFoundError:
+            return None  # a submodule or a separate git dir: core.worktree may apply
+        if os.path.exists(os.path.join(git_dir, "config.worktree")):
+            return None
+    else:
+        return None
+    if not os.path.isfile(os.path.join(git_dir, "HEAD")):
+        return None
+    if not os.path.isdir(os.path.join(common, "objects")):
+        return None
+    with open(os.path.join(common, "config"), "rb") as fh:
+        config = fh.read().lower()
+    if b"worktree" in config or b"bare" in config.replace(b"bare = false", b""):
+        return None
+    return top, git_dir, common
+
+
+def read_head(located: Located) -> tuple[str | None, str | None] | None:
+    """(the checked-out branch's short name, the commit HEAD is on) read from the files.
+
+    The branch is None on a detached HEAD, the commit None on an unborn branch. None when
+    git must say: a HEAD or ref that is not a plain file git writes (a reftable store,
+    a symbolic ref to a symbolic ref, a branch outside ``refs/heads/``).
+    """
+    _, git_dir, common = located
+    if os.path.exists(os.path.join(common, "reftable")):
+        return None
+    try:
+        with open(os.path.join(git_dir, "HEAD"), encoding="utf-8") as fh:
+            head = fh.read().strip()
+        if _is_sha(head):
+            return None, head
+        if not head.startswith("ref: refs/heads/"):
+            return None
+        ref = head[len("ref: ") :]
+        sha: str | None
+        try:
+            with open(os.path.join(common, *ref.split("/")), encoding="utf-8") as fh:
+                sha = fh.read().strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            sha = _packed_ref(common, ref)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if sha is not None and not _is_sha(sha):
+        return None
+    return ref[len("refs/heads/") :], sha
+
+
+def _packed_ref(common: str, ref: str) -> str | None:
+    """The SHA ``packed-refs`` gives ``ref``; None when it has none (an unborn branch)."""
+    try:
+        with open(os.path.join(common, "packed-refs"), encoding="utf-8") as fh:
+            for line in fh:
+                sha, _, name = line.rstrip("\n").partition(" ")
+                if name == ref:
+                    return sha
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def last_reflog_entry(git_dir: str) -> str | None:
+    """What HEAD's newest reflog entry says (``commit (amend): …``, ``cherry-pick: …``);
+    None when there is no reflog to read."""
+    try:
+        with open(os.path.join(git_dir, "logs", "HEAD"), "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+            last = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    except OSError:
+        return None
+    _, tab, message = last.partition(b"\t")
+    return message.decode("utf-8", "replace") if tab else None
+
+
+# An index this large is left to git (reading it would cost more than the process).
+_MAX_INDEX_BYTES = 32 * 1024 * 1024
+
+
+def tracked(located: Located, rel: str) -> bool | None:
+    """Whether git's index holds the file ``rel`` (relative to the top, ``/``-separated),
+    as ``git ls-files --error-unmatch`` says of a file; None when git must say.
+
+    Read from ``.git/index`` itself for the common formats (versions 2 and 3): an entry is
+    its path preceded by the flags' 12-bit name length and followed by NUL padding, so the
+    bytes ``length, path, NUL`` only occur as that entry. Version 4 (compressed paths), a
+    split or sparse index, or anything odd: None.
+    """
+    git_dir = located[1]
+    try:
+        name = rel.encode("utf-8")
+        if sparse_checkout(located):
+            return None
+        if any(n.startswith("sharedindex.") for n in os.listdir(git_dir)):
+            return None
+        with open(os.path.join(git_dir, "index"), "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > _MAX_INDEX_BYTES:
+                return None
+            data = fh.read()
+    except FileNotFoundError:
+        return False  # no index yet: nothing was ever added
+    except (OSError, UnicodeEncodeError):
+        return None
+    if data[:4] != b"DIRC" or data[4:8] not in (b"\0\0\0\2", b"\0\0\0\3"):
+        return None
+    if not name or len(name) >= 0xFFF:
+        return None
+    if name + b"\0" not in data:
+        return False  # the common answer for a new file, without walking the entries
+    return _in_entries(data, name)
+
+
+def _in_entries(data: bytes, name: bytes) -> bool:
+    """Whether the index's entries (version 2 or 3, sorted by path) hold ``name``.
+
+    Each entry: 62 bytes (times, ids, mode, size, object id, then 2 bytes of flags whose
+    low 12 bits are the path's length), 2 more flag bytes when the extended bit is set
+    (version 3), the path, then NUL padding to a multiple of 8 bytes.
+    """
+    count = int.from_bytes(data[8:12], "big")
+    pos = 12
+    for _ in range(count):
+        if pos + 62 > len(data):
+            return False
+        flags = int.from_bytes(data[pos + 60 : pos + 62], "big")
+        start = pos + 62 + (2 if flags & 0x4000 else 0)
+        length = flags & 0xFFF
+        end = data.find(b"\0", start) if length == 0xFFF else start + length
+        if end < 0:
+            return False
+        path = data[start:end]
+        if path == name:
+            return True
+        if path > name:
+            return False  # sorted: it is not further on
+        pos += (end - pos + 8) & ~7
+    return False
+
+
+def sparse_checkout(located: Located) -> bool:
+    """Whether the work tree is a sparse checkout (``core.sparseCheckout``, or a sparse
+    index), from its config files."""
+    _, git_dir, common = located
+    for config in (os.path.join(common, "config"), os.path.join(git_dir, "config.worktree")):
+        try:
+            with open(config, "rb") as fh:
+                text = fh.read().lower().replace(b" ", b"").replace(b"\t", b"")
+        except OSError:
+            continue
+        if b"sparsecheckout=true" in text or b"sparseindex=true" in text:
+            return True
+    return False
