@@ -29,8 +29,8 @@ from _common import machine, median, scratch, table
 import bitloops
 from bitloops._codec import canonical_dumps, format_ts, new_id
 from bitloops.context import answers
-from bitloops.context.index import PATHS_FOR_SQL, WHY_FOR_PATH_SQL, index_rows, insert_rows
 from bitloops.context.review import render_markdown, review
+from bitloops.store._index import PATHS_FOR_SQL, WHY_FOR_PATH_SQL, index_rows, insert_rows
 
 N = 10_000
 FILES = 200
@@ -140,7 +140,7 @@ def main() -> None:
 
         def floor(target: str) -> Callable[[], object]:
             def run() -> object:
-                a = conn.execute(PATHS_FOR_SQL, (json.dumps([target]), "")).fetchall()
+                a = conn.execute(PATHS_FOR_SQL, (json.dumps([target]), "", 1)).fetchall()
                 b = conn.execute(WHY_FOR_PATH_SQL, (target, None, 1000)).fetchall()
                 return a, b
 

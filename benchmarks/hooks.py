@@ -57,6 +57,24 @@ def timed_commit(repo: Path, name: str) -> float:
     return time.perf_counter() - start
 
 
+def settle(repo: Path, limit: float = 120.0) -> float:
+    """Wait until no promotion detached from a commit is pending; the seconds waited.
+
+    A big draft's post-commit hook hands the promotion to a worker (bitloops/_pending.py);
+    the next commit would wait for it, which is not the cost of the commit measured.
+    """
+    folder = repo / ".git" / "bitloops-pending"
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        try:
+            if not any(n.endswith(".json") for n in os.listdir(folder)):
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.005)
+    return time.perf_counter() - start
+
+
 def bitloops_cli(repo: Path, *args: str) -> None:
     """Run the installed CLI as a fresh process, as a user or a hook would."""
     subprocess.run([sys.executable, "-m", "bitloops", *args], cwd=repo, check=True,
@@ -100,23 +118,29 @@ def main() -> None:
         plain = new_git_repo(tmp, "plain", "full")
         hooked = new_git_repo(tmp, "hooked", "full")
         bitloops_cli(hooked, "enable")
-        ours, floor = [], []
+        ours, floor, behind = [], [], []
         for i in range(ROUNDS):
             set_durability(hooked, "normal")
             record(hooked, DRAFT)
             set_durability(hooked, "full")
             ours.append(timed_commit(hooked, f"h{i}.txt"))
+            behind.append(settle(hooked))  # the worker's promotion, after the commit returned
             floor.append(timed_commit(plain, f"p{i}.txt"))
         with bitloops.Repository.open(hooked) as r:
             promoted = r.status().checkpoint_count
         rows = [
-            ["git commit, no hooks (floor)", f"{median(floor) * 1e3:.1f}", ""],
+            ["git commit, no hooks (floor)", f"{median(floor) * 1e3:.1f}", "", "", ""],
             [f"git commit, hooks, {DRAFT:,}-event draft", f"{median(ours) * 1e3:.1f}",
-             f"{median(ours) / median(floor):.1f}x"],
+             f"{median(ours) / median(floor):.1f}x",
+             f"+{(median(ours) - median(floor)) * 1e3:.1f} ms",
+             "<= +150 ms " + ("meets" if median(ours) - median(floor) <= 0.150 else "ABOVE")],
+            ["  promotion done after the commit returned (worker)",
+             f"{median(behind) * 1e3:.1f}", "", "", ""],
         ]  # fmt: skip
-        out: dict[str, object] = {"commit_ms": median(ours) * 1e3, "plain_ms": median(floor) * 1e3}
+        out: dict[str, object] = {"commit_ms": median(ours) * 1e3, "plain_ms": median(floor) * 1e3,
+                                  "worker_ms": median(behind) * 1e3}  # fmt: skip
         print(f"commit cost (median of {ROUNDS}; {promoted} checkpoints made)")
-        print(table(["measure", "ms", "ratio"], rows))
+        print(table(["measure", "ms", "ratio", "over floor", "target"], rows))
 
         # Nothing to do: the draft is empty and every folder is committed (the idle check).
         git(hooked, "commit", "-q", "--allow-empty", "-m", "stage the last folder")

@@ -24,6 +24,7 @@ from bitloops._aliases import install as _install_aliases
 from bitloops.errors import (
     AgentConfigError,
     AgentNotSupported,
+    AlreadyShared,
     AmbiguousCheckpoint,
     BitloopsError,
     CheckpointFilesError,
@@ -35,7 +36,9 @@ from bitloops.errors import (
     ImmutableCheckpoint,
     InvalidEvent,
     InvalidPayload,
+    InvalidSearch,
     InvalidSessionId,
+    LockTimeout,
     NotAGitRepository,
     PayloadTooLarge,
     PurgeError,
@@ -63,7 +66,7 @@ if TYPE_CHECKING:
 
     from bitloops.capture._session import Session
     from bitloops.checkpoint._files import read_checkpoint_dir
-    from bitloops.checkpoint._search import InvalidSearch, SearchHit
+    from bitloops.checkpoint._search import SearchHit
     from bitloops.checkpoint._summary import StructuredSummarizer, Summarizer
     from bitloops.checkpoint._transcript import Transcript
     from bitloops.checkpoint._verify import Problem, PurgeReport, VerifyReport
@@ -103,6 +106,7 @@ __all__ = [
     "RECORD_SOURCES",
     "AgentConfigError",
     "AgentNotSupported",
+    "AlreadyShared",
     "Alternative",
     "AmbiguousCheckpoint",
     "Annotation",
@@ -127,6 +131,7 @@ __all__ = [
     "InvalidPayload",
     "InvalidSearch",
     "InvalidSessionId",
+    "LockTimeout",
     "ModelIdentity",
     "NotAGitRepository",
     "PayloadTooLarge",
@@ -169,7 +174,6 @@ _LAZY = {
     "read_checkpoint_dir": "checkpoint._files",
     "FileHistoryEntry": "context",
     "Repository": "repository",
-    "InvalidSearch": "checkpoint._search",
     "SearchHit": "checkpoint._search",
     "Session": "capture._session",
     "Settings": "settings",

@@ -49,10 +49,18 @@ def main(argv: list[str] | None = None) -> int:
                 inject.emit(args[1], raw, cwd, sys.stdout, sys.stderr)
             return 0
     if len(args) >= 2 and args[0] == "hook" and args[1] in ("pre-commit", "post-commit"):
+        import os
+
+        from bitloops._pending import detach_post_commit, has_pending
         from bitloops.capture._idle import nothing_to_do
 
-        # Most commits give these nothing to do: said without the CLI, git or the database.
-        if nothing_to_do(args[1], args[2:]):
+        cwd = os.getcwd()
+        # Most commits give these nothing to do: said without the CLI, git or the database
+        # (unless a detached promotion is pending: the full path waits for it).
+        if not has_pending(cwd) and nothing_to_do(args[1], args[2:]):
+            return 0
+        # A big draft is promoted by a worker, with the boundary fixed now (bitloops/_pending.py).
+        if args[1] == "post-commit" and not args[2:] and detach_post_commit(cwd):
             return 0
     if len(args) >= 2 and args[0] == "hook" and not any(a.startswith("-") for a in args[2:]):
         status = _git_hook(args[1], args[2:])
@@ -69,9 +77,10 @@ def _git_hook(name: str, hook_args: list[str]) -> int | None:
     the CLI must (not a git hook, not inside a work tree: it says why)."""
     from pathlib import Path
 
+    from bitloops._commit_flow import run_hook
     from bitloops.errors import NotAGitRepository
     from bitloops.git._git import Git
-    from bitloops.git._hooks import HOOK_NAMES, run_hook
+    from bitloops.git._hooks import HOOK_NAMES
 
     if name not in HOOK_NAMES:
         return None

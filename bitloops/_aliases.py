@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 else:
     _Base = object  # importlib.abc costs the hooks 40 ms; the loader protocol is two methods
 
-__all__ = ["MOVED", "install"]
+__all__ = ["MOVED", "SPLIT", "install"]
 
 #: old module path -> where it lives now
 MOVED = {
@@ -35,6 +35,9 @@ MOVED = {
     "bitloops.cli_record": "bitloops.cli._record",
     "bitloops.cli_web": "bitloops.cli._web",
     "bitloops.codec": "bitloops._codec",
+    "bitloops.context.history": "bitloops.checkpoint._history",
+    "bitloops.context.index": "bitloops.store._index",
+    "bitloops.context.sources": "bitloops.checkpoint._sources",
     "bitloops.distill": "bitloops.checkpoint._distill",
     "bitloops.extract": "bitloops.checkpoint._extract",
     "bitloops.gitutil": "bitloops.git._git",
@@ -87,31 +90,63 @@ class _Finder:
         )
 
 
+#: old module path -> {name: module it went to}, for names that left the module that
+#: replaced their old one
+SPLIT = {
+    "bitloops.hooks": {
+        "pending_folders": "bitloops._commit_flow",
+        "run_hook": "bitloops._commit_flow",
+    },
+    "bitloops.importing": {
+        "agent_module": "bitloops.agents._registry",
+        "importable_agents": "bitloops.agents._registry",
+    },
+    "bitloops.checkpoint_ref": {
+        "put_checkpoint": "bitloops.checkpoint._in_ref",
+        "read_from_ref": "bitloops.checkpoint._in_ref",
+    },
+}
+
+
+def _public_place(new: str) -> str:
+    """Where users import what ``new`` holds: the package in front of its first private
+    part (``bitloops.capture`` for ``bitloops.capture._importing``)."""
+    parts = new.split(".")
+    for i, part in enumerate(parts[1:], 1):
+        if part.startswith("_"):
+            return ".".join(parts[:i])
+    return new
+
+
 class _Loader(_Base):
     def __init__(self, new: str) -> None:
         self.new = new
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
+        place = _public_place(self.new)
         warnings.warn(
-            f"{spec.name} is deprecated and will be removed in the next release; "
-            f"import {self.new} (or the names its package exports) instead",
+            f"{spec.name} is deprecated and will be removed in the next release; import "
+            + (f"{place} instead" if place == self.new else f"the names {place} exports instead"),
             DeprecationWarning,
             stacklevel=2,
         )
-        if not any(old.startswith(spec.name + ".") for old in MOVED):
+        package = any(old.startswith(spec.name + ".") for old in MOVED)
+        if not package and spec.name not in SPLIT:
             return importlib.import_module(self.new)
-        # An old package: a module of its own, so that `from old import submodule` asks
-        # for old.submodule (the module it moved to) rather than new.submodule.
+        # A module of its own: an old package, so that `from old import submodule` asks
+        # for old.submodule (the module it moved to) rather than new.submodule; or an old
+        # module some of whose names went elsewhere.
         import types
 
         proxy = types.ModuleType(spec.name)
-        proxy.__path__ = []
-        target = self.new
+        if package:
+            proxy.__path__ = []
+        target, elsewhere = self.new, SPLIT.get(spec.name, {})
 
         def __getattr__(name: str) -> object:
             if f"{spec.name}.{name}" in MOVED:
                 return importlib.import_module(f"{spec.name}.{name}")
-            return getattr(importlib.import_module(target), name)
+            return getattr(importlib.import_module(elsewhere.get(name, target)), name)
 
         proxy.__getattr__ = __getattr__  # type: ignore[method-assign]
         return proxy

@@ -311,19 +311,22 @@ def _converter() -> cattrs.Converter:
 
     import cattrs
 
-    from bitloops.checkpoint._transcript import Transcript
     from bitloops.model import Event
 
     conv = cattrs.Converter()
     conv.register_unstructure_hook(datetime, format_ts)
     conv.register_structure_hook(datetime, lambda value, _: parse_ts(value))
 
+    # A sequence that knows its own form (the checkpoint's Transcript, backed by stored
+    # lines) gives it through ``unstructure()``: read by duck typing, since the codec sits
+    # below the checkpoint package and must not import it.
     def is_event_sequence(tp: Any) -> bool:
-        return tp == Sequence[Event] or tp is Transcript
+        return tp == Sequence[Event] or getattr(tp, "unstructures_events", False) is True
 
     def unstructure_events(events: Sequence[Event]) -> list[Any]:
-        if isinstance(events, Transcript):
-            return events.unstructure()
+        own = getattr(events, "unstructure", None)
+        if own is not None and getattr(events, "unstructures_events", False) is True:
+            return list(own())
         return [conv.unstructure(e, Event) for e in events]
 
     def structure_events(data: Any, _: Any) -> tuple[Event, ...]:
@@ -500,7 +503,11 @@ def content_hash(header: Mapping[str, Any] | str, event_lines: Iterable[str]) ->
     import hashlib
 
     text = header if isinstance(header, str) else canonical_dumps(header)
-    digest = hashlib.sha256(text.encode())
+    # Encoded a megabyte at a time (the same bytes: UTF-8 encodes each character on its
+    # own): a big checkpoint's header is tens of megabytes.
+    digest = hashlib.sha256()
+    for start in range(0, len(text), 1 << 20):
+        digest.update(text[start : start + (1 << 20)].encode())
     digest.update(b"\n")
     # A join and an update per batch of lines: far fewer calls than a pair per line, the
     # same bytes, and never a copy of the whole transcript in memory.

@@ -83,7 +83,16 @@ def agent_trace(repo: Repository, ref: str = "HEAD") -> dict[str, Any]:
     from bitloops._codec import format_ts
 
     sha = repo.git.resolve_commit(ref)
-    cps = repo.checkpoints(commit=sha)
+    from bitloops.checkpoint._private import is_private, read_marks
+
+    kept = read_marks(repo)
+    found = repo.checkpoints(commit=sha)
+    cps = [cp for cp in found if not is_private(cp, kept)]
+    if found and not cps:
+        raise CheckpointNotFound(
+            f"the checkpoint of commit {sha[:12]} is private (kept in this clone), so it is "
+            "not exported; `bitloops explain` shows it here"
+        )
     if not cps:
         raise CheckpointNotFound(
             f"commit {sha[:12]} has no checkpoint, so nothing says which lines an agent "

@@ -121,7 +121,7 @@ def _database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding
     from bitloops.store.sqlite import SCHEMA_VERSION
 
     store = repo.store
-    (result,) = store.execute("PRAGMA quick_check")[0]
+    result = "; ".join(store.quick_check())
     if result != "ok":
         yield Finding(
             check="database",
@@ -129,7 +129,7 @@ def _database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding
             message=f"{repo.db_path} fails SQLite's quick_check ({result}); restore it from a "
             "backup, or copy it aside and salvage rows with sqlite3's .recover",
         )
-    (version,) = store.execute("PRAGMA user_version")[0]
+    version = store.schema_version()
     yield Finding(
         check="schema",
         severity="info",
@@ -165,6 +165,8 @@ def _hooks(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
         python = shlex.split(runner)[0] if runner.strip() else ""
         if not python or not Path(python).exists():
             problems.append(f"{name} runs {python or 'nothing'}, which no longer exists")
+        elif text == hook_script(name, python).replace(" -P -m bitloops", " -m bitloops"):
+            problems.append(f"{name} was written by an older bitloops (without -P)")
         elif text != hook_script(name, python):
             problems.append(f"{name} was edited after `bitloops enable`")
     if problems:
@@ -208,14 +210,11 @@ def _missed_promotion(repo: Repository, fix: bool, stale: timedelta) -> Iterator
     head = repo.git.head()
     if head is None:
         return
-    rows = repo.store.execute(
-        "SELECT min(ts), count(*) FROM live_events WHERE worktree = ?", (repo.worktree,)
-    )
-    oldest, count = rows[0]
-    if not count:
+    oldest, count = repo.store.draft_span(repo.worktree)
+    if oldest is None:
         return
     committed = repo.git.run("show", "-s", "--format=%cI", head).strip()
-    if parse_ts(oldest) >= parse_ts(committed):
+    if oldest >= parse_ts(committed):
         return
     if repo.store.checkpoints_for_commits([head]):
         yield Finding(
@@ -279,11 +278,7 @@ def _files(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
         for p in report.problems
         if p.kind in ("files_unreadable",) and p.checkpoint_id is not None
     }
-    intact = {
-        cid
-        for (cid,) in repo.store.execute("SELECT checkpoint_id FROM checkpoints")
-        if cid not in broken
-    }
+    intact = {cid for cid in repo.store.checkpoint_ids() if cid not in broken}
     head = repo.git.head()
     for problem in report.problems:
         sha = problem.commit_sha

@@ -31,7 +31,9 @@
      │         ├── SharedStoreUnavailable
      │         └── UnsupportedServer
      ├── PurgeError                 (also ValueError)
-     └── InvalidSessionId           (also ValueError)
+     ├── InvalidSearch              (also ValueError)
+     ├── InvalidSessionId           (also ValueError)
+     └── LockTimeout                (also TimeoutError)
 
 Each message says what went wrong and what to do about it. Errors from the database
 drivers and from ``git`` are translated (``raise ... from exc``), never leaked.
@@ -42,6 +44,7 @@ from __future__ import annotations
 __all__ = [
     "AgentConfigError",
     "AgentNotSupported",
+    "AlreadyShared",
     "AmbiguousCheckpoint",
     "BitloopsError",
     "CheckpointFilesError",
@@ -53,7 +56,9 @@ __all__ = [
     "ImmutableCheckpoint",
     "InvalidEvent",
     "InvalidPayload",
+    "InvalidSearch",
     "InvalidSessionId",
+    "LockTimeout",
     "NotAGitRepository",
     "PayloadTooLarge",
     "PurgeError",
@@ -79,6 +84,11 @@ class BitloopsError(Exception):
 
 class NotAGitRepository(BitloopsError, ValueError):
     """The path is not inside a git work tree."""
+
+
+class AlreadyShared(BitloopsError):
+    """A session or checkpoint asked to be kept local has already left this clone (pushed,
+    or sent to the team store)."""
 
 
 class UnknownRef(BitloopsError, LookupError):
@@ -189,9 +199,21 @@ class PurgeError(BitloopsError, ValueError):
     """A break-glass purge was asked for with unusable arguments."""
 
 
+class InvalidSearch(BitloopsError, ValueError):
+    """A search query that SQLite FTS5 cannot parse, even with its words quoted."""
+
+
 class InvalidSessionId(BitloopsError, ValueError):
     """A recorded session id that cannot safely name a file; nothing was written.
 
     Ids come from agents' hook payloads, so one such as ``../../x`` must never become a
     path: ``bitloops resume`` refuses to write the transcript of such a session.
+    """
+
+
+class LockTimeout(BitloopsError, TimeoutError):
+    """Another process held a bitloops lock file for longer than the caller would wait.
+
+    The message names what the lock guards; trying again once that process has finished
+    succeeds. Hooks never raise it to the agent: they spool their payload instead.
     """

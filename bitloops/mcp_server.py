@@ -264,7 +264,8 @@ def _build(state: _Recorder) -> MCPServer[Any]:
         arg = _text("the argument", value)
 
         def body(repo: Repository) -> str:
-            text: str = fn(repo, arg, max_chars=ANSWER_CHARS)
+            private = _calling_session_is_private(repo, agent)
+            text: str = fn(repo, arg, max_chars=ANSWER_CHARS, private=private)
             return text
 
         return run(body, records=False)
@@ -290,6 +291,24 @@ def _build(state: _Recorder) -> MCPServer[Any]:
         return read_tool("checkpoint", ref)
 
     return server
+
+
+def _calling_session_is_private(repo: Repository, agent: str) -> bool:
+    """True when the agent's session here is private (the mark on its open session, as
+    :meth:`Repository.agent_session` picks it; with none open, the ``private`` setting or
+    BITLOOPS_PRIVATE): only then do the read tools show this clone's private checkpoints."""
+    from bitloops.checkpoint._private import draft_is_private
+
+    name = repo.redactor.redact(agent)
+    open_ = [
+        s
+        for s in repo.store.sessions(worktree=repo.worktree)
+        if s.agent == name and s.status != "ended"
+    ]
+    if not open_:
+        return repo.settings.private  # its records would start a new session: private then
+    latest = max(open_, key=lambda s: (s.last_event_at or s.started_at, s.started_at))
+    return draft_is_private(repo, [latest.session_id])
 
 
 def describe(start: Path, agent: str, *, repo: Path | None = None) -> dict[str, Any]:

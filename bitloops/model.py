@@ -379,3 +379,5 @@ class Status:
     git_hooks: tuple[str, ...] = ()
     #: The agents whose configuration in this work tree runs bitloops' hooks.
     agents_enabled: tuple[str, ...] = ()
+    #: Those of the open sessions marked private (kept in this clone).
+    private_sessions: tuple[str, ...] = ()

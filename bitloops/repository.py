@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bitloops._codec import new_id, parse_ts, structure
+from bitloops._workspace import DB_MARKER_RELATIVE_PATH, DB_RELATIVE_PATH
 from bitloops.capture._session import Session, checked_text, prepare_payload
 from bitloops.checkpoint._transcript import Transcript
 from bitloops.errors import (
@@ -33,12 +34,14 @@ from bitloops.store.sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
 
 if TYPE_CHECKING:
     from bitloops.capture._importing import ImportResult
+    from bitloops.capture._recorder import AgentTable
+    from bitloops.checkpoint._history import FileHistoryEntry
+    from bitloops.checkpoint._private import KeptLocal
     from bitloops.checkpoint._search import SearchHit
     from bitloops.checkpoint._summary import Summarizer
     from bitloops.checkpoint._symbols import SymbolExtractor
     from bitloops.checkpoint._sync import SyncReport
     from bitloops.checkpoint._verify import PurgeReport, VerifyReport
-    from bitloops.context.history import FileHistoryEntry
     from bitloops.redact import Redactor
     from bitloops.store.postgres import PostgresStore
 
@@ -48,11 +51,6 @@ log = logging.getLogger("bitloops")
 
 _HEX = re.compile(r"[0-9a-fA-F]{7,64}")
 
-#: Where the database lives, relative to the git common directory (shared by worktrees).
-DB_RELATIVE_PATH = "bitloops/bitloops.db"
-#: Written when the database is created: while it exists, an empty or missing database
-#: is lost data (an error), not a fresh clone's first use. Relative to the common dir.
-DB_MARKER_RELATIVE_PATH = "bitloops/database-created.json"
 
 # One connection per database file per process (apsw's advice, and the design's), shared
 # by every Repository on that file and closed when the last of them closes.
@@ -268,6 +266,13 @@ class Repository:
         if not self.settings.capture:
             return session
         text = prepare_payload(payload, self.redactor, self.settings.max_payload_bytes)
+        if self.settings.private:
+            from bitloops.checkpoint._private import mark_session, may_mark_on_start
+
+            # Marked before its first event is stored, so no event of it is ever shared;
+            # a resumed session whose checkpoints exist already keeps them as they are.
+            if session_id is None or may_mark_on_start(self, sid):
+                mark_session(self, sid)
         self.store.open_session(
             session_id=sid,
             agent=agent,
@@ -368,6 +373,9 @@ class Repository:
             active.append(info)
         waiting = self.store.outbox()
         hooks, enabled = capture_setup(self.toplevel)
+        from bitloops.store._private import sessions_marked
+
+        private = sessions_marked(self.store, [s.session_id for s in active])
         return Status(
             capture_enabled=self.settings.capture,
             strategy=self.settings.strategy,
@@ -380,6 +388,7 @@ class Repository:
             unsent_error=next((w[3] for w in reversed(waiting) if w[3]), None),
             git_hooks=hooks,
             agents_enabled=enabled,
+            private_sessions=tuple(s.session_id for s in active if s.session_id in private),
         )
 
     def draft(self) -> DraftCommit:
@@ -399,12 +408,19 @@ class Repository:
     # -- promotion and checkpoints ------------------------------------------------------
 
     def promote(
-        self, ref: str = "HEAD", *, summarizer: Summarizer | None = None
+        self,
+        ref: str = "HEAD",
+        *,
+        summarizer: Summarizer | None = None,
+        until: datetime | None = None,
     ) -> Checkpoint | None:
         """Promote this worktree's draft to a checkpoint of the commit ``ref`` names.
 
         Returns the new checkpoint; the existing one if the commit already has a
-        checkpoint (the draft is left alone); None when the draft is empty.
+        checkpoint (the draft is left alone); None when the draft is empty. With
+        ``until`` (an aware datetime), only the events of that time or earlier are
+        promoted; later ones stay in the draft (how a promotion detached from its
+        commit keeps the draft it had at commit time, see docs/git-hooks.md).
 
         Under the ``session`` strategy, sessions idle for longer than ``idle_minutes``
         are ended first, and each ended session's draft becomes a checkpoint of its
@@ -426,7 +442,10 @@ class Repository:
             ]
             self._sync_after_promotion()
             return next((cp for cp in reversed(made) if cp is not None), None)
-        result = promote_commit(self, sha, chosen)
+        from bitloops._codec import format_ts
+
+        bound = None if until is None else format_ts(until)
+        result = promote_commit(self, sha, chosen, until=bound)
         if result is None:
             self._sync_after_promotion()  # what earlier promotions left queued
             return None
@@ -483,15 +502,19 @@ class Repository:
         return ended
 
     def _write_folder(
-        self, checkpoint: Checkpoint, lines: list[str], *, rewrite_missing: bool
+        self, checkpoint: Checkpoint, lines: Sequence[str], *, rewrite_missing: bool
     ) -> None:
         from bitloops.checkpoint._files import folder_of, write_checkpoint_dir
 
         if self.settings.checkpoint_files == "none":
             return
+        from bitloops.checkpoint._private import is_private, read_marks
+
+        if is_private(checkpoint, read_marks(self)):
+            return  # kept in this clone: no folder, no ref entry
         if self.settings.checkpoint_files == "ref":
             # Straight into refs/bitloops/checkpoints/v1: nothing in the work tree.
-            from bitloops.git._ref import put_checkpoint
+            from bitloops.checkpoint._in_ref import put_checkpoint
 
             if lines or rewrite_missing:
                 put_checkpoint(self.toplevel, checkpoint, lines or None)
@@ -518,7 +541,7 @@ class Repository:
         clone's or a teammate's.
         """
         if ref.startswith("cp:"):
-            from bitloops.context.history import load_checkpoint, resolve_checkpoint_prefix
+            from bitloops.checkpoint._history import load_checkpoint, resolve_checkpoint_prefix
 
             return load_checkpoint(self, resolve_checkpoint_prefix(self, ref))
         if self.store.has_checkpoint(ref):
@@ -664,7 +687,7 @@ class Repository:
             except CheckpointFilesError:
                 pass
         else:  # the checkpoint ref, whatever this clone's own setting (fetched ones too)
-            from bitloops.git._ref import read_from_ref
+            from bitloops.checkpoint._in_ref import read_from_ref
 
             try:
                 found.append(read_from_ref(self.toplevel, sha))
@@ -682,12 +705,31 @@ class Repository:
         """Link the commit ``ref`` names to a checkpoint (after a rewrite); False if linked."""
         sha = self.git.resolve_commit(ref)
         if checkpoint_id.startswith("cp:"):
-            from bitloops.context.history import resolve_checkpoint_prefix
+            from bitloops.checkpoint._history import resolve_checkpoint_prefix
 
             checkpoint_id = resolve_checkpoint_prefix(self, checkpoint_id)
         if not self.store.has_checkpoint(checkpoint_id):
             raise CheckpointNotFound(f"no checkpoint {checkpoint_id!r}")
-        return self.store.add_link(sha, checkpoint_id, reason, queue=self.team)
+        from bitloops.checkpoint._private import private_ids
+
+        queue = self.team and not private_ids(self, [checkpoint_id])
+        return self.store.add_link(sha, checkpoint_id, reason, queue=queue)
+
+    def keep_local(
+        self, *, session_id: str | None = None, checkpoint_id: str | None = None
+    ) -> KeptLocal:
+        """Make a session (with every checkpoint holding its events) or one checkpoint
+        private: it stays in this clone (``bitloops record private``, docs/concepts.md).
+
+        What was written for sharing and has not left is taken back (the folder, the
+        checkpoint ref's unpushed entry, the outbox row). Raises a
+        :class:`~bitloops.BitloopsError` saying why, marking nothing, once it was pushed
+        or sent to the shared store; :class:`~bitloops.SessionNotFound` or
+        :class:`~bitloops.CheckpointNotFound` for an unknown id.
+        """
+        from bitloops.checkpoint._private import keep_local
+
+        return keep_local(self, session_id=session_id, checkpoint_id=checkpoint_id)
 
     def _load_checkpoint(self, checkpoint_id: str) -> Checkpoint:
         data = self.store.checkpoint_data(checkpoint_id)
@@ -721,7 +763,7 @@ class Repository:
         touched it); retracted records are marked. Teammates' checkpoints count (the
         committed folders, the checkpoint ref, the shared store).
         """
-        from bitloops.context.history import history
+        from bitloops.checkpoint._history import history
 
         return history(self, path, symbol=symbol, line=line, limit=limit)
 
@@ -826,6 +868,12 @@ class Repository:
         from bitloops.capture._importing import import_transcript
 
         return import_transcript(self, agent, path, session_id=session_id)
+
+    def _agents(self) -> AgentTable:
+        """The agent registry, handed to capture (which sits below the agents)."""
+        from bitloops.agents import _registry
+
+        return _registry
 
 
 def capture_setup(toplevel: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:

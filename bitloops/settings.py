@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 
+from bitloops._fs import atomic_write
+from bitloops._setting_values import parse_kinds, parse_trusted_refs
 from bitloops.errors import SettingsError
 
 __all__ = [
@@ -91,6 +93,10 @@ class Settings:
     )
     #: Refs whose history counts as trusted for injection, besides HEAD's (``trusted_refs``).
     trusted_refs: tuple[str, ...] = ()
+    #: Whether new sessions stay in this clone (``private``, ``BITLOOPS_PRIVATE``): their
+    #: checkpoints get no folder, no ref entry, are not sent to the shared store and are
+    #: left out of ``review`` and exports (see docs/concepts.md, "Keeping reasoning local").
+    private: bool = False
     #: Keys this version does not know, kept as found.
     extra: Mapping[str, Any] = attrs.field(factory=dict)
     #: Human-readable notes about what was found (unknown keys, ignored sub-keys).
@@ -330,14 +336,10 @@ def _distiller(key: str, value: Any) -> DistillerSettings | None:
 
 
 def _context_injection(key: str, value: Any) -> dict[str, bool]:
-    from bitloops.context.inject import parse_kinds
-
     return parse_kinds(value)
 
 
 def _trusted_refs(key: str, value: Any) -> tuple[str, ...]:
-    from bitloops.context.inject import parse_trusted_refs
-
     return parse_trusted_refs(value)
 
 
@@ -357,6 +359,7 @@ _KEYS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "distiller": ("distiller", _distiller),
     "context_injection": ("context_injection", _context_injection),
     "trusted_refs": ("trusted_refs", _trusted_refs),
+    "private": ("private", _bool),
 }
 
 
@@ -463,4 +466,4 @@ def ensure_gitignore(toplevel: Path) -> None:
     text = current or "# Personal bitloops settings stay on this machine.\n"
     if not text.endswith("\n"):
         text += "\n"
-    ignore.write_text(text + line + "\n", encoding="utf-8")
+    atomic_write(ignore, text + line + "\n")  # never a half-written .gitignore for git

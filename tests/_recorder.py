@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import bitloops
 
@@ -118,7 +118,7 @@ def wait_for(path: Path, timeout: float = 60.0) -> None:
         time.sleep(0.001)
 
 
-def hang(moment: str) -> None:
+def hang(moment: str) -> NoReturn:
     """Announce ``moment`` and sleep until the parent kills this process."""
     say(f"at {moment}")
     time.sleep(600)
@@ -160,7 +160,12 @@ def promote(repo_path: str, stop_at: str) -> None:
     elif stop_at == "files":
         import bitloops.checkpoint._files as files
 
-        files.write_checkpoint_dir = lambda *args, **kwargs: hang("files")  # type: ignore[assignment]
+        def stuck(
+            toplevel: Path, checkpoint: bitloops.Checkpoint, event_lines: object = None
+        ) -> Path:
+            hang("files")
+
+        files.write_checkpoint_dir = stuck
     elif stop_at != "none":
         raise SystemExit(f"unknown stop point {stop_at!r}")
     say("promoting")

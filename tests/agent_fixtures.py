@@ -1,17 +1,35 @@
 """The hand-written agent fixtures under tests/fixtures/<agent>/, filled in for a test repo,
-and the helpers the agent tests share: running a hook command, grouping events."""
+and the few helpers the agent tests share that are not :mod:`bitloops.testing`'s.
+
+The general helpers (enabling bitloops, committing to a checkpoint, running hooks,
+building transcripts) live in :mod:`bitloops.testing`; ``enable``, ``commit_all`` and
+``assert_silent`` are re-exported here for the tests that still import them from here.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import bitloops
+from bitloops.testing import assert_silent, commit_all, enable, hook_command
+
+__all__ = [
+    "FIXTURES",
+    "assert_logged",
+    "assert_logged_not_recorded",
+    "assert_silent",
+    "commit_all",
+    "enable",
+    "fill",
+    "group_by_kind",
+    "payloads",
+    "run_hook",
+    "with_field",
+    "write_transcript",
+]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -37,9 +55,13 @@ def write_transcript(agent: str, name: str, repo: Path, dest: Path) -> Path:
 def run_hook(
     agent: str, stdin: bytes, cwd: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    """``bitloops hook AGENT`` as a new process, as the agent runs it, fed ``stdin``."""
+    """``bitloops hook AGENT`` as a new process, as the agent runs it, fed ``stdin``.
+
+    ``env`` is the process's whole environment (default: this one's). For the hook's
+    output and the events it recorded, use :func:`bitloops.testing.run_hook` instead.
+    """
     return subprocess.run(
-        [sys.executable, "-m", "bitloops", "hook", agent],
+        hook_command(agent),
         input=stdin,
         cwd=cwd,
         env=None if env is None else dict(env),
@@ -47,34 +69,6 @@ def run_hook(
         check=False,
         timeout=60,
     )
-
-
-def enable(repo: Path) -> None:
-    """``bitloops enable`` in ``repo``: its git hooks promote on commit."""
-    subprocess.run(
-        [sys.executable, "-m", "bitloops", "enable"], cwd=repo, check=True, capture_output=True
-    )
-
-
-def commit_all(repo: Path, message: str, *, promote: bool = False) -> bitloops.Checkpoint:
-    """Commit the whole work tree; the commit's checkpoint.
-
-    ``promote``: with git hooks off, promoted here; else the post-commit hook that
-    ``bitloops enable`` installed must have made it.
-    """
-    from conftest import git
-
-    import bitloops
-
-    git(repo, "add", "-A")
-    if promote:
-        git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", message)
-    else:
-        git(repo, "commit", "-q", "-m", message)
-    with bitloops.Repository.open(repo) as opened:
-        checkpoint = opened.promote("HEAD") if promote else opened.checkpoint("HEAD")
-    assert checkpoint is not None
-    return checkpoint
 
 
 def group_by_kind(events: Iterable[Any]) -> dict[str, list[Any]]:
@@ -95,13 +89,6 @@ def with_field(raw: bytes, key: str, value: Any) -> bytes:
         return raw
     data[key] = value
     return json.dumps(data).encode()
-
-
-def assert_silent(proc: subprocess.CompletedProcess[bytes]) -> None:
-    """The hook exited 0 and wrote nothing, as a recorded payload should."""
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == b""
-    assert proc.stderr == b"", proc.stderr
 
 
 def assert_logged(repo: Path, agent: str) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,13 @@ for _name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_DIR", "COPILOT_HOME", "
     os.environ.pop(_name, None)
 os.environ["HOME"] = tempfile.mkdtemp(prefix="bitloops-test-home-")
 atexit.register(shutil.rmtree, os.environ["HOME"], ignore_errors=True)
+# The hooks the tests start are fresh Python processes. Where PYTHONDONTWRITEBYTECODE is
+# set (some machines, CI's among them) each would compile bitloops and the standard
+# library from source again: instead they share bytecode in a cache of this run's own,
+# as processes of an installed package do.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bitloops-test-pycache-")
+    atexit.register(shutil.rmtree, os.environ["PYTHONPYCACHEPREFIX"], ignore_errors=True)
 os.environ.update(
     {
         "GIT_CONFIG_NOSYSTEM": "1",
@@ -52,7 +59,7 @@ def git(repo: Path, *args: str, input: str | None = None) -> str:
     return proc.stdout
 
 
-def commit_files(repo: Path, files: dict[str, str | None], message: str = "change") -> str:
+def commit_files(repo: Path, files: Mapping[str, str | None], message: str = "change") -> str:
     """Write (or, for None, delete) files, commit them all, return the new SHA."""
     for rel, text in files.items():
         path = repo / rel
@@ -101,12 +108,10 @@ def run_together(script: str, runs: list[list[str]], timeout: float = 120) -> li
 
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
-    """An empty git repository with one initial commit."""
-    repo = tmp_path / "work"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    commit_files(repo, {"README.md": "# demo\n"}, "initial commit")
-    return repo
+    """An empty git repository with one initial commit (``README.md``)."""
+    from bitloops.testing import create_repository
+
+    return create_repository(tmp_path / "work").path
 
 
 @pytest.fixture

@@ -157,7 +157,10 @@ def _openai(rng: random.Random) -> str:
 
 def _slack(rng: random.Random) -> str:
     """A Slack bot, user or app token."""
-    d = lambda n: _r(rng, _DIGITS, n)  # noqa: E731
+
+    def d(n: int) -> str:
+        return _r(rng, _DIGITS, n)
+
     match rng.randrange(3):
         case 0:
             return f"xoxb-{d(12)}-{d(13)}-{_r(rng, _ALNUM, 24)}"
@@ -169,13 +172,12 @@ def _slack(rng: random.Random) -> str:
 
 def _split(rng: random.Random) -> Instance:
     """A token broken over two lines, with a cue: a key name and a continuation."""
-    token = rng.choice(
-        [
-            lambda: "ghp_" + _r(rng, _ALNUM, 36),
-            lambda: _r(rng, _ALNUM, 40),
-            lambda: "sk-proj-" + _r(rng, _B64URL, 60),
-        ]
-    )()
+    makers: list[Callable[[], str]] = [
+        lambda: "ghp_" + _r(rng, _ALNUM, 36),
+        lambda: _r(rng, _ALNUM, 40),
+        lambda: "sk-proj-" + _r(rng, _B64URL, 60),
+    ]
+    token = rng.choice(makers)()
     cut = rng.randrange(12, len(token) - 12)
     a, b = token[:cut], token[cut:]
     template = rng.choice(

@@ -346,7 +346,7 @@ def test_an_entry_for_another_python_is_updated_not_doubled(git_repo: Path) -> N
     assert change.action == "added"  # the other events were added
     doc = load(git_repo, "claude-code")
     assert [e["command"] for e in entries(doc, "claude-code", "Stop")] == [
-        "/new/python -m bitloops hook claude-code"
+        "/new/python -P -m bitloops hook claude-code"
     ]
     # Only the command changed: updating again with yet another Python says "updated".
     again = enable_agent(git_repo, "claude-code", python="/other/python")
@@ -381,7 +381,7 @@ def test_a_users_wrapper_is_kept_and_does_not_count_as_ours(git_repo: Path) -> N
             "hooks": [
                 {
                     "type": "command",
-                    "command": "/venv/bin/python -m bitloops hook claude-code",
+                    "command": "/venv/bin/python -P -m bitloops hook claude-code",
                     "timeout": 30,
                 }
             ],
@@ -465,6 +465,7 @@ def test_commands_are_recognised_by_what_they_run() -> None:
     assert is_own_command("bitloops hook codex", "codex")
     assert is_own_command("'/a b/python' -m bitloops hook codex", "codex")
     assert is_own_command("/usr/bin/python3 -m bitloops hook codex", "codex")
+    assert is_own_command("/usr/bin/python3 -P -m bitloops hook codex", "codex")  # 0.2 form
     assert is_own_command("/usr/local/bin/bitloops hook codex", "codex")
     assert is_own_command(agent_command("codex", personal=True, python="/a'b/py"), "codex")
     assert not is_own_command("bitloops hook claude-code", "codex")
@@ -481,7 +482,7 @@ def test_commands_are_recognised_by_what_they_run() -> None:
     assert agent_command("codex") == "bitloops hook codex"
     assert (
         agent_command("codex", personal=True, python="/a b/py")
-        == "'/a b/py' -m bitloops hook codex"
+        == "'/a b/py' -P -m bitloops hook codex"
     )
 
 

@@ -13,7 +13,7 @@ import bitloops
 from bitloops.agents import claude_code, gemini
 from bitloops.agents._registry import AGENTS, catch_up_all
 
-PROMPTS = {
+PROMPTS: dict[str, dict[str, object]] = {
     "claude-code": {"hook_event_name": "UserPromptSubmit", "prompt": "hello"},
     "codex": {"hook_event_name": "UserPromptSubmit", "prompt": "hello"},
     "gemini": {"hook_event_name": "BeforeAgent", "prompt": "hello"},

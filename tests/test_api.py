@@ -42,7 +42,7 @@ def test_public_names_have_docstrings() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     """A misspelt name fails like any module attribute."""
     with pytest.raises(AttributeError, match="Repositroy"):
-        bitloops.Repositroy  # type: ignore[attr-defined]  # noqa: B018
+        bitloops.Repositroy  # noqa: B018
 
 
 def test_import_is_light() -> None:

@@ -10,9 +10,10 @@ from conftest import commit_files, git
 from test_hooks import bitloops_cli, enable, record_and_commit
 
 import bitloops
-from bitloops.cli._main import status_json
-from bitloops.git._hooks import pending_folders
-from bitloops.git._ref import CHECKPOINT_REF, add_to_ref, list_ref, read_from_ref
+from bitloops._commit_flow import pending_folders
+from bitloops.checkpoint._in_ref import read_from_ref
+from bitloops.cli._status import status_json
+from bitloops.git._ref import CHECKPOINT_REF, add_to_ref, list_ref
 
 
 def ref_mode(repo: Path) -> None:

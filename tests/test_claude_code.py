@@ -11,9 +11,6 @@ from typing import Any
 import pytest
 from agent_fixtures import (
     assert_logged_not_recorded,
-    assert_silent,
-    commit_all,
-    enable,
     group_by_kind,
     payloads,
     run_hook,
@@ -23,7 +20,9 @@ from agent_fixtures import (
 from conftest import git
 
 import bitloops
+from bitloops import testing
 from bitloops.agents import claude_code
+from bitloops.testing import ClaudeCodeTranscript, assert_silent, commit_all, enable
 
 SID = "cc-session-1"
 MODEL = "claude-opus-4-5-20251101"
@@ -289,26 +288,18 @@ def test_event_after_session_end_resumes_it(repo: bitloops.Repository) -> None:
 def test_a_commit_made_mid_turn_gets_the_turns_reasoning(git_repo: Path, tmp_path: Path) -> None:
     """post-commit reads the open session's transcript before promoting (issue: mid-turn)."""
     enable(git_repo)
-    transcript = tmp_path / "session.jsonl"
-    transcript.write_text("")
-    base = {"session_id": "mid-1", "transcript_path": str(transcript), "cwd": str(git_repo)}
-    claude_code.handle({**base, "hook_event_name": "SessionStart", "source": "startup"})
-    claude_code.handle({**base, "hook_event_name": "UserPromptSubmit", "prompt": "fix the bug"})
+    transcript = ClaudeCodeTranscript("mid-1", cwd=git_repo, model="claude-opus-4-5")
+    path = transcript.write(tmp_path / "session.jsonl")  # empty so far
+    start = transcript.hook("SessionStart", source="startup")
+    assert_silent(
+        testing.run_hook(
+            "claude-code",
+            [start, transcript.hook("UserPromptSubmit", prompt="fix the bug")],
+            repo=git_repo,
+        )
+    )
     # the agent thinks, then commits in the same turn: no Stop hook has run yet
-    line = {
-        "type": "assistant",
-        "uuid": "mid-a1",
-        "sessionId": "mid-1",
-        "timestamp": "2026-06-01T10:00:01.000Z",
-        "message": {
-            "id": "msg-1",
-            "role": "assistant",
-            "model": "claude-opus-4-5",
-            "content": [{"type": "thinking", "thinking": "The off-by-one is in the loop bound."}],
-            "usage": {"input_tokens": 10, "output_tokens": 5},
-        },
-    }
-    transcript.write_text(json.dumps(line) + "\n")
+    transcript.thinking("The off-by-one is in the loop bound.").write(path)
     (git_repo / "fix.py").write_text("x = 1\n")
     git(git_repo, "add", "fix.py")
     git(git_repo, "commit", "-q", "-m", "fix")

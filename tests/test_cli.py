@@ -21,7 +21,7 @@ from conftest import commit_files, git
 
 import bitloops
 from bitloops.__main__ import main
-from bitloops.cli import _main as cli
+from bitloops.cli import _browser, _explain, _registry, _status, _style
 
 CLIENT_V1 = "class Client:\n    def send(self):\n        return 1\n"
 CLIENT_V2 = "class Client:\n    def send(self):\n        for _ in range(3):\n            return 1\n"
@@ -170,6 +170,7 @@ def test_status_json_shape(recorded: bitloops.Checkpoint, git_repo: Path) -> Non
         "agents",
         "agents_enabled",
         "sessions",
+        "private_sessions",
         "draft_event_count",
         "checkpoint_count",
         "committed_store",
@@ -220,7 +221,7 @@ def test_status_lines_render_idle_sessions() -> None:
         checkpoint_count=12,
         draft_event_count=1,
     )
-    lines = cli.status_lines(status, ["a warning"], now=now)
+    lines = _status.status_lines(status, ["a warning"], now=now)
     assert lines[3] == (
         "Session:     idle (started 3h ago, last event 45m ago): cursor, model unknown, "
         "1 draft event"
@@ -232,7 +233,7 @@ def test_format_age_units() -> None:
     """Ages read like '2m ago', in the largest whole unit."""
     now = datetime(2026, 1, 5, tzinfo=UTC)
     ages = [0, 59, 60, 3599, 3600, 86400 * 2, 86400 * 400]
-    assert [cli.format_age(now - timedelta(seconds=s), now) for s in ages] == [
+    assert [_style.format_age(now - timedelta(seconds=s), now) for s in ages] == [
         "just now",
         "59s ago",
         "1m ago",
@@ -433,7 +434,7 @@ def test_not_a_git_repository_exits_2(tmp_path: Path) -> None:
     """Outside a git work tree every command says so and exits 2."""
     folder = tmp_path / "plain"
     folder.mkdir()
-    for command in cli.COMMANDS:
+    for command in _registry.COMMANDS:
         proc = run(folder, command)
         assert proc.returncode == 2, command
         no_traceback(proc)
@@ -567,7 +568,7 @@ def test_rewind_browser_moves_opens_scrolls_and_goes_back(
     """The browser's state, without curses: move, open, scroll, toggle transcript, back, quit."""
     newer = record(git_repo, "Log each retry", agent="cursor", model="gpt-5", client=CLIENT_V1)
     with bitloops.Repository.open(git_repo) as repo:
-        browser = cli.RewindBrowser(repo.checkpoints())
+        browser = _browser.RewindBrowser(repo.checkpoints())
     height, width = 12, 70
     screen = browser.screen(height, width)
     assert len(screen) == height
@@ -582,7 +583,7 @@ def test_rewind_browser_moves_opens_scrolls_and_goes_back(
     assert browser.selected == 1
     browser.act("open", height, width)
     detail = browser.detail(width)
-    assert detail == cli.explain_lines(recorded, width=width)[: len(detail)]
+    assert detail == _explain.explain_lines(recorded, width=width)[: len(detail)]
     screen = browser.screen(height, width)
     assert screen[0][0].startswith(f"checkpoint of {recorded.commit_sha[:12]}")
     assert [text for text, _ in screen[1:-1]] == detail[: height - 2]
@@ -604,7 +605,7 @@ def test_rewind_browser_keeps_the_selection_visible(
     """In a terminal with room for one row, the list scrolls to follow the selection."""
     newer = record(git_repo, "Log each retry", client=CLIENT_V1)
     with bitloops.Repository.open(git_repo) as repo:
-        browser = cli.RewindBrowser(repo.checkpoints())
+        browser = _browser.RewindBrowser(repo.checkpoints())
     browser.act("end", 3, 80)
     screen = browser.screen(3, 80)
     assert [kind for _, kind in screen] == ["title", "selected", "help"]
@@ -708,7 +709,7 @@ def test_dash_C_runs_as_if_started_there(recorded: bitloops.Checkpoint, git_repo
     assert "cannot change to 'missing'" in proc.stderr
 
 
-@pytest.mark.parametrize("command", list(cli.COMMANDS))
+@pytest.mark.parametrize("command", list(_registry.COMMANDS))
 def test_help_for_each_command(git_repo: Path, command: str) -> None:
     """Every command has --help, which lists --json."""
     proc = run(git_repo, command, "--help")
@@ -721,7 +722,7 @@ def test_top_level_help_and_version(git_repo: Path) -> None:
     """--help lists every command; --version prints the version; python -m equals the script."""
     proc = run(git_repo, "--help")
     assert proc.returncode == 0
-    for name, command in cli.COMMANDS.items():
+    for name, command in _registry.COMMANDS.items():
         assert re.search(rf"^\s+{name}\s+{re.escape(command.help)}$", proc.stdout, re.M)
     proc = run(git_repo, "--version")
     assert (proc.returncode, proc.stdout) == (0, f"bitloops {bitloops.__version__}\n")
@@ -734,9 +735,9 @@ def test_docs_cover_every_command_and_option() -> None:
         m.group(1): m.group(2)
         for m in re.finditer(r"^## bitloops (\w+)\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     }
-    parser = cli.build_parser()
-    subparsers = cli.command_parsers(parser)
-    assert set(subparsers) == set(cli.COMMANDS)
+    parser = _registry.build_parser()
+    subparsers = _registry.command_parsers(parser)
+    assert set(subparsers) == set(_registry.COMMANDS)
     for name, sub in subparsers.items():
         assert name in sections, f"docs/cli.md has no '## bitloops {name}' section"
         body = sections[name]
@@ -802,8 +803,8 @@ def test_colour_only_on_a_terminal_without_no_color(
     terminal.truncate()
     assert main(["explain"]) == 0
     assert "\x1b" not in terminal.getvalue() and "What was asked" in terminal.getvalue()
-    assert not cli.Style.for_stream(io.StringIO(), {}).enabled
-    assert cli.Style.for_stream(_Terminal(), {"NO_COLOR": ""}).enabled
+    assert not _style.Style.for_stream(io.StringIO(), {}).enabled
+    assert _style.Style.for_stream(_Terminal(), {"NO_COLOR": ""}).enabled
 
 
 def test_importing_main_is_cheap() -> None:
@@ -819,6 +820,39 @@ def test_importing_main_is_cheap() -> None:
     assert proc.stdout.splitlines() == ["False False", f"bitloops {bitloops.__version__}", "False"]
 
 
+def test_a_command_loads_only_its_own_module(git_repo: Path) -> None:
+    """`--help` imports no command module and `status` only its own: each command's
+    module and parser are made when that command runs."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from bitloops.cli._main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(sys.argv[1:])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('bitloops.cli.')))\n"
+    )
+    frame = ["bitloops.cli._main", "bitloops.cli._registry", "bitloops.cli._style"]
+    for args, own in (
+        (["--help"], []),
+        (["status"], ["bitloops.cli._json", "bitloops.cli._status"]),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=git_repo,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        assert proc.stdout.strip() == repr(sorted([*frame, *own])), args
+
+
+def test_every_command_of_the_table_is_registered_by_its_module() -> None:
+    """Each entry of COMMANDS names a module that registers it, with the same help."""
+    for name, entry in _registry.COMMANDS.items():
+        found = _registry.definition(name)
+        assert found.run.__module__ == entry.module, name
+
+
 def test_event_lines_render_each_kind(git_repo: Path) -> None:
     """Tool results, errors, renames and other kinds each get a readable one-line form."""
     with bitloops.Repository.open(git_repo) as repo:
@@ -829,7 +863,7 @@ def test_event_lines_render_each_kind(git_repo: Path) -> None:
         s.record("compaction", {"tokens_before": 100})
         s.end("done")
         events = list(repo.draft().events)
-    texts = [cli.event_line(e, 200)[1] for e in events]
+    texts = [_explain.event_line(e, 200)[1] for e in events]
     assert texts[0].startswith("branch main, at ")
     assert texts[1:] == [
         'call-1 (error) -> {"lines": 3}',
@@ -904,14 +938,14 @@ def test_progress_shows_only_on_a_terminal_after_a_second() -> None:
             return True
 
     err = Tty()
-    ctx = cli.Context(Path("."), out=io.StringIO(), err=err)
+    ctx = _registry.Context(Path("."), out=io.StringIO(), err=err)
     with ctx.progress("verify", "checkpoints") as tick:
         tick(1, 3)  # within the first second: silent
         time.sleep(1.05)
         tick(2, 3)
     assert err.getvalue() == "\rverify: 2/3 checkpoints\r\x1b[K"
     quiet = io.StringIO()  # not a terminal: never anything
-    ctx = cli.Context(Path("."), out=io.StringIO(), err=quiet)
+    ctx = _registry.Context(Path("."), out=io.StringIO(), err=quiet)
     with ctx.progress("verify", "checkpoints") as tick:
         time.sleep(1.05)
         tick(1, 1)

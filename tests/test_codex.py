@@ -8,17 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import (
-    assert_logged,
-    commit_all,
-    group_by_kind,
-    payloads,
-    with_field,
-    write_transcript,
-)
+from agent_fixtures import assert_logged, group_by_kind, payloads, with_field, write_transcript
 
 import bitloops
 from bitloops.agents import codex
+from bitloops.testing import commit_all
 
 SID = "0199a5c3-1f2e-7c10-9b8a-3d4e5f6a7b8c"
 MODEL = "gpt-5-codex"
@@ -139,8 +133,8 @@ def test_good_payload_through_run_hook(git_repo: Path) -> None:
 
 
 def _message(n: int, text: str) -> str:
-    payload = {"type": "message", "role": "assistant", "content": [{"type": "output_text"}]}
-    payload["content"][0]["text"] = text
+    content = [{"type": "output_text", "text": text}]
+    payload = {"type": "message", "role": "assistant", "content": content}
     line = {"timestamp": f"2026-06-01T11:00:{n:02d}Z", "type": "response_item", "payload": payload}
     return json.dumps(line) + "\n"
 

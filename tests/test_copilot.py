@@ -13,9 +13,6 @@ import pytest
 from agent_fixtures import (
     FIXTURES,
     assert_logged_not_recorded,
-    assert_silent,
-    commit_all,
-    enable,
     fill,
     group_by_kind,
     payloads,
@@ -26,6 +23,7 @@ from conftest import git
 
 import bitloops
 from bitloops.agents import copilot
+from bitloops.testing import assert_silent, commit_all, enable
 
 SID = "8f6d2c1e-5b3a-4e7f-9a0b-1c2d3e4f5a6b"
 PROMPT = "Add a greet() function in src/greet.py and mention it in the README"

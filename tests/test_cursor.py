@@ -10,9 +10,6 @@ from typing import Any
 import pytest
 from agent_fixtures import (
     assert_logged_not_recorded,
-    assert_silent,
-    commit_all,
-    enable,
     group_by_kind,
     payloads,
     run_hook,
@@ -22,6 +19,7 @@ from agent_fixtures import (
 
 import bitloops
 from bitloops.agents import cursor
+from bitloops.testing import assert_silent, commit_all, enable
 
 SID = "cur-conv-1"
 MODEL = "claude-4.5-sonnet"

@@ -99,8 +99,8 @@ def stand_in(folder: Path, name: str, body: str) -> Path:
     return path
 
 
-def configure(repo: Path, distiller: dict[str, Any] | None) -> None:
-    """Set ``distiller`` in the personal settings file."""
+def configure(repo: Path, distiller: object) -> None:
+    """Set ``distiller`` (any JSON value, valid or not) in the personal settings file."""
     folder = repo / ".bitloops"
     folder.mkdir(exist_ok=True)
     (folder / "settings.local.json").write_text(json.dumps({"distiller": distiller}))
@@ -177,7 +177,7 @@ def test_distiller_is_off_by_default_and_validated(git_repo: Path) -> None:
         (["claude"], "object"),
     ]
     for value, message in bad:
-        configure(git_repo, value)  # type: ignore[arg-type]
+        configure(git_repo, value)
         with pytest.raises(bitloops.SettingsError, match=message):
             load_settings(git_repo)
     env = {"BITLOOPS_DISTILLER": '{"url": "http://127.0.0.1:1/v1", "model": "llama3"}'}
@@ -552,3 +552,26 @@ def test_a_detached_runs_output_reaches_its_log_redacted(git_repo: Path) -> None
     text = (git_repo / ".git" / "bitloops" / "distill.log").read_text()
     assert "exit 2" in text and "bitloops:" in text
     assert key not in text
+
+
+def test_a_private_checkpoint_is_not_sent_to_the_distiller_after_the_commit(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """A session kept local never reaches a configured distiller on its own (it may be a
+    remote service); the commit's hook starts nothing for it."""
+    sent = tmp_path / "sent.txt"
+    assert cli(git_repo, "enable").returncode == 0
+    configure(git_repo, {"command": good_command(tmp_path)})
+    with bitloops.Repository.open(git_repo) as r, r.start_session("claude-code", "m1") as s:
+        s.prompt(PROMPT)
+        s.file_change("prices.py", "modified")
+    proc = cli(git_repo, "record", "private", "--session", s.session_id)
+    assert proc.returncode == 0, proc.stderr
+    (git_repo / "prices.py").write_text("TOTAL = 0\n")
+    git(git_repo, "add", "prices.py")
+    git(git_repo, "commit", "-q", "-m", "VAT totals")
+    time.sleep(1.0)  # a detached distillation, had one started, would have written by now
+    with bitloops.Repository.open(git_repo) as repo:
+        cp = repo.checkpoint("HEAD")
+        assert repo.annotations(checkpoint_id=cp.checkpoint_id, kind="distillation") == []
+    assert not sent.exists()

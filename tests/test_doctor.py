@@ -10,11 +10,11 @@ from conftest import commit_files
 
 import bitloops
 from bitloops.checkpoint._files import CHECKPOINTS_DIR
-from bitloops.doctor import diagnose
+from bitloops.doctor import DoctorReport, diagnose
 
 
-def _checks(report: object) -> set[str]:
-    return {f.check for f in report.findings}  # type: ignore[attr-defined]
+def _checks(report: DoctorReport) -> set[str]:
+    return {f.check for f in report.findings}
 
 
 def test_a_healthy_repository_is_ok(repo: bitloops.Repository, git_repo: Path) -> None:

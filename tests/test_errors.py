@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import apsw
@@ -11,6 +12,7 @@ from conftest import commit_files, git
 import bitloops
 from bitloops.checkpoint._files import checkpoint_dir
 from bitloops.settings import load_settings
+from bitloops.store.postgres import PostgresStore
 
 
 def test_not_a_git_repository(tmp_path: Path) -> None:
@@ -162,3 +164,48 @@ def test_every_error_derives_from_the_root() -> None:
     errors = [getattr(bitloops, n) for n in bitloops.__all__ if n.endswith(("Error", "Found"))]
     errors += [bitloops.NotAGitRepository, bitloops.DatabaseCorrupt, bitloops.SessionEnded]
     assert all(issubclass(e, bitloops.BitloopsError) for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("postgresql://me@127.0.0.1:99999/db", "port '99999'"),
+        ("postgresql://me@127.0.0.1:0/db", "port '0'"),
+        ("postgresql://me@h1:5432,h2:70000/db", "port '70000'"),
+        ("postgresql://me@[::1]:123456/db", "port '123456'"),
+        ("postgresql://me@[::1/db", "IPv6"),
+        ("postgresql://me@/db?port=99999", "port '99999'"),
+        ("postgresql://me@h/db?sslmode=sometimes", "sslmode"),
+        ("postgresql://me@h/db?connect_timeout=soon", "connect_timeout"),
+    ],
+)
+def test_a_postgres_url_that_cannot_work_is_a_settings_error(
+    git_repo: Path, url: str, problem: str
+) -> None:
+    """Out-of-range ports and bad option values raise SettingsError, without connecting."""
+    local = git_repo / ".bitloops" / "settings.local.json"
+    local.parent.mkdir()
+    local.write_text(json.dumps({"committed_store": url.replace("me@", "me:s3cret@")}))
+    with pytest.raises(bitloops.SettingsError, match=problem) as caught:
+        bitloops.Repository.open(git_repo)
+    assert "s3cret" not in str(caught.value)
+    with pytest.raises(bitloops.SettingsError, match=problem):
+        PostgresStore(url).connect()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://me@127.0.0.1:5432/db",
+        "postgresql://me@h1:5432,h2/db?sslmode=require&connect_timeout=3",
+        "postgresql://me@[::1]:65535/db",
+        "postgresql:///db?host=/var/run/postgresql&port=5433",
+    ],
+)
+def test_a_usable_postgres_url_is_accepted(git_repo: Path, url: str) -> None:
+    """Good URLs (several hosts, IPv6, a socket folder) still open."""
+    local = git_repo / ".bitloops" / "settings.local.json"
+    local.parent.mkdir()
+    local.write_text(json.dumps({"committed_store": url}))
+    with bitloops.Repository.open(git_repo) as repo:
+        assert repo.settings.committed_store == url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from bitloops._codec import canonical_dumps, unstructure
 from bitloops.checkpoint._extract import Extracted, extract, normalise
 from bitloops.checkpoint._summary import StructuredSummarizer, render_markdown
 from bitloops.checkpoint._transcript import Transcript
-from bitloops.model import Event
+from bitloops.model import Alternative, Constraint, Decision, Event
 from bitloops.settings import load_settings
 
 _T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -41,8 +42,8 @@ def _reasoning(text: str) -> Extracted:
     return extract(_events(("reasoning", text)))
 
 
-def _texts(records: tuple[object, ...]) -> list[str]:
-    return [r.text for r in records]  # type: ignore[attr-defined]
+def _texts(records: Sequence[Decision | Alternative | Constraint]) -> list[str]:
+    return [r.text for r in records]
 
 
 # -- what is found ---------------------------------------------------------------------------
@@ -442,10 +443,10 @@ def test_the_setting_is_validated_and_read_from_the_environment(tmp_path: Path) 
 
 def test_the_frozen_half_is_as_it_was_frozen() -> None:
     """The frozen sessions still have the digests recorded before tuning began."""
-    recorded = dict(
-        reversed(line.split("  ", 1))  # type: ignore[misc]
-        for line in (EVAL_DIR / "frozen.sha256").read_text().splitlines()
-    )
+    recorded: dict[str, str] = {}
+    for line in (EVAL_DIR / "frozen.sha256").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        recorded[name] = digest
     files = sorted(p for p in (EVAL_DIR / "frozen").glob("*.json"))
     assert len(files) == len(recorded) >= 20
     for path in files:

@@ -8,25 +8,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import (
-    FIXTURES,
-    assert_silent,
-    commit_all,
-    enable,
-    fill,
-    group_by_kind,
-    run_hook,
-    write_transcript,
-)
+from agent_fixtures import FIXTURES, fill, group_by_kind, run_hook, write_transcript
 from conftest import commit_files
 
 import bitloops
 from bitloops.agents import copilot
 from bitloops.checkpoint._promote import model_identities
+from bitloops.testing import assert_silent, commit_all, enable
 
 CURSOR_SID = "cur-fid-1"
 
@@ -50,7 +43,7 @@ def _hooks(agent: str, repo: Path, payloads: list[dict[str, Any]], **env: str) -
         assert_silent(run_hook(agent, json.dumps(payload).encode(), repo, full))
 
 
-def _notes(checkpoint: bitloops.Checkpoint) -> list[dict[str, Any]]:
+def _notes(checkpoint: bitloops.Checkpoint) -> list[Mapping[str, Any]]:
     return [e.payload for e in checkpoint.events if e.kind == "note"]
 
 

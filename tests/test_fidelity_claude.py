@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import FIXTURES, assert_silent, commit_all, enable, group_by_kind, run_hook
+from agent_fixtures import FIXTURES, group_by_kind
 from conftest import commit_files, git
 
 import bitloops
 from bitloops.agents import claude_code
 from bitloops.capture._importing import import_transcript
+from bitloops.testing import assert_silent, commit_all, enable, run_hook
 
 FOLDER = FIXTURES / "claude_code"
 PARENT = "c3e9a0f2-4d5b-4c6a-9e8f-7a6b5c4d3e21"
@@ -75,7 +76,7 @@ def _repo(root: Path, files: dict[str, str] | None = None) -> Path:
 
 
 def _hook(repo: Path, payload: dict[str, Any]) -> None:
-    assert_silent(run_hook("claude-code", json.dumps(payload).encode(), repo))
+    assert_silent(run_hook("claude-code", payload, repo=repo, subprocess=True))
 
 
 def _lines(path: Path) -> tuple[list[str], bool]:

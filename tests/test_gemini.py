@@ -8,17 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import (
-    assert_logged,
-    commit_all,
-    group_by_kind,
-    payloads,
-    with_field,
-    write_transcript,
-)
+from agent_fixtures import assert_logged, group_by_kind, payloads, with_field, write_transcript
 
 import bitloops
 from bitloops.agents import gemini
+from bitloops.testing import commit_all
 
 SID = "gm-session-1"
 MODEL = "gemini-2.5-pro"

@@ -13,10 +13,10 @@ import pytest
 from conftest import commit_files, git
 
 import bitloops
+from bitloops.checkpoint._history import short_id
 from bitloops.context import answers
-from bitloops.context.history import short_id
-from bitloops.context.index import WHY_FOR_PATH_SQL, random_part
 from bitloops.errors import AmbiguousCheckpoint
+from bitloops.store._index import WHY_FOR_PATH_SQL, random_part
 
 AUTH = "def login(user, password):\n    return check(user, password)\n\n\ndef logout():\n    pass\n"
 
@@ -312,7 +312,7 @@ def test_checkpoints_made_before_the_index_are_indexed_on_first_read(
     [entry] = repo.history("auth.py")
     assert entry.commit_sha == sha and entry.origin == "local"
     assert [d.text for d in entry.decisions] == ["Hash passwords with bcrypt"]
-    from bitloops.context.sources import rebuild
+    from bitloops.checkpoint._sources import rebuild
 
     rebuild(repo)  # derived data: emptied and built again, same answer
     assert repo.history("auth.py") == [entry]
@@ -340,7 +340,7 @@ def test_a_light_process_can_query_the_index(repo: bitloops.Repository, git_repo
     first_session(repo, git_repo)
     script = (
         "import sys, apsw\n"
-        "from bitloops.context.index import WHY_FOR_PATH_SQL\n"
+        "from bitloops.store._index import WHY_FOR_PATH_SQL\n"
         "conn = apsw.Connection(sys.argv[1], flags=apsw.SQLITE_OPEN_READONLY)\n"
         "rows = conn.execute(WHY_FOR_PATH_SQL, ('auth.py', None, 5)).fetchall()\n"
         "heavy = sorted(m for m in ('attrs', 'cattrs', 'bitloops.model') if m in sys.modules)\n"
@@ -355,7 +355,7 @@ def test_a_light_process_can_query_the_index(repo: bitloops.Repository, git_repo
 
 def test_private_sessions_never_appear() -> None:
     """A checkpoint with a session marked private is indexed as private and left out."""
-    from bitloops.context.index import index_rows
+    from bitloops.store._index import index_rows
 
     header = {
         "sessions": [{"session_id": "s1", "agent": "a", "private": True}],

@@ -44,7 +44,7 @@ _not_a_string = st.none() | st.booleans() | st.integers() | st.lists(st.integers
 @st.composite
 def _wrong_types(draw: st.DrawFn) -> bytes:
     """An object whose id and event fields are all there, none of them a string."""
-    obj = {key: draw(_not_a_string) for key in _ID_KEYS}
+    obj: dict[str, object] = {key: draw(_not_a_string) for key in _ID_KEYS}
     obj["prompt"] = draw(_json)
     obj["tool_input"] = draw(_json)
     if draw(st.booleans()):  # and a field far over max_payload_bytes

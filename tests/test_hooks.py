@@ -13,6 +13,7 @@ from pathlib import Path
 from conftest import commit_files, git
 
 import bitloops
+from bitloops import _commit_flow as flow
 from bitloops.git import _hooks as hooks
 
 USER_PRE_COMMIT = (
@@ -346,7 +347,7 @@ def test_hooks_leave_unused_repositories_alone(git_repo: Path) -> None:
 def test_run_hook_never_raises(tmp_path: Path) -> None:
     """run_hook outside a repository reports on err and returns instead of raising."""
     err = io.StringIO()
-    where = hooks.run_hook("post-commit", [], tmp_path, io.StringIO(), err)
+    where = flow.run_hook("post-commit", [], tmp_path, io.StringIO(), err)
     assert where is not None
     assert "NotAGitRepository" in err.getvalue()
     assert err.getvalue().endswith(f"failed (git is unaffected); see {where}\n")
@@ -440,5 +441,5 @@ def test_pending_folders_with_many_candidates(git_repo: Path) -> None:
         off = commit_files(git_repo, {"o.txt": "1"})
         r.promote()
         git(git_repo, "checkout", "-q", "-f", "main")
-    pending = hooks.pending_folders(git_repo)
+    pending = flow.pending_folders(git_repo)
     assert pending == sorted(shas) and off not in pending

@@ -153,13 +153,13 @@ def test_hooks_log_is_rotated_past_its_bound(tmp_path: Path) -> None:
 
 def test_a_git_hook_traceback_is_redacted(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A git hook failing on a value holding a token logs the traceback without it."""
-    from bitloops.git import _hooks as hooks
+    from bitloops import _commit_flow as flow
 
     def boom(paths: object) -> None:
         raise RuntimeError(f"cannot use {AWS_KEY}")
 
-    monkeypatch.setattr(hooks, "_post_commit", boom)
-    where = hooks.run_hook("post-commit", [], git_repo, io.StringIO(), io.StringIO())
+    monkeypatch.setattr(flow, "_post_commit", boom)
+    where = flow.run_hook("post-commit", [], git_repo, io.StringIO(), io.StringIO())
     assert where is not None and where.endswith("hooks.log")
     logged = _log(git_repo)
     assert "RuntimeError" in logged and AWS_KEY not in logged

@@ -10,16 +10,16 @@ from conftest import commit_files, git
 from test_hooks import enable, git_commit, record_and_commit
 
 import bitloops
+from bitloops import _commit_flow as flow
 from bitloops.capture import _idle as idle
 from bitloops.capture import _spool as spool
 from bitloops.checkpoint._files import CHECKPOINTS_DIR
-from bitloops.git import _hooks as hooks
 from bitloops.repository import DB_RELATIVE_PATH
 
 
 def test_its_copies_of_the_paths_match_the_modules_it_avoids_importing() -> None:
     assert idle._DB == DB_RELATIVE_PATH
-    assert idle._STAGED == hooks._STAGED_RECORD
+    assert idle._STAGED == flow._STAGED_RECORD
     assert idle._FOLDERS == CHECKPOINTS_DIR
 
 
@@ -86,9 +86,9 @@ def test_a_spool_a_staged_record_or_a_team_store_is_work(
     elsewhere.write_text('{"x": 1}\n', encoding="utf-8")
     assert not idle.nothing_to_do("post-commit", [], str(git_repo))
     elsewhere.unlink()
-    (git_dir / hooks._STAGED_RECORD).write_text("{}", encoding="utf-8")
+    (git_dir / flow._STAGED_RECORD).write_text("{}", encoding="utf-8")
     assert not idle.nothing_to_do("post-commit", [], str(git_repo))
-    (git_dir / hooks._STAGED_RECORD).unlink()
+    (git_dir / flow._STAGED_RECORD).unlink()
     settings = git_repo / ".bitloops" / "settings.json"
     settings.parent.mkdir(exist_ok=True)
     settings.write_text('{"committed_store": "postgresql://x@127.0.0.1/y"}', encoding="utf-8")

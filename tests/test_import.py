@@ -19,8 +19,9 @@ from secrets_corpus import SECRETS
 
 import bitloops
 from bitloops.agents import claude_code
-from bitloops.agents._registry import AGENTS
-from bitloops.capture._importing import ImportResult, import_transcript, importable_agents
+from bitloops.agents._registry import AGENTS, importable_agents
+from bitloops.capture._importing import ImportResult, import_transcript
+from bitloops.testing import ClaudeCodeTranscript
 
 # agent name -> (fixture folder, transcript fixture, the session id in it)
 FIXTURES = {
@@ -159,15 +160,8 @@ def test_imported_text_is_redacted(
 ) -> None:
     """A secret in a transcript is redacted before it is stored."""
     secret = SECRETS[0]
-    path = tmp_path / "secret.jsonl"
-    line = {
-        "type": "user",
-        "uuid": "u-1",
-        "sessionId": "s-secret",
-        "timestamp": "2026-06-01T10:00:00Z",
-        "message": {"role": "user", "content": f"use this: {secret.text}"},
-    }
-    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    transcript = ClaudeCodeTranscript("s-secret", cwd=git_repo)
+    path = transcript.user(f"use this: {secret.text}").write(tmp_path / "secret.jsonl")
     import_transcript(repo, "claude-code", path)
     stored = "\n".join(r[0] for r in repo.store.execute("SELECT line FROM live_events"))
     assert "use this:" in stored and secret.secret not in stored

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import run_hook
 from conftest import git, stage_all
 
 import bitloops
 from bitloops.context import inject
+from bitloops.testing import HookCall, run_hook
 
 DECISION = "Hash passwords with bcrypt, cost 12"
 RATIONALE = "argon2 is not installed on the build servers"
@@ -56,24 +56,27 @@ def _payload(repo: Path, sid: str, event: str, **extra: Any) -> bytes:
     return json.dumps(data).encode()
 
 
-def _start(repo: Path, sid: str, agent: str = "claude-code") -> subprocess.CompletedProcess[bytes]:
-    return run_hook(agent, _payload(repo, sid, "SessionStart", source="startup"), repo)
+def _hook(agent: str, payload: bytes | dict[str, Any], repo: Path) -> HookCall:
+    """One payload through ``bitloops hook AGENT``, as the real process the agent starts."""
+    return run_hook(agent, payload, repo=repo, subprocess=True)[0]
 
 
-def _edit(
-    repo: Path, sid: str, rel: str = "auth.py", tool: str = "Edit"
-) -> subprocess.CompletedProcess[bytes]:
+def _start(repo: Path, sid: str, agent: str = "claude-code") -> HookCall:
+    return _hook(agent, _payload(repo, sid, "SessionStart", source="startup"), repo)
+
+
+def _edit(repo: Path, sid: str, rel: str = "auth.py", tool: str = "Edit") -> HookCall:
     args = {"file_path": str(repo / rel), "old_string": "True", "new_string": "False"}
     payload = _payload(
         repo, sid, "PreToolUse", tool_name=tool, tool_input=args, tool_use_id="toolu_1"
     )
-    return run_hook("claude-code", payload, repo)
+    return _hook("claude-code", payload, repo)
 
 
-def _context(proc: subprocess.CompletedProcess[bytes], event: str) -> str:
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout, f"no answer; stderr: {proc.stderr!r}"
-    answer = json.loads(proc.stdout)
+def _context(call: HookCall, event: str) -> str:
+    assert call.exit_code == 0, call.stderr
+    answer = call.answer()
+    assert answer is not None, f"no answer; stderr: {call.stderr!r}"
     assert set(answer) == {"hookSpecificOutput"}
     out = answer["hookSpecificOutput"]
     assert set(out) == {"hookEventName", "additionalContext"}  # never a permission decision
@@ -95,11 +98,11 @@ def test_pre_tool_use_carries_the_records_once(git_repo: Path) -> None:
     assert CONSTRAINT in text
     assert "source: agent" in text
     second = _edit(git_repo, "later-1")
-    assert second.returncode == 0 and second.stdout == b""
+    assert second.exit_code == 0 and second.stdout == b""
     # Another session gets them again; another file has nothing recorded.
     assert DECISION in _context(_edit(git_repo, "later-2", tool="Write"), "PreToolUse")
     other = _edit(git_repo, "later-2", rel="other.py")
-    assert other.returncode == 0 and other.stdout == b""
+    assert other.exit_code == 0 and other.stdout == b""
 
 
 def test_session_start_gets_the_digest(git_repo: Path) -> None:
@@ -158,11 +161,11 @@ def test_the_settings_turn_each_kind_off(git_repo: Path) -> None:
     settings.parent.mkdir(exist_ok=True)
     settings.write_text(json.dumps({"context_injection": {"session_start": False}}))
     start = _start(git_repo, "later-1")
-    assert start.returncode == 0 and start.stdout == b""
+    assert start.exit_code == 0 and start.stdout == b""
     assert DECISION in _context(_edit(git_repo, "later-1"), "PreToolUse")
     settings.write_text(json.dumps({"context_injection": False}))
     off = _edit(git_repo, "later-2")
-    assert off.returncode == 0 and off.stdout == b""
+    assert off.exit_code == 0 and off.stdout == b""
     with bitloops.Repository.open(git_repo) as r:
         assert r.settings.context_injection == {"session_start": False, "pre_tool_use": False}
 
@@ -175,10 +178,10 @@ def test_a_broken_database_exits_0_without_output(git_repo: Path) -> None:
     for extra in ("-wal", "-shm"):
         Path(f"{db}{extra}").unlink(missing_ok=True)
     db.write_bytes(b"this is not a database" * 100)
-    proc = _edit(git_repo, "later-1")
-    assert proc.returncode == 0 and proc.stdout == b""
+    edit = _edit(git_repo, "later-1")
+    assert edit.exit_code == 0 and edit.stdout == b""
     start = _start(git_repo, "later-2")
-    assert start.returncode == 0 and start.stdout == b""
+    assert start.exit_code == 0 and start.stdout == b""
     assert "injection failed" in (git_repo / ".git" / "bitloops" / "hooks.log").read_text()
 
 
@@ -299,7 +302,7 @@ def test_codex_and_gemini_get_the_same(git_repo: Path) -> None:
     _first_session(git_repo)
     base = {"session_id": "codex-1", "transcript_path": None, "cwd": str(git_repo)}
     start = {**base, "hook_event_name": "SessionStart", "model": "gpt-test", "source": "startup"}
-    proc = run_hook("codex", json.dumps(start).encode(), git_repo)
+    proc = _hook("codex", start, git_repo)
     assert DECISION in _context(proc, "SessionStart")
     patch = (
         "apply_patch <<'EOF'\n*** Begin Patch\n*** Update File: auth.py\n@@\n"
@@ -314,11 +317,11 @@ def test_codex_and_gemini_get_the_same(git_repo: Path) -> None:
         "tool_use_id": "call_1",
         "tool_input": {"command": patch},
     }
-    text = _context(run_hook("codex", json.dumps(pre).encode(), git_repo), "PreToolUse")
+    text = _context(_hook("codex", pre, git_repo), "PreToolUse")
     assert REJECTED in text
     plain = {**pre, "tool_input": {"command": "pytest -q"}, "tool_use_id": "call_2"}
-    proc = run_hook("codex", json.dumps(plain).encode(), git_repo)
-    assert proc.returncode == 0 and proc.stdout == b""
+    call = _hook("codex", plain, git_repo)
+    assert call.exit_code == 0 and call.stdout == b""
 
     session_file = git_repo.parent / "gemini-session.json"
     gem = {
@@ -328,7 +331,7 @@ def test_codex_and_gemini_get_the_same(git_repo: Path) -> None:
         "timestamp": "2026-12-02T08:00:00Z",
     }
     start = {**gem, "hook_event_name": "SessionStart", "source": "startup"}
-    proc = run_hook("gemini", json.dumps(start).encode(), git_repo)
+    proc = _hook("gemini", start, git_repo)
     assert CONSTRAINT in _context(proc, "SessionStart")
     after = {
         **gem,
@@ -337,7 +340,7 @@ def test_codex_and_gemini_get_the_same(git_repo: Path) -> None:
         "tool_input": {"file_path": str(git_repo / "auth.py")},
         "tool_response": {"llmContent": "def login():\n    return True\n", "returnDisplay": ""},
     }
-    text = _context(run_hook("gemini", json.dumps(after).encode(), git_repo), "AfterTool")
+    text = _context(_hook("gemini", after, git_repo), "AfterTool")
     assert DECISION in text and REASON in text
 
 
@@ -393,7 +396,7 @@ def test_an_untracked_folder_with_a_consistent_hash_is_not_trusted(
     log = _bitloops(clone, "log", "auth.py")
     assert checkpoint.commit_sha[:12] not in log.stdout
     gone = _edit(clone, "mate-2")
-    assert gone.returncode == 0 and DECISION.encode() not in gone.stdout
+    assert gone.exit_code == 0 and DECISION.encode() not in gone.stdout
 
 
 def test_only_the_events_that_may_answer_load_the_injection_code(git_repo: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import apsw
@@ -188,3 +189,57 @@ def test_purge_leaves_no_copy_in_the_database_file(
     for path in repo.db_path.parent.iterdir():
         assert leaked.encode() not in path.read_bytes(), path.name
     assert repo.verify().ok
+
+
+def test_purge_of_a_committed_folder_verifies_as_purged(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """After a purge, a folder already in git is reported as to-commit, not as tampering."""
+    repo.start_session(agent="a").prompt("my pin is 48151623")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    assert repo.promote() is not None
+    git(git_repo, "add", CHECKPOINTS_DIR)
+    git(git_repo, "commit", "-q", "-m", "carry checkpoint")
+    repo.purge("48151623", reason="pin")
+    report = repo.verify()
+    assert report.ok
+    assert {p.kind for p in report.problems} == {"purged", "purge_uncommitted"}
+    assert all(p.commit_sha == sha for p in report.problems)
+
+
+def test_a_folder_restored_from_before_a_purge_is_an_error(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A stale folder that still holds purged text is reported, not accepted."""
+    repo.start_session(agent="a").prompt("my pin is 48151623")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    repo.promote()
+    folder = git_repo / CHECKPOINTS_DIR / sha
+    backup = git_repo.parent / "backup"
+    shutil.copytree(folder, backup)
+    repo.purge("48151623", reason="pin")
+    shutil.rmtree(folder)
+    shutil.copytree(backup, folder)
+    kinds = [p.kind for p in repo.verify().problems]
+    assert "purge_not_applied" in kinds and not repo.verify().ok
+
+
+def test_verify_reports_forged_folders_and_bad_rows(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A folder naming an unknown checkpoint, or a deleted session.json, is an error."""
+    repo.start_session(agent="a").prompt("x")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    repo.promote()
+    meta = git_repo / CHECKPOINTS_DIR / sha / "session.json"
+    meta.write_text(meta.read_text().replace('"checkpoint_id": "', '"checkpoint_id": "f'))
+    assert "files_mismatch" in {p.kind for p in repo.verify().problems}
+    meta.unlink()
+    assert "files_unreadable" in {p.kind for p in repo.verify().problems}
+    conn = apsw.Connection(str(repo.db_path))
+    conn.execute("INSERT INTO break_glass VALUES ('x')")
+    conn.execute("UPDATE checkpoints SET commit_sha = '../../evil'")
+    conn.close()
+    (git_repo / CHECKPOINTS_DIR / ("b" * 40)).mkdir()
+    kinds = {p.kind for p in repo.verify().problems}
+    assert {"row_mismatch", "break_glass_open", "not_in_database"} <= kinds

@@ -11,11 +11,12 @@ from typing import Any
 import apsw
 import light_path as lp
 import pytest
-from agent_fixtures import assert_silent, run_hook
+from agent_fixtures import run_hook
 
 import bitloops
 from bitloops.agents import codex
 from bitloops.capture import _spool as spool
+from bitloops.testing import assert_silent
 
 FAST = "0199a5c3-0000-7c10-9b8a-00000000fa57"
 FULL = "0199a5c3-0000-7c10-9b8a-00000000f011"

@@ -11,11 +11,12 @@ from typing import Any
 import apsw
 import light_path as lp
 import pytest
-from agent_fixtures import assert_silent, run_hook
+from agent_fixtures import run_hook
 
 import bitloops
 from bitloops.agents import copilot
 from bitloops.capture import _spool as spool
+from bitloops.testing import assert_silent
 
 LIGHT = "0196a7c2-light"
 FULL = "0196a7c2-other"
@@ -134,7 +135,7 @@ def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
     copilot.handle(again)
     assert copilot._fast(located, again)  # a second "hello" is a prompt of its own
     create = {"path": str(git_repo / "new.py"), "file_text": "x = 1\n"}
-    for name, fields in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("sessionStart", {}),
         ("agentStop", {"stopReason": "end_turn"}),
         ("sessionEnd", {"reason": "complete"}),
@@ -143,7 +144,8 @@ def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
         ("userPromptSubmitted", {"prompt": "hi", "model": "gpt-5"}),  # a new model
         ("userPromptSubmitted", {"prompt": "hi", "transcriptPath": "/elsewhere.jsonl"}),
         ("not an event!", {}),
-    ]:
+    ]
+    for name, fields in steps:
         assert not copilot._fast(located, _payload(git_repo, LIGHT, name, **fields)), name
     # A write of a new file: git's index says it is added, on the light path too.
     made = _payload(git_repo, LIGHT, "postToolUse", toolName="create", toolArgs=create,
@@ -201,13 +203,14 @@ def test_the_hook_command_takes_the_light_path(git_repo: Path) -> None:
     _hook(git_repo, _payload(git_repo, LIGHT, "sessionStart", source="new"))
     view = {"toolName": "view", "toolArgs": '{"path": "README.md"}'}
     edit = {"toolName": "edit", "toolArgs": {"path": str(git_repo / "README.md")}}
-    for name, fields in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("userPromptSubmitted", {"prompt": "light"}),
         ("preToolUse", view),
         ("postToolUse", {**view, "toolResult": {"resultType": "success"}}),
         ("postToolUse", {**edit, "toolResult": {"resultType": "success"}}),
         ("preCompact", {"trigger": "manual"}),
-    ]:
+    ]
+    for name, fields in steps:
         _hook(git_repo, _unnamed(git_repo, name, **fields), _blocked(git_repo, name))
     # The blocker works: an event of the full path fails under it.
     stop = _payload(git_repo, LIGHT, "agentStop", stopReason="end_turn")
@@ -251,7 +254,8 @@ def test_a_busy_database_spools_on_the_light_path(git_repo: Path) -> None:
     with bitloops.Repository.open(git_repo) as r:
         events = [(e.kind, e.payload.get("text")) for e in r.draft().events]
     assert [kind for kind, _ in events] == ["session_start", "prompt", "compaction"]
-    assert events[1][1].startswith("key ") and AWS_KEY not in events[1][1]
+    text = events[1][1]
+    assert isinstance(text, str) and text.startswith("key ") and AWS_KEY not in text
 
 
 def test_a_busy_database_spools_on_the_full_path_naming_the_event(git_repo: Path) -> None:

@@ -11,11 +11,12 @@ from typing import Any
 import apsw
 import light_path as lp
 import pytest
-from agent_fixtures import assert_silent, run_hook
+from agent_fixtures import run_hook
 
 import bitloops
 from bitloops.agents import cursor
 from bitloops.capture import _spool as spool
+from bitloops.testing import assert_silent
 
 LIGHT = "cur-light"
 FULL = "cur-other"
@@ -126,11 +127,12 @@ def test_before_events_and_a_plain_pre_tool_use_record_nothing_lightly(git_repo:
     _started(git_repo, LIGHT)
     before = lp.rows(git_repo, starts=True)
     located = lp.located(git_repo)
-    for name, fields in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("beforeShellExecution", {"command": "ls"}),
         ("beforeReadFile", {"file_path": str(git_repo / "README.md")}),
         ("preToolUse", {"tool_name": "Read", "tool_input": {"file_path": "README.md"}}),
-    ]:
+    ]
+    for name, fields in steps:
         assert cursor._fast(located, _payload(git_repo, LIGHT, name, **fields))
     assert lp.rows(git_repo, starts=True) == before
 
@@ -163,7 +165,7 @@ def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
     assert not cursor._fast(located, prompt)  # the first capture claims it in the state
     cursor.handle(prompt)
     assert cursor._fast(located, prompt)
-    for name, fields in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("sessionStart", {}),
         ("stop", {"status": "completed"}),
         ("afterAgentResponse", {"text": "done"}),
@@ -175,7 +177,8 @@ def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
         ("beforeSubmitPrompt", {"prompt": "hi", "transcript_path": "/elsewhere.jsonl"}),
         ("preToolUse", {"tool_name": ["Task"]}),  # too odd to plan
         ("Not An Event", {}),
-    ]:
+    ]
+    for name, fields in steps:
         assert not cursor._fast(located, _payload(git_repo, LIGHT, name, **fields)), name
     assert not cursor._fast(located, {**prompt, "conversation_id": "cur-unknown"})
     cursor.handle(_payload(git_repo, LIGHT, "sessionEnd", reason="user_close"))
@@ -203,13 +206,14 @@ def test_the_hook_command_takes_the_light_path(git_repo: Path) -> None:
     """With attrs unimportable, `bitloops hook cursor` still records the planned events."""
     _session_started_by_hooks(git_repo)
     env = _blocked(git_repo)
-    for name, fields in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("beforeShellExecution", {"command": "ls"}),
         ("preToolUse", {"tool_name": "Read", "tool_input": {"file_path": "README.md"}}),
         ("postToolUse", {"tool_name": "Read", "tool_input": {"file_path": "README.md"}}),
         ("beforeSubmitPrompt", {"prompt": "light"}),
         ("preCompact", {"trigger": "manual"}),
-    ]:
+    ]
+    for name, fields in steps:
         _hook(git_repo, _payload(git_repo, LIGHT, name, **fields), env)
     # The blocker works: an event of the full path fails under it.
     proc = run_hook("cursor", json.dumps(_payload(git_repo, LIGHT, "stop")).encode(), git_repo, env)

@@ -11,11 +11,12 @@ from typing import Any
 import apsw
 import light_path as lp
 import pytest
-from agent_fixtures import assert_silent, run_hook
+from agent_fixtures import run_hook
 
 import bitloops
 from bitloops.agents import gemini
 from bitloops.capture import _spool as spool
+from bitloops.testing import assert_silent
 
 FAST = "gm-fast"
 FULL = "gm-full"

@@ -12,11 +12,12 @@ from typing import Any
 import apsw
 import light_path as lp
 import pytest
-from agent_fixtures import assert_silent, run_hook
+from agent_fixtures import run_hook
 
 import bitloops
 from bitloops.agents import opencode
 from bitloops.capture import _spool as spool
+from bitloops.testing import assert_silent
 
 FAST = "ses_light0000000FAST"
 FULL = "ses_light0000000FULL"
@@ -39,7 +40,8 @@ def _event(repo: Path, kind: str, props: dict[str, Any], role: str | None = None
 
 def _for(payload: dict[str, Any], sid: str) -> dict[str, Any]:
     """``payload`` with its session id set to ``sid`` wherever it names one."""
-    return json.loads(json.dumps(payload).replace('"SID"', json.dumps(sid)))
+    renamed: dict[str, Any] = json.loads(json.dumps(payload).replace('"SID"', json.dumps(sid)))
+    return renamed
 
 
 def _message(mid: str, **info: Any) -> dict[str, Any]:

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import commit_all, enable
 from conftest import git
 from secrets_corpus import SECRETS
 
 import bitloops
 from bitloops.mcp_server import MAX_TEXT
+from bitloops.testing import commit_all, enable
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mcp") is None, reason="needs bitloops[mcp] (the MCP SDK)"

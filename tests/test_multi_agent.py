@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
-from agent_fixtures import assert_silent, commit_all, enable, payloads, run_hook, write_transcript
+from agent_fixtures import payloads, write_transcript
 
 import bitloops
+from bitloops.testing import assert_silent, commit_all, enable, run_hook
 
 CLAUDE_SID, CLAUDE_MODEL = "cc-session-1", "claude-opus-4-5-20251101"
 CURSOR_SID, CURSOR_MODEL = "cur-conv-1", "claude-4.5-sonnet"
@@ -17,7 +17,7 @@ GREET = "def greet(name):\n    return f'Hello, {name}!'\n"
 
 
 def _hook(agent: str, payload: dict[str, Any], cwd: Path) -> None:
-    assert_silent(run_hook(agent, json.dumps(payload).encode(), cwd))
+    assert_silent(run_hook(agent, payload, repo=cwd))
 
 
 def _apply(repo: Path, agent: str, payload: dict[str, Any]) -> None:
@@ -54,8 +54,9 @@ def test_claude_code_and_cursor_share_one_checkpoint(git_repo: Path, tmp_path: P
     for pair in itertools.zip_longest(claude, cursor):
         for item in pair:
             if item is not None:
-                _apply(git_repo, *item)
-                _hook(*item, git_repo)
+                agent, payload = item
+                _apply(git_repo, agent, payload)
+                _hook(agent, payload, git_repo)
     checkpoint = commit_all(git_repo, "greet, twice over")
     with bitloops.Repository.open(git_repo) as repo:
         assert repo.draft().empty  # everything went into the one checkpoint

@@ -14,9 +14,6 @@ import pytest
 from agent_fixtures import (
     FIXTURES,
     assert_logged_not_recorded,
-    assert_silent,
-    commit_all,
-    enable,
     group_by_kind,
     payloads,
     run_hook,
@@ -25,6 +22,7 @@ from agent_fixtures import (
 
 import bitloops
 from bitloops.agents import opencode
+from bitloops.testing import assert_silent, commit_all, enable
 
 SID = "ses_4a1b2c3d4e5fOC1"
 CHILD = "ses_4a1b2c3d4e5fOC2"

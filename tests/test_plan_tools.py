@@ -6,7 +6,6 @@ read from the checkpoint of a real commit: the latest state with statuses, not o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import FIXTURES, assert_silent, commit_all, enable, fill, run_hook
+from agent_fixtures import FIXTURES, fill
 
-from bitloops.agents import copilot
+from bitloops.testing import assert_silent, commit_all, enable, run_hook
 
 STEPS = ["Write vat() in src/tax.py", "Use vat() in the invoice totals", "Add tests for vat()"]
 CODEX_SID = "0199c8e5-3b4c-7d5e-9f6a-7b8c9d0e1f2a"
@@ -79,12 +78,11 @@ def _hooks(agent: str, repo: Path, tmp: Path) -> None:
     """The agent's plan-tool session through `bitloops hook AGENT`, as the agent runs it."""
     transcript = _transcript(agent, repo, tmp)
     command = {"claude_code": "claude-code"}.get(agent, agent)
+    env = {"COPILOT_HOME": str(tmp)} if agent == "copilot" else {}
     for line in _lines(agent, "plans_hooks.jsonl", repo, transcript):
-        env = {**os.environ}
-        if agent == "copilot":
-            env.update({"COPILOT_HOME": str(tmp), copilot.EVENT_ENV: line["hook"]})
-            line = line["payload"]
-        assert_silent(run_hook(command, json.dumps(line).encode(), repo, env))
+        # Copilot's lines are {"hook": event, "payload": ...}: its entries name the event.
+        payload = (line["hook"], line["payload"]) if agent == "copilot" else line
+        assert_silent(run_hook(command, payload, repo=repo, subprocess=True, env=env))
 
 
 def _import(agent: str, repo: Path, tmp: Path) -> None:

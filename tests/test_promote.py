@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.checkpoint._files import CHECKPOINTS_DIR
+from bitloops.checkpoint import _symbols
+from bitloops.checkpoint._files import CHECKPOINTS_DIR, checkpoint_dir
+from bitloops.checkpoint._promote import _build
+from bitloops.checkpoint._summary import StructuredSummarizer
+from bitloops.model import Symbol
 
 
 def _session(repo: bitloops.Repository) -> bitloops.Session:
@@ -217,7 +223,7 @@ def test_custom_summarizer_is_used(repo: bitloops.Repository, git_repo: Path) ->
     """A Summarizer passed to promote() writes the summary, e.g. prose from an LLM."""
 
     class Prose:
-        def summarize(self, **kwargs):  # type: ignore[no-untyped-def]
+        def summarize(self, **kwargs: Any) -> bitloops.Summary:
             base = bitloops.StructuredSummarizer().summarize(**kwargs)
             return attrs.evolve(base, text="Retries were added.")
 
@@ -260,3 +266,99 @@ def test_promoting_again_rewrites_a_missing_folder(
     assert repo.promote() == cp
     assert bitloops.read_checkpoint_dir(folder) == cp
     assert repo.verify().problems == ()
+
+
+def test_promotion_retries_when_the_draft_changed_underneath(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A draft read before a purge or another promotion is never moved as read."""
+    s = repo.start_session(agent="a")
+    s.prompt("secret-ish 99887766")
+    store = repo.store
+    snapshot = store.draft_rows(repo.worktree)
+    repo.purge("99887766", reason="test")
+    commit_files(git_repo, {"a.txt": "1"})
+    sha = git(git_repo, "rev-parse", "HEAD").strip()
+    _, row, index = _build(repo, sha, snapshot, StructuredSummarizer())
+    moved = store.move_draft(worktree=repo.worktree, draft=snapshot, row=row, index=index)
+    assert moved is False
+    cp = repo.promote()
+    assert cp is not None and repo.verify().ok
+    assert "99887766" not in str(cp.events[1].payload)
+
+
+def test_custom_symbol_extractors_are_used(git_repo: Path) -> None:
+    """Extractors passed to Repository.open take part in promotion."""
+
+    class Shell:
+        language = "shell"
+
+        def handles(self, path: str) -> bool:
+            return path.endswith(".sh")
+
+        def symbols(self, path: str, source: str, lines: frozenset[int]) -> list[Symbol]:
+            return [Symbol(path=path, name="script", kind="module", language="shell")]
+
+    repo = bitloops.Repository.open(git_repo, symbol_extractors=[Shell()])
+    repo.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"run.sh": "echo hi\n"})
+    cp = repo.promote()
+    assert cp is not None
+    assert cp.symbols == (Symbol(path="run.sh", name="script", kind="module", language="shell"),)
+    repo.close()
+
+
+def test_unwritable_folder_is_a_clear_error_and_the_checkpoint_is_kept(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """If the folder cannot be written, the error says the checkpoint is stored; retry writes it."""
+    repo.start_session(agent="a").prompt("x")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    blocker = git_repo / CHECKPOINTS_DIR
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    with pytest.raises(bitloops.CheckpointFilesError, match="is stored"):
+        repo.promote()
+    assert repo.checkpoint("HEAD").commit_sha == sha
+    blocker.unlink()
+    assert repo.promote() is not None
+    assert (blocker / sha / "session.json").exists()
+
+
+def test_a_huge_python_file_gets_no_symbols_and_a_note(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A 1.6 MiB .py file: no symbols, no diff lines read, a note in the summary; others kept."""
+    huge = "".join(f"def generated_{i}():\n    return {i}\n" for i in range(50_000))
+    assert len(huge) > 1 << 20  # _symbols.MAX_FILE_BYTES
+    with repo.start_session(agent="a") as s:
+        s.prompt("regenerate the tables")
+    commit_files(git_repo, {"gen/tables.py": huge, "app.py": "def main():\n    pass\n"})
+    started = time.monotonic()
+    cp = repo.promote()
+    assert time.monotonic() - started < 20
+    assert cp is not None
+    assert {(x.path, x.name) for x in cp.symbols} == {("app.py", "app"), ("app.py", "main")}
+    assert {f.path for f in cp.files} == {"app.py", "gen/tables.py"}
+    notes = [x for x in cp.summary.symbols if x.startswith("skipped: ")]
+    assert len(notes) == 1 and "gen/tables.py" in notes[0] and "1.0 MiB" in notes[0]
+    summary_md = (checkpoint_dir(git_repo, cp.commit_sha) / "summary.md").read_text()
+    assert f"- {notes[0]}" in summary_md
+    assert repo.checkpoint(cp.commit_sha).summary.symbols == cp.summary.symbols  # reads back
+
+
+def test_promotion_reads_a_bounded_amount_of_source(
+    repo: bitloops.Repository, git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_SOURCE_BYTES of source the files are not read, and the summary says which."""
+    monkeypatch.setattr(_symbols, "MAX_SOURCE_BYTES", 100)
+    with repo.start_session(agent="a") as s:
+        s.prompt("three modules")
+    body = "def f():\n    return 'a fairly long line of text'\n"  # 48 bytes
+    commit_files(git_repo, {"a.py": body, "b.py": body, "c.py": body})
+    cp = repo.promote()
+    assert cp is not None
+    assert {x.path for x in cp.symbols} == {"a.py", "b.py"}
+    assert cp.summary.symbols[-1] == (
+        "skipped: the symbols of c.py (at most 100 bytes of source is read per checkpoint)"
+    )

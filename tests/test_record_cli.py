@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import commit_all, enable
 from secrets_corpus import SECRETS
 
 import bitloops
+from bitloops.testing import commit_all, enable
 
 AWS_KEY = next(s.secret for s in SECRETS if s.family == "aws-access-key")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 from secrets_corpus import CLEAN, SECRETS, FakeSecret
 from secrets_generators import GENERATORS, instances
 
+import bitloops
 from bitloops.redact import RULES, Finding, Redactor, default_redactor
+from bitloops.settings import load_settings
 
 
 def canonical(value: Any) -> str:
@@ -445,3 +448,21 @@ def test_redaction_is_idempotent(text: str) -> None:
     redactor = default_redactor()
     once = redactor.redact(text)
     assert redactor.redact(once) == once
+
+
+def test_personal_redact_patterns_add_to_the_teams(git_repo: Path) -> None:
+    """Patterns from settings.local.json and the environment extend the shared ones."""
+    folder = git_repo / ".bitloops"
+    folder.mkdir()
+    (folder / "settings.json").write_text('{"redact": {"extra_patterns": ["team-[0-9]+"]}}')
+    (folder / "settings.local.json").write_text(
+        '{"redact": {"extra_patterns": ["mine-[0-9]+"], "typo": 1}}'
+    )
+    settings = load_settings(git_repo, environ={"BITLOOPS_REDACT": "env-[0-9]+"})
+    assert settings.redact_patterns == ("team-[0-9]+", "mine-[0-9]+", "env-[0-9]+")
+    assert any("redact.typo" in w for w in settings.warnings)
+    repo = bitloops.Repository.open(git_repo)
+    event = repo.start_session(agent="a").prompt("team-1 mine-2 fine-3")
+    assert "team-1" not in event.payload["text"] and "mine-2" not in event.payload["text"]
+    assert "fine-3" in event.payload["text"]
+    repo.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import write_transcript
+from agent_fixtures import run_hook, write_transcript
 from conftest import commit_files, git
 
 import bitloops
@@ -348,3 +348,25 @@ def test_a_session_of_another_worktree_is_restored_for_that_worktree(
     assert info.transcript is not None and info.transcript.restored
     assert info.transcript.path == str(expected)
     assert info.command == f"cd {shlex.quote(str(linked))} && claude --resume cc-wt-1"
+
+
+def test_resume_refuses_a_session_id_that_climbs_out(git_repo: Path, tmp_path: Path) -> None:
+    """A hook-recorded id of ``../../../../PWNED_x``: InvalidSessionId, nothing written."""
+    sid = "../../../../PWNED_x"
+    for payload in (
+        {"hook_event_name": "SessionStart", "session_id": sid, "cwd": str(git_repo)},
+        {"hook_event_name": "UserPromptSubmit", "session_id": sid, "prompt": "hello"},
+    ):
+        proc = run_hook(
+            "claude-code", json.dumps({"cwd": str(git_repo), **payload}).encode(), git_repo
+        )
+        assert proc.returncode == 0, proc.stderr
+    git(git_repo, "checkout", "-q", "-b", "elsewhere")
+    home = tmp_path / "deep" / "er" / "home"
+    before = sorted(p for p in tmp_path.rglob("*") if ".git" not in p.parts)
+    with bitloops.Repository.open(git_repo) as repo:
+        assert [s.session_id for s in repo.store.sessions()] == [sid]
+        with pytest.raises(bitloops.BitloopsError, match="cannot name a transcript file"):
+            resume(repo, "main", home=home, environ={})
+    assert sorted(p for p in tmp_path.rglob("*") if ".git" not in p.parts) == before
+    assert git(git_repo, "branch", "--show-current").strip() == "elsewhere"  # no checkout

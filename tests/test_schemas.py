@@ -134,7 +134,7 @@ def test_serve_json_matches(recorded: tuple[Path, list[str]]) -> None:
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         while not lines or lines[-1] != "}\n":
             line = proc.stdout.readline()
             assert line, "bitloops serve exited before printing its JSON"

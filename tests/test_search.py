@@ -163,7 +163,7 @@ def test_bad_query_raises_invalid_search(
 def test_bad_limit_raises_invalid_search(repo: bitloops.Repository, limit: object) -> None:
     """limit must be a positive integer."""
     with pytest.raises(bitloops.InvalidSearch, match="limit"):
-        repo.search("x", limit=limit)  # type: ignore[arg-type]
+        repo.search("x", limit=limit)  # type: ignore[arg-type]  # the wrong type is the test
 
 
 def test_draft_events_are_not_searched(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from conftest import commit_files
+import attrs
+from conftest import commit_files, git
 from secrets_corpus import SECRETS
 
 import bitloops
+from bitloops.checkpoint._files import CHECKPOINTS_DIR
 
 
 def _files_written(repo: bitloops.Repository) -> list[Path]:
@@ -65,3 +68,54 @@ def test_no_secret_of_the_corpus_is_written_anywhere(git_repo: Path) -> None:
     reopened = bitloops.Repository.open(git_repo)
     assert "[REDACTED:" in json.dumps(reopened.checkpoint("HEAD").events[1].payload)
     reopened.close()
+
+
+def test_agent_and_model_names_are_redacted(repo: bitloops.Repository) -> None:
+    """A credential passed as an agent or model name is redacted like any payload."""
+    token = "ghp_" + "FAKE0123456789abcdefABCDEF0123456789ab"
+    s = repo.start_session(agent=f"bot-{token}", model=token)
+    assert token not in s.agent and token not in (s.model or "")
+    assert token not in repo.db_path.read_bytes().decode("utf-8", "replace")
+
+
+def test_branch_names_are_redacted(git_repo: Path) -> None:
+    """A credential in the branch name does not reach the sessions table."""
+    token = "glpat-" + "FAKEexample1234567890"
+    git(git_repo, "checkout", "-q", "-b", f"fix-{token}")
+    repo = bitloops.Repository.open(git_repo)
+    repo.start_session(agent="a").prompt("x")
+    assert token not in str(repo.draft().sessions[0].branch)
+    assert token not in repo.db_path.read_bytes().decode("utf-8", "replace")
+    repo.close()
+
+
+def test_the_checkpoint_branch_is_redacted(git_repo: Path) -> None:
+    """A token in the branch name stays out of the checkpoint, its row and its files."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    git(git_repo, "checkout", "-q", "-b", f"fix/{token}")
+    repo = bitloops.Repository.open(git_repo)
+    repo.start_session(agent="a").prompt("x")
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    cp = repo.promote()
+    assert cp is not None and token not in str(cp.branch)
+    for path in (git_repo / CHECKPOINTS_DIR / sha).iterdir():
+        assert token not in path.read_text()
+    repo.close()
+    assert token.encode() not in repo.db_path.read_bytes()
+
+
+def test_summary_text_from_a_summariser_is_redacted(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """Prose from a plugged-in summariser passes through redaction too."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+    class Leaky:
+        def summarize(self, **kw: Any) -> bitloops.Summary:
+            base = bitloops.StructuredSummarizer().summarize(**kw)
+            return attrs.evolve(base, text=f"used token {token}")
+
+    repo.start_session(agent="a").prompt("x")
+    commit_files(git_repo, {"a.txt": "1"})
+    cp = repo.promote(summarizer=Leaky())
+    assert cp is not None and token not in str(cp.summary.text)

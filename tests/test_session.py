@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
 import pytest
+from conftest import commit_files, git
 
 import bitloops
 from bitloops.model import EventKind
@@ -91,7 +93,11 @@ def test_seq_is_gap_free_across_promotion(repo: bitloops.Repository, git_repo: P
         (lambda s: s.record("note", {"x": "y" * 2_000_000}), bitloops.PayloadTooLarge),
     ],
 )
-def test_bad_input_raises_and_loses_nothing(repo: bitloops.Repository, call, error) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_raises_and_loses_nothing(
+    repo: bitloops.Repository,
+    call: Callable[[bitloops.Session], object],
+    error: type[bitloops.BitloopsError],
+) -> None:
     """Bad input raises a specific BitloopsError and the events before it stay intact."""
     s = repo.start_session(agent="a")
     s.prompt("kept")
@@ -108,7 +114,7 @@ def test_bad_agent_and_session_id_are_rejected(repo: bitloops.Repository) -> Non
     """start_session validates its arguments before writing anything."""
     for kwargs in ({"agent": ""}, {"agent": 3}, {"agent": "a", "session_id": ""}):
         with pytest.raises(bitloops.InvalidPayload):
-            repo.start_session(**kwargs)  # type: ignore[arg-type]
+            repo.start_session(**kwargs)
     assert repo.draft().events == ()
 
 
@@ -212,3 +218,97 @@ def test_seqs_stay_gap_free_across_a_rolled_back_caller_transaction(
         give_up()
     assert s.note("kept").seq == 5
     assert [e.seq for e in repo.draft().events] == [1, 2, 3, 4, 5]
+
+
+def test_closing_one_repository_leaves_the_others_working(git_repo: Path) -> None:
+    """Repositories share one connection per process; it closes with the last of them."""
+    first = bitloops.Repository.open(git_repo)
+    second = bitloops.Repository.open(git_repo)
+    s = second.start_session(agent="a")
+    first.start_session(agent="b")
+    first.close()
+    assert s.prompt("still recording").seq == 2
+    second.close()
+    third = bitloops.Repository.open(git_repo)
+    assert len(third.draft().events) == 3
+    third.close()
+
+
+def test_record_session_end_ends_the_session(repo: bitloops.Repository) -> None:
+    """The generic record('session_end') ends the session like end() does."""
+    s = repo.start_session(agent="a")
+    event = s.record("session_end", {"reason": "agent exited"})
+    assert s.ended and type(event.kind) is str
+    assert repo.store.sessions()[0].status == "ended"
+    with pytest.raises(bitloops.SessionEnded):
+        repo.session(s.session_id).prompt("late")
+    resumed = repo.start_session(agent="a", session_id=s.session_id)
+    assert resumed.prompt("resumed").seq == 4
+
+
+def test_mixed_key_types_get_a_clear_message(repo: bitloops.Repository) -> None:
+    """A payload with int and str keys says that keys must be strings."""
+    s = repo.start_session(agent="a")
+    with pytest.raises(bitloops.InvalidPayload, match="keys must all be strings"):
+        s.record("note", {1: "a", "b": 2})  # type: ignore[dict-item]  # the wrong key is the test
+
+
+def test_seq_stays_unique_when_a_session_moves_between_worktrees(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """A session resumed in a second worktree never reuses a seq after a promotion."""
+    other = tmp_path / "other"
+    git(git_repo, "worktree", "add", "-q", "-b", "feature", str(other))
+    main = bitloops.Repository.open(git_repo)
+    feature = bitloops.Repository.open(other)
+    s = main.start_session(agent="a", session_id="travelling")
+    s.prompt("in main")
+    t = feature.start_session(agent="a", session_id="travelling")
+    t.prompt("in feature")
+    commit_files(other, {"f.txt": "1"})
+    assert feature.promote() is not None
+    seqs = [main.session("travelling").prompt("back in main").seq]
+    commit_files(git_repo, {"m.txt": "1"})
+    first = main.promote()
+    assert first is not None
+    seqs += [e.seq for e in first.events] + [e.seq for e in feature.checkpoint("feature").events]
+    assert sorted(seqs[1:]) == sorted(set(seqs[1:]))
+    assert seqs[0] == 5
+    main.close()
+    feature.close()
+
+
+def test_a_closed_or_inherited_connection_is_a_clear_error(git_repo: Path) -> None:
+    """A session whose repository was closed raises a StoreError, not a driver error."""
+    repo = bitloops.Repository.open(git_repo)
+    s = repo.start_session(agent="a")
+    repo.close()
+    with pytest.raises(bitloops.StoreError, match="open the Repository again"):
+        s.prompt("too late")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: r.start_session(agent="a\udcff"),
+        lambda r: r.start_session(agent="a", model="m\udcff"),
+        lambda r: r.start_session(agent="a", session_id="s\udcff"),
+        lambda r: r.start_session(agent="a").record("note", {}, artefacts=("p\udcff",)),
+        lambda r: r.start_session(agent="a").record("note", {}, artefacts="abc"),
+    ],
+)
+def test_bad_strings_anywhere_are_invalid_payloads(
+    repo: bitloops.Repository, call: Callable[[bitloops.Repository], object]
+) -> None:
+    """Lone surrogates and a bare string for artefacts raise InvalidPayload, not driver errors."""
+    with pytest.raises(bitloops.InvalidPayload):
+        call(repo)
+
+
+def test_deeply_nested_payload_is_an_invalid_payload(repo: bitloops.Repository) -> None:
+    """A payload nested past the serialiser's limit is refused cleanly."""
+    deep: dict[str, object] = {}
+    for _ in range(5000):
+        deep = {"x": deep}
+    with pytest.raises(bitloops.InvalidPayload, match="nested too deeply"):
+        repo.start_session(agent="a").record("note", deep)

@@ -207,7 +207,7 @@ def test_a_payload_that_no_longer_validates_leaves_the_spool(started: Path) -> N
 
 
 def _normal(line: str) -> dict[str, object]:
-    event = json.loads(line)
+    event: dict[str, object] = json.loads(line)
     for key in ("event_id", "ts", "session_id", "seq"):
         event.pop(key)
     return event

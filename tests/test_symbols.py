@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bitloops.checkpoint import _symbols
 from bitloops.checkpoint._symbols import (
     FileDiff,
     PythonSymbols,
@@ -619,3 +620,26 @@ def test_touched_symbols_never_raise(diff_text: str, source: str) -> None:
     assert len(set(found)) == len(found)
     keys = [(s.path, s.name) for s in found]
     assert keys == sorted(keys)
+
+
+def test_symbols_are_bounded_per_file_and_per_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the per-file and per-checkpoint bounds symbols are dropped, and counted in notes."""
+    monkeypatch.setattr(_symbols, "MAX_SYMBOLS_PER_FILE", 5)
+    monkeypatch.setattr(_symbols, "MAX_SYMBOLS", 8)
+    source = "".join(f"def f{i}():\n    pass\n" for i in range(10))
+    lines = frozenset(range(1, 21))
+    diffs = [
+        _symbols.FileDiff(
+            path=f"m{n}.py", old_path=None, change="added", new_lines=lines, old_lines=frozenset()
+        )
+        for n in range(3)
+    ]
+    notes: list[str] = []
+    found = _symbols.touched_symbols(diffs, lambda p: source, lambda p: None, notes=notes)
+    assert len(found) == 8
+    assert {s.name for s in found if s.kind == "module"} == {"m0", "m1"}
+    assert notes == [
+        "skipped: 6 more symbols of m0.py (at most 5 are kept per file)",
+        "skipped: 8 more symbols of m1.py (at most 8 are kept per checkpoint)",
+        "skipped: the symbols of m2.py (at most 8 symbols are kept per checkpoint)",
+    ]

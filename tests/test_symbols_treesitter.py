@@ -428,7 +428,7 @@ def test_d_ts_module_name_and_declarations(repo: Repo) -> None:
 @pytest.fixture
 def without_tree_sitter(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``import tree_sitter`` fail, as when the extra is not installed."""
-    monkeypatch.setitem(sys.modules, "tree_sitter", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "tree_sitter", None)
     monkeypatch.setattr(symbols_treesitter, "_LOADED", {})
 
 

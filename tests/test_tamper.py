@@ -18,6 +18,7 @@ from conftest import commit_files, git
 import bitloops
 from bitloops._codec import canonical_dumps, content_hash
 from bitloops.checkpoint._files import CHECKPOINTS_DIR, write_checkpoint_dir
+from bitloops.checkpoint._transcript import Transcript
 
 OLD_DATE = {"GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z", "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z"}
 
@@ -324,7 +325,8 @@ def test_a_forgery_committed_over_the_original_is_caught_by_gits_history(
     """Re-hashed, folder rewritten to match and committed: the older commit still tells."""
     cp = _rehashed_tip(repo, git_repo)
     checkpoint = repo._load_checkpoint(cp.checkpoint_id)
-    write_checkpoint_dir(repo.toplevel, checkpoint, list(checkpoint.events.lines))  # type: ignore[attr-defined]
+    assert isinstance(checkpoint.events, Transcript)  # a stored checkpoint reads lazily
+    write_checkpoint_dir(repo.toplevel, checkpoint, list(checkpoint.events.lines))
     _carry_folders(git_repo, "tidy")
     report = repo.verify()
     assert [p.checkpoint_id for p in report.problems if p.kind == "history_rewritten"] == [

@@ -17,7 +17,7 @@ from conftest import commit_files, git
 from web_fixtures import HOSTILE_PROMPT, build_repo, start_server, stop_server
 
 import bitloops
-from bitloops.context.history import short_id
+from bitloops.checkpoint._history import short_id
 from bitloops.web import pages
 from bitloops.web.html import Links, esc
 from bitloops.web.server import allowed_hosts, is_loopback
@@ -226,12 +226,9 @@ def test_host_rules() -> None:
     """Loopback needs no token; a named host adds its own name; a wildcard takes any."""
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
-    assert allowed_hosts("192.168.1.5", 80) == {
-        "127.0.0.1:80",
-        "localhost:80",
-        "[::1]:80",
-        "192.168.1.5:80",
-    }
+    assert allowed_hosts("192.168.1.5", 80) == frozenset(
+        {"127.0.0.1:80", "localhost:80", "[::1]:80", "192.168.1.5:80"}
+    )
     assert allowed_hosts("0.0.0.0", 80) is None
 
 

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.agent_fixtures import commit_all, enable, run_hook
+from bitloops.testing import commit_all, enable, run_hook
 
 PROMPT = "Totals in prices.py must include VAT at 20%. Don't add new dependencies."
 THINKING = (
@@ -36,9 +36,9 @@ class _Session:
             "hook_event_name": name,
             **fields,
         }
-        proc = run_hook("claude-code", json.dumps(payload).encode(), self.repo)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.decode()
+        call = run_hook("claude-code", payload, repo=self.repo, subprocess=True)[0]
+        assert call.exit_code == 0, call.stderr
+        return call.stdout.decode()
 
     def line(self, **obj: Any) -> None:
         # Claude Code leaves the last line without its newline.

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import apsw
 import pytest
+from conftest import commit_files
 
 import bitloops
 from bitloops.capture._plans import plans_of
-from tests.conftest import commit_files
 
 
 def _cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

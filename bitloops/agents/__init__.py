@@ -7,9 +7,12 @@
 - :mod:`bitloops.agents.copilot`: GitHub Copilot CLI's hook payloads and events files.
 - :mod:`bitloops.agents.opencode`: what the OpenCode plugin (``opencode_plugin.js``) sends.
 
-Around them: the registry (which module handles which agent), the entries that make an
-agent run ``bitloops hook NAME`` and reach the MCP server, and ``resume`` (writing a
-checkpoint's transcript back where its agent reads it). See ``docs/agents.md``.
+Each module ends with its ``INTEGRATION`` record (:class:`Integration`, meeting the
+:class:`AgentIntegration` Protocol): its hook mapping, transcript reader and writer, hook
+entries, resume command, plan tools and MCP file. Around them: the one registry
+(:data:`AGENTS`, :func:`integration`, :func:`register`), the installer of the entries that
+make an agent run ``bitloops hook NAME`` and reach the MCP server, and ``resume`` (writing
+a checkpoint's transcript back where its agent reads it). See ``docs/agents.md``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ if TYPE_CHECKING:
     from bitloops.agents._config import (
         AGENT_CONFIGS,
         AgentChange,
-        AgentConfig,
         disable_agent,
         disable_agents,
         enable_agent,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         missing_events,
         parse_agent_names,
     )
+    from bitloops.agents._contract import AgentIntegration
     from bitloops.agents._mcp_config import (
         MCP_FILES,
         McpChange,
@@ -40,7 +43,19 @@ if TYPE_CHECKING:
         mcp_command,
         mcp_state,
     )
-    from bitloops.agents._registry import AGENTS, agent_module, catch_up_all, run_agent_hook
+    from bitloops.agents._record import AgentConfig, Integration, TranscriptWriter
+    from bitloops.agents._registry import (
+        AGENTS,
+        HOOK_FILES,
+        agent_module,
+        catch_up_all,
+        import_reader,
+        importable_agents,
+        integration,
+        integrations,
+        register,
+        run_agent_hook,
+    )
     from bitloops.agents._resume import (
         RestoredTranscript,
         ResumeInfo,
@@ -52,13 +67,17 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENTS",
     "AGENT_CONFIGS",
+    "HOOK_FILES",
     "MCP_FILES",
     "AgentChange",
     "AgentConfig",
+    "AgentIntegration",
+    "Integration",
     "McpChange",
     "McpTarget",
     "RestoredTranscript",
     "ResumeInfo",
+    "TranscriptWriter",
     "agent_module",
     "catch_up_all",
     "continue_command",
@@ -67,11 +86,16 @@ __all__ = [
     "enable_agent",
     "enable_agents",
     "enabled_agents",
+    "import_reader",
+    "importable_agents",
+    "integration",
+    "integrations",
     "mcp_available",
     "mcp_command",
     "mcp_state",
     "missing_events",
     "parse_agent_names",
+    "register",
     "restore_transcript",
     "resume",
     "run_agent_hook",
@@ -80,11 +104,23 @@ __all__ = [
 __getattr__, __dir__ = exports(
     __name__,
     {
-        "_registry": ("AGENTS", "agent_module", "catch_up_all", "run_agent_hook"),
+        "_registry": (
+            "AGENTS",
+            "HOOK_FILES",
+            "agent_module",
+            "catch_up_all",
+            "import_reader",
+            "importable_agents",
+            "integration",
+            "integrations",
+            "register",
+            "run_agent_hook",
+        ),
+        "_contract": ("AgentIntegration",),
+        "_record": ("AgentConfig", "Integration", "TranscriptWriter"),
         "_config": (
             "AGENT_CONFIGS",
             "AgentChange",
-            "AgentConfig",
             "disable_agent",
             "disable_agents",
             "enable_agent",

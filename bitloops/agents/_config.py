@@ -1,7 +1,8 @@
 """Hook an agent up to bitloops: ``bitloops enable --agent NAME`` and ``disable --agent NAME``.
 
-Each agent reads its hooks from a file in the repository (:data:`AGENT_CONFIGS` says which,
-and ``docs/agents.md`` why). Enabling merges entries that run ``bitloops hook NAME`` into
+Each agent reads its hooks from a file in the repository (its record's
+:class:`~bitloops.agents._record.AgentConfig`, gathered in :data:`AGENT_CONFIGS`, says
+which, and ``docs/agents.md`` why). Enabling merges entries that run ``bitloops hook NAME`` into
 that file and keeps everything else in it: other hooks, other keys, their order. Entries
 are recognised by their command, in one of the forms bitloops writes (see
 :func:`is_own_command`), and by running for every tool (no narrower ``matcher``), so
@@ -29,14 +30,15 @@ import importlib.resources
 import json
 import os
 import shlex
-import stat
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import attrs
 
+from bitloops._fs import atomic_write
+from bitloops._launch import SAFE_PATH, bitloops_argv
+from bitloops.agents._record import AgentConfig
 from bitloops.errors import AgentConfigError
 from bitloops.git._git import Git
 
@@ -56,166 +58,38 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
-class AgentConfig:
-    """Where and how one agent runs ``bitloops hook NAME``."""
+class _Configs(Mapping[str, AgentConfig]):
+    """The hook entries of every registered agent, by name, read from the registry.
 
-    #: The agent's name for ``--agent`` and ``bitloops hook``.
-    name: str
-    #: How people call the agent.
-    label: str
-    #: The file bitloops writes, relative to the top of the work tree (POSIX separators).
-    path: str
-    #: The file's shape: ``nested`` (``{"hooks": {Event: [{"hooks": [entry]}]}}``, Claude
-    #: Code's), ``flat`` (``{"version": 1, "hooks": {event: [entry]}}``) or ``plugin``.
-    layout: str
-    #: The hook events that get an entry (none for a plugin).
-    events: tuple[str, ...] = ()
-    #: True when the file is one person's own (not committed): its command may then name
-    #: the Python that ran ``enable``; shared files get ``bitloops hook NAME`` (on PATH).
-    personal: bool = False
-    #: Extra fields of each entry, beside its command.
-    entry_fields: tuple[tuple[str, Any], ...] = ()
-    #: The entry's keys that hold its command (the first is written, all are recognised).
-    command_keys: tuple[str, ...] = ("command",)
-    #: Events whose group gets ``"matcher": ""`` (all tools), for agents that want one.
-    matcher_events: frozenset[str] = frozenset()
-    #: Events whose group runs for some tools only, with its ``matcher``: the edit tools
-    #: before which the hook hands the agent a file's past reasoning (context/inject.py).
-    tool_matchers: tuple[tuple[str, str], ...] = ()
-    #: A shared file the agent reads too: events it already hooks up to bitloops get no
-    #: second entry (the agent would run both, recording everything twice).
-    also_reads: str | None = None
-    #: An environment variable each entry sets to its event's name (in the entry's
-    #: ``env``), for agents whose payloads may not name their event.
-    event_env: str | None = None
-    #: What the user still has to do after enabling, if anything.
-    note: str | None = None
+    A view, not a copy: an agent registered later (:func:`~._registry.register`) is in it.
+    """
+
+    def __getitem__(self, name: str) -> AgentConfig:
+        from bitloops.agents._registry import AGENTS, integration
+
+        if name not in AGENTS:
+            raise KeyError(name)
+        return integration(name).config
+
+    def __iter__(self) -> Iterator[str]:
+        from bitloops.agents._registry import AGENTS
+
+        return iter(list(AGENTS))
+
+    def __len__(self) -> int:
+        from bitloops.agents._registry import AGENTS
+
+        return len(AGENTS)
+
+    def __repr__(self) -> str:
+        return f"AGENT_CONFIGS({dict(self)!r})"
 
 
-#: Every agent ``bitloops enable --agent`` knows, by name. See docs/agents.md for the
-#: choice of file and events.
-AGENT_CONFIGS: dict[str, AgentConfig] = {
-    config.name: config
-    for config in (
-        AgentConfig(
-            name="claude-code",
-            label="Claude Code",
-            path=".claude/settings.local.json",
-            layout="nested",
-            # PreToolUse records nothing (PostToolUse has the call and its output); it
-            # runs for the edit tools only, to hand the agent the file's past reasoning.
-            events=(
-                "SessionStart",
-                "UserPromptSubmit",
-                "PreToolUse",
-                "PostToolUse",
-                "PostToolUseFailure",
-                "Stop",
-                "SubagentStart",
-                "SubagentStop",
-                "PreCompact",
-                "PostCompact",
-                "SessionEnd",
-            ),
-            personal=True,
-            entry_fields=(("type", "command"), ("timeout", 30)),
-            matcher_events=frozenset({"PostToolUse", "PostToolUseFailure"}),
-            tool_matchers=(("PreToolUse", "Write|Edit|MultiEdit|NotebookEdit"),),
-            also_reads=".claude/settings.json",
-        ),
-        AgentConfig(
-            name="codex",
-            label="Codex CLI",
-            path=".codex/hooks.json",
-            layout="nested",
-            # PreToolUse: an apply_patch command gets the patched files' past reasoning.
-            events=(
-                "SessionStart",
-                "UserPromptSubmit",
-                "PreToolUse",
-                "PostToolUse",
-                "Stop",
-                "SubagentStart",
-                "SubagentStop",
-                "PreCompact",
-                "PostCompact",
-            ),
-            entry_fields=(("type", "command"), ("timeout", 30)),
-            note="Codex runs hooks only with `[features] codex_hooks = true` in its "
-            "config.toml (~/.codex/config.toml), and may ask you to trust them (/hooks)",
-        ),
-        AgentConfig(
-            name="gemini",
-            label="Gemini CLI",
-            path=".gemini/settings.json",
-            layout="nested",
-            # BeforeTool/BeforeModel/BeforeToolSelection record nothing; AfterModel fires
-            # for every streamed chunk (the model comes from the session file instead).
-            events=(
-                "SessionStart",
-                "BeforeAgent",
-                "AfterTool",
-                "AfterAgent",
-                "PreCompress",
-                "SessionEnd",
-            ),
-            entry_fields=(("type", "command"), ("name", "bitloops"), ("timeout", 30000)),
-            note="older Gemini CLI versions run hooks only with `tools.enableHooks` set "
-            "to true in their settings",
-        ),
-        AgentConfig(
-            name="cursor",
-            label="Cursor",
-            path=".cursor/hooks.json",
-            layout="flat",
-            events=(
-                "sessionStart",
-                "beforeSubmitPrompt",
-                "postToolUse",
-                "afterShellExecution",
-                "afterMCPExecution",
-                "afterFileEdit",
-                "afterAgentThought",
-                "afterAgentResponse",
-                "preCompact",
-                "stop",
-                "sessionEnd",
-            ),
-        ),
-        AgentConfig(
-            name="copilot",
-            label="GitHub Copilot CLI",
-            path=".github/hooks/bitloops.json",
-            layout="flat",
-            events=(
-                "sessionStart",
-                "userPromptSubmitted",
-                "postToolUse",
-                "postToolUseFailure",
-                "subagentStart",
-                "subagentStop",
-                "agentStop",
-                "errorOccurred",
-                "preCompact",
-                "sessionEnd",
-            ),
-            entry_fields=(("type", "command"), ("timeoutSec", 30)),
-            command_keys=("bash", "powershell"),
-            event_env="BITLOOPS_COPILOT_EVENT",
-        ),
-        AgentConfig(
-            name="opencode",
-            label="OpenCode",
-            path=".opencode/plugin/bitloops.js",
-            layout="plugin",
-        ),
-    )
-}
+#: Every agent ``bitloops enable --agent`` knows, by name: each agent record's
+#: :attr:`~._record.Integration.config`. See docs/agents.md for the choice of file and events.
+AGENT_CONFIGS: Mapping[str, AgentConfig] = _Configs()
 
-_PLUGIN_RESOURCE = "opencode_plugin.js"
 # Written to .git/info/exclude when Claude Code's personal settings are not ignored yet.
-_EXCLUDE_COMMENT = "# bitloops enable --agent claude-code: Claude Code's personal settings"
 
 
 @attrs.frozen
@@ -270,19 +144,21 @@ def agent_command(name: str, *, personal: bool = False, python: str | None = Non
     """The command an agent's hook runs: ``bitloops hook NAME``, relying on PATH.
 
     With ``personal`` (a file only this user reads) it names the Python instead
-    (``<python> -m bitloops hook NAME``, ``sys.executable`` by default), so the hook also
-    works where the virtualenv is not on PATH, as the git hooks do.
+    (``<python> -P -m bitloops hook NAME``, ``sys.executable`` by default), so the hook
+    also works where the virtualenv is not on PATH, as the git hooks do; ``-P`` keeps the
+    work tree's own modules (a ``json.py``) from standing in for the standard library.
     """
     if not personal:
         return f"bitloops hook {name}"
-    return f"{shlex.quote(python or sys.executable)} -m bitloops hook {name}"
+    return shlex.join(bitloops_argv("hook", name, python=python))
 
 
 def is_own_command(command: str, name: str) -> bool:
     """True when ``command`` is one of the forms bitloops writes for ``bitloops hook NAME``.
 
     Those are ``bitloops hook NAME``, ``/absolute/path/to/bitloops hook NAME`` and
-    ``<python> -m bitloops hook NAME``, quoted as :func:`agent_command` quotes (by
+    ``<python> -P -m bitloops hook NAME`` (or, as bitloops 0.1 wrote it, without ``-P``),
+    quoted as :func:`agent_command` quotes (by
     :func:`shlex.quote`, words one space apart). Anything else, such as a wrapper of the
     user's (``cd tools && bitloops hook NAME``), is theirs: never rewritten nor removed.
     """
@@ -300,7 +176,8 @@ def is_own_command(command: str, name: str) -> bool:
         program = words[0]
         absolute = PurePosixPath(program).is_absolute() or PureWindowsPath(program).is_absolute()
         return absolute and _basename(program) in ("bitloops", "bitloops.exe")
-    return len(words) == 5 and words[1:] == ["-m", "bitloops", "hook", name]
+    flags = words[1:-3]
+    return words[-3:] == ["bitloops", "hook", name] and flags in (["-m"], [SAFE_PATH, "-m"])
 
 
 def _basename(program: str) -> str:
@@ -760,13 +637,13 @@ def _original(
     return old
 
 
-def _plugin_source() -> bytes:
-    resource = importlib.resources.files("bitloops.agents") / _PLUGIN_RESOURCE
+def _plugin_source(config: AgentConfig) -> bytes:
+    resource = importlib.resources.files("bitloops.agents") / (config.plugin or "")
     try:
         return resource.read_bytes()
     except OSError as exc:  # a broken installation
         raise AgentConfigError(
-            f"bitloops' OpenCode plugin ({_PLUGIN_RESOURCE}) is missing from the installed "
+            f"bitloops' {config.label} plugin ({config.plugin}) is missing from the installed "
             "package; reinstall bitloops"
         ) from exc
 
@@ -777,7 +654,7 @@ def _is_our_plugin(current: bytes, source: bytes) -> bool:
 
 
 def _plan_plugin_enable(path: Path, config: AgentConfig) -> _Plan:
-    source = _plugin_source()
+    source = _plugin_source(config)
     try:
         current = path.read_bytes()
     except FileNotFoundError:
@@ -801,7 +678,7 @@ def _plan_plugin_disable(path: Path, config: AgentConfig) -> _Plan:
         return _Plan(AgentChange(config.name, path, "not-installed"))
     except OSError as exc:
         raise AgentConfigError(f"cannot read {config.path}: {exc.strerror or exc}") from exc
-    if not _is_our_plugin(current, _plugin_source()):
+    if not _is_our_plugin(current, _plugin_source(config)):
         return _Plan(AgentChange(config.name, path, "foreign"))
     return _Plan(AgentChange(config.name, path, "deleted"), delete=True)
 
@@ -813,24 +690,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path``'s content (the file a symlink points to) by a rename."""
     target = Path(os.path.realpath(path))
     target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = None
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.bitloops.tmp")
-    # A new file gets the usual 0o666 minus umask; an existing one keeps its mode.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(target, data)  # an existing file keeps its mode
 
 
 def _remove_empty_dirs(toplevel: Path, config: AgentConfig) -> None:
@@ -865,6 +725,11 @@ def _exclude_file(toplevel: Path) -> Path:
     return path if path.is_absolute() else toplevel / path
 
 
+def _exclude_comment(config: AgentConfig) -> str:
+    """The comment above the line :func:`_ignore_personal_file` adds (matched to remove it)."""
+    return f"# bitloops enable --agent {config.name}: {config.label}'s personal settings"
+
+
 def _ignore_personal_file(toplevel: Path, config: AgentConfig) -> None:
     """Make git ignore a personal file that nothing ignores yet, in ``.git/info/exclude``.
 
@@ -883,7 +748,7 @@ def _ignore_personal_file(toplevel: Path, config: AgentConfig) -> None:
         text = ""
     if text and not text.endswith("\n"):
         text += "\n"
-    _write_atomic(exclude, (text + f"{_EXCLUDE_COMMENT}\n/{config.path}\n").encode("utf-8"))
+    _write_atomic(exclude, (text + f"{_exclude_comment(config)}\n/{config.path}\n").encode("utf-8"))
 
 
 def _unignore_personal_file(toplevel: Path, config: AgentConfig) -> None:
@@ -893,7 +758,7 @@ def _unignore_personal_file(toplevel: Path, config: AgentConfig) -> None:
         text = exclude.read_text(encoding="utf-8")
     except FileNotFoundError:
         return
-    ours = f"{_EXCLUDE_COMMENT}\n/{config.path}\n"
+    ours = f"{_exclude_comment(config)}\n/{config.path}\n"
     if ours in text:
         _write_atomic(exclude, text.replace(ours, "", 1).encode("utf-8"))
 
@@ -987,6 +852,18 @@ def disable_agent(toplevel: Path, name: str) -> AgentChange:
     return disable_agents(toplevel, [name])[0]
 
 
+def _present(top: Path) -> Iterator[AgentConfig]:
+    """The configs of the agents whose file may exist here; an agent whose file the
+    registry knows to be absent is skipped without importing its module."""
+    from bitloops.agents._registry import AGENTS, HOOK_FILES
+
+    for name in list(AGENTS):
+        rel = HOOK_FILES.get(name)
+        if rel is not None and not os.path.lexists(top / rel):
+            continue
+        yield AGENT_CONFIGS[name]
+
+
 def enabled_agents(toplevel: Path) -> list[str]:
     """The agents whose file runs ``bitloops hook NAME`` (or holds bitloops' plugin).
 
@@ -994,11 +871,11 @@ def enabled_agents(toplevel: Path) -> list[str]:
     """
     top = _toplevel(toplevel)
     found = []
-    for config in AGENT_CONFIGS.values():
+    for config in _present(top):
         path = top / config.path
         try:
             if config.layout == "plugin":
-                if path.is_file() and _is_our_plugin(path.read_bytes(), _plugin_source()):
+                if path.is_file() and _is_our_plugin(path.read_bytes(), _plugin_source(config)):
                     found.append(config.name)
                 continue
             read = _read(path, config)
@@ -1018,7 +895,7 @@ def missing_events(toplevel: Path) -> dict[str, tuple[str, ...]]:
     """
     top = _toplevel(toplevel)
     found: dict[str, tuple[str, ...]] = {}
-    for config in AGENT_CONFIGS.values():
+    for config in _present(top):
         if config.layout == "plugin":
             continue
         try:

@@ -23,12 +23,13 @@ import json
 import os
 import re
 import shutil
-import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import attrs
 
+from bitloops._launch import SAFE_PATH, bitloops_argv
 from bitloops.errors import AgentConfigError
 
 __all__ = [
@@ -46,15 +47,31 @@ __all__ = [
 #: The name of bitloops' server in every agent's configuration.
 SERVER_NAME = "bitloops"
 
+
+class _Files(Mapping[str, str]):
+    """Where each registered agent's entry goes, as docs/agents.md names it (its record's
+    ``mcp_file``); a view of the registry."""
+
+    def __getitem__(self, name: str) -> str:
+        from bitloops.agents._registry import AGENTS, integration
+
+        if name not in AGENTS:
+            raise KeyError(name)
+        return integration(name).mcp_file
+
+    def __iter__(self) -> Iterator[str]:
+        from bitloops.agents._registry import AGENTS
+
+        return iter(list(AGENTS))
+
+    def __len__(self) -> int:
+        from bitloops.agents._registry import AGENTS
+
+        return len(AGENTS)
+
+
 #: Where each agent's entry goes, as docs/agents.md names it.
-MCP_FILES = {
-    "claude-code": "~/.claude.json (projects.<work tree>.mcpServers)",
-    "codex": "~/.codex/config.toml ([mcp_servers.bitloops])",
-    "gemini": "~/.gemini/settings.json (mcpServers)",
-    "cursor": "~/.cursor/mcp.json (mcpServers)",
-    "copilot": "~/.copilot/mcp-config.json (mcpServers)",
-    "opencode": "~/.config/opencode/opencode.json (mcp)",
-}
+MCP_FILES: Mapping[str, str] = _Files()
 
 
 @attrs.frozen(kw_only=True)
@@ -94,58 +111,23 @@ def mcp_available() -> bool:
     return importlib.util.find_spec("mcp") is not None
 
 
-def _home(env: str, *default: str) -> Path:
-    value = os.environ.get(env)
-    return Path(value) if value else Path.home().joinpath(*default)
-
-
 def mcp_target(toplevel: Path, agent: str) -> McpTarget:
-    """Where ``agent`` reads bitloops' MCP server for the work tree ``toplevel``."""
-    if agent == "claude-code":
-        # ~/.claude.json, or $CLAUDE_CONFIG_DIR/.claude.json when that moves Claude's files.
-        base = (
-            Path(os.environ["CLAUDE_CONFIG_DIR"])
-            if os.environ.get("CLAUDE_CONFIG_DIR")
-            else Path.home()
-        )
-        return McpTarget(
-            agent=agent,
-            path=base / ".claude.json",
-            format="json",
-            container=("projects", str(toplevel), "mcpServers"),
-            shape="claude",
-        )
-    if agent == "codex":
-        path = _home("CODEX_HOME", ".codex") / "config.toml"
-        return McpTarget(
-            agent=agent, path=path, format="toml", container=("mcp_servers",), shape="codex"
-        )
-    if agent == "gemini":
-        path = Path.home() / ".gemini" / "settings.json"
-        return McpTarget(
-            agent=agent, path=path, format="json", container=("mcpServers",), shape="plain"
-        )
-    if agent == "cursor":
-        path = Path.home() / ".cursor" / "mcp.json"
-        return McpTarget(
-            agent=agent, path=path, format="json", container=("mcpServers",), shape="plain"
-        )
-    if agent == "copilot":
-        path = _home("COPILOT_HOME", ".copilot") / "mcp-config.json"
-        return McpTarget(
-            agent=agent, path=path, format="json", container=("mcpServers",), shape="copilot"
-        )
-    if agent == "opencode":
-        path = _home("XDG_CONFIG_HOME", ".config") / "opencode" / "opencode.json"
-        return McpTarget(
-            agent=agent, path=path, format="json", container=("mcp",), shape="opencode"
-        )
-    raise AgentConfigError(f"no MCP configuration is known for the agent {agent!r}")
+    """Where ``agent`` reads bitloops' MCP server for the work tree ``toplevel``.
+
+    Its record's ``mcp_place`` says; :class:`~bitloops.errors.AgentConfigError` for an
+    agent the registry does not know.
+    """
+    from bitloops.agents._registry import AGENTS, integration
+
+    if agent not in AGENTS:
+        raise AgentConfigError(f"no MCP configuration is known for the agent {agent!r}")
+    path, form, container, shape = integration(agent).mcp_place(toplevel)
+    return McpTarget(agent=agent, path=path, format=form, container=container, shape=shape)
 
 
 def mcp_command(agent: str, *, python: str | None = None) -> list[str]:
-    """The words of the server's command: ``<python> -m bitloops mcp --agent NAME``."""
-    return [python or sys.executable, "-m", "bitloops", "mcp", "--agent", agent]
+    """The words of the server's command: ``<python> -P -m bitloops mcp --agent NAME``."""
+    return bitloops_argv("mcp", "--agent", agent, python=python)
 
 
 def _entry(target: McpTarget, python: str | None) -> dict[str, Any]:
@@ -179,8 +161,9 @@ def _words(entry: Any) -> list[str] | None:
 def _is_ours(entry: Any, agent: str) -> bool:
     """An entry bitloops wrote: it runs ``bitloops mcp --agent NAME`` in one of its forms.
 
-    Those are ``bitloops ...``, ``/absolute/path/to/bitloops ...`` and ``<python> -m
-    bitloops ...``. A wrapper of the user's (``uvx``, a shell script) is theirs.
+    Those are ``bitloops ...``, ``/absolute/path/to/bitloops ...`` and ``<python> -P -m
+    bitloops ...`` (with or without ``-P``). A wrapper of the user's (``uvx``, a shell
+    script) is theirs.
     """
     words = _words(entry)
     if words is None or words[-3:] != ["mcp", "--agent", agent]:
@@ -193,7 +176,9 @@ def _is_ours(entry: Any, agent: str) -> bool:
         name = PureWindowsPath(program).name if "\\" in program else PurePosixPath(program).name
         absolute = PurePosixPath(program).is_absolute() or PureWindowsPath(program).is_absolute()
         return absolute and name in ("bitloops", "bitloops.exe")
-    return len(prefix) == 3 and prefix[1:] == ["-m", "bitloops"]
+    return (
+        len(prefix) >= 3 and prefix[-2:] == ["-m", "bitloops"] and prefix[1:-2] in ([], [SAFE_PATH])
+    )
 
 
 def _runnable(program: str) -> bool:

@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Mapping
 
+from bitloops.agents._record import AgentConfig, Integration, TranscriptWriter
 from bitloops.capture._runner import (
     TranscriptReader,
     added_or_modified,
@@ -46,24 +47,25 @@ TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from datetime import datetime
+    from pathlib import Path
     from typing import IO, Any
 
+    from bitloops.agents._contract import AgentIntegration, McpLocation
     from bitloops.capture import _transcript_state as ts
     from bitloops.capture._direct import Located
+    from bitloops.capture._recorder import Recorder
     from bitloops.capture._session import Session
-    from bitloops.model import Event
+    from bitloops.model import Event, SessionInfo
     from bitloops.redact import Redactor
-    from bitloops.repository import Repository
 
     # A history item: (event kind, payload, file changes as (path, change, old_path)).
     HistoryItem = tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]
 
 __all__ = ["AGENT", "HOOK_EVENTS", "active_transcripts", "catch_up", "handle", "run_hook"]
 
-#: The agent name sessions are recorded under.
+#: The agent name sessions are recorded under (and hook failures, in ``hooks.log``).
 AGENT = "claude-code"
-#: The name hook failures are logged under in ``hooks.log``.
-HOOK_NAME = "claude-code"
 
 # Fields every payload has; left out when a payload is copied into an event.
 _COMMON = frozenset({"session_id", "transcript_path", "cwd", "hook_event_name", "permission_mode"})
@@ -128,7 +130,7 @@ def handle(payload: Mapping[str, Any], *, cwd: str | os.PathLike[str] | None = N
         return _dispatch(repo, name, sid, payload)
 
 
-def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+def _dispatch(repo: Recorder, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
     _check(name, payload)  # before anything is written
@@ -219,7 +221,7 @@ def _planned(
 
 
 def _prepared(
-    data: dict[str, Any], fit: bool, redactor: Redactor, repo: Repository | int
+    data: dict[str, Any], fit: bool, redactor: Redactor, repo: Recorder | int
 ) -> tuple[dict[str, Any], str]:
     """The payload to record and its stored JSON; raises what recording would raise."""
     from bitloops._codec import prepare_payload
@@ -252,7 +254,7 @@ def _tool_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _file_change(
-    repo: Repository, tool: str, tool_input: Any, output: Any, cwd: Any
+    repo: Recorder, tool: str, tool_input: Any, output: Any, cwd: Any
 ) -> tuple[str, str] | None:
     """The (repo-relative path, change) a file-writing tool made inside the work tree."""
     change = _file_change_at(str(repo.toplevel), tool, tool_input, output, cwd)
@@ -290,7 +292,7 @@ def _file_change_at(
 
 
 def catch_up(
-    repo: Repository,
+    repo: Recorder,
     session_id: str,
     transcript_path: str | os.PathLike[str],
     *,
@@ -319,7 +321,7 @@ def catch_up(
 
 
 def _catch_up(
-    repo: Repository,
+    repo: Recorder,
     sid: str,
     transcript: str | None,
     max_seconds: float,
@@ -357,14 +359,14 @@ def _catch_up(
 
 
 def _reader(
-    repo: Repository, agent_id: str | None, scan: _Scan | None = None
+    repo: Recorder, agent_id: str | None, scan: _Scan | None = None
 ) -> Callable[[Session, ts.TranscriptState], _Reader]:
     """A line reader's maker for :func:`read_new_lines` (``agent_id``: a subagent's file)."""
     return lambda session, state: _Reader(session, state, repo=repo, agent_id=agent_id, scan=scan)
 
 
 def import_pass(
-    repo: Repository,
+    repo: Recorder,
     session_id: str,
     transcript_path: str | os.PathLike[str],
     take: Callable[[HistoryItem, Session], None],
@@ -524,7 +526,7 @@ class _Reader(TranscriptReader):
         session: Session,
         state: ts.TranscriptState,
         *,
-        repo: Repository,
+        repo: Recorder,
         agent_id: str | None = None,
         scan: _Scan | None = None,
     ) -> None:
@@ -702,7 +704,7 @@ def away_summary(reader: TranscriptReader, obj: Mapping[str, Any]) -> list[Event
     return [record_fitting(reader.session, "note", note)]
 
 
-def _held_uuids(repo: Repository, sid: str) -> set[str]:
+def _held_uuids(repo: Recorder, sid: str) -> set[str]:
     """The transcript line uuids session ``sid`` has recorded (draft, checkpoints, state)."""
     from bitloops.capture import _transcript_state as ts
     from bitloops.capture._importing import session_lines
@@ -716,7 +718,7 @@ def _held_uuids(repo: Repository, sid: str) -> set[str]:
     return held
 
 
-def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+def active_transcripts(repo: Recorder) -> list[tuple[str, str]]:
     """(session id, transcript path) of each Claude Code session open in this worktree.
 
     For the git post-commit hook: :func:`catch_up` each before promoting, so the checkpoint
@@ -734,7 +736,7 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
     The events of an open session that need no transcript read (prompts, tool calls,
     subagents, compactions, notes) take the fast path of :mod:`.direct`.
     """
-    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err, fast=_fast)
+    return run_payload_hook(AGENT, handle, where_to_look, stdin, cwd, err, fast=_fast)
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
@@ -756,7 +758,7 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
         return False  # the full path raises it again, and the hook quarantines it
     planned = [] if name == "PreToolUse" else _planned(name, payload, located[0])
     return record_planned(
-        AGENT, HOOK_NAME, located, payload, session_id=sid, transcript=transcript, planned=planned
+        AGENT, AGENT, located, payload, session_id=sid, transcript=transcript, planned=planned
     )
 
 
@@ -854,7 +856,7 @@ def _subagent_id(path: str | os.PathLike[str]) -> str | None:
 SESSION_KEY = "_session"
 
 
-def transcript_history(repo: Repository, path: str | os.PathLike[str]) -> Iterator[HistoryItem]:
+def transcript_history(repo: Recorder, path: str | os.PathLike[str]) -> Iterator[HistoryItem]:
     """What the hooks record, read back from a whole transcript: prompts and tool calls.
 
     For :mod:`bitloops.capture._importing` (:func:`catch_up` reads the rest), as it reads the file
@@ -881,7 +883,7 @@ def transcript_history(repo: Repository, path: str | os.PathLike[str]) -> Iterat
 
 
 def _history(
-    repo: Repository, path: str, agent_id: str | None, own: str | None
+    repo: Recorder, path: str, agent_id: str | None, own: str | None
 ) -> Iterator[HistoryItem]:
     from bitloops.capture._importing import json_lines
 
@@ -898,7 +900,7 @@ class _HistoryScan:
     """The history items of one transcript file (see :func:`transcript_history`), line by
     line: fed by :func:`_history`, or by the line reader of a single-pass import."""
 
-    def __init__(self, repo: Repository, path: str, agent_id: str | None, own: str | None):
+    def __init__(self, repo: Recorder, path: str, agent_id: str | None, own: str | None):
         self.repo = repo
         self.top = str(repo.toplevel)
         self.agent_id = agent_id
@@ -983,7 +985,7 @@ def _history_line(raw: bytes) -> bool:
 
 
 def _mapped_change(
-    repo: Repository, top: str, payload: dict[str, Any], cwd: Any
+    repo: Recorder, top: str, payload: dict[str, Any], cwd: Any
 ) -> tuple[list[tuple[str, str, str | None]], str | None]:
     """The file change of a successful call, its path mapped through the line's ``cwd``;
     and the written path that could not be mapped (None when none).
@@ -1038,3 +1040,250 @@ def _local_path(top: str, raw: str, cwd: Any) -> str | None:
             here = candidate
             break
     return os.path.join(here, rel)
+
+
+# -- resuming: the transcript written back ------------------------------------------------
+
+
+def _slug(path: str) -> str:
+    """Claude Code's project folder name for a directory: non-alphanumerics as ``-``."""
+    return re.sub(r"[^A-Za-z0-9]", "-", path)
+
+
+# Enough for any real tree: the walk only enters directories whose name could lead there.
+_UNSLUG_LIMIT = 10000
+
+
+def _unslug(slug: str, roots: list[str]) -> str | None:
+    """The directory, one of ``roots`` or below one, whose Claude Code folder is ``slug``.
+
+    The name loses the separators, so the tree is walked, entering only the directories
+    whose own folder name starts the one looked for. Directories that share a name share
+    Claude Code's folder too: the first in name order is as good as any.
+    """
+    seen = 0
+    for root in roots:
+        stack = [root]
+        while stack and seen < _UNSLUG_LIMIT:
+            here = stack.pop()
+            seen += 1
+            mine = _slug(here)
+            if mine == slug:
+                return here
+            if not slug.startswith(mine + "-"):
+                continue
+            try:
+                names = sorted(
+                    (e.name for e in os.scandir(here) if e.is_dir(follow_symlinks=False)),
+                    reverse=True,
+                )
+            except OSError:
+                continue
+            stack += [os.path.join(here, n) for n in names if n != ".git"]
+    return None
+
+
+def _claude_config(home: Path, env: Mapping[str, str]) -> Path:
+    from pathlib import Path
+
+    return Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
+
+
+def _claude_file(
+    sid: str, cwd: str, home: Path, env: Mapping[str, str], start: datetime | None = None
+) -> Path:
+    """Where Claude Code keeps a session's transcript: its project folder, by directory."""
+    return _claude_config(home, env) / "projects" / _slug(cwd) / f"{sid}.jsonl"
+
+
+def _start_dir(transcript: str, roots: list[str]) -> str | None:
+    """The directory whose name the transcript's project folder is, one of ``roots`` or below."""
+    from pathlib import Path
+
+    folder = Path(transcript).parent
+    if folder.parent.name != "projects":
+        return None
+    return _unslug(folder.name, roots)
+
+
+def _claude_existing(
+    sid: str, cwd: str, home: Path, env: Mapping[str, str], known: tuple[str | None, str | None]
+) -> Path | None:
+    """The session's file in ``cwd``'s folder, where the hooks saw it, or in any project."""
+    from pathlib import Path
+
+    name = f"{sid}.jsonl"
+    if "/" in sid or "\\" in sid or sid in (".", ".."):
+        return None  # not a file name: Claude Code's ids are UUIDs
+    candidates = [_claude_file(sid, cwd, home, env)]
+    if known[0] and Path(known[0]).name == name:
+        candidates.append(Path(known[0]))
+    projects = _claude_config(home, env) / "projects"
+    try:
+        folders = sorted(p for p in projects.iterdir() if p.is_dir())
+    except OSError:
+        folders = []
+    candidates += [folder / name for folder in folders]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _claude_cwd_of(path: Path, cwd: str, candidates: list[str]) -> str | None:
+    """The ``cwd`` the transcript's records name, else the directory its folder is named for."""
+    from bitloops.capture._importing import json_lines
+
+    try:
+        for obj in json_lines(path, 500):
+            found = obj.get("cwd")
+            if isinstance(found, str) and found:
+                return found
+    except OSError:
+        pass
+    for candidate in candidates:
+        if _slug(candidate) == path.parent.name:
+            return candidate
+    return _unslug(path.parent.name, candidates)
+
+
+def _claude_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
+    """A Claude Code transcript: a chain of user and assistant records (``parentUuid``)."""
+    import uuid
+
+    from bitloops.agents import _writing as w
+
+    usage = w.usage(events)
+    used: set[str] = set()
+    out: list[dict[str, Any]] = []
+    parent: str | None = None
+
+    def record(kind: str, event: Event, message: dict[str, Any], **extra: Any) -> None:
+        nonlocal parent
+        own = event.payload.get("transcript_uuid")
+        line_id = own if isinstance(own, str) and own not in used else str(uuid.uuid4())
+        used.add(line_id)
+        out.append(
+            {
+                "parentUuid": parent,
+                "isSidechain": False,
+                "userType": "external",
+                "cwd": cwd,
+                "sessionId": session.session_id,
+                "gitBranch": session.branch or "",
+                "type": kind,
+                "message": message,
+                "uuid": line_id,
+                "timestamp": w.stamp(event.ts),
+                **extra,
+            }
+        )
+        parent = line_id
+
+    def assistant(event: Event, block: dict[str, Any]) -> None:
+        mid = event.payload.get("message_id")
+        mid = mid if isinstance(mid, str) and mid else f"msg_bitloops_{event.event_id}"
+        message: dict[str, Any] = {
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "model": event.model or session.model or "unknown",
+            "content": [block],
+            "stop_reason": None,
+        }
+        if mid in usage:
+            message["usage"] = usage[mid].get("usage")
+        record("assistant", event, message)
+
+    for event, payload in w.calls(events):
+        if event.kind == "prompt":
+            record("user", event, {"role": "user", "content": w.text(event)})
+        elif event.kind == "reasoning":
+            # Recorded without its signature, which bitloops does not keep.
+            assistant(event, {"type": "thinking", "thinking": w.text(event), "signature": ""})
+        elif event.kind == "response":
+            assistant(event, {"type": "text", "text": w.text(event)})
+        else:
+            call_id = payload.get("tool_use_id")
+            if not isinstance(call_id, str) or not re.match(r"^[A-Za-z0-9_-]+$", call_id):
+                call_id = f"toolu_bitloops_{event.event_id.replace('-', '')}"
+            block = {"type": "tool_use", "id": call_id, "name": payload["name"]}
+            assistant(event, {**block, "input": payload.get("input") or {}})
+            result = {
+                "type": "tool_result",
+                "tool_use_id": call_id,
+                "content": w.output_text(payload.get("output")),
+                "is_error": payload.get("is_error") is True,
+            }
+            extra = {}
+            if isinstance(payload.get("output"), dict | list):
+                extra["toolUseResult"] = payload["output"]
+            record("user", event, {"role": "user", "content": [result]}, **extra)
+    return out
+
+
+# -- the record ---------------------------------------------------------------------------
+
+
+def _mcp_place(toplevel: Path) -> McpLocation:
+    """``~/.claude.json`` (or under ``$CLAUDE_CONFIG_DIR``), per work tree."""
+    from pathlib import Path
+
+    configured = os.environ.get("CLAUDE_CONFIG_DIR")
+    base = Path(configured) if configured else Path.home()
+    return base / ".claude.json", "json", ("projects", str(toplevel), "mcpServers"), "claude"
+
+
+INTEGRATION: AgentIntegration = Integration(
+    name=AGENT,
+    label="Claude Code",
+    handle=handle,
+    run_hook=run_hook,
+    catch_up=catch_up,
+    active_transcripts=active_transcripts,
+    config=AgentConfig(
+        name=AGENT,
+        label="Claude Code",
+        path=".claude/settings.local.json",
+        layout="nested",
+        # PreToolUse records nothing (PostToolUse has the call and its output); it
+        # runs for the edit tools only, to hand the agent the file's past reasoning.
+        events=(
+            "SessionStart",
+            "UserPromptSubmit",
+            "PreToolUse",
+            "PostToolUse",
+            "PostToolUseFailure",
+            "Stop",
+            "SubagentStart",
+            "SubagentStop",
+            "PreCompact",
+            "PostCompact",
+            "SessionEnd",
+        ),
+        personal=True,
+        entry_fields=(("type", "command"), ("timeout", 30)),
+        matcher_events=frozenset({"PostToolUse", "PostToolUseFailure"}),
+        tool_matchers=(("PreToolUse", "Write|Edit|MultiEdit|NotebookEdit"),),
+        also_reads=".claude/settings.json",
+    ),
+    mcp_file="~/.claude.json (projects.<work tree>.mcpServers)",
+    mcp_place=_mcp_place,
+    transcript_session_id=transcript_session_id,
+    transcript_history=transcript_history,
+    import_pass=import_pass,
+    first_models=first_models,
+    state_keys=state_keys,
+    resume_command=("claude", "--resume"),
+    writer=TranscriptWriter(
+        path=_claude_file,
+        existing=_claude_existing,
+        lines=_claude_lines,
+        cwd_of=_claude_cwd_of,
+        start_dir=_start_dir,
+    ),
+    plan_tools=(
+        ("TodoWrite", "list"),
+        ("ExitPlanMode", "prose"),
+        ("TaskCreate", "task"),
+        ("TaskUpdate", "task"),
+        ("TaskList", "task"),
+    ),
+)

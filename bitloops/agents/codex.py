@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from bitloops.agents._record import AgentConfig, Integration, TranscriptWriter
 from bitloops.capture._direct import read_state, state_file
 from bitloops.capture._runner import (
     TranscriptReader,
@@ -48,21 +49,22 @@ TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
+    from pathlib import Path
     from typing import IO, Any
 
+    from bitloops.agents._contract import AgentIntegration, McpLocation
     from bitloops.capture import _transcript_state as ts
     from bitloops.capture._direct import Located
+    from bitloops.capture._recorder import Recorder
     from bitloops.capture._runner import Planned
     from bitloops.capture._session import Session
-    from bitloops.model import Event
-    from bitloops.repository import Repository
+    from bitloops.model import Event, SessionInfo
 
 __all__ = ["AGENT", "active_transcripts", "catch_up", "find_rollout", "handle", "run_hook"]
 
-#: The agent name sessions are recorded under.
+#: The agent name sessions are recorded under (and hook failures, in ``hooks.log``).
 AGENT = "codex"
-#: The name hook failures are logged under in ``hooks.log``.
-HOOK_NAME = "codex"
 
 _COMMON = frozenset({"session_id", "transcript_path", "cwd", "hook_event_name", "permission_mode"})
 _STOP_SECONDS = 2.0
@@ -109,7 +111,7 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
             raise InvalidPayload(f"the payload's {key} is not a string")
 
 
-def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+def _dispatch(repo: Recorder, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
     if name == "UserPromptSubmit":  # a prompt that cannot be recorded starts nothing
         require_fits(repo, payload.get("prompt"))
     transcript = payload.get("transcript_path") or None
@@ -162,7 +164,7 @@ def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
 
 
 def _tool_use(
-    repo: Repository, session: Session, payload: Mapping[str, Any], planned: Planned
+    repo: Recorder, session: Session, payload: Mapping[str, Any], planned: Planned
 ) -> list[Event]:
     from bitloops.capture import _transcript_state as ts
 
@@ -232,7 +234,7 @@ def _planned_changes(top: str, tool: str, tool_input: Any, cwd: Any) -> Planned:
 
 
 def _patch_changes(
-    repo: Repository, session: Session, tool: str, tool_input: Any, cwd: Any
+    repo: Recorder, session: Session, tool: str, tool_input: Any, cwd: Any
 ) -> list[Event]:
     """file_change events for the files an ``apply_patch`` names inside the work tree."""
     planned = _planned_changes(str(repo.toplevel), tool, tool_input, cwd)
@@ -257,7 +259,7 @@ def find_rollout(session_id: str, codex_home: str | os.PathLike[str] | None = No
 
 
 def catch_up(
-    repo: Repository,
+    repo: Recorder,
     session_id: str,
     transcript_path: str | os.PathLike[str],
     *,
@@ -286,7 +288,7 @@ def catch_up(
 
 
 def _catch_up(
-    repo: Repository, sid: str, transcript: str, max_seconds: float, max_lines: int = 20000
+    repo: Recorder, sid: str, transcript: str, max_seconds: float, max_lines: int = 20000
 ) -> list[Event]:
     # Codex has no SessionEnd hook: an ended session that grows again is resumed.
     return read_new_lines(
@@ -298,7 +300,7 @@ def _catch_up(
 class _Rollout(TranscriptReader):
     """Turns rollout lines into events, remembering what it recorded in the state."""
 
-    def __init__(self, repo: Repository, session: Session, state: ts.TranscriptState) -> None:
+    def __init__(self, repo: Recorder, session: Session, state: ts.TranscriptState) -> None:
         super().__init__(session, state)
         self.repo = repo
         # call_id -> the tool_use payload waiting for its output
@@ -410,7 +412,7 @@ class _Rollout(TranscriptReader):
         return events
 
 
-def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+def active_transcripts(repo: Recorder) -> list[tuple[str, str]]:
     """(session id, rollout path) of each Codex session open in this worktree.
 
     For the git post-commit hook: :func:`catch_up` each before promoting.
@@ -427,7 +429,7 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
     The events of an open session that need no rollout read (prompts, tool calls,
     subagents, compactions, notes) take the light path (:func:`.base.record_planned`).
     """
-    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err, fast=_fast)
+    return run_payload_hook(AGENT, handle, where_to_look, stdin, cwd, err, fast=_fast)
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
@@ -457,7 +459,7 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
     call_id = planned[0][1].get("tool_use_id") if name == "PostToolUse" else None
     if not call_id:
         return record_planned(
-            AGENT, HOOK_NAME, located, payload, session_id=sid, transcript=transcript,
+            AGENT, AGENT, located, payload, session_id=sid, transcript=transcript,
             planned=planned, accept=same_model,
         )  # fmt: skip
 
@@ -467,7 +469,7 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
         return None if isinstance(seen, list) and any(k in seen for k in keys) else (planned, keys)
 
     return record_claiming(
-        AGENT, HOOK_NAME, located, payload, session_id=sid, plan=claim,
+        AGENT, AGENT, located, payload, session_id=sid, plan=claim,
         transcript=transcript, accept=same_model,
     )  # fmt: skip
 
@@ -495,6 +497,7 @@ def record_claiming(
     them unclaimed; then a transcript read may record an event twice, never lose it).
     For OpenCode too, whose every event claims keys.
     """
+    from bitloops._fs import unlock
     from bitloops.capture import _spool as spool
 
     common = located[2]
@@ -515,7 +518,7 @@ def record_claiming(
             _add_seen(common, session_id, keys)
         return done
     finally:
-        os.close(lock)  # and with it the lock
+        unlock(lock)
 
 
 # How long the light path waits for a session's state lock before the full path waits.
@@ -527,11 +530,11 @@ _MAX_SEEN = 20000
 def _lock_state(common: str, session_id: str) -> int | None:
     """The descriptor holding the lock :func:`.transcript_state.locked` takes; None when
     it stays taken or cannot be opened."""
-    from bitloops.capture._spool import flock_within
+    from bitloops._fs import try_lock
 
     path = state_file(common, session_id)[: -len(".json")] + ".lock"
     try:
-        return flock_within(path, _LOCK_SECONDS, mode=0o666)
+        return try_lock(path, _LOCK_SECONDS, mode=0o666)
     except OSError:
         return None
 
@@ -544,11 +547,11 @@ def _add_seen(common: str, session_id: str, keys: list[str]) -> None:
     if data is None or not isinstance(seen, list):
         return  # recorded, unclaimed: a transcript read may record it again
     data["seen"] = [*seen, *keys][-_MAX_SEEN:]
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    from bitloops._fs import atomic_write
+
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, ensure_ascii=False))
-        os.replace(tmp, path)
+        # No fsync, as for every save of the state (transcript_state.save).
+        atomic_write(path, json.dumps(data, ensure_ascii=False), fsync=False)
     except OSError:
         pass
 
@@ -572,7 +575,7 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
 
 
 def transcript_history(
-    repo: Repository, path: str | os.PathLike[str]
+    repo: Recorder, path: str | os.PathLike[str]
 ) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
     """What the hooks record and :func:`catch_up` skips, read back from a rollout: prompts.
 
@@ -593,3 +596,173 @@ def transcript_history(
             )
             items.append(("prompt", {"text": text, **base}, []))
     return items
+
+
+# -- resuming: the rollout written back ---------------------------------------------------
+
+
+def _codex_home(home: Path, env: Mapping[str, str]) -> Path:
+    from pathlib import Path
+
+    return Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else home / ".codex"
+
+
+def _codex_file(sid: str, cwd: str, home: Path, env: Mapping[str, str], start: datetime) -> Path:
+    """Where Codex keeps a rollout: by the day it started, the id in the file's name."""
+    from datetime import UTC
+
+    day = start.astimezone(UTC)
+    name = f"rollout-{day:%Y-%m-%dT%H-%M-%S}-{sid}.jsonl"
+    return _codex_home(home, env) / "sessions" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / name
+
+
+def _codex_existing(
+    sid: str, cwd: str, home: Path, env: Mapping[str, str], known: tuple[str | None, str | None]
+) -> Path | None:
+    from pathlib import Path
+
+    # Rollouts are filed by date, not by directory: this finds it wherever it started.
+    found = find_rollout(sid, _codex_home(home, env))
+    return None if found is None else Path(found)
+
+
+def _codex_cwd_of(path: Path, cwd: str, candidates: list[str]) -> str | None:
+    """The ``cwd`` of the rollout's ``session_meta``."""
+    from bitloops.capture._importing import json_lines
+
+    try:
+        for obj in json_lines(path, 20):
+            payload = obj.get("payload")
+            if obj.get("type") == "session_meta" and isinstance(payload, dict):
+                found = payload.get("cwd")
+                return found if isinstance(found, str) and found else None
+    except OSError:
+        pass
+    return None
+
+
+def _codex_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
+    """A Codex rollout: ``session_meta``, then response items and event messages."""
+    from bitloops.agents import _writing as w
+
+    start = w.stamp(events[0].ts)
+    out: list[dict[str, Any]] = [
+        {
+            "timestamp": start,
+            "type": "session_meta",
+            "payload": {
+                "id": session.session_id,
+                "timestamp": start,
+                "cwd": cwd,
+                "originator": "bitloops",
+                "cli_version": "0.0.0",
+                "instructions": None,
+            },
+        }
+    ]
+    model: str | None = None
+
+    def add(event: Event, kind: str, payload: dict[str, Any]) -> None:
+        out.append({"timestamp": w.stamp(event.ts), "type": kind, "payload": payload})
+
+    for event in events:
+        if event.model and event.model != model and event.kind in w.CONVERSATION:
+            model = event.model
+            context: dict[str, Any] = {"cwd": cwd, "approval_policy": "on-request", "model": model}
+            context["sandbox_policy"] = {"mode": "workspace-write"}
+            add(event, "turn_context", {**context, "summary": "auto"})
+        if event.kind == "note" and event.payload.get("text") == "token usage":
+            info = {"last_token_usage": event.payload.get("usage")}
+            info["total_token_usage"] = event.payload.get("total_usage")
+            add(event, "event_msg", {"type": "token_count", "info": info})
+    for event, payload in w.calls(events):
+        text = w.text(event)
+        if event.kind == "prompt":
+            content = [{"type": "input_text", "text": text}]
+            add(event, "response_item", {"type": "message", "role": "user", "content": content})
+            add(event, "event_msg", {"type": "user_message", "message": text, "images": []})
+        elif event.kind == "response":
+            content = [{"type": "output_text", "text": text}]
+            add(
+                event, "response_item", {"type": "message", "role": "assistant", "content": content}
+            )
+            add(event, "event_msg", {"type": "agent_message", "message": text})
+        elif event.kind == "reasoning":
+            summary = [{"type": "summary_text", "text": text}]
+            item = {"type": "reasoning", "summary": summary, "content": None}
+            add(event, "response_item", {**item, "encrypted_content": None})
+        else:
+            call_id = payload.get("tool_use_id")
+            call_id = call_id if isinstance(call_id, str) else f"call_{event.event_id}"
+            tool_input, output = payload.get("input"), payload.get("output")
+            if isinstance(tool_input, str):  # a freeform tool, such as apply_patch
+                call = {"type": "custom_tool_call", "name": payload["name"], "input": tool_input}
+                add(event, "response_item", {**call, "call_id": call_id, "status": "completed"})
+                result = {"type": "custom_tool_call_output", "call_id": call_id}
+            else:
+                arguments = json.dumps(tool_input, ensure_ascii=False)
+                call = {"type": "function_call", "name": payload["name"], "arguments": arguments}
+                add(event, "response_item", {**call, "call_id": call_id})
+                if isinstance(output, dict) and output.keys() <= {"stdout", "stderr", "exit_code"}:
+                    add(
+                        event,
+                        "event_msg",
+                        {"type": "exec_command_end", "call_id": call_id, **output},
+                    )
+                result = {"type": "function_call_output", "call_id": call_id}
+            add(event, "response_item", {**result, "output": w.output_text(output)})
+    # Items were appended in two passes: put them back in time order (stable).
+    head, rest = out[:1], out[1:]
+    return head + sorted(rest, key=lambda line: str(line["timestamp"]))
+
+
+# -- the record ---------------------------------------------------------------------------
+
+
+def _mcp_place(toplevel: Path) -> McpLocation:
+    """``$CODEX_HOME/config.toml`` (``~/.codex``), ``[mcp_servers.bitloops]``."""
+    from pathlib import Path
+
+    from bitloops.capture._runner import home_dir
+
+    return Path(home_dir("CODEX_HOME", ".codex"), "config.toml"), "toml", ("mcp_servers",), "codex"
+
+
+INTEGRATION: AgentIntegration = Integration(
+    name=AGENT,
+    label="Codex CLI",
+    handle=handle,
+    run_hook=run_hook,
+    catch_up=catch_up,
+    active_transcripts=active_transcripts,
+    config=AgentConfig(
+        name=AGENT,
+        label="Codex CLI",
+        path=".codex/hooks.json",
+        layout="nested",
+        # PreToolUse: an apply_patch command gets the patched files' past reasoning.
+        events=(
+            "SessionStart",
+            "UserPromptSubmit",
+            "PreToolUse",
+            "PostToolUse",
+            "Stop",
+            "SubagentStart",
+            "SubagentStop",
+            "PreCompact",
+            "PostCompact",
+        ),
+        entry_fields=(("type", "command"), ("timeout", 30)),
+        note="Codex runs hooks only with `[features] codex_hooks = true` in its "
+        "config.toml (~/.codex/config.toml), and may ask you to trust them (/hooks)",
+    ),
+    mcp_file="~/.codex/config.toml ([mcp_servers.bitloops])",
+    mcp_place=_mcp_place,
+    transcript_session_id=transcript_session_id,
+    transcript_history=transcript_history,
+    resume_command=("codex", "resume"),
+    writer=TranscriptWriter(
+        path=_codex_file, existing=_codex_existing, lines=_codex_lines, cwd_of=_codex_cwd_of
+    ),
+    plan_tools=(("update_plan", "list"),),
+)

@@ -24,6 +24,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from bitloops.agents._record import AgentConfig, Integration
 from bitloops.capture._runner import (
     LineReader,
     TranscriptReader,
@@ -57,13 +58,15 @@ from bitloops.errors import InvalidPayload
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import IO, Any
 
+    from bitloops.agents._contract import AgentIntegration, McpLocation
     from bitloops.capture._direct import Located
+    from bitloops.capture._recorder import Recorder
     from bitloops.capture._runner import Planned
     from bitloops.capture._session import Session
     from bitloops.model import Event
-    from bitloops.repository import Repository
 
 __all__ = [
     "AGENT",
@@ -78,10 +81,8 @@ __all__ = [
     "transcript_session_id",
 ]
 
-#: The agent name sessions are recorded under.
+#: The agent name sessions are recorded under (and hook failures, in ``hooks.log``).
 AGENT = "copilot"
-#: The name hook failures are logged under in ``hooks.log``.
-HOOK_NAME = "copilot"
 #: The environment variable naming the hook event when the payload does not.
 EVENT_ENV = "BITLOOPS_COPILOT_EVENT"
 
@@ -221,7 +222,7 @@ def _checked(payload: Any) -> tuple[dict[str, Any], str, str]:
     return data, name, sid
 
 
-def _dispatch(repo: Repository, name: str, sid: str, payload: dict[str, Any]) -> list[Event]:
+def _dispatch(repo: Recorder, name: str, sid: str, payload: dict[str, Any]) -> list[Event]:
     if name == "userPromptSubmitted":  # a prompt that cannot be recorded starts nothing
         require_fits(repo, payload.get("prompt"))
     from bitloops.capture import _transcript_state as ts
@@ -311,7 +312,7 @@ def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
     return [("note", note, (), True)]
 
 
-def _record(repo: Repository, session: Session, planned: Planned) -> list[Event]:
+def _record(repo: Recorder, session: Session, planned: Planned) -> list[Event]:
     """Record planned events, asking git what only it can tell, several in one
     transaction (all or nothing, as the light path writes them)."""
     ready: list[tuple[str, dict[str, Any], tuple[str, ...], bool]] = []
@@ -335,7 +336,7 @@ def _record(repo: Repository, session: Session, planned: Planned) -> list[Event]
     return record()
 
 
-def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
+def _nothing_to_end(repo: Recorder, sid: str, transcript: str | None) -> bool:
     """Whether a ``sessionEnd`` is all bitloops hears of a session: unknown, no events file."""
     from bitloops.errors import SessionNotFound
 
@@ -350,7 +351,7 @@ def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
         return True
 
 
-def _initial(repo: Repository, sid: str, prompt: str, *, claim: bool) -> bool:
+def _initial(repo: Recorder, sid: str, prompt: str, *, claim: bool) -> bool:
     """Note the initial prompt (``claim``), or take the note back: whether it was there."""
     from bitloops.capture import _transcript_state as ts
 
@@ -391,7 +392,7 @@ def _tool_use(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _changes(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> list[tuple[str, str]]:
+def _changes(repo: Recorder, tool: str, tool_input: Any, cwd: Any) -> list[tuple[str, str]]:
     """(repo-relative path, change) of each file a file-writing tool changed in the work tree."""
     return [
         (rel, change if change is not None else added_or_modified(repo, rel))
@@ -476,7 +477,7 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
 
 
 def catch_up(
-    repo: Repository,
+    repo: Recorder,
     session_id: str,
     transcript_path: str | os.PathLike[str],
     *,
@@ -506,7 +507,7 @@ def catch_up(
 
 
 def _catch_up(
-    repo: Repository, sid: str, transcript: str, max_seconds: float, max_lines: int = 20000
+    repo: Recorder, sid: str, transcript: str, max_seconds: float, max_lines: int = 20000
 ) -> list[Event]:
     whole = _whole_json if transcript.endswith(".json") else None
     return read_new_lines(
@@ -619,7 +620,7 @@ class _Reader(TranscriptReader):
 
 
 def transcript_history(
-    repo: Repository, path: str | os.PathLike[str]
+    repo: Recorder, path: str | os.PathLike[str]
 ) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
     """What the hooks record, read back from a whole events file: prompts and tool calls.
 
@@ -680,7 +681,7 @@ def transcript_history(
     return items
 
 
-def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+def active_transcripts(repo: Recorder) -> list[tuple[str, str]]:
     """(session id, events file) of each Copilot CLI session open in this worktree.
 
     For the git post-commit hook: :func:`catch_up` each before promoting.
@@ -698,7 +699,7 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
     and their file changes, subagents, compactions, errors, notes) take the light path
     of :mod:`.direct`.
     """
-    return run_payload_hook(HOOK_NAME, _named, where_to_look, stdin, cwd, err, fast=_fast)
+    return run_payload_hook(AGENT, _named, where_to_look, stdin, cwd, err, fast=_fast)
 
 
 def _named(payload: Any, *, cwd: str | os.PathLike[str] | None = None) -> list[Event]:
@@ -747,6 +748,54 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
     # The normalised payload is what is spooled: it names its event, which the replay's
     # process could not tell from its own environment.
     return record_planned(
-        AGENT, HOOK_NAME, located, data, session_id=sid, transcript=transcript,
+        AGENT, AGENT, located, data, session_id=sid, transcript=transcript,
         planned=planned, accept=accept,
     )  # fmt: skip
+
+
+# -- the record ---------------------------------------------------------------------------
+
+
+def _mcp_place(toplevel: Path) -> McpLocation:
+    """``$COPILOT_HOME/mcp-config.json`` (``~/.copilot``), ``mcpServers``."""
+    from pathlib import Path
+
+    path = Path(home_dir("COPILOT_HOME", ".copilot"), "mcp-config.json")
+    return path, "json", ("mcpServers",), "copilot"
+
+
+INTEGRATION: AgentIntegration = Integration(
+    name=AGENT,
+    label="GitHub Copilot CLI",
+    handle=handle,
+    run_hook=run_hook,
+    catch_up=catch_up,
+    active_transcripts=active_transcripts,
+    config=AgentConfig(
+        name=AGENT,
+        label="GitHub Copilot CLI",
+        path=".github/hooks/bitloops.json",
+        layout="flat",
+        events=(
+            "sessionStart",
+            "userPromptSubmitted",
+            "postToolUse",
+            "postToolUseFailure",
+            "subagentStart",
+            "subagentStop",
+            "agentStop",
+            "errorOccurred",
+            "preCompact",
+            "sessionEnd",
+        ),
+        entry_fields=(("type", "command"), ("timeoutSec", 30)),
+        command_keys=("bash", "powershell"),
+        event_env=EVENT_ENV,
+    ),
+    mcp_file="~/.copilot/mcp-config.json (mcpServers)",
+    mcp_place=_mcp_place,
+    transcript_session_id=transcript_session_id,
+    transcript_history=transcript_history,
+    resume_command=("copilot", "--resume"),
+    plan_tools=(("update_todo", "list"),),
+)

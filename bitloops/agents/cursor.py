@@ -21,6 +21,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from bitloops.agents._record import AgentConfig, Integration
 from bitloops.capture._runner import (
     TranscriptReader,
     added_or_modified,
@@ -57,11 +58,12 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import IO, Any
 
+    from bitloops.agents._contract import AgentIntegration, McpLocation
     from bitloops.capture._direct import Located
+    from bitloops.capture._recorder import Recorder
     from bitloops.capture._runner import Planned
     from bitloops.capture._session import Session
     from bitloops.model import Event
-    from bitloops.repository import Repository
 
 __all__ = [
     "AGENT",
@@ -76,10 +78,8 @@ __all__ = [
     "transcript_session_id",
 ]
 
-#: The agent name sessions are recorded under.
+#: The agent name sessions are recorded under (and hook failures, in ``hooks.log``).
 AGENT = "cursor"
-#: The name hook failures are logged under in ``hooks.log``.
-HOOK_NAME = "cursor"
 
 # Fields every payload has; left out when a payload is copied into an event.
 _COMMON = frozenset(
@@ -219,7 +219,7 @@ def model_name(value: Any) -> str | None:
     return None if value.strip().lower() in _NO_MODEL else value
 
 
-def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
+def _nothing_to_end(repo: Recorder, sid: str, transcript: str | None) -> bool:
     """Whether a ``sessionEnd`` is all there is of a conversation: no session, no transcript.
 
     Cursor sends one for every conversation closed, also one in which nothing was asked.
@@ -238,7 +238,7 @@ def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
         return True
 
 
-def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+def _dispatch(repo: Recorder, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
     if name == "beforeSubmitPrompt":  # a prompt that cannot be recorded starts nothing
         require_fits(repo, payload.get("prompt"))
     transcript = text_field(payload, "transcript_path")
@@ -333,7 +333,7 @@ def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
     return [("note", note, (), True)]
 
 
-def _record(repo: Repository, session: Session, planned: Planned) -> list[Event]:
+def _record(repo: Recorder, session: Session, planned: Planned) -> list[Event]:
     """Record planned events, several in one transaction (all or nothing, as the light
     path writes them)."""
 
@@ -437,7 +437,7 @@ def _durations(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _file_edit(
-    repo: Repository, session: Session, payload: Mapping[str, Any], base: dict[str, Any]
+    repo: Recorder, session: Session, payload: Mapping[str, Any], base: dict[str, Any]
 ) -> list[Event]:
     roots = _where(payload, None)
     rel = relative_path(repo, payload["file_path"], roots[0] if roots else None)
@@ -455,7 +455,7 @@ def _file_edit(
 
 
 def _stop(
-    repo: Repository,
+    repo: Recorder,
     sid: str,
     transcript: str | None,
     payload: Mapping[str, Any],
@@ -579,7 +579,7 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
 
 
 def catch_up(
-    repo: Repository,
+    repo: Recorder,
     session_id: str,
     transcript_path: str | os.PathLike[str],
     *,
@@ -608,7 +608,7 @@ def catch_up(
 
 
 def _catch_up(
-    repo: Repository, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
+    repo: Recorder, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
 ) -> list[Event]:
     return read_new_lines(
         repo, AGENT, sid, transcript, lambda session, state: _Reader(session, state, repo),
@@ -624,7 +624,7 @@ class _Reader(TranscriptReader):
     comes in the transcript's order.
     """
 
-    def __init__(self, session: Session, state: Any, repo: Repository) -> None:
+    def __init__(self, session: Session, state: Any, repo: Recorder) -> None:
         super().__init__(session, state)
         self.repo = repo
 
@@ -704,7 +704,7 @@ def _tool_call(block: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _changes(repo: Repository, call: Mapping[str, Any]) -> list[tuple[str, str, str | None]]:
+def _changes(repo: Recorder, call: Mapping[str, Any]) -> list[tuple[str, str, str | None]]:
     """The file change a transcript's file tool call made (Write, Edit, StrReplace, Delete).
 
     The transcript has no tool results: a call is taken to have done what it asked.
@@ -724,7 +724,7 @@ def _changes(repo: Repository, call: Mapping[str, Any]) -> list[tuple[str, str, 
 
 
 def transcript_history(
-    repo: Repository, path: str | os.PathLike[str]
+    repo: Recorder, path: str | os.PathLike[str]
 ) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
     """What the hooks record, read back from a whole transcript: prompts and tool calls.
 
@@ -760,7 +760,7 @@ def transcript_history(
     return items
 
 
-def _held_edits(repo: Repository, path: str | os.PathLike[str]) -> Counter[tuple[str, str]]:
+def _held_edits(repo: Recorder, path: str | os.PathLike[str]) -> Counter[tuple[str, str]]:
     """(tool, file) of the file tool calls the session of ``path`` holds already.
 
     A hook's ``tool_input`` carries more than the transcript's (the new content), so the
@@ -794,7 +794,7 @@ def _query(text: str) -> str:
     return (match.group(1) if match else text).strip()
 
 
-def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+def active_transcripts(repo: Recorder) -> list[tuple[str, str]]:
     """(session id, transcript path) of each Cursor session open in this worktree.
 
     For the git post-commit hook: :func:`catch_up` each before promoting.
@@ -812,7 +812,7 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
     claim written to the session's state (prompts, tool calls, the ``before*`` events,
     subagents, compactions, notes) take the light path of :mod:`.direct`.
     """
-    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err, fast=_fast)
+    return run_payload_hook(AGENT, handle, _where, stdin, cwd, err, fast=_fast)
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
@@ -847,6 +847,51 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
         return key is None or key in seen
 
     return record_planned(
-        AGENT, HOOK_NAME, located, payload, session_id=sid,
+        AGENT, AGENT, located, payload, session_id=sid,
         transcript=text_field(payload, "transcript_path"), planned=planned, accept=accept,
     )  # fmt: skip
+
+
+# -- the record ---------------------------------------------------------------------------
+
+
+def _mcp_place(toplevel: Path) -> McpLocation:
+    """``~/.cursor/mcp.json``, ``mcpServers``."""
+    from pathlib import Path
+
+    return Path.home() / ".cursor" / "mcp.json", "json", ("mcpServers",), "plain"
+
+
+INTEGRATION: AgentIntegration = Integration(
+    name=AGENT,
+    label="Cursor",
+    handle=handle,
+    run_hook=run_hook,
+    catch_up=catch_up,
+    active_transcripts=active_transcripts,
+    config=AgentConfig(
+        name=AGENT,
+        label="Cursor",
+        path=".cursor/hooks.json",
+        layout="flat",
+        events=(
+            "sessionStart",
+            "beforeSubmitPrompt",
+            "postToolUse",
+            "afterShellExecution",
+            "afterMCPExecution",
+            "afterFileEdit",
+            "afterAgentThought",
+            "afterAgentResponse",
+            "preCompact",
+            "stop",
+            "sessionEnd",
+        ),
+    ),
+    mcp_file="~/.cursor/mcp.json (mcpServers)",
+    mcp_place=_mcp_place,
+    transcript_session_id=transcript_session_id,
+    transcript_history=transcript_history,
+    is_transcript=is_transcript,
+    plan_tools=(("todo_write", "list"),),
+)

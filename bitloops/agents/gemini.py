@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from bitloops.agents._record import AgentConfig, Integration, TranscriptWriter
 from bitloops.capture._runner import (
     LineReader,
     TranscriptReader,
@@ -48,20 +49,21 @@ from bitloops.errors import InvalidEvent, InvalidPayload
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
     from typing import IO, Any
 
+    from bitloops.agents._contract import AgentIntegration, McpLocation
     from bitloops.capture._direct import Located
+    from bitloops.capture._recorder import Recorder
     from bitloops.capture._runner import Planned
     from bitloops.capture._session import Session
-    from bitloops.model import Event
-    from bitloops.repository import Repository
+    from bitloops.model import Event, SessionInfo
 
 __all__ = ["AGENT", "active_transcripts", "catch_up", "handle", "run_hook"]
 
-#: The agent name sessions are recorded under.
+#: The agent name sessions are recorded under (and hook failures, in ``hooks.log``).
 AGENT = "gemini"
-#: The name hook failures are logged under in ``hooks.log``.
-HOOK_NAME = "gemini"
 
 # Fields every payload has; left out when a payload is copied into an event.
 _COMMON = frozenset({"session_id", "transcript_path", "cwd", "hook_event_name", "timestamp"})
@@ -114,7 +116,7 @@ def _check(name: str, payload: Mapping[str, Any]) -> None:
         raise InvalidPayload("an AfterTool payload needs a tool_name string")
 
 
-def _dispatch(repo: Repository, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
+def _dispatch(repo: Recorder, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
     if name == "BeforeAgent":  # a prompt that cannot be recorded starts nothing
         require_fits(repo, payload.get("prompt"))
     transcript = payload.get("transcript_path")
@@ -180,7 +182,7 @@ def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
     return [("note", note, (), False)]
 
 
-def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
+def _nothing_to_end(repo: Recorder, sid: str, transcript: str | None) -> bool:
     """Whether a ``SessionEnd`` is all bitloops hears of a session: unknown, no session file."""
     from bitloops.errors import SessionNotFound
 
@@ -195,7 +197,7 @@ def _nothing_to_end(repo: Repository, sid: str, transcript: str | None) -> bool:
         return True
 
 
-def _set_model(repo: Repository, session: Session, request: Any) -> None:
+def _set_model(repo: Recorder, session: Session, request: Any) -> None:
     model = request.get("model") if isinstance(request, Mapping) else None
     if not isinstance(model, str) or not model or model == session.model:
         return
@@ -220,7 +222,7 @@ def _written(top: str, tool: str, tool_input: Any, cwd: Any) -> str | None:
     return relative_to_top(top, raw, cwd)
 
 
-def _file_change(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> tuple[str, str] | None:
+def _file_change(repo: Recorder, tool: str, tool_input: Any, cwd: Any) -> tuple[str, str] | None:
     """The (repo-relative path, change) a file-writing tool made inside the work tree."""
     rel = _written(str(repo.toplevel), tool, tool_input, cwd)
     if rel is None:
@@ -232,7 +234,7 @@ def _file_change(repo: Repository, tool: str, tool_input: Any, cwd: Any) -> tupl
 
 
 def catch_up(
-    repo: Repository,
+    repo: Recorder,
     session_id: str,
     transcript_path: str | os.PathLike[str],
     *,
@@ -261,7 +263,7 @@ def catch_up(
 
 
 def _catch_up(
-    repo: Repository, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
+    repo: Recorder, sid: str, transcript: str | None, max_seconds: float, max_lines: int = 20000
 ) -> list[Event]:
     # The older session format is one JSON object, read whole.
     whole = _whole_json if transcript and transcript.endswith(".json") else None
@@ -382,7 +384,7 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+def active_transcripts(repo: Recorder) -> list[tuple[str, str]]:
     """(session id, session file) of each Gemini session open in this worktree.
 
     For the git post-commit hook: :func:`catch_up` each before promoting.
@@ -400,7 +402,7 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
     record nothing (``BeforeTool``, ``BeforeModel``, ``BeforeToolSelection``), take the
     light path (:func:`.base.record_planned`).
     """
-    return run_payload_hook(HOOK_NAME, handle, where_to_look, stdin, cwd, err, fast=_fast)
+    return run_payload_hook(AGENT, handle, where_to_look, stdin, cwd, err, fast=_fast)
 
 
 # Events the light path leaves to the full path: a session's start and end, and a turn's
@@ -433,7 +435,7 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
     return record_planned(
-        AGENT, HOOK_NAME, located, payload, session_id=sid, transcript=transcript,
+        AGENT, AGENT, located, payload, session_id=sid, transcript=transcript,
         planned=planned, accept=accept,
     )  # fmt: skip
 
@@ -474,7 +476,7 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
 
 
 def transcript_history(
-    repo: Repository, path: str | os.PathLike[str]
+    repo: Recorder, path: str | os.PathLike[str]
 ) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]]:
     """What the hooks record, read back from a whole session file: prompts and tool calls.
 
@@ -514,3 +516,152 @@ def transcript_history(
                 changes.append((change[0], change[1], None))
             items.append(("tool_use", {**payload, **base}, changes))
     return items
+
+
+# -- resuming: the session file written back ----------------------------------------------
+
+
+def _gemini_chats(cwd: str, home: Path) -> Path:
+    import hashlib
+
+    project = hashlib.sha256(cwd.encode("utf-8")).hexdigest()
+    return home / ".gemini" / "tmp" / project / "chats"
+
+
+def _gemini_file(sid: str, cwd: str, home: Path, env: Mapping[str, str], start: datetime) -> Path:
+    """Where Gemini CLI keeps a session file: its project's ``chats`` folder."""
+    from datetime import UTC
+
+    stamp = start.astimezone(UTC)
+    return _gemini_chats(cwd, home) / f"session-{stamp:%Y-%m-%dT%H-%M}-{sid[:8]}.jsonl"
+
+
+def _gemini_existing(
+    sid: str, cwd: str, home: Path, env: Mapping[str, str], known: tuple[str | None, str | None]
+) -> Path | None:
+    """The session's file in ``cwd``'s project folder first, then in any project's."""
+    import glob
+
+    own = _gemini_chats(cwd, home)
+    try:
+        others = sorted(p / "chats" for p in (home / ".gemini" / "tmp").iterdir())
+    except OSError:
+        others = []
+    pattern = f"session-*-{glob.escape(sid[:8])}.json*"
+    for folder in [own, *(f for f in others if f != own)]:
+        for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+            try:
+                if transcript_session_id(path) == sid:
+                    return path
+            except OSError:
+                continue
+    return None
+
+
+def _gemini_cwd_of(path: Path, cwd: str, candidates: list[str]) -> str | None:
+    """The candidate directory whose hash names the file's project folder, if one does."""
+    from pathlib import Path
+
+    project = path.parent.parent.name
+    return next((c for c in candidates if _gemini_chats(c, Path()).parent.name == project), None)
+
+
+def _gemini_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[dict[str, Any]]:
+    """A Gemini CLI session file: a metadata line, then user and gemini messages."""
+    import uuid
+    from pathlib import Path
+
+    from bitloops.agents import _writing as w
+
+    usage = w.usage(events)
+    start, last = w.stamp(events[0].ts), w.stamp(events[-1].ts)
+    meta = {"sessionId": session.session_id, "projectHash": _gemini_chats(cwd, Path()).parent.name}
+    out: list[dict[str, Any]] = [{**meta, "startTime": start, "lastUpdated": last}]
+    current: dict[str, Any] | None = None
+
+    def reply(event: Event, *, fresh: bool) -> dict[str, Any]:
+        nonlocal current
+        mid = event.payload.get("message_id")
+        if current is None or fresh or (mid and mid != current["id"]):
+            own = mid if isinstance(mid, str) and mid else str(uuid.uuid4())
+            current = {"id": own, "timestamp": w.stamp(event.ts), "type": "gemini", "content": ""}
+            current.update(thoughts=[], toolCalls=[], model=event.model or session.model)
+            if own in usage:
+                current["tokens"] = usage[own].get("usage")
+            out.append(current)
+        return current
+
+    for event, payload in w.calls(events):
+        if event.kind == "prompt":
+            current = None
+            line = {"id": str(uuid.uuid4()), "timestamp": w.stamp(event.ts), "type": "user"}
+            out.append({**line, "content": w.text(event)})
+        elif event.kind == "reasoning":
+            message = reply(event, fresh=bool(current and current["content"]))
+            subject = event.payload.get("subject")
+            thought = {
+                "subject": subject if isinstance(subject, str) else "",
+                "description": w.text(event),
+            }
+            message["thoughts"].append({**thought, "timestamp": w.stamp(event.ts)})
+        elif event.kind == "response":
+            message = reply(event, fresh=bool(current and current["content"]))
+            message["content"] = w.text(event)
+        else:
+            message = reply(event, fresh=False)
+            call_id = payload.get("tool_use_id")
+            call: dict[str, Any] = {"id": call_id if isinstance(call_id, str) else event.event_id}
+            call.update(
+                name=payload["name"], args=payload.get("input"), result=payload.get("output")
+            )
+            call["status"] = "error" if payload.get("is_error") is True else "success"
+            message["toolCalls"].append(call)
+    return out
+
+
+# -- the record ---------------------------------------------------------------------------
+
+
+def _mcp_place(toplevel: Path) -> McpLocation:
+    """``~/.gemini/settings.json``, ``mcpServers``."""
+    from pathlib import Path
+
+    return Path.home() / ".gemini" / "settings.json", "json", ("mcpServers",), "plain"
+
+
+INTEGRATION: AgentIntegration = Integration(
+    name=AGENT,
+    label="Gemini CLI",
+    handle=handle,
+    run_hook=run_hook,
+    catch_up=catch_up,
+    active_transcripts=active_transcripts,
+    config=AgentConfig(
+        name=AGENT,
+        label="Gemini CLI",
+        path=".gemini/settings.json",
+        layout="nested",
+        # BeforeTool/BeforeModel/BeforeToolSelection record nothing; AfterModel fires
+        # for every streamed chunk (the model comes from the session file instead).
+        events=(
+            "SessionStart",
+            "BeforeAgent",
+            "AfterTool",
+            "AfterAgent",
+            "PreCompress",
+            "SessionEnd",
+        ),
+        entry_fields=(("type", "command"), ("name", "bitloops"), ("timeout", 30000)),
+        note="older Gemini CLI versions run hooks only with `tools.enableHooks` set "
+        "to true in their settings",
+    ),
+    mcp_file="~/.gemini/settings.json (mcpServers)",
+    mcp_place=_mcp_place,
+    transcript_session_id=transcript_session_id,
+    transcript_history=transcript_history,
+    resume_command=("gemini", "--resume"),
+    writer=TranscriptWriter(
+        path=_gemini_file, existing=_gemini_existing, lines=_gemini_lines, cwd_of=_gemini_cwd_of
+    ),
+    plan_tools=(("write_todos", "list"),),
+)

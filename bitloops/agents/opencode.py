@@ -41,6 +41,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 
+from bitloops.agents._record import AgentConfig, Integration
 from bitloops.capture._runner import (
     LineReader,
     TranscriptReader,
@@ -68,14 +69,16 @@ from bitloops.errors import InvalidEvent, InvalidPayload
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import IO, Any
 
+    from bitloops.agents._contract import AgentIntegration, McpLocation
     from bitloops.capture import _transcript_state as ts
     from bitloops.capture._direct import Located
+    from bitloops.capture._recorder import Recorder
     from bitloops.capture._runner import Planned
     from bitloops.capture._session import Session
     from bitloops.model import Event
-    from bitloops.repository import Repository
 
 __all__ = [
     "AGENT",
@@ -89,10 +92,8 @@ __all__ = [
     "transcript_session_id",
 ]
 
-#: The agent name sessions are recorded under.
+#: The agent name sessions are recorded under (and hook failures, in ``hooks.log``).
 AGENT = "opencode"
-#: The name hook failures are logged under in ``hooks.log``.
-HOOK_NAME = "opencode"
 #: The payload version the shipped plugin sends.
 PAYLOAD_VERSION = 1
 #: The plugin's file name inside this package.
@@ -205,7 +206,7 @@ def _model_of(info: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return model, provider
 
 
-def _open(repo: Repository, sid: str, kind: str) -> Session:
+def _open(repo: Recorder, sid: str, kind: str) -> Session:
     from bitloops.capture import _transcript_state as ts
 
     state = ts.load(repo.paths.common_dir, sid)
@@ -214,7 +215,7 @@ def _open(repo: Repository, sid: str, kind: str) -> Session:
     return agent_session(repo, AGENT, sid, state, resume=kind != "session.deleted")
 
 
-def _set_model(repo: Repository | None, session: Session, model: str) -> None:
+def _set_model(repo: Recorder | None, session: Session, model: str) -> None:
     from bitloops.capture import _transcript_state as ts
 
     if model == session.model:
@@ -231,7 +232,7 @@ def _set_model(repo: Repository | None, session: Session, model: str) -> None:
 
 
 def _dispatch(
-    repo: Repository,
+    repo: Recorder,
     sid: str,
     kind: str,
     props: Mapping[str, Any],
@@ -260,7 +261,7 @@ def _dispatch(
 
 
 def _record(
-    repo: Repository | None,
+    repo: Recorder | None,
     session: Session,
     kind: str,
     props: Mapping[str, Any],
@@ -281,7 +282,7 @@ def _record(
     return _write(repo, session, _planned(kind, props, role, cwd, claim, top))
 
 
-def _write(repo: Repository | None, session: Session, planned: Planned) -> list[Event]:
+def _write(repo: Recorder | None, session: Session, planned: Planned) -> list[Event]:
     """Record ``planned`` events in ``session``, asking git what only it can tell."""
     events = []
     for kind, data, arts, fit in planned:
@@ -505,7 +506,7 @@ def transcript_session_id(path: str | os.PathLike[str]) -> str | None:
 
 
 def catch_up(
-    repo: Repository,
+    repo: Recorder,
     session_id: str,
     transcript_path: str | os.PathLike[str],
     *,
@@ -546,7 +547,7 @@ def catch_up(
 class _Export(TranscriptReader):
     """Records the messages of an exported session, claiming keys in the state it holds."""
 
-    def __init__(self, repo: Repository, session: Session, state: ts.TranscriptState) -> None:
+    def __init__(self, repo: Recorder, session: Session, state: ts.TranscriptState) -> None:
         super().__init__(session, state)
         self.repo = repo
 
@@ -577,7 +578,7 @@ class _Export(TranscriptReader):
         return events
 
 
-def active_transcripts(repo: Repository) -> list[tuple[str, str]]:
+def active_transcripts(repo: Recorder) -> list[tuple[str, str]]:
     """(session id, export file) of each OpenCode session open here with one being read.
 
     The plugin sends everything as it happens, so this is usually empty; it lists the
@@ -600,7 +601,7 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
     The events of an open session but its creation and deletion (parts, messages,
     compactions, errors) take the light path, claiming their keys as the full path does.
     """
-    return run_payload_hook(HOOK_NAME, handle, _where, stdin, cwd, err, fast=_fast)
+    return run_payload_hook(AGENT, handle, _where, stdin, cwd, err, fast=_fast)
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
@@ -649,4 +650,40 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
             return None
         return (planned, claimed) if planned else None
 
-    return record_claiming(AGENT, HOOK_NAME, located, payload, session_id=sid, plan=plan)
+    return record_claiming(AGENT, AGENT, located, payload, session_id=sid, plan=plan)
+
+
+# -- the record ---------------------------------------------------------------------------
+
+
+def _mcp_place(toplevel: Path) -> McpLocation:
+    """``$XDG_CONFIG_HOME/opencode/opencode.json`` (``~/.config``), ``mcp``."""
+    from pathlib import Path
+
+    from bitloops.capture._runner import home_dir
+
+    path = Path(home_dir("XDG_CONFIG_HOME", ".config"), "opencode", "opencode.json")
+    return path, "json", ("mcp",), "opencode"
+
+
+INTEGRATION: AgentIntegration = Integration(
+    name=AGENT,
+    label="OpenCode",
+    handle=handle,
+    run_hook=run_hook,
+    catch_up=catch_up,
+    active_transcripts=active_transcripts,
+    # A plugin file instead of hook entries (copied from opencode_plugin.js).
+    config=AgentConfig(
+        name=AGENT,
+        label="OpenCode",
+        path=".opencode/plugin/bitloops.js",
+        layout="plugin",
+        plugin=PLUGIN_RESOURCE,
+    ),
+    mcp_file="~/.config/opencode/opencode.json (mcp)",
+    mcp_place=_mcp_place,
+    transcript_session_id=transcript_session_id,
+    resume_command=("opencode", "--session"),
+    plan_tools=(("todowrite", "list"),),
+)

@@ -17,7 +17,7 @@
 //    "event": {"type": "<bus event>", "properties": {...}}}   // as OpenCode published it
 //
 // The command is `bitloops` on PATH unless BITLOOPS_OPENCODE_COMMAND holds a JSON array
-// (for example ["/path/to/python", "-m", "bitloops"]); an installer may also rewrite the
+// (for example ["/path/to/python", "-P", "-m", "bitloops"]); an installer may also rewrite the
 // DEFAULT_COMMAND line below.
 
 import { spawn } from "node:child_process";

@@ -14,18 +14,18 @@ from bitloops._lazy import exports
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from bitloops.capture._importing import ImportResult, import_transcript, importable_agents
+    from bitloops.capture._importing import ImportResult, import_transcript
     from bitloops.capture._plans import PLAN_TOOLS, is_plan_tool, plans_of
-    from bitloops.capture._runner import drain_spool
+    from bitloops.capture._runner import MAX_READ_BYTES, drain_spool
     from bitloops.capture._session import Session
 
 __all__ = [
+    "MAX_READ_BYTES",
     "PLAN_TOOLS",
     "ImportResult",
     "Session",
     "drain_spool",
     "import_transcript",
-    "importable_agents",
     "is_plan_tool",
     "plans_of",
 ]
@@ -34,8 +34,8 @@ __getattr__, __dir__ = exports(
     __name__,
     {
         "_session": ("Session",),
-        "_importing": ("ImportResult", "import_transcript", "importable_agents"),
+        "_importing": ("ImportResult", "import_transcript"),
         "_plans": ("PLAN_TOOLS", "is_plan_tool", "plans_of"),
-        "_runner": ("drain_spool",),
+        "_runner": ("MAX_READ_BYTES", "drain_spool"),
     },
 )

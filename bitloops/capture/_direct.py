@@ -26,9 +26,8 @@ import os
 
 import apsw
 
-from bitloops._codec import relative_paths
 from bitloops.git._locate import Located, locate
-from bitloops.store.live import EventWriter, configure
+from bitloops.store import live
 
 TYPE_CHECKING = False
 
@@ -40,12 +39,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DONE", "FULL", "SCHEMA_VERSION", "Located", "locate", "read_settings", "write"]
 
-#: The schema version this module writes to (``tests/test_spool.py`` checks it is current).
-SCHEMA_VERSION = 5
+#: The schema version the light path writes to (that of :mod:`bitloops.store.live`).
+SCHEMA_VERSION = live.SCHEMA_VERSION
 #: :func:`write` recorded the events.
-DONE = "done"
+DONE = live.DONE
 #: :func:`write` wrote nothing: the full path must record them.
-FULL = "full"
+FULL = live.FULL
 #: :func:`write` wrote nothing: the write lock stayed taken past the bound.
 BUSY = "busy"
 
@@ -69,6 +68,7 @@ _DEFAULTS: dict[str, Any] = {
     "checkpoint_files": "branch",
     "redact": (),
     "committed_store": None,
+    "private": False,
 }
 _INVALID = object()
 
@@ -82,7 +82,7 @@ def _value(key: str, value: Any) -> Any:
             value = int(value)
         ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
         return value if ok else _INVALID
-    if key == "capture":
+    if key in ("capture", "private"):
         if isinstance(value, bool):
             return value
         words = ("1", "true", "yes", "on", "0", "false", "no", "off")
@@ -164,26 +164,17 @@ def redactor(settings: dict[str, Any]) -> Redactor:
 
 
 def state_file(common: str, session_id: str) -> str:
-    """The session's transcript-state file, as :mod:`.transcript_state` names it."""
-    try:
-        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
+    """The session's transcript-state file (see :mod:`bitloops.capture._transcript_state`)."""
+    from bitloops.capture._transcript_state import state_path
 
-        digest = _sha256.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
-    except ImportError:  # pragma: no cover - a build without it
-        import hashlib
-
-        digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
-    return os.path.join(common, "bitloops", "transcripts", f"{digest[:40]}.json")
+    return state_path(common, session_id)
 
 
 def read_state(common: str, session_id: str) -> dict[str, Any] | None:
     """The session's transcript state as its file holds it (a dict); None when there is none."""
-    try:
-        with open(state_file(common, session_id), encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("session_id") == session_id else None
+    from bitloops.capture._transcript_state import load_raw
+
+    return load_raw(common, session_id)
 
 
 def write(
@@ -196,14 +187,16 @@ def write(
     events: list[tuple[str, str, tuple[str, ...]]],
     accept: Callable[[dict[str, Any]], bool] | None = None,
 ) -> str:
-    """Record ``events`` (kind, prepared payload JSON, redacted artefacts) in one transaction.
+    """Record ``events`` (kind, payload JSON and artefacts from
+    :func:`bitloops.store.live.prepare`) in one transaction.
 
     Returns :data:`DONE`; :data:`BUSY` when the write lock stayed taken past
     ``hook_busy_timeout_ms`` (nothing written); :data:`FULL` when the full path must
     record them (nothing written), also when ``accept`` turns down the session's
-    transcript state (a dict, as its file holds it). Payloads must come from
-    :func:`bitloops._codec.prepare_payload` with the settings' redactor.
+    transcript state (a dict, as its file holds it).
     """
+    from bitloops.capture._spool import pending
+
     top, _, common = located
     if not settings["capture"]:
         return FULL  # the full path validates and records nothing, as the API does
@@ -216,74 +209,23 @@ def write(
         return FULL
     if not events:
         return DONE  # nothing to write, and the state needs no change
-    db = os.path.join(common, "bitloops", "bitloops.db")
-    if not os.path.exists(db):
-        return FULL
+    wanted = state.get("model")
     try:
-        conn = apsw.Connection(db, flags=apsw.SQLITE_OPEN_READWRITE)
-    except apsw.Error:
-        return FULL
-    try:
-        return _write(conn, settings, common, top, session_id, state, events)
+        conn = live.open_for_hook(
+            os.path.join(common, "bitloops", "bitloops.db"),
+            durability=settings["durability"],
+            busy_timeout_ms=settings["hook_busy_timeout_ms"],
+        )
+        if conn is None:
+            return FULL
+        try:
+            # Checked under the write lock: an entry spooled before it was taken goes first.
+            return live.write_open_session(
+                conn, session_id=session_id, worktree=top, events=events,
+                model=wanted if isinstance(wanted, str) else None,
+                first=lambda: pending(common),
+            )  # fmt: skip
+        finally:
+            conn.close()
     except apsw.BusyError:
         return BUSY
-    finally:
-        conn.close()
-
-
-def _write(
-    conn: apsw.Connection,
-    settings: dict[str, Any],
-    common: str,
-    top: str,
-    session_id: str,
-    state: dict[str, Any],
-    events: list[tuple[str, str, tuple[str, ...]]],
-) -> str:
-    from bitloops.capture._spool import pending
-
-    # The same per-connection settings as SQLiteStore, with the hook's own bound.
-    configure(
-        conn, durability=settings["durability"], busy_timeout_ms=settings["hook_busy_timeout_ms"]
-    )
-    # A hook's connection is often the only one: closing it would checkpoint the whole
-    # log into the database on every event. Commits still checkpoint past 1,000 pages.
-    conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
-    if conn.pragma("journal_mode") != "wal":
-        return FULL
-    if conn.pragma("user_version") != SCHEMA_VERSION:
-        return FULL
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        app = conn.execute("SELECT value FROM meta WHERE key = 'application'").get
-        row = conn.execute(
-            "SELECT agent, model, status FROM sessions WHERE session_id = ?", (session_id,)
-        ).get
-        # Checked under the write lock: an entry spooled before it was taken goes first.
-        if app != "bitloops" or row is None or pending(common):
-            conn.execute("ROLLBACK")
-            return FULL
-        agent, model, status = row
-        wanted = state.get("model")
-        if status == "ended" or (isinstance(wanted, str) and wanted and wanted != model):
-            conn.execute("ROLLBACK")
-            return FULL
-        writer = EventWriter()
-        for kind, payload_json, artefacts in events:
-            writer.append(
-                conn,
-                session_id=session_id,
-                worktree=top,
-                kind=kind,
-                agent=agent,
-                model=model,
-                payload_json=relative_paths(payload_json, top),  # as Session._write does
-                artefacts=artefacts,
-            )
-            writer.committed(conn)  # held under this connection's write lock
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return DONE

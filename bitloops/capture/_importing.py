@@ -5,7 +5,9 @@ Codex rollout, a Gemini CLI session file, ...) with that agent's own integration
 and records it as one session, ended, in this worktree's draft: the next promotion puts
 it in a checkpoint like any other session.
 
-An integration module is importable when it has two functions:
+An agent is importable when its record (its module's ``INTEGRATION``, see
+:class:`bitloops.agents._contract.AgentIntegration`) has these two (the optional members
+below are None when the agent has no such thing):
 
 - ``catch_up(repo, session_id, transcript_path, *, max_seconds, max_lines) -> int``, the
   incremental reader the hooks use (what it has read is kept per session, so reading the
@@ -39,39 +41,32 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import json
 import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from bitloops._codec import relative_paths
 from bitloops.errors import (
-    AgentNotSupported,
     BitloopsError,
     SessionNotFound,
     TranscriptError,
-    UnknownAgent,
 )
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
+    from bitloops.capture._recorder import AgentTable, Recorder
     from bitloops.capture._session import Session
-    from bitloops.repository import Repository
 
 __all__ = [
     "ImportResult",
-    "agent_module",
     "import_transcript",
-    "importable_agents",
     "json_lines",
     "parse_time",
     "session_lines",
@@ -81,6 +76,40 @@ log = logging.getLogger("bitloops")
 
 # A history item: (event kind, payload, file changes as (path, change, old_path)).
 HistoryItem = tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]
+
+
+class _Reader(Protocol):
+    """**Protocol:** what an import needs of an agent's record (its part of
+    ``bitloops.agents.AgentIntegration``, which capture may not import): the transcript
+    reader and its optional helpers. Inheriting from it is optional."""
+
+    @property
+    def catch_up(self) -> Callable[..., int]:
+        """``catch_up(repo, session_id, path, *, max_seconds, max_lines)``."""
+
+    @property
+    def transcript_session_id(self) -> Callable[[str | os.PathLike[str]], str | None] | None:
+        """The session a file names."""
+
+    @property
+    def transcript_history(self) -> Callable[[Recorder, Path], Iterable[HistoryItem]] | None:
+        """The hooks' events read back from a whole file."""
+
+    @property
+    def import_pass(self) -> Callable[..., int | None] | None:
+        """One read bringing a new session's events and history."""
+
+    @property
+    def first_models(self) -> Callable[[Path], dict[str, str]] | None:
+        """The first model of each session a file names."""
+
+    @property
+    def state_keys(self) -> Callable[[str, Path], list[str]] | None:
+        """The reading states an import of a file may move on."""
+
+    @property
+    def is_transcript(self) -> Callable[[Path], bool] | None:
+        """Whether a file naming no session is the agent's all the same."""
 
 
 @attrs.frozen(kw_only=True)
@@ -104,42 +133,6 @@ class ImportResult:
 
 class _NothingNew(Exception):
     """Rolls the import's transaction back when the file brought nothing new."""
-
-
-def importable_agents() -> list[str]:
-    """The names of the agents whose transcripts can be imported, sorted."""
-    from bitloops.agents._registry import AGENTS
-
-    found = []
-    for name in AGENTS:
-        try:
-            agent_module(name)
-        except BitloopsError:
-            continue
-        found.append(name)
-    return sorted(found)
-
-
-def agent_module(agent: str) -> ModuleType:
-    """The integration module of ``agent``, checked to have what an import needs.
-
-    Raises :class:`~bitloops.UnknownAgent` for a name not in the registry and
-    :class:`~bitloops.AgentNotSupported` for an agent without an importable format.
-    """
-    from bitloops.agents._registry import AGENTS
-
-    if agent not in AGENTS:
-        known = ", ".join(sorted(AGENTS))
-        raise UnknownAgent(f"no agent integration is called {agent!r}; use one of: {known}")
-    module = importlib.import_module(f"bitloops.agents.{AGENTS[agent]}")
-    if not callable(getattr(module, "catch_up", None)) or not callable(
-        getattr(module, "transcript_session_id", None)
-    ):
-        raise AgentNotSupported(
-            f"bitloops cannot import {agent} transcripts (its integration reads no transcript "
-            "file); its sessions are recorded only through its hooks"
-        )
-    return module
 
 
 def json_lines(
@@ -184,9 +177,7 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
-def session_lines(
-    repo: Repository, session_id: str, kinds: Sequence[str] | None = None
-) -> list[str]:
+def session_lines(repo: Recorder, session_id: str, kinds: Sequence[str] | None = None) -> list[str]:
     """Every stored event line of a session: committed (all checkpoints) and live.
 
     ``kinds`` keeps only the events of those kinds.
@@ -212,7 +203,7 @@ def session_lines(
 
 
 def import_transcript(
-    repo: Repository, agent: str, path: str | os.PathLike[str], *, session_id: str | None = None
+    repo: Recorder, agent: str, path: str | os.PathLike[str], *, session_id: str | None = None
 ) -> ImportResult:
     """Import the transcript file ``path`` of ``agent`` as a session of this worktree.
 
@@ -232,7 +223,8 @@ def import_transcript(
     transcript moved out of its ``agent-transcripts`` folder); it must be the file's own
     when the file has one.
     """
-    module = agent_module(agent)
+    agents = repo._agents()
+    module: _Reader = agents.import_reader(agent)
     where = Path(os.path.abspath(path))  # the reading state knows files by absolute path
     from bitloops.capture._safe_read import UnreadableFile, open_regular
 
@@ -250,15 +242,17 @@ def import_transcript(
             f"cannot read {where}: {exc.strerror or exc}; check the path and its permissions"
         ) from None
     try:
+        assert module.transcript_session_id is not None
         sid = module.transcript_session_id(where)
     except OSError as exc:
         raise TranscriptError(f"cannot read {where}: {exc}") from None
     if session_id is not None:
-        sid = _named_session(module, agent, where, sid, session_id)
+        sid = _named_session(module, agents, agent, where, sid, session_id)
     if not isinstance(sid, str) or not sid.strip():
         raise TranscriptError(
             f"{where} is not a {agent} transcript (no {agent} session id found in it); "
-            f"check the file, or name the agent that wrote it ({', '.join(importable_agents())})"
+            "check the file, or name the agent that wrote it "
+            f"({', '.join(agents.importable_agents())})"
         )
     if not repo.settings.capture:
         raise TranscriptError(
@@ -268,7 +262,7 @@ def import_transcript(
 
     common = repo.paths.common_dir
     # Every reading state the import may move on (a subagent's file has its own).
-    keys = getattr(module, "state_keys", lambda sid, path: [sid])(sid, where)
+    keys = [sid] if module.state_keys is None else module.state_keys(sid, where)
     before = [(ts.load(common, key), ts._file(common, key).exists()) for key in keys]
     try:
         status: str | None = repo.store.session_model(sid)[2]
@@ -334,7 +328,7 @@ class _Report:
     others: list[str] = attrs.field(factory=list)
 
 
-def _known_sessions(repo: Repository) -> set[str]:
+def _known_sessions(repo: Recorder) -> set[str]:
     with repo.store.reading() as conn:
         return {str(row[0]) for row in conn.execute("SELECT session_id FROM sessions")}
 
@@ -350,7 +344,7 @@ def _touched(conn: Any, sid: str, first_id: int) -> list[str]:
 
 
 def _named_session(
-    module: ModuleType, agent: str, where: Path, found: str | None, named: str
+    module: _Reader, agents: AgentTable, agent: str, where: Path, found: str | None, named: str
 ) -> str:
     """The session id ``--session-id`` names, checked against the file (see import_transcript)."""
     from bitloops.capture._session import checked_text
@@ -365,16 +359,16 @@ def _named_session(
         raise TranscriptError(
             f"{where} names its own session {found}; leave out --session-id or pass {found}"
         )
-    recognise = getattr(module, "is_transcript", None)
+    recognise = module.is_transcript
     if found is None and callable(recognise) and not recognise(where):
         raise TranscriptError(
             f"{where} is not a {agent} transcript; check the file, or name the agent that "
-            f"wrote it ({', '.join(importable_agents())})"
+            f"wrote it ({', '.join(agents.importable_agents())})"
         )
     return named
 
 
-def _restore(repo: Repository, states: list[tuple[Any, bool]]) -> None:
+def _restore(repo: Recorder, states: list[tuple[Any, bool]]) -> None:
     """Put the reading states back: the events they say were read were rolled back."""
     from bitloops.capture import _transcript_state as ts
 
@@ -388,8 +382,8 @@ def _restore(repo: Repository, states: list[tuple[Any, bool]]) -> None:
 
 
 def _record(
-    repo: Repository,
-    module: ModuleType,
+    repo: Recorder,
+    module: _Reader,
     agent: str,
     sid: str,
     path: Path,
@@ -400,11 +394,11 @@ def _record(
     from bitloops.capture import _transcript_state as ts
 
     state = ts.load(repo.paths.common_dir, sid)
-    single = getattr(module, "import_pass", None)
+    single = module.import_pass
     one_pass = status is None and callable(single)
     # A single pass records a session's first prompt before the reader meets the model
     # that answered it: each session starts with the first model its file names.
-    first_models = getattr(module, "first_models", None)
+    first_models = module.first_models
     models: dict[str, str] = first_models(path) if one_pass and callable(first_models) else {}
     if status != "active":
         # A new session, or an ended one reopened.
@@ -425,7 +419,7 @@ def _record(
             added = _catch_up_copy(repo, module, sid, path)
         else:
             added = _catch_up(module, repo, sid, path)
-        history = getattr(module, "transcript_history", None)
+        history = module.transcript_history
         if callable(history):
             for item in history(repo, path):  # read as it goes
                 sink.take(item)
@@ -437,7 +431,7 @@ def _record(
     return added
 
 
-def _catch_up(module: ModuleType, repo: Repository, sid: str, path: Path) -> int:
+def _catch_up(module: _Reader, repo: Recorder, sid: str, path: Path) -> int:
     from bitloops.capture._runner import importing
 
     with importing():  # the file is complete: a last line without its newline counts
@@ -471,7 +465,7 @@ class _Rollback(Exception):
     """Undoes a trial read (see :func:`_catch_up_copy`)."""
 
 
-def _catch_up_copy(repo: Repository, module: ModuleType, sid: str, path: Path) -> int:
+def _catch_up_copy(repo: Recorder, module: _Reader, sid: str, path: Path) -> int:
     """``catch_up`` on a copy of a transcript, recording only what the session lacks.
 
     The reader's own bookkeeping (line ids, line digests) may not know the copy's lines,
@@ -526,7 +520,7 @@ class _HistorySink:
 
     def __init__(
         self,
-        repo: Repository,
+        repo: Recorder,
         agent: str,
         sid: str,
         report: _Report,
@@ -579,7 +573,7 @@ class _HistorySink:
         return self.added
 
 
-def _open(repo: Repository, agent: str, sid: str, model: str | None = None) -> Session:
+def _open(repo: Recorder, agent: str, sid: str, model: str | None = None) -> Session:
     """Session ``sid``, started (with ``model``) or reopened when it is not open."""
     try:
         session = repo.session(sid)
@@ -592,12 +586,12 @@ def _open(repo: Repository, agent: str, sid: str, model: str | None = None) -> S
 _HOOK_KINDS = ("prompt", "tool_use", "tool_result", "subagent")
 
 
-def _hook_lines(repo: Repository, session_id: str) -> list[str]:
+def _hook_lines(repo: Recorder, session_id: str) -> list[str]:
     """:func:`session_lines` of the kinds in :data:`_HOOK_KINDS` only."""
     return session_lines(repo, session_id, _HOOK_KINDS)
 
 
-def _end_others(repo: Repository, sid: str, others: list[str], open_before: set[str]) -> None:
+def _end_others(repo: Recorder, sid: str, others: list[str], open_before: set[str]) -> None:
     """End the earlier sessions the import reopened (or started) for their records."""
     for other in others:
         if other in open_before:
@@ -608,7 +602,7 @@ def _end_others(repo: Repository, sid: str, others: list[str], open_before: set[
 
 
 def _record_group(
-    repo: Repository, session_id: str, open_session: Callable[[], Session], items: list[HistoryItem]
+    repo: Recorder, session_id: str, open_session: Callable[[], Session], items: list[HistoryItem]
 ) -> int:
     """:class:`_HistorySink` for one session that holds hook events: only what it lacks.
 

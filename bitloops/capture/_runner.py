@@ -36,10 +36,10 @@ if TYPE_CHECKING:
 
     from bitloops.capture import _transcript_state as ts
     from bitloops.capture._direct import Located
+    from bitloops.capture._recorder import Recorder
     from bitloops.capture._session import Session
     from bitloops.model import Event
     from bitloops.redact import Redactor
-    from bitloops.repository import Repository
 
     #: Events a hook records, unwritten: ``(kind, payload, artefacts, fit)``. ``fit``
     #: cuts the payload to an excerpt when too large (:func:`record_fitting`); an
@@ -179,7 +179,7 @@ class LineReader(Protocol):
 
 
 def read_new_lines(
-    repo: Repository,
+    repo: Recorder,
     agent: str,
     sid: str,
     transcript: str | None,
@@ -374,7 +374,7 @@ def _skip_long_line(
 
 
 def _reading_problem(
-    repo: Repository, state: ts.TranscriptState, text: str, *, force: bool = False
+    repo: Recorder, state: ts.TranscriptState, text: str, *, force: bool = False
 ) -> None:
     """Note a transcript-reading problem in hooks.log, once per problem (kept in the state)."""
     if state.problem == text and not force:
@@ -441,7 +441,7 @@ def where_to_look(payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None
 
 def open_repository(
     payload: Mapping[str, Any], cwd: str | os.PathLike[str] | None
-) -> AbstractContextManager[Repository]:
+) -> AbstractContextManager[Recorder]:
     """The repository of the first of :func:`where_to_look` inside a work tree."""
     empty = "the payload has no cwd and no directory was given"
     return open_first(where_to_look(payload, cwd), empty=empty)
@@ -450,7 +450,7 @@ def open_repository(
 @contextmanager
 def open_first(
     places: Sequence[str], *, empty: str = "the payload names no directory and none was given"
-) -> Iterator[Repository]:
+) -> Iterator[Recorder]:
     """The repository of the first of ``places`` inside a git work tree.
 
     Raises :class:`~bitloops.NotAGitRepository` saying ``empty`` when there is no place,
@@ -507,13 +507,13 @@ def record_planned(
     The light path is for the common hook of a session already started: it reads the
     settings and the session's state from their files, redacts and prepares each
     payload as :class:`~bitloops.Session` would, and writes all of them in one
-    transaction with :mod:`bitloops.store.live` (see :func:`.direct.write` for when it
+    transaction with :mod:`bitloops.store.live` (see :func:`._direct.write` for when it
     gives way; ``accept``, given the session's transcript state as a dict, can turn it
     down too). Past the hook's busy bound the payload is spooled, as the full path
     does. Nothing is written when it returns False.
     """
-    from bitloops._codec import prepare_payload
     from bitloops.capture import _direct as direct
+    from bitloops.store import live
 
     settings = direct.read_settings(located[0])
     if settings is None:
@@ -521,22 +521,25 @@ def record_planned(
     _bound_hook(settings["hook_busy_timeout_ms"])
     redactor = direct.redactor(settings)
     limit = settings["max_payload_bytes"]
+    top = located[0]
     events: list[tuple[str, str, tuple[str, ...]]] = []
     try:
         for kind, data, arts, fit in planned:
             if arts == (None,):  # a write: the index says whether the file is new
                 data["change"] = write_change(located, data["path"])
                 arts = (data["path"],)
-            text = (
-                fit_payload(data, redactor, limit)[1]
-                if fit
-                else prepare_payload(data, redactor, limit)
-            )
-            for art in arts:
-                assert art is not None
-                art.encode("utf-8")  # what Session checks of an artefact
-            events.append((kind, text, tuple(redactor.redact(a) for a in arts if a)))
-    except (InvalidEvent, UnicodeEncodeError):
+            named = tuple(a for a in arts if a)
+            # Prepared as Session.record prepares (bitloops.store.live: one write path).
+            if fit:
+                stored, stored_arts = live.finish(
+                    fit_payload(data, redactor, limit)[1], named, redactor=redactor, worktree=top
+                )
+            else:
+                stored, stored_arts, _ = live.prepare(
+                    data, named, redactor=redactor, max_bytes=limit, worktree=top
+                )
+            events.append((kind, stored, stored_arts))
+    except InvalidEvent:
         return False  # the full path raises it again, and the hook quarantines it
     except OSError:
         return False  # git could not say whether a file is new: the full path asks again
@@ -598,7 +601,7 @@ def _without_io(cut: dict[str, Any]) -> dict[str, Any]:
     return cut
 
 
-def relative_path(repo: Repository, raw: str, cwd: Any) -> str | None:
+def relative_path(repo: Recorder, raw: str, cwd: Any) -> str | None:
     """``raw`` (absolute, or relative to ``cwd``) relative to the work tree; None outside it."""
     return relative_to_top(str(repo.toplevel), raw, cwd)
 
@@ -619,7 +622,7 @@ def relative_to_top(top: str, raw: str, cwd: Any) -> str | None:
     return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
-def added_or_modified(repo: Repository, rel: str) -> str:
+def added_or_modified(repo: Recorder, rel: str) -> str:
     """How a write changed ``rel``: ``"modified"`` when git tracks it, else ``"added"``."""
     paths = repo.paths
     return write_change((str(paths.toplevel), str(paths.git_dir), str(paths.common_dir)), rel)
@@ -672,7 +675,7 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def hook_response(repo: Repository, session: Session, text: Any) -> Event | None:
+def hook_response(repo: Recorder, session: Session, text: Any) -> Event | None:
     """The turn's final text from a hook, unless the transcript reader just recorded it."""
     if not isinstance(text, str) or not text.strip():
         return None
@@ -681,7 +684,7 @@ def hook_response(repo: Repository, session: Session, text: Any) -> Event | None
 
 
 def hook_reasoning(
-    repo: Repository, session: Session, text: str, extra: Mapping[str, Any]
+    repo: Recorder, session: Session, text: str, extra: Mapping[str, Any]
 ) -> Event | None:
     """Reasoning a hook carried, unless the transcript reader recorded the same text."""
     if not text.strip():
@@ -710,7 +713,7 @@ def _reasoning_key(text: str) -> str:
 
 
 def _from_hook(
-    repo: Repository, session: Session, key: str, kind: str, payload: dict[str, Any], *, fit: bool
+    repo: Recorder, session: Session, key: str, kind: str, payload: dict[str, Any], *, fit: bool
 ) -> Event | None:
     """Record a text a hook carried, unless the transcript recorded ``key`` first.
 
@@ -743,7 +746,7 @@ def _from_transcript(
     return [record_fitting(session, kind, payload)]
 
 
-def once(repo: Repository, sid: str, key: str) -> bool:
+def once(repo: Recorder, sid: str, key: str) -> bool:
     """True the first time ``key`` is claimed for session ``sid`` (kept in its state file).
 
     For hook events an agent may send twice (two hooks for one tool call, a plugin loaded
@@ -762,7 +765,7 @@ def once(repo: Repository, sid: str, key: str) -> bool:
 
 
 def remember(
-    repo: Repository, agent: str, sid: str, transcript: str | None, model: str | None = None
+    repo: Recorder, agent: str, sid: str, transcript: str | None, model: str | None = None
 ) -> ts.TranscriptState:
     """The session's transcript state, storing its agent, a new transcript path or model."""
     from bitloops.capture import _transcript_state as ts
@@ -789,7 +792,7 @@ def remember(
     return state
 
 
-def require_fits(repo: Repository, text: Any) -> None:
+def require_fits(repo: Recorder, text: Any) -> None:
     """Raise :class:`~bitloops.PayloadTooLarge` (or ``InvalidPayload``) now for a text
     that could not be recorded, before a hook starts a session or writes anything."""
     from bitloops._codec import prepare_payload
@@ -798,7 +801,7 @@ def require_fits(repo: Repository, text: Any) -> None:
 
 
 def agent_session(
-    repo: Repository, agent: str, sid: str, state: ts.TranscriptState, *, resume: bool = True
+    repo: Recorder, agent: str, sid: str, state: ts.TranscriptState, *, resume: bool = True
 ) -> Session:
     """A handle on ``sid``: started when unknown, resumed when ended (if ``resume``).
 
@@ -818,16 +821,14 @@ def agent_session(
     return session
 
 
-def session_after_read(repo: Repository, agent: str, sid: str, *, resume: bool = True) -> Session:
+def session_after_read(repo: Recorder, agent: str, sid: str, *, resume: bool = True) -> Session:
     """:func:`agent_session` again after a transcript read, which may have learnt the model."""
     from bitloops.capture import _transcript_state as ts
 
     return agent_session(repo, agent, sid, ts.load(repo.paths.common_dir, sid), resume=resume)
 
 
-def stop_turn(
-    repo: Repository, agent: str, sid: str, events: list[Event], text: Any
-) -> list[Event]:
+def stop_turn(repo: Recorder, agent: str, sid: str, events: list[Event], text: Any) -> list[Event]:
     """The end of a turn: ``events`` read from the transcript, then the hook's final
     ``text`` as a response unless the transcript brought it (see :func:`hook_response`)."""
     event = hook_response(repo, session_after_read(repo, agent, sid), text)
@@ -835,7 +836,7 @@ def stop_turn(
 
 
 def end_session(
-    repo: Repository,
+    repo: Recorder,
     agent: str,
     session: Session,
     read: Callable[[], list[Event]],
@@ -856,7 +857,7 @@ def end_session(
 
 
 def open_transcripts(
-    repo: Repository, agent: str, *, untagged: bool = False
+    repo: Recorder, agent: str, *, untagged: bool = False
 ) -> list[tuple[str, str]]:
     """(session id, transcript path) of ``agent``'s sessions open in this worktree.
 
@@ -1162,7 +1163,7 @@ def _full_path(
         repo.settings = attrs.evolve(repo.settings, busy_timeout_ms=bound)
         try:
             # Opened now, with the hook's bound: handle's Repository shares this connection.
-            repo.store  # noqa: B018
+            repo.store.for_hook()  # closed at exit as the light path's is (no checkpoint)
         except DatabaseBusy:
             _spool(repo, name, payload, cwd)
             return None
@@ -1196,7 +1197,7 @@ def _full_path(
     return None
 
 
-def _remember_settings(repo: Repository) -> None:
+def _remember_settings(repo: Recorder) -> None:
     """Keep the settings that parsed, for spooling while they do not (best effort)."""
     from bitloops.capture import _spool as spool
 
@@ -1325,7 +1326,7 @@ def _keep_unopened(
 
 
 def _failed(
-    repo: Repository,
+    repo: Recorder,
     name: str,
     raw: bytes,
     payload: Any,
@@ -1410,7 +1411,7 @@ def spool_entry(
     }
 
 
-def _spool(repo: Repository, name: str, payload: Any, cwd: str | os.PathLike[str]) -> None:
+def _spool(repo: Recorder, name: str, payload: Any, cwd: str | os.PathLike[str]) -> None:
     from bitloops.capture import _spool as spool
     from bitloops.errors import StoreError
 
@@ -1432,7 +1433,7 @@ def _spool(repo: Repository, name: str, payload: Any, cwd: str | os.PathLike[str
     )
 
 
-def _quarantine(repo: Repository, name: str, reason: str, raw: bytes, err: IO[str]) -> str:
+def _quarantine(repo: Recorder, name: str, reason: str, raw: bytes, err: IO[str]) -> str:
     """Keep the payload, redacted, in the quarantine; note it in hooks.log and ``err``.
 
     When the database will not take it (busy, damaged, unwritable), it is spooled as a
@@ -1458,7 +1459,7 @@ def _quarantine(repo: Repository, name: str, reason: str, raw: bytes, err: IO[st
     return logged
 
 
-def _note(repo: Repository, text: str) -> str:
+def _note(repo: Recorder, text: str) -> str:
     """Append one entry to hooks.log (redacted, bounded); where it went."""
     from bitloops.capture._hooklog import write
 
@@ -1501,7 +1502,7 @@ def _log_failure(name: str, places: list[str], raw: bytes, err: IO[str]) -> str:
     return logged or "nowhere (no git work tree found)"
 
 
-def drain_spool(repo: Repository, *, budget: float = 10.0, wait: float | None = None) -> bool:
+def drain_spool(repo: Recorder, *, budget: float = 10.0, wait: float | None = None) -> bool:
     """Replay the hook payloads spooled while the database was busy, in order.
 
     Each is recorded by its agent's ``handle`` as if its hook ran now; one that cannot
@@ -1511,9 +1512,6 @@ def drain_spool(repo: Repository, *, budget: float = 10.0, wait: float | None = 
     start of each promotion. ``wait`` bounds the wait for another drainer (default: the
     ``hook_busy_timeout_ms`` setting).
     """
-    import importlib
-
-    from bitloops.agents._registry import AGENTS
     from bitloops.capture import _spool as spool
     from bitloops.errors import BitloopsError
 
@@ -1534,8 +1532,10 @@ def drain_spool(repo: Repository, *, budget: float = 10.0, wait: float | None = 
             return
         agent = entry.get("agent")
         try:
-            module = importlib.import_module(f"bitloops.agents.{AGENTS[str(agent)]}")
-            module.handle(json.loads(entry["payload"]), cwd=entry.get("cwd"))
+            agents = repo._agents()
+            agents.integration(str(agent)).handle(
+                json.loads(entry["payload"]), cwd=entry.get("cwd")
+            )
         except DatabaseBusy:
             raise
         except Exception as exc:  # it must not block the spool: keep it aside

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from bitloops._codec import plain_copy, prepare_payload, prepared_payload, relative_paths
+from bitloops._codec import plain_copy, prepare_payload
 from bitloops.errors import InvalidPayload, SessionEnded, UnknownEventKind
 from bitloops.model import EVENT_KINDS, FILE_CHANGES, Event, EventKind
+from bitloops.store.live import checked_text, prepare
 
 if TYPE_CHECKING:
     from bitloops.redact import Redactor
@@ -25,19 +26,6 @@ def _text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidPayload(f"{name} must be a string, not {type(value).__name__}")
     return value
-
-
-def checked_text(name: str, value: Any) -> str:
-    """``value`` if it is a string that can be stored as UTF-8; InvalidPayload otherwise."""
-    text = _text(name, value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidPayload(
-            f"{name} holds text that is not valid UTF-8 ({exc.reason} at position {exc.start}); "
-            "decode bytes with errors='replace' first"
-        ) from None
-    return text
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -102,15 +90,14 @@ class Session:
         *,
         end: bool,
     ) -> Event:
-        # Paths as the work tree and ~ see them, before the line (and its hash) is built.
-        text, clean = prepared_payload(payload, self._redactor, self._max_bytes)
-        stored = relative_paths(text, self.worktree)
-        if type(artefacts) is tuple and not artefacts:
-            arts: tuple[str, ...] = ()
-        elif isinstance(artefacts, str) or not isinstance(artefacts, tuple | list):
-            raise InvalidPayload("artefacts must be a tuple of strings, e.g. ('src/app.py',)")
-        else:
-            arts = tuple(self._redactor.redact(checked_text("an artefact", a)) for a in artefacts)
+        # The one write path's preparation (the hooks' light path uses it too).
+        stored, arts, same = prepare(
+            payload,
+            artefacts,
+            redactor=self._redactor,
+            max_bytes=self._max_bytes,
+            worktree=self.worktree,
+        )
         if ts is not None and ts.tzinfo is None:
             raise InvalidPayload("ts must be an aware datetime, e.g. datetime.now(UTC)")
         if not self._capture:
@@ -129,7 +116,7 @@ class Session:
         # The returned payload is what the stored text parses to: when neither redaction
         # nor the path rewrite changed the text, a copy of the caller's payload is that,
         # and far cheaper than parsing it back.
-        value = plain_copy(payload) if clean and stored is text else None
+        value = plain_copy(payload) if same else None
         return Event(
             event_id=event_id,
             session_id=self.session_id,

@@ -25,7 +25,8 @@ git common directory, or, when that is not writable, in the user's bitloops cach
 :func:`remember_settings` (never a less redacted set than the user asked for), or the
 built-in rules. :func:`pending` and the drain see both places.
 
-Every wait here is bounded. Only the standard library is used: hooks import this.
+Every wait here is bounded. Only the standard library (through :mod:`bitloops._fs`) is
+used: hooks import this.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from __future__ import annotations
 import json
 import os
 import time
+
+from bitloops._fs import atomic_write, try_lock, unlock
 
 TYPE_CHECKING = False
 
@@ -48,7 +51,6 @@ __all__ = [
     "cache_root",
     "drain",
     "fallback_dir",
-    "flock_within",
     "last_settings",
     "notices",
     "pending",
@@ -64,8 +66,6 @@ _DRAIN_LOCK = "bitloops/spool.drain.lock"
 # The least a drain waits for the append lock (held for microseconds by each append),
 # however little its caller has left: a replayed entry must be removed.
 _APPEND_LOCK_FLOOR = 1.0
-# How often a bounded lock wait looks again.
-_POLL_SECONDS = 0.002
 
 
 def spool_path(common_dir: str | os.PathLike[str]) -> str:
@@ -187,16 +187,10 @@ def remember_settings(common_dir: str | os.PathLike[str], values: dict[str, Any]
                 return
     except OSError:
         pass
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
 
 
 def last_settings(common_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -215,36 +209,6 @@ def last_settings(common_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return {**data, "redact": tuple(patterns)}
 
 
-def flock_within(path: str, wait: float, *, mode: int = 0o600) -> int | None:
-    """An exclusive ``flock`` of ``path`` (created with ``mode``) within ``wait`` seconds:
-    its descriptor, or None when it stayed taken. Raises :class:`OSError` when the file
-    cannot be opened or locked. The hooks' one bounded lock wait."""
-    import fcntl  # only when there is a spool to touch; most hooks just check it is empty
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                return None
-            time.sleep(_POLL_SECONDS)
-        except OSError:
-            os.close(fd)
-            raise
-
-
-def _unlock(fd: int) -> None:
-    import fcntl
-
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    os.close(fd)
-
-
 def append(
     common_dir: str | os.PathLike[str], entry: dict[str, Any], *, durable: bool, wait: float
 ) -> bool:
@@ -255,7 +219,7 @@ def append(
     """
     # ASCII only, so that a lone surrogate in a payload cannot make the line unwritable.
     data = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode("ascii")
-    lock = flock_within(os.path.join(common_dir, _APPEND_LOCK), wait)
+    lock = try_lock(os.path.join(common_dir, _APPEND_LOCK), wait)
     if lock is None:
         return False
     try:
@@ -275,7 +239,7 @@ def append(
         finally:
             os.close(fd)
     finally:
-        _unlock(lock)
+        unlock(lock)
     return True
 
 
@@ -289,7 +253,7 @@ def _sync_folder(folder: str) -> None:
 
 def _first_line(common_dir: str | os.PathLike[str], wait: float) -> bytes | None:
     """The spool's first line (with its newline, if it has one), or None when it is empty."""
-    lock = flock_within(os.path.join(common_dir, _APPEND_LOCK), wait)
+    lock = try_lock(os.path.join(common_dir, _APPEND_LOCK), wait)
     if lock is None:
         raise TimeoutError("the spool stayed locked")
     try:
@@ -300,12 +264,12 @@ def _first_line(common_dir: str | os.PathLike[str], wait: float) -> bytes | None
             return None
         return line or None
     finally:
-        _unlock(lock)
+        unlock(lock)
 
 
 def _remove_first(common_dir: str | os.PathLike[str], line: bytes, wait: float) -> None:
     """Remove ``line`` from the start of the spool, keeping everything appended after it."""
-    lock = flock_within(os.path.join(common_dir, _APPEND_LOCK), wait)
+    lock = try_lock(os.path.join(common_dir, _APPEND_LOCK), wait)
     if lock is None:
         raise TimeoutError("the spool stayed locked")
     try:
@@ -318,14 +282,9 @@ def _remove_first(common_dir: str | os.PathLike[str], line: bytes, wait: float) 
         if not rest:
             os.unlink(path)
             return
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as out:
-            out.write(rest)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, rest)
     finally:
-        _unlock(lock)
+        unlock(lock)
 
 
 def drain(
@@ -346,7 +305,7 @@ def drain(
     """
     if not _has_entries(common_dir):
         return True
-    lock = flock_within(os.path.join(common_dir, _DRAIN_LOCK), wait)
+    lock = try_lock(os.path.join(common_dir, _DRAIN_LOCK), wait)
     if lock is None:
         return False
     try:
@@ -375,4 +334,4 @@ def drain(
             # short by a hook's deadline (appends hold the lock for microseconds).
             _remove_first(common_dir, line, max(wait, _APPEND_LOCK_FLOOR))
     finally:
-        _unlock(lock)
+        unlock(lock)

@@ -13,23 +13,28 @@ Only the standard library is used.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import attrs
+# Not from typing, and no attrs, hashlib or pathlib at import: the agent hooks' light path
+# reads a state through this module in a fresh process.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any
 
 __all__ = [
     "STATE_RELATIVE_DIR",
     "TranscriptState",
     "load",
     "load_all",
+    "load_raw",
     "locked",
     "save",
     "state_dir",
+    "state_path",
 ]
 
 #: Where the state files are, relative to the git common directory.
@@ -37,34 +42,78 @@ STATE_RELATIVE_DIR = "bitloops/transcripts"
 # Keep the newest uuids only: a state file must stay small enough to rewrite on every hook.
 _MAX_SEEN = 20000
 
+# The fields of a state file, in the order they are written, with their defaults (a list
+# default is copied for each state).
+_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("session_id", ""),
+    ("agent", ""),
+    ("worktree", None),
+    ("transcript_path", None),
+    ("offset", 0),
+    ("inode", None),
+    ("seen", []),
+    ("model", None),
+    ("usage_done", []),
+    ("hook_responses", []),
+    ("transcript_responses", []),
+    ("skipping", False),
+    ("problem", None),
+)
 
-@attrs.define(kw_only=True)
+
 class TranscriptState:
-    """How far one session's transcript was read, and what was learnt from it."""
+    """How far one session's transcript was read, and what was learnt from it.
+
+    ``seen`` holds the ``uuid`` of every line recorded; ``usage_done`` the message ids
+    whose token usage was recorded; ``hook_responses`` the SHA-256 of final texts a Stop
+    hook recorded that the transcript may still bring, and ``transcript_responses`` of
+    texts recorded from the transcript that a Stop hook may still bring. ``skipping`` is
+    True while an over-long line is being passed over (reading goes on to its newline);
+    ``problem`` is the last problem noted in hooks.log about reading the file (noted
+    once, not on every hook or commit), None once it reads again.
+    """
+
+    __slots__ = tuple(name for name, _ in _FIELDS)
 
     session_id: str
-    agent: str = ""
-    worktree: str | None = None
-    transcript_path: str | None = None
-    offset: int = 0
-    inode: int | None = None
-    seen: list[str] = attrs.field(factory=list)
-    model: str | None = None
-    #: Message ids whose token usage was recorded.
-    usage_done: list[str] = attrs.field(factory=list)
-    #: SHA-256 of final texts a Stop hook recorded that the transcript may still bring.
-    hook_responses: list[str] = attrs.field(factory=list)
-    #: SHA-256 of texts recorded from the transcript that a Stop hook may still bring.
-    transcript_responses: list[str] = attrs.field(factory=list)
-    #: True while an over-long line is being passed over: reading goes on to its newline.
-    skipping: bool = False
-    #: The last problem noted in hooks.log about reading the file (noted once, not on
-    #: every hook or commit); None once it reads again.
-    problem: str | None = None
+    agent: str
+    worktree: str | None
+    transcript_path: str | None
+    offset: int
+    inode: int | None
+    seen: list[str]
+    model: str | None
+    usage_done: list[str]
+    hook_responses: list[str]
+    transcript_responses: list[str]
+    skipping: bool
+    problem: str | None
+
+    def __init__(self, *, session_id: str, **fields: Any) -> None:
+        self.session_id = session_id
+        for name, default in _FIELDS[1:]:
+            value = fields.pop(name, default)
+            setattr(self, name, list(value) if isinstance(default, list) else value)
+        if fields:
+            raise TypeError(f"TranscriptState has no field {sorted(fields)[0]!r}")
 
     def as_json(self) -> dict[str, Any]:
         """The file's content."""
-        return attrs.asdict(self)
+        return {
+            name: list(getattr(self, name)) if isinstance(default, list) else getattr(self, name)
+            for name, default in _FIELDS
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TranscriptState):
+            return NotImplemented
+        return self.as_json() == other.as_json()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the attrs class it replaces
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.as_json().items())
+        return f"TranscriptState({inner})"
 
 
 def state_dir(common_dir: Path) -> Path:
@@ -72,9 +121,34 @@ def state_dir(common_dir: Path) -> Path:
     return common_dir / STATE_RELATIVE_DIR
 
 
+def state_path(common_dir: str | os.PathLike[str], session_id: str) -> str:
+    """The state file of ``session_id``: named by the SHA-256 of the id."""
+    try:
+        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
+
+        digest = _sha256.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+    except ImportError:  # pragma: no cover - a build without it
+        import hashlib
+
+        digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return os.path.join(os.fspath(common_dir), STATE_RELATIVE_DIR, f"{digest[:40]}.json")
+
+
 def _file(common_dir: Path, session_id: str) -> Path:
-    digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-    return state_dir(common_dir) / f"{digest}.json"
+    from pathlib import Path
+
+    return Path(state_path(common_dir, session_id))
+
+
+def load_raw(common_dir: str | os.PathLike[str], session_id: str) -> dict[str, Any] | None:
+    """The state of ``session_id`` as its file holds it (a dict), without checking its
+    fields; None when there is none, it is unreadable or names another session."""
+    try:
+        with open(state_path(common_dir, session_id), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("session_id") == session_id else None
 
 
 def _from_json(session_id: str, data: Any) -> TranscriptState:
@@ -143,12 +217,13 @@ def save(common_dir: Path, state: TranscriptState) -> None:
     del state.usage_done[:-_MAX_SEEN]
     del state.hook_responses[:-100]
     del state.transcript_responses[:-100]
+    from bitloops._fs import atomic_write
+
     path = _file(common_dir, state.session_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     # ASCII: a lone surrogate (a session id from a payload may hold one) stays escaped.
-    tmp.write_text(json.dumps(state.as_json()), encoding="ascii")
-    os.replace(tmp, path)
+    # No fsync: hooks rewrite it all the time; a power cut may bring back the one before.
+    atomic_write(path, json.dumps(state.as_json()).encode("ascii"), fsync=False)
 
 
 #: How long a process waits for another to finish with a session's state, in seconds.
@@ -164,33 +239,19 @@ def locked(common_dir: Path, session_id: str, wait: float | None = None) -> Iter
     :class:`~bitloops.DatabaseBusy`: a hook spools its payload rather than block the
     agent, and a catch-up before a promotion skips the transcript until next time.
     """
-    import time
-
+    from bitloops._fs import try_lock, unlock
     from bitloops.errors import DatabaseBusy
     from bitloops.store.live import seconds_left
 
     path = _file(common_dir, session_id).with_suffix(".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
     limit = LOCK_WAIT if wait is None else wait
-    deadline = time.monotonic() + min(limit, seconds_left(limit))
-    with open(path, "a+b") as fh:
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise DatabaseBusy(
-                        f"the transcript state of session {session_id} stayed locked by "
-                        "another process; it is read again next time"
-                    ) from None
-                time.sleep(0.01)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    lock = try_lock(path, min(limit, seconds_left(limit)), mode=0o666)
+    if lock is None:
+        raise DatabaseBusy(
+            f"the transcript state of session {session_id} stayed locked by "
+            "another process; it is read again next time"
+        )
+    try:
+        yield
+    finally:
+        unlock(lock)

@@ -20,7 +20,7 @@ from bitloops.errors import InvalidPayload, RecordNotFound
 from bitloops.model import Annotation
 
 if TYPE_CHECKING:
-    from bitloops.repository import Repository
+    from bitloops.checkpoint._workspace import Checkpoints
     from bitloops.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -76,7 +76,7 @@ def _from_row(row: tuple[Any, ...]) -> Annotation:
 
 
 def add(
-    repo: Repository,
+    repo: Checkpoints,
     kind: str,
     *,
     record_id: str | None = None,
@@ -113,7 +113,7 @@ def add(
     return _from_row((aid, kind, created, record_id, checkpoint_id, reason, text, digest))
 
 
-def retract(repo: Repository, record_id: str, *, because: str, by: str = "user") -> Annotation:
+def retract(repo: Checkpoints, record_id: str, *, because: str, by: str = "user") -> Annotation:
     """Mark the why-record ``record_id`` as wrong, saying why (see :meth:`Repository.retract`)."""
     if not isinstance(record_id, str) or not record_id.strip():
         raise InvalidPayload("name the record to retract by its id (explain --json shows them)")

@@ -27,18 +27,18 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from bitloops._launch import bitloops_argv
 from bitloops.errors import BitloopsError, SettingsError
 
 if TYPE_CHECKING:
+    from bitloops.checkpoint._workspace import Checkpoints
     from bitloops.git._git import RepoPaths
     from bitloops.model import Annotation, Checkpoint, Event
-    from bitloops.repository import Repository
     from bitloops.settings import DistillerSettings
 
 __all__ = [
@@ -215,7 +215,7 @@ def _event_text(event: Event, limit: int) -> str | None:
     return None
 
 
-def condense(repo: Repository, checkpoint: Checkpoint, max_chars: int) -> Sent:
+def condense(repo: Checkpoints, checkpoint: Checkpoint, max_chars: int) -> Sent:
     """The transcript of ``checkpoint`` as the distiller gets it: at most ``max_chars``.
 
     Prompts, reasoning, responses and the agent's own records, each clipped; tool calls
@@ -549,7 +549,7 @@ def check_answer(
 # -- one distillation -----------------------------------------------------------------------
 
 
-def distill(repo: Repository, checkpoint_id: str) -> Annotation:
+def distill(repo: Checkpoints, checkpoint_id: str) -> Annotation:
     """Distil the checkpoint ``checkpoint_id`` now; the ``distillation`` annotation stored.
 
     Its body's ``status`` is ``ok`` (with ``items`` and how many were ``dropped``) or
@@ -601,7 +601,7 @@ def start_detached(paths: RepoPaths, checkpoint_id: str) -> None:
     # distiller's raw answer can quote the transcript, secrets included.
     env[LOG_ENV] = "1"
     subprocess.Popen(
-        [sys.executable, "-m", "bitloops", "distill", checkpoint_id],
+        bitloops_argv("distill", checkpoint_id),
         cwd=paths.toplevel,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -612,19 +612,23 @@ def start_detached(paths: RepoPaths, checkpoint_id: str) -> None:
     )
 
 
-def after_promotion(paths: RepoPaths, repo: Repository, checkpoint: Checkpoint | None) -> None:
+def after_promotion(paths: RepoPaths, repo: Checkpoints, checkpoint: Checkpoint | None) -> None:
     """The post-commit hook's part: start a distillation when one is configured and due."""
     if checkpoint is None or repo.settings.distiller is None:
         return
     if latest(repo, checkpoint.checkpoint_id) is not None:
         return  # the commit's checkpoint existed already, and was distilled
+    from bitloops.checkpoint._private import private_ids
+
+    if private_ids(repo, [checkpoint.checkpoint_id]):
+        return  # kept local: the distiller may be a remote service (`bitloops distill` asks)
     start_detached(paths, checkpoint.checkpoint_id)
 
 
 # -- reading it back ------------------------------------------------------------------------
 
 
-def latest(repo: Repository, checkpoint_id: str) -> Annotation | None:
+def latest(repo: Checkpoints, checkpoint_id: str) -> Annotation | None:
     """The newest successful distillation of the checkpoint, or None."""
     found = [
         a
@@ -634,7 +638,7 @@ def latest(repo: Repository, checkpoint_id: str) -> Annotation | None:
     return found[-1] if found else None
 
 
-def last_distillation(repo: Repository) -> Annotation | None:
+def last_distillation(repo: Checkpoints) -> Annotation | None:
     """The newest distillation of any checkpoint, successful or not."""
     found = repo.annotations(kind="distillation")
     return found[-1] if found else None
@@ -667,7 +671,7 @@ def _top(body: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
 
 
 def with_distillation(
-    repo: Repository, checkpoint: Checkpoint, retracted: Mapping[str, str] | None = None
+    repo: Checkpoints, checkpoint: Checkpoint, retracted: Mapping[str, str] | None = None
 ) -> Checkpoint:
     """``checkpoint`` for reading, with its distilled records beside the deterministic ones.
 
@@ -743,7 +747,7 @@ def with_distillation(
 
 
 def distillation_json(
-    repo: Repository, checkpoint: Checkpoint, retracted: Mapping[str, str] | None = None
+    repo: Checkpoints, checkpoint: Checkpoint, retracted: Mapping[str, str] | None = None
 ) -> dict[str, Any] | None:
     """``explain --json``'s ``distillation``: the newest successful one, or None."""
     found = latest(repo, checkpoint.checkpoint_id)

@@ -20,7 +20,6 @@ from typing import Any, cast
 
 import attrs
 
-from bitloops._codec import event_from_line
 from bitloops.checkpoint._transcript import Transcript
 from bitloops.model import Alternative, Constraint, Decision, Event, EventKind, Evidence
 
@@ -741,7 +740,7 @@ def _candidates(events: Sequence[Event]) -> Iterator[Event]:
         for index, kind in enumerate(events.kinds):
             # Every prompt: it starts a turn, and a user's "No" ends the last one.
             if kind == EventKind.PROMPT or (kind in _KINDS and _may_hold_records(lines[index])):
-                yield event_from_line(lines[index])  # not kept: see summary.wanted
+                yield events[index]  # kept, or not, by the transcript: see summary.wanted
         return
     for event in events:
         if event.kind in _KINDS:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from bitloops._codec import (
     line_batches,
     structure,
 )
+from bitloops._fs import atomic_write
 from bitloops.checkpoint._summary import render_markdown
 from bitloops.errors import CheckpointFilesError
 from bitloops.git._git import is_sha
@@ -81,18 +82,6 @@ def folder_of(toplevel: Path, commit_sha: str, checkpoint_id: str) -> Path:
     return folder / checkpoint_id
 
 
-def _atomic_write(path: Path, text: str | Iterable[str]) -> None:
-    """Write ``text`` (or its pieces, one after another) to ``path`` through a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        if isinstance(text, str):
-            fh.write(text)
-        else:
-            for piece in text:
-                fh.write(piece)
-    os.replace(tmp, path)
-
-
 def write_checkpoint_dir(
     toplevel: Path, checkpoint: Checkpoint, event_lines: Sequence[str] | None = None
 ) -> Path:
@@ -118,11 +107,52 @@ def write_checkpoint_dir(
         "content_hash": checkpoint.content_hash,
         "event_count": len(event_lines),
     }
-    # In batches: a big transcript is never copied whole into one string.
-    _atomic_write(folder / _TRANSCRIPT, line_batches(event_lines))
-    _atomic_write(folder / _SUMMARY, render_markdown(checkpoint))
-    _atomic_write(folder / _SESSION, indented_json(meta) + "\n")
+    # In batches: a big transcript is never copied whole into one string. No fsync: the
+    # database holds the checkpoint, and `bitloops doctor --fix` rewrites a folder that
+    # a power cut left torn (syncing would cost every promotion milliseconds per file).
+    atomic_write(folder / _TRANSCRIPT, line_batches(event_lines), fsync=False)
+    atomic_write(folder / _SUMMARY, render_markdown(checkpoint), fsync=False)
+    try:
+        # In pieces too: a big checkpoint's summary is megabytes of indented JSON.
+        atomic_write(folder / _SESSION, _indented_pieces(meta, "\n", 0), fsync=False)
+    except (TypeError, RecursionError):  # what indented_json hands to json.dumps
+        atomic_write(folder / _SESSION, indented_json(meta) + "\n", fsync=False)
     return folder
+
+
+def _indented_pieces(value: Any, newline: str, depth: int) -> Iterator[str]:
+    """The text of ``indented_json(value) + "\n"`` (at ``depth`` 0), in pieces.
+
+    The outer containers are walked here, one piece per member; each member below
+    them is encoded whole by :func:`_indent`.
+    """
+    tp = type(value)
+    if depth < _PIECE_DEPTH and (tp is dict or tp is list or tp is tuple) and value:
+        inner = newline + "  "
+        opening = "{" if tp is dict else "["
+        if tp is dict:
+            for key in sorted(value):
+                if type(key) is not str:
+                    raise TypeError("a key json.dumps converts")
+                yield f"{opening}{inner}{encode_basestring(key)}: "
+                opening = ","
+                yield from _indented_pieces(value[key], inner, depth + 1)
+        else:
+            for item in value:
+                yield opening + inner
+                opening = ","
+                yield from _indented_pieces(item, inner, depth + 1)
+        yield newline + ("}" if tp is dict else "]")
+    else:
+        out: list[str] = []
+        _indent(value, newline, out)
+        yield "".join(out)
+    if depth == 0:
+        yield "\n"
+
+
+# How deep session.json is written member by member (summary > decisions > each one).
+_PIECE_DEPTH = 3
 
 
 def indented_json(value: Any) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from bitloops._fs import atomic_write
 from bitloops.errors import GitError
 from bitloops.git._git import Git
 
@@ -51,6 +51,7 @@ __all__ = [
     "Link",
     "broken_links",
     "committed_links",
+    "drop_links",
     "link_document",
     "link_targets",
     "linked_checkpoints",
@@ -64,7 +65,7 @@ __all__ = [
 LINK_FILE = "link.json"
 #: The ``format`` of a link file.
 LINK_FORMAT = "bitloops.link/v1"
-# Kept in step with bitloops.checkpoint._files.CHECKPOINTS_DIR and checkpoint_ref.CHECKPOINT_REF
+# Kept in step with bitloops.checkpoint._files.CHECKPOINTS_DIR and bitloops.git._ref.CHECKPOINT_REF
 # (importing them would load the codec on the pre-commit hook's path).
 _FOLDERS = ".bitloops/checkpoints/v1"
 _REF = "refs/bitloops/checkpoints/v1"
@@ -180,11 +181,24 @@ def write_link_file(root: Path, commit: str, links: Sequence[Link]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LINK_FILE
     document = link_document(commit, [*read_link_file(folder, commit), *links])
-    tmp = path.with_name(f".{LINK_FILE}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(_text(document))
-    os.replace(tmp, path)
+    atomic_write(path, _text(document))
     return path
+
+
+def drop_links(
+    data: bytes | str, commit: str, checkpoint_ids: AbstractSet[str]
+) -> tuple[bool, str | None]:
+    """``commit``'s link file ``data`` without the entries naming ``checkpoint_ids``:
+    ``(changed, new text)``, the text None when no entry is left (delete the file).
+
+    For a checkpoint made private afterwards: an entry naming it would tell that it
+    exists and where its folder was. Not valid data is left as it is.
+    """
+    links = parse_links(data, commit)
+    kept = [link for link in links if link.checkpoint_id not in checkpoint_ids]
+    if len(kept) == len(links):
+        return False, None if not links else _text(link_document(commit, links))
+    return True, _text(link_document(commit, kept)) if kept else None
 
 
 def link_targets(folder: Path, commit: str) -> list[str]:
@@ -197,28 +211,17 @@ def put_links_in_ref(toplevel: Path, commit: str, links: Sequence[Link]) -> str:
 
     What else ``<commit>/`` holds in the ref (its own checkpoint) is kept.
     """
-    # the ref's own plumbing (compare-and-swap updates), as put_checkpoint uses it
-    from bitloops.git._ref import _call, _commit, _entries, _mktree, _run, _update_ref, ref_tip
+    from bitloops.git._ref import read_blob, update_folder, write_text_blob
 
-    for _ in range(5):
-        old = ref_tip(toplevel)
-        top = _entries(toplevel, old)
-        here = _entries(toplevel, f"{old}:{commit}") if old and commit in top else {}
+    def change(here: dict[str, str]) -> dict[str, str]:
         existing: list[Link] = []
         if LINK_FILE in here:
-            blob = _call(toplevel, "cat-file", "blob", here[LINK_FILE].split()[2])
-            existing = parse_links(blob.stdout, commit) if blob.returncode == 0 else []
+            blob = read_blob(toplevel, here[LINK_FILE])
+            existing = parse_links(blob, commit) if blob is not None else []
         text = _text(link_document(commit, [*existing, *links]))
-        oid = _run(toplevel, "hash-object", "-w", "--stdin", input=text).strip()
-        here[LINK_FILE] = f"100644 blob {oid}\t{LINK_FILE}"
-        top[commit] = f"040000 tree {_mktree(toplevel, list(here.values()))}\t{commit}"
-        tree = _mktree(toplevel, list(top.values()))
-        if old is not None and tree == _run(toplevel, "rev-parse", f"{old}^{{tree}}").strip():
-            return old
-        new = _commit(toplevel, tree, [old] if old else [], f"bitloops: link {commit}")
-        if _update_ref(toplevel, new, old, f"bitloops: link {commit[:12]}"):
-            return new
-    raise GitError(f"{_REF} kept changing while linking {commit[:12]}; try again")
+        return here | {LINK_FILE: write_text_blob(toplevel, LINK_FILE, text)}
+
+    return update_folder(toplevel, commit, change, "link")
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -22,11 +22,11 @@ from bitloops._codec import (
     canonical_dumps,
     checkpoint_header,
     content_hash,
-    event_from_line,
     format_ts,
     new_id,
 )
 from bitloops.checkpoint import _symbols as _bounds  # its MAX_* constants, read when used
+from bitloops.checkpoint._private import draft_is_private, mark_checkpoint, private_ids
 from bitloops.checkpoint._symbols import (
     FileDiff,
     default_extractors,
@@ -34,29 +34,34 @@ from bitloops.checkpoint._symbols import (
     parse_diff,
     touched_symbols,
 )
-from bitloops.checkpoint._transcript import Transcript
-from bitloops.context.index import IndexRows, index_rows
+from bitloops.checkpoint._transcript import Transcript, WindowedLines
 from bitloops.errors import GitError, StoreError
 from bitloops.git._git import EMPTY_TREE
-from bitloops.model import Checkpoint, Event, EventKind, FileTouched, ModelIdentity, Symbol
+from bitloops.model import Checkpoint, EventKind, FileTouched, ModelIdentity, Symbol
+from bitloops.store._index import IndexRows, index_rows
 from bitloops.store.sqlite import CheckpointRow, DraftRows
 
 if TYPE_CHECKING:
     from bitloops.checkpoint._summary import Summarizer
-    from bitloops.repository import Repository
+    from bitloops.checkpoint._workspace import Checkpoints
 
 __all__ = ["promote_commit", "promote_session"]
 
 log = logging.getLogger("bitloops")
 
 _ATTEMPTS = 5
+#: A draft whose lines add up to more bytes than this is never held whole: it is read
+#: a window at a time, for the summary, the hash and the folder (a few bytes per event).
+WINDOWED_OVER = 8 << 20
 _OWN_FILES = ".bitloops/"
 
 
 def promote_commit(
-    repo: Repository, sha: str, summarizer: Summarizer
-) -> tuple[Checkpoint, list[str]] | None:
+    repo: Checkpoints, sha: str, summarizer: Summarizer, *, until: str | None = None
+) -> tuple[Checkpoint, Sequence[str]] | None:
     """Promote the draft of ``repo``'s worktree to a checkpoint of ``sha``.
+
+    ``until`` (canonical timestamp text) bounds the draft: later events stay live.
 
     Returns the checkpoint and its stored event lines, the existing checkpoint (and no
     lines) when ``sha`` already has one, or None when the draft is empty.
@@ -66,17 +71,26 @@ def promote_commit(
         existing = store.checkpoints_for_commits([sha])
         if sha in existing:
             return repo._load_checkpoint(existing[sha][0]), []
-        draft = store.draft_rows(repo.worktree)
-        if not draft.lines:
+        draft = store.draft_rows(repo.worktree, lines_up_to=WINDOWED_OVER, until=until)
+        if not draft.event_count:
             # Another process may have promoted this very commit in between.
             existing = store.checkpoints_for_commits([sha])
             return (repo._load_checkpoint(existing[sha][0]), []) if sha in existing else None
-        checkpoint, row = _build(repo, sha, draft, summarizer)
-        index = _index(row)
+        built = _build_or_none(repo, sha, draft, summarizer)
+        if built is None:
+            continue
+        checkpoint, row, index = built
+        private = draft_is_private(repo, draft.session_ids)
         if store.move_draft(
-            worktree=repo.worktree, draft=draft, row=row, queue=repo.team, index=index
+            worktree=repo.worktree,
+            draft=draft,
+            row=row,
+            queue=repo.team and not private,
+            index=index,
         ):
-            return checkpoint, draft.lines
+            if private:
+                mark_checkpoint(repo, checkpoint.checkpoint_id)
+            return _moved(repo, checkpoint, draft)
     raise StoreError(
         "the draft kept changing while it was being promoted (other promotions were running); "
         "run the promotion again"
@@ -84,8 +98,8 @@ def promote_commit(
 
 
 def promote_session(
-    repo: Repository, session_id: str, summarizer: Summarizer
-) -> tuple[Checkpoint, list[str]] | None:
+    repo: Checkpoints, session_id: str, summarizer: Summarizer
+) -> tuple[Checkpoint, Sequence[str]] | None:
     """The ``session`` strategy: one session's draft becomes a checkpoint.
 
     It is linked to every commit the worktree made since the session started (first
@@ -108,10 +122,10 @@ def promote_session(
         made = [head, *repo.git.first_parent_chain(head, 999)]
     also = made[1:]
     for _ in range(_ATTEMPTS):
-        draft = store.draft_rows(repo.worktree, session_id)
-        if not draft.lines:
+        draft = store.draft_rows(repo.worktree, session_id, lines_up_to=WINDOWED_OVER)
+        if not draft.event_count:
             return None
-        checkpoint, row = _build(
+        built = _build_or_none(
             repo,
             head,
             draft,
@@ -119,17 +133,66 @@ def promote_session(
             diff_base=(base or EMPTY_TREE) if made else None,
             also_links=also,
         )
-        index = _index(row, also)
+        if built is None:
+            continue
+        checkpoint, row, index = built
+        private = draft_is_private(repo, draft.session_ids)
         if store.move_draft(
             worktree=repo.worktree,
             draft=draft,
             row=row,
             also_links=also,
-            queue=repo.team,
+            queue=repo.team and not private,
             index=index,
         ):
-            return checkpoint, draft.lines
+            if private:
+                mark_checkpoint(repo, checkpoint.checkpoint_id)
+            return _moved(repo, checkpoint, draft)
     raise StoreError("the session's draft kept changing while it was being promoted; run it again")
+
+
+def _lines(repo: Checkpoints, draft: DraftRows) -> Sequence[str]:
+    """The draft's lines: as read, or read a window at a time for a big draft."""
+    if draft.lines_left_out:
+        return WindowedLines(draft.ids, repo.store.live_lines)
+    return draft.lines
+
+
+def _moved(
+    repo: Checkpoints, checkpoint: Checkpoint, draft: DraftRows
+) -> tuple[Checkpoint, Sequence[str]]:
+    """The promoted checkpoint and its lines, once the move committed.
+
+    A big draft's live rows are gone now: its transcript is read from the committed
+    rows instead, a window at a time, as long as the repository is open.
+    """
+    if not draft.lines_left_out:
+        return checkpoint, draft.lines
+    store = repo.store
+    lines = WindowedLines(store.event_ids(checkpoint.checkpoint_id), store.committed_lines)
+    events = Transcript(lines, kinds=draft.kinds, session_ids=draft.line_sessions)
+    return attrs.evolve(checkpoint, events=events), lines
+
+
+def _build_or_none(
+    repo: Checkpoints,
+    sha: str,
+    draft: DraftRows,
+    summarizer: Summarizer,
+    *,
+    diff_base: str | None = None,
+    also_links: Sequence[str] = (),
+) -> tuple[Checkpoint, CheckpointRow, IndexRows] | None:
+    """:func:`_build`, or None when a big draft's rows went away while it was read."""
+    try:
+        return _build(repo, sha, draft, summarizer, diff_base=diff_base, also_links=also_links)
+    except StoreError:
+        if not draft.lines_left_out:
+            raise
+        # Read a window at a time, the draft can be promoted or purged by another
+        # process meanwhile: read it again (move_draft would refuse it anyway).
+        log.info("bitloops: the draft changed while it was read; reading it again")
+        return None
 
 
 # Model names that say no model was named ("unknown" from Cursor, Claude Code's
@@ -157,27 +220,28 @@ def model_identities(pairs: Iterable[tuple[str, str | None]]) -> tuple[ModelIden
 
 
 def _build(
-    repo: Repository,
+    repo: Checkpoints,
     sha: str,
     draft: DraftRows,
     summarizer: Summarizer,
     *,
     diff_base: str | None = None,
     also_links: Sequence[str] = (),
-) -> tuple[Checkpoint, CheckpointRow]:
+) -> tuple[Checkpoint, CheckpointRow, IndexRows]:
     # The events stay as stored lines; only those a step needs are parsed.
-    events = Transcript(draft.lines, kinds=draft.kinds, session_ids=draft.line_sessions)
+    lines = _lines(repo, draft)
+    events = Transcript(lines, kinds=draft.kinds, session_ids=draft.line_sessions)
     counts = Counter(draft.line_sessions)
     sessions = tuple(
         attrs.evolve(info, event_count=counts.get(info.session_id, 0))
         for info in repo.store.sessions(session_ids=draft.session_ids)
     )
-    # Parsed and let go, not kept by the transcript (see summary.StructuredSummarizer).
-    changes = [
-        event_from_line(line)
-        for line, kind in zip(draft.lines, draft.kinds, strict=True)
+    # Only their payloads, parsed and let go (see summary.StructuredSummarizer).
+    changes = (
+        json.loads(lines[index]).get("payload")
+        for index, kind in enumerate(draft.kinds)
         if kind == EventKind.FILE_CHANGE
-    ]
+    )
     files, symbols, skipped = _files_and_symbols(repo, sha, changes, diff_base)
     models = model_identities([*draft.models, *((s.agent, s.model) for s in sessions)])
     summary = summarizer.summarize(
@@ -188,7 +252,9 @@ def _build(
     if summary.text:  # a plugged-in summariser may have read more than the events
         summary = attrs.evolve(summary, text=repo.redactor.redact(summary.text))
     branch = repo.git.branch()
-    parent_id, parent_hash = _parent(repo, sha)
+    parent_id, parent_hash = _parent(
+        repo, sha, shared=not draft_is_private(repo, draft.session_ids)
+    )
     checkpoint = Checkpoint(
         checkpoint_id=new_id(),
         commit_sha=sha,
@@ -205,8 +271,9 @@ def _build(
         parent_checkpoint_id=parent_id,
         parent_hash=parent_hash,
     )
-    header = canonical_dumps(checkpoint_header(checkpoint))  # serialised once: hash and row
-    digest = content_hash(header, draft.lines)
+    header_data = checkpoint_header(checkpoint)
+    header = canonical_dumps(header_data)  # serialised once: hash and row
+    digest = content_hash(header, lines)
     checkpoint = attrs.evolve(checkpoint, content_hash=digest)
     row = CheckpointRow(
         checkpoint_id=checkpoint.checkpoint_id,
@@ -221,23 +288,25 @@ def _build(
         header=header,
         author=repo.git.author(sha),
     )
-    return checkpoint, row
-
-
-def _index(row: CheckpointRow, also_links: Sequence[str] = ()) -> IndexRows:
-    """The checkpoint's rows of the index by path, built before the write transaction."""
-    return index_rows(
-        json.loads(row.header),
+    # The checkpoint's rows of the index by path, built before the write transaction,
+    # from the header as serialised (not parsed back: a big one is tens of megabytes).
+    index = index_rows(
+        header_data,
         checkpoint_id=row.checkpoint_id,
         commit_sha=row.commit_sha,
         created_at=row.created_at,
         content_hash=row.content_hash,
         commits=also_links,
     )
+    return checkpoint, row, index
 
 
-def _parent(repo: Repository, sha: str) -> tuple[str | None, str | None]:
-    """The nearest first-parent ancestor's checkpoint: ``(id, content_hash)``."""
+def _parent(repo: Checkpoints, sha: str, *, shared: bool = True) -> tuple[str | None, str | None]:
+    """The nearest first-parent ancestor's checkpoint: ``(id, content_hash)``.
+
+    A ``shared`` checkpoint skips private ancestors: a teammate never has them, so
+    naming one would leave a link that cannot be followed and tell that it existed.
+    """
     store = repo.store
     if store.count_checkpoints() == 0:
         return None, None
@@ -245,15 +314,27 @@ def _parent(repo: Repository, sha: str) -> tuple[str | None, str | None]:
     for limit in (16, 1024, 1 << 30):
         chain = repo.git.first_parent_chain(sha, limit)
         found = store.checkpoints_for_commits(chain)
+        hidden = private_ids(repo, [cid for cid, _hash in found.values()]) if shared else set()
         for ancestor in chain:
-            if ancestor in found:
+            if ancestor not in found:
+                continue
+            if found[ancestor][0] not in hidden:
                 return found[ancestor]
+            # The newest is private; an older one of the same commit may be shared.
+            for cid, chash in store.execute(
+                "SELECT c.checkpoint_id, c.content_hash FROM commit_links l "
+                "JOIN checkpoints c USING (checkpoint_id) WHERE l.commit_sha = ? "
+                "ORDER BY c.created_at DESC, c.checkpoint_id DESC",
+                (ancestor,),
+            ):
+                if not private_ids(repo, [str(cid)]):
+                    return str(cid), str(chash)
         if len(chain) < limit:
             break
     return None, None
 
 
-def _relative(repo: Repository, path: str) -> str:
+def _relative(repo: Checkpoints, path: str) -> str:
     p = Path(path)
     if p.is_absolute():
         try:
@@ -263,28 +344,31 @@ def _relative(repo: Repository, path: str) -> str:
     return p.as_posix()
 
 
-def _agent_files(repo: Repository, events: Sequence[Event]) -> dict[str, FileTouched]:
-    found: dict[str, FileTouched] = {}
+def _agent_files(repo: Checkpoints, payloads: Iterable[Any]) -> dict[str, FileTouched]:
+    """The files the agents said they changed: each path's last file_change payload."""
+    last: dict[str, tuple[str, Any]] = {}
     relative: dict[str, str] = {}  # agents touch the same few files again and again
-    for event in events:
-        if event.kind != EventKind.FILE_CHANGE:
+    for payload in payloads:
+        if not isinstance(payload, dict):
             continue
-        path, change = event.payload.get("path"), event.payload.get("change", "modified")
+        path, change = payload.get("path"), payload.get("change", "modified")
         if not isinstance(path, str) or not isinstance(change, str):
             continue
-        old = event.payload.get("old_path")
         rel = relative.get(path) or relative.setdefault(path, _relative(repo, path))
-        found[rel] = FileTouched(
+        last[rel] = (change, payload.get("old_path"))
+    return {
+        rel: FileTouched(
             path=rel,
             change=change,
             old_path=_relative(repo, old) if isinstance(old, str) else None,
             in_commit=False,
             by_agent=True,
         )
-    return found
+        for rel, (change, old) in last.items()
+    }
 
 
-def _commit_diff(repo: Repository, sha: str, base: str | None) -> str:
+def _commit_diff(repo: Checkpoints, sha: str, base: str | None) -> str:
     """``git diff -U0`` of ``sha`` (see ``Git.commit_diff``), bounded per file.
 
     A file over ``symbols.MAX_FILE_BYTES`` is shown as binary: its lines are never sent.
@@ -299,7 +383,7 @@ def _commit_diff(repo: Repository, sha: str, base: str | None) -> str:
     )  # fmt: skip
 
 
-def _blob_sizes(repo: Repository, specs: list[str]) -> dict[str, int]:
+def _blob_sizes(repo: Checkpoints, specs: list[str]) -> dict[str, int]:
     """The size in bytes of each ``rev:path`` blob, without reading it (0 for none)."""
     if not specs:
         return {}
@@ -309,13 +393,13 @@ def _blob_sizes(repo: Repository, specs: list[str]) -> dict[str, int]:
 
 
 def _files_and_symbols(
-    repo: Repository, sha: str, events: Sequence[Event], diff_base: str | None = None
+    repo: Checkpoints, sha: str, changes: Iterable[Any], diff_base: str | None = None
 ) -> tuple[tuple[FileTouched, ...], tuple[Symbol, ...], tuple[str, ...]]:
     """What changed from ``diff_base`` (default: the first parent) to ``sha``.
 
     Files, symbols, and notes of what the symbol extractors' size bounds left out.
     """
-    by_agent = _agent_files(repo, events)
+    by_agent = _agent_files(repo, changes)
     try:
         diffs = [
             d

@@ -28,7 +28,7 @@ from bitloops.errors import StoreError
 from bitloops.git._git import is_sha
 
 if TYPE_CHECKING:
-    from bitloops.repository import Repository
+    from bitloops.checkpoint._workspace import Checkpoints
 
 __all__ = ["RebuildReport", "adopt_committed", "database_lost", "rebuild"]
 
@@ -49,13 +49,13 @@ class RebuildReport:
     moved_aside: str | None = None
 
 
-def _marker(repo: Repository) -> Path:
-    from bitloops.repository import DB_MARKER_RELATIVE_PATH
+def _marker(repo: Checkpoints) -> Path:
+    from bitloops._workspace import DB_MARKER_RELATIVE_PATH
 
     return repo.paths.common_dir / DB_MARKER_RELATIVE_PATH
 
 
-def database_lost(repo: Repository) -> str | None:
+def database_lost(repo: Checkpoints) -> str | None:
     """Why this clone's database counts as lost, or None when it does not.
 
     Lost: the marker says a database was created, and the file is now missing, empty
@@ -69,17 +69,10 @@ def database_lost(repo: Repository) -> str | None:
     if is_empty_database(path):
         state = "missing" if not path.exists() else "empty (0 bytes)"
     else:
-        import apsw
+        from bitloops.store._integrity import table_count
 
-        try:
-            conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-            try:
-                tables = conn.execute("SELECT count(*) FROM sqlite_schema").get
-            finally:
-                conn.close()
-        except apsw.Error:
-            return None  # damaged, not empty: the database check says so
-        if tables:
+        # None: damaged, not empty, which the database check says.
+        if table_count(path) != 0:
             return None
         state = "an empty SQLite file"
     return (
@@ -88,7 +81,7 @@ def database_lost(repo: Repository) -> str | None:
     )
 
 
-def rebuild(repo: Repository) -> RebuildReport:
+def rebuild(repo: Checkpoints) -> RebuildReport:
     """Start a new database and put back every checkpoint a folder still holds.
 
     The empty file (with its ``-wal`` and ``-shm``) is moved aside, not deleted; the old
@@ -137,7 +130,7 @@ def rebuild(repo: Repository) -> RebuildReport:
     return RebuildReport(restored=restored, skipped=tuple(skipped), moved_aside=moved)
 
 
-def _restore_link_files(repo: Repository, restored: set[str]) -> None:
+def _restore_link_files(repo: Checkpoints, restored: set[str]) -> None:
     """The links rewrites left as committed link files (amend, rebase, cherry-pick)."""
     from bitloops.checkpoint._links import committed_links
     from bitloops.errors import BitloopsError
@@ -146,17 +139,14 @@ def _restore_link_files(repo: Repository, restored: set[str]) -> None:
         pairs = committed_links(repo.toplevel)
     except (OSError, BitloopsError):
         return
-    now = format_ts(datetime.now(UTC))
-    with repo.store.transaction() as conn:
+    store = repo.store
+    with store.transaction():
         for commit, cid in pairs:
             if cid in restored:
-                conn.execute(
-                    "INSERT OR IGNORE INTO commit_links VALUES (?, ?, ?, 'rebuilt')",
-                    (commit, cid, now),
-                )
+                store.add_link(commit, cid, "rebuilt")
 
 
-def _copies(repo: Repository) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
+def _copies(repo: Checkpoints) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
     """Every checkpoint folder in reach: ``(where, session.json, transcript lines)``."""
     root = repo.toplevel / CHECKPOINTS_DIR
     for folder in _folders(root):
@@ -170,7 +160,7 @@ def _copies(repo: Repository) -> Iterator[tuple[str, dict[str, Any], list[str]]]
     yield from _committed_copies(repo, _branch_refs(repo))
 
 
-def _branch_refs(repo: Repository) -> list[str]:
+def _branch_refs(repo: Checkpoints) -> list[str]:
     """The local branches and the checkpoint ref: where committed folders are."""
     from bitloops.git._ref import CHECKPOINT_REF
 
@@ -179,7 +169,7 @@ def _branch_refs(repo: Repository) -> list[str]:
 
 
 def _committed_copies(
-    repo: Repository, refs: list[str], wanted: Callable[[str], bool] | None = None
+    repo: Checkpoints, refs: list[str], wanted: Callable[[str], bool] | None = None
 ) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
     """The folders committed in ``refs`` (branches' trees, and the checkpoint ref: ref
     mode, or a teammate's fetched), read without a checkout; ``wanted``, given a folder's
@@ -219,7 +209,7 @@ def _committed_copies(
 _ADOPTED_KEY = "adopted_tips"
 
 
-def adopt_committed(repo: Repository) -> int:
+def adopt_committed(repo: Checkpoints) -> int:
     """Put into this database the checkpoints that committed folders hold and it lacks:
     a teammate's, arrived with a branch (its folders) or by ``bitloops fetch`` (the ref).
 
@@ -241,11 +231,11 @@ def adopt_committed(repo: Repository) -> int:
     refs = [line.split(" ", 1)[1] for line in listed.splitlines() if " " in line]
     signature = hashlib.sha256(listed.encode()).hexdigest()
     store = repo.store
-    seen = store.execute("SELECT value FROM meta WHERE key = ?", (_ADOPTED_KEY,))
-    if seen and seen[0][0] == signature:
+    if store.meta_value(_ADOPTED_KEY) == signature:
         return 0
-    known = {str(r[0]) for r in store.execute("SELECT DISTINCT commit_sha FROM checkpoints")}
-    ids = {str(r[0]) for r in store.execute("SELECT checkpoint_id FROM checkpoints")}
+    commits = store.checkpoint_commits()
+    known = set(commits.values())
+    ids = set(commits)
 
     def unknown(folder: str) -> bool:  # <sha>/ or <sha>/<checkpoint id>/
         parts = folder.split("/")
@@ -267,12 +257,7 @@ def adopt_committed(repo: Repository) -> int:
     if added:
         _restore_link_files(repo, ids)
         store.catch_up_index()
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (_ADOPTED_KEY, signature),
-        )
+    store.set_meta_value(_ADOPTED_KEY, signature)
     return added
 
 
@@ -301,10 +286,10 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
-def _restore(repo: Repository, meta: dict[str, Any], lines: list[str]) -> None:
+def _restore(repo: Checkpoints, meta: dict[str, Any], lines: list[str]) -> None:
     """Insert one checkpoint read from a folder; ValueError when its files do not verify."""
-    from bitloops.context.index import index_rows, insert_rows
-    from bitloops.store.sqlite import CHECKPOINT_COLUMNS, CheckpointRow
+    from bitloops.store._index import index_rows
+    from bitloops.store._rows import CheckpointRow, EndedSession
 
     header = {k: v for k, v in meta.items() if k not in _EXTRA_KEYS}
     # A folder is data anyone could have committed: a commit that is not a SHA (an
@@ -333,51 +318,43 @@ def _restore(repo: Repository, meta: dict[str, Any], lines: list[str]) -> None:
         author=repo.git.author(sha) if repo.git.try_run("cat-file", "-e", sha) else None,
     )
     others = [str(c) for c in meta.get("commits") or () if c != sha]
-    with repo.store.transaction() as conn:
-        if conn.execute("SELECT 1 FROM checkpoints WHERE checkpoint_id = ?", (cid,)).get:
-            return
-        conn.execute(
-            f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            attrs.astuple(row),
+    now = format_ts(datetime.now(UTC))
+    sessions = [
+        # Ended, with its counter where the checkpoint left it: an agent that goes on
+        # recording into it continues the seq instead of starting again at 1.
+        EndedSession(
+            session_id=session["session_id"],
+            agent=session["agent"],
+            model=session.get("model"),
+            worktree=repo.worktree,
+            branch=session.get("branch"),
+            base_commit=session.get("base_commit"),
+            started_at=session["started_at"],
+            ended_at=session.get("ended_at") or now,
+            last_event_at=session.get("last_event_at"),
+            last_seq=max(
+                (e["seq"] for e in events if e["session_id"] == session["session_id"]),
+                default=0,
+            ),
         )
-        for event, line in zip(events, lines, strict=True):
-            conn.execute(
-                "INSERT INTO checkpoint_events (checkpoint_id, session_id, seq, ts, kind, line) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (cid, event["session_id"], event["seq"], event["ts"], event["kind"], line),
-            )
+        for session in header.get("sessions") or ()
+    ]
+    repo.store.restore_checkpoint(
+        row=row,
+        events=[
+            (e["session_id"], e["seq"], e["ts"], e["kind"], line)
+            for e, line in zip(events, lines, strict=True)
+        ],
         # The original reasons of further links are not in the folder: a session's
         # range under the session strategy, else a rewrite.
-        conn.execute(
-            "INSERT OR IGNORE INTO commit_links VALUES (?, ?, ?, 'created')", (sha, cid, created)
-        )
-        for other in others:
-            conn.execute(
-                "INSERT OR IGNORE INTO commit_links VALUES (?, ?, ?, ?)",
-                (other, cid, created, "session" if strategy == "session" else "rebuilt"),
-            )
-        for session in header.get("sessions") or ():
-            seqs = [e["seq"] for e in events if e["session_id"] == session["session_id"]]
-            # Ended, with its counter where the checkpoint left it: an agent that goes on
-            # recording into it continues the seq instead of starting again at 1.
-            conn.execute(
-                "INSERT INTO sessions (session_id, agent, model, worktree, branch, base_commit, "
-                "status, started_at, ended_at, last_event_at, last_seq) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'ended', ?, ?, ?, ?) "
-                "ON CONFLICT (session_id) DO UPDATE "
-                "SET last_seq = max(last_seq, excluded.last_seq)",
-                (
-                    session["session_id"], session["agent"], session.get("model"), repo.worktree,
-                    session.get("branch"), session.get("base_commit"), session["started_at"],
-                    session.get("ended_at") or format_ts(datetime.now(UTC)),
-                    session.get("last_event_at"), max(seqs, default=0),
-                ),
-            )  # fmt: skip
-        insert_rows(
-            conn,
-            index_rows(
-                header, checkpoint_id=cid, commit_sha=sha, created_at=created,
-                content_hash=stored, commits=others,
-            ),
-        )  # fmt: skip
+        links=[(other, "session" if strategy == "session" else "rebuilt") for other in others],
+        sessions=sessions,
+        index=index_rows(
+            header,
+            checkpoint_id=cid,
+            commit_sha=sha,
+            created_at=created,
+            content_hash=stored,
+            commits=others,
+        ),
+    )

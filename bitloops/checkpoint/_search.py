@@ -15,18 +15,13 @@ from typing import TYPE_CHECKING
 import attrs
 
 from bitloops._codec import event_from_line, parse_ts
-from bitloops.errors import BitloopsError
+from bitloops.errors import InvalidSearch
 from bitloops.model import Event
 
 if TYPE_CHECKING:
-    from bitloops.store.postgres import PostgresStore
-    from bitloops.store.sqlite import SQLiteStore
+    from bitloops.store._protocols import CommittedStore
 
 __all__ = ["InvalidSearch", "SearchHit", "fallback_query", "search"]
-
-
-class InvalidSearch(BitloopsError, ValueError):
-    """A search query that SQLite FTS5 cannot parse, even with its words quoted."""
 
 
 @attrs.frozen(kw_only=True)
@@ -61,7 +56,7 @@ def fallback_query(query: str) -> str:
     return " ".join(terms)
 
 
-def search(store: SQLiteStore | PostgresStore, query: str, *, limit: int = 50) -> list[SearchHit]:
+def search(store: CommittedStore, query: str, *, limit: int = 50) -> list[SearchHit]:
     """Committed events matching ``query``: newest checkpoint first, then by relevance.
 
     ``query`` is FTS5 query syntax (``retry AND backoff``, ``"exact phrase"``,

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from bitloops._codec import event_from_line
 from bitloops.capture._plans import PLAN_TOOLS, PlanFolder
 from bitloops.checkpoint._transcript import Transcript
 from bitloops.model import (
@@ -128,11 +127,12 @@ def _events_of_interest(events: Sequence[Event]) -> tuple[Iterable[Event], Itera
         lines, kinds = events.lines, events.kinds
 
         def wanted() -> Iterable[Event]:
-            # Parsed here and let go, not kept by the transcript: a promotion of a big
-            # draft would otherwise hold every event it ever read until it returns.
+            # Through the transcript: it keeps what it parsed when it holds its lines (the
+            # extractor reads the same prompts again), and lets each go when it reads
+            # them a window at a time (a big draft, whose events would not fit).
             for index, kind in enumerate(kinds):
                 if kind in _QUOTED or (kind == EventKind.TOOL_USE and _plan_call(lines[index])):
-                    yield event_from_line(lines[index])
+                    yield events[index]
 
         return wanted(), kinds
     return (e for e in events if e.kind in _QUOTED or e.kind == EventKind.TOOL_USE), (

@@ -6,6 +6,7 @@ what the outbox holds, oldest first, each checkpoint in one PostgreSQL transacti
 keyed by its id, and removes the row afterwards. A crash between the two steps, a
 retry after a timeout or two processes syncing at once send a checkpoint again, and
 the shared store keeps the first copy: nothing is lost, nothing is stored twice.
+A private checkpoint (see :mod:`bitloops.checkpoint._private`) is never sent.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from bitloops.checkpoint._private import private_ids
 from bitloops.errors import BitloopsError, SharedStoreUnavailable
+from bitloops.store._private import unqueue
 
 if TYPE_CHECKING:
-    from bitloops.repository import Repository
+    from bitloops.checkpoint._workspace import Checkpoints
 
 __all__ = ["SyncReport", "sync"]
 
@@ -46,7 +49,7 @@ class SyncReport:
         return self.error is None and self.waiting == 0
 
 
-def sync(repo: Repository, *, queue_all: bool = False) -> SyncReport:
+def sync(repo: Checkpoints, *, queue_all: bool = False) -> SyncReport:
     """Send every checkpoint waiting in ``repo``'s outbox to its shared store.
 
     ``queue_all`` first queues every local checkpoint (for a clone that made
@@ -65,9 +68,19 @@ def sync(repo: Repository, *, queue_all: bool = False) -> SyncReport:
     if queue_all:
         store.queue_all()
     queued = store.outbox()
+    # A private checkpoint never leaves this clone, however it came to be queued.
+    kept = private_ids(repo, [q[0] for q in queued])
+    if kept:
+        unqueue(store, sorted(kept))
+        queued = [q for q in queued if q[0] not in kept]
     sent = already = 0
     error: str | None = None
     for done, (checkpoint_id, queued_at, _attempts, _last) in enumerate(queued):
+        if private_ids(repo, [checkpoint_id]):
+            # Made private (`keep_local`) while this sync ran: checked again right before
+            # sending, as keep_local asks the store afterwards.
+            unqueue(store, [checkpoint_id])
+            continue
         try:
             row, events, links = store.checkpoint_rows(checkpoint_id)
             purges = store.purge_rows(checkpoint_id)

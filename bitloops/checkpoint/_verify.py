@@ -9,7 +9,6 @@ folder in the work tree, and the database's own hashes.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -41,11 +40,13 @@ from bitloops.checkpoint._files import (
 from bitloops.errors import BitloopsError, CheckpointFilesError, PurgeError, StoreError
 from bitloops.git._git import is_sha
 from bitloops.model import Checkpoint
+from bitloops.store._rows import LinkRecord, PurgeStep
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
 
-    from bitloops.repository import Repository
+    from bitloops.checkpoint._workspace import Checkpoints
+    from bitloops.store._integrity import BreakGlass
     from bitloops.store.postgres import PostgresStore
     from bitloops.store.sqlite import SQLiteStore
 
@@ -116,26 +117,6 @@ def _purge_chain(rows: Sequence[tuple[str, str]], start: str) -> list[str]:
     return chain
 
 
-@attrs.frozen(kw_only=True)
-class _Purge:
-    """What verify needs of one ``purges`` row."""
-
-    old_hash: str
-    new_hash: str
-    secret_sha256: str
-    replacement: str
-    occurrences: int
-    purged_at: str
-
-
-@attrs.frozen(kw_only=True)
-class _Link:
-    commit_sha: str
-    checkpoint_id: str
-    linked_at: str
-    reason: str
-
-
 class _Events(NamedTuple):
     """A checkpoint's stored events: how many, and their lines joined as hashed."""
 
@@ -176,46 +157,12 @@ class _Copy:
 # -- the database as a whole ------------------------------------------------------------
 
 
-def _normal_sql(sql: str | None) -> str:
-    return " ".join((sql or "").split())
-
-
-@functools.cache
-def _expected_schema() -> dict[str, tuple[str, str, str]]:
-    """``name -> (type, table, SQL)`` of every trigger and of ``break_glass``, as built now.
-
-    Built by running the migrations on an in-memory database, so it is exactly what a
-    database this version created or upgraded holds, whatever step added an object.
-    """
-    import apsw
-
-    from bitloops.store.migrations import upgrade
-
-    conn = apsw.Connection(":memory:")
-    try:
-        with conn:
-            upgrade(conn, 0)
-        return {
-            str(name): (str(kind), str(table), _normal_sql(sql))
-            for kind, name, table, sql in conn.execute(
-                "SELECT type, name, tbl_name, sql FROM sqlite_schema "
-                "WHERE type = 'trigger' OR name = 'break_glass'"
-            )
-        }
-    finally:
-        conn.close()
-
-
 def _schema_problems(store: SQLiteStore) -> list[Problem]:
     """Triggers missing, replaced (same name, other body) or added on committed tables."""
-    expected = _expected_schema()
-    actual = {
-        str(name): (str(kind), str(table), _normal_sql(sql))
-        for kind, name, table, sql in store.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_schema "
-            "WHERE type = 'trigger' OR name = 'break_glass'"
-        )
-    }
+    from bitloops.store._integrity import expected_schema_objects
+
+    expected = expected_schema_objects()
+    actual = store.schema_objects()
     found: list[Problem] = []
     missing = sorted(n for n in expected if n not in actual)
     if missing:
@@ -248,7 +195,7 @@ def _schema_problems(store: SQLiteStore) -> list[Problem]:
 def _integrity(store: SQLiteStore) -> list[Problem]:
     """SQLite's own check of every page (``quick_check``): damage anywhere is an error."""
     try:
-        results = [str(r[0]) for r in store.execute("PRAGMA quick_check(5)")]
+        results = store.quick_check(5)
     except StoreError as exc:
         results = [str(exc)]
     if results == ["ok"]:
@@ -266,7 +213,7 @@ def _integrity(store: SQLiteStore) -> list[Problem]:
 # -- git as a witness ---------------------------------------------------------------------
 
 
-def _git_bytes(repo: Repository, args: Sequence[str], stdin: bytes) -> bytes:
+def _git_bytes(repo: Checkpoints, args: Sequence[str], stdin: bytes) -> bytes:
     try:
         proc = subprocess.run(
             ("git", *args), cwd=repo.toplevel, input=stdin, capture_output=True, timeout=600,
@@ -277,7 +224,7 @@ def _git_bytes(repo: Repository, args: Sequence[str], stdin: bytes) -> bytes:
     return proc.stdout if proc.returncode == 0 else b""
 
 
-def _commit_presence(repo: Repository, shas: Iterable[str]) -> set[str]:
+def _commit_presence(repo: Checkpoints, shas: Iterable[str]) -> set[str]:
     """The SHAs this clone has a commit object for (one ``cat-file --batch-check``)."""
     wanted = sorted(set(shas))
     out = _git_bytes(
@@ -292,7 +239,7 @@ def _commit_presence(repo: Repository, shas: Iterable[str]) -> set[str]:
     }
 
 
-def _git_state(repo: Repository) -> tuple[set[str], set[str]]:
+def _git_state(repo: Checkpoints) -> tuple[set[str], set[str]]:
     """Commits whose folder the work tree changed since ``HEAD``, and those ``HEAD`` holds."""
     if repo.settings.checkpoint_files == "ref" or repo.git.head() is None:
         return set(), set()
@@ -301,7 +248,7 @@ def _git_state(repo: Repository) -> tuple[set[str], set[str]]:
     return changed, set(out.split())
 
 
-def _rewrites_in_history(repo: Repository) -> dict[str, list[tuple[str, str]]]:
+def _rewrites_in_history(repo: Checkpoints) -> dict[str, list[tuple[str, str]]]:
     """Checkpoint files git's history holds in more than one version.
 
     Maps each ``session.json`` or ``transcript.jsonl`` (relative to the checkpoints
@@ -340,10 +287,10 @@ def _rewrites_in_history(repo: Repository) -> dict[str, list[tuple[str, str]]]:
 
 
 def _history_problems(
-    repo: Repository,
+    repo: Checkpoints,
     rewrites: dict[str, list[tuple[str, str]]],
     rows: Sequence[tuple[Any, ...]],
-    purges: dict[str, list[_Purge]],
+    purges: dict[str, list[PurgeStep]],
 ) -> list[Problem]:
     """A checkpoint whose committed folder git shows changed later, with no purge to say why."""
     if not rewrites:
@@ -395,7 +342,7 @@ def _header_of(text: str | None) -> dict[str, Any] | None:
     return {k: v for k, v in meta.items() if k not in _EXTRA_KEYS}
 
 
-def _commit_objects(repo: Repository, shas: Iterable[str]) -> dict[str, bytes | None]:
+def _commit_objects(repo: Checkpoints, shas: Iterable[str]) -> dict[str, bytes | None]:
     """The raw commit object of each SHA, or None for one this clone does not have."""
     wanted = sorted(set(shas))
     if not wanted:
@@ -441,7 +388,7 @@ def _session_start(header_text: str) -> float | None:
     return min(starts, default=None)
 
 
-def _is_ancestor(repo: Repository, older: str, newer: str) -> bool:
+def _is_ancestor(repo: Checkpoints, older: str, newer: str) -> bool:
     return (
         repo.git.try_run("merge-base", "--is-ancestor", older, newer) is not None and older != newer
     )
@@ -499,7 +446,7 @@ def _json_text(text: str) -> str:
     return encode_basestring(text)[1:-1]  # how a string looks inside JSON text
 
 
-def _explains(old: str, new: str, purge: _Purge) -> bool:
+def _explains(old: str, new: str, purge: PurgeStep) -> bool:
     """True when ``new`` is ``old`` with one secret (of the purge's SHA-256) replaced."""
     needle = _json_text(purge.replacement)
     parts = new.split(needle)
@@ -521,7 +468,7 @@ def _explains(old: str, new: str, purge: _Purge) -> bool:
 
 
 def _purge_evidence(
-    before: _Copy, header_text: str, lines: Sequence[str], steps: Sequence[_Purge]
+    before: _Copy, header_text: str, lines: Sequence[str], steps: Sequence[PurgeStep]
 ) -> str | None:
     """Why an older copy and the database's content disagree with the purges between them.
 
@@ -546,7 +493,7 @@ def _purge_evidence(
     return None
 
 
-def _purge_counts(header_text: str, lines: Sequence[str], steps: Sequence[_Purge]) -> str | None:
+def _purge_counts(header_text: str, lines: Sequence[str], steps: Sequence[PurgeStep]) -> str | None:
     """A purge claims more replacements than the content holds: its record was made up."""
     claimed: dict[str, int] = {}
     for step in steps:
@@ -567,7 +514,7 @@ def _purge_counts(header_text: str, lines: Sequence[str], steps: Sequence[_Purge
 # -- verify ---------------------------------------------------------------------------
 
 
-def verify(repo: Repository, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+def verify(repo: Checkpoints, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Cross-check the database, the hash chain, the commit links and the folders.
 
     ``progress``, if given, is called with (checkpoints done, total) as it goes.
@@ -590,7 +537,7 @@ def verify(repo: Repository, progress: Callable[[int, int], None] | None = None)
 
 
 def _verify_store(
-    repo: Repository,
+    repo: Checkpoints,
     store: SQLiteStore,
     problems: list[Problem],
     progress: Callable[[int, int], None] | None,
@@ -599,47 +546,24 @@ def _verify_store(
     history: Future[dict[str, list[tuple[str, str]]]],
 ) -> int:
     problems.extend(_schema_problems(store))
-    if store.execute("SELECT 1 FROM break_glass LIMIT 1"):
+    if store.break_glass_open():
         problems.append(
             Problem(
                 kind="break_glass_open", message="the break_glass table holds a row outside a purge"
             )
         )
-    with store.reading() as conn:
-        rows = [
-            tuple(r)
-            for r in conn.execute(
-                "SELECT checkpoint_id, commit_sha, content_hash, parent_checkpoint_id, "
-                "parent_hash, event_count, header, created_at, strategy, branch FROM checkpoints "
-                "ORDER BY checkpoint_id"
-            )
-        ]
-        purges: dict[str, list[_Purge]] = {}
-        for cid, *values in conn.execute(
-            "SELECT checkpoint_id, old_hash, new_hash, secret_sha256, replacement, "
-            "occurrences, purged_at FROM purges ORDER BY purged_at, rowid"
-        ):
-            names = ("old_hash", "new_hash", "secret_sha256", "replacement", "occurrences")
-            purges.setdefault(str(cid), []).append(
-                _Purge(**dict(zip(names, values[:5], strict=True)), purged_at=str(values[5]))
-            )
-        links = [
-            _Link(commit_sha=str(a), checkpoint_id=str(b), linked_at=str(c), reason=str(d))
-            for a, b, c, d in conn.execute(
-                "SELECT commit_sha, checkpoint_id, linked_at, reason FROM commit_links"
-            )
-        ]
+    with store.verification() as snapshot:
+        rows: list[tuple[Any, ...]] = list(snapshot.checkpoints)
+        purges: dict[str, list[PurgeStep]] = {}
+        for step in snapshot.purges:
+            purges.setdefault(step.checkpoint_id, []).append(step)
+        links = snapshot.links
         present = pool.submit(
             _commit_presence, repo, [*(str(r[1]) for r in rows), *(k.commit_sha for k in links)]
         )
-        # One pass over every event (the index gives checkpoint order), not a query per
-        # checkpoint; SQLite joins each checkpoint's lines as they are hashed (each
-        # followed by a newline), so Python handles one string per checkpoint, not a
-        # row per event. The rows above are in the same order.
-        events = conn.execute(
-            "SELECT checkpoint_id, count(*), group_concat(line || char(10), '' ORDER BY id) "
-            "FROM checkpoint_events GROUP BY checkpoint_id ORDER BY checkpoint_id"
-        )
+        # One pass over every event, one string per checkpoint (its lines as hashed),
+        # in the order of the rows above.
+        events = snapshot.events
         pending: tuple[Any, ...] | None = next(events, None)
         hashes = {r[0]: r[2] for r in rows}
         linked: dict[str, set[str]] = {}
@@ -682,7 +606,7 @@ class _Files:
 
     def __init__(
         self,
-        repo: Repository,
+        repo: Checkpoints,
         stack: contextlib.ExitStack,
         git_state: Future[tuple[set[str], set[str]]],
     ) -> None:
@@ -712,7 +636,7 @@ class _Files:
             self.to_witness.append((row, lines))
 
     def witnessed(
-        self, rows: Sequence[tuple[Any, ...]], purges: dict[str, list[_Purge]]
+        self, rows: Sequence[tuple[Any, ...]], purges: dict[str, list[PurgeStep]]
     ) -> list[Problem]:
         """Compare each checkpoint queued by :meth:`witness` with git's copy in HEAD."""
         if not self.to_witness:
@@ -767,12 +691,12 @@ class _Files:
 
 
 def _verify_one(
-    repo: Repository,
+    repo: Checkpoints,
     files: _Files,
     row: tuple[Any, ...],
     lines: _Events,
     hashes: dict[str, str],
-    steps: list[_Purge],
+    steps: list[PurgeStep],
     linked: dict[str, set[str]],
 ) -> list[Problem]:
     cid, sha, stored_hash, parent_id, parent_hash, count, header_text = row[:7]
@@ -824,7 +748,15 @@ def _verify_one(
     identity = (header.get("checkpoint_id"), header.get("commit_sha"), header.get("parent_hash"))
     if identity != (cid, sha, parent_hash) or count != lines.total:
         report("row_mismatch", "the checkpoint's columns disagree with its hashed content")
-    if parent_id is not None and hashes.get(parent_id) != parent_hash:
+    if parent_id is not None and parent_id not in hashes:
+        # Not made or adopted here (a teammate's, or one its author kept local): nothing
+        # to compare; its hash is still sealed in this checkpoint's header.
+        report(
+            "parent_absent",
+            f"parent checkpoint {parent_id} is not in this clone, so the chain is not checked",
+            "info",
+        )
+    elif parent_id is not None and hashes[parent_id] != parent_hash:
         report("chain_broken", f"parent checkpoint {parent_id} does not have the recorded hash")
     if cid not in linked.get(sha, ()):
         report("link_missing", "the link to the commit it was created for is missing")
@@ -834,7 +766,7 @@ def _verify_one(
     modified = sha in files.changed
     if first is None:
         files.witness(row, lines)
-        if repo.settings.checkpoint_files != "none":
+        if repo.settings.checkpoint_files != "none" and not _kept_local(repo, cid):
             if sha in files.committed:
                 message = (
                     f"{folder} is not in the work tree, though git has it; restore it with "
@@ -907,6 +839,13 @@ def _verify_one(
     return found
 
 
+def _kept_local(repo: Checkpoints, cid: str) -> bool:
+    """A private checkpoint has no folder by design (see bitloops/checkpoint/_private.py)."""
+    from bitloops.checkpoint._private import private_ids
+
+    return bool(private_ids(repo, [cid]))
+
+
 def _strategy(header_text: str) -> str | None:
     try:
         value = json.loads(header_text).get("strategy")
@@ -916,9 +855,9 @@ def _strategy(header_text: str) -> str | None:
 
 
 def _link_problems(
-    repo: Repository,
+    repo: Checkpoints,
     rows: Sequence[_Owned],
-    links: Sequence[_Link],
+    links: Sequence[LinkRecord],
     present: set[str] | None = None,
     *,
     gone: bool = True,
@@ -963,7 +902,7 @@ def _link_problems(
             row.strategy,
         )
 
-        def report(message: str, link: _Link = link, cid: str = cid) -> None:
+        def report(message: str, link: LinkRecord = link, cid: str = cid) -> None:
             found.append(
                 Problem(
                     kind="link_forged",
@@ -1023,7 +962,7 @@ def _link_problems(
 
 
 def verify_shared(
-    shared: PostgresStore, local: dict[str, str], repo: Repository | None = None
+    shared: PostgresStore, local: dict[str, str], repo: Checkpoints | None = None
 ) -> list[Problem]:
     """Check the team's shared store: triggers, every checkpoint's hash, chain and links.
 
@@ -1042,10 +981,7 @@ def verify_shared(
         altered = shared.trigger_changes()
         rows = shared.headers()
         purges = shared.purge_records()
-        links = [
-            _Link(commit_sha=a, checkpoint_id=b, linked_at=c, reason=d)
-            for a, b, c, d in shared.link_rows()
-        ]
+        links = shared.link_rows()
     except BitloopsError as exc:
         found.append(
             Problem(
@@ -1117,7 +1053,7 @@ def verify_shared(
             found.append(attrs.evolve(problem, store="shared"))
         waiting = {row[0] for row in repo.store.outbox()}
         for cid in sorted(set(local) - set(hashes) - waiting):
-            if repo.store.execute("SELECT 1 FROM purges WHERE checkpoint_id = ?", (cid,)):
+            if repo.store.purge_rows(cid):
                 continue
             report(
                 "shared_missing",
@@ -1166,7 +1102,7 @@ def _unknown_folders(top: Path, own: set[str], linked: dict[str, set[str]]) -> l
     ]
 
 
-def _changed_checkpoint_files(repo: Repository) -> set[str]:
+def _changed_checkpoint_files(repo: Checkpoints) -> set[str]:
     """SHAs whose committed checkpoint folder was modified in the work tree since, or
     whose files git was told not to look at (``--skip-worktree``, ``--assume-unchanged``:
     a way to hide an edit from ``git diff``), so that git's copy is compared."""
@@ -1182,7 +1118,7 @@ def _changed_checkpoint_files(repo: Repository) -> set[str]:
 
 
 def purge(
-    repo: Repository, secret: str, *, reason: str, replacement: str = "[PURGED]"
+    repo: Checkpoints, secret: str, *, reason: str, replacement: str = "[PURGED]"
 ) -> PurgeReport:
     """Replace ``secret`` in every committed checkpoint (and the draft), with an audit trail.
 
@@ -1204,46 +1140,31 @@ def purge(
     swap = _Swap(secret, replacement)
     purge_ids: list[str] = []
     touched: list[str] = []
-    token = new_id()
-    with store.secure_delete(), store.transaction() as conn:
-        ids = [
-            str(r[0])
-            for r in conn.execute(
-                "SELECT checkpoint_id FROM checkpoints "
-                "WHERE instr(header, ?1) OR instr(branch, ?2) "
-                "UNION SELECT DISTINCT checkpoint_id FROM checkpoint_events WHERE instr(line, ?1)",
-                (needle, secret),
-            )
-        ]
-        conn.execute("INSERT INTO break_glass (token) VALUES (?)", (token,))
-        for cid in ids:
-            before = swap.count
-            old_hash, new_hash = _purge_checkpoint(conn, cid, needle, swap)
-            pid = new_id()
-            conn.execute(
-                "INSERT INTO purges (purge_id, checkpoint_id, purged_at, reason, secret_sha256, "
-                "replacement, occurrences, old_hash, new_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (pid, cid, now, reason, fingerprint, replacement, swap.count - before, old_hash,
-                 new_hash),
-            )  # fmt: skip
-            purge_ids.append(pid)
-            touched.append(cid)
-        conn.execute("DELETE FROM break_glass WHERE token = ?", (token,))
+    with store.break_glass() as glass:
+        ids = glass.checkpoints_holding(needle, secret)
+        with glass.unlocked():
+            for cid in ids:
+                before = swap.count
+                old_hash, new_hash = _purge_checkpoint(glass, cid, needle, swap)
+                pid = new_id()
+                glass.add_purge(
+                    purge_id=pid,
+                    checkpoint_id=cid,
+                    purged_at=now,
+                    reason=reason,
+                    secret_sha256=fingerprint,
+                    replacement=replacement,
+                    occurrences=swap.count - before,
+                    old_hash=old_hash,
+                    new_hash=new_hash,
+                )
+                purge_ids.append(pid)
+                touched.append(cid)
         live_count = 0
-        for row_id, line in conn.execute(
-            "SELECT id, line FROM live_events WHERE instr(line, ?)", (needle,)
-        ).fetchall():
-            conn.execute(
-                "UPDATE live_events SET line = ? WHERE id = ?", (swap.event_line(str(line)), row_id)
-            )
+        for row_id, line in glass.live_lines_holding(needle):
+            glass.set_live_line(row_id, swap.event_line(line))
             live_count += 1
-        for column in ("agent", "model", "branch"):
-            conn.execute(
-                f"UPDATE sessions SET {column} = replace({column}, ?1, ?2) "
-                f"WHERE instr({column}, ?1)",
-                (secret, replacement),
-            )
-        store.bump_generation(conn)
+        glass.replace_in_sessions(secret, replacement)
     erased = store.compact()
     for cid in touched:
         _rewrite_folder(repo, repo._load_checkpoint(cid))
@@ -1313,24 +1234,16 @@ class _Swap:
         return canonical_dumps(data)
 
 
-def _purge_checkpoint(conn: Any, cid: str, needle: str, swap: _Swap) -> tuple[str, str]:
+def _purge_checkpoint(glass: BreakGlass, cid: str, needle: str, swap: _Swap) -> tuple[str, str]:
     """Scrub one checkpoint in place; ``(hash before, hash after)``."""
-    header_text, stored_hash, branch = conn.execute(
-        "SELECT header, content_hash, branch FROM checkpoints WHERE checkpoint_id = ?", (cid,)
-    ).fetchall()[0]
-    previous = conn.execute(
-        "SELECT old_hash, new_hash FROM purges WHERE checkpoint_id = ? ORDER BY purged_at, rowid",
-        (cid,),
-    ).fetchall()
-    old_hash = _purge_chain([(str(o), str(n)) for o, n in previous], str(stored_hash))[-1]
+    header_text, stored_hash, branch = glass.checkpoint(cid)
+    old_hash = _purge_chain(glass.purge_hashes(cid), stored_hash)[-1]
     header = swap.header(json.loads(header_text))
     lines: list[str] = []
-    for row_id, line in conn.execute(
-        "SELECT id, line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id", (cid,)
-    ).fetchall():
+    for row_id, line in glass.event_lines(cid):
         if needle in line:
             line = swap.event_line(line)
-            conn.execute("UPDATE checkpoint_events SET line = ? WHERE id = ?", (line, row_id))
+            glass.set_event_line(row_id, line)
         lines.append(line)
     try:  # never commit a checkpoint that no longer reads back
         structure({**header, "commits": [], "content_hash": stored_hash}, Checkpoint)
@@ -1340,28 +1253,27 @@ def _purge_checkpoint(conn: Any, cid: str, needle: str, swap: _Swap) -> tuple[st
         raise PurgeError(
             f"purging would leave checkpoint {cid} unreadable ({exc}); nothing was changed"
         ) from exc
-    conn.execute(
-        "UPDATE checkpoints SET header = ?, branch = ? WHERE checkpoint_id = ?",
-        (canonical_dumps(header), None if branch is None else swap.text(str(branch)), cid),
-    )
+    glass.set_header(cid, canonical_dumps(header), None if branch is None else swap.text(branch))
     return old_hash, content_hash(header, lines)
 
 
-def _rewrite_folder(repo: Repository, checkpoint: Checkpoint) -> None:
+def _rewrite_folder(repo: Checkpoints, checkpoint: Checkpoint) -> None:
     """Rewrite a purged checkpoint's folder where it is: the work tree, or the ref."""
-    lines = [
-        r[0]
-        for r in repo.store.execute(
-            "SELECT line FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id",
-            (checkpoint.checkpoint_id,),
-        )
-    ]
+    from bitloops.checkpoint._private import is_private, read_marks
+
+    if is_private(checkpoint, read_marks(repo)):
+        # Kept in this clone: it has no folder to rewrite, and writing one would share it
+        # (the ref's <sha>/ may be another checkpoint's of the same commit).
+        return
+    data = repo.store.checkpoint_data(checkpoint.checkpoint_id)
+    lines = data[1] if data is not None else []
     sha = checkpoint.commit_sha
     folder = folder_of(repo.toplevel, sha, checkpoint.checkpoint_id)
     if (folder / "session.json").exists():
         write_checkpoint_dir(repo.toplevel, checkpoint, lines)
     if repo.settings.checkpoint_files == "ref":
-        from bitloops.git._ref import list_ref, put_checkpoint
+        from bitloops.checkpoint._in_ref import put_checkpoint
+        from bitloops.git._ref import list_ref
 
         if sha in list_ref(repo.toplevel):
             put_checkpoint(repo.toplevel, checkpoint, lines)

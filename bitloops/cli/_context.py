@@ -1,6 +1,6 @@
 """``bitloops log``, ``blame``, ``review``, and ``explain PATH[:LINE]`` / ``BASE..HEAD``.
 
-Registered with :func:`bitloops.cli._main.command`; only the standard library is imported at
+Registered with :func:`bitloops.cli._registry.command`; only the standard library is imported at
 module level (the CLI must start fast), the rest when a command runs.
 """
 
@@ -12,11 +12,11 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bitloops.cli._main import EXIT_NOT_FOUND, EXIT_OK, Context, _UsageError, command
+from bitloops.cli._registry import EXIT_NOT_FOUND, EXIT_OK, Context, UsageError, command
 
 if TYPE_CHECKING:
+    from bitloops.checkpoint._history import FileHistoryEntry
     from bitloops.context.blame import BlameLine
-    from bitloops.context.history import FileHistoryEntry, PathRecord
     from bitloops.repository import Repository
 
 __all__ = ["entry_json", "explain_other", "history_lines"]
@@ -30,7 +30,7 @@ def _repo_path(repo: Repository, ctx: Context, path: str) -> str:
     full = os.path.normpath(os.path.join(ctx.cwd, path))
     rel = os.path.relpath(full, repo.toplevel)
     if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        raise _UsageError(f"{path} is outside the work tree {repo.toplevel}")
+        raise UsageError(f"{path} is outside the work tree {repo.toplevel}")
     return rel.replace(os.sep, "/")
 
 
@@ -47,49 +47,39 @@ def _path_target(repo: Repository, ctx: Context, text: str) -> tuple[str, int | 
 def _required(value: str | None, name: str, what: str) -> None:
     # Optional for argparse, so that outside a work tree that is what is reported first.
     if not value:
-        raise _UsageError(f"{name} needs {what}; see `bitloops {name} --help`")
+        raise UsageError(f"{name} needs {what}; see `bitloops {name} --help`")
 
 
-def _record_json(rec: PathRecord) -> dict[str, Any]:
-    return {
-        "category": rec.category,
-        "text": rec.text,
-        "detail": rec.detail,
-        "source": rec.source,
-        "record_id": rec.record_id,
-        "confidence": rec.confidence,
-        "explicit": rec.explicit,
-        "symbol": rec.symbol,
-        "retracted": rec.retracted,
-    }
+# In the order of docs/cli.md; the why-records as the converter gives them.
+_ENTRY_KEYS = (
+    "checkpoint_id",
+    "short_id",
+    "commit_sha",
+    "commits",
+    "created_at",
+    "path",
+    "change",
+    "old_path",
+    "symbols",
+    "branch",
+    "agents",
+    "models",
+    "prompts",
+    "decisions",
+    "alternatives",
+    "constraints",
+    "plan_items",
+    "origin",
+    "location",
+    "line",
+)
 
 
 def entry_json(entry: FileHistoryEntry) -> dict[str, Any]:
     """One history entry as ``bitloops log --json`` prints it."""
-    from bitloops._codec import format_ts
+    from bitloops.cli._json import shaped
 
-    return {
-        "checkpoint_id": entry.checkpoint_id,
-        "short_id": entry.short_id,
-        "commit_sha": entry.commit_sha,
-        "commits": list(entry.commits),
-        "created_at": format_ts(entry.created_at),
-        "path": entry.path,
-        "change": entry.change,
-        "old_path": entry.old_path,
-        "symbols": list(entry.symbols),
-        "branch": entry.branch,
-        "agents": list(entry.agents),
-        "models": [{"agent": m.agent, "model": m.model} for m in entry.models],
-        "prompts": list(entry.prompts),
-        "decisions": [_record_json(r) for r in entry.decisions],
-        "alternatives": [_record_json(r) for r in entry.alternatives],
-        "constraints": [_record_json(r) for r in entry.constraints],
-        "plan_items": [_record_json(r) for r in entry.plan_items],
-        "origin": entry.origin,
-        "location": entry.location,
-        "line": entry.line,
-    }
+    return shaped(entry, _ENTRY_KEYS)
 
 
 _TITLES = (
@@ -104,7 +94,7 @@ def history_lines(
     entries: Sequence[FileHistoryEntry], *, width: int = 80, records: bool = True, style: Any = None
 ) -> list[str]:
     """The ``bitloops log`` / ``explain PATH`` view: a block per checkpoint, newest first."""
-    from bitloops.cli._main import PLAIN, _clip, _date, _flat, _wrap
+    from bitloops.cli._style import PLAIN, clip, date, flat, wrap
 
     st = style or PLAIN
     out: list[str] = []
@@ -117,16 +107,16 @@ def history_lines(
             or "no agent recorded"
         )
         head = (
-            f"{st.cyan(entry.commit_sha[:12])} {st.bold(entry.short_id)}  {_date(entry.created_at)}"
+            f"{st.cyan(entry.commit_sha[:12])} {st.bold(entry.short_id)}  {date(entry.created_at)}"
         )
         out.append(head)
         out.append(f"  {models}" + (f"  [{entry.origin}]" if entry.origin != "local" else ""))
         if entry.old_path:
             out.append(f"  renamed {entry.old_path} -> {entry.path}")
         for prompt in entry.prompts[:3]:
-            out.extend(_wrap(_clip(_flat(prompt), 400), width, "  asked: ", "         "))
+            out.extend(wrap(clip(flat(prompt), 400), width, "  asked: ", "         "))
         if entry.symbols:
-            out.extend(_wrap(", ".join(entry.symbols), width, "  symbols: ", "           "))
+            out.extend(wrap(", ".join(entry.symbols), width, "  symbols: ", "           "))
         if not records:
             n = len(entry.records)
             if n:
@@ -137,8 +127,8 @@ def history_lines(
                 mark = "[retracted] " if rec.retracted else ""
                 detail = f" ({rec.detail})" if rec.detail else ""
                 where = f"; about {rec.symbol}" if rec.symbol else ""
-                text = f"{title}: {mark}{_flat(rec.text)}{detail} [{rec.source}{where}]"
-                out.extend(_wrap(text, width, "  - ", "    "))
+                text = f"{title}: {mark}{flat(rec.text)}{detail} [{rec.source}{where}]"
+                out.extend(wrap(text, width, "  - ", "    "))
     return out
 
 
@@ -164,11 +154,11 @@ def explain_other(args: argparse.Namespace, ctx: Context) -> int | None:
         elif token in _FLAGS:
             setattr(args, _FLAGS[token], True)
         elif token.startswith("-") and token != "-":
-            raise _UsageError(f"explain: unknown option {token}; see `bitloops explain --help`")
+            raise UsageError(f"explain: unknown option {token}; see `bitloops explain --help`")
         else:
             revs.append(token)
     if len(revs) > 1:
-        raise _UsageError(
+        raise UsageError(
             "explain takes one REF, PATH[:LINE] or BASE..HEAD; put paths after -- "
             "(`bitloops explain REF -- PATH`)"
         )
@@ -187,7 +177,7 @@ def explain_other(args: argparse.Namespace, ctx: Context) -> int | None:
         target = _path_target(repo, ctx, rev)
         is_ref = repo.git.try_run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
         if target is not None and is_ref:
-            raise _UsageError(
+            raise UsageError(
                 f"{rev!r} is both a commit and a file; use `bitloops explain {rev} --` for the "
                 f"commit or `bitloops explain -- {rev}` for the file"
             )
@@ -248,8 +238,9 @@ def _explain_paths(
 def _explain_path(
     repo: Repository, args: argparse.Namespace, ctx: Context, path: str, line: int | None
 ) -> int:
-    from bitloops.cli._main import checkpoint_json, explain_lines
-    from bitloops.context.history import blame_commit, load_checkpoint, retractions
+    from bitloops.checkpoint._history import blame_commit, load_checkpoint, retractions
+    from bitloops.cli._explain import explain_lines
+    from bitloops.cli._json import checkpoint_json
 
     if line is None:
         entries = repo.history(path)
@@ -298,9 +289,10 @@ def _explain_path(
 
 
 def _explain_range(repo: Repository, args: argparse.Namespace, ctx: Context, spec: str) -> int:
-    from bitloops.cli._main import checkpoint_json, explain_lines
-    from bitloops.context.history import checkpoint_ids_of_commits, load_checkpoint, retractions
-    from bitloops.context.sources import refresh
+    from bitloops.checkpoint._history import checkpoint_ids_of_commits, load_checkpoint, retractions
+    from bitloops.checkpoint._sources import refresh
+    from bitloops.cli._explain import explain_lines
+    from bitloops.cli._json import checkpoint_json
 
     base, dots, head = spec.partition("...") if "..." in spec else spec.partition("..")
     a, b = repo.git.resolve_commit(base or "HEAD"), repo.git.resolve_commit(head or "HEAD")
@@ -356,8 +348,7 @@ def _log_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command(
     "log",
-    "one file's or symbol's history of checkpoints",
-    _log_arguments,
+    add_arguments=_log_arguments,
     description="List the checkpoints that touched PATH (or its symbol NAME), newest first, "
     "following renames: commit, checkpoint id (cp: prefix), date, agents and models, what was "
     "asked, symbols changed, and how many why-records apply. Teammates' checkpoints count "
@@ -390,33 +381,36 @@ def _blame_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", metavar="PATH", help="a file git tracks")
 
 
+_BLAME_KEYS = (
+    "text",
+    "commit_sha",
+    "original_path",
+    "original_line",
+    "checkpoint_id",
+    "short_id",
+    "agent",
+    "model",
+    "prompt",
+    "written_by",
+)
+
+
 def _blame_json(line: BlameLine) -> dict[str, Any]:
-    return {
-        "line": line.number,
-        "text": line.text,
-        "commit_sha": line.commit_sha,
-        "original_path": line.original_path,
-        "original_line": line.original_line,
-        "checkpoint_id": line.checkpoint_id,
-        "short_id": line.short_id,
-        "agent": line.agent,
-        "model": line.model,
-        "prompt": line.prompt,
-        "written_by": line.written_by,
-    }
+    from bitloops.cli._json import shaped
+
+    return {"line": line.number, **shaped(line, _BLAME_KEYS)}
 
 
 @command(
     "blame",
-    "per line: commit, checkpoint, agent, prompt, and who wrote it",
-    _blame_arguments,
+    add_arguments=_blame_arguments,
     description="Show each line of PATH with the commit that last changed it (git blame, "
     "renames followed), that commit's checkpoint, agent and model, the prompt, and who wrote "
     "the line: agent (its own recorded Write/Edit wrote it), human, or unknown (the edit's "
     "payload was cut or redacted, or it went through a shell or patch tool).",
 )
 def _blame(args: argparse.Namespace, ctx: Context) -> int:
-    from bitloops.cli._main import _clip, _flat
+    from bitloops.cli._style import clip, flat
     from bitloops.context.blame import blame
 
     with ctx.repository() as repo:
@@ -431,9 +425,9 @@ def _blame(args: argparse.Namespace, ctx: Context) -> int:
         cp = x.short_id or "-"
         who = f"{x.written_by:<7}"
         agent = f"{x.agent or '-'}"
-        prefix = f"{sha} {cp:<11} {who} {_clip(agent, 14):<14} {x.number:>{number_width}} "
+        prefix = f"{sha} {cp:<11} {who} {clip(agent, 14):<14} {x.number:>{number_width}} "
         rest = max(10, ctx.width - len(prefix) - 1)
-        ctx.write(ctx.style.dim(prefix) + _clip(x.text, rest))
+        ctx.write(ctx.style.dim(prefix) + clip(x.text, rest))
     prompts: dict[str, str] = {}
     for x in lines:
         if x.short_id and x.prompt and x.short_id not in prompts:
@@ -441,7 +435,7 @@ def _blame(args: argparse.Namespace, ctx: Context) -> int:
     if prompts:
         ctx.write("")
         for short, prompt in prompts.items():
-            ctx.write(f"{short}: {_clip(_flat(prompt), max(20, ctx.width - len(short) - 2))}")
+            ctx.write(f"{short}: {clip(flat(prompt), max(20, ctx.width - len(short) - 2))}")
     return EXIT_OK
 
 
@@ -460,8 +454,7 @@ def _review_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command(
     "review",
-    "a digest of a commit range's reasoning for a pull request",
-    _review_arguments,
+    add_arguments=_review_arguments,
     description="Print, per commit of BASE..HEAD (oldest first), what was asked, the decisions, "
     "rejected alternatives and constraints with their sources, files and symbols, agents and "
     "models, and where the full checkpoint is: GitHub Markdown of at most 60,000 characters "

@@ -1,6 +1,6 @@
 """``bitloops distill``: run the optional LLM distiller on a commit's checkpoint, now.
 
-Registered with :func:`bitloops.cli._main.command` when :mod:`bitloops.cli._main` loads. Only the
+Registered with :func:`bitloops.cli._registry.command` when the command runs. Only the
 standard library is imported at module level, like the rest of the command line. The
 post-commit hook starts this same command detached (see :mod:`bitloops.checkpoint._distill`).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bitloops.cli._main import EXIT_NOT_FOUND, EXIT_OK, Context, command
+from bitloops.cli._registry import EXIT_NOT_FOUND, EXIT_OK, Context, command
 
 __all__: list[str] = []
 
@@ -35,8 +35,7 @@ def _distill_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command(
     "distill",
-    "ask the configured LLM distiller for the why of a commit",
-    _distill_arguments,
+    add_arguments=_distill_arguments,
     description="Send a bounded, condensed, redacted transcript of REF's checkpoint (the "
     "newest, when several) to the distiller of the `distiller` setting (an agent's CLI in "
     "print mode, or an OpenAI-compatible endpoint), keep the decisions, rejected approaches, "

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["McpUnavailable", "RecordUsageError"]
 
-#: The kinds ``bitloops record`` takes, with the Session method each one calls.
-RECORD_KINDS = ("decision", "alternative", "constraint", "plan", "retract")
+#: The kinds ``bitloops record`` takes, with the Session method each one calls; ``private``
+#: keeps a session or checkpoint in this clone instead of recording anything.
+RECORD_KINDS = ("decision", "alternative", "constraint", "plan", "retract", "private")
 
 
 class McpUnavailable(BitloopsError):
@@ -95,14 +96,15 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KIND",
         nargs="?",
         choices=RECORD_KINDS,
-        help="decision, alternative (a rejected one), constraint, plan, or retract",
+        help="decision, alternative (a rejected one), constraint, plan, retract, or private",
     )
     parser.add_argument(
         "text",
         metavar="TEXT",
         nargs="?",
         help="what was decided, rejected, required or planned (- reads it from standard "
-        "input); for retract, the id of the record",
+        "input); for retract, the id of the record; for private, an optional session id, "
+        "checkpoint id (or cp: prefix) or commit",
     )
     parser.add_argument(
         "--because",
@@ -128,6 +130,18 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("user", "repository", "agent"),
         help="who stated a constraint",
     )
+    parser.add_argument(
+        "--session",
+        metavar="ID",
+        help="private: the session to keep local (default: the most recently active open "
+        "session here, of --agent when given)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="REF",
+        help="private: the checkpoint to keep local: its id, a cp: prefix, or a commit "
+        "(every checkpoint this clone made for it)",
+    )
 
 
 @command(
@@ -140,16 +154,24 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
     "--applies-to PATH as often as needed. The record goes into the most recently active open "
     "session in this work tree (of --agent, when given), or a new session. `record retract ID "
     "--because WHY` marks a record as wrong (append-only: the record stays, every reader "
-    "strikes it out). Text is redacted before it is stored.",
+    "strikes it out). Text is redacted before it is stored. `record private [--session ID | "
+    "--checkpoint REF]` keeps a session (by default the open one) or a checkpoint in this "
+    "clone: it still promotes and reads here, but gets no checkpoint folder or ref entry, is "
+    "not sent to the shared store and is left out of `review` and `export`; refused once "
+    "it was pushed or sent.",
 )
 def _record(args: argparse.Namespace, ctx: Context) -> int:
     from bitloops.git._git import Git
 
     Git.locate(ctx.cwd)  # outside a work tree, say that first (as every command does)
+    if args.kind == "private":
+        return _private(args, ctx)
+    if args.session is not None or args.checkpoint is not None:
+        raise RecordUsageError("--session and --checkpoint are for record private")
     if args.kind is None or args.text is None:
         raise RecordUsageError(
             "say what to record: bitloops record decision|alternative|constraint|plan TEXT, "
-            "or bitloops record retract ID --because WHY"
+            "bitloops record retract ID --because WHY, or bitloops record private"
         )
     kind: str = args.kind
     text = sys.stdin.read().strip() if args.text == "-" else args.text
@@ -234,3 +256,102 @@ def _retract(args: argparse.Namespace, ctx: Context, record_id: str) -> int:
     else:
         ctx.write(f"retracted {note.record_id}: {note.reason}")
     return EXIT_OK
+
+
+def _private(args: argparse.Namespace, ctx: Context) -> int:
+    """``record private``: keep a session or checkpoint in this clone."""
+    from bitloops.checkpoint._private import keep_local
+
+    if args.because is not None or args.applies_to or args.stated_by is not None:
+        raise RecordUsageError(
+            "record private takes a session or checkpoint only: [ID] [--session ID] "
+            "[--checkpoint REF] [--agent NAME]"
+        )
+    named = [x for x in (args.text, args.session, args.checkpoint) if x is not None]
+    if len(named) > 1:
+        raise RecordUsageError(
+            "name one session or checkpoint: record private ID, --session ID or --checkpoint REF"
+        )
+    if named and args.agent is not None:
+        raise RecordUsageError("--agent picks the open session; leave it out when naming one")
+    _check_agent(args.agent)
+    with ctx.repository() as repo:
+        if args.session is not None:
+            results = [keep_local(repo, session_id=args.session.strip())]
+        elif args.checkpoint is not None:
+            results = [
+                keep_local(repo, checkpoint_id=c) for c in _checkpoints(repo, args.checkpoint)
+            ]
+        elif args.text is not None:
+            target = args.text.strip()
+            if repo.store.sessions(session_ids=[target]):
+                results = [keep_local(repo, session_id=target)]
+            else:
+                results = [keep_local(repo, checkpoint_id=c) for c in _checkpoints(repo, target)]
+        else:
+            results = [keep_local(repo, session_id=_open_session(repo, args.agent))]
+    data: dict[str, Any] = {
+        "kind": "private",
+        "session_id": results[0].session_id,
+        "checkpoint_ids": [c for r in results for c in r.checkpoint_ids],
+        "removed": [x for r in results for x in r.removed],
+        "notes": [x for r in results for x in r.notes],
+    }
+    if args.json:
+        ctx.write_json(data)
+        return EXIT_OK
+    where = (
+        "no checkpoint folder or ref entry, not sent to the shared store, not in review or export"
+    )
+    if data["session_id"] is not None:
+        made = len(data["checkpoint_ids"])
+        also = f"; so are its {made} checkpoint(s)" if made else ""
+        ctx.write(
+            f"session {data['session_id']} is private: it stays in this clone ({where}){also}"
+        )
+    else:
+        for cid in data["checkpoint_ids"]:
+            ctx.write(f"checkpoint {cid} is private: it stays in this clone ({where})")
+    for removed in data["removed"]:
+        ctx.write(f"  taken back: {removed}")
+    for note in data["notes"]:
+        ctx.write(f"  note: {note}")
+    return EXIT_OK
+
+
+def _open_session(repo: Repository, agent: str | None) -> str:
+    """The session ``record private`` marks by default: the open one (see ``--session``)."""
+    name = None if agent is None else repo.redactor.redact(agent)
+    sessions = [
+        s
+        for s in repo.store.sessions(worktree=repo.worktree)
+        if s.status != "ended" and (name is None or s.agent == name)
+    ]
+    if not sessions:
+        raise RecordUsageError(
+            "no open session here to keep local; name one (record private --session ID), or "
+            "keep every new session local with BITLOOPS_PRIVATE=1 in the agent's environment "
+            'or "private": true in .bitloops/settings.local.json'
+        )
+    latest = max(sessions, key=lambda s: (s.last_event_at or s.started_at, s.started_at))
+    return latest.session_id
+
+
+def _checkpoints(repo: Repository, ref: str) -> list[str]:
+    """This clone's checkpoints that ``ref`` names: a checkpoint id, ``cp:`` prefix or commit."""
+    from bitloops.errors import CheckpointNotFound, UnknownRef
+
+    ref = ref.strip()
+    try:
+        found = repo.checkpoints(commit=ref)
+    except UnknownRef:
+        found = [repo.checkpoint(ref)]
+    if not found:
+        found = [repo.checkpoint(ref)]  # raises CheckpointNotFound naming the commit
+    own = [cp.checkpoint_id for cp in found if repo.store.has_checkpoint(cp.checkpoint_id)]
+    if not own:
+        raise CheckpointNotFound(
+            f"{ref} names only checkpoints a teammate made; only this clone's own checkpoints "
+            "can be kept local"
+        )
+    return own

@@ -1,6 +1,6 @@
 """``bitloops serve`` and ``bitloops export``: the reasoning as web pages.
 
-Registered with :func:`bitloops.cli._main.command` when :mod:`bitloops.cli._main` loads. Only the
+Registered with :func:`bitloops.cli._registry.command` when the command runs. Only the
 standard library is imported at module level; :mod:`bitloops.web` loads when one of
 these commands runs.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bitloops.cli._main import EXIT_OK, Context, command
+from bitloops.cli._registry import EXIT_OK, Context, command
 from bitloops.errors import BitloopsError
 
 if TYPE_CHECKING:
@@ -44,8 +44,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command(
     "serve",
-    "a local, read-only web view of the reasoning",
-    _serve_arguments,
+    add_arguments=_serve_arguments,
     description="Serve, until Ctrl-C, web pages of this repository's checkpoints: the "
     "history (filtered by branch, agent, model, author; paginated), each checkpoint (what "
     "was asked, the conversation with reasoning and tool calls folded, decisions, rejected "
@@ -100,8 +99,7 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command(
     "export",
-    "write checkpoints as web pages, or an Agent Trace record",
-    _export_arguments,
+    add_arguments=_export_arguments,
     description="With --html, write the pages `bitloops serve` shows for the checkpoints "
     "of REF (a commit, a checkpoint id, or every commit of BASE..HEAD) into DIR, as static "
     "files with relative links: index.html, checkpoint/<id>.html, file/<name>.html (the "
@@ -142,9 +140,8 @@ def _export(args: argparse.Namespace, ctx: Context) -> int:
 
 def _export_agent_trace(repo: Repository, args: argparse.Namespace, ctx: Context) -> int:
     import json
-    import os
-    from pathlib import Path
 
+    from bitloops._fs import atomic_write
     from bitloops.agent_trace import agent_trace
 
     record = agent_trace(repo, args.ref)
@@ -155,9 +152,7 @@ def _export_agent_trace(repo: Repository, args: argparse.Namespace, ctx: Context
     target = ctx.cwd / args.output
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{target}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_write(target, text, fsync=False)  # an export is made again by the same command
     except OSError as exc:
         raise ExportUsageError(
             f"cannot write {target} ({exc.strerror or exc}); pick a file you can write with -o"

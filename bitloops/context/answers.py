@@ -3,6 +3,10 @@
 Each function returns plain text of at most ``max_chars`` characters. Records are
 quoted with their source and framed as data recorded by earlier sessions, never as
 instructions: a checkpoint can come from anyone who can push a branch.
+
+This clone's private checkpoints are left out unless ``private=True`` (the calling
+session is private itself): an agent's shared session must not carry private
+reasoning into what it records and commits.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from bitloops.errors import BitloopsError
 from bitloops.model import RECORD_SOURCES
 
 if TYPE_CHECKING:
-    from bitloops.context.history import FileHistoryEntry, PathRecord
+    from bitloops.checkpoint._history import FileHistoryEntry, PathRecord
     from bitloops.model import Checkpoint
     from bitloops.repository import Repository
 
@@ -105,7 +109,21 @@ def _target(repo: Repository, target: str) -> tuple[str, str | None, int | None]
     return target, None, None
 
 
-def why(repo: Repository, target: str, *, max_chars: int = 4000) -> str:
+def _history(
+    repo: Repository,
+    path: str,
+    *,
+    symbol: str | None = None,
+    line: int | None = None,
+    limit: int,
+    private: bool,
+) -> list[FileHistoryEntry]:
+    from bitloops.checkpoint._history import history
+
+    return history(repo, path, symbol=symbol, line=line, limit=limit, private=private)
+
+
+def why(repo: Repository, target: str, *, max_chars: int = 4000, private: bool = False) -> str:
     """Why ``target`` (``path``, ``path:LINE`` or ``path::symbol``) is the way it is.
 
     The recent checkpoints that touched it, newest first: what was asked, and the
@@ -114,7 +132,7 @@ def why(repo: Repository, target: str, *, max_chars: int = 4000) -> str:
     """
     path, symbol, line = _target(repo, target)
     try:
-        entries = repo.history(path, symbol=symbol, line=line, limit=20)
+        entries = _history(repo, path, symbol=symbol, line=line, limit=20, private=private)
     except BitloopsError as exc:
         return _fit([f"bitloops: {exc}"], max_chars)
     if not entries:
@@ -125,11 +143,13 @@ def why(repo: Repository, target: str, *, max_chars: int = 4000) -> str:
     return _fit(lines, max_chars, f" (bitloops log {path})")
 
 
-def file_history(repo: Repository, path: str, *, max_chars: int = 4000) -> str:
+def file_history(
+    repo: Repository, path: str, *, max_chars: int = 4000, private: bool = False
+) -> str:
     """One file's history, newest first: a line per checkpoint with what was asked and
     how many records apply (renames followed)."""
     try:
-        entries = repo.history(path, limit=200)
+        entries = _history(repo, path, limit=200, private=private)
     except BitloopsError as exc:
         return _fit([f"bitloops: {exc}"], max_chars)
     if not entries:
@@ -148,14 +168,18 @@ def file_history(repo: Repository, path: str, *, max_chars: int = 4000) -> str:
     return _fit(lines, max_chars, f" (bitloops log {path})")
 
 
-def search(repo: Repository, query: str, *, max_chars: int = 4000) -> str:
+def search(repo: Repository, query: str, *, max_chars: int = 4000, private: bool = False) -> str:
     """Full-text search of committed transcripts (:meth:`Repository.search`), newest first."""
-    from bitloops.context.history import short_id
+    from bitloops.checkpoint._history import short_id
+    from bitloops.checkpoint._private import private_ids
 
     try:
         hits = repo.search(query, limit=30)
     except BitloopsError as exc:
         return _fit([f"bitloops: {exc}"], max_chars)
+    if not private and hits:
+        hidden = private_ids(repo, [hit.checkpoint_id for hit in hits])
+        hits = [hit for hit in hits if hit.checkpoint_id not in hidden]
     if not hits:
         return _fit([f"bitloops: nothing recorded matches {_q(query, 100)}."], max_chars)
     lines = [f"Search for {_q(query, 100)} {_FRAME}:"]
@@ -168,14 +192,17 @@ def search(repo: Repository, query: str, *, max_chars: int = 4000) -> str:
     return _fit(lines, max_chars)
 
 
-def checkpoint(repo: Repository, ref: str, *, max_chars: int = 4000) -> str:
+def checkpoint(repo: Repository, ref: str, *, max_chars: int = 4000, private: bool = False) -> str:
     """A commit's checkpoint (``ref``: a commit, a checkpoint id or a ``cp:`` prefix)."""
-    from bitloops.context.history import retractions, short_id
+    from bitloops.checkpoint._history import retractions, short_id
+    from bitloops.checkpoint._private import private_ids
 
     try:
         cp: Checkpoint = repo.checkpoint(ref)
     except BitloopsError as exc:
         return _fit([f"bitloops: {exc}"], max_chars)
+    if not private and private_ids(repo, [cp.checkpoint_id]):
+        return _fit([f"bitloops: no shared reasoning recorded for {_q(ref, 100)}."], max_chars)
     gone = retractions(repo)
     s = cp.summary
     models = [f"{m.agent}/{m.model}" if m.model else m.agent for m in cp.models]

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from bitloops.context.history import (
+from bitloops.checkpoint._history import (
     checkpoint_ids_of_commits,
     load_checkpoint,
     relative_path,
     short_id,
 )
-from bitloops.context.sources import refresh
+from bitloops.checkpoint._sources import refresh
 from bitloops.errors import BitloopsError, UnknownRef
 from bitloops.model import Checkpoint, Event
 
@@ -231,8 +231,11 @@ def _who(
     return "human", default
 
 
-def blame(repo: Repository, path: str | os.PathLike[str]) -> list[BlameLine]:
-    """Every line of ``path`` (as in the work tree) with its commit, checkpoint and author."""
+def blame(
+    repo: Repository, path: str | os.PathLike[str], *, private: bool = True
+) -> list[BlameLine]:
+    """Every line of ``path`` (as in the work tree) with its commit, checkpoint and author;
+    ``private=False`` leaves this clone's private checkpoints out (an export, for sharing)."""
     rel = relative_path(repo, path)
     out = repo.git.try_run("blame", "--porcelain", "--", rel)
     if out is None:
@@ -253,7 +256,7 @@ def blame(repo: Repository, path: str | os.PathLike[str]) -> list[BlameLine]:
             names[current[0]] = row[len("filename ") :]
     refresh(repo)
     shas = sorted({r[0] for r in raw if r[0] != _NOT_COMMITTED})
-    by_commit = checkpoint_ids_of_commits(repo, shas)
+    by_commit = checkpoint_ids_of_commits(repo, shas, private=private)
     loaded: dict[str, tuple[Checkpoint, _Writes] | None] = {}
     top = str(repo.toplevel)
     lines = []

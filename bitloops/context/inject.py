@@ -30,6 +30,8 @@ from __future__ import annotations
 import json
 import os
 
+from bitloops._fs import atomic_write
+from bitloops._setting_values import KINDS, parse_kinds, parse_trusted_refs
 from bitloops.context.gate import FILE_EVENT
 
 # Not from typing: agent hooks import this module (see capture/_direct.py).
@@ -55,8 +57,6 @@ __all__ = [
 
 #: The most characters one injection carries.
 MAX_CHARS = 2000
-#: The kinds of injection, as the ``context_injection`` setting names them.
-KINDS = ("session_start", "pre_tool_use")
 # The tools whose file gets its records, per agent.
 _FILE_TOOLS = {
     "claude-code": frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"}),
@@ -87,8 +87,8 @@ _LABELS = {
 _DONE = ("completed", "done", "cancelled", "canceled", "skipped")
 
 # One statement: the file's why-records with what the trust rule needs (linked commits,
-# whether this clone's own store holds the same content hash). Retracted records and
-# private checkpoints are left out, as WHY_FOR_PATH_SQL does.
+# whether this clone's own store holds the same content hash). Retracted records are
+# left out, and private checkpoints unless the session is private itself (?3 = 1).
 _FILE_SQL = """
 SELECT r.category, r.text, r.detail, r.source, r.record_id, r.symbol, r.checkpoint_id,
        r.created_at, c.origin, c.content_hash,
@@ -98,7 +98,7 @@ SELECT r.category, r.text, r.detail, r.source, r.record_id, r.symbol, r.checkpoi
                WHERE k.checkpoint_id = r.checkpoint_id AND k.content_hash = c.content_hash),
        r.path
 FROM path_records r JOIN indexed_checkpoints c USING (checkpoint_id)
-WHERE r.path IN (SELECT value FROM json_each(?1)) AND c.private = 0
+WHERE r.path IN (SELECT value FROM json_each(?1)) AND (c.private = 0 OR ?3 = 1)
   AND r.category IN ('decision', 'alternative', 'constraint')
   AND NOT EXISTS (SELECT 1 FROM annotations a
                   WHERE a.kind = 'retraction' AND a.record_id = r.record_id)
@@ -115,7 +115,7 @@ SELECT r.category, r.text, r.detail, r.source, r.record_id, r.symbol, r.checkpoi
                WHERE k.checkpoint_id = r.checkpoint_id AND k.content_hash = c.content_hash),
        r.path
 FROM path_records r JOIN indexed_checkpoints c USING (checkpoint_id)
-WHERE c.private = 0
+WHERE (c.private = 0 OR ?2 = 1)
   AND (r.category IN ('decision', 'constraint')
        OR (r.category = 'plan-item'
            AND lower(coalesce(r.detail, '')) NOT IN ('completed', 'done', 'cancelled',
@@ -128,64 +128,6 @@ LIMIT ?1
 
 
 # -- settings -------------------------------------------------------------------------------
-
-
-def parse_kinds(value: Any) -> dict[str, bool]:
-    """The ``context_injection`` setting: ``true``/``false`` for all kinds, or an object.
-
-    The object maps kinds (:data:`KINDS`) to booleans; kinds left out stay on. Raises
-    ValueError for anything else.
-    """
-    words = {"1": True, "true": True, "yes": True, "on": True}
-    words.update({"0": False, "false": False, "no": False, "off": False})
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError("'context_injection' is not a JSON object") from None
-    if isinstance(value, str) and value.lower() in words:
-        value = words[value.lower()]
-    if isinstance(value, bool):
-        return dict.fromkeys(KINDS, value)
-    if not isinstance(value, dict):
-        raise ValueError(
-            "'context_injection' must be true, false or an object such as "
-            '{"session_start": true, "pre_tool_use": false}'
-        )
-    out = dict.fromkeys(KINDS, True)
-    for key, flag in value.items():
-        if key not in KINDS:
-            raise ValueError(
-                f"'context_injection' has an unknown kind {key!r}; use {', '.join(KINDS)}"
-            )
-        if not isinstance(flag, bool):
-            raise ValueError(f"'context_injection.{key}' must be true or false")
-        out[key] = flag
-    return out
-
-
-def parse_trusted_refs(value: Any) -> tuple[str, ...]:
-    """The ``trusted_refs`` setting: refs whose history counts as trusted besides HEAD's.
-
-    A list of ref names (``refs/remotes/origin/main``, ``origin/main``); a string is
-    split at commas and white space (the environment variable's form). Raises
-    ValueError for a name git could read as an option or a range.
-    """
-    if isinstance(value, str):
-        value = [part for part in value.replace(",", " ").split() if part]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("'trusted_refs' must be a list of ref names such as [\"origin/main\"]")
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-")
-    for ref in value:
-        if (
-            not ref
-            or ref.startswith(("-", "/", "."))
-            or ".." in ref
-            or not set(ref) <= allowed
-            or ref.endswith(("/", ".lock"))
-        ):
-            raise ValueError(f"'trusted_refs' holds {ref!r}, which is not a plain ref name")
-    return tuple(dict.fromkeys(value))
 
 
 def _settings(top: str) -> tuple[dict[str, bool], tuple[str, ...]] | None:
@@ -285,7 +227,7 @@ def answer(agent: str, raw: bytes, cwd: str) -> str | None:
             _prepare(top, common, settings[1])
         except Exception:  # the digest still comes from what is indexed already
             _log_failure(agent, top, None)
-        text = digest_text(db, top, settings[1])
+        text = digest_text(db, top, settings[1], private=_session_private(top, db, session))
         _prune(common)
         if text is None:
             return None
@@ -308,7 +250,8 @@ def answer(agent: str, raw: bytes, cwd: str) -> str | None:
                 _prepare(top, common, settings[1])
             except Exception:
                 _log_failure(agent, top, None)
-        text = file_text(db, top, common, wanted, settings[1])
+        private = _session_private(top, db, session)
+        text = file_text(db, top, common, wanted, settings[1], private=private)
         if text is None:
             return None
         _remember(state, wanted)
@@ -316,6 +259,29 @@ def answer(agent: str, raw: bytes, cwd: str) -> str | None:
         # ASCII with escapes: whatever encoding the agent gave standard output.
         {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}},
     )
+
+
+def _session_private(top: str, db: str, session: str) -> bool:
+    """True when the agent's session is private: marked in the database, or new sessions
+    are (the ``private`` setting, BITLOOPS_PRIVATE). Only then is it told private
+    reasoning: another session could carry it into what it records and commits."""
+    from bitloops.capture._direct import read_settings
+
+    conn = _connect(db)
+    try:
+        if conn.pragma("user_version") < 6:
+            return False  # no marks table yet: nothing was marked
+        if conn.execute(
+            "SELECT 1 FROM private_marks WHERE kind = 'session' AND id = ?", (session,)
+        ).fetchall():
+            return True
+        known = conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session,)).fetchall()
+    finally:
+        conn.close()
+    if known:
+        return False  # recorded and not marked: a shared session, whatever the setting says
+    settings = read_settings(top)  # not recorded yet: it will be marked if new ones are
+    return settings is not None and settings.get("private") is True
 
 
 def _edited_paths(agent: str, payload: dict[str, Any]) -> list[str]:
@@ -501,10 +467,8 @@ def _cached_history(top: str, common: str, commits: list[str], refs: Sequence[st
                 known = {c: known[c] for c in commits if c in known}
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                tmp = f"{path}.{os.getpid()}.tmp"
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    json.dump({"key": key, "commits": known}, fh)
-                os.replace(tmp, path)
+                body = json.dumps({"key": key, "commits": known})
+                atomic_write(path, body, fsync=False)  # a cache, rewritten by hooks
             except OSError:
                 pass  # only costs the next hook its git call
         else:
@@ -741,10 +705,17 @@ def _fit(header: str, lines: Iterable[str], more: str) -> str | None:
 
 
 def file_text(
-    db: str, top: str, common: str, paths: Sequence[str], refs: Sequence[str] = ()
+    db: str,
+    top: str,
+    common: str,
+    paths: Sequence[str],
+    refs: Sequence[str] = (),
+    *,
+    private: bool = False,
 ) -> str | None:
-    """The injection for ``paths`` (relative to the work tree), or None when nothing applies."""
-    rows = _rows(db, _FILE_SQL, (json.dumps(list(paths)), _FILE_ROWS))
+    """The injection for ``paths`` (relative to the work tree), or None when nothing applies;
+    this clone's private checkpoints only with ``private`` (the session is private)."""
+    rows = _rows(db, _FILE_SQL, (json.dumps(list(paths)), _FILE_ROWS, int(private)))
     if not rows:
         return None
     rows = _trusted(rows, top, common, refs)
@@ -765,10 +736,13 @@ def file_text(
     return _fit(header, lines, f"(… {{n}} more: `bitloops explain {sanitize(paths[0], 160)}`)")
 
 
-def digest_text(db: str, top: str, refs: Sequence[str] = ()) -> str | None:
-    """The session-start digest: recent decisions, constraints, open plan items; or None."""
+def digest_text(
+    db: str, top: str, refs: Sequence[str] = (), *, private: bool = False
+) -> str | None:
+    """The session-start digest: recent decisions, constraints, open plan items; or None.
+    This clone's private checkpoints only with ``private`` (the session is private)."""
     common = os.path.dirname(os.path.dirname(db))
-    rows = _trusted(_rows(db, _DIGEST_SQL, (_DIGEST_ROWS,)), top, common, refs)
+    rows = _trusted(_rows(db, _DIGEST_SQL, (_DIGEST_ROWS, int(private))), top, common, refs)
     by_record: dict[str, tuple[Any, ...]] = {}
     for row in rows:
         key = f"{row[0]}\0{row[4] or row[1]}"
@@ -801,7 +775,7 @@ def _prepare(top: str, common: str, refs: Sequence[str] = ()) -> None:
     network from a hook) and keeps, for each checkpoint made elsewhere, whether its
     files hash to the content hash it states.
     """
-    from bitloops.context.sources import refresh
+    from bitloops.checkpoint._sources import refresh
     from bitloops.repository import Repository
 
     mark = _sources_mark(top, common)
@@ -886,10 +860,8 @@ def _verify_teammates(repo: Repository, common: str) -> None:
             changed = True
     if changed:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(marks, fh, sort_keys=True)
-        os.replace(tmp, path)
+        # A cache: a mark lost to a power cut only has the folder verified again.
+        atomic_write(path, json.dumps(marks, sort_keys=True), fsync=False)
 
 
 def _ref_hash(repo: Repository, location: str) -> str | None:

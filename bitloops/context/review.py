@@ -16,13 +16,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bitloops._codec import format_ts
-from bitloops.context.history import (
+from bitloops.checkpoint._history import (
     checkpoint_ids_of_commits,
     load_checkpoint,
     retractions,
     short_id,
 )
-from bitloops.context.sources import refresh
+from bitloops.checkpoint._private import Marks, is_private, read_marks
+from bitloops.checkpoint._sources import refresh
 from bitloops.errors import BitloopsError, UnknownRef
 from bitloops.model import Checkpoint
 
@@ -37,8 +38,9 @@ MAX_CHARS = 60_000
 MAX_COMMITS = 1000
 
 
-def _is_private(cp: Checkpoint) -> bool:
-    return any(getattr(info, "private", False) is True for info in cp.sessions)
+def _is_private(cp: Checkpoint, kept: Marks) -> bool:
+    flagged = any(getattr(info, "private", False) is True for info in cp.sessions)
+    return flagged or is_private(cp, kept)
 
 
 def _location(repo: Repository, cp: Checkpoint) -> str:
@@ -135,6 +137,7 @@ def review(repo: Repository, spec: str) -> dict[str, Any]:
     refresh(repo)
     by_commit = checkpoint_ids_of_commits(repo, shas)
     gone = retractions(repo)
+    kept = read_marks(repo)
     commits = []
     loaded: dict[str, Checkpoint | None] = {}
     for sha in shas:
@@ -146,7 +149,7 @@ def review(repo: Repository, spec: str) -> dict[str, Any]:
                 except BitloopsError:
                     loaded[cid] = None
             cp = loaded[cid]
-            if cp is not None and not _is_private(cp):
+            if cp is not None and not _is_private(cp, kept):
                 cps.append(_checkpoint(repo, cp, gone))
         subject, author = info.get(sha, ("", ""))
         commits.append(

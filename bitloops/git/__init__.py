@@ -11,9 +11,9 @@ TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from bitloops.git._git import EMPTY_TREE, Git, RepoPaths, is_sha
-    from bitloops.git._hooks import HOOK_NAMES, HookChange, disable, enable, run_hook
+    from bitloops.git._hooks import HOOK_NAMES, HookChange, disable, enable
     from bitloops.git._locate import Located, locate
-    from bitloops.git._ref import CHECKPOINT_REF, fetch_ref, push_ref
+    from bitloops.git._ref import CHECKPOINT_REF, add_to_ref, fetch_ref, list_ref, push_ref
 
 __all__ = [
     "CHECKPOINT_REF",
@@ -23,13 +23,14 @@ __all__ = [
     "HookChange",
     "Located",
     "RepoPaths",
+    "add_to_ref",
     "disable",
     "enable",
     "fetch_ref",
     "is_sha",
+    "list_ref",
     "locate",
     "push_ref",
-    "run_hook",
 ]
 
 __getattr__, __dir__ = exports(
@@ -37,7 +38,7 @@ __getattr__, __dir__ = exports(
     {
         "_git": ("EMPTY_TREE", "Git", "RepoPaths", "is_sha"),
         "_locate": ("Located", "locate"),
-        "_hooks": ("HOOK_NAMES", "HookChange", "disable", "enable", "run_hook"),
-        "_ref": ("CHECKPOINT_REF", "fetch_ref", "push_ref"),
+        "_hooks": ("HOOK_NAMES", "HookChange", "disable", "enable"),
+        "_ref": ("CHECKPOINT_REF", "add_to_ref", "fetch_ref", "list_ref", "push_ref"),
     },
 )

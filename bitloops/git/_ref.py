@@ -13,28 +13,29 @@ is their merge.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bitloops.errors import CheckpointFilesError, CheckpointNotFound, GitError
 from bitloops.git._git import is_sha
-from bitloops.model import Checkpoint
 
 __all__ = [
     "CHECKPOINT_REF",
     "add_to_ref",
     "export_ref",
     "fetch_ref",
+    "folder_files",
     "list_ref",
+    "make_tree",
     "merge_into_ref",
     "push_ref",
-    "put_checkpoint",
-    "read_from_ref",
+    "read_blob",
     "ref_tip",
+    "update_folder",
+    "write_blobs",
+    "write_text_blob",
 ]
 
 #: The ref whose tree holds one ``<sha>/`` folder per checkpoint.
@@ -92,7 +93,7 @@ def _entries(toplevel: Path, treeish: str | None) -> dict[str, str]:
     return {line.split("\t", 1)[1]: line for line in out.splitlines() if "\t" in line}
 
 
-def _mktree(toplevel: Path, lines: list[str]) -> str:
+def make_tree(toplevel: Path, lines: list[str]) -> str:
     return _run(toplevel, "mktree", input="".join(f"{line}\n" for line in lines)).strip()
 
 
@@ -120,66 +121,76 @@ def add_to_ref(toplevel: Path, sha: str, folder: str | os.PathLike[str]) -> str:
     files = sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
         raise CheckpointFilesError(f"{folder} holds no checkpoint files")
-    blobs = _run(toplevel, "hash-object", "-w", "--no-filters", "--", *map(str, files)).split()
-    pairs = zip(blobs, files, strict=True)
-    sub = _mktree(toplevel, [f"100644 blob {b}\t{p.name}" for b, p in pairs])
-    for _ in range(_ATTEMPTS):
-        old = ref_tip(toplevel)
-        entries = _entries(toplevel, old)
-        if entries.get(sha) == f"040000 tree {sub}\t{sha}" and old is not None:
-            return old  # already there, identical
-        entries[sha] = f"040000 tree {sub}\t{sha}"
-        tree = _mktree(toplevel, list(entries.values()))
-        new = _commit(toplevel, tree, [old] if old else [], f"bitloops: checkpoint {sha}")
-        if _update_ref(toplevel, new, old, f"bitloops: checkpoint {sha[:12]}"):
-            return new
-    raise GitError(f"{CHECKPOINT_REF} kept changing while adding {sha[:12]}; try again")
+    own = write_blobs(toplevel, files)
+    return update_folder(toplevel, sha, lambda _here: own, "checkpoint")
 
 
-def put_checkpoint(
-    toplevel: Path, checkpoint: Checkpoint, lines: Sequence[str] | None = None
+def update_folder(
+    toplevel: Path,
+    sha: str,
+    change: Callable[[dict[str, str]], dict[str, str]],
+    message: str,
 ) -> str:
-    """Commit one checkpoint's files into :data:`CHECKPOINT_REF`; the new tip.
+    """Replace the entries of ``<sha>/`` in :data:`CHECKPOINT_REF` by ``change(entries)``.
 
-    Written straight from the database's copy (no work-tree folder, so no lag and
-    nothing for the user to commit by mistake). The commit's folder ``<sha>/`` holds
-    the checkpoint first created for it; another checkpoint of the same commit goes
-    in ``<sha>/<checkpoint id>/``, and what is already there is kept.
+    ``entries`` are the folder's ``ls-tree`` lines by name (empty for a new folder);
+    ``change`` returns the new ones (blobs written with :func:`write_blobs`). The update is
+    a compare-and-swap, retried when another process moved the ref meanwhile; the tip
+    after it (the old one when nothing changed). :class:`GitError` if it keeps moving.
     """
-    from bitloops.checkpoint._files import write_checkpoint_dir
-
-    sha, cid = checkpoint.commit_sha, checkpoint.checkpoint_id
     if not is_sha(sha):
         raise CheckpointFilesError(f"{sha!r} is not a full commit SHA")
-    with tempfile.TemporaryDirectory(prefix="bitloops-") as tmp:
-        folder = write_checkpoint_dir(Path(tmp), checkpoint, lines)
-        files = sorted(p for p in folder.iterdir() if p.is_file())
-        blobs = _run(toplevel, "hash-object", "-w", "--no-filters", "--", *map(str, files)).split()
-    own = {p.name: f"100644 blob {b}\t{p.name}" for b, p in zip(blobs, files, strict=True)}
     for _ in range(_ATTEMPTS):
         old = ref_tip(toplevel)
         top = _entries(toplevel, old)
         here = _entries(toplevel, f"{old}:{sha}") if old and sha in top else {}
-        owner = None
-        if "session.json" in here:
-            meta = _call(toplevel, "cat-file", "blob", here["session.json"].split()[2])
-            try:
-                owner = json.loads(meta.stdout).get("checkpoint_id")
-            except (ValueError, AttributeError):
-                owner = None
-        if owner in (None, cid):
-            # this commit's own checkpoint: its files, keeping sub-folders of others
-            entries = {k: v for k, v in here.items() if v.split()[1] == "tree"} | own
-        else:
-            entries = here | {cid: f"040000 tree {_mktree(toplevel, list(own.values()))}\t{cid}"}
-        top[sha] = f"040000 tree {_mktree(toplevel, list(entries.values()))}\t{sha}"
-        tree = _mktree(toplevel, list(top.values()))
+        top[sha] = f"040000 tree {make_tree(toplevel, list(change(here).values()))}\t{sha}"
+        tree = make_tree(toplevel, list(top.values()))
         if old is not None and tree == _run(toplevel, "rev-parse", f"{old}^{{tree}}").strip():
             return old  # already there, identical
-        new = _commit(toplevel, tree, [old] if old else [], f"bitloops: checkpoint {sha}")
-        if _update_ref(toplevel, new, old, f"bitloops: checkpoint {sha[:12]}"):
+        new = _commit(toplevel, tree, [old] if old else [], f"bitloops: {message} {sha}")
+        if _update_ref(toplevel, new, old, f"bitloops: {message} {sha[:12]}"):
             return new
     raise GitError(f"{CHECKPOINT_REF} kept changing while adding {sha[:12]}; try again")
+
+
+def write_blobs(toplevel: Path, files: Sequence[Path]) -> dict[str, str]:
+    """Write ``files`` as blobs; their ``ls-tree`` lines by file name."""
+    blobs = _run(toplevel, "hash-object", "-w", "--no-filters", "--", *map(str, files)).split()
+    return {p.name: f"100644 blob {b}\t{p.name}" for b, p in zip(blobs, files, strict=True)}
+
+
+def write_text_blob(toplevel: Path, name: str, text: str) -> str:
+    """Write ``text`` as a blob; its ``ls-tree`` line as ``name``."""
+    oid = _run(toplevel, "hash-object", "-w", "--stdin", input=text).strip()
+    return f"100644 blob {oid}\t{name}"
+
+
+def read_blob(toplevel: Path, line: str) -> bytes | None:
+    """The content of the blob an ``ls-tree`` line names; None when git cannot read it."""
+    proc = _call(toplevel, "cat-file", "blob", line.split()[2])
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def folder_files(toplevel: Path, sha: str) -> dict[str, bytes]:
+    """The files of ``<sha>/`` in :data:`CHECKPOINT_REF` (sub-folders and dot files left
+    out), by name; :class:`~bitloops.CheckpointNotFound` when it has no such folder."""
+    tip = ref_tip(toplevel)
+    if tip is None or not is_sha(sha):
+        raise CheckpointNotFound(f"{CHECKPOINT_REF} has no folder for {sha[:12]!r}")
+    proc = _call(toplevel, "ls-tree", f"{tip}:{sha}")
+    if proc.returncode != 0:
+        raise CheckpointNotFound(f"{CHECKPOINT_REF} has no folder for {sha[:12]}")
+    files = {}
+    for line in proc.stdout.decode("utf-8").splitlines():
+        meta, name = line.split("\t", 1)
+        if meta.split()[1] != "blob" or "/" in name or name.startswith("."):
+            continue
+        blob = read_blob(toplevel, meta)
+        if blob is None:
+            raise GitError(f"cannot read {name} of {sha[:12]} from {CHECKPOINT_REF}")
+        files[name] = blob
+    return files
 
 
 def list_ref(toplevel: Path) -> list[str]:
@@ -190,31 +201,6 @@ def list_ref(toplevel: Path) -> list[str]:
         for name, line in _entries(toplevel, tip).items()
         if is_sha(name) and line.split()[1] == "tree"
     )
-
-
-def read_from_ref(toplevel: Path, sha: str) -> Checkpoint:
-    """The checkpoint of commit ``sha`` as committed in :data:`CHECKPOINT_REF`."""
-    from bitloops.checkpoint._files import read_checkpoint_dir
-
-    tip = ref_tip(toplevel)
-    if tip is None or not is_sha(sha):
-        raise CheckpointNotFound(f"{CHECKPOINT_REF} has no folder for {sha[:12]!r}")
-    proc = _call(toplevel, "ls-tree", f"{tip}:{sha}")
-    if proc.returncode != 0:
-        raise CheckpointNotFound(f"{CHECKPOINT_REF} has no folder for {sha[:12]}")
-    with tempfile.TemporaryDirectory(prefix="bitloops-ref-") as tmp:
-        folder = Path(tmp) / sha
-        folder.mkdir()
-        for line in proc.stdout.decode("utf-8").splitlines():
-            meta, name = line.split("\t", 1)
-            _mode, kind, oid = meta.split()
-            if kind != "blob" or "/" in name or name.startswith("."):
-                continue
-            blob = _call(toplevel, "cat-file", "blob", oid)
-            if blob.returncode != 0:
-                raise GitError(f"cannot read {name} of {sha[:12]} from {CHECKPOINT_REF}")
-            (folder / name).write_bytes(blob.stdout)
-        return read_checkpoint_dir(folder)
 
 
 def _is_ancestor(toplevel: Path, a: str, b: str) -> bool:
@@ -236,7 +222,7 @@ def merge_into_ref(toplevel: Path, other: str) -> str:
             new = other
         else:
             entries = {**_entries(toplevel, other), **_entries(toplevel, old)}
-            tree = _mktree(toplevel, list(entries.values()))
+            tree = make_tree(toplevel, list(entries.values()))
             new = _commit(toplevel, tree, [old, other], "bitloops: merge checkpoints")
         if _update_ref(toplevel, new, old, "bitloops: merge checkpoints"):
             return new

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import resources
 
 import apsw
 import attrs
@@ -41,6 +40,9 @@ class Migration:
 
 def _base_schema(conn: apsw.Connection) -> None:
     """Version 1: the tables, indexes and immutability triggers, and the ``meta`` rows."""
+    # Imported here: only a new database needs it, and every hook process opens the store.
+    from importlib import resources
+
     sql = resources.files(__package__).joinpath("sqlite_schema.sql").read_text()
     conn.execute(sql)
     conn.execute(
@@ -188,8 +190,15 @@ def _annotations(conn: apsw.Connection) -> None:
 
 
 def _path_index(conn: apsw.Connection) -> None:
-    """Version 5: the index by path and symbol (bitloops/context/index.py), derived data."""
-    from bitloops.context.index import migrate
+    """Version 5: the index by path and symbol (bitloops/store/_index.py), derived data."""
+    from bitloops.store._index import migrate
+
+    migrate(conn)
+
+
+def _private_marks(conn: apsw.Connection) -> None:
+    """Version 6: the sessions and checkpoints kept in this clone (bitloops/store/_private.py)."""
+    from bitloops.store._private import migrate
 
     migrate(conn)
 
@@ -200,6 +209,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "team outbox, checkpoint authors, hook quarantine", _team_and_quarantine),
     Migration(4, "append-only annotations: retractions and distillations", _annotations),
     Migration(5, "index of checkpoints by path and symbol (derived)", _path_index),
+    Migration(6, "private marks: sessions and checkpoints kept in this clone", _private_marks),
 )
 
 #: The version this code creates and understands (``pragma user_version``).

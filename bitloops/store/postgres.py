@@ -29,6 +29,7 @@ import attrs
 from bitloops._codec import format_ts, parse_ts
 from bitloops.errors import (
     ImmutableCheckpoint,
+    InvalidSearch,
     SchemaTooNew,
     SettingsError,
     SharedStoreError,
@@ -37,7 +38,16 @@ from bitloops.errors import (
     UnsupportedServer,
 )
 from bitloops.settings import postgres_url_problem
-from bitloops.store.sqlite import CheckpointQuery, CheckpointRow, select_checkpoint_ids
+from bitloops.store._rows import (
+    CheckpointQuery,
+    CheckpointRow,
+    EventRow,
+    HeaderRow,
+    LinkRecord,
+    LinkRow,
+    SearchRow,
+    select_checkpoint_ids,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -95,11 +105,6 @@ _CONFIG_MISTAKES = (
     "invalid port number",  # PGPORT or a service file's port out of range
 )
 
-#: One event row for the shared store: ``(session_id, seq, ts, kind, line)``.
-EventRow = tuple[str, int, str, str, str]
-#: One commit link: ``(commit_sha, linked_at, reason)``.
-LinkRow = tuple[str, str, str]
-
 
 def is_postgres_url(url: str) -> bool:
     """True when ``url`` names a PostgreSQL server (``postgresql://`` or ``postgres://``)."""
@@ -150,10 +155,8 @@ def fts5_to_tsquery(query: str) -> str:
     match), ``prefix*``, ``AND`` / ``OR`` / ``NOT`` (binary, as in FTS5) and
     parentheses; a column filter (``kind:decision``) keeps its term, which the vector
     holds too; ``NEAR(a b, N)`` becomes ``a AND b``. Raises
-    :class:`~bitloops.checkpoint._search.InvalidSearch` where FTS5 would refuse the query.
+    :class:`~bitloops.InvalidSearch` where FTS5 would refuse the query.
     """
-    from bitloops.checkpoint._search import InvalidSearch
-
     if query.count('"') % 2:
         raise InvalidSearch("unbalanced double quote")
     out: list[str] = []
@@ -626,11 +629,11 @@ class PostgresStore:
                 if not row or row[0] < batch:
                     return
 
-    def search_events(self, query: str, limit: int) -> list[tuple[Any, ...]]:
+    def search_events(self, query: str, limit: int = 50) -> list[SearchRow]:
         """Committed events matching the FTS5 query ``query`` (see :func:`fts5_to_tsquery`).
 
-        Rows of ``(position, checkpoint_id, commit_sha, created_at, line, snippet)``,
-        newest checkpoint first, then by rank, as the SQLite store's.
+        Rows of :class:`~bitloops.store.SearchRow` (the event's position first), newest
+        checkpoint first, then by rank, as the SQLite store's.
         """
         self.catch_up_index()
         with self._using() as conn:
@@ -648,7 +651,7 @@ class PostgresStore:
                 "LIMIT %s",
                 (fts5_to_tsquery(query), limit),
             ).fetchall()
-        return [(r[0], r[1], r[2], format_ts(r[3]), r[4], r[5]) for r in rows]
+        return [SearchRow(r[0], r[1], r[2], format_ts(r[3]), r[4], r[5]) for r in rows]
 
     def purge_records(self) -> dict[str, list[tuple[str, str]]]:
         """``checkpoint_id`` -> its purges' ``(old_hash, new_hash)``, oldest first."""
@@ -660,13 +663,14 @@ class PostgresStore:
                 found.setdefault(cid, []).append((old, new))
         return found
 
-    def link_rows(self) -> list[tuple[str, str, str, str]]:
-        """Every commit link: ``(commit_sha, checkpoint_id, linked_at, reason)``."""
+    def link_rows(self) -> list[LinkRecord]:
+        """Every commit link."""
         with self._using() as conn:
             rows = conn.execute(
-                "SELECT commit_sha, checkpoint_id, linked_at, reason FROM commit_links"
+                "SELECT commit_sha, checkpoint_id, linked_at, reason FROM commit_links "
+                "ORDER BY linked_at, commit_sha, checkpoint_id"
             ).fetchall()
-        return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+        return [LinkRecord(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
 
     def trigger_problems(self) -> list[str]:
         """Immutability triggers that are missing or disabled (a superuser can do both)."""
@@ -715,10 +719,8 @@ class PostgresStore:
                 changed.append(f"function {name}()")
         return sorted(changed)
 
-    def headers(self, checkpoint_ids: Sequence[str] | None = None) -> list[tuple[Any, ...]]:
-        """``(checkpoint_id, commit_sha, created_at, parent_checkpoint_id, parent_hash,
-        content_hash, header, event_count)`` of every checkpoint (or those given), oldest first.
-        """
+    def headers(self, checkpoint_ids: Sequence[str] | None = None) -> list[HeaderRow]:
+        """Every checkpoint's (or those given) :class:`~bitloops.store.HeaderRow`, oldest first."""
         sql = (
             "SELECT checkpoint_id, commit_sha, created_at, parent_checkpoint_id, parent_hash, "
             "content_hash, header, event_count FROM checkpoints"
@@ -729,7 +731,7 @@ class PostgresStore:
             args.append(list(checkpoint_ids))
         with self._using() as conn:
             rows = conn.execute(sql + " ORDER BY created_at, checkpoint_id", args).fetchall()
-        return [(r[0], r[1], format_ts(r[2]), *r[3:]) for r in rows]
+        return [HeaderRow(r[0], r[1], format_ts(r[2]), *r[3:]) for r in rows]
 
 
 def _normal(text: str) -> str:

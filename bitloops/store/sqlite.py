@@ -9,30 +9,47 @@ on a lock upgrade, and ``record`` returns only after its event is committed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import apsw
 import attrs
 
 from bitloops._codec import format_ts, line_models, new_id, parse_ts
-from bitloops.context.index import IndexRows, insert_rows
+from bitloops._fs import atomic_write
 from bitloops.errors import (
     DatabaseBusy,
     DatabaseCorrupt,
     ForeignDatabase,
     ImmutableCheckpoint,
+    InvalidSearch,
     SchemaTooNew,
     SessionNotFound,
     StoreError,
 )
 from bitloops.model import SessionInfo
-from bitloops.store.live import END_SESSION, EventWriter, configure
+from bitloops.store._annotations import AnnotationQueries
+from bitloops.store._index import IndexRows, insert_rows
+from bitloops.store._integrity import IntegrityQueries
+from bitloops.store._outbox import OutboxQueries
+from bitloops.store._quarantine import QuarantineQueries
+from bitloops.store._rows import (
+    CHECKPOINT_COLUMNS,
+    CheckpointQuery,
+    CheckpointRow,
+    DraftRows,
+    SearchRow,
+    checkpoint_row,
+    select_checkpoint_ids,
+)
+from bitloops.store.live import END_SESSION, EventWriter, configure, for_hook
 from bitloops.store.migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
 
 #: ``(session_id, kind, payload_json) -> time or None``: see ``SQLiteStore.event_clock``.
@@ -71,79 +88,6 @@ os.register_at_fork(after_in_child=_forked)
 # measure faster than one INSERT ... SELECT ... RETURNING.
 
 
-@attrs.frozen(kw_only=True)
-class DraftRows:
-    """The live events of one worktree, as read for a promotion, in transcript order."""
-
-    high_water: int
-    #: Only this session's events (the ``session`` strategy), or None for all of them.
-    session_id: str | None
-    #: Bumped by every promotion and purge: a changed value means the rows read may
-    #: no longer be the rows stored under the same ids.
-    generation: int
-    lines: list[str]
-    kinds: list[str]
-    line_sessions: list[str]
-    #: Distinct (agent, model) pairs of the events.
-    models: list[tuple[str, str | None]]
-
-    @property
-    def session_ids(self) -> list[str]:
-        """The sessions with events in the draft, first seen first."""
-        return list(dict.fromkeys(self.line_sessions))
-
-
-@attrs.frozen(kw_only=True)
-class CheckpointRow:
-    """What the store keeps of a checkpoint besides its events."""
-
-    checkpoint_id: str
-    commit_sha: str
-    created_at: str
-    branch: str | None
-    strategy: str
-    event_count: int
-    parent_checkpoint_id: str | None
-    parent_hash: str | None
-    content_hash: str
-    header: str
-    #: The commit's author ("Name <email>"), for team queries; not covered by the hash.
-    author: str | None = None
-
-
-#: The columns of ``checkpoints`` in :class:`CheckpointRow` order.
-CHECKPOINT_COLUMNS = (
-    "checkpoint_id, commit_sha, created_at, branch, strategy, event_count, "
-    "parent_checkpoint_id, parent_hash, content_hash, header, author"
-)
-
-
-def checkpoint_row(values: Sequence[Any]) -> CheckpointRow:
-    """A :class:`CheckpointRow` from a row selected as :data:`CHECKPOINT_COLUMNS`."""
-    names = [f.name for f in attrs.fields(CheckpointRow)]
-    return CheckpointRow(**dict(zip(names, values, strict=True)))
-
-
-@attrs.frozen(kw_only=True)
-class CheckpointQuery:
-    """Filters for listing checkpoints; every given filter must match.
-
-    ``author`` matches part of the commit author's ``Name <email>``, case-insensitively
-    (like ``git log --author``); ``agent`` and ``model`` match one of the checkpoint's
-    agents or models exactly; ``since`` and ``until`` bound ``created_at`` (inclusive,
-    exclusive) as canonical timestamp text.
-    """
-
-    commit_sha: str | None = None
-    branch: str | None = None
-    author: str | None = None
-    agent: str | None = None
-    model: str | None = None
-    since: str | None = None
-    until: str | None = None
-    limit: int | None = None
-
-
 # What each CheckpointQuery filter means in SQLite (c is the checkpoints row).
 _CONDITIONS = {
     "commit_sha": "c.checkpoint_id IN (SELECT checkpoint_id FROM commit_links "
@@ -157,34 +101,6 @@ _CONDITIONS = {
     "since": "c.created_at >= ?",
     "until": "c.created_at < ?",
 }
-
-
-def select_checkpoint_ids(
-    q: CheckpointQuery,
-    conditions: Mapping[str, str],
-    placeholder: str,
-    timestamp: Callable[[str], Any] = str,
-) -> tuple[str, list[Any]]:
-    """The SELECT of the checkpoint ids matching ``q``, newest first, and its arguments.
-
-    One backend's SQL: ``conditions`` gives each filter's condition on ``checkpoints c``
-    (one ``placeholder`` each); ``timestamp`` converts ``since`` and ``until``.
-    """
-    where: list[str] = []
-    args: list[Any] = []
-    for name in ("commit_sha", "branch", "author", "agent", "model", "since", "until"):
-        value = getattr(q, name)
-        if value is not None:
-            where.append(conditions[name])
-            args.append(timestamp(value) if name in ("since", "until") else value)
-    sql = "SELECT c.checkpoint_id FROM checkpoints c"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY c.created_at DESC, c.checkpoint_id DESC"
-    if q.limit is not None:
-        sql += f" LIMIT {placeholder}"
-        args.append(q.limit)
-    return sql, args
 
 
 def _session(row: Sequence[Any]) -> SessionInfo:
@@ -250,18 +166,57 @@ def is_empty_database(path: Path) -> bool:
 def write_marker(marker: Path, path: Path) -> None:
     """Record that the database at ``path`` exists (best effort: a read-only directory
     only loses the protection, not the database)."""
-    tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
     text = json.dumps({"database": path.name, "created_at": format_ts(datetime.now(UTC))})
-    try:
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, marker)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    with contextlib.suppress(OSError):
+        atomic_write(marker, text + "\n")
 
 
-class SQLiteStore:
-    """Live and committed state in one SQLite file."""
+class _Coded(Sequence[str]):
+    """A long sequence of a few distinct strings, kept as one small number per item."""
+
+    __slots__ = ("_codes", "_names")
+
+    def __init__(self, codes: array[int], names: tuple[str, ...]) -> None:
+        self._codes = codes
+        self._names = names
+
+    @classmethod
+    def of(cls, items: Sequence[str]) -> _Coded:
+        """``items``, coded."""
+        index: dict[str, int] = {}
+        for item in items:
+            index.setdefault(item, len(index))
+        codes = array("B" if len(index) <= 256 else "I", map(index.__getitem__, items))
+        return cls(codes, tuple(index))
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self._names[c] for c in self._codes[index]]
+        return self._names[self._codes[index]]
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._names.__getitem__, self._codes)
+
+
+class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, QuarantineQueries):
+    """Live and committed state in one SQLite file.
+
+    Satisfies :class:`~bitloops.store.CommittedStore` and
+    :class:`~bitloops.store.LiveStore`. The statements of each side concern live in a
+    mixin of their own: whole-store reads, purges and repairs
+    (:mod:`~bitloops.store._integrity`), the outbox (:mod:`~bitloops.store._outbox`),
+    annotations (:mod:`~bitloops.store._annotations`) and the quarantine
+    (:mod:`~bitloops.store._quarantine`).
+    """
 
     def __init__(
         self,
@@ -459,6 +414,12 @@ class SQLiteStore:
                 raise _translate(exc, self.path) from exc
         return busy == 0
 
+    def for_hook(self) -> None:
+        """Leave the write-ahead log to the commits' checkpoints when closing, as a hook
+        process does (see :func:`bitloops.store.live.for_hook`)."""
+        with self._lock:
+            for_hook(self._conn)
+
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""
         with self._lock:
@@ -583,25 +544,16 @@ class SQLiteStore:
                 # transaction); transaction() forgets them if the caller rolls back.
                 writer.committed(conn)
                 return seq, ts, event_id
-            cur = writer.cursor(conn)
-            try:
-                cur.execute("BEGIN IMMEDIATE")
-                try:
-                    appended = self._append(
-                        conn, session_id, worktree, kind, agent, model, payload_json,
-                        artefacts, ts,
-                    )  # fmt: skip
-                    if end:
-                        cur.execute(END_SESSION, (format_ts(appended[1]), session_id))
-                    cur.execute("COMMIT")
-                    writer.committed(conn)
-                except BaseException:
-                    writer.forget()
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+            try:  # the one write path (bitloops.store.live), as the hooks' light path
+                appended = writer.commit(
+                    conn, session_id=session_id, worktree=worktree, kind=kind, agent=agent,
+                    model=model, payload_json=payload_json, artefacts=artefacts, end=end,
+                    when=ts,
+                )  # fmt: skip
             except apsw.Error as exc:
                 raise _translate(exc, self.path) from exc
+        if appended is None:
+            raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
         return appended
 
     def _append(
@@ -657,36 +609,131 @@ class SQLiteStore:
         with self.reading() as conn:
             return [r[0] for r in conn.execute("SELECT DISTINCT agent FROM sessions ORDER BY 1")]
 
-    def draft_rows(self, worktree: str, session_id: str | None = None) -> DraftRows:
-        """The worktree's live events (of one session, if given) in transcript order."""
+    def draft_rows(
+        self,
+        worktree: str,
+        session_id: str | None = None,
+        *,
+        lines_up_to: int | None = None,
+        until: str | None = None,
+    ) -> DraftRows:
+        """The worktree's live events (of one session, if given) in transcript order.
+
+        ``until`` (canonical timestamp text) leaves out the events of later times: the
+        draft of a commit whose promotion was detached from it (``bitloops/_pending.py``).
+
+        With ``lines_up_to`` (bytes), a draft whose lines add up to more holds only the
+        rows' ids (``lines_left_out``): the caller reads the lines a window at a time
+        through :meth:`live_lines`, so a big draft is never held in memory whole.
+        """
         high = 0
         lines: list[str] = []
+        ids = array("q")
         kinds: list[str] = []
         line_sessions: list[str] = []
         # One string per distinct kind and session, not one per row: a big draft has
         # hundreds of thousands of rows and a handful of each.
         names: dict[str, str] = {}
+        budget = -1 if lines_up_to is None else lines_up_to
+        left_out = False
+        models: set[tuple[str, str | None]] = set()
         with self.reading() as conn:
             generation = self._generation(conn)
             for row_id, sid, kind, line in conn.execute(
                 "SELECT id, session_id, kind, line FROM live_events WHERE worktree = ?1 "
-                "AND (?2 IS NULL OR session_id = ?2) ORDER BY ts, session_id, seq",
-                (worktree, session_id),
+                "AND (?2 IS NULL OR session_id = ?2) AND (?3 IS NULL OR ts <= ?3) "
+                "ORDER BY ts, session_id, seq",
+                (worktree, session_id, until),
             ):
                 if row_id > high:
                     high = row_id
+                ids.append(row_id)
                 lines.append(line)
                 kinds.append(names.setdefault(kind, kind))
                 line_sessions.append(names.setdefault(sid, sid))
+                if budget >= 0:
+                    budget -= len(line)
+                    if budget < 0:
+                        left_out = True
+                if left_out and len(lines) >= 4096:
+                    models.update(line_models(lines))
+                    lines.clear()
+        if left_out:
+            models.update(line_models(lines))
+            lines = []
+        else:
+            models.update(line_models(lines))
         return DraftRows(
             high_water=high,
             session_id=session_id,
             generation=generation,
             lines=lines,
-            kinds=kinds,
-            line_sessions=line_sessions,
-            models=line_models(lines),
+            # Not lists: a transcript made of them keeps them as they are, not a copy;
+            # a big draft's as a byte per row (a handful of kinds and sessions).
+            kinds=_Coded.of(kinds) if left_out else tuple(kinds),
+            line_sessions=_Coded.of(line_sessions) if left_out else tuple(line_sessions),
+            models=sorted(models, key=lambda am: (am[0], am[1] is not None, am[1] or "")),
+            ids=ids,
+            lines_left_out=left_out,
+            until=until,
         )
+
+    def live_lines(self, ids: Sequence[int]) -> list[str]:
+        """The lines of the live events with these ids, in the order given.
+
+        Raises :class:`~bitloops.StoreError` when one is gone (promoted or purged since
+        its id was read): the caller reads the draft again.
+        """
+        return self._lines_by_id("live_events", ids)
+
+    def committed_lines(self, ids: Sequence[int]) -> list[str]:
+        """The lines of the committed events with these ids (see :meth:`event_ids`)."""
+        return self._lines_by_id("checkpoint_events", ids)
+
+    def event_ids(self, checkpoint_id: str) -> array[int]:
+        """The ids of a checkpoint's committed events, in transcript order."""
+        with self.reading() as conn:
+            return array(
+                "q",
+                (
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM checkpoint_events WHERE checkpoint_id = ? ORDER BY id",
+                        (checkpoint_id,),
+                    )
+                ),
+            )
+
+    def _lines_by_id(self, table: str, ids: Sequence[int]) -> list[str]:
+        if not ids:
+            return []
+        with self.reading() as conn:
+            if ids[-1] - ids[0] == len(ids) - 1 and all(
+                b - a == 1 for a, b in itertools.pairwise(ids)
+            ):
+                # A checkpoint's rows were inserted in order by one statement: a range.
+                found = conn.execute(
+                    f"SELECT line FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id",
+                    (ids[0], ids[-1]),
+                ).fetchall()
+                if len(found) == len(ids):
+                    return [str(r[0]) for r in found]
+                by_id: dict[int, str] = {}
+            else:
+                by_id = {
+                    int(i): str(line)
+                    for i, line in conn.execute(
+                        f"SELECT id, line FROM {table} "
+                        "WHERE id IN (SELECT value FROM json_each(?))",
+                        (json.dumps(list(ids)),),
+                    )
+                }
+        try:
+            return [by_id[i] for i in ids]
+        except KeyError:
+            raise StoreError(
+                "events being read were promoted or purged meanwhile; read the draft again"
+            ) from None
 
     def draft_count(self, worktree: str) -> int:
         """How many live events the worktree has."""
@@ -695,6 +742,15 @@ class SQLiteStore:
                 "SELECT count(*) FROM live_events WHERE worktree = ?", (worktree,)
             ).get
         return count
+
+    def draft_span(self, worktree: str) -> tuple[datetime | None, int]:
+        """When the worktree's oldest live event happened (None if it has none), and how
+        many it has."""
+        with self.reading() as conn:
+            oldest, count = conn.execute(
+                "SELECT min(ts), count(*) FROM live_events WHERE worktree = ?", (worktree,)
+            ).fetchall()[0]
+        return (parse_ts(str(oldest)) if oldest else None), int(count or 0)
 
     # -- committed state --------------------------------------------------------------
 
@@ -732,8 +788,11 @@ class SQLiteStore:
         meanwhile, so the caller can look again.
         """
         # The rows read: this worktree's, up to the high-water mark, of one session if set.
-        scope = "worktree = ?1 AND id <= ?2 AND (?3 IS NULL OR session_id = ?3)"
-        args = (worktree, draft.high_water, draft.session_id)
+        scope = (
+            "worktree = ?1 AND id <= ?2 AND (?3 IS NULL OR session_id = ?3) "
+            "AND (?4 IS NULL OR ts <= ?4)"
+        )
+        args = (worktree, draft.high_water, draft.session_id, draft.until)
         with self.transaction() as conn:
             if self._generation(conn) != draft.generation:
                 return False
@@ -746,7 +805,7 @@ class SQLiteStore:
                 return False
             self.bump_generation(conn)
             count = conn.execute(f"SELECT count(*) FROM live_events WHERE {scope}", args).get
-            if count != len(draft.lines):
+            if count != draft.event_count:
                 return False
             conn.execute(
                 f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) "
@@ -755,7 +814,7 @@ class SQLiteStore:
             )
             conn.execute(
                 "INSERT INTO checkpoint_events (checkpoint_id, session_id, seq, ts, kind, line) "
-                "SELECT ?4, session_id, seq, ts, kind, line FROM live_events "
+                "SELECT ?5, session_id, seq, ts, kind, line FROM live_events "
                 f"WHERE {scope} ORDER BY ts, session_id, seq",
                 (*args, row.checkpoint_id),
             )
@@ -837,15 +896,29 @@ class SQLiteStore:
                     (checkpoint_id,),
                 )
             ]
+            # The commit it was created for first, as commit_links() and the shared store.
             commits = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT commit_sha FROM commit_links WHERE checkpoint_id = ? "
-                    "ORDER BY linked_at, rowid",
+                    "SELECT l.commit_sha FROM commit_links l JOIN checkpoints c "
+                    "USING (checkpoint_id) WHERE l.checkpoint_id = ? "
+                    "ORDER BY l.commit_sha <> c.commit_sha, l.linked_at, l.rowid",
                     (checkpoint_id,),
                 )
             ]
         return checkpoint_row(row[0]), lines, commits
+
+    def checkpoint_heads(self, checkpoint_ids: Sequence[str]) -> dict[str, CheckpointRow]:
+        """The rows of these checkpoints (those stored), by id, without their events."""
+        if not checkpoint_ids:
+            return {}
+        with self.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints "
+                "WHERE checkpoint_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(checkpoint_ids)),),
+            ).fetchall()
+        return {row.checkpoint_id: row for row in map(checkpoint_row, rows)}
 
     def checkpoint_ids(
         self,
@@ -870,15 +943,28 @@ class SQLiteStore:
         with self.transaction() as conn:
             conn.execute(CATCH_UP_SQL)
 
-    def search_events(self, match: str, limit: int) -> list[tuple[Any, ...]]:
-        """Committed events matching the FTS5 query ``match``, best ``limit`` of them.
+    def search_events(
+        self, query: str | None = None, limit: int = 50, *, match: str | None = None
+    ) -> list[SearchRow]:
+        """Committed events matching the FTS5 query ``query``, best ``limit`` of them.
 
-        Rows of ``(event row id, checkpoint_id, commit_sha, created_at, line, snippet)``,
-        newest checkpoint first, then by rank. Raises :class:`~bitloops.InvalidSearch`
-        when FTS5 rejects the query.
+        Rows of :class:`~bitloops.store.SearchRow` (the event's row id first), newest
+        checkpoint first, then by rank. Raises :class:`~bitloops.InvalidSearch` when FTS5
+        rejects the query. ``match=`` is the old name of ``query`` (deprecated).
         """
-        from bitloops.checkpoint._search import InvalidSearch
+        if match is not None:
+            import warnings
 
+            warnings.warn(
+                "SQLiteStore.search_events(match=...) is deprecated; pass query= (as "
+                "PostgresStore.search_events takes it)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if query is None:
+                query = match
+        if query is None:
+            raise InvalidSearch("search_events needs a query; give one or more words")
         self.catch_up_index()
         with self.reading() as conn:
             try:
@@ -893,13 +979,13 @@ class SQLiteStore:
                         f"WHERE {FTS_TABLE} MATCH ?1 "
                         "ORDER BY c.created_at DESC, c.checkpoint_id DESC, f.rank, f.rowid "
                         "LIMIT ?2",
-                        (match, limit),
+                        (query, limit),
                     )
                 ]
                 if not ids:
                     return []
                 rows = {
-                    r[0]: tuple(r)
+                    r[0]: SearchRow(*r)
                     for r in conn.execute(
                         f"SELECT f.rowid, e.checkpoint_id, c.commit_sha, c.created_at, e.line, "
                         f"snippet({FTS_TABLE}, -1, '[', ']', '…', 16) FROM {FTS_TABLE} f "
@@ -907,7 +993,7 @@ class SQLiteStore:
                         "JOIN checkpoints c ON c.checkpoint_id = e.checkpoint_id "
                         f"WHERE {FTS_TABLE} MATCH ?1 "
                         "AND f.rowid IN (SELECT value FROM json_each(?2))",
-                        (match, json.dumps(ids)),
+                        (query, json.dumps(ids)),
                     )
                 }
             except apsw.SQLError as exc:
@@ -930,6 +1016,18 @@ class SQLiteStore:
                 links.setdefault(str(cid), []).append(str(sha))
         return links
 
+    def commits_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` linked commit SHAs starting with ``prefix`` (lowercase hex)."""
+        with self.reading() as conn:
+            return [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT DISTINCT commit_sha FROM commit_links "
+                    "WHERE commit_sha >= ? AND commit_sha < ? ORDER BY commit_sha LIMIT ?",
+                    (prefix, prefix + "g", limit),
+                )
+            ]
+
     def has_checkpoint(self, checkpoint_id: str) -> bool:
         """True when a checkpoint with this id is stored."""
         with self._lock:
@@ -944,109 +1042,6 @@ class SQLiteStore:
             count: int = self._conn.execute("SELECT count(*) FROM checkpoints").get
         return count
 
-    # -- outbox (team setup) -------------------------------------------------------------
-
-    @staticmethod
-    def _queue(conn: apsw.Connection, checkpoint_id: str, when: str) -> None:
-        # A new queued_at marks the row as changed, so a send that read the old state
-        # does not remove it (see outbox_sent).
-        conn.execute(
-            "INSERT INTO outbox (checkpoint_id, queued_at) VALUES (?, ?) "
-            "ON CONFLICT (checkpoint_id) DO UPDATE SET queued_at = excluded.queued_at",
-            (checkpoint_id, when),
-        )
-
-    def queue_all(self) -> int:
-        """Queue every stored checkpoint for the shared store; how many were queued.
-
-        For a clone that joins a team setup after it made checkpoints. Sending is
-        idempotent, so checkpoints the shared store holds already are not stored twice.
-        """
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO outbox (checkpoint_id, queued_at) "
-                "SELECT checkpoint_id, created_at FROM checkpoints"
-            )
-            return conn.changes()
-
-    def outbox(self, limit: int | None = None) -> list[tuple[str, str, int, str | None]]:
-        """Queued checkpoints, oldest first: ``(id, queued_at, attempts, last_error)``."""
-        sql = (
-            "SELECT o.checkpoint_id, o.queued_at, o.attempts, o.last_error FROM outbox o "
-            "JOIN checkpoints c USING (checkpoint_id) ORDER BY c.created_at, o.checkpoint_id"
-        )
-        with self.reading() as conn:
-            rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
-            return [(str(a), str(b), int(c), d) for a, b, c, d in rows]
-
-    def outbox_last_failure(self) -> tuple[str, str] | None:
-        """``(last_attempt_at, last_error)`` of the latest failed send still queued, or None."""
-        rows = self.execute(
-            "SELECT last_attempt_at, last_error FROM outbox WHERE last_error IS NOT NULL "
-            "ORDER BY last_attempt_at DESC LIMIT 1"
-        )
-        return (str(rows[0][0]), str(rows[0][1])) if rows else None
-
-    def outbox_sent(self, checkpoint_id: str, queued_at: str) -> None:
-        """Forget a queued checkpoint once sent, unless it was queued again meanwhile."""
-        with self.transaction() as conn:
-            conn.execute(
-                "DELETE FROM outbox WHERE checkpoint_id = ? AND queued_at = ?",
-                (checkpoint_id, queued_at),
-            )
-
-    def outbox_failed(self, checkpoint_ids: Sequence[str], error: str) -> None:
-        """Record a failed attempt to send these checkpoints; they stay queued."""
-        now = format_ts(datetime.now(UTC))
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ? "
-                "WHERE checkpoint_id IN (SELECT value FROM json_each(?))",
-                (now, error, json.dumps(list(checkpoint_ids))),
-            )
-
-    def checkpoint_rows(
-        self, checkpoint_id: str
-    ) -> tuple[CheckpointRow, list[tuple[str, int, str, str, str]], list[tuple[str, str, str]]]:
-        """What the shared store needs of a checkpoint, read in one snapshot.
-
-        The row; its events as ``(session_id, seq, ts, kind, line)`` in order; its
-        links as ``(commit_sha, linked_at, reason)``.
-        """
-        with self.reading() as conn:
-            found = conn.execute(
-                f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE checkpoint_id = ?",
-                (checkpoint_id,),
-            ).fetchall()
-            if not found:
-                raise StoreError(f"no checkpoint {checkpoint_id!r} in {self.path}")
-            events = [
-                (str(a), int(b), str(c), str(d), str(e))
-                for a, b, c, d, e in conn.execute(
-                    "SELECT session_id, seq, ts, kind, line FROM checkpoint_events "
-                    "WHERE checkpoint_id = ? ORDER BY id",
-                    (checkpoint_id,),
-                )
-            ]
-            links = [
-                (str(a), str(b), str(c))
-                for a, b, c in conn.execute(
-                    "SELECT commit_sha, linked_at, reason FROM commit_links "
-                    "WHERE checkpoint_id = ? ORDER BY linked_at, rowid",
-                    (checkpoint_id,),
-                )
-            ]
-        return checkpoint_row(found[0]), events, links
-
-    def purge_rows(self, checkpoint_id: str) -> list[tuple[Any, ...]]:
-        """The audit records of a checkpoint's purges, in ``purges`` column order."""
-        return self.execute(
-            "SELECT purge_id, checkpoint_id, purged_at, reason, secret_sha256, replacement, "
-            "occurrences, old_hash, new_hash FROM purges WHERE checkpoint_id = ? "
-            "ORDER BY purged_at, rowid",
-            (checkpoint_id,),
-        )
-
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run read SQL and return its rows (for verify, doctor and tests)."""
         with self.reading() as conn:
@@ -1055,136 +1050,3 @@ class SQLiteStore:
     def new_purge_token(self) -> str:
         """A token for a break-glass transaction."""
         return new_id()
-
-    # -- quarantine -----------------------------------------------------------------------
-
-    def add_annotation(
-        self,
-        *,
-        annotation_id: str,
-        kind: str,
-        created_at: str,
-        record_id: str | None,
-        checkpoint_id: str | None,
-        reason: str | None,
-        body: str,
-        annotation_hash: str,
-    ) -> None:
-        """Append one annotation (the caller has redacted and hashed it)."""
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO annotations (annotation_id, kind, created_at, record_id, "
-                "checkpoint_id, reason, body, annotation_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    annotation_id,
-                    kind,
-                    created_at,
-                    record_id,
-                    checkpoint_id,
-                    reason,
-                    body,
-                    annotation_hash,
-                ),
-            )
-
-    def annotation_rows(
-        self,
-        *,
-        checkpoint_id: str | None = None,
-        kind: str | None = None,
-        record_id: str | None = None,
-    ) -> list[tuple[Any, ...]]:
-        """Annotations, oldest first: rows of ``(annotation_id, kind, created_at, record_id,
-        checkpoint_id, reason, body, annotation_hash)``."""
-        where, args = [], []
-        for column, value in (
-            ("checkpoint_id", checkpoint_id),
-            ("kind", kind),
-            ("record_id", record_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        sql = (
-            "SELECT annotation_id, kind, created_at, record_id, checkpoint_id, reason, body, "
-            "annotation_hash FROM annotations"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY created_at, annotation_id"
-        )
-        with self.reading() as conn:
-            return [tuple(row) for row in conn.execute(sql, args)]
-
-    def record_checkpoint(self, record_id: str) -> tuple[str | None, bool]:
-        """Where a why-record lives: ``(checkpoint id, found)``.
-
-        A record is an event (its id is the event id) or a record of a checkpoint's
-        summary (extracted ones); ``(None, True)`` is a record still in a draft.
-        """
-        quoted = json.dumps(record_id)
-        with self.reading() as conn:
-            for (cid,) in conn.execute(
-                "SELECT checkpoint_id FROM checkpoints WHERE instr(header, ?) LIMIT 1",
-                (f'"record_id":{quoted}',),
-            ):
-                return str(cid), True
-            for (cid,) in conn.execute(
-                "SELECT checkpoint_id FROM checkpoint_events WHERE instr(line, ?) LIMIT 1",
-                (f'"event_id":{quoted}',),
-            ):
-                return str(cid), True
-            for (cid,) in conn.execute(  # an item of the LLM distiller ("llm-...")
-                "SELECT checkpoint_id FROM annotations WHERE kind = 'distillation' "
-                "AND instr(body, ?) LIMIT 1",
-                (f'"record_id":{quoted}',),
-            ):
-                return str(cid), True
-            for _ in conn.execute(
-                "SELECT 1 FROM live_events WHERE instr(line, ?) LIMIT 1",
-                (f'"event_id":{quoted}',),
-            ):
-                return None, True
-        return None, False
-
-    def add_quarantine(
-        self, *, agent: str, source: str, reason: str, payload: str, received_at: str | None = None
-    ) -> int:
-        """Keep a hook payload that could not be recorded (redacted by the caller); its id."""
-        when = received_at or format_ts(datetime.now(UTC))
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO quarantine (received_at, agent, source, reason, payload) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (when, agent, source, reason, payload),
-            )
-            return int(conn.last_insert_rowid())
-
-    def quarantined(self, limit: int | None = None) -> list[tuple[int, str, str, str, str, str]]:
-        """Quarantined payloads, newest first.
-
-        Rows of ``(id, received_at, agent, source, reason, payload)``.
-        """
-        sql = (
-            "SELECT id, received_at, agent, source, reason, payload FROM quarantine "
-            "ORDER BY received_at DESC, id DESC"
-        )
-        with self.reading() as conn:
-            rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
-            return [(int(a), str(b), str(c), str(d), str(e), str(f)) for a, b, c, d, e, f in rows]
-
-    def count_quarantine(self) -> int:
-        """How many payloads are quarantined."""
-        with self._lock:
-            count: int = self._conn.execute("SELECT count(*) FROM quarantine").get
-        return count
-
-    def clear_quarantine(self, ids: Sequence[int] | None = None) -> int:
-        """Delete quarantined payloads (those ``ids``, or all); how many were deleted."""
-        with self.transaction() as conn:
-            if ids is None:
-                conn.execute("DELETE FROM quarantine")
-            else:
-                conn.execute(
-                    "DELETE FROM quarantine WHERE id IN (SELECT value FROM json_each(?))",
-                    (json.dumps([int(i) for i in ids]),),
-                )
-            return conn.changes()

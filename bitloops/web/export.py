@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from bitloops._fs import atomic_write
 from bitloops.errors import BitloopsError, CheckpointNotFound, UnknownRef
 from bitloops.web.html import Links, checkpoint_slug, esc, file_slug
 from bitloops.web.pages import (
@@ -61,8 +62,8 @@ def select_checkpoints(repo: Repository, spec: str) -> list[Checkpoint]:
     """The checkpoints of ``spec``: a commit, a checkpoint id or ``cp:`` prefix, or a
     range ``BASE..HEAD`` (every commit of it, oldest first); newest first within a commit.
     """
-    from bitloops.context.history import checkpoint_ids_of_commits, load_checkpoint
-    from bitloops.context.sources import refresh
+    from bitloops.checkpoint._history import checkpoint_ids_of_commits, load_checkpoint
+    from bitloops.checkpoint._sources import refresh
 
     if ".." in spec:
         shas = repo.git.range_commits(spec, MAX_COMMITS)[2]
@@ -87,15 +88,22 @@ def select_checkpoints(repo: Repository, spec: str) -> list[Checkpoint]:
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text, fsync=False)  # an export is made again by the same command
 
 
 def export_html(repo: Repository, spec: str, directory: str | os.PathLike[str]) -> ExportReport:
     """Write the pages of ``spec``'s checkpoints (see :func:`select_checkpoints`) to
     ``directory`` (created if needed; pages already there are replaced)."""
-    cps = select_checkpoints(repo, spec)
+    from bitloops.checkpoint._private import is_private, read_marks
+
+    kept = read_marks(repo)
+    found = select_checkpoints(repo, spec)
+    cps = [cp for cp in found if not is_private(cp, kept)]
+    if not cps:
+        raise CheckpointNotFound(
+            f"every checkpoint of {spec} is private (kept in this clone), so none is "
+            "exported; `bitloops explain` shows them here"
+        )
     paths: dict[str, None] = {}
     for cp in cps:
         for f in cp.files:

@@ -124,19 +124,12 @@ def _headers(repo: Repository, ids: Sequence[str]) -> list[Checkpoint]:
     """The checkpoints ``ids`` without their events: what a list of them needs."""
     from bitloops._codec import structure
     from bitloops.model import Checkpoint
-    from bitloops.store.sqlite import CHECKPOINT_COLUMNS, checkpoint_row
 
     if not ids:
         return []
-    rows = repo.store.execute(
-        f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints "
-        "WHERE checkpoint_id IN (SELECT value FROM json_each(?))",
-        (json.dumps(list(ids)),),
-    )
     links = repo.store.commit_links(ids)
     found: dict[str, Checkpoint] = {}
-    for values in rows:
-        row = checkpoint_row(values)
+    for row in repo.store.checkpoint_heads(ids).values():
         raw = json.loads(row.header)
         raw["commits"] = links.get(row.checkpoint_id, [row.commit_sha])
         raw["content_hash"] = row.content_hash
@@ -693,8 +686,13 @@ def file_page(repo: Repository, links: Links, path: str) -> Page:
         entries = repo.history(path, limit=MAX_FILE_HISTORY)
     except BitloopsError as exc:
         return not_found(f"No history for {path!r}: {exc}")
+    if links.static:  # an export is for sharing: private checkpoints stay out of it
+        from bitloops.checkpoint._private import private_ids
+
+        kept = private_ids(repo, [e.checkpoint_id for e in entries])
+        entries = [e for e in entries if e.checkpoint_id not in kept]
     try:
-        lines = blame(repo, path)
+        lines = blame(repo, path, private=not links.static)
         blame_error = ""
     except BitloopsError as exc:
         lines, blame_error = [], str(exc)

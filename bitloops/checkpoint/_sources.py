@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bitloops.context.index import IndexRows, delete_checkpoint, index_rows, insert_rows
 from bitloops.errors import BitloopsError
+from bitloops.store._index import IndexRows, delete_checkpoint, index_rows, insert_rows
 
 if TYPE_CHECKING:
-    from bitloops.repository import Repository
+    from bitloops.checkpoint._workspace import Checkpoints
 
 __all__ = ["rebuild", "refresh"]
 
@@ -36,17 +36,17 @@ _BATCH = 500
 _EXTRA = ("format", "commits", "content_hash", "event_count")
 
 
-def _meta(repo: Repository, key: str) -> str | None:
+def _meta(repo: Checkpoints, key: str) -> str | None:
     rows = repo.store.execute("SELECT value FROM meta WHERE key = ?", (key,))
     return str(rows[0][0]) if rows else None
 
 
-def _seen(repo: Repository, origin: str) -> set[str]:
+def _seen(repo: Checkpoints, origin: str) -> set[str]:
     rows = repo.store.execute("SELECT key FROM indexed_sources WHERE origin = ?", (origin,))
     return {str(r[0]) for r in rows}
 
 
-def _indexed(repo: Repository, ids: list[str]) -> set[str]:
+def _indexed(repo: Checkpoints, ids: list[str]) -> set[str]:
     rows = repo.store.execute(
         "SELECT checkpoint_id FROM indexed_checkpoints WHERE checkpoint_id IN "
         "(SELECT value FROM json_each(?))",
@@ -56,7 +56,7 @@ def _indexed(repo: Repository, ids: list[str]) -> set[str]:
 
 
 def _write(
-    repo: Repository,
+    repo: Checkpoints,
     rows: list[IndexRows],
     *,
     sources: list[tuple[str, str]] = (),  # type: ignore[assignment]
@@ -74,7 +74,7 @@ def _write(
             )
 
 
-def refresh(repo: Repository, *, shared: bool = True) -> None:
+def refresh(repo: Checkpoints, *, shared: bool = True) -> None:
     """Bring the index up to date with every source this clone can read."""
     _local(repo)
     _folders(repo)
@@ -85,7 +85,7 @@ def refresh(repo: Repository, *, shared: bool = True) -> None:
         _shared(repo)
 
 
-def rebuild(repo: Repository) -> None:
+def rebuild(repo: Checkpoints) -> None:
     """Empty the index and build it again from every source (it is derived data)."""
     with repo.store.transaction() as conn:
         for table in (
@@ -102,7 +102,7 @@ def rebuild(repo: Repository) -> None:
     refresh(repo)
 
 
-def _local(repo: Repository) -> None:
+def _local(repo: Checkpoints) -> None:
     """Index this clone's checkpoints the index lacks (rowid order: promotion order)."""
     mark = int(_meta(repo, "context_local_upto") or 0)
     top = repo.store.execute("SELECT max(rowid) FROM checkpoints")[0][0]
@@ -144,7 +144,7 @@ def _path_commit(key: str) -> str | None:
     return sha if len(sha) in (40, 64) and all(c in "0123456789abcdef" for c in sha) else None
 
 
-def _from_meta(repo: Repository, meta: Any, origin: str, location: str) -> IndexRows | None:
+def _from_meta(repo: Checkpoints, meta: Any, origin: str, location: str) -> IndexRows | None:
     if not isinstance(meta, dict):
         return None
     cid, created = meta.get("checkpoint_id"), meta.get("created_at")
@@ -168,7 +168,7 @@ def _from_meta(repo: Repository, meta: Any, origin: str, location: str) -> Index
     )
 
 
-def _folders(repo: Repository) -> None:
+def _folders(repo: Checkpoints) -> None:
     """Index committed folders (``.bitloops/checkpoints/v1/<sha>/``) not read yet."""
     root = repo.toplevel / _FOLDERS
     try:
@@ -207,7 +207,7 @@ def _folders(repo: Repository) -> None:
     _write(repo, rows, sources=sources, meta={"context_folders_mark": mark})
 
 
-def _forget_gone_folders(repo: Repository, tracked: set[str]) -> None:
+def _forget_gone_folders(repo: Checkpoints, tracked: set[str]) -> None:
     """Drop the index rows of folders that left the work tree or are no longer tracked."""
     gone = [
         (str(cid), str(loc))
@@ -265,7 +265,7 @@ def read_ref(common_dir: Path, ref: str) -> str | None:
     return None
 
 
-def _git(repo: Repository, *args: str, input: bytes | None = None) -> bytes | None:
+def _git(repo: Checkpoints, *args: str, input: bytes | None = None) -> bytes | None:
     try:
         proc = subprocess.run(
             ("git", "-c", "core.quotepath=false", *args),
@@ -280,7 +280,7 @@ def _git(repo: Repository, *args: str, input: bytes | None = None) -> bytes | No
     return proc.stdout if proc.returncode == 0 else None
 
 
-def _ref(repo: Repository) -> None:
+def _ref(repo: Checkpoints) -> None:
     """Index the folders on the checkpoint ref (ours, or fetched) not read yet."""
     tip = read_ref(repo.paths.common_dir, _REF)
     if tip is None and (repo.paths.common_dir / "reftable").exists():  # no ref files to read
@@ -325,7 +325,7 @@ def _ref(repo: Repository) -> None:
     _write(repo, rows, sources=[("ref", k) for k in wanted], meta={"context_ref_tip": tip})
 
 
-def _links(repo: Repository) -> None:
+def _links(repo: Checkpoints) -> None:
     """Add the commits committed link files name (rewritten commits) to what they link to.
 
     Read again when HEAD or the checkpoint ref moves; each link is verified (its folder
@@ -358,7 +358,7 @@ def _links(repo: Repository) -> None:
         )
 
 
-def _head(repo: Repository) -> str | None:
+def _head(repo: Checkpoints) -> str | None:
     try:
         text = (repo.paths.git_dir / "HEAD").read_text(encoding="utf-8").strip()
     except OSError:
@@ -368,7 +368,7 @@ def _head(repo: Repository) -> str | None:
     return text or None
 
 
-def _renames(repo: Repository) -> None:
+def _renames(repo: Checkpoints) -> None:
     """Record the renames of the commits reachable from HEAD not scanned yet."""
     head = _head(repo)
     if head is None or _meta(repo, "context_renames_tip") == head:
@@ -397,7 +397,7 @@ def _renames(repo: Repository) -> None:
         )
 
 
-def _shared(repo: Repository) -> None:
+def _shared(repo: Checkpoints) -> None:
     """Index the shared store's checkpoints the index lacks (once a minute at most)."""
     if repo.settings.committed_store is None:
         return

@@ -148,7 +148,8 @@ LIMIT ?3
 """
 
 #: The checkpoints that touched one of the paths in the JSON array ``?1`` (symbol
-#: ``?2``, or ``''`` for the file) or that hold a why-record about them, newest first.
+#: ``?2``, or ``''`` for the file) or that hold a why-record about them, newest first;
+#: private checkpoints only when ``?3`` is 1 (this clone's own reads).
 PATHS_FOR_SQL = """
 WITH wanted(path) AS (SELECT value FROM json_each(?1)),
 hits(checkpoint_id, path, change, old_path) AS (
@@ -161,7 +162,7 @@ hits(checkpoint_id, path, change, old_path) AS (
 SELECT c.checkpoint_id, c.commit_sha, c.created_at, c.origin, c.location, c.content_hash,
        c.branch, c.agents, c.models, c.prompts, h.path, max(h.change), max(h.old_path)
 FROM hits h JOIN indexed_checkpoints c USING (checkpoint_id)
-WHERE c.private = 0
+WHERE (c.private = 0 OR ?3 = 1)
 GROUP BY c.checkpoint_id
 ORDER BY c.created_at DESC, c.checkpoint_id DESC
 """
@@ -383,6 +384,10 @@ def insert_rows(conn: apsw.Connection, rows: IndexRows) -> None:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows.records,
         )
+    from bitloops.store._private import flag_indexed
+
+    # The marks are local (not in the header the rows come from): a re-index keeps them.
+    flag_indexed(conn, [rows.checkpoint_id])
 
 
 def delete_checkpoint(conn: apsw.Connection, checkpoint_id: str) -> None:

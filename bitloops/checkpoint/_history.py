@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bitloops._codec import parse_ts
-from bitloops.context.index import PATHS_FOR_SQL, random_part
-from bitloops.context.sources import refresh
+from bitloops.checkpoint._sources import refresh
 from bitloops.errors import AmbiguousCheckpoint, BitloopsError, CheckpointNotFound, UnknownRef
 from bitloops.model import Checkpoint, ModelIdentity
+from bitloops.store._index import PATHS_FOR_SQL, random_part
 
 if TYPE_CHECKING:
-    from bitloops.repository import Repository
+    from bitloops.checkpoint._workspace import Checkpoints
 
 __all__ = [
     "FileHistoryEntry",
@@ -115,7 +115,7 @@ def short_id(checkpoint_id: str) -> str:
     return "cp:" + random_part(checkpoint_id)[:MIN_PREFIX]
 
 
-def retractions(repo: Repository) -> dict[str, str]:
+def retractions(repo: Checkpoints) -> dict[str, str]:
     """The retracted record ids and their reasons ({} before retractions exist)."""
     retracted = getattr(repo, "retracted", None)
     if not callable(retracted):
@@ -127,7 +127,7 @@ def retractions(repo: Repository) -> dict[str, str]:
     return dict(found) if isinstance(found, Mapping) else {}
 
 
-def relative_path(repo: Repository, path: str | os.PathLike[str]) -> str:
+def relative_path(repo: Checkpoints, path: str | os.PathLike[str]) -> str:
     """``path`` relative to the work tree, with forward slashes.
 
     A relative path is read from the work tree's top; an absolute one must be inside it.
@@ -143,7 +143,7 @@ def relative_path(repo: Repository, path: str | os.PathLike[str]) -> str:
     return Path(os.path.normpath(raw)).as_posix()
 
 
-def resolve_checkpoint_prefix(repo: Repository, ref: str) -> str:
+def resolve_checkpoint_prefix(repo: Checkpoints, ref: str) -> str:
     """The full checkpoint id a ``cp:`` reference names.
 
     ``cp:`` is followed by a full id, or by at least :data:`MIN_PREFIX` hex digits of
@@ -191,7 +191,7 @@ def resolve_checkpoint_prefix(repo: Repository, ref: str) -> str:
     return ids[0]
 
 
-def load_checkpoint(repo: Repository, checkpoint_id: str) -> Checkpoint:
+def load_checkpoint(repo: Checkpoints, checkpoint_id: str) -> Checkpoint:
     """The full checkpoint with this id, wherever this clone can read it."""
     if repo.store.has_checkpoint(checkpoint_id):
         return repo._load_checkpoint(checkpoint_id)
@@ -224,8 +224,11 @@ def load_checkpoint(repo: Repository, checkpoint_id: str) -> Checkpoint:
     )
 
 
-def checkpoint_ids_of_commits(repo: Repository, shas: Sequence[str]) -> dict[str, list[str]]:
-    """Each commit's checkpoints (local links and indexed ones), newest first."""
+def checkpoint_ids_of_commits(
+    repo: Checkpoints, shas: Sequence[str], *, private: bool = True
+) -> dict[str, list[str]]:
+    """Each commit's checkpoints (local links and indexed ones), newest first;
+    ``private=False`` leaves this clone's private checkpoints out (what others see)."""
     if not shas:
         return {}
     rows = repo.store.execute(
@@ -234,9 +237,9 @@ def checkpoint_ids_of_commits(repo: Repository, shas: Sequence[str]) -> dict[str
         "JOIN wanted w ON l.commit_sha = w.sha UNION SELECT i.commit_sha, i.checkpoint_id "
         "FROM indexed_commits i JOIN wanted w ON i.commit_sha = w.sha) "
         "SELECT l.sha, l.cid FROM links l JOIN indexed_checkpoints c "
-        "ON c.checkpoint_id = l.cid WHERE c.private = 0 "
+        "ON c.checkpoint_id = l.cid WHERE (c.private = 0 OR ?2 = 1) "
         "ORDER BY c.created_at DESC, c.checkpoint_id DESC",
-        (json.dumps(list(shas)),),
+        (json.dumps(list(shas)), int(private)),
     )
     out: dict[str, list[str]] = {}
     for sha, cid in rows:
@@ -244,7 +247,7 @@ def checkpoint_ids_of_commits(repo: Repository, shas: Sequence[str]) -> dict[str
     return out
 
 
-def _names(repo: Repository, path: str) -> list[str]:
+def _names(repo: Checkpoints, path: str) -> list[str]:
     """``path`` and the names it had before renames (git's and the checkpoints'), newest first."""
     names = [path]
     for name in names:  # grows while it is walked
@@ -261,7 +264,7 @@ def _names(repo: Repository, path: str) -> list[str]:
     return names
 
 
-def blame_commit(repo: Repository, path: str, line: int) -> tuple[str, str, int] | None:
+def blame_commit(repo: Checkpoints, path: str, line: int) -> tuple[str, str, int] | None:
     """The commit that last changed line ``line`` of ``path`` (work tree version), the
     file's name and the line's number in that commit; None for an uncommitted line.
     """
@@ -307,25 +310,27 @@ _CATEGORY_FIELDS = {
 
 
 def history(
-    repo: Repository,
+    repo: Checkpoints,
     path: str | os.PathLike[str],
     *,
     symbol: str | None = None,
     line: int | None = None,
     limit: int | None = None,
     retracted: bool = True,
+    private: bool = True,
 ) -> list[FileHistoryEntry]:
     """The checkpoints that touched ``path`` (or its ``symbol``, or last changed its
     ``line``), newest first, with the why-records that apply to it.
 
-    ``retracted=False`` leaves retracted records out instead of marking them.
+    ``retracted=False`` leaves retracted records out instead of marking them;
+    ``private=False`` leaves this clone's private checkpoints out (for another session).
     """
     rel = relative_path(repo, path)
     if line is not None and (isinstance(line, bool) or not isinstance(line, int) or line < 1):
         raise UnknownRef(f"line must be a positive line number, not {line!r}")
     refresh(repo)
     names = _names(repo, rel)
-    rows = repo.store.execute(PATHS_FOR_SQL, (json.dumps(names), symbol or ""))
+    rows = repo.store.execute(PATHS_FOR_SQL, (json.dumps(names), symbol or "", int(private)))
     at_line: int | None = None
     if line is not None:
         found = blame_commit(repo, rel, line)
@@ -334,8 +339,10 @@ def history(
         sha, name, at_line = found
         if name not in names:
             names.append(name)
-            rows = repo.store.execute(PATHS_FOR_SQL, (json.dumps(names), symbol or ""))
-        wanted = set(checkpoint_ids_of_commits(repo, [sha]).get(sha, ()))
+            rows = repo.store.execute(
+                PATHS_FOR_SQL, (json.dumps(names), symbol or "", int(private))
+            )
+        wanted = set(checkpoint_ids_of_commits(repo, [sha], private=private).get(sha, ()))
         rows = [r for r in rows if r[0] in wanted]
     if limit is not None:
         rows = rows[:limit]

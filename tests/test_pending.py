@@ -1,0 +1,230 @@
+"""Promotions detached from `git commit` (bitloops/_pending.py), with real git and SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from conftest import git
+
+import bitloops
+from bitloops import _commit_flow as flow
+from bitloops import _pending as pending
+from bitloops._codec import format_ts
+from bitloops.checkpoint._files import CHECKPOINTS_DIR
+from bitloops.checkpoint._links import LINK_FILE
+from bitloops.repository import DB_RELATIVE_PATH
+
+BIG = pending.DETACH_AT + 20
+
+
+def enable(repo: Path) -> None:
+    """``bitloops enable`` in ``repo``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bitloops", "enable"], cwd=repo, capture_output=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def record(repo: Path, n: int, prompt: str = "make it fast") -> None:
+    """Record ``n`` events of one session (in one transaction: quick)."""
+    with bitloops.Repository.open(repo) as r, r.store.transaction():
+        s = r.start_session("claude-code", "m1")
+        s.prompt(prompt)
+        for i in range(n - 2):
+            s.record("tool_use", {"name": "bash", "input": {"command": f"echo {i}"}})
+
+
+def commit(repo: Path, name: str) -> str:
+    """A real ``git commit`` of a new file, hooks and all; the new SHA."""
+    (repo / name).write_text(name, encoding="utf-8")
+    git(repo, "add", "--", name)
+    proc = subprocess.run(
+        ["git", "commit", "-q", "-m", f"add {name}"], cwd=repo, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def records(repo: Path) -> list[str]:
+    """The pending records' names."""
+    try:
+        return sorted(n for n in os.listdir(repo / ".git" / pending.PENDING_DIR) if "json" in n)
+    except FileNotFoundError:
+        return []
+
+
+def wait_promoted(repo: Path, sha: str, seconds: float = 60.0) -> bitloops.Checkpoint:
+    """Wait for the worker to promote ``sha``; its checkpoint."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not records(repo):
+            with bitloops.Repository.open(repo) as r:
+                if r.store.checkpoints_for_commits([sha]):
+                    return r.checkpoint(sha)
+        time.sleep(0.1)
+    raise AssertionError(f"{sha} was not promoted; records: {records(repo)}")
+
+
+def test_kept_in_step_with_the_modules_it_avoids_importing() -> None:
+    """The light module's copies of paths and formats are the real ones."""
+    assert pending._DB == DB_RELATIVE_PATH
+    assert pending._STAGED == flow._STAGED_RECORD
+    assert flow._FOLDERS == CHECKPOINTS_DIR
+    assert flow._LINK_FILE == LINK_FILE
+    now = pending._now_ts()
+    assert now == format_ts(datetime.fromisoformat(now.replace("Z", "+00:00")))
+
+
+def test_big_draft_is_promoted_by_a_worker(git_repo: Path) -> None:
+    """A draft of DETACH_AT events or more: the hook returns at once, a worker promotes it."""
+    enable(git_repo)
+    record(git_repo, BIG)
+    sha = commit(git_repo, "a.txt")
+    checkpoint = wait_promoted(git_repo, sha)
+    assert len(checkpoint.events) == BIG
+    assert (git_repo / ".bitloops" / "checkpoints" / "v1" / sha / "session.json").is_file()
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.store.draft_count(r.worktree) == 0
+        assert r.verify().ok
+
+
+def test_small_draft_is_promoted_by_the_hook_itself(git_repo: Path) -> None:
+    """Below DETACH_AT the commit promotes inline, as before: nothing is pending after it."""
+    enable(git_repo)
+    record(git_repo, 10)
+    sha = commit(git_repo, "a.txt")
+    assert records(git_repo) == []
+    with bitloops.Repository.open(git_repo) as r:
+        assert len(r.checkpoint(sha).events) == 10
+
+
+def test_the_next_commit_waits_and_stages_the_folder(git_repo: Path) -> None:
+    """A commit right after a detached one carries the first one's folder."""
+    enable(git_repo)
+    record(git_repo, BIG)
+    first = commit(git_repo, "a.txt")
+    second = commit(git_repo, "b.txt")  # no wait in between
+    tree = git(git_repo, "ls-tree", "-r", "--name-only", second)
+    assert f".bitloops/checkpoints/v1/{first}/session.json" in tree.split("\n")
+    wait_promoted(git_repo, first)
+
+
+def test_boundary_leaves_later_events_in_the_draft(git_repo: Path) -> None:
+    """Events after the pending record's time stay live for the next commit."""
+    enable(git_repo)
+    sha = commit(git_repo, "a.txt")  # nothing recorded yet: no checkpoint
+    now = datetime.now(UTC)
+    with bitloops.Repository.open(git_repo) as r, r.start_session("claude-code", "m1") as s:
+        s.record("prompt", {"text": "before the commit"}, ts=now - timedelta(seconds=5))
+        s.record("prompt", {"text": "after the commit"}, ts=now + timedelta(seconds=5))
+    folder = git_repo / ".git" / pending.PENDING_DIR
+    folder.mkdir()
+    # What a crashed worker leaves: the next hook that runs the full path promotes it.
+    (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": format_ts(now)}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bitloops", "hook", "post-merge", "1"],
+        cwd=git_repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert records(git_repo) == []
+    with bitloops.Repository.open(git_repo) as r:
+        checkpoint = r.checkpoint(sha)
+        prompts = [e.payload.get("text") for e in checkpoint.events if e.kind == "prompt"]
+        assert prompts == ["before the commit"]
+        assert r.store.draft_count(r.worktree) >= 1  # the later prompt (and the end)
+
+
+def test_promote_until_bounds_the_draft(git_repo: Path) -> None:
+    """Repository.promote(until=...) takes the events up to that time only."""
+    now = datetime.now(UTC)
+    with bitloops.Repository.open(git_repo) as r:
+        with r.start_session("codex", "m") as s:
+            s.record("prompt", {"text": "early"}, ts=now - timedelta(minutes=1))
+            s.record("prompt", {"text": "late"}, ts=now + timedelta(minutes=1))
+        checkpoint = r.promote(until=now)
+        assert checkpoint is not None
+        assert [e.payload.get("text") for e in checkpoint.events if e.kind == "prompt"] == ["early"]
+        left = r.store.draft_rows(r.worktree)
+        assert left.event_count >= 1
+
+
+def test_a_torn_record_is_dropped(git_repo: Path) -> None:
+    """An unreadable pending record is removed, not retried forever."""
+    folder = git_repo / ".git" / pending.PENDING_DIR
+    folder.mkdir()
+    (folder / "junk.json").write_text("{not json")
+    assert pending.pending_promotions(os.fspath(git_repo / ".git")) == []
+    assert records(git_repo) == []
+
+
+def test_lock_times_out_instead_of_hanging(git_repo: Path) -> None:
+    """A second holder gives up after its timeout and is told so."""
+    git_dir = os.fspath(git_repo / ".git")
+    with pending.promotion_lock(git_dir, 1.0) as first:
+        assert first
+        start = time.monotonic()
+        # Another process must wait: flock locks belong to the open file, so a child.
+        code = (
+            "import sys; from bitloops._pending import promotion_lock\n"
+            f"with promotion_lock({git_dir!r}, 0.3) as held: sys.exit(0 if not held else 1)"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], check=False)
+        assert proc.returncode == 0
+        assert time.monotonic() - start < 10
+
+
+def test_explain_waits_for_a_pending_promotion(git_repo: Path) -> None:
+    """`bitloops explain` of a commit still pending promotes it first, then explains it."""
+    enable(git_repo)
+    sha = commit(git_repo, "a.txt")
+    record(git_repo, 5, prompt="explain me")
+    folder = git_repo / ".git" / pending.PENDING_DIR
+    folder.mkdir()
+    until = format_ts(datetime.now(UTC))
+    (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": until}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bitloops", "explain", sha],
+        cwd=git_repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "explain me" in proc.stdout
+    assert records(git_repo) == []
+
+
+def test_a_cherry_pick_with_a_big_draft_is_linked_not_detached(git_repo: Path) -> None:
+    """A cherry-pick -x concluded after a conflict links the original: never detached."""
+    enable(git_repo)
+    git(git_repo, "checkout", "-q", "-b", "side")
+    record(git_repo, 5, prompt="on side")
+    (git_repo / "a.py").write_text("x = 1\n")
+    git(git_repo, "add", "a.py")
+    git(git_repo, "commit", "-q", "-m", "Add a on side")
+    with bitloops.Repository.open(git_repo) as r:
+        original = r.checkpoint("HEAD").checkpoint_id
+    git(git_repo, "checkout", "-q", "main")
+    (git_repo / "a.py").write_text("x = 2\n")
+    git(git_repo, "add", "a.py")
+    git(git_repo, "commit", "-q", "--no-verify", "-m", "Add a on main")
+    record(git_repo, BIG)
+    proc = subprocess.run(["git", "cherry-pick", "-x", "side"], cwd=git_repo, capture_output=True)
+    assert proc.returncode != 0  # the conflict
+    (git_repo / "a.py").write_text("x = 3\n")
+    git(git_repo, "add", "a.py")
+    done = subprocess.run(["git", "commit", "-q", "--no-edit"], cwd=git_repo, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert records(git_repo) == []
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.checkpoint("HEAD").checkpoint_id == original
+        assert r.store.draft_count(r.worktree) == BIG  # still the draft
