@@ -1,8 +1,8 @@
 """The module paths of bitloops 0.1, kept importable for one release (CHANGELOG.md).
 
 Each old path is the module it moved to, under its old name too, after a
-``DeprecationWarning``. The finder sits last on ``sys.meta_path``, so it is asked only
-about names nothing else found.
+``DeprecationWarning``. The finder sits first on ``sys.meta_path`` and answers only
+those names, so a stale folder of an old path cannot shadow it.
 """
 
 from __future__ import annotations
@@ -121,18 +121,25 @@ def _public_place(new: str) -> str:
 class _Loader(_Base):
     def __init__(self, new: str) -> None:
         self.new = new
+        self.spec: ModuleSpec | None = None
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
         place = _public_place(self.new)
         warnings.warn(
             f"{spec.name} is deprecated and will be removed in the next release; import "
-            + (f"{place} instead" if place == self.new else f"the names {place} exports instead"),
+            + (
+                f"{place} instead"
+                if place == self.new
+                else f"the names {place} exports instead (what it does not export is internal)"
+            ),
             DeprecationWarning,
             stacklevel=2,
         )
         package = any(old.startswith(spec.name + ".") for old in MOVED)
         if not package and spec.name not in SPLIT:
-            return importlib.import_module(self.new)
+            module = importlib.import_module(self.new)
+            self.spec = module.__spec__  # the import system will set the alias's spec on it
+            return module
         # A module of its own: an old package, so that `from old import submodule` asks
         # for old.submodule (the module it moved to) rather than new.submodule; or an old
         # module some of whose names went elsewhere.
@@ -149,13 +156,22 @@ class _Loader(_Base):
             return getattr(importlib.import_module(elsewhere.get(name, target)), name)
 
         proxy.__getattr__ = __getattr__  # type: ignore[method-assign]
+        if not package:  # `from old import *` brings what the old module exported
+            exported = getattr(importlib.import_module(target), "__all__", ())
+            proxy.__all__ = [*exported, *elsewhere]  # type: ignore[attr-defined]
         return proxy
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: the module it stands for is loaded already."""
+        """Nothing to run: the module it stands for is loaded already. Its own spec is put
+        back, so that it still reloads as itself."""
+        if self.spec is not None:
+            module.__spec__ = self.spec
 
 
 def install() -> None:
     """Put the finder on ``sys.meta_path`` once."""
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
-        sys.meta_path.append(_Finder())
+        # First, not last: a stale folder of an old path (an `integrations/` left by a
+        # checkout update) would otherwise load as an empty namespace package. It answers
+        # only the names in MOVED.
+        sys.meta_path.insert(0, _Finder())

@@ -322,8 +322,13 @@ def _promote_head(
     agent makes mid-turn still gets the turn's reasoning.
     """
     from bitloops.agents._registry import catch_up_all
+    from bitloops.store.live import capped_clock
 
-    catch_up_all(repo, budget_seconds=2.0)
+    if until is None:
+        catch_up_all(repo, budget_seconds=2.0)
+    else:  # a detached promotion: what the agent wrote before the commit belongs to it
+        with capped_clock(until):
+            catch_up_all(repo, budget_seconds=2.0)
     gitignore = paths.toplevel / ".bitloops" / ".gitignore"
     had_gitignore = os.path.lexists(gitignore)
     checkpoint = repo.promote(ref, until=until)

@@ -373,25 +373,42 @@ def _mcp(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
 
 
 def _agent_hooks(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
-    """Agents hooked up here whose file lacks hook entries this version writes."""
-    from bitloops.agents._config import AGENT_CONFIGS, enable_agent, missing_events
+    """Agents hooked up here whose file lacks hook entries this version writes, or whose
+    entries run Python the way bitloops 0.1 wrote them (without -P)."""
+    from bitloops.agents._config import AGENT_CONFIGS, missing_events, unsafe_commands
 
-    for name, events in missing_events(repo.toplevel).items():
-        finding = Finding(
-            check="agent-hooks",
-            severity="warning",
-            message=f"{AGENT_CONFIGS[name].label}'s hooks lack {', '.join(events)}, so the "
-            "agent is not handed past reasoning at session start and before edits",
-            repair=f"add them (as `bitloops enable --agent {name}` does)",
+    for name in unsafe_commands(repo.toplevel):
+        yield _agent_finding(
+            repo,
+            fix,
+            name,
+            f"{AGENT_CONFIGS[name].label}'s hooks run Python without -P (as bitloops 0.1 "
+            "wrote them), so a json.py or re.py at the top of the project can break them",
+            f"update them (as `bitloops enable --agent {name}` does)",
         )
-        if fix:
-            try:
-                enable_agent(repo.toplevel, name, mcp=False)
-            except BitloopsError as exc:
-                finding = attrs.evolve(finding, message=f"{finding.message} (not repaired: {exc})")
-            else:
-                finding = attrs.evolve(finding, fixed=True)
-        yield finding
+    for name, events in missing_events(repo.toplevel).items():
+        yield _agent_finding(
+            repo,
+            fix,
+            name,
+            f"{AGENT_CONFIGS[name].label}'s hooks lack {', '.join(events)}, so the "
+            "agent is not handed past reasoning at session start and before edits",
+            f"add them (as `bitloops enable --agent {name}` does)",
+        )
+
+
+def _agent_finding(repo: Repository, fix: bool, name: str, message: str, repair: str) -> Finding:
+    """An agent-hooks warning, repaired with ``--fix`` by writing the agent's entries again."""
+    from bitloops.agents._config import enable_agent
+
+    finding = Finding(check="agent-hooks", severity="warning", message=message, repair=repair)
+    if not fix:
+        return finding
+    try:
+        enable_agent(repo.toplevel, name, mcp=False)
+    except BitloopsError as exc:
+        return attrs.evolve(finding, message=f"{message} (not repaired: {exc})")
+    return attrs.evolve(finding, fixed=True)
 
 
 def _quarantine(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:

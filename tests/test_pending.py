@@ -228,3 +228,45 @@ def test_a_cherry_pick_with_a_big_draft_is_linked_not_detached(git_repo: Path) -
     with bitloops.Repository.open(git_repo) as r:
         assert r.checkpoint("HEAD").checkpoint_id == original
         assert r.store.draft_count(r.worktree) == BIG  # still the draft
+
+
+def test_a_detached_promotion_keeps_what_the_transcript_said_before_the_commit(
+    git_repo: Path,
+) -> None:
+    """The worker catches up the open session's transcript after the commit returned; a
+    reply the agent wrote before the commit still belongs to that commit, not the next."""
+    from bitloops.agents import claude_code
+
+    transcript = git_repo.parent / "session.jsonl"
+    transcript.write_text("", encoding="utf-8")
+    enable(git_repo)
+    claude_code.handle(
+        {
+            "hook_event_name": "SessionStart",
+            "session_id": "s-mid-turn",
+            "cwd": str(git_repo),
+            "transcript_path": str(transcript),
+        }
+    )
+    with bitloops.Repository.open(git_repo) as r, r.store.transaction():
+        s = r.session("s-mid-turn")
+        for i in range(BIG):
+            s.prompt(f"step {i}")
+    reply = {
+        "type": "assistant",
+        "uuid": "u1",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "message": {
+            "id": "m-u1",
+            "model": "claude-x",
+            "content": [{"type": "text", "text": "Reasoned mid-turn, before the commit"}],
+        },
+    }
+    with transcript.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(reply) + "\n")
+    sha = commit(git_repo, "a.txt")
+    checkpoint = wait_promoted(git_repo, sha)
+    texts = [e.payload.get("text") for e in checkpoint.events if e.kind == "response"]
+    assert "Reasoned mid-turn, before the commit" in texts
+    with bitloops.Repository.open(git_repo) as r:
+        assert all(e.kind != "response" for e in r.draft().events)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -242,3 +244,41 @@ def test_the_former_cli_module_names_still_resolve_with_a_warning() -> None:
     for name in cli._FORMER:
         with pytest.warns(DeprecationWarning, match=f"bitloops.cli.{name} is internal"):
             assert getattr(cli, name) is not None
+
+
+def test_an_old_path_leaves_the_new_module_reloadable_and_star_imports_complete() -> None:
+    """Importing through an old path keeps the new module's own spec (so it reloads as
+    itself), and ``from old import *`` brings the names that left it too."""
+    probe = (
+        "import importlib, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "import bitloops.summary\n"
+        "import bitloops.checkpoint._summary as new\n"
+        "assert new.__spec__.name == 'bitloops.checkpoint._summary', new.__spec__.name\n"
+        "importlib.reload(new)\n"
+        "from bitloops.hooks import *\n"
+        "assert run_hook.__module__ == 'bitloops._commit_flow'\n"
+        "assert callable(enable)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_stale_folder_of_an_old_path_does_not_hide_its_alias(tmp_path: Path) -> None:
+    """A leftover ``bitloops/integrations/`` (a checkout updated in place) would load as an
+    empty namespace package if the alias finder came after the path finder."""
+    copy = tmp_path / "bitloops"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "integrations" / "__pycache__").mkdir(parents=True)
+    probe = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "import bitloops.integrations as old\n"
+        "assert old.AGENTS['claude-code']\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-P", "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -119,3 +119,21 @@ def test_summary_text_from_a_summariser_is_redacted(
     commit_files(git_repo, {"a.txt": "1"})
     cp = repo.promote(summarizer=Leaky())
     assert cp is not None and token not in str(cp.summary.text)
+
+
+def test_a_secret_cut_by_an_excerpt_is_redacted_whole(repo: bitloops.Repository) -> None:
+    """A too-large tool output is cut to an excerpt; a token straddling the cut is redacted
+    before the cut (a half token would match no pattern), on both write paths."""
+    from bitloops.capture._runner import fit_payload, record_fitting
+
+    token = "ghp_" + "aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gH3kL5"
+    with repo.start_session("claude-code", "m1") as session:
+        limit = max(256, session.max_payload_bytes // 4)
+        output = "x" * (limit - 21) + " " + token + "\n" + "y" * session.max_payload_bytes
+        payload = {"tool": "Bash", "input": {"command": "env"}, "output": output}
+        record_fitting(session, "tool_use", dict(payload))
+        _, line = fit_payload(dict(payload), repo.redactor, session.max_payload_bytes)
+    stored = "\n".join(r[0] for r in repo.store.execute("SELECT line FROM live_events"))
+    for text in (stored, line):
+        assert "output_truncated" in text
+        assert token[:20] not in text

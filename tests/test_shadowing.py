@@ -84,3 +84,22 @@ def test_doctor_updates_git_hooks_written_without_the_option(git_repo: Path) -> 
     doctor("--fix")
     assert f" {SAFE_PATH} -m bitloops hook post-commit" in hook.read_text()
     assert "older bitloops" not in doctor().stdout
+
+
+def test_doctor_updates_agent_hook_commands_written_without_the_option(git_repo: Path) -> None:
+    """Claude Code entries of bitloops 0.1 (no -P) are reported, and `doctor --fix` updates them."""
+    run = [sys.executable, "-m", "bitloops"]
+    subprocess.run([*run, "enable", "--agent", "claude-code"], cwd=git_repo, check=True)
+    settings = git_repo / ".claude" / "settings.local.json"
+    settings.write_text(settings.read_text().replace(f" {SAFE_PATH} -m bitloops", " -m bitloops"))
+
+    def doctor(*args: str) -> str:
+        proc = subprocess.run(
+            [*run, "doctor", *args], cwd=git_repo, capture_output=True, text=True, check=False
+        )
+        return proc.stdout
+
+    assert "Claude Code's hooks run Python without -P" in doctor()
+    doctor("--fix")
+    assert " -m bitloops hook" not in settings.read_text().replace(f" {SAFE_PATH} -m", "")
+    assert "without -P" not in doctor()

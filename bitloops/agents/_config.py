@@ -55,6 +55,7 @@ __all__ = [
     "is_own_command",
     "missing_events",
     "parse_agent_names",
+    "unsafe_commands",
 ]
 
 
@@ -882,6 +883,34 @@ def enabled_agents(toplevel: Path) -> list[str]:
         except (AgentConfigError, OSError):
             continue
         if read is not None and _remove(read[1], config):
+            found.append(config.name)
+    return found
+
+
+def unsafe_commands(toplevel: Path) -> list[str]:
+    """Agents hooked up here whose file names the interpreter in the 0.1 form, without
+    ``-P``: a project's own ``json.py`` can break those hooks. ``enable --agent`` updates
+    them."""
+    top = _toplevel(toplevel)
+    found = []
+    for config in _present(top):
+        if config.layout == "plugin":
+            continue
+        try:
+            read = _read(top / config.path, config)
+        except (AgentConfigError, OSError):
+            continue
+        if read is None:
+            continue
+        commands = [
+            command
+            for event in config.events
+            for entries in _entry_lists(read[1], config, event)
+            for entry in entries
+            if _is_ours(entry, config)
+            for command in _commands(entry, config)
+        ]
+        if any(" -m bitloops " in c and f" {SAFE_PATH} -m " not in c for c in commands):
             found.append(config.name)
     return found
 

@@ -483,7 +483,7 @@ def record_fitting(session: Session, kind: str, payload: dict[str, Any]) -> Even
         return session.record(kind, payload)
     except PayloadTooLarge:
         pass
-    cut = _excerpts(payload, session.max_payload_bytes)
+    cut = _excerpts(payload, session.max_payload_bytes, session._redactor)
     try:
         return session.record(kind, cut)
     except PayloadTooLarge:
@@ -572,7 +572,7 @@ def fit_payload(
         return payload, prepare_payload(payload, redactor, max_bytes)
     except PayloadTooLarge:
         pass
-    cut = _excerpts(payload, max_bytes)
+    cut = _excerpts(payload, max_bytes, redactor)
     try:
         return cut, prepare_payload(cut, redactor, max_bytes)
     except PayloadTooLarge:
@@ -580,14 +580,15 @@ def fit_payload(
         return cut, prepare_payload(cut, redactor, max_bytes)
 
 
-def _excerpts(payload: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+def _excerpts(payload: dict[str, Any], max_bytes: int, redactor: Redactor) -> dict[str, Any]:
     limit = max(256, max_bytes // 4)
     cut = dict(payload)
     for key in ("output", "input"):
         if key in cut:
             text = cut[key] if isinstance(cut[key], str) else json.dumps(cut[key], default=str)
             if len(text) > limit:
-                cut[key] = text[:limit]
+                # Redacted whole first: a secret cut in two would match no pattern.
+                cut[key] = redactor.redact(text)[:limit]
                 cut[f"{key}_truncated"] = True
     return cut
 

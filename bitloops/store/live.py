@@ -35,6 +35,7 @@ __all__ = [
     "FULL",
     "SCHEMA_VERSION",
     "EventWriter",
+    "capped_clock",
     "checked_text",
     "configure",
     "finish",
@@ -131,8 +132,34 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _second: list[Any] = [None, ""]
 
 
+# While a detached promotion catches up transcripts (see :class:`capped_clock`): the latest
+# time an event recorded without a time of its own may take.
+_cap: list[datetime | None] = [None]
+
+
+class capped_clock:
+    """Within it, events recorded without a time take at most ``until``.
+
+    A promotion detached from its commit (``bitloops._pending``) catches up the open
+    sessions' transcripts after the commit returned: what the agent wrote before the
+    commit must still fall inside the draft's boundary, ``until`` (the commit's time).
+    """
+
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+
+    def __enter__(self) -> None:
+        _cap[0] = self.until
+
+    def __exit__(self, *exc: object) -> None:
+        _cap[0] = None
+
+
 def _now() -> tuple[datetime, str]:
     """Now (aware, UTC) and its canonical text (what :func:`bitloops._codec.format_ts` gives)."""
+    cap = _cap[0]
+    if cap is not None and time.time() > cap.timestamp():
+        return cap, format_ts(cap)
     micros = time.time_ns() // 1000
     second, fraction = divmod(micros, 1_000_000)
     cached = _second
