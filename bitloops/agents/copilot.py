@@ -37,6 +37,7 @@ from bitloops.capture._runner import (
     json_file,
     json_object,
     mapping,
+    nothing_to_end,
     open_repository,
     open_transcripts,
     patch_files,
@@ -246,7 +247,7 @@ def _dispatch(repo: Recorder, name: str, sid: str, payload: dict[str, Any]) -> l
             events.append(session.prompt(first))
             _initial(repo, sid, first, claim=True)
         return events
-    if name == "sessionEnd" and _nothing_to_end(repo, sid, state.transcript_path):
+    if name == "sessionEnd" and nothing_to_end(repo, sid, lambda: state.transcript_path):
         return []  # a session opened and closed: nothing to keep
     session = agent_session(repo, AGENT, sid, state, resume=name != "sessionEnd")
     if name == "userPromptSubmitted" and _initial(repo, sid, payload["prompt"], claim=False):
@@ -334,21 +335,6 @@ def _record(repo: Recorder, session: Session, planned: Planned) -> list[Event]:
         with repo.store.transaction():
             return record()
     return record()
-
-
-def _nothing_to_end(repo: Recorder, sid: str, transcript: str | None) -> bool:
-    """Whether a ``sessionEnd`` is all bitloops hears of a session: unknown, no events file."""
-    from bitloops.errors import SessionNotFound
-
-    try:
-        repo.session(sid)
-        return False
-    except SessionNotFound:
-        pass
-    try:
-        return transcript is None or os.path.getsize(transcript) == 0
-    except (OSError, ValueError):
-        return True
 
 
 def _initial(repo: Recorder, sid: str, prompt: str, *, claim: bool) -> bool:

@@ -35,6 +35,7 @@ from bitloops.capture._runner import (
     hook_response,
     json_object,
     mapping,
+    nothing_to_end,
     once,
     open_first,
     open_transcripts,
@@ -219,25 +220,6 @@ def model_name(value: Any) -> str | None:
     return None if value.strip().lower() in _NO_MODEL else value
 
 
-def _nothing_to_end(repo: Recorder, sid: str, transcript: str | None) -> bool:
-    """Whether a ``sessionEnd`` is all there is of a conversation: no session, no transcript.
-
-    Cursor sends one for every conversation closed, also one in which nothing was asked.
-    """
-    from bitloops.errors import SessionNotFound
-
-    try:
-        repo.session(sid)
-        return False
-    except SessionNotFound:
-        pass
-    path = transcript or find_transcript(sid)
-    try:
-        return path is None or os.path.getsize(path) == 0
-    except (OSError, ValueError):
-        return True
-
-
 def _dispatch(repo: Recorder, name: str, sid: str, payload: Mapping[str, Any]) -> list[Event]:
     if name == "beforeSubmitPrompt":  # a prompt that cannot be recorded starts nothing
         require_fits(repo, payload.get("prompt"))
@@ -248,7 +230,9 @@ def _dispatch(repo: Recorder, name: str, sid: str, payload: Mapping[str, Any]) -
     if name == "sessionStart":
         repo.start_session(AGENT, model=state.model, session_id=sid)
         return []
-    if name == "sessionEnd" and _nothing_to_end(repo, sid, transcript or state.transcript_path):
+    if name == "sessionEnd" and nothing_to_end(
+        repo, sid, lambda: transcript or state.transcript_path or find_transcript(sid)
+    ):
         return []  # a conversation opened and closed: no session of its own
     if name in _CAPTURING and _HOOKED not in state.seen:
         once(repo, sid, _HOOKED)

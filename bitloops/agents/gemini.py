@@ -29,6 +29,7 @@ from bitloops.capture._runner import (
     event_and_session,
     json_file,
     json_object,
+    nothing_to_end,
     open_repository,
     open_transcripts,
     read_new_lines,
@@ -127,7 +128,9 @@ def _dispatch(repo: Recorder, name: str, sid: str, payload: Mapping[str, Any]) -
     if name == "SessionStart":
         repo.start_session(AGENT, model=state.model, session_id=sid)
         return []
-    if name == "SessionEnd" and _nothing_to_end(repo, sid, transcript or state.transcript_path):
+    if name == "SessionEnd" and nothing_to_end(
+        repo, sid, lambda: transcript or state.transcript_path
+    ):
         return []  # a session opened and closed: nothing to keep
     session = agent_session(repo, AGENT, sid, state, resume=name != "SessionEnd")
     if name == "AfterModel":
@@ -180,21 +183,6 @@ def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
         return [("compaction", {"phase": "pre", **extra}, (), False)]
     note = {"text": f"Gemini CLI hook {name}", "hook_event_name": name, **extra}
     return [("note", note, (), False)]
-
-
-def _nothing_to_end(repo: Recorder, sid: str, transcript: str | None) -> bool:
-    """Whether a ``SessionEnd`` is all bitloops hears of a session: unknown, no session file."""
-    from bitloops.errors import SessionNotFound
-
-    try:
-        repo.session(sid)
-        return False
-    except SessionNotFound:
-        pass
-    try:
-        return transcript is None or os.path.getsize(transcript) == 0
-    except (OSError, ValueError):
-        return True
 
 
 def _set_model(repo: Recorder, session: Session, request: Any) -> None:

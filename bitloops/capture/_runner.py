@@ -71,6 +71,7 @@ __all__ = [
     "json_file",
     "json_object",
     "mapping",
+    "nothing_to_end",
     "once",
     "open_first",
     "open_repository",
@@ -834,6 +835,25 @@ def stop_turn(repo: Recorder, agent: str, sid: str, events: list[Event], text: A
     ``text`` as a response unless the transcript brought it (see :func:`hook_response`)."""
     event = hook_response(repo, session_after_read(repo, agent, sid), text)
     return events if event is None else [*events, event]
+
+
+def nothing_to_end(repo: Recorder, sid: str, transcript: Callable[[], str | None]) -> bool:
+    """Whether a session end is all bitloops hears of a session: the session is unknown and
+    its transcript (``transcript()``, asked only then) is absent or empty. Cursor, Copilot
+    CLI and Gemini CLI send one for every conversation closed, also one where nothing
+    was asked; it makes no empty session."""
+    from bitloops.errors import SessionNotFound
+
+    try:
+        repo.session(sid)
+        return False
+    except SessionNotFound:
+        pass
+    path = transcript()
+    try:
+        return path is None or os.path.getsize(path) == 0
+    except (OSError, ValueError):
+        return True
 
 
 def end_session(
