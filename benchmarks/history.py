@@ -29,7 +29,7 @@ from _common import machine, median, scratch, table
 import bitloops
 from bitloops._codec import canonical_dumps, format_ts, new_id
 from bitloops.context import answers
-from bitloops.context.review import render_markdown, review
+from bitloops.context._review import render_markdown, review
 from bitloops.store._index import PATHS_FOR_SQL, WHY_FOR_PATH_SQL, index_rows, insert_rows
 
 N = 10_000

@@ -29,8 +29,8 @@ import psycopg
 from _common import commit, machine, median, new_git_repo, record_mix, scratch, table
 
 import bitloops
-from bitloops.store.postgres import PostgresStore
-from bitloops.store.sqlite import CheckpointRow
+from bitloops.store._postgres import PostgresStore
+from bitloops.store._sqlite import CheckpointRow
 
 SERVER = os.environ.get("BITLOOPS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SIZES = {100: 9, 1_000: 7, 10_000: 5}

@@ -3,7 +3,7 @@
 The store is built as ``history.py`` builds it (real commits through ``git fast-import``,
 a checkpoint per commit inserted directly with its index rows), at 5,000 commits, plus
 one real recorded and promoted session of 2,000 events (prompts, reasoning, tool calls
-with outputs). A :class:`bitloops.web.server.WebServer` runs in a thread; each page is
+with outputs). A :class:`bitloops.web._server.WebServer` runs in a thread; each page is
 fetched with ``http.client`` (median of repeated runs, after a warm-up):
 
 - the history's first, middle and last page, and filtered by agent and by branch;
@@ -27,7 +27,7 @@ import history
 from _common import PAYLOAD, machine, median, scratch, table
 
 import bitloops
-from bitloops.web.server import WebServer
+from bitloops.web._server import WebServer
 
 N = 5_000
 EVENTS = 2_000

@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
             except OSError:  # the directory was removed under the agent
                 cwd = os.sep
             raw: bytes | None = None
-            try:  # past reasoning for the agent (context/inject.py), after recording
-                from bitloops.context.gate import may_answer, read_payload
+            try:  # past reasoning for the agent (context/_inject.py), after recording
+                from bitloops.context._gate import may_answer, read_payload
 
                 stdin, raw = read_payload(stdin)
                 if not may_answer(args[1], raw):
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:  # run_hook catches everything; this is the last guard
                 sys.stderr.write(f"bitloops: the {args[1]} hook failed (the agent is unaffected)\n")
             if raw is not None:
-                from bitloops.context import inject
+                from bitloops.context import _inject as inject
 
                 inject.emit(args[1], raw, cwd, sys.stdout, sys.stderr)
             return 0

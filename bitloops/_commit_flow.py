@@ -322,7 +322,7 @@ def _promote_head(
     agent makes mid-turn still gets the turn's reasoning.
     """
     from bitloops.agents._registry import catch_up_all
-    from bitloops.store.live import capped_clock
+    from bitloops.store._live import capped_clock
 
     if until is None:
         catch_up_all(repo, budget_seconds=2.0)

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from bitloops.model import Checkpoint
     from bitloops.redact import Redactor
     from bitloops.settings import Settings
-    from bitloops.store.postgres import PostgresStore
-    from bitloops.store.sqlite import SQLiteStore
+    from bitloops.store._postgres import PostgresStore
+    from bitloops.store._sqlite import SQLiteStore
 else:
     Protocol = object
 

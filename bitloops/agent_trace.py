@@ -3,7 +3,7 @@
 For each file the commit changed: the line ranges it added, grouped by contributor
 (``ai`` with its model, ``human``, or ``unknown``), as ``bitloops export --agent-trace``
 prints it. A line is attributed exactly as ``bitloops blame`` attributes it
-(:mod:`bitloops.context.blame`): ``ai`` when an edit the agent recorded wrote that text,
+(:mod:`bitloops.context._blame`): ``ai`` when an edit the agent recorded wrote that text,
 ``unknown`` when an edit of the file cannot be read (cut, redacted, a shell or a patch),
 ``human`` otherwise. bitloops' own fields (checkpoint ids, agent names, the prompt) go
 under the reverse-domain key :data:`VENDOR_KEY` of ``metadata``.
@@ -15,7 +15,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from bitloops.context.blame import _who, _writes  # the one attribution, shared with `blame`
+from bitloops.context._blame import _who, _writes  # the one attribution, shared with `blame`
 from bitloops.errors import CheckpointNotFound
 
 if TYPE_CHECKING:

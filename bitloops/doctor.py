@@ -118,7 +118,7 @@ def _lost_database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Fi
 
 
 def _database(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
-    from bitloops.store.sqlite import SCHEMA_VERSION
+    from bitloops.store._sqlite import SCHEMA_VERSION
 
     store = repo.store
     result = "; ".join(store.quick_check())

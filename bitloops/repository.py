@@ -30,7 +30,7 @@ from bitloops.errors import (
 from bitloops.git._git import Git, RepoPaths
 from bitloops.model import Annotation, Checkpoint, DraftCommit, Status
 from bitloops.settings import SETTINGS_LOCAL_FILE, Settings, ensure_gitignore, load_settings
-from bitloops.store.sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
+from bitloops.store._sqlite import CheckpointQuery, CheckpointRow, SQLiteStore
 
 if TYPE_CHECKING:
     from bitloops.capture._importing import ImportResult
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from bitloops.checkpoint._sync import SyncReport
     from bitloops.checkpoint._verify import PurgeReport, VerifyReport
     from bitloops.redact import Redactor
-    from bitloops.store.postgres import PostgresStore
+    from bitloops.store._postgres import PostgresStore
 
 __all__ = ["DB_MARKER_RELATIVE_PATH", "DB_RELATIVE_PATH", "Repository", "capture_setup"]
 
@@ -170,7 +170,7 @@ class Repository:
         if url is None:
             return None
         if self._shared is None or self._shared_pid != os.getpid():
-            from bitloops.store.postgres import PostgresStore
+            from bitloops.store._postgres import PostgresStore
 
             # A forked child must not share its parent's connection (as with SQLite).
             self._shared = PostgresStore(url)

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from bitloops.store.postgres import PostgresStore
+from bitloops.store._postgres import PostgresStore
 
 
 def with_schema(url: str, schema: str, user: str | None = None) -> str:

@@ -145,7 +145,7 @@ def test_same_attribution_as_blame(git_repo: Path) -> None:
     make_commit(git_repo)
     with bitloops.Repository.open(git_repo) as repo:
         record = agent_trace(repo)
-        from bitloops.context.blame import blame
+        from bitloops.context._blame import blame
 
         by_blame = {b.number: b.written_by for b in blame(repo, "client.py")}
     conversations = next(f for f in record["files"] if f["path"] == "client.py")["conversations"]

@@ -12,7 +12,7 @@ from conftest import commit_files, git
 
 import bitloops
 from bitloops.capture._runner import fit_payload
-from bitloops.context.blame import BlameLine, blame
+from bitloops.context._blame import BlameLine, blame
 
 V1_AGENT = (
     "import hmac\n\n\ndef check(user, password):\n    return hmac.compare_digest(user, password)\n"

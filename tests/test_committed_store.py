@@ -23,8 +23,8 @@ from pg_helpers import PgSchema
 import bitloops
 from bitloops.checkpoint._search import search
 from bitloops.checkpoint._verify import verify_shared
-from bitloops.store.postgres import PostgresStore
-from bitloops.store.sqlite import CheckpointQuery, SQLiteStore
+from bitloops.store._postgres import PostgresStore
+from bitloops.store._sqlite import CheckpointQuery, SQLiteStore
 
 
 @attrs.define

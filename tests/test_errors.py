@@ -12,7 +12,7 @@ from conftest import commit_files, git
 import bitloops
 from bitloops.checkpoint._files import checkpoint_dir
 from bitloops.settings import load_settings
-from bitloops.store.postgres import PostgresStore
+from bitloops.store._postgres import PostgresStore
 
 
 def test_not_a_git_repository(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from bitloops.capture import _runner as base
 from bitloops.capture import _safe_read as safe_read
 from bitloops.capture import _spool as spool
 from bitloops.capture import _transcript_state as ts
-from bitloops.store import live
+from bitloops.store import _live as live
 
 SID = "s-hostile"
 # Split so that no scanner trips on the test itself.
@@ -324,7 +324,7 @@ def test_a_hook_deadline_cuts_every_busy_wait_short(tmp_path: Path) -> None:
     timeout gives up at once (each wait used to get the whole bound again)."""
     script = f"""
 import time, apsw
-from bitloops.store import live
+from bitloops.store import _live as live
 db = {str(tmp_path / "x.db")!r}
 holder = apsw.Connection(db)
 holder.execute("PRAGMA journal_mode=WAL")

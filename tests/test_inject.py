@@ -14,7 +14,7 @@ import pytest
 from conftest import git, stage_all
 
 import bitloops
-from bitloops.context import inject
+from bitloops.context import _inject as inject
 from bitloops.testing import HookCall, run_hook
 
 DECISION = "Hash passwords with bcrypt, cost 12"
@@ -400,9 +400,9 @@ def test_an_untracked_folder_with_a_consistent_hash_is_not_trusted(
 
 
 def test_only_the_events_that_may_answer_load_the_injection_code(git_repo: Path) -> None:
-    """A PostToolUse hook (most events) never imports bitloops.context.inject; the file
+    """A PostToolUse hook (most events) never imports bitloops.context._inject; the file
     event and a session start do; the gate reads bytes only."""
-    from bitloops.context.gate import may_answer
+    from bitloops.context._gate import may_answer
 
     assert may_answer("claude-code", b'{"hook_event_name":"PreToolUse"}')
     assert may_answer("gemini", b'{"hook_event_name": "SessionStart"}')
@@ -418,7 +418,7 @@ def test_only_the_events_that_may_answer_load_the_injection_code(git_repo: Path)
             input=json.dumps(payload).encode(), cwd=git_repo, capture_output=True, check=False,
         )  # fmt: skip
         assert proc.returncode == 0
-        return b"bitloops.context.inject" in proc.stderr
+        return b"bitloops.context._inject" in proc.stderr
 
     assert not loaded("PostToolUse")
     assert loaded("PreToolUse")

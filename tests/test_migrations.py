@@ -9,9 +9,9 @@ import pytest
 from conftest import commit_files, run_together
 
 import bitloops
-import bitloops.store.migrations as migrations
-import bitloops.store.sqlite as sqlite_store
-from bitloops.store.migrations import MIGRATIONS, SCHEMA_VERSION, Migration
+import bitloops.store._migrations as migrations
+import bitloops.store._sqlite as sqlite_store
+from bitloops.store._migrations import MIGRATIONS, SCHEMA_VERSION, Migration
 
 # What a version-1 file lacks of the current schema: removed from a current file to
 # make one (the code that wrote version 1 is gone; its schema file is step 1).

@@ -577,7 +577,7 @@ def test_agents_of_shared_sessions_are_not_told_private_reasoning(
     """The MCP read tools and context injection leave private checkpoints out unless the
     calling session is private; this clone's own history still shows them."""
     from bitloops.context import answers
-    from bitloops.context.inject import file_text
+    from bitloops.context._inject import file_text
 
     enable(git_repo)
     monkeypatch.setenv("BITLOOPS_PRIVATE", "1")

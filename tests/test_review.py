@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import commit_files, git
 
 import bitloops
-from bitloops.context.review import MAX_CHARS, render_markdown, review
+from bitloops.context._review import MAX_CHARS, render_markdown, review
 
 
 def cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from bitloops.capture import _runner as base
 from bitloops.capture import _spool as spool
 from bitloops.git._git import Git
 from bitloops.settings import load_settings
-from bitloops.store.migrations import SCHEMA_VERSION
+from bitloops.store._migrations import SCHEMA_VERSION
 
 SID = "s-spool"
 AWS_KEY = "AKIA" + "Q3EXAMPLE7KEY2ZZ"  # an AWS access key id shape, split so no scanner trips

@@ -19,8 +19,8 @@ from pg_helpers import PgSchema
 
 import bitloops
 from bitloops.store import CheckpointQuery, CommittedStore, HeaderRow, LinkRecord, SearchRow
-from bitloops.store.postgres import PostgresStore
-from bitloops.store.sqlite import SQLiteStore
+from bitloops.store._postgres import PostgresStore
+from bitloops.store._sqlite import SQLiteStore
 
 
 @attrs.define
@@ -194,7 +194,7 @@ def test_sqlite_search_events_still_takes_match(repo: bitloops.Repository) -> No
 def test_sqlite_integrity_reads(repo: bitloops.Repository) -> None:
     """quick_check, schema_version, schema_objects and break_glass_open describe a sound file."""
     from bitloops.store._integrity import expected_schema_objects
-    from bitloops.store.sqlite import SCHEMA_VERSION
+    from bitloops.store._sqlite import SCHEMA_VERSION
 
     store = repo.store
     assert store.quick_check() == ["ok"]
@@ -248,7 +248,7 @@ def test_sqlite_restore_checkpoint_puts_a_copy_back_once(repo: bitloops.Reposito
     """restore_checkpoint writes a checkpoint read elsewhere, and refuses it a second time."""
     import json
 
-    from bitloops.store.sqlite import SQLiteStore
+    from bitloops.store._sqlite import SQLiteStore
 
     made = _promote(repo, "a.py", "retries", "claude-code")
     data = repo.store.checkpoint_data(made.checkpoint_id)

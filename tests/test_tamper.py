@@ -160,7 +160,7 @@ def test_postgres_trigger_functions_replaced_by_ones_that_do_nothing_are_an_erro
     from pg_helpers import PgSchema
 
     from bitloops.checkpoint._verify import verify_shared
-    from bitloops.store.postgres import PostgresStore
+    from bitloops.store._postgres import PostgresStore
 
     assert isinstance(pg, PgSchema)
     pg.use_for(git_repo, pg.url)

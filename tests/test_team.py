@@ -20,8 +20,8 @@ from conftest import commit_files, git, run_together
 from pg_helpers import PgSchema, with_schema
 
 import bitloops
-import bitloops.store.postgres as postgres
-from bitloops.store.postgres import PostgresStore
+import bitloops.store._postgres as postgres
+from bitloops.store._postgres import PostgresStore
 
 # Nothing listens here: connecting is refused at once, as with a stopped server.
 _DOWN = "postgresql://postgres@127.0.0.1:1/test"
@@ -363,7 +363,7 @@ def test_password_in_committed_settings_is_warned_about(git_repo: Path) -> None:
 
 _CONNECT = """
 import sys, time
-from bitloops.store.postgres import PostgresStore
+from bitloops.store._postgres import PostgresStore
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 store = PostgresStore(sys.argv[1])
 store.connect()

@@ -18,9 +18,9 @@ from web_fixtures import HOSTILE_PROMPT, build_repo, start_server, stop_server
 
 import bitloops
 from bitloops.checkpoint._history import short_id
-from bitloops.web import pages
-from bitloops.web.html import Links, esc
-from bitloops.web.server import allowed_hosts, is_loopback
+from bitloops.web import _pages as pages
+from bitloops.web._html import Links, esc
+from bitloops.web._server import allowed_hosts, is_loopback
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """One write path for every agent: a hook's light path, the full path and Session.record
-store the same lines through bitloops.store.live, spool when the database is busy, and
+store the same lines through bitloops.store._live, spool when the database is busy, and
 leave what they cannot record to the quarantine."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import bitloops
 from bitloops.agents import claude_code, codex, copilot, cursor, gemini, opencode
 from bitloops.capture import _spool as spool
 from bitloops.capture import _transcript_state as ts
-from bitloops.store import live
-from bitloops.store.migrations import SCHEMA_VERSION
+from bitloops.store import _live as live
+from bitloops.store._migrations import SCHEMA_VERSION
 from bitloops.testing import assert_silent
 
 #: A payload from the repository, the session id and a number that makes its ids unique.
@@ -261,7 +261,7 @@ def test_the_write_path_loads_no_object_model() -> None:
     """The light write path's modules import neither attrs nor the model classes."""
     code = (
         "import sys; import bitloops.capture._direct, bitloops.capture._transcript_state, "
-        "bitloops.store.live; bad = [m for m in ('attr', 'attrs', 'bitloops.model', "
+        "bitloops.store._live; bad = [m for m in ('attr', 'attrs', 'bitloops.model', "
         "'bitloops.repository', 'typing') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run(

@@ -112,7 +112,7 @@ class AgentConfig(_Frozen):
     #: Events whose group gets ``"matcher": ""`` (all tools), for agents that want one.
     matcher_events: frozenset[str]
     #: Events whose group runs for some tools only, with its ``matcher``: the edit tools
-    #: before which the hook hands the agent a file's past reasoning (context/inject.py).
+    #: before which the hook hands the agent a file's past reasoning (context/_inject.py).
     tool_matchers: tuple[tuple[str, str], ...]
     #: A shared file the agent reads too: events it already hooks up to bitloops get no
     #: second entry (the agent would run both, recording everything twice).

@@ -27,7 +27,7 @@ import os
 import apsw
 
 from bitloops.git._locate import Located, locate
-from bitloops.store import live
+from bitloops.store import _live as live
 
 TYPE_CHECKING = False
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DONE", "FULL", "SCHEMA_VERSION", "Located", "locate", "read_settings", "write"]
 
-#: The schema version the light path writes to (that of :mod:`bitloops.store.live`).
+#: The schema version the light path writes to (that of :mod:`bitloops.store._live`).
 SCHEMA_VERSION = live.SCHEMA_VERSION
 #: :func:`write` recorded the events.
 DONE = live.DONE
@@ -188,7 +188,7 @@ def write(
     accept: Callable[[dict[str, Any]], bool] | None = None,
 ) -> str:
     """Record ``events`` (kind, payload JSON and artefacts from
-    :func:`bitloops.store.live.prepare`) in one transaction.
+    :func:`bitloops.store._live.prepare`) in one transaction.
 
     Returns :data:`DONE`; :data:`BUSY` when the write lock stayed taken past
     ``hook_busy_timeout_ms`` (nothing written); :data:`FULL` when the full path must

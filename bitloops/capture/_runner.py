@@ -508,13 +508,13 @@ def record_planned(
     The light path is for the common hook of a session already started: it reads the
     settings and the session's state from their files, redacts and prepares each
     payload as :class:`~bitloops.Session` would, and writes all of them in one
-    transaction with :mod:`bitloops.store.live` (see :func:`._direct.write` for when it
+    transaction with :mod:`bitloops.store._live` (see :func:`._direct.write` for when it
     gives way; ``accept``, given the session's transcript state as a dict, can turn it
     down too). Past the hook's busy bound the payload is spooled, as the full path
     does. Nothing is written when it returns False.
     """
     from bitloops.capture import _direct as direct
-    from bitloops.store import live
+    from bitloops.store import _live as live
 
     settings = direct.read_settings(located[0])
     if settings is None:
@@ -530,7 +530,7 @@ def record_planned(
                 data["change"] = write_change(located, data["path"])
                 arts = (data["path"],)
             named = tuple(a for a in arts if a)
-            # Prepared as Session.record prepares (bitloops.store.live: one write path).
+            # Prepared as Session.record prepares (bitloops.store._live: one write path).
             if fit:
                 stored, stored_arts = live.finish(
                     fit_payload(data, redactor, limit)[1], named, redactor=redactor, worktree=top
@@ -640,7 +640,7 @@ def write_change(located: Located, rel: str) -> str:
         import subprocess  # only here: the light hook path seldom needs git
 
         try:
-            from bitloops.store.live import seconds_left
+            from bitloops.store._live import seconds_left
 
             done = subprocess.run(
                 ["git", "ls-files", "--error-unmatch", "--", rel],
@@ -1073,7 +1073,7 @@ def run_payload_hook(
         return _log_failure(name, places, raw, err)
     finally:
         if not _hold:
-            from bitloops.store import live
+            from bitloops.store import _live as live
 
             live.hook_deadline(None)
             _started = None
@@ -1102,14 +1102,14 @@ _SPOOL_FLOOR = 0.05
 
 def _bound_hook(bound_ms: int) -> None:
     """From now on, every wait of this hook ends ``bound_ms`` after it began."""
-    from bitloops.store import live
+    from bitloops.store import _live as live
 
     start = time.monotonic() if _started is None else _started
     live.hook_deadline(start + bound_ms / 1000)
 
 
 def _spool_wait(bound_ms: int) -> float:
-    from bitloops.store.live import seconds_left
+    from bitloops.store._live import seconds_left
 
     return max(seconds_left(bound_ms / 1000), _SPOOL_FLOOR)
 
@@ -1573,7 +1573,7 @@ def drain_spool(repo: Recorder, *, budget: float = 10.0, wait: float | None = No
         repo.store.add_quarantine(agent="unknown", source="spool", reason=reason, payload=text)
 
     if wait is None:
-        from bitloops.store.live import seconds_left
+        from bitloops.store._live import seconds_left
 
         wait = seconds_left(repo.settings.hook_busy_timeout_ms / 1000)
     deadline = time.monotonic() + budget

@@ -13,11 +13,11 @@ import attrs
 from bitloops._codec import plain_copy, prepare_payload
 from bitloops.errors import InvalidPayload, SessionEnded, UnknownEventKind
 from bitloops.model import EVENT_KINDS, FILE_CHANGES, Event, EventKind
-from bitloops.store.live import checked_text, prepare
+from bitloops.store._live import checked_text, prepare
 
 if TYPE_CHECKING:
     from bitloops.redact import Redactor
-    from bitloops.store.sqlite import SQLiteStore
+    from bitloops.store._sqlite import SQLiteStore
 
 __all__ = ["Session", "checked_text", "prepare_payload"]
 

@@ -235,13 +235,13 @@ def locked(common_dir: Path, session_id: str, wait: float | None = None) -> Iter
     """Hold the advisory lock of ``session_id``'s state (a no-op where flock is missing).
 
     Waits at most ``wait`` seconds (default :data:`LOCK_WAIT`), and never past an agent
-    hook's deadline (:func:`bitloops.store.live.hook_deadline`), then raises
+    hook's deadline (:func:`bitloops.store._live.hook_deadline`), then raises
     :class:`~bitloops.DatabaseBusy`: a hook spools its payload rather than block the
     agent, and a catch-up before a promotion skips the transcript until next time.
     """
     from bitloops._fs import try_lock, unlock
     from bitloops.errors import DatabaseBusy
-    from bitloops.store.live import seconds_left
+    from bitloops.store._live import seconds_left
 
     path = _file(common_dir, session_id).with_suffix(".lock")
     limit = LOCK_WAIT if wait is None else wait

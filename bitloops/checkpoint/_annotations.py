@@ -21,7 +21,7 @@ from bitloops.model import Annotation
 
 if TYPE_CHECKING:
     from bitloops.checkpoint._workspace import Checkpoints
-    from bitloops.store.sqlite import SQLiteStore
+    from bitloops.store._sqlite import SQLiteStore
 
 __all__ = [
     "ANNOTATION_KINDS",

@@ -207,7 +207,7 @@ def load_checkpoint(repo: Checkpoints, checkpoint_id: str) -> Checkpoint:
 
                 return read_checkpoint_dir(repo.toplevel / location)
             if origin == "shared":
-                from bitloops.store.sqlite import CheckpointQuery
+                from bitloops.store._sqlite import CheckpointQuery
 
                 found = repo._shared_checkpoints(CheckpointQuery(), checkpoint_id=checkpoint_id)
                 if found:

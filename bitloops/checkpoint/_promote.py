@@ -39,7 +39,7 @@ from bitloops.errors import GitError, StoreError
 from bitloops.git._git import EMPTY_TREE
 from bitloops.model import Checkpoint, EventKind, FileTouched, ModelIdentity, Symbol
 from bitloops.store._index import IndexRows, index_rows
-from bitloops.store.sqlite import CheckpointRow, DraftRows
+from bitloops.store._sqlite import CheckpointRow, DraftRows
 
 if TYPE_CHECKING:
     from bitloops.checkpoint._summary import Summarizer

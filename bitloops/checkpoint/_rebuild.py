@@ -61,7 +61,7 @@ def database_lost(repo: Checkpoints) -> str | None:
     Lost: the marker says a database was created, and the file is now missing, empty
     (0 bytes, no log), or an SQLite file with no tables at all.
     """
-    from bitloops.store.sqlite import is_empty_database
+    from bitloops.store._sqlite import is_empty_database
 
     marker, path = _marker(repo), repo.db_path
     if not marker.exists():

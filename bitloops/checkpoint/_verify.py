@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 
     from bitloops.checkpoint._workspace import Checkpoints
     from bitloops.store._integrity import BreakGlass
-    from bitloops.store.postgres import PostgresStore
-    from bitloops.store.sqlite import SQLiteStore
+    from bitloops.store._postgres import PostgresStore
+    from bitloops.store._sqlite import SQLiteStore
 
 __all__ = ["Problem", "PurgeReport", "VerifyReport", "purge", "verify", "verify_shared"]
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from bitloops.checkpoint._search import SearchHit
     from bitloops.checkpoint._symbols import SymbolExtractor
     from bitloops.model import Annotation, Checkpoint
-    from bitloops.store.sqlite import CheckpointQuery
+    from bitloops.store._sqlite import CheckpointQuery
 else:
     Protocol = Workspace = object
 

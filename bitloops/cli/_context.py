@@ -16,7 +16,7 @@ from bitloops.cli._registry import EXIT_NOT_FOUND, EXIT_OK, Context, UsageError,
 
 if TYPE_CHECKING:
     from bitloops.checkpoint._history import FileHistoryEntry
-    from bitloops.context.blame import BlameLine
+    from bitloops.context._blame import BlameLine
     from bitloops.repository import Repository
 
 __all__ = ["entry_json", "explain_other", "history_lines"]
@@ -411,7 +411,7 @@ def _blame_json(line: BlameLine) -> dict[str, Any]:
 )
 def _blame(args: argparse.Namespace, ctx: Context) -> int:
     from bitloops.cli._style import clip, flat
-    from bitloops.context.blame import blame
+    from bitloops.context._blame import blame
 
     with ctx.repository() as repo:
         _required(args.path, "blame", "PATH")
@@ -461,7 +461,7 @@ def _review_arguments(parser: argparse.ArgumentParser) -> None:
     "(what was cut is said at the end), or JSON.",
 )
 def _review(args: argparse.Namespace, ctx: Context) -> int:
-    from bitloops.context.review import render_markdown, review
+    from bitloops.context._review import render_markdown, review
 
     with ctx.repository() as repo:
         _required(args.range, "review", "BASE..HEAD")

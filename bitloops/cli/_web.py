@@ -15,7 +15,7 @@ from bitloops.errors import BitloopsError
 
 if TYPE_CHECKING:
     from bitloops.repository import Repository
-    from bitloops.web.server import WebServer
+    from bitloops.web._server import WebServer
 
 __all__ = ["ExportUsageError"]
 
@@ -54,7 +54,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     "needs the token in the printed URL. Requests naming another Host are refused.",
 )
 def _serve(args: argparse.Namespace, ctx: Context) -> int:
-    from bitloops.web.server import serve
+    from bitloops.web._server import serve
 
     def ready(server: WebServer) -> None:
         if args.json:
@@ -116,7 +116,7 @@ def _export(args: argparse.Namespace, ctx: Context) -> int:
             raise ExportUsageError("say what to export: --html -o DIR, or --agent-trace")
         if not args.output:
             raise ExportUsageError("--html needs a folder to write to: -o DIR")
-        from bitloops.web.export import export_html
+        from bitloops.web._export import export_html
 
         report = export_html(repo, args.ref, ctx.cwd / args.output)
     if args.json:

@@ -44,7 +44,7 @@ def _q(text: str | None, limit: int = 300) -> str:
     A record is untrusted input to the agent that reads the answer: a teammate's folder
     could carry markup or instructions.
     """
-    from bitloops.context.inject import sanitize
+    from bitloops.context._inject import sanitize
 
     return '"' + sanitize(text or "", limit).replace('"', "'") + '"'
 

@@ -1,6 +1,6 @@
 """Storage backends. The embedded SQLite store is the default and holds the live state.
 
-Its modules load when first used: the agent hooks import :mod:`bitloops.store.live`
+Its modules load when first used: the agent hooks import :mod:`bitloops.store._live`
 alone, without the store and the object model behind it.
 """
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from bitloops.store._index import WHY_FOR_PATH_SQL
+    from bitloops.store._postgres import PostgresStore
     from bitloops.store._protocols import CommittedStore, LiveStore
     from bitloops.store._rows import (
         CheckpointQuery,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
         PurgeStep,
         SearchRow,
     )
-    from bitloops.store.sqlite import SCHEMA_VERSION, SQLiteStore
+    from bitloops.store._sqlite import SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -35,6 +36,7 @@ __all__ = [
     "HeaderRow",
     "LinkRecord",
     "LiveStore",
+    "PostgresStore",
     "PurgeStep",
     "SQLiteStore",
     "SearchRow",
@@ -44,6 +46,8 @@ __all__ = [
 _FROM = {
     "CommittedStore": "_protocols",
     "LiveStore": "_protocols",
+    # psycopg itself loads only when the store first connects
+    "PostgresStore": "_postgres",
     **dict.fromkeys(
         (
             "CheckpointQuery",
@@ -69,7 +73,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
     if name in __all__:
-        from bitloops.store import sqlite
+        from bitloops.store import _sqlite as sqlite
 
         return getattr(sqlite, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,7 @@ __all__ = ["AnnotationQueries"]
 
 
 class AnnotationQueries:
-    """Mixin of :class:`~bitloops.store.sqlite.SQLiteStore`: annotations, record lookup."""
+    """Mixin of :class:`~bitloops.store._sqlite.SQLiteStore`: annotations, record lookup."""
 
     if TYPE_CHECKING:
         path: Path

@@ -1,10 +1,10 @@
 """The SQLite store's integrity queries: what verify and doctor read, purges and repairs.
 
-Kept apart from the recording and promotion paths of :mod:`bitloops.store.sqlite`:
+Kept apart from the recording and promotion paths of :mod:`bitloops.store._sqlite`:
 these statements read the whole committed state at once, are (for a purge) the only
 ones allowed past the immutability triggers, or put back checkpoints read from their
 folders (``doctor --fix``, a teammate's committed folders). :class:`IntegrityQueries` is mixed into
-:class:`~bitloops.store.sqlite.SQLiteStore`; the checks themselves (what a row means)
+:class:`~bitloops.store._sqlite.SQLiteStore`; the checks themselves (what a row means)
 stay in :mod:`bitloops.checkpoint._verify`.
 """
 
@@ -72,7 +72,7 @@ def expected_schema_objects() -> SchemaObjects:
     Built by running the migrations on an in-memory database, so it is exactly what such
     a database holds, whatever step added an object.
     """
-    from bitloops.store.migrations import upgrade
+    from bitloops.store._migrations import upgrade
 
     conn = apsw.Connection(":memory:")
     try:
@@ -224,7 +224,7 @@ class BreakGlass:
 
 
 class IntegrityQueries:
-    """Mixin of :class:`~bitloops.store.sqlite.SQLiteStore`: whole-store reads, purges, repairs."""
+    """Mixin of :class:`~bitloops.store._sqlite.SQLiteStore`: whole-store reads, purges, repairs."""
 
     if TYPE_CHECKING:
         path: Path

@@ -25,7 +25,7 @@ __all__ = ["OutboxQueries"]
 
 
 class OutboxQueries:
-    """Mixin of :class:`~bitloops.store.sqlite.SQLiteStore`: the outbox (team setup)."""
+    """Mixin of :class:`~bitloops.store._sqlite.SQLiteStore`: the outbox (team setup)."""
 
     if TYPE_CHECKING:
         path: Path

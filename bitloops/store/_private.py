@@ -19,7 +19,7 @@ from bitloops._codec import format_ts
 if TYPE_CHECKING:
     import apsw
 
-    from bitloops.store.sqlite import SQLiteStore
+    from bitloops.store._sqlite import SQLiteStore
 
 __all__ = [
     "MIGRATION_SQL",

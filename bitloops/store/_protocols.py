@@ -34,7 +34,7 @@ class CommittedStore(Protocol):
 
     Inheriting from it is optional: any class with these methods is one.
     :class:`~bitloops.store.SQLiteStore` and
-    :class:`~bitloops.store.postgres.PostgresStore` are.
+    :class:`~bitloops.store._postgres.PostgresStore` are.
     """
 
     def close(self) -> None:
@@ -104,7 +104,7 @@ class LiveStore(Protocol):
     """**Protocol:** the live state: sessions, their events, and promoting a draft.
 
     Inheriting from it is optional. :class:`~bitloops.store.SQLiteStore` is one; the
-    hooks' light path writes the same tables through :mod:`bitloops.store.live`.
+    hooks' light path writes the same tables through :mod:`bitloops.store._live`.
     """
 
     def open_session(
@@ -203,8 +203,8 @@ class LiveStore(Protocol):
 
 if TYPE_CHECKING:
     # mypy checks here that both backends keep to the contracts.
-    from bitloops.store.postgres import PostgresStore
-    from bitloops.store.sqlite import SQLiteStore
+    from bitloops.store._postgres import PostgresStore
+    from bitloops.store._sqlite import SQLiteStore
 
     def _conforms(sqlite: SQLiteStore, postgres: PostgresStore) -> None:
         committed: CommittedStore = sqlite

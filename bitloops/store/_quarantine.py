@@ -19,7 +19,7 @@ __all__ = ["QuarantineQueries"]
 
 
 class QuarantineQueries:
-    """Mixin of :class:`~bitloops.store.sqlite.SQLiteStore`: the quarantine table."""
+    """Mixin of :class:`~bitloops.store._sqlite.SQLiteStore`: the quarantine table."""
 
     if TYPE_CHECKING:
         path: Path

@@ -1,6 +1,6 @@
 -- bitloops shared committed store, PostgreSQL schema version 1 (bitloops_meta's
 -- schema_version). Created in the first schema of the connection's search_path by
--- bitloops/store/postgres.py, under an advisory lock, in one transaction.
+-- bitloops/store/_postgres.py, under an advisory lock, in one transaction.
 -- Only committed checkpoints live here: the live state stays in each clone's SQLite.
 
 CREATE TABLE bitloops_meta (

@@ -1,5 +1,5 @@
 -- bitloops SQLite schema, version 1 (pragma user_version = 1): the base schema, step 1 of
--- bitloops/store/migrations.py. Later versions are steps applied on top of it (version 2
+-- bitloops/store/_migrations.py. Later versions are steps applied on top of it (version 2
 -- adds the full-text index checkpoint_events_fts); change the schema there, not here.
 -- Live tables hold what is being recorded; committed tables hold immutable checkpoints.
 

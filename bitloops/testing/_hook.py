@@ -252,7 +252,7 @@ def _in_process(
     # The same steps as `python -m bitloops hook AGENT` (bitloops/__main__.py), minus the
     # process-wide deadline hold, which only a process that exits afterwards may set.
     from bitloops.agents._registry import run_agent_hook
-    from bitloops.context.gate import may_answer
+    from bitloops.context._gate import may_answer
 
     out, err = io.StringIO(), io.StringIO()
     with _environment(env):
@@ -261,7 +261,7 @@ def _in_process(
         except Exception:  # run_agent_hook never raises; as the entry point's last guard
             err.write(f"bitloops: the {agent} hook failed (the agent is unaffected)\n")
         if may_answer(agent, raw):
-            from bitloops.context import inject
+            from bitloops.context import _inject as inject
 
             inject.emit(agent, raw, os.fspath(cwd), out, err)
     return 0, out.getvalue().encode("utf-8"), err.getvalue().encode("utf-8")

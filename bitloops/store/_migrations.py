@@ -2,7 +2,7 @@
 
 Step 1 is the base schema (``sqlite_schema.sql``); every later step upgrades the
 schema of the version before it. :meth:`SQLiteStore._migrate
-<bitloops.store.sqlite.SQLiteStore._migrate>` runs the steps a database lacks inside
+<bitloops.store._sqlite.SQLiteStore._migrate>` runs the steps a database lacks inside
 one ``BEGIN IMMEDIATE`` transaction, setting ``pragma user_version`` after each, so a
 database is always at one version or the next and never half-way between.
 

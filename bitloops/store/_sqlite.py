@@ -38,6 +38,8 @@ from bitloops.model import SessionInfo
 from bitloops.store._annotations import AnnotationQueries
 from bitloops.store._index import IndexRows, insert_rows
 from bitloops.store._integrity import IntegrityQueries
+from bitloops.store._live import END_SESSION, EventWriter, configure, for_hook
+from bitloops.store._migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
 from bitloops.store._outbox import OutboxQueries
 from bitloops.store._quarantine import QuarantineQueries
 from bitloops.store._rows import (
@@ -49,8 +51,6 @@ from bitloops.store._rows import (
     checkpoint_row,
     select_checkpoint_ids,
 )
-from bitloops.store.live import END_SESSION, EventWriter, configure, for_hook
-from bitloops.store.migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
 
 #: ``(session_id, kind, payload_json) -> time or None``: see ``SQLiteStore.event_clock``.
 EventClock = Callable[[str, str, str], datetime | None]
@@ -416,7 +416,7 @@ class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, Quarantine
 
     def for_hook(self) -> None:
         """Leave the write-ahead log to the commits' checkpoints when closing, as a hook
-        process does (see :func:`bitloops.store.live.for_hook`)."""
+        process does (see :func:`bitloops.store._live.for_hook`)."""
         with self._lock:
             for_hook(self._conn)
 
@@ -544,7 +544,7 @@ class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, Quarantine
                 # transaction); transaction() forgets them if the caller rolls back.
                 writer.committed(conn)
                 return seq, ts, event_id
-            try:  # the one write path (bitloops.store.live), as the hooks' light path
+            try:  # the one write path (bitloops.store._live), as the hooks' light path
                 appended = writer.commit(
                     conn, session_id=session_id, worktree=worktree, kind=kind, agent=agent,
                     model=model, payload_json=payload_json, artefacts=artefacts, end=end,

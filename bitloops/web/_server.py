@@ -30,8 +30,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from bitloops.errors import BitloopsError
 from bitloops.web import DEFAULT_PORT
-from bitloops.web.html import CSP, Links, esc
-from bitloops.web.pages import (
+from bitloops.web._html import CSP, Links, esc
+from bitloops.web._pages import (
     Page,
     checkpoint_page,
     file_page,

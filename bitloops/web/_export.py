@@ -16,8 +16,8 @@ import attrs
 
 from bitloops._fs import atomic_write
 from bitloops.errors import BitloopsError, CheckpointNotFound, UnknownRef
-from bitloops.web.html import Links, checkpoint_slug, esc, file_slug
-from bitloops.web.pages import (
+from bitloops.web._html import Links, checkpoint_slug, esc, file_slug
+from bitloops.web._pages import (
     Page,
     checkpoint_page,
     checkpoint_rows,

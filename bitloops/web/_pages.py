@@ -19,7 +19,7 @@ import attrs
 
 from bitloops.errors import BitloopsError, CheckpointNotFound, UnknownRef
 from bitloops.git._git import is_sha
-from bitloops.web.html import Links, attr, clip, compact_json, esc, layout, short_sha
+from bitloops.web._html import Links, attr, clip, compact_json, esc, layout, short_sha
 
 if TYPE_CHECKING:
     from bitloops.model import Checkpoint, Event, Plan
@@ -202,7 +202,7 @@ def history_page(repo: Repository, links: Links, params: Mapping[str, str]) -> P
     ``params``: ``branch``, ``agent``, ``model``, ``author`` (part of the commit author)
     and ``page`` (from 1). Only this page's checkpoints are read, not their events.
     """
-    from bitloops.store.sqlite import CheckpointQuery
+    from bitloops.store._sqlite import CheckpointQuery
 
     page = _int(params.get("page"))
     filters = {k: params[k].strip() for k in FILTERS if params.get(k, "").strip()}
@@ -676,7 +676,7 @@ def checkpoint_page(
 
 def file_page(repo: Repository, links: Links, path: str) -> Page:
     """A file's history (the checkpoints that touched it) and its blame."""
-    from bitloops.context.blame import blame
+    from bitloops.context._blame import blame
 
     if not path:
         return not_found("No file named: add ?path=PATH.")

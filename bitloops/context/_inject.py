@@ -32,7 +32,7 @@ import os
 
 from bitloops._fs import atomic_write
 from bitloops._setting_values import KINDS, parse_kinds, parse_trusted_refs
-from bitloops.context.gate import FILE_EVENT
+from bitloops.context._gate import FILE_EVENT
 
 # Not from typing: agent hooks import this module (see capture/_direct.py).
 TYPE_CHECKING = False
