@@ -8,11 +8,13 @@ Measured in one run, each against its floor:
   history);
 - `bitloops status` and `bitloops explain` wall time against `python -c pass`.
 
-Run: python benchmarks/hooks.py [--json]  (--json: the figures as one JSON line, last)
+Run: python benchmarks/hooks.py [--only commit,idle,history,cli] [--json]  (--json: the
+figures as one JSON line, last; --only: those parts, e.g. ``--only idle`` while iterating)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -107,9 +109,20 @@ def with_history(parent: Path, name: str, checkpoints: int) -> Path:
     return repo
 
 
+PARTS = ("commit", "idle", "history", "cli")
+
+
 def main() -> None:
-    """Print the three comparisons."""
+    """Print the comparisons asked for (all by default)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts")
+    parser.add_argument("--json", action="store_true", help="the figures as one JSON line")
+    args = parser.parse_args()
+    parts = set(args.only.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--only takes {', '.join(PARTS)}")
     print(f"hooks benchmark: {machine()}\n")
+    out: dict[str, object] = {}
     with scratch("bl-hooks-") as tmp:
         # git runs the hooks with this environment: bytecode cached as when installed.
         env = cache_bytecode(tmp / "pycache")
@@ -118,106 +131,112 @@ def main() -> None:
         plain = new_git_repo(tmp, "plain", "full")
         hooked = new_git_repo(tmp, "hooked", "full")
         bitloops_cli(hooked, "enable")
-        ours, floor, behind = [], [], []
-        for i in range(ROUNDS):
-            set_durability(hooked, "normal")
-            record(hooked, DRAFT)
-            set_durability(hooked, "full")
-            ours.append(timed_commit(hooked, f"h{i}.txt"))
-            behind.append(settle(hooked))  # the worker's promotion, after the commit returned
-            floor.append(timed_commit(plain, f"p{i}.txt"))
-        with bitloops.Repository.open(hooked) as r:
-            promoted = r.status().checkpoint_count
-        rows = [
-            ["git commit, no hooks (floor)", f"{median(floor) * 1e3:.1f}", "", "", ""],
-            [f"git commit, hooks, {DRAFT:,}-event draft", f"{median(ours) * 1e3:.1f}",
-             f"{median(ours) / median(floor):.1f}x",
-             f"+{(median(ours) - median(floor)) * 1e3:.1f} ms",
-             "<= +150 ms " + ("meets" if median(ours) - median(floor) <= 0.150 else "ABOVE")],
-            ["  promotion done after the commit returned (worker)",
-             f"{median(behind) * 1e3:.1f}", "", "", ""],
-        ]  # fmt: skip
-        out: dict[str, object] = {"commit_ms": median(ours) * 1e3, "plain_ms": median(floor) * 1e3,
-                                  "worker_ms": median(behind) * 1e3}  # fmt: skip
-        print(f"commit cost (median of {ROUNDS}; {promoted} checkpoints made)")
-        print(table(["measure", "ms", "ratio", "over floor", "target"], rows))
+        if "commit" in parts:
+            ours, floor, behind = [], [], []
+            for i in range(ROUNDS):
+                set_durability(hooked, "normal")
+                record(hooked, DRAFT)
+                set_durability(hooked, "full")
+                ours.append(timed_commit(hooked, f"h{i}.txt"))
+                behind.append(settle(hooked))  # the worker's promotion, after the commit returned
+                floor.append(timed_commit(plain, f"p{i}.txt"))
+            with bitloops.Repository.open(hooked) as r:
+                promoted = r.status().checkpoint_count
+            rows = [
+                ["git commit, no hooks (floor)", f"{median(floor) * 1e3:.1f}", "", "", ""],
+                [f"git commit, hooks, {DRAFT:,}-event draft", f"{median(ours) * 1e3:.1f}",
+                 f"{median(ours) / median(floor):.1f}x",
+                 f"+{(median(ours) - median(floor)) * 1e3:.1f} ms",
+                 "<= +150 ms " + ("meets" if median(ours) - median(floor) <= 0.150 else "ABOVE")],
+                ["  promotion done after the commit returned (worker)",
+                 f"{median(behind) * 1e3:.1f}", "", "", ""],
+            ]  # fmt: skip
+            out.update({"commit_ms": median(ours) * 1e3, "plain_ms": median(floor) * 1e3,
+                        "worker_ms": median(behind) * 1e3})  # fmt: skip
+            print(f"commit cost (median of {ROUNDS}; {promoted} checkpoints made)")
+            print(table(["measure", "ms", "ratio", "over floor", "target"], rows))
 
-        # Nothing to do: the draft is empty and every folder is committed (the idle check).
-        git(hooked, "commit", "-q", "--allow-empty", "-m", "stage the last folder")
-        idle_ours, idle_floor = [], []
-        for i in range(ROUNDS * 3):
-            idle_ours.append(timed_commit(hooked, f"e{i}.txt"))
-            idle_floor.append(timed_commit(plain, f"q{i}.txt"))
-        base = wall([sys.executable, "-c", "pass"], hooked)
-        each = {
-            name: wall([sys.executable, "-m", "bitloops", "hook", name], hooked)
-            for name in ("pre-commit", "post-commit")
-        }
-        rows = [
-            ["git commit, no hooks (floor)", f"{median(idle_floor) * 1e3:.1f}", "", ""],
-            ["git commit, hooks, empty draft", f"{median(idle_ours) * 1e3:.1f}",
-             f"+{(median(idle_ours) - median(idle_floor)) * 1e3:.1f} ms", ""],
-            ["python -c pass (floor)", f"{base * 1e3:.1f}", "", ""],
-        ]  # fmt: skip
-        for name, seconds in each.items():
-            over = (seconds - base) * 1e3
-            verdict = "meets" if over <= 30 else "ABOVE"
-            rows.append(
-                [f"hook {name}, nothing to do", f"{seconds * 1e3:.1f}", f"+{over:.1f} ms",
-                 f"<= +30 ms {verdict}"]
+        if "idle" in parts:
+            # Nothing to do: the draft is empty and every folder is committed (the idle check).
+            git(hooked, "commit", "-q", "--allow-empty", "-m", "stage the last folder")
+            idle_ours, idle_floor = [], []
+            for i in range(ROUNDS * 3):
+                idle_ours.append(timed_commit(hooked, f"e{i}.txt"))
+                idle_floor.append(timed_commit(plain, f"q{i}.txt"))
+            base = wall([sys.executable, "-c", "pass"], hooked)
+            each = {
+                name: wall([sys.executable, "-m", "bitloops", "hook", name], hooked)
+                for name in ("pre-commit", "post-commit")
+            }
+            rows = [
+                ["git commit, no hooks (floor)", f"{median(idle_floor) * 1e3:.1f}", "", ""],
+                ["git commit, hooks, empty draft", f"{median(idle_ours) * 1e3:.1f}",
+                 f"+{(median(idle_ours) - median(idle_floor)) * 1e3:.1f} ms", ""],
+                ["python -c pass (floor)", f"{base * 1e3:.1f}", "", ""],
+            ]  # fmt: skip
+            for name, seconds in each.items():
+                over = (seconds - base) * 1e3
+                verdict = "meets" if over <= 30 else "ABOVE"
+                rows.append(
+                    [f"hook {name}, nothing to do", f"{seconds * 1e3:.1f}", f"+{over:.1f} ms",
+                     f"<= +30 ms {verdict}"]
+                )  # fmt: skip
+            out["idle"] = {"commit_ms": median(idle_ours) * 1e3, "pass_ms": base * 1e3,
+                           "plain_ms": median(idle_floor) * 1e3,
+                           **{f"{k}_ms": v * 1e3 for k, v in each.items()}}  # fmt: skip
+            print(f"\nnothing to do (median of {ROUNDS * 3} commits, 9 hook runs)")
+            print(table(["measure", "ms", "over floor", "target"], rows))
+
+        if parts & {"history", "cli"}:
+            large = with_history(tmp, "thousand", 1_000)
+        if "history" in parts:
+            small = with_history(tmp, "ten", 10)
+            cost: dict[str, list[float]] = {"10": [], "1000": []}
+            for i in range(ROUNDS):
+                for label, repo in (("10", small), ("1000", large)):
+                    # Commit without hooks, then time the hook itself as git would run it.
+                    record(repo, 50)
+                    (repo / "h.txt").write_text(str(i))
+                    git(repo, "add", "h.txt")
+                    git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", f"h{i}")
+                    start = time.perf_counter()
+                    bitloops_cli(repo, "hook", "post-commit")
+                    cost[label].append(time.perf_counter() - start)
+            ratio = median(cost["1000"]) / median(cost["10"])
+            out["post_commit"] = {
+                "ms_10": median(cost["10"]) * 1e3,
+                "ms_1000": median(cost["1000"]) * 1e3,
+            }
+            print("\npost-commit hook, 50-event draft, fresh process (median of 5)")
+            print(
+                table(
+                    ["stored checkpoints", "ms", "ratio", "target"],
+                    [
+                        ["10", f"{median(cost['10']) * 1e3:.1f}", "", ""],
+                        ["1,000", f"{median(cost['1000']) * 1e3:.1f}", f"{ratio:.2f}",
+                         "<= 1.2 " + ("meets" if ratio <= 1.2 else "ABOVE")],
+                    ],
+                )
             )  # fmt: skip
-        out["idle"] = {"commit_ms": median(idle_ours) * 1e3, "pass_ms": base * 1e3,
-                       "plain_ms": median(idle_floor) * 1e3,
-                       **{f"{k}_ms": v * 1e3 for k, v in each.items()}}  # fmt: skip
-        print(f"\nnothing to do (median of {ROUNDS * 3} commits, 9 hook runs)")
-        print(table(["measure", "ms", "over floor", "target"], rows))
 
-        small = with_history(tmp, "ten", 10)
-        large = with_history(tmp, "thousand", 1_000)
-        cost: dict[str, list[float]] = {"10": [], "1000": []}
-        for i in range(ROUNDS):
-            for label, repo in (("10", small), ("1000", large)):
-                # Commit without hooks, then time the hook itself as git would run it.
-                record(repo, 50)
-                (repo / "h.txt").write_text(str(i))
-                git(repo, "add", "h.txt")
-                git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", f"h{i}")
-                start = time.perf_counter()
-                bitloops_cli(repo, "hook", "post-commit")
-                cost[label].append(time.perf_counter() - start)
-        ratio = median(cost["1000"]) / median(cost["10"])
-        out["post_commit"] = {
-            "ms_10": median(cost["10"]) * 1e3,
-            "ms_1000": median(cost["1000"]) * 1e3,
-        }
-        print("\npost-commit hook, 50-event draft, fresh process (median of 5)")
-        print(
-            table(
-                ["stored checkpoints", "ms", "ratio", "target"],
-                [
-                    ["10", f"{median(cost['10']) * 1e3:.1f}", "", ""],
-                    ["1,000", f"{median(cost['1000']) * 1e3:.1f}", f"{ratio:.2f}",
-                     "<= 1.2 " + ("meets" if ratio <= 1.2 else "ABOVE")],
-                ],
-            )
-        )  # fmt: skip
-
-        base = wall([sys.executable, "-c", "pass"], large)
-        status = wall([sys.executable, "-m", "bitloops", "status"], large)
-        explain = wall([sys.executable, "-m", "bitloops", "explain"], large)
-        print("\nCLI wall time in the 1,000-checkpoint repository (median of 9)")
-        print(
-            table(
-                ["command", "ms", "vs python -c pass"],
-                [
-                    ["python -c pass (floor)", f"{base * 1e3:.1f}", ""],
-                    ["bitloops status", f"{status * 1e3:.1f}", f"+{(status - base) * 1e3:.1f} ms"],
-                    ["bitloops explain", f"{explain * 1e3:.1f}",
-                     f"+{(explain - base) * 1e3:.1f} ms"],
-                ],
-            )
-        )  # fmt: skip
-        if "--json" in sys.argv:
+        if "cli" in parts:
+            base = wall([sys.executable, "-c", "pass"], large)
+            status = wall([sys.executable, "-m", "bitloops", "status"], large)
+            explain = wall([sys.executable, "-m", "bitloops", "explain"], large)
+            print("\nCLI wall time in the 1,000-checkpoint repository (median of 9)")
+            print(
+                table(
+                    ["command", "ms", "vs python -c pass"],
+                    [
+                        ["python -c pass (floor)", f"{base * 1e3:.1f}", ""],
+                        ["bitloops status", f"{status * 1e3:.1f}",
+                         f"+{(status - base) * 1e3:.1f} ms"],
+                        ["bitloops explain", f"{explain * 1e3:.1f}",
+                         f"+{(explain - base) * 1e3:.1f} ms"],
+                    ],
+                )
+            )  # fmt: skip
+        if args.json:
             print(json.dumps(out))
 
 

@@ -193,7 +193,13 @@ repo = bitloops.Repository.open(sys.argv[1])
 start = time.perf_counter()
 result = import_transcript(repo, "claude-code", sys.argv[2])
 elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before the events are fetched
+# Before the events are fetched. VmHWM, not ru_maxrss: Linux keeps the parent's maximum
+# across the exec of a child spawned with vfork (a parent holding the last run's events).
+try:
+    with open("/proc/self/status") as fh:
+        peak = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 rows = repo.store.execute("SELECT kind, line FROM live_events ORDER BY id")
 events = [(kind, json.dumps(json.loads(line)["payload"])) for kind, line in rows]
 json.dump({"seconds": elapsed, "events": result.events_added,

@@ -13,11 +13,11 @@ left out so that rewrites (amend, rebase) can add links without touching the has
 
 from __future__ import annotations
 
+import _thread
 import enum
 import functools
 import json
 import os
-import random
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -285,21 +285,37 @@ def parse_ts(text: str) -> datetime:
 def new_id() -> str:
     """A UUIDv7 string: unique, and sorting by it sorts by creation time."""
     ms = time.time_ns() // 1_000_000
-    rand = _random_bits(74)
+    rand = _random_bits74()
     low = (rand & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  # variant 0b10
     h = f"{ms:012x}7{rand >> 62:03x}{low:016x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+# Random bits for ids, 400 ids' worth per os.urandom call: ids must be unique, not
+# secret; a getrandom call per event costs, and `random` costs every hook its import.
+_POOL_BYTES = 4000
+_pool = b""
+_taken = 0
+_pool_lock = _thread.allocate_lock()  # two threads must never take the same bytes
+
+
+def _random_bits74() -> int:
+    global _pool, _taken
+    with _pool_lock:
+        at = _taken
+        if at + 10 > len(_pool):
+            _pool, at = os.urandom(_POOL_BYTES), 0
+        _taken = at + 10
+        chunk = _pool[at : at + 10]
+    return int.from_bytes(chunk, "big") >> 6  # 80 bits, the 74 an id takes
+
+
 def _seed_ids() -> None:
-    """Seed the id generator from the OS; again in a forked child, or it would repeat ids."""
-    global _random_bits
-    # A private generator (never the host application's ``random``), seeded once from
-    # os.urandom: ids must be unique, not secret, and a getrandom call per event costs.
-    _random_bits = random.Random(os.urandom(32)).getrandbits
+    """Drop the parent's unused random bits in a forked child, or it would repeat ids."""
+    global _pool, _taken, _pool_lock
+    _pool, _taken, _pool_lock = b"", 0, _thread.allocate_lock()
 
 
-_random_bits = random.Random(os.urandom(32)).getrandbits
 os.register_at_fork(after_in_child=_seed_ids)
 
 

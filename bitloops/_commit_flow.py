@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
-
-import attrs
 
 from bitloops._pending import WORKER_VARIABLE
 from bitloops.git._git import Git, RepoPaths, is_sha
 from bitloops.git._hooks import GITIGNORE, exclude_folders
 
+# Not from typing, and attrs only where used: every commit's pre-commit hook that stages
+# a folder imports this module, and those two would cost it more than the rest.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
     from datetime import datetime
+    from typing import IO
 
     from bitloops.repository import Repository
 
@@ -81,6 +82,8 @@ def run_hook(name: str, args: Sequence[str], cwd: Path, stdin: IO[str], err: IO[
         where = _log_failure(paths, name)
         try:
             if paths is None:
+                import traceback  # only here: every commit runs this module
+
                 err.write(traceback.format_exc())
             err.write(f"bitloops: the {name} hook failed (git is unaffected); see {where}\n")
         except (OSError, ValueError):
@@ -245,6 +248,8 @@ def _write_links(paths: RepoPaths, repo: Repository, linked: dict[str, dict[str,
                 if repo.git.try_run("cat-file", "-e", committed) is None:
                     # as promotion wrote it (its own commit only), so that the copies
                     # two branches commit are the same and merge cleanly
+                    import attrs
+
                     checkpoint = repo.checkpoint(cid)
                     own = attrs.evolve(checkpoint, commits=(sha,))
                     repo._write_folder(own, [], rewrite_missing=True)
@@ -580,8 +585,13 @@ def pending_folders(toplevel: Path) -> list[str]:
     head = git.head()
     if head is None:
         return []
-    out = git.try_run("ls-tree", "-d", "--name-only", f"HEAD:{_FOLDERS}") or ""
-    committed = set(out.split())
+    from bitloops.git._locate import locate, tree_dirs
+
+    located = locate(os.fspath(toplevel))
+    listed = None if located is None else tree_dirs(located, head, _FOLDERS)  # no process
+    if listed is None:
+        listed = (git.try_run("ls-tree", "-d", "--name-only", f"HEAD:{_FOLDERS}") or "").split()
+    committed = set(listed)
     complete, links = set(), set()
     for entry in os.listdir(folder):
         if not is_sha(entry) or entry in committed:

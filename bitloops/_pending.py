@@ -13,7 +13,8 @@ the folder), pre-push, ``explain`` and any other hook that runs the full path ta
 lock, and promote what a crashed worker left. See docs/git-hooks.md.
 
 The detaching side runs in the hook process before the object model is imported: the
-standard library, apsw and :mod:`bitloops.capture._direct` only.
+standard library, apsw, :mod:`bitloops.capture._direct` and :mod:`bitloops.store._hook_reads`
+only.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ _LOCK = ".lock"
 # Kept in step with bitloops.repository.DB_RELATIVE_PATH (tests/test_pending.py checks).
 _DB = "bitloops/bitloops.db"
 _STAGED = "bitloops-staged.json"  # bitloops.git._hooks._STAGED_RECORD
-_COUNT_QUERY = "SELECT count(*) FROM live_events WHERE worktree = ?"
+# The git dirs whose promotion lock this process holds: what it reads while promoting
+# must not wait for itself (flock would block a second descriptor of the same process).
+_HELD_HERE: set[str] = set()
 
 
 class PendingPromotion:
@@ -104,12 +107,11 @@ def detach_post_commit(cwd: str) -> bool:
         if head is None or head[1] is None or not _ordinary_commit(located, head[1]):
             return False
         until = _now_ts()
-        import apsw
+        from bitloops.store._hook_reads import connect, draft_size
 
-        conn = apsw.Connection(db, flags=apsw.SQLITE_OPEN_READONLY)
+        conn = connect(db)
         try:
-            conn.set_busy_timeout(1000)
-            count = int(conn.execute(_COUNT_QUERY, (top,)).fetchall()[0][0] or 0)
+            count = draft_size(conn, top)
         finally:
             conn.close()
         if count < DETACH_AT:
@@ -183,6 +185,8 @@ def has_pending(cwd: str) -> bool:
         located = locate(cwd)
         if located is None:
             return False
+        if located[1] in _HELD_HERE:
+            return False  # this process is the one promoting them
         names = os.listdir(os.path.join(located[1], PENDING_DIR))
     except OSError:
         return False
@@ -255,9 +259,11 @@ def promotion_lock(git_dir: str, timeout: float) -> AbstractContextManager[bool]
                         yield False
                         return
                     time.sleep(0.02)
+            _HELD_HERE.add(git_dir)
             try:
                 yield True
             finally:
+                _HELD_HERE.discard(git_dir)
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)

@@ -72,6 +72,7 @@ def diagnose(
         _mcp,
         _agent_hooks,
         _stuck_sessions,
+        _pending_promotions,
         _missed_promotion,
         _files,
         _outbox,
@@ -205,11 +206,47 @@ def _stuck_sessions(repo: Repository, fix: bool, stale: timedelta) -> Iterator[F
         yield finding
 
 
+def _pending_promotions(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
+    """Commits whose promotion was detached from them and is not finished: a worker at
+    work, or one that crashed or was killed (bitloops/_pending.py)."""
+    from bitloops._pending import pending_promotions, promotion_lock
+
+    git_dir = str(repo.paths.git_dir)
+    records = pending_promotions(git_dir)
+    if not records:
+        return
+    with promotion_lock(git_dir, 0.0) as free:
+        pass  # only asking whether a worker holds it
+    shas = ", ".join(r.sha[:12] for r in records)
+    if free:
+        message = f"{len(records)} commit(s) wait for a detached promotion no worker is doing "
+        message += f"(it crashed or was killed): {shas}"
+    else:
+        message = f"{len(records)} commit(s) are being promoted by a detached worker: {shas}"
+    finding = Finding(
+        check="pending_promotion",
+        severity="warning" if free else "info",
+        message=message,
+        repair="promote them, oldest first, each with the draft up to its commit's time "
+        "(waits up to 30 s for a worker at work)",
+    )
+    if fix:
+        from bitloops._commit_flow import finish_pending
+
+        finish_pending(repo.toplevel)
+        finding = attrs.evolve(finding, fixed=not pending_promotions(git_dir))
+    yield finding
+
+
 def _missed_promotion(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     """Draft events older than HEAD's commit while HEAD has no checkpoint: a missed promotion."""
     head = repo.git.head()
     if head is None:
         return
+    from bitloops._pending import pending_promotions
+
+    if any(r.sha == head for r in pending_promotions(str(repo.paths.git_dir))):
+        return  # not missed: waiting for its detached promotion (pending_promotion)
     oldest, count = repo.store.draft_span(repo.worktree)
     if oldest is None:
         return
@@ -270,7 +307,9 @@ def _rewrite_folder(repo: Repository, checkpoint_id: str) -> None:
 
 
 def _files(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
-    report = repo.verify()
+    from bitloops.checkpoint._verify import verify
+
+    report = verify(repo)  # not Repository.verify: without --fix, pending records stay
     # Checkpoints whose stored content is sound: only those may be written out again.
     broken = {p.checkpoint_id for p in report.problems if p.severity == "error"}
     broken -= {

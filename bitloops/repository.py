@@ -358,8 +358,17 @@ class Repository:
             except GitError as exc:  # a git that cannot say: what is here still reads
                 log.warning("bitloops: committed checkpoints not read: %s", exc)
 
+    def _wait_for_promotions(self) -> None:
+        """Let a commit's detached promotion finish (bounded) before reading checkpoints or
+        the draft: a commit just made may still be promoted by its worker, its events
+        still in the draft (docs/git-hooks.md, "Detached promotions")."""
+        from bitloops._commit_flow import finish_pending
+
+        finish_pending(self.toplevel)
+
     def status(self) -> Status:
         """What is being captured: sessions open in this worktree, counts, agents seen."""
+        self._wait_for_promotions()
         self._adopt_once()
         idle_after = timedelta(minutes=self.settings.idle_minutes)
         now = datetime.now(UTC)
@@ -393,6 +402,7 @@ class Repository:
 
     def draft(self) -> DraftCommit:
         """The live state of this worktree: every event not yet promoted, in order."""
+        self._wait_for_promotions()
         rows = self.store.draft_rows(self.worktree)
         events = Transcript(rows.lines, kinds=rows.kinds, session_ids=rows.line_sessions)
         counts = Counter(rows.line_sessions)
@@ -540,6 +550,7 @@ class Repository:
         ``ref`` may be a ``cp:`` prefix of a checkpoint id (see docs/cli.md), this
         clone's or a teammate's.
         """
+        self._wait_for_promotions()
         if ref.startswith("cp:"):
             from bitloops.checkpoint._history import load_checkpoint, resolve_checkpoint_prefix
 
@@ -600,6 +611,7 @@ class Repository:
         """
         from bitloops._codec import format_ts
 
+        self._wait_for_promotions()
         self._adopt_once()
         sha = self._resolve(commit) if commit is not None else None
         query = CheckpointQuery(
@@ -765,6 +777,7 @@ class Repository:
         """
         from bitloops.checkpoint._history import history
 
+        self._wait_for_promotions()
         return history(self, path, symbol=symbol, line=line, limit=limit)
 
     def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
@@ -778,6 +791,7 @@ class Repository:
         """
         from bitloops.checkpoint._search import search
 
+        self._wait_for_promotions()
         self._adopt_once()
         hits = search(self.store, query, limit=limit)
         shared = self.shared_store
@@ -840,6 +854,7 @@ class Repository:
         """
         from bitloops.checkpoint._verify import verify
 
+        self._wait_for_promotions()
         return verify(self, progress)
 
     def purge(self, secret: str, *, reason: str, replacement: str = "[PURGED]") -> PurgeReport:

@@ -332,8 +332,10 @@ def test_explain_json_shape(recorded: bitloops.Checkpoint, git_repo: Path) -> No
         "event_count",
         "retractions",
         "distillation",
+        "private",
     ]
     assert cp["distillation"] is None  # no distiller is configured
+    assert cp["private"] is False
     assert cp["commit_sha"] == recorded.commit_sha and cp["commits"] == [recorded.commit_sha]
     assert cp["content_hash"] == recorded.content_hash and cp["event_count"] == 12
     summary = cp["summary"]

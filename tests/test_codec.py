@@ -274,3 +274,34 @@ def test_ids_are_uuid7_and_time_ordered() -> None:
     assert all(uuid.UUID(i).version == 7 for i in ids)
     assert len(set(ids)) == 50
     assert ids[0][:8] <= ids[-1][:8]
+
+
+def test_ids_stay_unique_across_threads_and_forks() -> None:
+    """Threads never share the random bits of an id, and a forked child draws its own."""
+    import os
+    import threading
+
+    seen: list[list[str]] = [[] for _ in range(4)]
+
+    def draw(out: list[str]) -> None:
+        out.extend(codec.new_id() for _ in range(5000))
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in seen]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for out in seen for i in out]
+    assert len(set(ids)) == len(ids) == 20000
+    codec.new_id()  # the parent holds unused bits a child must not reuse
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, ",".join(codec.new_id() for _ in range(10)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write)
+    child = os.read(read, 10_000).decode().split(",")
+    os.close(read)
+    parent = [codec.new_id() for _ in range(10)]
+    assert {i[15:] for i in child}.isdisjoint(i[15:] for i in parent)

@@ -52,6 +52,43 @@ def test_a_missed_promotion_is_promoted(repo: bitloops.Repository, git_repo: Pat
     assert repo.draft().events == ()
 
 
+def test_a_pending_promotion_left_by_a_dead_worker_is_finished(
+    repo: bitloops.Repository, git_repo: Path
+) -> None:
+    """A pending record no worker holds is a warning (not a missed promotion); fix=True
+    promotes the commit with the draft up to its boundary, later events stay drafts."""
+    import json
+    import time
+
+    from bitloops import _pending as pending
+
+    repo.start_session(agent="a").prompt("work before the commit")
+    time.sleep(1.1)  # commit times have one-second resolution
+    sha = commit_files(git_repo, {"a.txt": "1"})
+    folder = repo.paths.git_dir / pending.PENDING_DIR
+    folder.mkdir()
+    (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": pending._now_ts()}))
+    time.sleep(0.01)
+    repo.session(repo.store.sessions()[0].session_id).prompt("after the commit")
+    week = timedelta(days=7)
+    with pending.promotion_lock(str(repo.paths.git_dir), 1.0) as held:  # a worker at work
+        assert held
+        busy = [f for f in diagnose(repo, stale_after=week).findings if f.check != "schema"]
+    assert [(f.check, f.severity) for f in busy] == [
+        ("hooks", "info"),
+        ("pending_promotion", "info"),
+    ]
+    found = {f.check: f for f in diagnose(repo, stale_after=week).findings}
+    assert found["pending_promotion"].severity == "warning" and "missed_promotion" not in found
+    fixed = {f.check: f for f in diagnose(repo, fix=True, stale_after=week).findings}
+    assert fixed["pending_promotion"].fixed
+    assert not list(folder.glob("*.json"))
+    kinds = [e.kind for e in repo.checkpoint(sha).events]
+    assert kinds.count("prompt") == 1
+    assert [e.kind for e in repo.draft().events] == ["prompt"]
+    assert diagnose(repo, stale_after=week).ok
+
+
 def test_missing_folders_are_rewritten(repo: bitloops.Repository, git_repo: Path) -> None:
     """A checkpoint folder deleted from the work tree is rewritten with fix=True."""
     repo.start_session(agent="a").prompt("x")

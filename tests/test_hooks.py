@@ -443,3 +443,50 @@ def test_pending_folders_with_many_candidates(git_repo: Path) -> None:
         git(git_repo, "checkout", "-q", "-f", "main")
     pending = flow.pending_folders(git_repo)
     assert pending == sorted(shas) and off not in pending
+
+
+def test_a_hook_process_ends_without_the_teardown_but_flushed(tmp_path: Path) -> None:
+    """``python -m bitloops hook`` skips the interpreter's teardown: the exit functions
+    still run, the streams are flushed and the status is kept; a thread still running
+    gets the usual exit, which waits for it."""
+    code = (
+        "import atexit, sys, threading, time\n"
+        "from bitloops.__main__ import _end_now\n"
+        "atexit.register(lambda: print('exit functions ran'))\n"
+        "sys.stdout.write('buffered, ')\n"
+        "if sys.argv[1] == 'thread':\n"
+        "    threading.Thread(target=lambda: (time.sleep(0.2), print('thread done'))).start()\n"
+        "_end_now(3)\n"
+        "print('usual exit')\n"
+    )
+    for how, out, status in [
+        ("alone", "buffered, exit functions ran\n", 3),
+        ("thread", "buffered, usual exit\nthread done\nexit functions ran\n", 0),
+    ]:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, how], capture_output=True, text=True, timeout=60
+        )
+        assert (proc.stdout, proc.returncode, proc.stderr) == (out, status, ""), how
+    # and the real command: its status and what it said (here: no work tree)
+    proc = bitloops_cli(tmp_path, "hook", "pre-commit")
+    assert proc.returncode == 2 and "is not inside a git work tree" in proc.stderr
+
+
+def test_the_pre_commit_hook_stages_a_folder_without_the_object_model(git_repo: Path) -> None:
+    """Staging the last commit's folder (the pre-commit hook's work on most commits) loads
+    neither attrs, typing nor the object model."""
+    enable(git_repo)
+    first = record_and_commit(git_repo, "a.py", "x = 1\n", "Add a")
+    script = (
+        "import sys\n"
+        "from bitloops.__main__ import main\n"
+        "status = main(['hook', 'pre-commit'])\n"
+        "heavy = ('attr', 'attrs', 'typing', 'cattrs', 'bitloops.model', 'bitloops.repository')\n"
+        "print(status, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=git_repo, capture_output=True, text=True, timeout=60
+    )
+    assert (proc.stdout, proc.stderr) == ("0 []\n", "")
+    staged = git(git_repo, "diff", "--cached", "--name-only")
+    assert f".bitloops/checkpoints/v1/{first}/session.json" in staged

@@ -20,7 +20,7 @@ from secrets_corpus import SECRETS
 import bitloops
 from bitloops.agents import claude_code
 from bitloops.agents._registry import AGENTS, importable_agents
-from bitloops.capture._importing import ImportResult, import_transcript
+from bitloops.capture._importing import ImportResult, KeySet, import_transcript
 from bitloops.testing import ClaudeCodeTranscript
 
 # agent name -> (fixture folder, transcript fixture, the session id in it)
@@ -339,3 +339,45 @@ def test_import_after_full_live_capture_adds_nothing(
     result = import_transcript(repo, agent, path)
     assert (result.events_added, result.new) == (0, False)
     assert _snapshot(repo) == before
+
+
+def test_key_set_is_exact_past_its_window() -> None:
+    """KeySet answers as a set does, also for keys its generations moved to the scratch
+    file (a Bloom filter before it may say "maybe", never "no" for a key it holds)."""
+    import random
+
+    rng = random.Random(7)
+    keys = [f"{rng.getrandbits(64):016x}-{i}" for i in range(3000)]
+    held, ref = KeySet(keys[:5], window=50), set(keys[:5])
+    for step in range(6000):
+        key = rng.choice(keys[: 1 + step // 2])
+        assert (key in held) == (key in ref), step
+        if rng.random() < 0.7:
+            held.add(key)
+            ref.add(key)
+    assert all(k in held for k in ref) and 12 not in held
+
+
+def test_import_records_each_line_once_however_far_apart_its_copies(
+    repo: bitloops.Repository,
+    git_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lines copied again much later in the file (same uuid, same message id) are not
+    recorded twice, though the reader's keys were moved out of memory long before."""
+    monkeypatch.setattr(KeySet, "WINDOW", 3)
+    transcript = ClaudeCodeTranscript("s-far", cwd=git_repo)
+    for turn in range(30):
+        transcript.user(f"question {turn}").thinking(f"think {turn}").say(f"answer {turn}")
+    path = transcript.write(tmp_path / "far.jsonl")
+    lines = path.read_bytes().splitlines(keepends=True)
+    copies = [line for line in lines[:12] if b'"assistant"' in line]
+    assert copies
+    path.write_bytes(b"".join(lines + copies))
+    result = import_transcript(repo, "claude-code", path)
+    kinds = Counter(e.kind for e in _events(repo, "s-far"))
+    assert kinds["reasoning"] == 30 and kinds["response"] == 30 and kinds["prompt"] == 30
+    notes = [e for e in _events(repo, "s-far") if e.kind == "note"]
+    assert len(notes) == 60 == len({e.payload["message_id"] for e in notes})  # usage, once each
+    assert result.events_added == sum(kinds.values())

@@ -213,3 +213,36 @@ def test_a_real_hook_process_takes_the_light_path(
     start = {**_base(git_repo, rollout, "s-other", "SessionStart")}
     proc = run_hook("codex", json.dumps(start).encode(), git_repo, no_attrs)
     assert b"failed" in proc.stderr  # the check is real: the full path cannot run
+
+
+def test_a_long_write_ahead_log_is_emptied_after_the_write(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the bound the light path checkpoints and truncates the log once its events are
+    committed; a reader that keeps the log in use only defers that to a later hook."""
+    from bitloops.store import _live as live
+
+    rollout = tmp_path / "rollout.jsonl"
+    _start(git_repo, rollout, FAST)
+    wal = git_repo / ".git" / "bitloops" / "bitloops.db-wal"
+    prompt = {**_base(git_repo, rollout, FAST, "UserPromptSubmit"), "prompt": "one"}
+    assert codex._fast(lp.located(git_repo), prompt)
+    grown = wal.stat().st_size
+    assert grown > 0  # the hook leaves the log to later processes
+    monkeypatch.setattr(live, "LOG_LIMIT_BYTES", grown * 10)
+    assert codex._fast(lp.located(git_repo), {**prompt, "prompt": "two"})
+    assert wal.stat().st_size > grown  # still under the bound
+    monkeypatch.setattr(live, "LOG_LIMIT_BYTES", 1)
+    reader = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM live_events").fetchall()  # a snapshot in the log
+    try:
+        assert codex._fast(lp.located(git_repo), {**prompt, "prompt": "three"})
+        assert wal.stat().st_size > 0  # in use: left as it is
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert codex._fast(lp.located(git_repo), {**prompt, "prompt": "four"})
+    assert wal.stat().st_size == 0
+    prompts = [json.loads(line)["payload"]["text"] for _, line in lp.rows(git_repo, starts=False)]
+    assert prompts == ["one", "two", "three", "four"]

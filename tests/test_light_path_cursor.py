@@ -15,6 +15,7 @@ from agent_fixtures import run_hook
 
 import bitloops
 from bitloops.agents import cursor
+from bitloops.capture import _direct as direct
 from bitloops.capture import _spool as spool
 from bitloops.testing import assert_silent
 
@@ -138,32 +139,44 @@ def test_before_events_and_a_plain_pre_tool_use_record_nothing_lightly(git_repo:
 
 
 def test_a_shell_command_reported_twice_is_recorded_once(git_repo: Path) -> None:
-    """afterShellExecution claims the command (full path); postToolUse of it is then light
-    and records nothing, as the full path would."""
+    """The first of a command's two hooks (afterShellExecution, postToolUse) claims it in
+    the session's state and records it, on the light path as on the full one; the other
+    then records nothing. The same lines and the same claims either way."""
     _started(git_repo, LIGHT)
+    _started(git_repo, FULL)
     located = lp.located(git_repo)
-    shell = _payload(git_repo, LIGHT, "afterShellExecution", command="ls", output="a\n")
-    assert not cursor._fast(located, shell)  # the claim is written to the state
-    cursor.handle(shell)
-    twin = _payload(git_repo, LIGHT, "postToolUse", tool_name="Shell", tool_input={"command": "ls"})
-    before = lp.rows(git_repo, starts=True)
-    assert cursor._fast(located, twin)
-    assert lp.rows(git_repo, starts=True) == before
-    other = _payload(
-        git_repo, LIGHT, "postToolUse", tool_name="Shell", tool_input={"command": "pwd"}
-    )
-    assert not cursor._fast(located, other)  # not claimed yet: the full path claims it
+    before = len(lp.rows(git_repo, starts=True))
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("afterShellExecution", {"command": "ls", "output": "a\n"}),
+        ("postToolUse", {"tool_name": "Shell", "tool_input": {"command": "ls"}}),
+        ("postToolUse", {"tool_name": "Shell", "tool_input": {"command": "pwd"}}),
+        ("afterShellExecution", {"command": "pwd", "output": "/\n"}),
+    ]
+    for name, fields in steps:
+        assert cursor._fast(located, _payload(git_repo, LIGHT, name, **fields)), name
+        cursor.handle(_payload(git_repo, FULL, name, **fields))
+    rows = lp.rows(git_repo, starts=True)[before:]
+    light = [line for sid, line in rows if sid == LIGHT]
+    full = [line for sid, line in rows if sid == FULL]
+    assert [json.loads(line)["kind"] for line in light] == ["tool_use", "tool_use"]
+    assert [lp.masked(line, seq=False) for line in light] == [
+        lp.masked(line, seq=False) for line in full
+    ]
+    common = str(git_repo / ".git")
+    seen = {sid: (direct.read_state(common, sid) or {}).get("seen") for sid in (LIGHT, FULL)}
+    assert seen[LIGHT] == seen[FULL] and len(seen[LIGHT] or ()) == 3  # capture, ls, pwd
 
 
 def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
-    """Session start and end, stop, answers, file edits, a first capture, a new model or
-    transcript, an unknown or ended session: the full path records them."""
+    """Session start and end, stop, answers, file edits, a new model or transcript, an
+    unknown or ended session: the full path records them."""
     located = lp.located(git_repo)
     prompt = _payload(git_repo, LIGHT, "beforeSubmitPrompt", prompt="hi")
     assert not cursor._fast(located, prompt)  # no database, no session
     cursor.handle(_payload(git_repo, LIGHT, "sessionStart"))
-    assert not cursor._fast(located, prompt)  # the first capture claims it in the state
-    cursor.handle(prompt)
+    assert cursor._fast(located, prompt)  # the first capture, claimed in the state
+    state = direct.read_state(str(git_repo / ".git"), LIGHT) or {}
+    assert state.get("seen") == ["hooks:capture"]
     assert cursor._fast(located, prompt)
     steps: list[tuple[str, dict[str, Any]]] = [
         ("sessionStart", {}),

@@ -7,7 +7,14 @@ from pathlib import Path
 from conftest import commit_files, git
 
 from bitloops.git._git import Git
-from bitloops.git._locate import last_reflog_entry, locate, read_head, tracked
+from bitloops.git._locate import (
+    commit_message,
+    last_reflog_entry,
+    locate,
+    read_head,
+    tracked,
+    tree_dirs,
+)
 
 
 def _git_says(repo: Path) -> tuple[str | None, str | None]:
@@ -109,3 +116,29 @@ def test_tracked_is_not_fooled_by_a_longer_path_ending_the_same(git_repo: Path) 
     assert found is not None
     assert tracked(found, rel) is False
     assert tracked(found, f"app/{rel}") is True
+
+
+def test_loose_trees_and_messages_read_as_git_lists_them(git_repo: Path) -> None:
+    """``tree_dirs`` lists a path's directories as ``git ls-tree -d --name-only`` does and
+    ``commit_message`` gives ``git log -1 --format=%B``, from loose objects; a packed or
+    replaced object, or a path that is not a directory there, is left to git (None)."""
+    folders = ".bitloops/checkpoints/v1"
+    files = {f"{folders}/{c * 40}/session.json": "{}" for c in "ab"}
+    head = commit_files(git_repo, {**files, f"{folders}/notes.txt": "x", "sub/é.txt": "y"},
+                        "add folders\n\n(cherry picked from commit " + "c" * 40 + ")")  # fmt: skip
+    found = locate(str(git_repo))
+    assert found is not None
+    for path in (folders, ".bitloops", "sub"):
+        listed = git(git_repo, "ls-tree", "-d", "--name-only", f"HEAD:{path}").split()
+        assert tree_dirs(found, head, path) == listed, path
+    assert tree_dirs(found, head, f"{folders}/notes.txt") is None
+    assert tree_dirs(found, head, "missing/path") is None
+    assert commit_message(found, head) == git(git_repo, "log", "-1", "--format=%B").encode()[:-1]
+    other = commit_files(git_repo, {"c.txt": "c"})
+    git(git_repo, "replace", "--graft", other)  # as if it had no parent
+    assert tree_dirs(found, other, folders) is None  # git reads the replacement, not this
+    assert commit_message(found, other) is None
+    git(git_repo, "replace", "-d", other)
+    git(git_repo, "gc", "-q")
+    assert commit_message(found, other) is None  # packed: git reads it
+    assert tree_dirs(found, other, folders) is None

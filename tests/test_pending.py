@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -270,3 +271,48 @@ def test_a_detached_promotion_keeps_what_the_transcript_said_before_the_commit(
     assert "Reasoned mid-turn, before the commit" in texts
     with bitloops.Repository.open(git_repo) as r:
         assert all(e.kind != "response" for e in r.draft().events)
+
+
+def test_the_library_waits_for_a_pending_promotion(git_repo: Path) -> None:
+    """``Repository.checkpoint``, ``checkpoints``, ``status``, ``draft``, ``history`` and
+    ``search`` read after a pending promotion, not before it (the MCP tools and the web
+    view read through them)."""
+    enable(git_repo)
+    readers: dict[str, Callable[[bitloops.Repository, str], object]] = {
+        "checkpoint": lambda r, sha: [e.payload for e in r.checkpoint(sha).events],
+        "checkpoints": lambda r, sha: len(r.checkpoints(commit=sha)),
+        "status": lambda r, sha: r.status().draft_event_count,
+        "draft": lambda r, sha: len(r.draft().events),
+        "history": lambda r, sha: len(r.history("history.txt")),
+        "search": lambda r, sha: len(r.search("searched")),
+    }
+    folder = git_repo / ".git" / pending.PENDING_DIR
+    folder.mkdir()
+    got = {}
+    for name, read in readers.items():
+        sha = commit(git_repo, f"{name}.txt")  # promotes the draft before it, if any
+        record(git_repo, 3, prompt=f"{name} searched")
+        until = format_ts(datetime.now(UTC))
+        (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": until}))
+        with bitloops.Repository.open(git_repo) as r:
+            got[name] = read(r, sha)
+        assert records(git_repo) == [], name
+    assert "checkpoint searched" in json.dumps(got["checkpoint"])
+    assert got == {**got, "checkpoints": 1, "status": 0, "draft": 0, "history": 1}
+    assert got["search"] == len(readers)  # each earlier prompt, and this one
+
+
+def test_a_promotion_reading_the_repository_does_not_wait_for_itself(git_repo: Path) -> None:
+    """Inside the promotion lock, the library's reads do not wait for the lock again."""
+    enable(git_repo)
+    sha = commit(git_repo, "a.txt")
+    folder = git_repo / ".git" / pending.PENDING_DIR
+    folder.mkdir()
+    (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": pending._now_ts()}))
+    started = time.monotonic()
+    with pending.promotion_lock(os.fspath(git_repo / ".git"), 5.0) as held:
+        assert held
+        with bitloops.Repository.open(git_repo) as r:
+            r.status()
+    assert time.monotonic() - started < 4.0
+    assert records(git_repo) != []  # still pending: the lock's holder promotes it

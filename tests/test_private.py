@@ -120,6 +120,10 @@ def test_the_setting_keeps_sessions_local_in_branch_mode(git_repo: Path) -> None
     assert not any(p.startswith(".bitloops/checkpoints") for p in _committed_paths(git_repo))
     explain = bitloops_cli(git_repo, "explain", first)
     assert explain.returncode == 0 and "Private:" in explain.stdout
+    [described] = json.loads(bitloops_cli(git_repo, "explain", first, "--json").stdout)[
+        "checkpoints"
+    ]
+    assert described["private"] is True
     assert first[:12] in bitloops_cli(git_repo, "search", "zebra").stdout
     assert bitloops_cli(git_repo, "verify").returncode == 0
     assert git(git_repo, "push", "-q", "origin", "main") == ""

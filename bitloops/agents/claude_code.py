@@ -23,6 +23,7 @@ from bitloops.capture._runner import (
     TranscriptReader,
     added_or_modified,
     agent_session,
+    catch_up_light,
     digest,
     end_session,
     event_and_session,
@@ -254,10 +255,16 @@ def _tool_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _file_change(
-    repo: Recorder, tool: str, tool_input: Any, output: Any, cwd: Any
+    repo: Recorder,
+    tool: str,
+    tool_input: Any,
+    output: Any,
+    cwd: Any,
+    relative: Callable[[str, str, Any], str | None] = relative_to_top,
 ) -> tuple[str, str] | None:
-    """The (repo-relative path, change) a file-writing tool made inside the work tree."""
-    change = _file_change_at(str(repo.toplevel), tool, tool_input, output, cwd)
+    """The (repo-relative path, change) a file-writing tool made inside the work tree;
+    ``relative``: :func:`relative_to_top` or a memo of it."""
+    change = _file_change_at(str(repo.toplevel), tool, tool_input, output, cwd, relative)
     if change is None:
         return None
     rel, kind = change
@@ -265,7 +272,12 @@ def _file_change(
 
 
 def _file_change_at(
-    top: str, tool: str, tool_input: Any, output: Any, cwd: Any
+    top: str,
+    tool: str,
+    tool_input: Any,
+    output: Any,
+    cwd: Any,
+    relative: Callable[[str, str, Any], str | None] = relative_to_top,
 ) -> tuple[str, str | None] | None:
     """:func:`_file_change` without git: the change is None when only git can tell."""
     if tool not in ("Write", "Edit", "MultiEdit", "NotebookEdit") or not isinstance(
@@ -275,7 +287,7 @@ def _file_change_at(
     raw = tool_input.get("notebook_path" if tool == "NotebookEdit" else "file_path")
     if not isinstance(raw, str) or not raw:
         return None
-    rel = relative_to_top(top, raw, cwd)
+    rel = relative(top, raw, cwd)
     if rel is None:
         return None
     if tool != "Write":
@@ -540,6 +552,12 @@ class _Reader(TranscriptReader):
         self.held: dict[str, set[str]] = {}
         self.others: dict[str, Session] = {}
         self.open_others: dict[str, Session] = {}
+        if is_importing():
+            # A whole file is read: its keys in bounded memory (exact all the same).
+            from bitloops.capture._importing import KeySet
+
+            self.seen = KeySet(self.seen)  # type: ignore[assignment]  # in and add only
+            self.usage_done = KeySet(self.usage_done)  # type: ignore[assignment]
 
     def line(self, raw: bytes) -> list[Event]:
         obj = json_object(raw)
@@ -744,12 +762,16 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
     the full path must."""
     name = payload.get("hook_event_name")
     sid = payload.get("session_id")
-    if not isinstance(name, str) or name in ("SessionStart", "Stop", "SubagentStop", "SessionEnd"):
+    if not isinstance(name, str) or name == "SessionStart":
         return False
     if name not in HOOK_EVENTS and not _EVENT_NAME.fullmatch(name):
         return False
     if not isinstance(sid, str) or not sid.strip() or len(sid) > _MAX_SESSION_ID:
         return False
+    if name in ("Stop", "SubagentStop", "SessionEnd"):  # they read the transcript
+        return catch_up_light(
+            AGENT, AGENT, located, payload, lambda repo: _dispatch(repo, name, sid, payload)
+        )
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
     try:
@@ -914,6 +936,7 @@ class _HistoryScan:
             self.tag["agent_type"] = kind
         self.started = False
         self.last_ts: Any = None
+        self.relative = _PathMemo()
 
     def line(self, obj: dict[str, Any]) -> Iterator[HistoryItem]:
         """The items one parsed line brings."""
@@ -951,7 +974,7 @@ class _HistoryScan:
                     continue
                 result = obj.get("toolUseResult")
                 payload["output"] = result if result is not None else block.get("content")
-                changes, unmapped = _mapped_change(self.repo, self.top, payload, cwd)
+                changes, unmapped = _mapped_change(self.repo, self.top, payload, cwd, self.relative)
                 yield ("tool_use", payload, changes)
                 if unmapped is not None:
                     yield ("unmapped", {"path": unmapped}, [])
@@ -978,6 +1001,28 @@ class _HistoryScan:
             self.started = False
 
 
+class _PathMemo:
+    """:func:`relative_to_top` remembered for one file's read: a session writes the same
+    few files again and again, and each answer costs a ``realpath`` (an ``lstat`` per
+    directory of the path). Bounded: forgotten all at once when full."""
+
+    _SIZE = 4096
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[str, str, Any], str | None] = {}
+
+    def __call__(self, top: str, raw: str, cwd: Any) -> str | None:
+        key = (top, raw, cwd if isinstance(cwd, str) else None)
+        try:
+            return self.known[key]
+        except KeyError:
+            pass
+        if len(self.known) >= self._SIZE:
+            self.known.clear()
+        found = self.known[key] = relative_to_top(top, raw, cwd)
+        return found
+
+
 def _history_line(raw: bytes) -> bool:
     # Claude Code writes compact JSON: a user line has "user" as a value, a call the
     # block type "tool_use"; a line that holds neither word has no history item.
@@ -985,7 +1030,11 @@ def _history_line(raw: bytes) -> bool:
 
 
 def _mapped_change(
-    repo: Recorder, top: str, payload: dict[str, Any], cwd: Any
+    repo: Recorder,
+    top: str,
+    payload: dict[str, Any],
+    cwd: Any,
+    relative: Callable[[str, str, Any], str | None] = relative_to_top,
 ) -> tuple[list[tuple[str, str, str | None]], str | None]:
     """The file change of a successful call, its path mapped through the line's ``cwd``;
     and the written path that could not be mapped (None when none).
@@ -994,7 +1043,7 @@ def _mapped_change(
     elsewhere) is taken as the same path under this work tree.
     """
     name, tool_input, output = payload["name"], payload["input"], payload.get("output")
-    change = _file_change(repo, name, tool_input, output, cwd)
+    change = _file_change(repo, name, tool_input, output, cwd, relative)
     if change is not None:
         return [(change[0], change[1], None)], None
     raw = _written_path(name, tool_input)
@@ -1004,7 +1053,7 @@ def _mapped_change(
     if local is not None:
         moved = dict(tool_input)
         moved["notebook_path" if name == "NotebookEdit" else "file_path"] = local
-        change = _file_change(repo, name, moved, output, None)
+        change = _file_change(repo, name, moved, output, None, relative)
         if change is not None:
             return [(change[0], change[1], None)], None
     return [], raw

@@ -816,23 +816,32 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
         return False
     model = model_name(payload.get("model"))
     capturing = name in _CAPTURING
-    if key is not None:
-        planned = []  # taken only once its twin hook recorded the command (see accept)
+    transcript = text_field(payload, "transcript_path")
 
     def accept(state: dict[str, Any]) -> bool:
-        # What the full path would write to the state first: a new model, the claim
-        # that hooks capture this session, a shell command's claim.
+        return model is None or state.get("model") == model  # else remember() stores it
+
+    if not capturing and key is None:
+        return record_planned(
+            AGENT, AGENT, located, payload, session_id=sid, transcript=transcript,
+            planned=planned, accept=accept,
+        )  # fmt: skip
+
+    def claim(state: dict[str, Any]) -> tuple[Planned, list[str]]:
+        # What the full path claims in the state: that hooks capture this session (the
+        # transcript reader then leaves prompts and tool calls out), a shell command.
         seen = state.get("seen")
         seen = seen if isinstance(seen, list) else []
-        if model is not None and state.get("model") != model:
-            return False
-        if capturing and _HOOKED not in seen:
-            return False
-        return key is None or key in seen
+        keys = [k for k in (_HOOKED if capturing else None, key) if k and k not in seen]
+        if key is not None and key in seen:
+            return [], keys  # its twin hook (postToolUse, afterShellExecution) recorded it
+        return planned, keys
 
-    return record_planned(
-        AGENT, AGENT, located, payload, session_id=sid,
-        transcript=text_field(payload, "transcript_path"), planned=planned, accept=accept,
+    from bitloops.agents.codex import record_claiming
+
+    return record_claiming(
+        AGENT, AGENT, located, payload, session_id=sid, plan=claim, transcript=transcript,
+        accept=accept,
     )  # fmt: skip
 
 

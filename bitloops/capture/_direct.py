@@ -210,9 +210,10 @@ def write(
     if not events:
         return DONE  # nothing to write, and the state needs no change
     wanted = state.get("model")
+    db = os.path.join(common, "bitloops", "bitloops.db")
     try:
         conn = live.open_for_hook(
-            os.path.join(common, "bitloops", "bitloops.db"),
+            db,
             durability=settings["durability"],
             busy_timeout_ms=settings["hook_busy_timeout_ms"],
         )
@@ -220,11 +221,14 @@ def write(
             return FULL
         try:
             # Checked under the write lock: an entry spooled before it was taken goes first.
-            return live.write_open_session(
+            done = live.write_open_session(
                 conn, session_id=session_id, worktree=top, events=events,
                 model=wanted if isinstance(wanted, str) else None,
                 first=lambda: pending(common),
             )  # fmt: skip
+            if done == DONE:
+                live.trim_log(conn, db)
+            return done
         finally:
             conn.close()
     except apsw.BusyError:

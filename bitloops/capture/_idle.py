@@ -31,13 +31,6 @@ _FOLDERS = ".bitloops/checkpoints/v1"
 # The agents whose open sessions a promotion catches up (bitloops.agents._registry.AGENTS).
 _AGENTS = frozenset({"claude-code", "codex", "gemini", "cursor", "copilot", "opencode"})
 
-# live events of this worktree, and any checkpoint at all
-_DRAFT_QUERY = (
-    "SELECT EXISTS (SELECT 1 FROM live_events WHERE worktree = ?1), "
-    "EXISTS (SELECT 1 FROM checkpoints)"
-)
-_OPEN_QUERY = "SELECT session_id, agent FROM sessions WHERE worktree = ? AND status != 'ended'"
-
 
 def nothing_to_do(name: str, args: Sequence[str], cwd: str | None = None) -> bool:
     """True when the git hook ``name`` would change nothing; False when unsure.
@@ -59,7 +52,7 @@ def nothing_to_do(name: str, args: Sequence[str], cwd: str | None = None) -> boo
         if settings is None or settings["committed_store"] is not None:
             return False  # a team store may have checkpoints queued to send
         if name == "pre-commit":
-            return _no_folders_to_stage(top, settings)
+            return _no_folders_to_stage(located, settings)
         if settings["checkpoint_files"] == "ref" and _folders(top):
             return False  # post-commit moves the work tree's folders to the ref
         return _no_draft(top, git_dir, common, settings["strategy"] == "session")
@@ -67,24 +60,30 @@ def nothing_to_do(name: str, args: Sequence[str], cwd: str | None = None) -> boo
         return False
 
 
-def _no_folders_to_stage(top: str, settings: dict[str, object]) -> bool:
+def _no_folders_to_stage(located: tuple[str, str, str], settings: dict[str, object]) -> bool:
     """pre-commit: no checkpoint folder in the work tree that HEAD's tree lacks."""
     if settings["checkpoint_files"] != "branch":
         return True
-    entries = _folders(top)
+    entries = _folders(located[0])
     if not entries:
         return True
-    import subprocess
+    from bitloops.git._locate import read_head, tree_dirs
 
-    done = subprocess.run(
-        ["git", "ls-tree", "-d", "--name-only", f"HEAD:{_FOLDERS}"],
-        cwd=top,
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        return False  # no HEAD yet, or no folders in it: the full path looks closer
-    committed = set(done.stdout.decode("utf-8", "replace").split())
+    head = read_head(located)
+    listed = None if head is None or head[1] is None else tree_dirs(located, head[1], _FOLDERS)
+    if listed is None:  # not read from the files: git says
+        import subprocess
+
+        done = subprocess.run(
+            ["git", "ls-tree", "-d", "--name-only", f"HEAD:{_FOLDERS}"],
+            cwd=located[0],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            return False  # no HEAD yet, or no folders in it: the full path looks closer
+        listed = done.stdout.decode("utf-8", "replace").split()
+    committed = set(listed)
     return all(entry in committed for entry in entries)
 
 
@@ -112,13 +111,11 @@ def _no_draft(top: str, git_dir: str, common: str, by_session: bool) -> bool:
     db = os.path.join(common, _DB)
     if not os.path.lexists(db):
         return True  # nothing was ever recorded here
-    import apsw
+    from bitloops.store._hook_reads import connect, idle_state
 
-    conn = apsw.Connection(db, flags=apsw.SQLITE_OPEN_READONLY)
+    conn = connect(db)
     try:
-        conn.setbusytimeout(1000)
-        draft, checkpoints = conn.execute(_DRAFT_QUERY, (top,)).fetchall()[0]
-        open_sessions = conn.execute(_OPEN_QUERY, (top,)).fetchall()
+        draft, checkpoints, open_sessions = idle_state(conn, top)
     finally:
         conn.close()
     if draft or (open_sessions and by_session):
@@ -126,7 +123,7 @@ def _no_draft(top: str, git_dir: str, common: str, by_session: bool) -> bool:
     if not all(_read_to_end(common, str(sid)) for sid, agent in open_sessions if agent in _AGENTS):
         return False
     # A cherry-pick links the picked commit's checkpoint (bitloops.git._hooks._cherry_pick_source).
-    return not checkpoints or not _cherry_picked(top, git_dir)
+    return not checkpoints or not _cherry_picked((top, git_dir, common))
 
 
 def _read_to_end(common: str, session_id: str) -> bool:
@@ -150,16 +147,25 @@ def _read_to_end(common: str, session_id: str) -> bool:
     return bool(info.st_size == state.get("offset") and info.st_ino == state.get("inode"))
 
 
-def _cherry_picked(top: str, git_dir: str) -> bool:
+def _cherry_picked(located: tuple[str, str, str]) -> bool:
     """Whether HEAD may be a cherry-pick: its reflog entry, or the ``-x`` trailer, says so."""
-    from bitloops.git._locate import last_reflog_entry
+    from bitloops.git._locate import commit_message, last_reflog_entry, read_head
 
-    action = last_reflog_entry(git_dir)
+    action = last_reflog_entry(located[1])
     if action is None or action.startswith("cherry-pick"):
         return True
-    import subprocess
+    head = read_head(located)
+    message = None if head is None or head[1] is None else commit_message(located, head[1])
+    if message is None:  # not read from the files: git says
+        import subprocess
 
-    done = subprocess.run(
-        ["git", "log", "-1", "--format=%B", "HEAD"], cwd=top, capture_output=True, check=False
-    )
-    return done.returncode != 0 or b"(cherry picked from commit " in done.stdout
+        done = subprocess.run(
+            ["git", "log", "-1", "--format=%B", "HEAD"],
+            cwd=located[0],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            return True
+        message = done.stdout
+    return b"(cherry picked from commit " in message

@@ -57,6 +57,7 @@ from bitloops._codec import relative_paths
 from bitloops.errors import (
     BitloopsError,
     SessionNotFound,
+    StoreError,
     TranscriptError,
 )
 
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ImportResult",
+    "KeySet",
     "import_transcript",
     "json_lines",
     "parse_time",
@@ -159,6 +161,86 @@ def json_lines(
                 continue
             if isinstance(obj, dict):
                 yield obj
+
+
+class KeySet:
+    """A set of strings in bounded memory, for a reader's keys over a whole file's import.
+
+    A line reader remembers every line it recorded (and every message whose usage it
+    recorded) so that none is recorded twice; a whole file's worth of keys would make an
+    import's memory grow with the file. Here the newest keys (at most ``2 * window``)
+    stay in sets; older ones go to a private scratch SQLite file (SQLite deletes it when
+    the set is dropped) behind a Bloom filter of fixed size, so a new key, the usual
+    case, is told apart without a query, and a key the filter is unsure of is looked up:
+    membership is exact. When the scratch file cannot be written (a full temporary
+    folder), the keys stay in memory instead. Only ``in`` and :meth:`add` (what the
+    readers use).
+    """
+
+    #: How many keys a generation holds before the older one goes to the scratch file.
+    WINDOW = 10000
+    # The Bloom filter: 2**22 bits (512 KiB), two positions from two slices of the hash.
+    _SHIFT = 22
+    _MASK = (1 << 22) - 1
+
+    def __init__(self, keys: Iterable[str] = (), window: int | None = None) -> None:
+        self._window = self.WINDOW if window is None else max(1, window)
+        self._new: set[str] = set(keys)
+        self._old: set[str] = set()
+        self._bloom: bytearray | None = None
+        self._db: Any = None
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._new or key in self._old:
+            return True
+        bloom = self._bloom
+        if bloom is None or not isinstance(key, str):
+            return False
+        h = hash(key)
+        first, second = h & self._MASK, (h >> self._SHIFT) & self._MASK
+        if not (bloom[first >> 3] >> (first & 7)) & (bloom[second >> 3] >> (second & 7)) & 1:
+            return False  # surely never added
+        import apsw
+
+        try:
+            return bool(self._db.execute("SELECT 1 FROM k WHERE key = ?", (key,)).fetchall())
+        except apsw.Error as exc:
+            raise StoreError(f"the import's temporary file of line keys failed: {exc}") from None
+
+    def add(self, key: str) -> None:
+        """Remember ``key``."""
+        self._new.add(key)
+        if len(self._new) >= self._window:
+            self._spill()
+
+    def _spill(self) -> None:
+        """The older generation goes to the scratch file; the newer becomes the older."""
+        import apsw
+
+        if self._old:
+            try:
+                if self._db is None:
+                    db = apsw.Connection("")  # a private temporary file
+                    db.pragma("journal_mode", "off")
+                    db.pragma("synchronous", "off")
+                    db.execute("CREATE TABLE k (key TEXT PRIMARY KEY) WITHOUT ROWID")
+                    self._db = db
+                with self._db:
+                    self._db.executemany("INSERT OR IGNORE INTO k VALUES (?)", zip(self._old))
+            except apsw.Error:
+                # No scratch file: everything stays in memory, as a plain set would.
+                self._new |= self._old
+                self._old = set()
+                self._window = sys.maxsize
+                return
+            if self._bloom is None:
+                self._bloom = bytearray((self._MASK + 1) >> 3)
+            bloom, mask, shift = self._bloom, self._MASK, self._SHIFT
+            for h in map(hash, self._old):
+                first, second = h & mask, (h >> shift) & mask
+                bloom[first >> 3] |= 1 << (first & 7)
+                bloom[second >> 3] |= 1 << (second & 7)
+        self._old, self._new = self._new, set()
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -720,11 +802,13 @@ class _TranscriptClock:
                 return None
             return span[1]
         own = self._time(payload_json)
+        previous = self.previous.get(sid)
         if own is None:
-            return self.previous.get(sid)
-        span = self.spans.get(sid)
-        self.spans[sid] = (own, own) if span is None else (min(span[0], own), max(span[1], own))
-        self.previous[sid] = own
+            return previous
+        if own is not previous:  # the same object: a line's events, its span taken already
+            span = self.spans.get(sid)
+            self.spans[sid] = (own, own) if span is None else (min(span[0], own), max(span[1], own))
+            self.previous[sid] = own
         return own
 
     def _time(self, payload_json: str) -> datetime | None:

@@ -55,6 +55,7 @@ __all__ = [
     "TranscriptReader",
     "added_or_modified",
     "agent_session",
+    "catch_up_light",
     "decoded",
     "digest",
     "drain_spool",
@@ -559,6 +560,135 @@ def record_planned(
     return result == direct.DONE
 
 
+def catch_up_light(
+    agent: str,
+    hook: str,
+    located: Located,
+    payload: dict[str, Any],
+    dispatch: Callable[[Recorder], object],
+) -> bool:
+    """Record a hook that reads the agent's transcript (a catch-up: Stop, SessionEnd)
+    without the object model; False to take the full path.
+
+    ``dispatch`` is the agent's own handling of the payload, given a recorder: it runs
+    here with one whose sessions are :class:`bitloops.store._live.LiveSession` s (the
+    same preparation and writer as :class:`~bitloops.Session`, so the same lines), the
+    settings read by :func:`bitloops.capture._direct.read_settings` and the connection
+    of :func:`bitloops.store._live.open_for_hook`. Each batch of lines is one
+    transaction, as on the full path. Whatever only the full path does (start or resume
+    a session, promote one the session strategy ends, replay the spool, read the
+    checkpoints) raises :class:`~bitloops.store._live.GiveWay`: the transaction under
+    way rolls back, the reading state keeps what committed, and the full path goes on
+    from there (False). Past the hook's busy bound the payload is spooled, as the full
+    path does. Other errors reach the caller, which takes the full path.
+    """
+    import apsw
+
+    from bitloops.capture import _direct as direct
+    from bitloops.capture import _spool as spool
+    from bitloops.store import _live as live
+
+    top, _, common = located
+    settings = direct.read_settings(top)
+    if settings is None or not settings["capture"] or spool.pending(common):
+        return False  # the full path reports the settings, or replays the spool first
+    _bound_hook(settings["hook_busy_timeout_ms"])
+    redactor = direct.redactor(settings)
+    try:
+        db = os.path.join(common, "bitloops", "bitloops.db")
+        conn = live.open_for_hook(
+            db,
+            durability=settings["durability"],
+            busy_timeout_ms=settings["hook_busy_timeout_ms"],
+        )
+        if conn is None:
+            return False
+        try:
+            if not live.is_bitloops_database(conn):
+                return False  # not bitloops' file: the full path says so
+            store = live.HookStore(conn, first=lambda: spool.pending(common))
+            # Not a Recorder: it has what an agent's dispatch of a catch-up asks of one.
+            recorder: Any = _HookRecorder(located, settings, redactor, store)
+            dispatch(recorder)
+            live.trim_log(conn, db)
+        finally:
+            conn.close()
+    except live.GiveWay:
+        return False
+    except (apsw.BusyError, DatabaseBusy):  # the database or the reading state stayed locked
+        entry = spool_entry(hook, top, payload, redactor)
+        wait = _spool_wait(settings["hook_busy_timeout_ms"])
+        return spool.append(common, entry, durable=settings["durability"] == "full", wait=wait)
+    try:
+        spool.remember_settings(common, settings)  # for spooling while they do not parse
+    except OSError:
+        pass  # recorded all the same
+    return True
+
+
+class _HookPaths:
+    """Where a light-path hook's work tree is (what :class:`~bitloops.git._git.RepoPaths`
+    gives the full path), as strings."""
+
+    def __init__(self, located: Located) -> None:
+        self.toplevel, self.git_dir, self.common_dir = located
+
+
+class _HookSettings:
+    """The settings :func:`bitloops.capture._direct.read_settings` read, as the
+    attributes of :class:`~bitloops.Settings` that capture uses."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.strategy: str = values["strategy"]
+        self.durability: str = values["durability"]
+        self.capture: bool = values["capture"]
+        self.max_payload_bytes: int = values["max_payload_bytes"]
+        self.busy_timeout_ms: int = values["hook_busy_timeout_ms"]  # a hook's bound
+        self.hook_busy_timeout_ms: int = values["hook_busy_timeout_ms"]
+        self.redact_patterns: tuple[str, ...] = values["redact"]
+        self.private: bool = values["private"]
+
+
+class _HookRecorder:
+    """The recorder an agent's dispatch gets on the light path (:func:`catch_up_light`):
+    the work tree, its settings, redactor and store, and its existing open sessions."""
+
+    def __init__(
+        self, located: Located, settings: dict[str, Any], redactor: Redactor, store: Any
+    ) -> None:
+        self.paths = _HookPaths(located)
+        self.toplevel = self.worktree = located[0]
+        self.settings = _HookSettings(settings)
+        self.redactor = redactor
+        self.store = store
+
+    def session(self, session_id: str) -> Any:
+        """A handle on an existing session; :class:`~bitloops.SessionNotFound` otherwise."""
+        from bitloops.store import _live as live
+
+        row = self.store.session_row(session_id)
+        if row is None:
+            raise SessionNotFound(f"no session {session_id!r}; start it with start_session()")
+        agent, model, status = row
+        return live.LiveSession(
+            self.store, session_id=session_id, agent=agent, model=model,
+            worktree=self.worktree, redactor=self.redactor,
+            max_bytes=self.settings.max_payload_bytes, ended=status == "ended",
+            end_gives_way=self.settings.strategy == "session",
+        )  # fmt: skip
+
+    def start_session(self, *args: Any, **kwargs: Any) -> Any:
+        """Starting or resuming a session is the full path's (it asks git for the branch)."""
+        from bitloops.store._live import GiveWay
+
+        raise GiveWay("starting a session is left to the full path")
+
+    def _agents(self) -> Any:
+        from bitloops.store._live import GiveWay
+
+        raise GiveWay("the agent registry is left to the full path")
+
+
 def fit_payload(
     payload: dict[str, Any], redactor: Redactor, max_bytes: int
 ) -> tuple[dict[str, Any], str]:
@@ -672,9 +802,12 @@ def patch_files(text: str) -> list[tuple[str, str, str | None]]:
 
 def digest(text: str) -> str:
     """A fingerprint of a response text, to record it once from hook or transcript."""
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    try:  # the builtin: hashlib loads OpenSSL, milliseconds a catch-up need not pay
+        from _sha256 import sha256  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - a build without it
+        from hashlib import sha256
+    fingerprint: str = sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return fingerprint
 
 
 def hook_response(repo: Recorder, session: Session, text: Any) -> Event | None:

@@ -162,7 +162,14 @@ def _from_json(session_id: str, data: Any) -> TranscriptState:
 
     def texts(key: str) -> list[str]:
         value = data.get(key)
-        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+        if not isinstance(value, list):
+            return []
+        try:  # all strings, as saved: checked at C speed (a list holds up to 20,000)
+            "".join(value)
+        except TypeError:
+            return [v for v in value if isinstance(v, str)]
+        found: list[str] = value  # just parsed: no one else holds it
+        return found
 
     offset = data.get("offset")
     inode = data.get("inode")
@@ -181,11 +188,11 @@ def _from_json(session_id: str, data: Any) -> TranscriptState:
     return state
 
 
-def load(common_dir: Path, session_id: str) -> TranscriptState:
+def load(common_dir: str | os.PathLike[str], session_id: str) -> TranscriptState:
     """The state of ``session_id``; a fresh one when there is none or it is unreadable."""
     try:
-        raw = _file(common_dir, session_id).read_text(encoding="utf-8")
-        return _from_json(session_id, json.loads(raw))
+        with open(state_path(common_dir, session_id), encoding="utf-8") as fh:
+            return _from_json(session_id, json.load(fh))
     except (OSError, ValueError):
         return TranscriptState(session_id=session_id)
 
@@ -211,7 +218,7 @@ def load_all(common_dir: Path) -> list[TranscriptState]:
     return out
 
 
-def save(common_dir: Path, state: TranscriptState) -> None:
+def save(common_dir: str | os.PathLike[str], state: TranscriptState) -> None:
     """Write ``state`` atomically (call it inside :func:`locked`)."""
     del state.seen[:-_MAX_SEEN]
     del state.usage_done[:-_MAX_SEEN]
@@ -219,8 +226,9 @@ def save(common_dir: Path, state: TranscriptState) -> None:
     del state.transcript_responses[:-100]
     from bitloops._fs import atomic_write
 
-    path = _file(common_dir, state.session_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Paths as strings: pathlib is not imported on the hooks' light path.
+    path = state_path(common_dir, state.session_id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     # ASCII: a lone surrogate (a session id from a payload may hold one) stays escaped.
     # No fsync: hooks rewrite it all the time; a power cut may bring back the one before.
     atomic_write(path, json.dumps(state.as_json()).encode("ascii"), fsync=False)
@@ -231,7 +239,9 @@ LOCK_WAIT = 10.0
 
 
 @contextlib.contextmanager
-def locked(common_dir: Path, session_id: str, wait: float | None = None) -> Iterator[None]:
+def locked(
+    common_dir: str | os.PathLike[str], session_id: str, wait: float | None = None
+) -> Iterator[None]:
     """Hold the advisory lock of ``session_id``'s state (a no-op where flock is missing).
 
     Waits at most ``wait`` seconds (default :data:`LOCK_WAIT`), and never past an agent
@@ -243,7 +253,7 @@ def locked(common_dir: Path, session_id: str, wait: float | None = None) -> Iter
     from bitloops.errors import DatabaseBusy
     from bitloops.store._live import seconds_left
 
-    path = _file(common_dir, session_id).with_suffix(".lock")
+    path = state_path(common_dir, session_id)[: -len(".json")] + ".lock"
     limit = LOCK_WAIT if wait is None else wait
     lock = try_lock(path, min(limit, seconds_left(limit)), mode=0o666)
     if lock is None:

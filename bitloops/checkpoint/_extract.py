@@ -83,13 +83,15 @@ _I = re.IGNORECASE
 # none of the words a pattern of a category needs, and Python's re is slow at long
 # alternations. Words are ASCII bytes: bytes.translate is the fastest way to find them, and
 # encoding with errors="replace" keeps one byte per character, so offsets still hold.
-_WORD_BYTES = bytes(c if (chr(c).isalpha() and c < 128) or c == 39 else 32 for c in range(256))
+# Lower-cased as they are kept: one pass over the bytes, not two.
+_WORD_BYTES = bytes(
+    (c | 32) if (chr(c).isalpha() and c < 128) else 39 if c == 39 else 32 for c in range(256)
+)
 
 
 def _letters(text: str) -> bytes:
     """``text`` as lower-case ASCII letters and apostrophes, the rest spaces, same length."""
-    ascii_ = text.replace("\u2019", "'").encode("ascii", "replace")
-    return ascii_.lower().translate(_WORD_BYTES)
+    return text.replace("\u2019", "'").encode("ascii", "replace").translate(_WORD_BYTES)
 
 
 def _words(text: str) -> frozenset[bytes]:
@@ -127,8 +129,31 @@ _PROMPT_DECISION_WORDS = _set("let's let we'll will instead")
 
 
 def _may_hold_records(text: str) -> bool:
-    """Whether an agent's text (or its stored line) holds a word some pattern needs."""
-    return not _AGENT_WORDS.isdisjoint(_words(text.replace("\\n", " ")))
+    """Whether an agent's text holds a word some pattern needs."""
+    return not _AGENT_WORDS.isdisjoint(_letters(text).split())
+
+
+_PAYLOAD_KEY, _SEQ_KEY = ',"payload":', ',"seq":'
+# A JSON escape: in a canonical line (ensure_ascii=False) each stands for a character
+# that is no letter (a quote, a backslash, a control character).
+_ESCAPE = _lazy(r"\\(?:u[0-9a-fA-F]{4}|.)", re.DOTALL)
+
+
+def _line_may_hold_records(line: str) -> bool:
+    """:func:`_may_hold_records` of an event's text, told from its stored line unparsed.
+
+    Only the payload is read (``seq`` follows it, and nothing after that can hold the
+    key): the words of the agent's and model's names ("claude", "gemini", "copilot")
+    are rule-file words and would let every event of those agents through. Each escape
+    becomes a space, as its character does in the text, so the payload has every word
+    of the text: no event that may hold a record is skipped.
+    """
+    start, end = line.find(_PAYLOAD_KEY), line.rfind(_SEQ_KEY)
+    if 0 <= start < end:
+        line = line[start:end]
+    if "\\" in line:
+        line = _ESCAPE.sub(" ", line)
+    return not _AGENT_WORDS.isdisjoint(_letters(line).split())
 
 
 _FENCE = _lazy(r"^[ \t]*(```|~~~)")
@@ -487,6 +512,11 @@ def _prose(text: str) -> str:
 
 def _sentences(event: Event, text: str, order: int) -> Iterator[_Sentence]:
     gate = _PROMPT_WORDS if event.kind == EventKind.PROMPT else _AGENT_WORDS
+    # The cheapest test first, on the whole text: a sentence's words are words of the
+    # text (code is blanked out whole lines and tags at a time, sentences end after
+    # punctuation or a newline), so a text without a gate word has no sentence to read.
+    if gate.isdisjoint(_letters(text).split()):
+        return
     prose = _prose(text)
     letters = _letters(prose)
     size = len(prose)
@@ -739,7 +769,9 @@ def _candidates(events: Sequence[Event]) -> Iterator[Event]:
         lines = events.lines
         for index, kind in enumerate(events.kinds):
             # Every prompt: it starts a turn, and a user's "No" ends the last one.
-            if kind == EventKind.PROMPT or (kind in _KINDS and _may_hold_records(lines[index])):
+            if kind == EventKind.PROMPT or (
+                kind in _KINDS and _line_may_hold_records(lines[index])
+            ):
                 yield events[index]  # kept, or not, by the transcript: see summary.wanted
         return
     for event in events:

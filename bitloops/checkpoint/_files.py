@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "folder_of",
     "indented_json",
     "read_checkpoint_dir",
+    "remember_header",
     "write_checkpoint_dir",
 ]
 
@@ -82,6 +84,91 @@ def folder_of(toplevel: Path, commit_sha: str, checkpoint_id: str) -> Path:
     return folder / checkpoint_id
 
 
+class _Kept:
+    """What promotion built for the folder it writes next: the header (building it
+    again walked a big summary twice) and, begun in a thread, the texts of
+    ``summary.md`` and ``session.json``: the thread runs while the promotion's write
+    transaction waits on SQLite and the disk, which let go of the GIL."""
+
+    __slots__ = ("_texts", "_thread", "commits", "event_count", "header", "key")
+
+    def __init__(
+        self, checkpoint: Checkpoint, header: dict[str, Any], event_count: int, prepare: bool
+    ) -> None:
+        self.key = (checkpoint.checkpoint_id, checkpoint.content_hash)
+        self.header = header
+        self.commits = list(checkpoint.commits)
+        self.event_count = event_count
+        self._texts: tuple[str, str] | None = None
+        self._thread: threading.Thread | None = None
+        if prepare:
+            self._thread = threading.Thread(
+                target=self._prepare, args=(checkpoint,), name="bitloops-folder", daemon=True
+            )
+            self._thread.start()
+
+    def _prepare(self, checkpoint: Checkpoint) -> None:
+        meta = _meta(self.header, self.commits, checkpoint.content_hash, self.event_count)
+        try:
+            self._texts = (render_markdown(checkpoint), _session_text(meta))
+        except Exception:  # written the usual way instead, which says what went wrong
+            self._texts = None
+
+    def texts(self) -> tuple[str, str] | None:
+        """``summary.md`` and ``session.json`` as they are written, if they were built."""
+        if self._thread is not None:
+            self._thread.join()
+        return self._texts
+
+
+# One slot, taken by the checkpoint of the same id and content hash (see remember_header).
+_built: _Kept | None = None
+
+
+def remember_header(
+    checkpoint: Checkpoint, header: dict[str, Any], *, event_count: int, prepare: bool
+) -> None:
+    """Keep ``header`` (``checkpoint_header(checkpoint)``) for the checkpoint's folder.
+
+    With ``prepare``, its texts are built in a thread from now on (a checkpoint whose
+    events are held: the texts of a big one are written in pieces instead). The caller
+    hands ``header`` over: it must not change it afterwards.
+    """
+    global _built
+    _built = _Kept(checkpoint, header, event_count, prepare)
+
+
+def _take(checkpoint: Checkpoint) -> _Kept | None:
+    """What :func:`remember_header` kept, if it is this checkpoint's (then let go)."""
+    global _built
+    kept = _built
+    if kept is not None and kept.key == (checkpoint.checkpoint_id, checkpoint.content_hash):
+        _built = None
+        return kept
+    return None
+
+
+def _meta(
+    header: dict[str, Any], commits: list[str], content_hash: str | None, event_count: int
+) -> dict[str, Any]:
+    """What ``session.json`` holds: the header and the keys outside the hash."""
+    return {
+        "format": FORMAT,
+        **header,
+        "commits": commits,
+        "content_hash": content_hash,
+        "event_count": event_count,
+    }
+
+
+def _session_text(meta: dict[str, Any]) -> str:
+    """``session.json``'s text, whole (see :func:`write_checkpoint_dir`)."""
+    try:
+        return "".join(_indented_pieces(meta, "\n", 0))
+    except (TypeError, RecursionError):  # what indented_json hands to json.dumps
+        return indented_json(meta) + "\n"
+
+
 def write_checkpoint_dir(
     toplevel: Path, checkpoint: Checkpoint, event_lines: Sequence[str] | None = None
 ) -> Path:
@@ -100,17 +187,25 @@ def write_checkpoint_dir(
             event_lines = checkpoint.events.lines
         else:
             event_lines = [canonical_dumps(unstructure(e)) for e in checkpoint.events]
-    meta = {
-        "format": FORMAT,
-        **checkpoint_header(checkpoint),
-        "commits": list(checkpoint.commits),
-        "content_hash": checkpoint.content_hash,
-        "event_count": len(event_lines),
-    }
+    kept = _take(checkpoint)
+    commits = list(checkpoint.commits)
+    meta = _meta(
+        kept.header if kept is not None else checkpoint_header(checkpoint),
+        commits,
+        checkpoint.content_hash,
+        len(event_lines),
+    )
     # In batches: a big transcript is never copied whole into one string. No fsync: the
     # database holds the checkpoint, and `bitloops doctor --fix` rewrites a folder that
     # a power cut left torn (syncing would cost every promotion milliseconds per file).
     atomic_write(folder / _TRANSCRIPT, line_batches(event_lines), fsync=False)
+    built = None
+    if kept is not None and (kept.commits, kept.event_count) == (commits, len(event_lines)):
+        built = kept.texts()
+    if built is not None:
+        atomic_write(folder / _SUMMARY, built[0], fsync=False)
+        atomic_write(folder / _SESSION, built[1], fsync=False)
+        return folder
     atomic_write(folder / _SUMMARY, render_markdown(checkpoint), fsync=False)
     try:
         # In pieces too: a big checkpoint's summary is megabytes of indented JSON.
@@ -202,9 +297,16 @@ def _indent(value: Any, newline: str, out: list[str]) -> None:
         for key in sorted(value):
             if type(key) is not str:
                 raise TypeError("a key json.dumps converts")
-            out.append(f"{opening}{inner}{encode_basestring(key)}: ")
+            item = value[key]
+            # Strings and nulls (most members) in the same piece: a call less each.
+            if type(item) is str:
+                out.append(f"{opening}{inner}{encode_basestring(key)}: {encode_basestring(item)}")
+            elif item is None:
+                out.append(f"{opening}{inner}{encode_basestring(key)}: null")
+            else:
+                out.append(f"{opening}{inner}{encode_basestring(key)}: ")
+                _indent(item, inner, out)
             opening = ","
-            _indent(value[key], inner, out)
         out.append(newline + "}")
     elif tp is list or tp is tuple:
         if not value:
@@ -213,9 +315,12 @@ def _indent(value: Any, newline: str, out: list[str]) -> None:
         inner = newline + "  "
         opening = "["
         for item in value:
-            out.append(opening + inner)
+            if type(item) is str:
+                out.append(f"{opening}{inner}{encode_basestring(item)}")
+            else:
+                out.append(opening + inner)
+                _indent(item, inner, out)
             opening = ","
-            _indent(item, inner, out)
         out.append(newline + "]")
     else:
         raise TypeError("a type json.dumps handles its own way")

@@ -21,7 +21,8 @@ from bitloops._codec import parse_ts
 from bitloops.checkpoint._sources import refresh
 from bitloops.errors import AmbiguousCheckpoint, BitloopsError, CheckpointNotFound, UnknownRef
 from bitloops.model import Checkpoint, ModelIdentity
-from bitloops.store._index import PATHS_FOR_SQL, random_part
+from bitloops.store import _history as index
+from bitloops.store._index import random_part
 
 if TYPE_CHECKING:
     from bitloops.checkpoint._workspace import Checkpoints
@@ -157,12 +158,7 @@ def resolve_checkpoint_prefix(repo: Checkpoints, ref: str) -> str:
     body = m.group(1).lower()
     refresh(repo)
     if _FULL_ID.fullmatch(body):
-        found = repo.store.execute(
-            "SELECT checkpoint_id FROM indexed_checkpoints WHERE checkpoint_id = ? UNION "
-            "SELECT checkpoint_id FROM checkpoints WHERE checkpoint_id = ?",
-            (body, body),
-        )
-        if found:
+        if index.is_known(repo.store, body):
             return body
         raise UnknownRef(f"no checkpoint {body} in this clone; try `bitloops fetch`")
     digits = body.replace("-", "")
@@ -171,12 +167,7 @@ def resolve_checkpoint_prefix(repo: Checkpoints, ref: str) -> str:
             f"{ref!r} is too short: give at least {MIN_PREFIX} hex digits of the checkpoint's "
             "random part (as `bitloops log` prints, e.g. cp:5f8a6b1c)"
         )
-    rows = repo.store.execute(
-        "SELECT checkpoint_id FROM indexed_checkpoints WHERE random_part >= ?1 "
-        "AND random_part < ?1 || 'g' ORDER BY created_at DESC LIMIT 6",
-        (digits,),
-    )
-    ids = [str(r[0]) for r in rows]
+    ids = index.ids_with_prefix(repo.store, digits, limit=6)
     if not ids:
         raise UnknownRef(
             f"no checkpoint matches {ref!r}; check the id with `bitloops log PATH` or "
@@ -195,12 +186,9 @@ def load_checkpoint(repo: Checkpoints, checkpoint_id: str) -> Checkpoint:
     """The full checkpoint with this id, wherever this clone can read it."""
     if repo.store.has_checkpoint(checkpoint_id):
         return repo._load_checkpoint(checkpoint_id)
-    rows = repo.store.execute(
-        "SELECT origin, location, commit_sha FROM indexed_checkpoints WHERE checkpoint_id = ?",
-        (checkpoint_id,),
-    )
-    if rows:
-        origin, location, sha = (str(v) if v is not None else None for v in rows[0])
+    found_at = index.indexed_source(repo.store, checkpoint_id)
+    if found_at is not None:
+        origin, location, sha = found_at
         try:
             if origin == "folder" and location:
                 from bitloops.checkpoint._files import read_checkpoint_dir
@@ -231,19 +219,9 @@ def checkpoint_ids_of_commits(
     ``private=False`` leaves this clone's private checkpoints out (what others see)."""
     if not shas:
         return {}
-    rows = repo.store.execute(
-        "WITH wanted(sha) AS (SELECT value FROM json_each(?1)), "
-        "links(sha, cid) AS (SELECT l.commit_sha, l.checkpoint_id FROM commit_links l "
-        "JOIN wanted w ON l.commit_sha = w.sha UNION SELECT i.commit_sha, i.checkpoint_id "
-        "FROM indexed_commits i JOIN wanted w ON i.commit_sha = w.sha) "
-        "SELECT l.sha, l.cid FROM links l JOIN indexed_checkpoints c "
-        "ON c.checkpoint_id = l.cid WHERE (c.private = 0 OR ?2 = 1) "
-        "ORDER BY c.created_at DESC, c.checkpoint_id DESC",
-        (json.dumps(list(shas)), int(private)),
-    )
     out: dict[str, list[str]] = {}
-    for sha, cid in rows:
-        out.setdefault(str(sha), []).append(str(cid))
+    for sha, cid in index.checkpoints_of_commits(repo.store, shas, private=private):
+        out.setdefault(sha, []).append(cid)
     return out
 
 
@@ -253,14 +231,9 @@ def _names(repo: Checkpoints, path: str) -> list[str]:
     for name in names:  # grows while it is walked
         if len(names) > 50:
             break
-        for (old,) in repo.store.execute(
-            "SELECT old_path FROM git_renames WHERE new_path = ?1 UNION "
-            "SELECT old_path FROM checkpoint_paths WHERE path = ?1 AND symbol = '' "
-            "AND old_path IS NOT NULL",
-            (name,),
-        ):
+        for old in index.older_names(repo.store, name):
             if old not in names:
-                names.append(str(old))
+                names.append(old)
     return names
 
 
@@ -330,7 +303,7 @@ def history(
         raise UnknownRef(f"line must be a positive line number, not {line!r}")
     refresh(repo)
     names = _names(repo, rel)
-    rows = repo.store.execute(PATHS_FOR_SQL, (json.dumps(names), symbol or "", int(private)))
+    rows = index.touching(repo.store, names, symbol, private=private)
     at_line: int | None = None
     if line is not None:
         found = blame_commit(repo, rel, line)
@@ -339,9 +312,7 @@ def history(
         sha, name, at_line = found
         if name not in names:
             names.append(name)
-            rows = repo.store.execute(
-                PATHS_FOR_SQL, (json.dumps(names), symbol or "", int(private))
-            )
+            rows = index.touching(repo.store, names, symbol, private=private)
         wanted = set(checkpoint_ids_of_commits(repo, [sha], private=private).get(sha, ()))
         rows = [r for r in rows if r[0] in wanted]
     if limit is not None:
@@ -352,13 +323,7 @@ def history(
     gone = retractions(repo)
     records: dict[str, list[PathRecord]] = {}
     seen: set[tuple[str, str, str]] = set()
-    for cid, *rest in repo.store.execute(
-        "SELECT checkpoint_id, category, text, detail, source, record_id, confidence, explicit, "
-        "symbol FROM path_records WHERE path IN (SELECT value FROM json_each(?1)) "
-        "AND checkpoint_id IN (SELECT value FROM json_each(?2)) "
-        "ORDER BY checkpoint_id, explicit DESC, id",
-        (json.dumps(names), json.dumps(ids)),
-    ):
+    for cid, *rest in index.records_of(repo.store, names, ids):
         rec = _record(rest, gone)
         if symbol and rec.symbol not in (None, symbol):
             continue
@@ -370,21 +335,11 @@ def history(
         seen.add(key)
         records.setdefault(str(cid), []).append(rec)
     symbols: dict[str, list[str]] = {}
-    for cid, name in repo.store.execute(
-        "SELECT checkpoint_id, symbol FROM checkpoint_paths WHERE path IN "
-        "(SELECT value FROM json_each(?1)) AND symbol <> '' AND checkpoint_id IN "
-        "(SELECT value FROM json_each(?2)) ORDER BY symbol",
-        (json.dumps(names), json.dumps(ids)),
-    ):
-        symbols.setdefault(str(cid), []).append(str(name))
+    for cid, name in index.symbols_of(repo.store, names, ids):
+        symbols.setdefault(cid, []).append(name)
     links: dict[str, list[str]] = {}
-    for cid, sha in repo.store.execute(
-        "SELECT checkpoint_id, commit_sha FROM indexed_commits WHERE checkpoint_id IN "
-        "(SELECT value FROM json_each(?1)) UNION SELECT checkpoint_id, commit_sha FROM "
-        "commit_links WHERE checkpoint_id IN (SELECT value FROM json_each(?1))",
-        (json.dumps(ids),),
-    ):
-        links.setdefault(str(cid), []).append(str(sha))
+    for cid, sha in index.linked_commits(repo.store, ids):
+        links.setdefault(cid, []).append(sha)
     entries = []
     for row in rows:
         (cid, sha, created, origin, location, chash, branch, agents, models, prompts) = row[:10]

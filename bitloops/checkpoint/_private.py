@@ -30,6 +30,7 @@ from bitloops.errors import (
     GitError,
     SessionNotFound,
 )
+from bitloops.store import _commits as commits
 from bitloops.store import _private as marks
 
 if TYPE_CHECKING:
@@ -252,13 +253,7 @@ def held_by_push(repo: Checkpoints, local: str, remote: str | None) -> list[tupl
     if not touched:
         return []
     shas = sorted({rel.split("/")[0] for rel in touched})
-    cids = [
-        str(r[0])
-        for sha in shas
-        for r in repo.store.execute(
-            "SELECT checkpoint_id FROM checkpoints WHERE commit_sha = ?", (sha,)
-        )
-    ]
+    cids = [cid for sha in shas for cid in commits.checkpoints_of_commit(repo.store, sha)]
     found = []
     for cid in sorted(private_ids(repo, cids)):
         rel = _folder(repo, cid)[1]
@@ -281,17 +276,11 @@ def _folder(repo: Checkpoints, cid: str) -> tuple[str, str]:
     index, HEAD, the ref, the history), and the first created only decides when no copy
     is found.
     """
-    row = repo.store.execute("SELECT commit_sha FROM checkpoints WHERE checkpoint_id = ?", (cid,))
-    sha = str(row[0][0])
+    sha = commits.commit_of(repo.store, cid)
     owners = _owners(repo, sha)
     if owners:
         return sha, sha if cid in owners else f"{sha}/{cid}"
-    first = repo.store.execute(
-        "SELECT checkpoint_id FROM checkpoints WHERE commit_sha = ? "
-        "ORDER BY created_at, rowid LIMIT 1",
-        (sha,),
-    )
-    rel = sha if first and first[0][0] == cid else f"{sha}/{cid}"
+    rel = sha if commits.first_of_commit(repo.store, sha) == cid else f"{sha}/{cid}"
     return sha, rel
 
 
@@ -365,7 +354,7 @@ def _shared(repo: Checkpoints, cid: str, sha: str, rel: str) -> str | None:
                 return f"it is in the checkpoint ref pushed to {remote}"
             if ref_linked and _ref_log(repo, tip, cid):
                 return f"a link naming it is in the checkpoint ref pushed to {remote}"
-    if repo.team and not repo.store.execute("SELECT 1 FROM outbox WHERE checkpoint_id = ?", (cid,)):
+    if repo.team and not marks.queued(repo.store, [cid]):
         shared = repo.shared_store
         assert shared is not None
         if shared.has_checkpoint(cid):

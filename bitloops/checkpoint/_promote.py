@@ -8,13 +8,12 @@ in between (another promotion took part of it), the work is redone.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import Counter
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -26,6 +25,7 @@ from bitloops._codec import (
     new_id,
 )
 from bitloops.checkpoint import _symbols as _bounds  # its MAX_* constants, read when used
+from bitloops.checkpoint._files import remember_header
 from bitloops.checkpoint._private import draft_is_private, mark_checkpoint, private_ids
 from bitloops.checkpoint._symbols import (
     FileDiff,
@@ -34,7 +34,7 @@ from bitloops.checkpoint._symbols import (
     parse_diff,
     touched_symbols,
 )
-from bitloops.checkpoint._transcript import Transcript, WindowedLines
+from bitloops.checkpoint._transcript import Transcript, WindowedLines, payload_of
 from bitloops.errors import GitError, StoreError
 from bitloops.git._git import EMPTY_TREE
 from bitloops.model import Checkpoint, EventKind, FileTouched, ModelIdentity, Symbol
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["promote_commit", "promote_session"]
 
 log = logging.getLogger("bitloops")
+
+T = TypeVar("T")
 
 _ATTEMPTS = 5
 #: A draft whose lines add up to more bytes than this is never held whole: it is read
@@ -67,16 +69,20 @@ def promote_commit(
     lines) when ``sha`` already has one, or None when the draft is empty.
     """
     store = repo.store
+    committed: _Background[_CommitSide] | None = None
     for _ in range(_ATTEMPTS):
         existing = store.checkpoints_for_commits([sha])
         if sha in existing:
             return repo._load_checkpoint(existing[sha][0]), []
+        if committed is None and store.has_draft(repo.worktree, until):
+            # git's side (the diff, the blobs, their symbols) while the draft is read.
+            committed = _Background(_commit_side, repo, sha, None)
         draft = store.draft_rows(repo.worktree, lines_up_to=WINDOWED_OVER, until=until)
         if not draft.event_count:
             # Another process may have promoted this very commit in between.
             existing = store.checkpoints_for_commits([sha])
             return (repo._load_checkpoint(existing[sha][0]), []) if sha in existing else None
-        built = _build_or_none(repo, sha, draft, summarizer)
+        built = _build_or_none(repo, sha, draft, summarizer, committed=committed)
         if built is None:
             continue
         checkpoint, row, index = built
@@ -121,7 +127,11 @@ def promote_session(
     else:  # started before the first commit: everything up to HEAD was made meanwhile
         made = [head, *repo.git.first_parent_chain(head, 999)]
     also = made[1:]
+    diff_base = (base or EMPTY_TREE) if made else None
+    committed: _Background[_CommitSide] | None = None
     for _ in range(_ATTEMPTS):
+        if committed is None and store.has_draft(repo.worktree):
+            committed = _Background(_commit_side, repo, head, diff_base)
         draft = store.draft_rows(repo.worktree, session_id, lines_up_to=WINDOWED_OVER)
         if not draft.event_count:
             return None
@@ -130,8 +140,9 @@ def promote_session(
             head,
             draft,
             summarizer,
-            diff_base=(base or EMPTY_TREE) if made else None,
+            diff_base=diff_base,
             also_links=also,
+            committed=committed,
         )
         if built is None:
             continue
@@ -182,10 +193,19 @@ def _build_or_none(
     *,
     diff_base: str | None = None,
     also_links: Sequence[str] = (),
+    committed: _Background[_CommitSide] | None = None,
 ) -> tuple[Checkpoint, CheckpointRow, IndexRows] | None:
     """:func:`_build`, or None when a big draft's rows went away while it was read."""
     try:
-        return _build(repo, sha, draft, summarizer, diff_base=diff_base, also_links=also_links)
+        return _build(
+            repo,
+            sha,
+            draft,
+            summarizer,
+            diff_base=diff_base,
+            also_links=also_links,
+            committed=committed,
+        )
     except StoreError:
         if not draft.lines_left_out:
             raise
@@ -227,22 +247,25 @@ def _build(
     *,
     diff_base: str | None = None,
     also_links: Sequence[str] = (),
+    committed: _Background[_CommitSide] | None = None,
 ) -> tuple[Checkpoint, CheckpointRow, IndexRows]:
+    """The checkpoint of ``draft`` for commit ``sha``, its row and its index rows.
+
+    ``committed`` is git's side of it (:func:`_commit_side` of ``sha`` and
+    ``diff_base``) already under way, if it is.
+    """
     # The events stay as stored lines; only those a step needs are parsed.
     lines = _lines(repo, draft)
     events = Transcript(lines, kinds=draft.kinds, session_ids=draft.line_sessions)
-    counts = Counter(draft.line_sessions)
-    sessions = tuple(
-        attrs.evolve(info, event_count=counts.get(info.session_id, 0))
-        for info in repo.store.sessions(session_ids=draft.session_ids)
-    )
+    sessions = tuple(repo.store.draft_sessions(draft))
     # Only their payloads, parsed and let go (see summary.StructuredSummarizer).
     changes = (
-        json.loads(lines[index]).get("payload")
+        payload_of(lines[index])
         for index, kind in enumerate(draft.kinds)
         if kind == EventKind.FILE_CHANGE
     )
-    files, symbols, skipped = _files_and_symbols(repo, sha, changes, diff_base)
+    side = committed.result() if committed is not None else _commit_side(repo, sha, diff_base)
+    files, symbols, skipped = _files_and_symbols(repo, changes, side)
     models = model_identities([*draft.models, *((s.agent, s.model) for s in sessions)])
     summary = summarizer.summarize(
         events=events, sessions=sessions, files=files, symbols=symbols, models=models
@@ -252,9 +275,8 @@ def _build(
     if summary.text:  # a plugged-in summariser may have read more than the events
         summary = attrs.evolve(summary, text=repo.redactor.redact(summary.text))
     branch = repo.git.branch()
-    parent_id, parent_hash = _parent(
-        repo, sha, shared=not draft_is_private(repo, draft.session_ids)
-    )
+    shared = not draft_is_private(repo, draft.session_ids)
+    parent_id, parent_hash = _parent(repo, sha, shared=shared)
     checkpoint = Checkpoint(
         checkpoint_id=new_id(),
         commit_sha=sha,
@@ -275,6 +297,10 @@ def _build(
     header = canonical_dumps(header_data)  # serialised once: hash and row
     digest = content_hash(header, lines)
     checkpoint = attrs.evolve(checkpoint, content_hash=digest)
+    if shared and repo.settings.checkpoint_files != "none":  # its folder is written next
+        remember_header(
+            checkpoint, header_data, event_count=len(lines), prepare=not draft.lines_left_out
+        )
     row = CheckpointRow(
         checkpoint_id=checkpoint.checkpoint_id,
         commit_sha=sha,
@@ -392,23 +418,50 @@ def _blob_sizes(repo: Checkpoints, specs: list[str]) -> dict[str, int]:
     return {spec: int(n) if n.isdigit() else 0 for spec, n in zip(specs, out, strict=False)}
 
 
-def _files_and_symbols(
-    repo: Checkpoints, sha: str, changes: Iterable[Any], diff_base: str | None = None
-) -> tuple[tuple[FileTouched, ...], tuple[Symbol, ...], tuple[str, ...]]:
-    """What changed from ``diff_base`` (default: the first parent) to ``sha``.
+#: What git says a commit changed: its diffs (bitloops' own files left out), the
+#: symbols they touch, and notes of what the symbol extractors' size bounds left out.
+_CommitSide = tuple[list[FileDiff], tuple[Symbol, ...], tuple[str, ...]]
 
-    Files, symbols, and notes of what the symbol extractors' size bounds left out.
+
+class _Background(Generic[T]):
+    """``fn(*args)`` run in a thread from now on; :meth:`result` waits for it.
+
+    For git's side of a promotion: its processes run while this one reads the draft
+    (SQLite lets go of the GIL while it reads, and so does waiting for a process).
+    """
+
+    def __init__(self, fn: Callable[..., T], *args: Any) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(fn, args), name="bitloops-promote-git", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # raised again by result(), in the caller's thread
+            self._error = exc
+
+    def result(self) -> T:
+        """What ``fn`` returned; what it raised is raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return cast("T", self._value)
+
+
+def _files_and_symbols(
+    repo: Checkpoints, changes: Iterable[Any], side: _CommitSide
+) -> tuple[tuple[FileTouched, ...], tuple[Symbol, ...], tuple[str, ...]]:
+    """The files of a checkpoint (the commit's and the agents'), symbols and notes.
+
+    ``changes`` are the payloads of the draft's file_change events, ``side`` what
+    :func:`_commit_side` found.
     """
     by_agent = _agent_files(repo, changes)
-    try:
-        diffs = [
-            d
-            for d in parse_diff(_commit_diff(repo, sha, diff_base))
-            if not d.path.startswith(_OWN_FILES)
-        ]
-    except GitError as exc:
-        log.warning("bitloops: cannot read the diff of %s: %s", sha, exc)
-        diffs = []
+    diffs, symbols, notes = side
     files: list[FileTouched] = []
     for d in diffs:
         files.append(
@@ -423,12 +476,28 @@ def _files_and_symbols(
         by_agent.pop(d.path, None)
     files.extend(by_agent.values())
     files.sort(key=lambda f: f.path)
+    return tuple(files), symbols, notes
 
+
+def _commit_side(repo: Checkpoints, sha: str, diff_base: str | None = None) -> _CommitSide:
+    """What changed from ``diff_base`` (default: the first parent) to ``sha``.
+
+    The diffs, symbols, and notes of what the symbol extractors' size bounds left out.
+    """
+    try:
+        diffs = [
+            d
+            for d in parse_diff(_commit_diff(repo, sha, diff_base))
+            if not d.path.startswith(_OWN_FILES)
+        ]
+    except GitError as exc:
+        log.warning("bitloops: cannot read the diff of %s: %s", sha, exc)
+        diffs = []
     extractors = default_extractors() if repo.symbol_extractors is None else repo.symbol_extractors
     # Binary ones too: a file over the size bound shows as binary, and is noted.
     wanted = [d for d in diffs if any(x.handles(d.path) for x in extractors)]
     if not wanted:
-        return tuple(files), (), ()
+        return diffs, (), ()
     if diff_base is None:
         parents = repo.git.parents(sha)
         base = parents[0] if parents else None
@@ -452,7 +521,7 @@ def _files_and_symbols(
         blobs = repo.git.read_blobs(specs)
     except GitError as exc:
         log.warning("bitloops: cannot read the files of %s: %s", sha, exc)
-        return tuple(files), (), ()
+        return diffs, (), ()
     symbols = touched_symbols(
         wanted,
         read_new=lambda path: blobs.get(f"{sha}:{path}"),
@@ -460,4 +529,4 @@ def _files_and_symbols(
         extractors=extractors,
         notes=notes,
     )
-    return tuple(files), tuple(symbols), tuple(notes)
+    return diffs, tuple(symbols), tuple(notes)

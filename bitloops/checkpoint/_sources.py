@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bitloops.errors import BitloopsError
-from bitloops.store._index import IndexRows, delete_checkpoint, index_rows, insert_rows
+from bitloops.store import _sources as index
+from bitloops.store._index import IndexRows, index_rows
 
 if TYPE_CHECKING:
     from bitloops.checkpoint._workspace import Checkpoints
@@ -36,42 +37,10 @@ _BATCH = 500
 _EXTRA = ("format", "commits", "content_hash", "event_count")
 
 
-def _meta(repo: Checkpoints, key: str) -> str | None:
-    rows = repo.store.execute("SELECT value FROM meta WHERE key = ?", (key,))
-    return str(rows[0][0]) if rows else None
-
-
-def _seen(repo: Checkpoints, origin: str) -> set[str]:
-    rows = repo.store.execute("SELECT key FROM indexed_sources WHERE origin = ?", (origin,))
-    return {str(r[0]) for r in rows}
-
-
-def _indexed(repo: Checkpoints, ids: list[str]) -> set[str]:
-    rows = repo.store.execute(
-        "SELECT checkpoint_id FROM indexed_checkpoints WHERE checkpoint_id IN "
-        "(SELECT value FROM json_each(?))",
-        (json.dumps(ids),),
-    )
-    return {str(r[0]) for r in rows}
-
-
-def _write(
-    repo: Checkpoints,
-    rows: list[IndexRows],
-    *,
-    sources: list[tuple[str, str]] = (),  # type: ignore[assignment]
-    meta: dict[str, str] | None = None,
-) -> None:
-    with repo.store.transaction() as conn:
-        for item in rows:
-            insert_rows(conn, item)
-        conn.executemany("INSERT OR IGNORE INTO indexed_sources VALUES (?, ?)", list(sources))
-        for key, value in (meta or {}).items():
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+def _indexed(repo: Checkpoints, metas: list[tuple[str, Any]]) -> set[str]:
+    """Those of the checkpoints ``metas`` (``session.json`` contents) name that are indexed."""
+    ids = [str(m.get("checkpoint_id")) for _, m in metas if isinstance(m, dict)]
+    return index.indexed_ids(repo.store, ids)
 
 
 def refresh(repo: Checkpoints, *, shared: bool = True) -> None:
@@ -87,36 +56,19 @@ def refresh(repo: Checkpoints, *, shared: bool = True) -> None:
 
 def rebuild(repo: Checkpoints) -> None:
     """Empty the index and build it again from every source (it is derived data)."""
-    with repo.store.transaction() as conn:
-        for table in (
-            "path_records",
-            "checkpoint_paths",
-            "indexed_commits",
-            "indexed_checkpoints",
-            "git_renames",
-            "indexed_sources",
-        ):
-            conn.execute(f"DELETE FROM {table}")
-        conn.execute("DELETE FROM meta WHERE key LIKE 'context_%'")
+    index.clear_index(repo.store)
     repo._context_shared_at = 0.0  # type: ignore[attr-defined]
     refresh(repo)
 
 
 def _local(repo: Checkpoints) -> None:
     """Index this clone's checkpoints the index lacks (rowid order: promotion order)."""
-    mark = int(_meta(repo, "context_local_upto") or 0)
-    top = repo.store.execute("SELECT max(rowid) FROM checkpoints")[0][0]
-    if top is None or int(top) <= mark:
+    mark = int(index.meta_value(repo.store, "context_local_upto") or 0)
+    top = index.last_local_rowid(repo.store)
+    if top is None or top <= mark:
         return
     while True:
-        found = repo.store.execute(
-            "SELECT c.rowid, c.checkpoint_id, c.commit_sha, c.created_at, c.content_hash, "
-            "c.header, (SELECT json_group_array(l.commit_sha) FROM commit_links l "
-            "WHERE l.checkpoint_id = c.checkpoint_id) FROM checkpoints c WHERE c.rowid > ? "
-            "AND NOT EXISTS (SELECT 1 FROM indexed_checkpoints i "
-            "WHERE i.checkpoint_id = c.checkpoint_id) ORDER BY c.rowid LIMIT ?",
-            (mark, _BATCH),
-        )
+        found = index.unindexed_local(repo.store, mark, _BATCH)
         rows = [
             index_rows(
                 json.loads(header),
@@ -128,8 +80,8 @@ def _local(repo: Checkpoints) -> None:
             )
             for _, cid, sha, created, chash, header, links in found
         ]
-        upto = int(found[-1][0]) if len(found) == _BATCH else int(top)
-        _write(repo, rows, meta={"context_local_upto": str(upto)})
+        upto = int(found[-1][0]) if len(found) == _BATCH else top
+        index.write_index(repo.store, rows, meta={"context_local_upto": str(upto)})
         mark = upto
         if len(found) < _BATCH:
             return
@@ -176,7 +128,7 @@ def _folders(repo: Checkpoints) -> None:
     except OSError:
         return
     mark = f"{st.st_mtime_ns}:{st.st_ino}"
-    if _meta(repo, "context_folders_mark") == mark:
+    if index.meta_value(repo.store, "context_folders_mark") == mark:
         return
     # Only folders git tracks in HEAD are a teammate's: an untracked one may be anything.
     listing = _git(repo, "ls-files", "-z", "--", f"{_FOLDERS}/")
@@ -186,7 +138,7 @@ def _folders(repo: Checkpoints) -> None:
         if name.endswith("/session.json") and name.count("/") >= 4
     }
     _forget_gone_folders(repo, tracked)
-    seen = _seen(repo, "folder")
+    seen = index.sources_read(repo.store, "folder")
     found: list[tuple[str, Any]] = []
     with os.scandir(root) as entries:
         for entry in entries:
@@ -194,7 +146,7 @@ def _folders(repo: Checkpoints) -> None:
                 continue
             found += _read_folder(Path(entry.path), f"{_FOLDERS}/{entry.name}")
     metas = [(key, meta) for key, meta in found]
-    known = _indexed(repo, [str(m.get("checkpoint_id")) for _, m in metas if isinstance(m, dict)])
+    known = _indexed(repo, metas)
     rows = []
     for key, meta in metas:
         if isinstance(meta, dict) and meta.get("checkpoint_id") in known:
@@ -204,28 +156,18 @@ def _folders(repo: Checkpoints) -> None:
             rows.append(item)
             known.add(item.checkpoint_id)
     sources = [("folder", key.split("/")[-1]) for key, _ in metas if key.count("/") == 3]
-    _write(repo, rows, sources=sources, meta={"context_folders_mark": mark})
+    index.write_index(repo.store, rows, sources=sources, meta={"context_folders_mark": mark})
 
 
 def _forget_gone_folders(repo: Checkpoints, tracked: set[str]) -> None:
     """Drop the index rows of folders that left the work tree or are no longer tracked."""
     gone = [
-        (str(cid), str(loc))
-        for cid, loc in repo.store.execute(
-            "SELECT checkpoint_id, location FROM indexed_checkpoints WHERE origin = 'folder'"
-        )
-        if _path_commit(str(loc)) not in tracked
-        or not (repo.toplevel / str(loc) / "session.json").is_file()
+        (cid, loc.strip("/").split("/")[3])
+        for cid, loc in index.folder_entries(repo.store)
+        if _path_commit(loc) not in tracked or not (repo.toplevel / loc / "session.json").is_file()
     ]
-    if not gone:
-        return
-    with repo.store.transaction() as conn:
-        for cid, loc in gone:
-            delete_checkpoint(conn, cid)
-            conn.execute(
-                "DELETE FROM indexed_sources WHERE origin = 'folder' AND key = ?",
-                (loc.strip("/").split("/")[3],),
-            )
+    if gone:
+        index.forget_folders(repo.store, gone)
 
 
 def _read_folder(folder: Path, key: str) -> list[tuple[str, Any]]:
@@ -286,12 +228,12 @@ def _ref(repo: Checkpoints) -> None:
     if tip is None and (repo.paths.common_dir / "reftable").exists():  # no ref files to read
         out = _git(repo, "rev-parse", "--verify", "--quiet", f"{_REF}^{{commit}}")
         tip = out.decode().strip() if out else None
-    if tip is None or _meta(repo, "context_ref_tip") == tip:
+    if tip is None or index.meta_value(repo.store, "context_ref_tip") == tip:
         return
     listing = _git(repo, "ls-tree", "-r", "--name-only", tip)
     if listing is None:
         return
-    seen = _seen(repo, "ref")
+    seen = index.sources_read(repo.store, "ref")
     keys = [
         name[: -len("/session.json")]
         for name in listing.decode("utf-8", "replace").splitlines()
@@ -313,7 +255,7 @@ def _ref(repo: Checkpoints) -> None:
                     metas.append((key, json.loads(body)))
             except ValueError:
                 continue
-    known = _indexed(repo, [str(m.get("checkpoint_id")) for _, m in metas if isinstance(m, dict)])
+    known = _indexed(repo, metas)
     rows = []
     for key, meta in metas:
         if isinstance(meta, dict) and meta.get("checkpoint_id") in known:
@@ -322,7 +264,8 @@ def _ref(repo: Checkpoints) -> None:
         if item is not None:
             rows.append(item)
             known.add(item.checkpoint_id)
-    _write(repo, rows, sources=[("ref", k) for k in wanted], meta={"context_ref_tip": tip})
+    sources = [("ref", k) for k in wanted]
+    index.write_index(repo.store, rows, sources=sources, meta={"context_ref_tip": tip})
 
 
 def _links(repo: Checkpoints) -> None:
@@ -333,29 +276,18 @@ def _links(repo: Checkpoints) -> None:
     """
     tip = read_ref(repo.paths.common_dir, _REF) or ""
     mark = f"{_head(repo) or ''}:{tip}"
-    if _meta(repo, "context_links_mark") == mark:
+    if index.meta_value(repo.store, "context_links_mark") == mark:
         return
     if not tip and not (repo.toplevel / _FOLDERS).is_dir():
         pairs: list[tuple[str, str]] = []  # no committed folder to read: spare git the asking
     else:
         from bitloops.checkpoint._links import committed_links
 
-        known = {
-            (str(sha), str(cid))
-            for sha, cid in repo.store.execute(
-                "SELECT commit_sha, checkpoint_id FROM indexed_commits"
-            )
-        }
+        known = index.indexed_links(repo.store)
         pairs = [p for p in committed_links(repo.toplevel, skip=known) if p not in known]
-    indexed = _indexed(repo, sorted({cid for _, cid in pairs}))
+    indexed = index.indexed_ids(repo.store, sorted({cid for _, cid in pairs}))
     rows = [(sha, cid) for sha, cid in pairs if cid in indexed]
-    with repo.store.transaction() as conn:
-        conn.executemany("INSERT OR IGNORE INTO indexed_commits VALUES (?, ?)", rows)
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('context_links_mark', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (mark,),
-        )
+    index.write_index(repo.store, commits=rows, meta={"context_links_mark": mark})
 
 
 def _head(repo: Checkpoints) -> str | None:
@@ -371,9 +303,9 @@ def _head(repo: Checkpoints) -> str | None:
 def _renames(repo: Checkpoints) -> None:
     """Record the renames of the commits reachable from HEAD not scanned yet."""
     head = _head(repo)
-    if head is None or _meta(repo, "context_renames_tip") == head:
+    if head is None or index.meta_value(repo.store, "context_renames_tip") == head:
         return
-    tips = _seen(repo, "git-tip")
+    tips = index.sources_read(repo.store, "git-tip")
     revs = "".join([f"{head}\n", *(f"^{t}\n" for t in sorted(tips))]).encode()
     out = _git(
         repo, "log", "-M", "--diff-filter=R", "--name-status", "--format=%x00%H", "--stdin",
@@ -387,14 +319,12 @@ def _renames(repo: Checkpoints) -> None:
         elif line.startswith("R") and line.count("\t") == 2:
             _, old, new = line.split("\t")
             renames.append((new, old, sha))
-    with repo.store.transaction() as conn:
-        conn.executemany("INSERT OR IGNORE INTO git_renames VALUES (?, ?, ?)", renames)
-        conn.execute("INSERT OR IGNORE INTO indexed_sources VALUES ('git-tip', ?)", (head,))
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('context_renames_tip', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (head,),
-        )
+    index.write_index(
+        repo.store,
+        renames=renames,
+        sources=[("git-tip", head)],
+        meta={"context_renames_tip": head},
+    )
 
 
 def _shared(repo: Checkpoints) -> None:
@@ -410,7 +340,7 @@ def _shared(repo: Checkpoints) -> None:
         return
     try:
         ids = shared.checkpoint_ids()
-        missing = sorted(set(ids) - _indexed(repo, ids))
+        missing = sorted(set(ids) - index.indexed_ids(repo.store, ids))
         rows = []
         for start in range(0, len(missing), _BATCH):
             chunk = missing[start : start + _BATCH]
@@ -433,4 +363,4 @@ def _shared(repo: Checkpoints) -> None:
         log.warning("bitloops: the shared store could not be read for the index: %s", exc)
         return
     if rows:
-        _write(repo, rows)
+        index.write_index(repo.store, rows)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from bitloops.capture._plans import PLAN_TOOLS, PlanFolder
-from bitloops.checkpoint._transcript import Transcript
+from bitloops.checkpoint._transcript import Transcript, line_data
 from bitloops.model import (
     RECORD_SOURCES,
     Alternative,
@@ -121,23 +121,84 @@ def _source(payload: Any) -> str:
     return source if source in RECORD_SOURCES else "agent"
 
 
-def _events_of_interest(events: Sequence[Event]) -> tuple[Iterable[Event], Iterable[str]]:
-    """The events the summary reads (quoted kinds and plan-tool calls), and every kind."""
+# The kinds of the records an agent states itself: built from the line's data alone.
+_RECORDS = frozenset({EventKind.DECISION, EventKind.ALTERNATIVE, EventKind.CONSTRAINT})
+
+
+class _Row:
+    """What the summary reads of a record event, from its line (no :class:`Event`)."""
+
+    __slots__ = ("event_id", "kind", "payload", "seq", "session_id")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.event_id: str = data["event_id"]
+        self.session_id: str = data["session_id"]
+        self.seq: int = data["seq"]
+        self.kind: str = data["kind"]
+        self.payload: Any = data["payload"]
+
+
+def _evidence(event: Event | _Row) -> Evidence:
+    """``Evidence.of(event)``, of an event or a row."""
+    return Evidence(
+        event_id=event.event_id, session_id=event.session_id, seq=event.seq, kind=event.kind
+    )
+
+
+def _events_of_interest(
+    events: Sequence[Event],
+) -> tuple[Iterable[Event | _Row], Iterable[str], dict[str, str] | None]:
+    """The events the summary reads (quoted kinds and plan-tool calls), every kind, and
+    for a :class:`Transcript` the outcome (its responses are then not among the first)."""
     if isinstance(events, Transcript):
         lines, kinds = events.lines, events.kinds
 
-        def wanted() -> Iterable[Event]:
+        def wanted() -> Iterable[Event | _Row]:
             # Through the transcript: it keeps what it parsed when it holds its lines (the
             # extractor reads the same prompts again), and lets each go when it reads
-            # them a window at a time (a big draft, whose events would not fit).
+            # them a window at a time (a big draft, whose events would not fit). Records
+            # only the summary reads are rows of their line's data, not events.
             for index, kind in enumerate(kinds):
-                if kind in _QUOTED or (kind == EventKind.TOOL_USE and _plan_call(lines[index])):
+                if kind in _RECORDS:
+                    yield _Row(line_data(lines[index]))
+                elif (kind in _QUOTED and kind != EventKind.RESPONSE) or (
+                    kind == EventKind.TOOL_USE and _plan_call(lines[index])
+                ):
                     yield events[index]
 
-        return wanted(), kinds
-    return (e for e in events if e.kind in _QUOTED or e.kind == EventKind.TOOL_USE), (
-        e.kind for e in events
+        return wanted(), kinds, _outcome(events)
+    return (
+        (e for e in events if e.kind in _QUOTED or e.kind == EventKind.TOOL_USE),
+        (e.kind for e in events),
+        None,
     )
+
+
+def _outcome(events: Transcript) -> dict[str, str]:
+    """Each session's last response with text, sessions in the order of their first.
+
+    Only the first and the last of each session are read, not every response.
+    """
+    ids = events.session_ids
+    by_session: dict[str, list[int]] = {}
+    for index, kind in enumerate(events.kinds):
+        if kind == EventKind.RESPONSE:
+            by_session.setdefault(ids[index], []).append(index)
+    first: dict[str, int] = {}
+    last: dict[str, str] = {}
+    for session, places in by_session.items():
+        for index in places:
+            if _str(events[index].payload, "text") is not None:
+                first[session] = index
+                break
+        else:
+            continue
+        for index in reversed(places):
+            text = _str(events[index].payload, "text")
+            if text is not None:
+                last[session] = text
+                break
+    return {session: last[session] for session in sorted(first, key=first.__getitem__)}
 
 
 class StructuredSummarizer:
@@ -168,13 +229,14 @@ class StructuredSummarizer:
         constraints: dict[str, Constraint] = {}
         decisions: list[Decision] = []
         alternatives: list[Alternative] = []
-        last_response: dict[str, str] = {}
         folder = PlanFolder()
-        interesting, kinds = _events_of_interest(events)
+        interesting, kinds, outcome = _events_of_interest(events)
+        last_response: dict[str, str] = {} if outcome is None else outcome
         for event in interesting:
             kind, payload = event.kind, event.payload
             if kind in (EventKind.TOOL_USE, EventKind.PLAN):
-                folder.feed(event)
+                if isinstance(event, Event):  # always: rows are records only
+                    folder.feed(event)
                 continue
             text = _str(payload, "text")
             if text is None:
@@ -190,7 +252,7 @@ class StructuredSummarizer:
                         rationale=_str(payload, "rationale"),
                         source=_source(payload),
                         applies_to=_applies_to(payload),
-                        evidence=Evidence.of(event),  # its own text: no excerpt
+                        evidence=_evidence(event),  # its own text: no excerpt
                         record_id=event.event_id,
                     )
                 )
@@ -201,7 +263,7 @@ class StructuredSummarizer:
                         reason=_str(payload, "reason"),
                         source=_source(payload),
                         applies_to=_applies_to(payload),
-                        evidence=Evidence.of(event),  # its own text: no excerpt
+                        evidence=_evidence(event),  # its own text: no excerpt
                         record_id=event.event_id,
                     )
                 )
@@ -214,7 +276,7 @@ class StructuredSummarizer:
                         stated_by=stated_by if stated_by in _STATED_BY else None,
                         source=_source(payload),
                         applies_to=_applies_to(payload),
-                        evidence=Evidence.of(event),  # its own text: no excerpt
+                        evidence=_evidence(event),  # its own text: no excerpt
                         record_id=event.event_id,
                     ),
                 )

@@ -17,9 +17,10 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
+from bitloops._codec import event_from_line, parse_ts
 from bitloops.model import Event
 
-__all__ = ["Transcript", "WindowedLines"]
+__all__ = ["Transcript", "WindowedLines", "line_data", "payload_of"]
 
 #: How many lines a :class:`WindowedLines` reads at a time.
 WINDOW = 2048
@@ -87,10 +88,65 @@ class WindowedLines(Sequence[str]):
         return f"WindowedLines({len(self)} lines)"
 
 
-def _parse(line: str) -> Event:
-    from bitloops._codec import event_from_line
+# The C scanner json's decoder runs (not in the stubs): a value and where it ends.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
+
+def _parse(line: str) -> Event:
+    """The event of a stored line: what :func:`bitloops._codec.event_from_line` returns.
+
+    Promotion parses thousands (summary, extractor), so this is its hot path: the C
+    scanner straight away (no whitespace checks around a line bitloops wrote itself)
+    and no import per call. Anything unexpected goes to ``event_from_line``, which
+    says what is wrong.
+    """
+    try:
+        d, end = _scan(line, 0)
+        if end == len(line):
+            return Event(
+                event_id=d["event_id"],
+                session_id=d["session_id"],
+                seq=d["seq"],
+                ts=parse_ts(d["ts"]),
+                kind=d["kind"],
+                agent=d["agent"],
+                model=d["model"],
+                payload=d["payload"],
+                artefacts=tuple(d["artefacts"]),
+            )
+    except (StopIteration, ValueError, KeyError, TypeError):
+        pass
     return event_from_line(line)
+
+
+def line_data(line: str) -> dict[str, Any]:
+    """A stored line's plain data (``json.loads``), by the C scanner when it can."""
+    try:
+        data, end = _scan(line, 0)
+        if end == len(line) and type(data) is dict:
+            return data
+    except (StopIteration, ValueError):
+        pass
+    loaded: dict[str, Any] = json.loads(line)
+    return loaded
+
+
+_PAYLOAD_KEY = ',"payload":'
+
+
+def payload_of(line: str) -> Any:
+    """The payload of a stored line, parsed on its own (the rest of the line is not).
+
+    Only strings come before it in a canonical line, and a string cannot hold
+    ``,"payload":`` unescaped: its first occurrence is the key.
+    """
+    at = line.find(_PAYLOAD_KEY)
+    if at >= 0:
+        try:
+            return _scan(line, at + len(_PAYLOAD_KEY))[0]
+        except (StopIteration, ValueError):
+            pass
+    return json.loads(line).get("payload")
 
 
 def _frozen(items: Sequence[str] | None) -> Sequence[str] | None:

@@ -561,6 +561,7 @@ def _verify_store(
         present = pool.submit(
             _commit_presence, repo, [*(str(r[1]) for r in rows), *(k.commit_sha for k in links)]
         )
+        link_files = pool.submit(_link_files, repo.toplevel)  # git only: while rows are read
         # One pass over every event, one string per checkpoint (its lines as hashed),
         # in the order of the rows above.
         events = snapshot.events
@@ -587,7 +588,7 @@ def _verify_store(
             problems.extend(files.witnessed(rows, purges))
             problems.extend(_history_problems(repo, history.result(), rows, purges))
             problems.extend(_unknown_folders(files.top, {r[1] for r in rows}, linked))
-            problems.extend(_link_files(repo.toplevel))
+            problems.extend(link_files.result())
     owned = [_Owned(str(r[0]), str(r[1]), str(r[7]), r[8], str(r[6])) for r in rows]
     problems.extend(_link_problems(repo, owned, links, present.result()))
     from bitloops.checkpoint._annotations import verify_rows
@@ -715,11 +716,12 @@ def _verify_one(
     actual = hashlib.sha256(f"{header_text}\n{lines.text}".encode()).hexdigest()
     folder = f"{files.root}/{sha}" if is_sha(sha) else ""  # strings, not Paths: hot loop
     first: _Copy | BitloopsError | None = None  # the commit's folder, read once
-    if folder and os.path.isdir(folder):
+    if folder:
         try:
             first = _read_folder(folder)
         except BitloopsError as exc:
-            first = exc
+            # Asked only now: most folders are there, and a stat each cost milliseconds.
+            first = exc if os.path.isdir(folder) else None
     header: Any
     if isinstance(first, _Copy) and first.digest == actual and actual in allowed:
         header = first.meta  # the same hash: the same canonical header as the row's
@@ -1080,12 +1082,13 @@ def _unknown_folders(top: Path, own: set[str], linked: dict[str, set[str]]) -> l
     # A folder holding only a link file is a rewritten commit's pointer (_link_files).
     from bitloops.checkpoint._links import LINK_FILE
 
+    root = f"{top}/{CHECKPOINTS_DIR}"  # strings, not Paths: one per folder
     try:
         names = sorted(
             name
-            for name in os.listdir(top / CHECKPOINTS_DIR)
-            if not os.path.isfile(top / CHECKPOINTS_DIR / name / LINK_FILE)
-            or os.path.isfile(top / CHECKPOINTS_DIR / name / "session.json")
+            for name in os.listdir(root)
+            if not os.path.isfile(f"{root}/{name}/{LINK_FILE}")
+            or os.path.isfile(f"{root}/{name}/session.json")
         )
     except OSError:
         names = []

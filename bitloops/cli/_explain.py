@@ -338,6 +338,7 @@ def _explain(args: argparse.Namespace, ctx: Context) -> int:
                         {
                             **checkpoint_json(c, events=args.full, retracted=retracted),
                             "distillation": distilled[c.checkpoint_id],
+                            "private": c.checkpoint_id in kept,
                         }
                         for c in found
                     ],

@@ -38,7 +38,7 @@ from bitloops.context._gate import FILE_EVENT
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import IO, Any
 
     from bitloops.repository import Repository
@@ -85,47 +85,6 @@ _LABELS = {
     "plan-item": ("open plan item", "status"),
 }
 _DONE = ("completed", "done", "cancelled", "canceled", "skipped")
-
-# One statement: the file's why-records with what the trust rule needs (linked commits,
-# whether this clone's own store holds the same content hash). Retracted records are
-# left out, and private checkpoints unless the session is private itself (?3 = 1).
-_FILE_SQL = """
-SELECT r.category, r.text, r.detail, r.source, r.record_id, r.symbol, r.checkpoint_id,
-       r.created_at, c.origin, c.content_hash,
-       (SELECT json_group_array(i.commit_sha) FROM indexed_commits i
-        WHERE i.checkpoint_id = r.checkpoint_id),
-       EXISTS (SELECT 1 FROM checkpoints k
-               WHERE k.checkpoint_id = r.checkpoint_id AND k.content_hash = c.content_hash),
-       r.path
-FROM path_records r JOIN indexed_checkpoints c USING (checkpoint_id)
-WHERE r.path IN (SELECT value FROM json_each(?1)) AND (c.private = 0 OR ?3 = 1)
-  AND r.category IN ('decision', 'alternative', 'constraint')
-  AND NOT EXISTS (SELECT 1 FROM annotations a
-                  WHERE a.kind = 'retraction' AND a.record_id = r.record_id)
-ORDER BY r.explicit DESC, r.created_at DESC, r.checkpoint_id DESC, r.id
-LIMIT ?2
-"""
-
-_DIGEST_SQL = """
-SELECT r.category, r.text, r.detail, r.source, r.record_id, r.symbol, r.checkpoint_id,
-       r.created_at, c.origin, c.content_hash,
-       (SELECT json_group_array(i.commit_sha) FROM indexed_commits i
-        WHERE i.checkpoint_id = r.checkpoint_id),
-       EXISTS (SELECT 1 FROM checkpoints k
-               WHERE k.checkpoint_id = r.checkpoint_id AND k.content_hash = c.content_hash),
-       r.path
-FROM path_records r JOIN indexed_checkpoints c USING (checkpoint_id)
-WHERE (c.private = 0 OR ?2 = 1)
-  AND (r.category IN ('decision', 'constraint')
-       OR (r.category = 'plan-item'
-           AND lower(coalesce(r.detail, '')) NOT IN ('completed', 'done', 'cancelled',
-                                                     'canceled', 'skipped')))
-  AND NOT EXISTS (SELECT 1 FROM annotations a
-                  WHERE a.kind = 'retraction' AND a.record_id = r.record_id)
-ORDER BY r.created_at DESC, r.checkpoint_id DESC, r.id
-LIMIT ?1
-"""
-
 
 # -- settings -------------------------------------------------------------------------------
 
@@ -266,20 +225,16 @@ def _session_private(top: str, db: str, session: str) -> bool:
     are (the ``private`` setting, BITLOOPS_PRIVATE). Only then is it told private
     reasoning: another session could carry it into what it records and commits."""
     from bitloops.capture._direct import read_settings
+    from bitloops.store._hook_reads import connect, session_private
 
-    conn = _connect(db)
+    conn = connect(db)
     try:
-        if conn.pragma("user_version") < 6:
-            return False  # no marks table yet: nothing was marked
-        if conn.execute(
-            "SELECT 1 FROM private_marks WHERE kind = 'session' AND id = ?", (session,)
-        ).fetchall():
-            return True
-        known = conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session,)).fetchall()
+        marked = session_private(conn, session)
     finally:
         conn.close()
-    if known:
-        return False  # recorded and not marked: a shared session, whatever the setting says
+    if marked is not None:
+        # Recorded: marked, or not and so shared, whatever the setting says.
+        return marked
     settings = read_settings(top)  # not recorded yet: it will be marked if new ones are
     return settings is not None and settings.get("private") is True
 
@@ -374,20 +329,13 @@ def _prune(common: str) -> None:
 # -- reading and trusting -----------------------------------------------------------------
 
 
-def _connect(db: str) -> Any:
-    import apsw
+def _rows(db: str, read: Callable[[Any], list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+    """What ``read`` (a query of :mod:`bitloops.store._hook_reads`) finds in ``db``."""
+    from bitloops.store._hook_reads import connect
 
-    conn = apsw.Connection(db, flags=apsw.SQLITE_OPEN_READONLY)
-    conn.set_busy_timeout(1000)
-    return conn
-
-
-def _rows(db: str, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    conn = _connect(db)
+    conn = connect(db)
     try:
-        if conn.pragma("user_version") < 5:
-            return []  # no index by path yet: the next promotion or session start makes it
-        return [tuple(row) for row in conn.execute(sql, args)]
+        return read(conn)
     finally:
         conn.close()
 
@@ -715,7 +663,9 @@ def file_text(
 ) -> str | None:
     """The injection for ``paths`` (relative to the work tree), or None when nothing applies;
     this clone's private checkpoints only with ``private`` (the session is private)."""
-    rows = _rows(db, _FILE_SQL, (json.dumps(list(paths)), _FILE_ROWS, int(private)))
+    from bitloops.store._hook_reads import file_records
+
+    rows = _rows(db, lambda conn: file_records(conn, paths, _FILE_ROWS, private=private))
     if not rows:
         return None
     rows = _trusted(rows, top, common, refs)
@@ -741,8 +691,11 @@ def digest_text(
 ) -> str | None:
     """The session-start digest: recent decisions, constraints, open plan items; or None.
     This clone's private checkpoints only with ``private`` (the session is private)."""
+    from bitloops.store._hook_reads import digest_records
+
     common = os.path.dirname(os.path.dirname(db))
-    rows = _trusted(_rows(db, _DIGEST_SQL, (_DIGEST_ROWS, int(private))), top, common, refs)
+    rows = _rows(db, lambda conn: digest_records(conn, _DIGEST_ROWS, private=private))
+    rows = _trusted(rows, top, common, refs)
     by_record: dict[str, tuple[Any, ...]] = {}
     for row in rows:
         key = f"{row[0]}\0{row[4] or row[1]}"
@@ -777,6 +730,7 @@ def _prepare(top: str, common: str, refs: Sequence[str] = ()) -> None:
     """
     from bitloops.checkpoint._sources import refresh
     from bitloops.repository import Repository
+    from bitloops.store._history import newest_commits
 
     mark = _sources_mark(top, common)
     try:
@@ -785,12 +739,8 @@ def _prepare(top: str, common: str, refs: Sequence[str] = ()) -> None:
             _verify_teammates(repo, common)
             # Ask git once about the newest commits, so that edits until the next commit
             # find their answers in injection/ancestry.json.
-            rows = repo.store.execute(
-                "SELECT i.commit_sha FROM indexed_commits i JOIN indexed_checkpoints c "
-                "USING (checkpoint_id) ORDER BY c.created_at DESC LIMIT ?",
-                (_PREWARM,),
-            )
-        _cached_history(top, common, _commits(json.dumps([str(r[0]) for r in rows])), refs)
+            shas = newest_commits(repo.store, _PREWARM)
+        _cached_history(top, common, _commits(json.dumps(shas)), refs)
     finally:
         # Also after a failure: the edits that follow do not retry it; the next
         # session start or change of the sources does.
@@ -825,14 +775,11 @@ def _verify_teammates(repo: Repository, common: str) -> None:
 
     from bitloops.checkpoint._files import dir_content_hash
     from bitloops.errors import BitloopsError
+    from bitloops.store._history import unverified_teammates
 
     path = os.path.join(common, "bitloops", _STATE_DIR, "verified.json")
     marks = _verified_marks(common)
-    rows = repo.store.execute(
-        "SELECT c.checkpoint_id, c.origin, c.location, c.content_hash FROM indexed_checkpoints c "
-        "WHERE c.origin IN ('folder', 'ref') AND NOT EXISTS (SELECT 1 FROM checkpoints k "
-        "WHERE k.checkpoint_id = c.checkpoint_id AND k.content_hash = c.content_hash)"
-    )
+    rows = unverified_teammates(repo.store)
     deadline = time.monotonic() + _VERIFY_SECONDS
     changed = False
     for cid, origin, location, stated in rows:

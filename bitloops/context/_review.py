@@ -26,6 +26,7 @@ from bitloops.checkpoint._private import Marks, is_private, read_marks
 from bitloops.checkpoint._sources import refresh
 from bitloops.errors import BitloopsError, UnknownRef
 from bitloops.model import Checkpoint
+from bitloops.store._history import indexed_source
 
 if TYPE_CHECKING:
     from bitloops.repository import Repository
@@ -52,12 +53,9 @@ def _location(repo: Repository, cp: Checkpoint) -> str:
         folder = None
     if folder is not None and (folder / "session.json").exists():
         return folder.relative_to(repo.toplevel).as_posix() + "/"
-    rows = repo.store.execute(
-        "SELECT origin, location FROM indexed_checkpoints WHERE checkpoint_id = ?",
-        (cp.checkpoint_id,),
-    )
-    if rows and rows[0][0] != "local" and rows[0][1]:
-        return str(rows[0][1])
+    indexed = indexed_source(repo.store, cp.checkpoint_id)
+    if indexed is not None and indexed[0] != "local" and indexed[1]:
+        return indexed[1]
     if repo.settings.checkpoint_files == "ref":
         return f"refs/bitloops/checkpoints/v1:{cp.commit_sha}/"
     if repo.settings.checkpoint_files == "none":

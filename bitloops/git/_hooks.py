@@ -9,7 +9,8 @@ installed it, then the hook that was there before (moved aside to
 hook's exit status is the hook's; bitloops itself never fails a git command (fail open):
 what goes wrong is appended to ``<git common dir>/bitloops/hooks.log``.
 
-Only the standard library and :mod:`bitloops.git._git` are imported at module level.
+Only the standard library and :mod:`bitloops.git._git` are imported at module level (no
+attrs, no typing: the hooks import this module).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Any
-
-import attrs
 
 from bitloops._fs import atomic_write
 from bitloops._launch import bitloops_argv
-from bitloops.git._git import Git
+from bitloops.git._git import Git, _Frozen
+
+TYPE_CHECKING = False  # not from typing: the git hooks import this module
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CHAINED_SUFFIX",
@@ -52,17 +55,21 @@ LOG_RELATIVE_PATH = "bitloops/hooks.log"
 _STDIN_HOOKS = frozenset({"post-rewrite", "pre-push"})
 
 
-@attrs.frozen
-class HookChange:
-    """What ``enable`` or ``disable`` did to one hook file."""
+class HookChange(_Frozen):
+    """What ``enable`` or ``disable`` did to one hook file (a frozen record, as attrs
+    would make it, without importing attrs in the hooks)."""
 
+    __slots__ = ("name", "path", "action", "chained")  # noqa: RUF023 (the repr's order)
     name: str
     path: Path
     #: installed, chained, updated, unchanged, conflict (enable);
     #: removed, restored, not-installed, foreign (disable).
     action: str
     #: The hook moved aside (enable) or moved back (disable), if any.
-    chained: Path | None = None
+    chained: Path | None
+
+    def __init__(self, name: str, path: Path, action: str, chained: Path | None = None) -> None:
+        self._set(name=name, path=path, action=action, chained=chained)
 
     def as_json(self) -> dict[str, Any]:
         """The ``--json`` shape of one change."""

@@ -13,7 +13,16 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["Located", "last_reflog_entry", "locate", "read_head", "sparse_checkout", "tracked"]
+__all__ = [
+    "Located",
+    "commit_message",
+    "last_reflog_entry",
+    "locate",
+    "read_head",
+    "sparse_checkout",
+    "tracked",
+    "tree_dirs",
+]
 
 _GIT_VARIABLES = (
     "GIT_DIR",
@@ -222,3 +231,88 @@ def sparse_checkout(located: Located) -> bool:
         if b"sparsecheckout=true" in text or b"sparseindex=true" in text:
             return True
     return False
+
+
+# -- loose objects ----------------------------------------------------------------------------
+#
+# A commit just made, and the trees it changed, are loose objects until git packs them:
+# read here, they spare the git hooks a process (and the import of subprocess). A packed
+# object, or anything else unusual, is git's to read.
+
+
+def _loose(located: Located, sha: str, kind: bytes) -> bytes | None:
+    """The content of the loose object ``sha`` if it is a ``kind``; None when it is not
+    loose (packed, in an alternate), another kind, or unreadable."""
+    if not _is_sha(sha):
+        return None
+    import zlib
+
+    try:
+        with open(os.path.join(located[2], "objects", sha[:2], sha[2:]), "rb") as fh:
+            data = zlib.decompress(fh.read())
+    except (OSError, zlib.error):
+        return None
+    header, nul, body = data.partition(b"\0")
+    found, _, size = header.partition(b" ")
+    if not nul or found != kind or not size.isdigit() or int(size) != len(body):
+        return None
+    return body
+
+
+def _replaced(common: str) -> bool:
+    """Whether ``git replace`` refs may stand in for objects (git then reads another one)."""
+    if os.environ.get("GIT_REPLACE_REF_BASE") or os.path.exists(
+        os.path.join(common, "refs", "replace")
+    ):
+        return True
+    try:
+        with open(os.path.join(common, "packed-refs"), "rb") as fh:
+            return b" refs/replace/" in fh.read()
+    except FileNotFoundError:
+        return False
+
+
+def commit_message(located: Located, sha: str) -> bytes | None:
+    """The message of the commit ``sha`` (what ``git log -1 --format=%B`` shows, undecoded),
+    read from its loose object; None when git must say."""
+    if _replaced(located[2]):
+        return None
+    body = _loose(located, sha, b"commit")
+    if body is None:
+        return None
+    _, blank, message = body.partition(b"\n\n")
+    return message if blank else b""
+
+
+def tree_dirs(located: Located, sha: str, path: str) -> list[str] | None:
+    """The directories in ``path`` (``/``-separated) of the commit ``sha``'s tree, as
+    ``git ls-tree -d --name-only SHA:PATH`` lists them; None when git must say (an object
+    that is not loose, a path that is not a directory there)."""
+    if _replaced(located[2]):
+        return None
+    commit = _loose(located, sha, b"commit")
+    if commit is None or not commit.startswith(b"tree "):
+        return None
+    tree = commit[5 : commit.find(b"\n")].decode("ascii", "replace")
+    width = len(sha) // 2  # the bytes of an object id: SHA-1 or SHA-256
+    for name in [*path.encode("utf-8").split(b"/"), None]:
+        body = _loose(located, tree, b"tree")
+        if body is None:
+            return None
+        dirs: dict[bytes, str] = {}
+        pos = 0
+        while pos < len(body):
+            space = body.find(b" ", pos)
+            nul = body.find(b"\0", space)
+            if space < 0 or nul < 0 or nul + 1 + width > len(body):
+                return None
+            if body[pos:space] == b"40000":
+                dirs[body[space + 1 : nul]] = body[nul + 1 : nul + 1 + width].hex()
+            pos = nul + 1 + width
+        if name is None:
+            return [entry.decode("utf-8", "surrogateescape") for entry in dirs]
+        found = dirs.get(name)
+        if found is None:
+            return None
+        tree = found
+    return None

@@ -5,13 +5,17 @@ An event is stored by the same code whether it comes from :meth:`bitloops.Sessio
 (``bitloops.capture._direct``): :func:`prepare` checks, redacts and relativises it,
 :func:`configure` sets up every connection, and an :class:`EventWriter` appends it, so an
 event's line, its ``seq`` and its time come from one place. A hook's light path opens
-the database with :func:`open_for_hook` and appends with :func:`write_open_session`.
+the database with :func:`open_for_hook` and appends with :func:`write_open_session`; a
+catch-up on the light path (a transcript read by a Stop or SessionEnd hook) records
+through :class:`LiveSession` s on a :class:`HookStore`, which stand in for
+:class:`~bitloops.Session` and the store.
 Only apsw, :mod:`bitloops._codec` and :mod:`bitloops.errors` are imported (the redactor
 is passed in): a hook runs this in a new process.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring
@@ -19,22 +23,28 @@ from json.encoder import encode_basestring
 import apsw
 
 from bitloops._codec import format_ts, new_id, prepared_payload, relative_paths
-from bitloops.errors import InvalidPayload
+from bitloops.errors import BitloopsError, InvalidPayload
 
 TYPE_CHECKING = False  # not from typing: a hook imports this module
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any
+    from collections.abc import Callable, Mapping
+    from typing import Any, NoReturn
 
     from bitloops.redact import Redactor
 
 __all__ = [
     "DONE",
     "END_SESSION",
+    "EVENT_KINDS",
     "FULL",
     "SCHEMA_VERSION",
+    "SET_MODEL",
     "EventWriter",
+    "GiveWay",
+    "HookStore",
+    "LiveSession",
+    "append_in_transaction",
     "capped_clock",
     "checked_text",
     "configure",
@@ -58,6 +68,17 @@ _INSERT_EVENT = (
 )
 #: Ends a session (its time, its id), with the session_end event in the same transaction.
 END_SESSION = "UPDATE sessions SET status = 'ended', ended_at = ? WHERE session_id = ?"
+#: The model a session runs on, learnt after it started (the model, the session's id).
+SET_MODEL = "UPDATE sessions SET model = ? WHERE session_id = ?"
+#: Every event kind: :data:`bitloops.EVENT_KINDS`, which needs the object model (a test
+#: keeps the two equal).
+EVENT_KINDS = frozenset(
+    {
+        "prompt", "response", "reasoning", "tool_use", "tool_result", "file_change",
+        "decision", "plan", "constraint", "alternative", "error", "compaction", "subagent",
+        "session_start", "session_end", "note",
+    }
+)  # fmt: skip
 
 
 # A hook's whole wait ends here (a time.monotonic() time); None outside hooks. Each wait
@@ -336,6 +357,7 @@ SCHEMA_VERSION = 6
 #: What :func:`write_open_session` did: recorded the events, or left them to the full path.
 DONE, FULL = "done", "full"
 
+_APPLICATION = "SELECT value FROM meta WHERE key = 'application'"
 # The session a hook writes to, with the check that the file is bitloops' own, in one query.
 _OPEN_SESSION = (
     "SELECT (SELECT value FROM meta WHERE key = 'application'), agent, model, status "
@@ -404,8 +426,6 @@ def open_for_hook(path: str, *, durability: str, busy_timeout_ms: int) -> apsw.C
     """A connection to an existing database for a hook's light path, configured as the
     store's are; None when the store must open it (no file, not write-ahead logging yet,
     another schema version: the store creates, converts or migrates it)."""
-    import os
-
     if not os.path.exists(path):
         return None
     try:
@@ -424,6 +444,35 @@ def open_for_hook(path: str, *, durability: str, busy_timeout_ms: int) -> apsw.C
         pass
     conn.close()
     return None
+
+
+#: The size of the write-ahead log past which a hook empties it: about 100 pages.
+LOG_LIMIT_BYTES = 400_000
+
+
+def trim_log(conn: apsw.Connection, db: str) -> None:
+    """Checkpoint the write-ahead log and empty it, once it is past :data:`LOG_LIMIT_BYTES`.
+
+    A hook leaves the log to later processes (:func:`for_hook`), and
+    each new process reads all of it before its first query (SQLite rebuilds its index
+    of the log), about 5 ms at 1,000 pages. Nor does a new process ever start the log
+    over: the rebuilt index forgets what was checkpointed, so the log only grows, and
+    past SQLite's 1,000 pages every commit checkpoints all of it again. Truncated, the
+    log stays short. The events are committed already: a checkpoint that must wait (a
+    reader, another writer) is left to the next hook.
+    """
+    try:
+        if os.path.getsize(db + "-wal") < LOG_LIMIT_BYTES:
+            return
+        conn.set_busy_timeout(20)  # a short wait only: the hook is done otherwise
+        conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
+    except (OSError, apsw.Error):
+        pass
+
+
+def is_bitloops_database(conn: apsw.Connection) -> bool:
+    """Whether the file ``conn`` opened is bitloops' own (its ``meta`` says so)."""
+    return bool(conn.execute(_APPLICATION).get == "bitloops")
 
 
 def write_open_session(
@@ -477,3 +526,262 @@ def write_open_session(
             conn.execute("ROLLBACK")
         raise
     return DONE
+
+
+# -- a hook's sessions without the object model ---------------------------------------------
+#
+# A hook that reads a transcript (a catch-up: Claude Code's Stop and SessionEnd) runs the
+# agent's own dispatch and reader with a HookStore and LiveSessions in place of the
+# SQLiteStore and Session: what they store is prepared by prepare() and written by an
+# EventWriter, as Session.record does, so the lines are the same. What only the full path
+# does (start or resume a session, promote one the session strategy ends, read the
+# checkpoints) raises GiveWay, rolled back, and the full path takes over.
+
+
+class GiveWay(BitloopsError):
+    """The light path cannot do this: what it began is rolled back and the full path
+    (:class:`~bitloops.Repository`, :class:`~bitloops.Session`) does it instead."""
+
+
+_SESSION_ROW = "SELECT agent, model, status FROM sessions WHERE session_id = ?"
+
+
+class HookStore:
+    """A hook's connection to the database, for :class:`LiveSession`: its transactions,
+    an :class:`EventWriter`, a session's row.
+
+    ``first``, asked under the write lock at each transaction's start (e.g. "is anything
+    spooled?"), raises :class:`GiveWay` when True: something must be recorded before.
+    """
+
+    def __init__(self, conn: apsw.Connection, *, first: Callable[[], bool] | None = None) -> None:
+        self.conn = conn
+        self.writer = EventWriter()
+        self._first = first
+
+    def transaction(self) -> _Transaction:
+        """A write transaction (``BEGIN IMMEDIATE``); nested use becomes a savepoint.
+
+        Raises :class:`apsw.BusyError` when the lock stayed taken past the hook's bound.
+        """
+        return _Transaction(self)
+
+    def reading(self) -> NoReturn:
+        """Reading the checkpoints is the full path's: raises :class:`GiveWay`."""
+        raise GiveWay("reading the stored events is left to the full path")
+
+    def session_row(self, session_id: str) -> tuple[str, str | None, str] | None:
+        """A session's agent, model and status; None for an unknown session."""
+        row = self.conn.execute(_SESSION_ROW, (session_id,)).get
+        return None if row is None else (row[0], row[1], row[2])
+
+    def set_model(self, session_id: str, model: str | None) -> None:
+        """Record the model a session runs on (see :meth:`LiveSession.set_model`)."""
+        with self.transaction() as conn:
+            conn.execute(SET_MODEL, (model, session_id))
+
+    def append(
+        self,
+        *,
+        session_id: str,
+        worktree: str,
+        kind: str,
+        agent: str,
+        model: str | None,
+        payload_json: str,
+        artefacts: tuple[str, ...],
+        end: bool,
+        when: datetime | None,
+    ) -> tuple[int, datetime, str]:
+        """Insert one event (``end`` also ends the session), inside the caller's
+        transaction or in one of its own; ``(seq, time, event_id)``."""
+        conn = self.conn
+        if not conn.in_transaction:
+            with self.transaction():
+                return self.append(
+                    session_id=session_id, worktree=worktree, kind=kind, agent=agent,
+                    model=model, payload_json=payload_json, artefacts=artefacts, end=end,
+                    when=when,
+                )  # fmt: skip
+        appended = append_in_transaction(
+            conn, self.writer, session_id=session_id, worktree=worktree, kind=kind,
+            agent=agent, model=model, payload_json=payload_json, artefacts=artefacts, end=end,
+            when=when,
+        )  # fmt: skip
+        if appended is None:
+            raise GiveWay(f"the session {session_id!r} is gone")
+        return appended
+
+
+def append_in_transaction(
+    conn: apsw.Connection,
+    writer: EventWriter,
+    *,
+    session_id: str,
+    worktree: str,
+    kind: str,
+    agent: str,
+    model: str | None,
+    payload_json: str,
+    artefacts: tuple[str, ...],
+    end: bool,
+    when: datetime | None,
+) -> tuple[int, datetime, str] | None:
+    """:meth:`EventWriter.append` inside the transaction ``conn`` holds; ``end`` also ends
+    the session (in a savepoint: both or neither). None for an unknown session. What it
+    handed out is forgotten if it raises; else it stays the session's latest seq (no
+    other connection commits while this one holds the write lock)."""
+    try:
+        if end:  # two statements: a savepoint keeps them one
+            with conn:
+                appended = writer.append(
+                    conn, session_id=session_id, worktree=worktree, kind=kind, agent=agent,
+                    model=model, payload_json=payload_json, artefacts=artefacts, when=when,
+                )  # fmt: skip
+                if appended is not None:
+                    conn.execute(END_SESSION, (format_ts(appended[1]), session_id))
+        else:
+            appended = writer.append(
+                conn, session_id=session_id, worktree=worktree, kind=kind, agent=agent,
+                model=model, payload_json=payload_json, artefacts=artefacts, when=when,
+            )  # fmt: skip
+    except BaseException:
+        writer.forget()
+        raise
+    writer.committed(conn)
+    return appended
+
+
+class _Transaction:
+    """:meth:`HookStore.transaction` (a class, not a generator: no contextlib on this path)."""
+
+    def __init__(self, store: HookStore) -> None:
+        self.store = store
+        self.outer = False
+
+    def __enter__(self) -> apsw.Connection:
+        store = self.store
+        conn = store.conn
+        if conn.in_transaction:
+            conn.__enter__()  # a savepoint
+            return conn
+        self.outer = True
+        store.writer.unsure()
+        conn.execute("BEGIN IMMEDIATE")
+        first = store._first
+        try:
+            if first is not None and first():
+                raise GiveWay("something spooled must be recorded first")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        store = self.store
+        conn = store.conn
+        if not self.outer:
+            conn.__exit__(exc_type, *rest)  # type: ignore[arg-type]
+            return
+        if exc_type is None:
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                self._roll_back()
+                raise
+            return
+        self._roll_back()
+
+    def _roll_back(self) -> None:
+        conn = self.store.conn
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        self.store.writer.forget()  # the seqs handed out inside are gone with it
+
+
+class LiveSession:
+    """What :class:`bitloops.Session` records with, for a hook's light path: the same
+    preparation (:func:`prepare`) and writer (:class:`EventWriter`), on a
+    :class:`HookStore`. :meth:`record` returns ``(seq, time, event_id)``, not an Event.
+
+    ``end_gives_way``: ending it raises :class:`GiveWay` (the session strategy promotes
+    a session as it ends: the full path's work).
+    """
+
+    def __init__(
+        self,
+        store: HookStore,
+        *,
+        session_id: str,
+        agent: str,
+        model: str | None,
+        worktree: str,
+        redactor: Redactor,
+        max_bytes: int,
+        ended: bool = False,
+        end_gives_way: bool = False,
+    ) -> None:
+        self._store = store
+        self.session_id = session_id
+        self.agent = agent
+        self.model = model
+        self.worktree = worktree
+        self._redactor = redactor
+        self._max_bytes = max_bytes
+        self.ended = ended
+        self._end_gives_way = end_gives_way
+
+    @property
+    def max_payload_bytes(self) -> int:
+        """The largest serialised payload this session accepts (``max_payload_bytes``)."""
+        return self._max_bytes
+
+    def record(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        artefacts: tuple[str, ...] = (),
+        ts: datetime | None = None,
+    ) -> tuple[int, datetime, str]:
+        """Record one event as :meth:`bitloops.Session.record` does; ``(seq, time, id)``.
+
+        What that raises for the caller's mistakes (an unknown kind, an ended session)
+        is left to it: :class:`GiveWay`.
+        """
+        kind = str(kind)
+        end = kind == "session_end"
+        if kind not in EVENT_KINDS or self.ended or (end and self._end_gives_way):
+            raise GiveWay(f"recording a {kind[:40]!r} event is left to the full path")
+        stored, arts, _ = prepare(
+            {} if payload is None else payload,
+            artefacts,
+            redactor=self._redactor,
+            max_bytes=self._max_bytes,
+            worktree=self.worktree,
+        )
+        if ts is not None and ts.tzinfo is None:
+            raise InvalidPayload("ts must be an aware datetime, e.g. datetime.now(UTC)")
+        appended = self._store.append(
+            session_id=self.session_id, worktree=self.worktree, kind=kind, agent=self.agent,
+            model=self.model, payload_json=stored, artefacts=arts, end=end, when=ts,
+        )  # fmt: skip
+        if end:
+            self.ended = True
+        return appended
+
+    def set_model(self, model: str | None) -> None:
+        """:meth:`bitloops.Session.set_model`: the model of its later events and its record."""
+        if model is not None:
+            model = self._redactor.redact(checked_text("model", model))
+        if model != self.model:
+            self._store.set_model(self.session_id, model)
+        self.model = model
+
+    def end(self, reason: str | None = None) -> tuple[int, datetime, str] | None:
+        """End the session with a session_end event; ending twice does nothing."""
+        if self.ended:
+            return None
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidPayload(f"reason must be a string, not {type(reason).__name__}")
+        return self.record("session_end", {} if reason is None else {"reason": reason})

@@ -56,7 +56,9 @@ __all__ = [
     "MIN_SERVER_VERSION",
     "SCHEMA_VERSION",
     "PostgresStore",
+    "create_schema",
     "display_url",
+    "drop_schema",
     "fts5_to_tsquery",
     "is_postgres_url",
 ]
@@ -732,6 +734,20 @@ class PostgresStore:
         with self._using() as conn:
             rows = conn.execute(sql + " ORDER BY created_at, checkpoint_id", args).fetchall()
         return [HeaderRow(r[0], r[1], format_ts(r[2]), *r[3:]) for r in rows]
+
+
+def create_schema(conn: psycopg.Connection[Any], name: str) -> None:
+    """Create the schema ``name`` on the server of ``conn`` (for a test's own store)."""
+    from psycopg import sql
+
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+
+
+def drop_schema(conn: psycopg.Connection[Any], name: str) -> None:
+    """Drop the schema ``name`` and everything in it (:func:`create_schema`'s undo)."""
+    from psycopg import sql
+
+    conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
 
 
 def _normal(text: str) -> str:

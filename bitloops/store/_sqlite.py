@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import operator
 import os
 import threading
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,10 +121,12 @@ def _session(row: Sequence[Any]) -> SessionInfo:
     )
 
 
+_SESSION_BASE = (
+    "s.session_id, s.agent, s.model, s.branch, s.base_commit, s.status, s.started_at, s.ended_at"
+)
 _SESSION_COLUMNS = (
-    "s.session_id, s.agent, s.model, s.branch, s.base_commit, s.status, s.started_at, "
-    "s.ended_at, coalesce((SELECT max(ts) FROM live_events e WHERE e.session_id = s.session_id), "
-    "s.last_event_at)"
+    f"{_SESSION_BASE}, coalesce((SELECT max(ts) FROM live_events e "
+    "WHERE e.session_id = s.session_id), s.last_event_at)"
 )
 
 
@@ -169,6 +173,88 @@ def write_marker(marker: Path, path: Path) -> None:
     text = json.dumps({"database": path.name, "created_at": format_ts(datetime.now(UTC))})
     with contextlib.suppress(OSError):
         atomic_write(marker, text + "\n")
+
+
+class _DraftChanged(StoreError):
+    """Inside move_draft: the rows in scope are not the draft read; rolls the move back."""
+
+
+_DRAFT_SQL = (
+    "SELECT id, session_id, kind, line, ts, seq FROM live_events WHERE worktree = ?1 "
+    "AND (?2 IS NULL OR session_id = ?2) AND (?3 IS NULL OR ts <= ?3) ORDER BY "
+)
+#: Rows a draft is read in at a time: columns are split and checked per batch, in C.
+_DRAFT_BATCH = 4096
+
+
+def _ascending(ts: Sequence[str], sessions: Sequence[str], seqs: Sequence[int]) -> bool:
+    """Whether rows are in strictly increasing ``(ts, session_id, seq)`` order."""
+    if all(map(operator.lt, ts, itertools.islice(ts, 1, None))):
+        return True  # times that only grow: in order, whatever the sessions and seqs
+    keys = list(zip(ts, sessions, seqs, strict=True))
+    return all(map(operator.lt, keys, itertools.islice(keys, 1, None)))
+
+
+def _read_draft(
+    conn: apsw.Connection, order: str, args: tuple[Any, ...], lines_up_to: int | None
+) -> tuple[
+    bool, tuple[array[int], list[str], list[str], list[str], set[tuple[str, str | None]], bool]
+]:
+    """A draft's ids, lines, kinds, sessions, models and whether its lines were left out.
+
+    Ordered by ``order``. By ``"id"``, the reading stops as soon as the rows turn out
+    not to be in transcript order (``ts, session_id, seq``, which is unique): the first
+    value says whether they were. Past ``lines_up_to`` bytes of lines, the lines are
+    let go a batch at a time.
+    """
+    ids = array("q")
+    lines: list[str] = []
+    kinds: list[str] = []
+    line_sessions: list[str] = []
+    # One string per distinct kind and session, not one per row: a big draft has
+    # hundreds of thousands of rows and a handful of each.
+    names: dict[str, str] = {}
+    models: set[tuple[str, str | None]] = set()
+    size, left_out, by_id = 0, False, order == "id"
+    last: tuple[str, str, int] | None = None
+    cursor = conn.execute(_DRAFT_SQL + order, args)
+    while batch := list(itertools.islice(cursor, _DRAFT_BATCH)):
+        b_ids, b_sessions, b_kinds, b_lines, b_ts, b_seqs = zip(*batch, strict=True)
+        del batch
+        if by_id:
+            if (last is not None and (b_ts[0], b_sessions[0], b_seqs[0]) < last) or not (
+                _ascending(b_ts, b_sessions, b_seqs)
+            ):
+                cursor.close()
+                return False, (ids, [], [], [], models, False)
+            last = (b_ts[-1], b_sessions[-1], b_seqs[-1])
+        ids.extend(b_ids)
+        kinds.extend(map(names.setdefault, b_kinds, b_kinds))
+        line_sessions.extend(map(names.setdefault, b_sessions, b_sessions))
+        lines.extend(b_lines)
+        if not left_out:
+            size += sum(map(len, b_lines))
+            left_out = lines_up_to is not None and size > lines_up_to
+        if left_out:
+            models.update(line_models(lines))
+            lines.clear()
+    if not left_out:
+        models.update(line_models(lines))
+    return True, (ids, lines, kinds, line_sessions, models, left_out)
+
+
+def _session_ends(draft: DraftRows) -> dict[str, tuple[int, int]]:
+    """Each session of a draft: how many of its events it holds, and the row id of the
+    last in transcript order (the one of its latest time)."""
+    counts = Counter(draft.line_sessions)
+    last = dict(zip(draft.line_sessions, draft.ids, strict=True))  # the last one stays
+    return {sid: (n, last[sid]) for sid, n in counts.items()}
+
+
+_LIVE_OF_SESSIONS = (
+    "SELECT session_id, count(*), max(seq) FROM live_events "
+    "WHERE session_id IN (SELECT value FROM json_each(?)) GROUP BY session_id"
+)
 
 
 class _Coded(Sequence[str]):
@@ -604,6 +690,45 @@ class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, Quarantine
         with self.reading() as conn:
             return [_session(row) for row in conn.execute(sql, args)]
 
+    def draft_sessions(self, draft: DraftRows) -> list[SessionInfo]:
+        """:meth:`sessions` of the draft's sessions, each counting its events in the draft.
+
+        The time of a session's last live event is that of its last one in the draft
+        when the draft holds all of them (the usual case: a row lookup, not a scan of
+        the session's rows); otherwise it is looked for as :meth:`sessions` does.
+        """
+        ends = _session_ends(draft)
+        ids = json.dumps(list(ends))
+        with self.reading() as conn:
+            rows = conn.execute(
+                f"SELECT {_SESSION_BASE}, s.last_event_at FROM sessions s "
+                "WHERE s.session_id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY s.started_at, s.session_id",
+                (ids,),
+            ).fetchall()
+            live = {str(r[0]): int(r[1]) for r in conn.execute(_LIVE_OF_SESSIONS, (ids,))}
+            last_ids = json.dumps([last for _, last in ends.values()])
+            times = {
+                int(i): str(ts)
+                for i, ts in conn.execute(
+                    "SELECT id, ts FROM live_events WHERE id IN (SELECT value FROM json_each(?))",
+                    (last_ids,),
+                )
+            }
+            found = []
+            for *info, stored_last in rows:
+                sid = str(info[0])
+                count, last_id = ends[sid]
+                last: Any = stored_last
+                if live.get(sid, 0) == count and last_id in times:
+                    last = times[last_id]
+                elif sid in live:
+                    last = conn.execute(
+                        "SELECT max(ts) FROM live_events WHERE session_id = ?", (sid,)
+                    ).get
+                found.append(_session((*info, last, count)))
+        return found
+
     def agents(self) -> list[str]:
         """Every agent that has recorded a session here, sorted."""
         with self.reading() as conn:
@@ -626,45 +751,18 @@ class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, Quarantine
         rows' ids (``lines_left_out``): the caller reads the lines a window at a time
         through :meth:`live_lines`, so a big draft is never held in memory whole.
         """
-        high = 0
-        lines: list[str] = []
-        ids = array("q")
-        kinds: list[str] = []
-        line_sessions: list[str] = []
-        # One string per distinct kind and session, not one per row: a big draft has
-        # hundreds of thousands of rows and a handful of each.
-        names: dict[str, str] = {}
-        budget = -1 if lines_up_to is None else lines_up_to
-        left_out = False
-        models: set[tuple[str, str | None]] = set()
+        args = (worktree, session_id, until)
         with self.reading() as conn:
             generation = self._generation(conn)
-            for row_id, sid, kind, line in conn.execute(
-                "SELECT id, session_id, kind, line FROM live_events WHERE worktree = ?1 "
-                "AND (?2 IS NULL OR session_id = ?2) AND (?3 IS NULL OR ts <= ?3) "
-                "ORDER BY ts, session_id, seq",
-                (worktree, session_id, until),
-            ):
-                if row_id > high:
-                    high = row_id
-                ids.append(row_id)
-                lines.append(line)
-                kinds.append(names.setdefault(kind, kind))
-                line_sessions.append(names.setdefault(sid, sid))
-                if budget >= 0:
-                    budget -= len(line)
-                    if budget < 0:
-                        left_out = True
-                if left_out and len(lines) >= 4096:
-                    models.update(line_models(lines))
-                    lines.clear()
-        if left_out:
-            models.update(line_models(lines))
-            lines = []
-        else:
-            models.update(line_models(lines))
+            # Rows are usually stored in transcript order: read by id, no sort, and let
+            # SQLite sort only a draft that is not (events recorded with earlier times,
+            # an import or a catch-up). move_draft moves by id in the first case too.
+            in_order, read = _read_draft(conn, "id", args, lines_up_to)
+            if not in_order:
+                _, read = _read_draft(conn, "ts, session_id, seq", args, lines_up_to)
+        ids, lines, kinds, line_sessions, models, left_out = read
         return DraftRows(
-            high_water=high,
+            high_water=max(ids, default=0),
             session_id=session_id,
             generation=generation,
             lines=lines,
@@ -677,6 +775,19 @@ class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, Quarantine
             lines_left_out=left_out,
             until=until,
         )
+
+    def has_draft(self, worktree: str, until: str | None = None) -> bool:
+        """Whether the worktree has a live event (of ``until`` or earlier, if given).
+
+        Cheap, unlike counting: the scan stops at the first one.
+        """
+        with self.reading() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM live_events WHERE worktree = ?1 AND (?2 IS NULL OR ts <= ?2) "
+                "LIMIT 1",
+                (worktree, until),
+            ).get
+        return found is not None
 
     def live_lines(self, ids: Sequence[int]) -> list[str]:
         """The lines of the live events with these ids, in the order given.
@@ -793,57 +904,80 @@ class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, Quarantine
             "AND (?4 IS NULL OR ts <= ?4)"
         )
         args = (worktree, draft.high_water, draft.session_id, draft.until)
-        with self.transaction() as conn:
-            if self._generation(conn) != draft.generation:
-                return False
-            if (
-                draft.session_id is None
-                and conn.execute(
-                    "SELECT 1 FROM commit_links WHERE commit_sha = ?", (row.commit_sha,)
-                ).get
-            ):
-                return False
-            self.bump_generation(conn)
-            count = conn.execute(f"SELECT count(*) FROM live_events WHERE {scope}", args).get
-            if count != draft.event_count:
-                return False
-            conn.execute(
-                f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                attrs.astuple(row),
-            )
-            conn.execute(
-                "INSERT INTO checkpoint_events (checkpoint_id, session_id, seq, ts, kind, line) "
-                "SELECT ?5, session_id, seq, ts, kind, line FROM live_events "
-                f"WHERE {scope} ORDER BY ts, session_id, seq",
-                (*args, row.checkpoint_id),
-            )
-            # Promotion is what advances the counters: seq continues from here once
-            # the session's live rows are gone.
-            conn.execute(
-                "UPDATE sessions SET last_seq = max(last_seq, m.seq), "
-                "last_event_at = max(coalesce(last_event_at, ''), m.ts) "
-                "FROM (SELECT session_id, max(seq) AS seq, max(ts) AS ts FROM live_events "
-                f"WHERE {scope} GROUP BY session_id) AS m "
-                "WHERE sessions.session_id = m.session_id",
-                args,
-            )
-            conn.execute(f"DELETE FROM live_events WHERE {scope}", args)
-            conn.execute(
-                "INSERT INTO commit_links (commit_sha, checkpoint_id, linked_at, reason) "
-                "VALUES (?, ?, ?, 'created')",
-                (row.commit_sha, row.checkpoint_id, row.created_at),
-            )
-            for sha in also_links:
+        # Read by id in transcript order (see draft_rows), the rows move by id: no sort.
+        ids = draft.ids
+        by_id = all(map(operator.lt, ids, itertools.islice(ids, 1, None)))
+        order = "id" if by_id else "ts, session_id, seq"
+        ends = _session_ends(draft)
+        try:
+            with self.transaction() as conn:
+                if self._generation(conn) != draft.generation:
+                    return False
+                if (
+                    draft.session_id is None
+                    and conn.execute(
+                        "SELECT 1 FROM commit_links WHERE commit_sha = ?", (row.commit_sha,)
+                    ).get
+                ):
+                    return False
+                self.bump_generation(conn)
                 conn.execute(
-                    "INSERT OR IGNORE INTO commit_links (commit_sha, checkpoint_id, linked_at, "
-                    "reason) VALUES (?, ?, ?, 'session')",
-                    (sha, row.checkpoint_id, row.created_at),
+                    f"INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    attrs.astuple(row),
                 )
-            if queue:
-                self._queue(conn, row.checkpoint_id, row.created_at)
-            if index is not None:
-                insert_rows(conn, index)
+                conn.execute(
+                    "INSERT INTO checkpoint_events "
+                    "(checkpoint_id, session_id, seq, ts, kind, line) "
+                    "SELECT ?5, session_id, seq, ts, kind, line FROM live_events "
+                    f"WHERE {scope} ORDER BY {order}",
+                    (*args, row.checkpoint_id),
+                )
+                if conn.changes() != draft.event_count:
+                    # Not the rows read: undo all of it (no count(*) first: another scan).
+                    raise _DraftChanged
+                # Promotion is what advances the counters: seq continues from here once
+                # the session's live rows are gone.
+                live = {
+                    str(sid): (int(n), int(top))
+                    for sid, n, top in conn.execute(_LIVE_OF_SESSIONS, (json.dumps(list(ends)),))
+                }
+                if all(live.get(sid, (0, 0))[0] == n for sid, (n, _) in ends.items()):
+                    # Each session's live rows are all moving (the usual case): its top
+                    # seq from the index, its latest time from its last row, no scan.
+                    conn.executemany(
+                        "UPDATE sessions SET last_seq = max(last_seq, ?), "
+                        "last_event_at = max(coalesce(last_event_at, ''), "
+                        "(SELECT ts FROM live_events WHERE id = ?)) WHERE session_id = ?",
+                        [(live[sid][1], last, sid) for sid, (_, last) in ends.items()],
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE sessions SET last_seq = max(last_seq, m.seq), "
+                        "last_event_at = max(coalesce(last_event_at, ''), m.ts) "
+                        "FROM (SELECT session_id, max(seq) AS seq, max(ts) AS ts "
+                        f"FROM live_events WHERE {scope} GROUP BY session_id) AS m "
+                        "WHERE sessions.session_id = m.session_id",
+                        args,
+                    )
+                conn.execute(f"DELETE FROM live_events WHERE {scope}", args)
+                conn.execute(
+                    "INSERT INTO commit_links (commit_sha, checkpoint_id, linked_at, reason) "
+                    "VALUES (?, ?, ?, 'created')",
+                    (row.commit_sha, row.checkpoint_id, row.created_at),
+                )
+                for sha in also_links:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO commit_links (commit_sha, checkpoint_id, linked_at, "
+                        "reason) VALUES (?, ?, ?, 'session')",
+                        (sha, row.checkpoint_id, row.created_at),
+                    )
+                if queue:
+                    self._queue(conn, row.checkpoint_id, row.created_at)
+                if index is not None:
+                    insert_rows(conn, index)
+        except _DraftChanged:
+            return False
         return True
 
     @staticmethod

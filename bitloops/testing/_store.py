@@ -97,12 +97,14 @@ def temporary_postgres_schema(server_url: str) -> Iterator[str]:
             f"cannot connect to the PostgreSQL server for the test schema: {exc}; check the URL "
             "and that the server runs"
         ) from exc
+    from bitloops.store._postgres import create_schema, drop_schema
+
     with admin:
-        admin.execute(f"CREATE SCHEMA {name}")
+        create_schema(admin, name)
         try:
             yield _with_search_path(server_url, name)
         finally:
-            admin.execute(f"DROP SCHEMA {name} CASCADE")
+            drop_schema(admin, name)
 
 
 def _with_search_path(url: str, schema: str) -> str:
