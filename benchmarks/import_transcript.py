@@ -9,7 +9,9 @@ line, and one transaction inserting them all. Prints both, their ratio (target: 
 less), time per MB at a quarter and at the full size (linear?), and each run's peak
 memory (a child process's maximum resident set; independent of the size?).
 
-Run: ``python benchmarks/import_transcript.py [--mb 50]``.
+Each size is imported ``--rounds`` times (each in a fresh repository, interleaved with
+the floor); medians are printed, with the ratio of CPU times besides the wall-clock one.
+Run: ``python benchmarks/import_transcript.py [--mb 50] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import floor_connection, machine, new_git_repo, scratch, table
+from _common import floor_connection, machine, median, new_git_repo, scratch, table
 
 SID = "0b7e3c2a-5d41-4f8e-9a6b-1c2d3e4f5a6b"
 WORDS = [
@@ -150,8 +153,9 @@ def generate(path: Path, cwd: str, megabytes: float) -> int:
     return lines
 
 
-def floor(path: Path, events: list[tuple[str, str]], where: Path) -> float:
-    """Seconds for the least any import does: parse, redact, dump and insert, once each."""
+def floor(path: Path, events: list[tuple[str, str]], where: Path) -> tuple[float, float]:
+    """The least any import does: parse, redact, dump and insert, once each; its
+    (seconds, CPU seconds)."""
     from bitloops._codec import canonical_dumps, event_line, format_ts, new_id
     from bitloops.redact import default_redactor
 
@@ -162,7 +166,7 @@ def floor(path: Path, events: list[tuple[str, str]], where: Path) -> float:
         "ts TEXT, kind TEXT, line TEXT)"
     )
     payloads = [(kind, json.loads(payload)) for kind, payload in events]  # not timed
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with open(path, "rb") as fh:
         for raw in fh:
             json.loads(raw)
@@ -180,9 +184,9 @@ def floor(path: Path, events: list[tuple[str, str]], where: Path) -> float:
             "INSERT INTO live_events (session_id, seq, ts, kind, line) VALUES (?, ?, ?, ?, ?)",
             rows,
         )
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     conn.close()
-    return elapsed
+    return elapsed, cpu
 
 
 _CHILD = """
@@ -190,9 +194,9 @@ import json, resource, sys, time
 import bitloops
 from bitloops.capture._importing import import_transcript
 repo = bitloops.Repository.open(sys.argv[1])
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 result = import_transcript(repo, "claude-code", sys.argv[2])
-elapsed = time.perf_counter() - start
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
 # Before the events are fetched. VmHWM, not ru_maxrss: Linux keeps the parent's maximum
 # across the exec of a child spawned with vfork (a parent holding the last run's events).
 try:
@@ -200,45 +204,63 @@ try:
         peak = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
 except (OSError, StopIteration):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-rows = repo.store.execute("SELECT kind, line FROM live_events ORDER BY id")
-events = [(kind, json.dumps(json.loads(line)["payload"])) for kind, line in rows]
-json.dump({"seconds": elapsed, "events": result.events_added,
+json.dump({"seconds": elapsed, "cpu": cpu, "events": result.events_added,
            "peak_kb": peak}, sys.stdout)
-json.dump(events, open(sys.argv[3], "w"))
+if len(sys.argv) > 3:
+    rows = repo.store.execute("SELECT kind, line FROM live_events ORDER BY id")
+    events = [(kind, json.dumps(json.loads(line)["payload"])) for kind, line in rows]
+    json.dump(events, open(sys.argv[3], "w"))
 """
 
 
-def run(tmp: Path, name: str, megabytes: float) -> dict[str, object]:
-    """Generate, import in a child process, measure the floor; the figures."""
+def run(tmp: Path, name: str, megabytes: float, rounds: int) -> dict[str, object]:
+    """Generate, then import (each time in a child process, into a fresh repository)
+    and measure the floor, interleaved, ``rounds`` times; the median figures."""
     repo = new_git_repo(tmp, name, "full")
     path = tmp / f"{name}.jsonl"
-    lines = generate(path, str(repo), megabytes)
+    lines = generate(path, str(repo), megabytes)  # its cwd: the repository's path
     events_file = tmp / f"{name}-events.json"
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(repo), str(path), str(events_file)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    figures: dict[str, object] = json.loads(proc.stdout)
-    events = [tuple(e) for e in json.loads(events_file.read_text())]
-    figures["floor"] = floor(path, events, tmp / f"{name}-floor.db")  # type: ignore[arg-type]
-    figures["lines"] = lines
-    figures["mb"] = path.stat().st_size / 1024 / 1024
-    return figures
+    figures: dict[str, list[float]] = {"seconds": [], "cpu": [], "floor": [], "floor_cpu": []}
+    peak = count = 0
+    for i in range(rounds):
+        if i:  # a fresh repository at the same path: the transcript's cwd
+            shutil.rmtree(repo)
+            new_git_repo(tmp, name, "full")
+        extra = [str(events_file)] if i == 0 else []
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(repo), str(path), *extra],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        child = json.loads(proc.stdout)
+        figures["seconds"].append(child["seconds"])
+        figures["cpu"].append(child["cpu"])
+        peak, count = max(peak, child["peak_kb"]), child["events"]
+        if i == 0:
+            events = [tuple(e) for e in json.loads(events_file.read_text())]
+        db = tmp / f"{name}-floor-{i}.db"
+        wall, cpu = floor(path, events, db)  # type: ignore[arg-type]
+        figures["floor"].append(wall)
+        figures["floor_cpu"].append(cpu)
+    out: dict[str, object] = {k: median(v) for k, v in figures.items()}
+    out.update(lines=lines, events=count, peak_kb=peak, mb=path.stat().st_size / 1024 / 1024)
+    return out
 
 
 def main() -> None:
     """Two sizes, a quarter and the whole; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=50.0, help="the big transcript's size")
+    parser.add_argument("--rounds", type=int, default=3, help="imports and floors per size")
     args = parser.parse_args()
     print(f"import-transcript benchmark: {machine()}")
     rows = []
     with scratch("bitloops-bench-import-") as tmp:
         for name, size in (("quarter", args.mb / 4), ("whole", args.mb)):
-            f = run(tmp, name, size)
+            f = run(tmp, name, size, max(1, args.rounds))
             seconds, base = float(f["seconds"]), float(f["floor"])  # type: ignore[arg-type]
+            cpu, base_cpu = float(f["cpu"]), float(f["floor_cpu"])  # type: ignore[arg-type]
             mb = float(f["mb"])  # type: ignore[arg-type]
             rows.append(
                 (
@@ -246,15 +268,20 @@ def main() -> None:
                     f"{seconds:.2f} s",
                     f"{base:.2f} s",
                     f"{seconds / base:.2f}x",
+                    f"{cpu / base_cpu:.2f}x",
                     f"{seconds / mb * 1000:.0f} ms",
                     f"{int(f['peak_kb']) / 1024:.0f} MB",  # type: ignore[call-overload]
                 )
             )
     print(
         table(
-            ("transcript", "import", "floor", "ratio", "import per MB", "peak RSS"),
+            ("transcript", "import", "floor", "ratio", "CPU ratio", "import per MB", "peak RSS"),
             rows,
         )
+    )
+    print(
+        f"medians of {max(1, args.rounds)} interleaved rounds; CPU ratio: the same in CPU "
+        "time (less moved by other processes on a busy machine)"
     )
     print("target: ratio <= 2x the floor; per-MB time and peak memory flat across sizes")
 

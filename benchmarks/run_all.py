@@ -73,14 +73,17 @@ def hook_rows(data: dict[str, Any]) -> Iterator[Row]:
             f"<= +{HOOK_OVER_MS:.0f} ms, p95 <= {HOOK_P95_MS:.0f}",
             over <= HOOK_OVER_MS and f["p95_ms"] <= HOOK_P95_MS,
         )
-    c = data["catch_up"]
-    yield row(
-        "catch-up, 500 transcript lines",
-        c["median_ms"],
-        c["floor_ms"],
-        f"<= +{CATCH_UP_OVER_MS:.0f} ms",
-        c["median_ms"] - c["floor_ms"] <= CATCH_UP_OVER_MS,
-    )
+    for label, key in (("claude-code", "catch_up"), ("codex", "codex_catch_up")):
+        c = data.get(key)
+        if c is None:
+            continue
+        yield row(
+            f"catch-up, {label} Stop, 500 transcript lines",
+            c["median_ms"],
+            c["floor_ms"],
+            f"<= +{CATCH_UP_OVER_MS:.0f} ms",
+            c["median_ms"] - c["floor_ms"] <= CATCH_UP_OVER_MS,
+        )
 
 
 def git_hook_rows(data: dict[str, Any]) -> Iterator[Row]:

@@ -13,7 +13,6 @@ left out so that rewrites (amend, rebase) can add links without touching the has
 
 from __future__ import annotations
 
-import _thread
 import enum
 import functools
 import json
@@ -47,6 +46,7 @@ __all__ = [
     "event_from_line",
     "event_line",
     "event_line_parts",
+    "event_of",
     "format_ts",
     "line_batches",
     "line_models",
@@ -56,6 +56,7 @@ __all__ = [
     "prepare_payload",
     "prepared_payload",
     "relative_paths",
+    "sha256_hex",
     "structure",
     "unstructure",
 ]
@@ -282,6 +283,29 @@ def parse_ts(text: str) -> datetime:
     return ts.astimezone(UTC)
 
 
+def sha256_hex(text: str) -> str:
+    """The SHA-256 of ``text`` (UTF-8, lone surrogates kept) as hex digits.
+
+    From CPython's builtin module where it has one (``_sha2`` from 3.12, ``_sha256``
+    before): hashlib loads OpenSSL, milliseconds the agent hooks need not pay.
+    """
+    global _sha256
+    if _sha256 is None:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            try:
+                from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+            except ImportError:  # a build without either
+                from hashlib import sha256
+        _sha256 = sha256
+    digest: str = _sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest
+
+
+_sha256: Any = None
+
+
 def new_id() -> str:
     """A UUIDv7 string: unique, and sorting by it sorts by creation time."""
     ms = time.time_ns() // 1_000_000
@@ -293,27 +317,27 @@ def new_id() -> str:
 
 # Random bits for ids, 400 ids' worth per os.urandom call: ids must be unique, not
 # secret; a getrandom call per event costs, and `random` costs every hook its import.
+# list.pop and list.extend are atomic: two threads never take the same bits.
 _POOL_BYTES = 4000
-_pool = b""
-_taken = 0
-_pool_lock = _thread.allocate_lock()  # two threads must never take the same bytes
+_pool: list[int] = []
 
 
 def _random_bits74() -> int:
-    global _pool, _taken
-    with _pool_lock:
-        at = _taken
-        if at + 10 > len(_pool):
-            _pool, at = os.urandom(_POOL_BYTES), 0
-        _taken = at + 10
-        chunk = _pool[at : at + 10]
-    return int.from_bytes(chunk, "big") >> 6  # 80 bits, the 74 an id takes
+    try:
+        return _pool.pop()
+    except IndexError:
+        block = os.urandom(_POOL_BYTES)
+        # 80 bits each, shifted to the 74 an id takes
+        # a list, not a generator: one extend, atomic, while other threads pop
+        _pool.extend(
+            [int.from_bytes(block[i : i + 10], "big") >> 6 for i in range(0, _POOL_BYTES, 10)]
+        )
+        return _random_bits74()
 
 
 def _seed_ids() -> None:
     """Drop the parent's unused random bits in a forked child, or it would repeat ids."""
-    global _pool, _taken, _pool_lock
-    _pool, _taken, _pool_lock = b"", 0, _thread.allocate_lock()
+    _pool.clear()
 
 
 os.register_at_fork(after_in_child=_seed_ids)
@@ -475,6 +499,9 @@ def line_models(lines: Iterable[str]) -> list[tuple[str, str | None]]:
 
 
 _decode = json.JSONDecoder().decode
+#: :class:`~bitloops.model.Event`, once :func:`event_from_line` has imported it (the
+#: model imports attrs, which the agent hooks that import this module do without).
+_Event: type[Event] | None = None
 
 
 def event_from_line(line: str) -> Event:
@@ -485,10 +512,18 @@ def event_from_line(line: str) -> Event:
     ``tests/test_codec.py`` proves both give equal events. Lines from outside (a
     folder on disk) go through :func:`structure`.
     """
-    from bitloops.model import Event  # cheap after the first call (sys.modules)
+    return event_of(_decode(line))
 
-    d = _decode(line)
-    return Event(
+
+def event_of(d: dict[str, Any]) -> Event:
+    """The :class:`Event` of a stored line's parsed object (see :func:`event_from_line`)."""
+    global _Event
+    event = _Event
+    if event is None:  # imported once, not per call (a third of a call's time)
+        from bitloops.model import Event
+
+        event = _Event = Event
+    return event(
         event_id=d["event_id"],
         session_id=d["session_id"],
         seq=d["seq"],

@@ -19,6 +19,7 @@ only.
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 import time
@@ -50,9 +51,10 @@ _LOCK = ".lock"
 # Kept in step with bitloops.repository.DB_RELATIVE_PATH (tests/test_pending.py checks).
 _DB = "bitloops/bitloops.db"
 _STAGED = "bitloops-staged.json"  # bitloops.git._hooks._STAGED_RECORD
-# The git dirs whose promotion lock this process holds: what it reads while promoting
-# must not wait for itself (flock would block a second descriptor of the same process).
-_HELD_HERE: set[str] = set()
+# (git dir, thread) of the promotion locks this process holds: what a thread reads while
+# it promotes must not wait for itself (flock blocks a second descriptor of the same
+# process). Per thread: another thread of the process (a web request) must still wait.
+_HELD_HERE: set[tuple[str, int]] = set()
 
 
 class PendingPromotion:
@@ -185,7 +187,7 @@ def has_pending(cwd: str) -> bool:
         located = locate(cwd)
         if located is None:
             return False
-        if located[1] in _HELD_HERE:
+        if (located[1], _thread.get_ident()) in _HELD_HERE:
             return False  # this process is the one promoting them
         names = os.listdir(os.path.join(located[1], PENDING_DIR))
     except OSError:
@@ -259,11 +261,12 @@ def promotion_lock(git_dir: str, timeout: float) -> AbstractContextManager[bool]
                         yield False
                         return
                     time.sleep(0.02)
-            _HELD_HERE.add(git_dir)
+            held_here = (git_dir, _thread.get_ident())
+            _HELD_HERE.add(held_here)
             try:
                 yield True
             finally:
-                _HELD_HERE.discard(git_dir)
+                _HELD_HERE.discard(held_here)
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)

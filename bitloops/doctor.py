@@ -206,6 +206,10 @@ def _stuck_sessions(repo: Repository, fix: bool, stale: timedelta) -> Iterator[F
         yield finding
 
 
+# How long a detached worker may take to start and take the promotion lock.
+_WORKER_START_SECONDS = 5.0
+
+
 def _pending_promotions(repo: Repository, fix: bool, stale: timedelta) -> Iterator[Finding]:
     """Commits whose promotion was detached from them and is not finished: a worker at
     work, or one that crashed or was killed (bitloops/_pending.py)."""
@@ -217,6 +221,15 @@ def _pending_promotions(repo: Repository, fix: bool, stale: timedelta) -> Iterat
         return
     with promotion_lock(git_dir, 0.0) as free:
         pass  # only asking whether a worker holds it
+    if free:  # a worker just started takes the lock once its interpreter is up
+        import os
+        import time
+
+        try:
+            newest = max(os.stat(r.path).st_mtime for r in records)
+        except OSError:
+            newest = 0.0
+        free = time.time() - newest > _WORKER_START_SECONDS
     shas = ", ".join(r.sha[:12] for r in records)
     if free:
         message = f"{len(records)} commit(s) wait for a detached promotion no worker is doing "

@@ -361,7 +361,11 @@ class Repository:
     def _wait_for_promotions(self) -> None:
         """Let a commit's detached promotion finish (bounded) before reading checkpoints or
         the draft: a commit just made may still be promoted by its worker, its events
-        still in the draft (docs/git-hooks.md, "Detached promotions")."""
+        still in the draft (docs/git-hooks.md, "Detached promotions"). Not inside a
+        caller's transaction: the promotion would become part of it, and a rollback would
+        take the checkpoint whose pending record is gone."""
+        if self.store.in_transaction:
+            return
         from bitloops._commit_flow import finish_pending
 
         finish_pending(self.toplevel)

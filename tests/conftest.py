@@ -107,6 +107,15 @@ def run_together(script: str, runs: list[list[str]], timeout: float = 120) -> li
 
 
 @pytest.fixture
+def no_attrs(tmp_path: Path) -> dict[str, str]:
+    """An environment where importing attrs fails: only a hook's light path can record."""
+    blocker = tmp_path / "blocker"
+    (blocker / "attr").mkdir(parents=True)
+    (blocker / "attr" / "__init__.py").write_text("raise ImportError('full path taken')\n")
+    return {**os.environ, "PYTHONPATH": str(blocker)}
+
+
+@pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     """An empty git repository with one initial commit (``README.md``)."""
     from bitloops.testing import create_repository

@@ -5,7 +5,7 @@ spooled when busy, and a real hook process that never imports attrs (issue #12 i
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 import struct
 from pathlib import Path
@@ -61,8 +61,12 @@ def _light_else_full(repo: Path, payload: dict[str, Any]) -> bool:
 
 
 def _stored(repo: Path) -> list[str]:
-    """Every live event line, the ids and times masked, in order."""
-    return [lp.masked(line, seq=False) for _, line in lp.rows(repo, starts=True)]
+    """Every live event line, the ids and times masked, in order (and the twin work
+    trees' first commits, which differ when they are made in different seconds)."""
+    return [
+        re.sub(r'"base_commit":"[0-9a-f]+"', '"base_commit":"X"', lp.masked(line, seq=False))
+        for _, line in lp.rows(repo, starts=True)
+    ]
 
 
 def _twins(tmp_path: Path) -> tuple[Path, Path]:
@@ -268,15 +272,6 @@ def test_a_busy_database_spools_the_stop(git_repo: Path, tmp_path: Path) -> None
     assert kinds[-1] == "prompt"
 
 
-@pytest.fixture
-def no_attrs(tmp_path: Path) -> dict[str, str]:
-    """An environment where importing attrs fails: only the light path can record."""
-    blocker = tmp_path / "blocker"
-    (blocker / "attr").mkdir(parents=True)
-    (blocker / "attr" / "__init__.py").write_text("raise ImportError('full path taken')\n")
-    return {**os.environ, "PYTHONPATH": str(blocker)}
-
-
 def test_a_real_stop_hook_process_takes_the_light_path(
     git_repo: Path, tmp_path: Path, no_attrs: dict[str, str]
 ) -> None:
@@ -308,3 +303,34 @@ def test_a_transcript_state_takes_string_paths(tmp_path: Path) -> None:
     assert ts._file(tmp_path, "s").exists()
     shutil.rmtree(tmp_path / "bitloops")
     assert ts.load(str(tmp_path), "s") == ts.TranscriptState(session_id="s")
+
+
+def test_codex_stops_store_what_the_full_path_stores(tmp_path: Path) -> None:
+    """Codex's Stop reads the rollout on the light path too: the fixture session, with
+    the rollout growing as the hooks arrive, stores the full path's lines."""
+    from bitloops.agents import codex
+
+    light, full = _twins(tmp_path)
+    took = 0
+    for repo in (light, full):
+        rollout = tmp_path / f"rollout-{repo.name}.jsonl"
+        text = (FIXTURES / "codex" / "rollout.jsonl").read_text(encoding="utf-8")
+        lines = fill(text, repo, rollout).splitlines(keepends=True)
+        rollout.write_text("", encoding="utf-8")
+        hooks = payloads("codex", repo, rollout)
+        for i, payload in enumerate(hooks):
+            grown = lines[i : i + 1] if i < len(hooks) - 1 else lines[i:]
+            with open(rollout, "a", encoding="utf-8") as fh:
+                fh.writelines(grown)
+            if repo is full:
+                codex.handle(payload)
+            elif payload["hook_event_name"] == "Stop":
+                assert codex._fast(lp.located(repo), payload)
+                took += 1
+            elif not codex._fast(lp.located(repo), payload):
+                codex.handle(payload)
+    assert took >= 1
+    stored = _stored(light)
+    assert stored == _stored(full)
+    kinds = [json.loads(line)["kind"] for line in stored]
+    assert "response" in kinds and "tool_use" in kinds

@@ -305,3 +305,19 @@ def test_ids_stay_unique_across_threads_and_forks() -> None:
     os.close(read)
     parent = [codec.new_id() for _ in range(10)]
     assert {i[15:] for i in child}.isdisjoint(i[15:] for i in parent)
+
+
+def test_sha256_hex_is_sha256_without_hashlib() -> None:
+    """The builtin digest the hooks use equals hashlib's, lone surrogates included, and
+    loads neither hashlib nor OpenSSL (on 3.11's ``_sha256`` and 3.12's ``_sha2`` alike)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    for text in ("", "session-1", "é\udc80"):
+        expected = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        assert codec.sha256_hex(text) == expected
+    probe = "import sys; from bitloops._codec import sha256_hex; sha256_hex('x'); "
+    probe += "print('hashlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -381,3 +381,18 @@ def test_import_records_each_line_once_however_far_apart_its_copies(
     notes = [e for e in _events(repo, "s-far") if e.kind == "note"]
     assert len(notes) == 60 == len({e.payload["message_id"] for e in notes})  # usage, once each
     assert result.events_added == sum(kinds.values())
+
+
+def test_only_bitloops_own_readers_get_lazy_payloads() -> None:
+    """An import hands a registered outside agent's reader plain dict payloads; only
+    bitloops' own readers, which never read them back, get the lazily parsed ones."""
+    from types import SimpleNamespace
+
+    from bitloops.agents._registry import import_reader
+    from bitloops.capture._importing import _builtin
+
+    def import_pass(*args: object) -> None:
+        """An outside agent's reader."""
+
+    assert all(_builtin(import_reader(name)) for name in ("claude-code", "codex", "gemini"))
+    assert not _builtin(SimpleNamespace(import_pass=import_pass, catch_up=None))

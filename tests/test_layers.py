@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_lazy",
             "_aliases",
             "_fs",
+            "_frozen",
             "_setting_values",
             "_launch",
             "schemas",
@@ -179,14 +180,6 @@ SQL_ALLOWED: dict[str, str] = {
     "doctor.py": (
         "a hint for the user: the query to list the quarantine in the sqlite3 shell, which "
         "bitloops prints and never runs"
-    ),
-    "capture/_importing.py": (
-        "debt: the import's reads and rewrites of the draft (what is imported already, the "
-        "re-timed session start), to move to store/ with the import rework (issue #11)"
-    ),
-    "checkpoint/_promote.py": (
-        "debt: one read of a commit's linked checkpoints, newest first, for the parent of a "
-        "shared checkpoint; to move to store/ with the promotion rework (issue #11)"
     ),
 }
 

@@ -4,7 +4,6 @@ busy, the odd left to the full path, and a real hook process that never imports 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +123,15 @@ def test_a_light_tool_call_is_not_recorded_again_from_the_rollout(
 
 
 def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_path: Path) -> None:
-    """Session start, Stop, a new model or transcript, a call the rollout recorded: declined."""
+    """Session start, a new model or transcript, a call the rollout recorded: declined (a
+    Stop reads the rollout on the light path, tests/test_catch_up_path.py)."""
     rollout = tmp_path / "rollout.jsonl"
     located = lp.located(git_repo)
     prompt = {**_base(git_repo, rollout, FAST, "UserPromptSubmit"), "prompt": "hi"}
     assert not codex._fast(located, prompt)  # no database, no session yet
     _start(git_repo, rollout, FAST)
     assert not codex._fast(located, _base(git_repo, rollout, FAST, "SessionStart"))
-    assert not codex._fast(located, _base(git_repo, rollout, FAST, "Stop"))
+    assert codex._fast(located, _base(git_repo, rollout, FAST, "Stop"))  # an empty rollout
     assert not codex._fast(located, {**prompt, "model": "gpt-6"})  # the state must learn it
     assert not codex._fast(located, {**prompt, "transcript_path": str(tmp_path / "other")})
     assert not codex._fast(located, {**prompt, "prompt": 5})  # the full path quarantines it
@@ -185,15 +185,6 @@ def test_an_invalid_payload_is_still_quarantined(git_repo: Path, tmp_path: Path)
         ((_, _, agent, source, reason, _),) = r.store.quarantined()
     assert (agent, source) == ("codex", "hook") and "prompt string" in reason
     assert lp.rows(git_repo, starts=False) == []
-
-
-@pytest.fixture
-def no_attrs(tmp_path: Path) -> dict[str, str]:
-    """An environment where importing attrs fails: only the light path can record."""
-    blocker = tmp_path / "blocker"
-    (blocker / "attr").mkdir(parents=True)
-    (blocker / "attr" / "__init__.py").write_text("raise ImportError('full path taken')\n")
-    return {**os.environ, "PYTHONPATH": str(blocker)}
 
 
 def test_a_real_hook_process_takes_the_light_path(

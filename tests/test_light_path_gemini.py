@@ -4,13 +4,11 @@ when busy, the odd left to the full path, and a real hook process without attrs.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import apsw
 import light_path as lp
-import pytest
 from agent_fixtures import run_hook
 
 import bitloops
@@ -164,15 +162,6 @@ def test_an_invalid_payload_is_still_quarantined(git_repo: Path, tmp_path: Path)
         ((_, _, agent, source, reason, _),) = r.store.quarantined()
     assert (agent, source) == ("gemini", "hook") and "tool_name" in reason
     assert lp.rows(git_repo, starts=False) == []
-
-
-@pytest.fixture
-def no_attrs(tmp_path: Path) -> dict[str, str]:
-    """An environment where importing attrs fails: only the light path can record."""
-    blocker = tmp_path / "blocker"
-    (blocker / "attr").mkdir(parents=True)
-    (blocker / "attr" / "__init__.py").write_text("raise ImportError('full path taken')\n")
-    return {**os.environ, "PYTHONPATH": str(blocker)}
 
 
 def test_a_real_hook_process_takes_the_light_path(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import commit_files, git
 
 from bitloops.git._git import Git
@@ -142,3 +143,68 @@ def test_loose_trees_and_messages_read_as_git_lists_them(git_repo: Path) -> None
     git(git_repo, "gc", "-q")
     assert commit_message(found, other) is None  # packed: git reads it
     assert tree_dirs(found, other, folders) is None
+
+
+def test_the_git_records_copy_and_pickle(tmp_path: Path) -> None:
+    """``RepoPaths``, ``Git`` and ``HookChange`` copy, deep-copy and pickle by value, as
+    the attrs classes they replaced did."""
+    import copy
+    import pickle
+
+    from bitloops.git import HookChange
+    from bitloops.git._git import Git, RepoPaths
+
+    records = [
+        RepoPaths(toplevel=tmp_path, git_dir=tmp_path / ".git", common_dir=tmp_path / ".git"),
+        Git(tmp_path),
+        HookChange("pre-commit", tmp_path / "pre-commit", "installed"),
+    ]
+    for record in records:
+        for again in (copy.copy(record), copy.deepcopy(record), pickle.loads(pickle.dumps(record))):
+            assert again == record and type(again) is type(record)
+
+
+def test_loose_trees_list_submodules_and_leave_unknown_modes_to_git(git_repo: Path) -> None:
+    """A submodule entry (mode 160000) is listed, as ``ls-tree -d`` lists it, and cannot
+    be entered; a tree whose entries have a mode this reader does not know is git's."""
+    import zlib
+
+    blob = git(git_repo, "hash-object", "-w", "--stdin", input="").strip()
+    git(git_repo, "update-index", "--add", "--cacheinfo", f"160000,{blob},sub/mod")
+    head = commit_files(git_repo, {"sub/aa/f.txt": "x"})
+    found = locate(str(git_repo))
+    assert found is not None
+    listed = git(git_repo, "ls-tree", "-d", "--name-only", "HEAD:sub").split()
+    assert sorted(tree_dirs(found, head, "sub") or []) == sorted(listed) == ["aa", "mod"]
+    assert tree_dirs(found, head, "sub/mod") is None
+    # A tree object with an odd mode, written loose by hand: the reader gives way.
+    inner = git(git_repo, "mktree", input=f"100644 blob {blob}\tf\n").strip()
+    odd = git(git_repo, "mktree", input=f"040000 tree {inner}\tsub\n").strip()
+    path = git_repo / ".git" / "objects" / inner[:2] / inner[2:]
+    body = zlib.decompress(path.read_bytes()).replace(b"100644 f", b"100600 f")
+    path.chmod(0o644)
+    path.write_bytes(zlib.compress(body))
+    commit = git(git_repo, "commit-tree", odd, "-m", "odd").strip()
+    assert tree_dirs(found, commit, "sub") is None
+
+
+def test_git_dir_as_a_linked_worktrees_hooks_have_it(
+    tmp_path: Path, git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GIT_DIR`` naming the git dir found, run from the work tree's top (as git runs a
+    linked worktree's hooks), is read from the files; any other ``GIT_DIR`` is git's."""
+    other = tmp_path / "other"
+    git(git_repo, "worktree", "add", "-q", "-b", "side", str(other))
+    expected = locate(str(other))
+    assert expected is not None
+    monkeypatch.chdir(other)
+    monkeypatch.setenv("GIT_DIR", expected[1])
+    assert locate(str(other)) == expected
+    monkeypatch.setenv("GIT_DIR", str(git_repo / ".git"))  # another repository's
+    assert locate(str(other)) is None
+    monkeypatch.setenv("GIT_DIR", expected[1])
+    monkeypatch.chdir(git_repo)  # git would take this directory for the work tree
+    assert locate(str(other)) is None
+    monkeypatch.chdir(other)
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    assert locate(str(other)) is None

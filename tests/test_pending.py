@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -54,8 +55,9 @@ def commit(repo: Path, name: str) -> str:
 
 def records(repo: Path) -> list[str]:
     """The pending records' names."""
+    git_dir = Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
     try:
-        return sorted(n for n in os.listdir(repo / ".git" / pending.PENDING_DIR) if "json" in n)
+        return sorted(n for n in os.listdir(git_dir / pending.PENDING_DIR) if "json" in n)
     except FileNotFoundError:
         return []
 
@@ -314,5 +316,45 @@ def test_a_promotion_reading_the_repository_does_not_wait_for_itself(git_repo: P
         assert held
         with bitloops.Repository.open(git_repo) as r:
             r.status()
+        other: list[bool] = []  # another thread (a web request) still sees it pending
+        thread = threading.Thread(target=lambda: other.append(pending.has_pending(str(git_repo))))
+        thread.start()
+        thread.join()
+        assert other == [True]
     assert time.monotonic() - started < 4.0
     assert records(git_repo) != []  # still pending: the lock's holder promotes it
+
+
+def test_a_read_inside_a_callers_transaction_does_not_promote(git_repo: Path) -> None:
+    """A promotion inside the caller's transaction would be undone by its rollback while
+    the pending record is gone: such reads leave the record to the next one."""
+    enable(git_repo)
+    sha = commit(git_repo, "a.txt")
+    record(git_repo, 3)
+    folder = git_repo / ".git" / pending.PENDING_DIR
+    folder.mkdir()
+    (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": pending._now_ts()}))
+    with bitloops.Repository.open(git_repo) as r:
+        with r.store.transaction():
+            assert len(r.draft().events) == 3
+        assert records(git_repo) != []
+        assert r.draft().events == ()  # outside it, the read promotes first
+    assert records(git_repo) == []
+
+
+def test_a_big_draft_in_a_linked_worktree_is_detached_too(git_repo: Path, tmp_path: Path) -> None:
+    """git sets ``GIT_DIR`` for a linked worktree's hooks; the commit still detaches: with
+    the promotion lock held, it returns leaving its record to the worker."""
+    enable(git_repo)
+    other = tmp_path / "other"
+    git(git_repo, "worktree", "add", "-q", "-b", "side", str(other))
+    record(other, BIG)
+    git_dir = git(other, "rev-parse", "--absolute-git-dir").strip()
+    with pending.promotion_lock(git_dir, 5.0) as held:
+        assert held
+        sha = commit(other, "a.txt")
+        assert records(other) == [f"{sha}.json"]  # the worker waits for the lock
+    checkpoint = wait_promoted(other, sha)
+    assert len(checkpoint.events) == BIG
+    with bitloops.Repository.open(other) as r:
+        assert r.store.draft_count(r.worktree) == 0

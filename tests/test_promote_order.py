@@ -16,7 +16,7 @@ from conftest import commit_files
 import bitloops
 from bitloops._codec import canonical_dumps, event_from_line, event_line, format_ts
 from bitloops.checkpoint import _extract, _promote, _transcript
-from bitloops.checkpoint._files import dir_content_hash
+from bitloops.checkpoint._files import dir_content_hash, write_checkpoint_dir
 from bitloops.store import _sqlite
 
 _ORDER = "ORDER BY ts, session_id, seq"
@@ -78,6 +78,27 @@ def test_the_draft_is_read_in_transcript_order(
         assert [str(r[0]) for r in stored] == expected
         folder = git_repo / ".bitloops" / "checkpoints" / "v1" / sha
         assert dir_content_hash(folder) == checkpoint.content_hash
+        assert repo.verify().ok
+
+
+def test_the_folder_is_what_the_stored_checkpoint_writes(
+    git_repo: Path, tmp_path: Path, small_batches: str
+) -> None:
+    """Its texts built from the header kept by promotion (a draft held whole), or built
+    again after the move (a big one), the folder's bytes are those the stored checkpoint
+    writes on its own (``doctor --fix``), and verify reads them as the database's."""
+    with bitloops.Repository.open(git_repo) as repo:
+        _record(repo, late_at=None)
+        repo.start_session("claude-code", "m1").decision("use a queue", rationale="fewer calls")
+        sha = commit_files(git_repo, {"app.py": "def run():\n    return 1\n"})
+        checkpoint = repo.promote(sha)
+        assert checkpoint is not None
+        folder = git_repo / ".bitloops" / "checkpoints" / "v1" / sha
+        again = write_checkpoint_dir(tmp_path, repo._load_checkpoint(checkpoint.checkpoint_id))
+        names = ("session.json", "summary.md", "transcript.jsonl")
+        assert [(folder / n).read_bytes() for n in names] == [
+            (again / n).read_bytes() for n in names
+        ]
         assert repo.verify().ok
 
 

@@ -4,6 +4,7 @@ leave what they cannot record to the quarantine."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from agent_fixtures import run_hook
 
 import bitloops
+from bitloops._codec import event_from_line
 from bitloops.agents import claude_code, codex, copilot, cursor, gemini, opencode
 from bitloops.capture import _spool as spool
 from bitloops.capture import _transcript_state as ts
@@ -250,6 +252,57 @@ def test_session_record_prepares_as_the_hooks_do(repo: bitloops.Repository) -> N
     assert event.payload == json.loads(text) and event.artefacts == arts
     (line,) = [ln for s, ln in lp.rows(repo.toplevel, starts=False) if s == session.session_id]
     assert f'"payload":{text},' in line
+
+
+def test_an_import_records_the_same_lines_and_reads_none_back(repo: bitloops.Repository) -> None:
+    """Inside counting() (an import) record stores the same line; the Event it returns
+    holds the stored text, parsed only when read, and equal to the event as stored."""
+    from bitloops.capture._session import counting
+
+    payload = {"command": f"cat {repo.toplevel}/README.md", "token": "AKIA" + "Q3EXAMPLE7KEY2ZZ"}
+    plain = {"text": "a reply"}
+    sessions = [repo.start_session(agent="api", model="m") for _ in range(2)]
+    returned = []
+    for i, session in enumerate(sessions):
+        with repo.store.transaction(), counting() if i else contextlib.nullcontext():
+            returned += [session.record("tool_use", payload), session.record("response", plain)]
+    lines: dict[str, list[str]] = {s.session_id: [] for s in sessions}
+    for sid, line in lp.rows(repo.toplevel, starts=False):
+        d = json.loads(line)
+        lines[sid].append(line.replace(d["event_id"], "").replace(sid, "").replace(d["ts"], ""))
+    assert lines[sessions[0].session_id] == lines[sessions[1].session_id]
+    rows = repo.store.execute("SELECT line FROM live_events")
+    stored = {e.event_id: e for e in (event_from_line(str(line)) for (line,) in rows)}
+    for event in returned:
+        assert event == stored[event.event_id]
+        assert dict(event.payload) == stored[event.event_id].payload
+    counted = returned[2].payload
+    assert type(counted) is not dict and "AKIA" not in repr(counted) and len(counted) == 2
+
+
+def test_an_event_that_ends_a_session_in_a_transaction_is_both_or_neither(
+    repo: bitloops.Repository,
+) -> None:
+    """append_event inside a caller's transaction (the import's) goes through
+    live.append_in_transaction: the session_end and the session's end are one."""
+    session = repo.start_session(agent="api")
+
+    def end_then_fail() -> None:
+        with repo.store.transaction():
+            session.end("imported")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        end_then_fail()
+    query = "SELECT kind FROM live_events WHERE session_id = ? ORDER BY seq"
+    assert repo.store.session_model(session.session_id)[2] == "active"
+    assert [k for (k,) in repo.store.execute(query, (session.session_id,))] == ["session_start"]
+    fresh = repo.session(session.session_id)
+    with repo.store.transaction():
+        fresh.end("imported")
+    assert repo.store.session_model(session.session_id)[2] == "ended"
+    kinds = [k for (k,) in repo.store.execute(query, (session.session_id,))]
+    assert kinds == ["session_start", "session_end"]
 
 
 def test_the_light_path_writes_the_schema_the_store_migrates_to() -> None:

@@ -12,6 +12,8 @@ agent's record, and a hook process must not pay for importing attrs or typing.
 
 from __future__ import annotations
 
+from bitloops._frozen import Frozen
+
 # Not from typing: every agent hook imports this module.
 TYPE_CHECKING = False
 
@@ -37,42 +39,11 @@ if TYPE_CHECKING:
         TranscriptSessionId,
     )
 
+
 __all__ = ["AgentConfig", "Integration", "TranscriptWriter"]
 
 
-class _Frozen:
-    """A record whose fields are its ``__slots__``: set once, compared by value."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, values[name])
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen; build a new one instead")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _Frozen)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-
-class AgentConfig(_Frozen):
+class AgentConfig(Frozen):
     """Where and how one agent runs ``bitloops hook NAME``: what the installer writes."""
 
     __slots__ = (
@@ -143,10 +114,10 @@ class AgentConfig(_Frozen):
         note: str | None = None,
         plugin: str | None = None,
     ) -> None:
-        super().__init__(locals())
+        self._fill(locals())
 
 
-class TranscriptWriter(_Frozen):
+class TranscriptWriter(Frozen):
     """How one agent's transcript is named, found and written back (for ``resume``)."""
 
     __slots__ = ("cwd_of", "existing", "lines", "path", "start_dir")
@@ -172,10 +143,10 @@ class TranscriptWriter(_Frozen):
         cwd_of: CwdOf,
         start_dir: StartDir | None = None,
     ) -> None:
-        super().__init__(locals())
+        self._fill(locals())
 
 
-class Integration(_Frozen):
+class Integration(Frozen):
     """One agent, as its module declares it; meets :class:`~._contract.AgentIntegration`.
 
     The functions are the module's own; the optional ones are None when the agent has
@@ -261,4 +232,4 @@ class Integration(_Frozen):
         writer: TranscriptWriter | None = None,
         plan_tools: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        super().__init__(locals())
+        self._fill(locals())

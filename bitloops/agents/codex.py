@@ -25,6 +25,7 @@ from bitloops.capture._direct import read_state, state_file
 from bitloops.capture._runner import (
     TranscriptReader,
     agent_session,
+    catch_up_light,
     digest,
     event_and_session,
     json_object,
@@ -435,16 +436,25 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
     """Record ``payload`` on the light path; False when the full path must.
 
-    The full path takes session starts, Stop (a rollout read), odd payloads, a model or
-    transcript path the session's state does not hold yet, and a call the rollout
-    already recorded (its ``seen`` keys).
+    A Stop reads the rollout here too (:func:`.capture._runner.catch_up_light`). The
+    full path takes session starts, odd payloads, a model or transcript path the
+    session's state does not hold yet, and a call the rollout already recorded (its
+    ``seen`` keys).
     """
     name = payload.get("hook_event_name")
     sid = payload.get("session_id")
-    if not isinstance(name, str) or not name or name in ("SessionStart", "Stop"):
+    if not isinstance(name, str) or not name or name == "SessionStart":
         return False
     if not isinstance(sid, str) or not sid.strip():
         return False
+    if name == "Stop":  # a rollout read: the light catch-up, with Codex's own handling
+        try:
+            _check(name, payload)
+        except InvalidPayload:
+            return False  # the full path raises it again, and the hook quarantines it
+        return catch_up_light(
+            AGENT, AGENT, located, payload, lambda repo: _dispatch(repo, name, sid, payload)
+        )
     try:
         _check(name, payload)
         planned = [] if name == "PreToolUse" else _planned(name, payload, located[0])

@@ -203,7 +203,7 @@ class KeySet:
         import apsw
 
         try:
-            return bool(self._db.execute("SELECT 1 FROM k WHERE key = ?", (key,)).fetchall())
+            return key in self._db
         except apsw.Error as exc:
             raise StoreError(f"the import's temporary file of line keys failed: {exc}") from None
 
@@ -220,13 +220,10 @@ class KeySet:
         if self._old:
             try:
                 if self._db is None:
-                    db = apsw.Connection("")  # a private temporary file
-                    db.pragma("journal_mode", "off")
-                    db.pragma("synchronous", "off")
-                    db.execute("CREATE TABLE k (key TEXT PRIMARY KEY) WITHOUT ROWID")
-                    self._db = db
-                with self._db:
-                    self._db.executemany("INSERT OR IGNORE INTO k VALUES (?)", zip(self._old))
+                    from bitloops.store._imports import ScratchKeys
+
+                    self._db = ScratchKeys()
+                self._db.add(self._old)
             except apsw.Error:
                 # No scratch file: everything stays in memory, as a plain set would.
                 self._new |= self._old
@@ -252,7 +249,12 @@ def parse_time(value: Any) -> datetime | None:
             seconds = value / 1000 if value > 1e11 else value  # milliseconds, as Copilot's
             return datetime.fromtimestamp(seconds, UTC)
         if isinstance(value, str) and value:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            try:
+                parsed = datetime.fromisoformat(value)  # reads a "Z" too (Python 3.11)
+            except ValueError:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if parsed.tzinfo is UTC:  # the usual "...Z": an import parses one per line
+                return parsed
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         return None
@@ -264,23 +266,17 @@ def session_lines(repo: Recorder, session_id: str, kinds: Sequence[str] | None =
 
     ``kinds`` keeps only the events of those kinds.
     """
-    where = "session_id = ?1"
-    if kinds is not None:
-        where += " AND kind IN (SELECT value FROM json_each(?2))"
-    args: tuple[str, ...] = (session_id,) if kinds is None else (session_id, json.dumps(kinds))
+    from bitloops.store._imports import session_lines as stored_lines
+
     with repo.store.reading() as conn:
-        rows = conn.execute(
-            f"SELECT line FROM checkpoint_events WHERE {where} "
-            f"UNION ALL SELECT line FROM live_events WHERE {where}",
-            args,
-        ).fetchall()
+        rows = stored_lines(conn, session_id, kinds)
     seen: set[str] = set()
     lines = []
-    for (line,) in rows:
-        event_id = json.loads(str(line)).get("event_id")
+    for line in rows:
+        event_id = json.loads(line).get("event_id")
         if event_id not in seen:  # one checkpoint may be stored under several commits
             seen.add(event_id)
-            lines.append(str(line))
+            lines.append(line)
     return lines
 
 
@@ -350,22 +346,25 @@ def import_transcript(
         status: str | None = repo.store.session_model(sid)[2]
     except SessionNotFound:
         status = None
+    from bitloops.capture._session import counting
+    from bitloops.store import _imports as sql
+
     report = _Report()
     clock = _TranscriptClock(known=_known_sessions(repo))
     try:
-        with repo.store.transaction() as conn, clock.running(repo.store):
-            first_id = conn.execute("SELECT coalesce(max(id), 0) FROM live_events").fetchall()[0][0]
+        # counting(): the events recorded are counted, their payloads never read back by
+        # bitloops' own readers; an outside agent's reader gets plain dicts, as always.
+        lazy = counting() if _builtin(module) else contextlib.nullcontext()
+        with repo.store.transaction() as conn, clock.running(repo.store), lazy:
+            first_id = sql.last_live_id(conn)
             open_before = {i.session_id for i in repo.store.sessions() if i.status != "ended"}
             added = _record(repo, module, agent, sid, where, status, report)
             if added == 0:
                 raise _NothingNew
-            report.others += _touched(conn, sid, int(str(first_id)))
+            report.others += sql.touched_since(conn, sid, first_id)
             _end_others(repo, sid, report.others, open_before)
-            clock.settle(conn, int(str(first_id)))
-            (count,) = conn.execute(
-                "SELECT count(*) FROM live_events WHERE session_id = ? AND id > ?",
-                (sid, first_id),
-            ).fetchall()[0]
+            clock.settle(conn, first_id)
+            count = sql.live_count_since(conn, sid, first_id)
     except _NothingNew:
         _restore(repo, before)
         if status is None:
@@ -410,19 +409,17 @@ class _Report:
     others: list[str] = attrs.field(factory=list)
 
 
+def _builtin(module: _Reader) -> bool:
+    """Whether the reader is one of bitloops' own agents' (not a registered outside one)."""
+    reader = getattr(module, "import_pass", None) or getattr(module, "catch_up", None)
+    return str(getattr(reader, "__module__", "")).startswith("bitloops.agents.")
+
+
 def _known_sessions(repo: Recorder) -> set[str]:
+    from bitloops.store._imports import session_ids
+
     with repo.store.reading() as conn:
-        return {str(row[0]) for row in conn.execute("SELECT session_id FROM sessions")}
-
-
-def _touched(conn: Any, sid: str, first_id: int) -> list[str]:
-    """The sessions besides ``sid`` that got events since ``first_id``, in order."""
-    rows = conn.execute(
-        "SELECT session_id, min(id) FROM live_events WHERE id > ? AND session_id != ? "
-        "GROUP BY session_id ORDER BY 2",
-        (first_id, sid),
-    ).fetchall()
-    return [str(row[0]) for row in rows]
+        return session_ids(conn)
 
 
 def _named_session(
@@ -554,6 +551,8 @@ def _catch_up_copy(repo: Recorder, module: _Reader, sid: str, path: Path) -> int
     so it runs as a trial that is rolled back; its events are then recorded unless the
     session holds the same content (a file change only with its new tool call).
     """
+    from bitloops.store._imports import last_live_id, live_lines_since
+
     have = Counter(
         _content_key(e.get("kind"), e.get("payload"))
         for e in map(json.loads, session_lines(repo, sid))
@@ -561,13 +560,9 @@ def _catch_up_copy(repo: Recorder, module: _Reader, sid: str, path: Path) -> int
     read: list[dict[str, Any]] = []
     try:
         with repo.store.transaction() as conn:
-            mark = conn.execute("SELECT coalesce(max(id), 0) FROM live_events").fetchall()[0][0]
+            mark = last_live_id(conn)
             _catch_up(module, repo, sid, path)
-            rows = conn.execute(
-                "SELECT line FROM live_events WHERE session_id = ? AND id > ? ORDER BY seq",
-                (sid, mark),
-            ).fetchall()
-            read = [json.loads(str(row[0])) for row in rows]
+            read = [json.loads(line) for line in live_lines_since(conn, sid, mark)]
             raise _Rollback
     except _Rollback:
         pass
@@ -761,6 +756,7 @@ def _tool_key(name: Any, tool_input: Any) -> tuple[str, str]:
 
 
 _TS_KEY = '"transcript_ts":"'
+_TS_KEY_LEN = len(_TS_KEY)
 
 
 def _payload_time_text(payload_json: str) -> Any:
@@ -775,7 +771,7 @@ def _payload_time_text(payload_json: str) -> Any:
     if payload_json.find(_TS_KEY, at + 1) >= 0:
         payload = json.loads(payload_json)
         return payload.get("transcript_ts") if isinstance(payload, dict) else None
-    start = at + len(_TS_KEY)
+    start = at + _TS_KEY_LEN
     return payload_json[start : payload_json.index('"', start)]
 
 
@@ -796,12 +792,22 @@ class _TranscriptClock:
     _last: tuple[Any, datetime | None] = (None, None)
 
     def __call__(self, sid: str, kind: str, payload_json: str) -> datetime | None:
-        if kind in ("session_start", "session_end"):
+        # Called for every event an import records: the lookups are inlined.
+        if kind == "session_start" or kind == "session_end":
             span = self.spans.get(sid)
             if sid in self.known or kind == "session_start" or span is None:
                 return None
             return span[1]
-        own = self._time(payload_json)
+        at = payload_json.find(_TS_KEY)
+        if at < 0:
+            own = None
+        elif payload_json.find(_TS_KEY, at + 1) >= 0:  # also in a nested object: parse
+            own = self._parsed(_payload_time_text(payload_json))
+        else:
+            start = at + _TS_KEY_LEN
+            text = payload_json[start : payload_json.index('"', start)]
+            last = self._last
+            own = last[1] if text == last[0] else self._parsed(text)
         previous = self.previous.get(sid)
         if own is None:
             return previous
@@ -811,12 +817,11 @@ class _TranscriptClock:
             self.previous[sid] = own
         return own
 
-    def _time(self, payload_json: str) -> datetime | None:
-        text = _payload_time_text(payload_json)
+    def _parsed(self, text: Any) -> datetime | None:
+        """The time ``text`` says, remembered as the last one parsed."""
         if text is None:
             return None
-        if text != self._last[0]:
-            self._last = (text, parse_time(text))
+        self._last = (text, parse_time(text))
         return self._last[1]
 
     @contextlib.contextmanager
@@ -831,20 +836,8 @@ class _TranscriptClock:
     def settle(self, conn: Any, first_id: int) -> None:
         """Start each session the import created at its first time."""
         from bitloops._codec import format_ts
+        from bitloops.store._imports import restart_sessions
 
         for sid, (first, _) in self.spans.items():
-            if sid in self.known:
-                continue
-            text = format_ts(first)
-            rows = conn.execute(
-                "SELECT id, line FROM live_events WHERE session_id = ? AND id > ? "
-                "AND kind = 'session_start'",
-                (sid, first_id),
-            ).fetchall()
-            for row_id, line in rows:
-                cut = str(line).rindex(',"ts":')  # the canonical line ends with its ts
-                conn.execute(
-                    "UPDATE live_events SET ts = ?, line = ? WHERE id = ?",
-                    (text, str(line)[:cut] + ',"ts":"' + text + '"}', row_id),
-                )
-            conn.execute("UPDATE sessions SET started_at = ? WHERE session_id = ?", (text, sid))
+            if sid not in self.known:
+                restart_sessions(conn, sid, first_id, format_ts(first))

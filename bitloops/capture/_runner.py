@@ -802,12 +802,9 @@ def patch_files(text: str) -> list[tuple[str, str, str | None]]:
 
 def digest(text: str) -> str:
     """A fingerprint of a response text, to record it once from hook or transcript."""
-    try:  # the builtin: hashlib loads OpenSSL, milliseconds a catch-up need not pay
-        from _sha256 import sha256  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - a build without it
-        from hashlib import sha256
-    fingerprint: str = sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return fingerprint
+    from bitloops._codec import sha256_hex
+
+    return sha256_hex(text)
 
 
 def hook_response(repo: Recorder, session: Session, text: Any) -> Event | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,24 @@ if TYPE_CHECKING:
     from bitloops.redact import Redactor
     from bitloops.store._sqlite import SQLiteStore
 
-__all__ = ["Session", "checked_text", "prepare_payload"]
+__all__ = ["Session", "checked_text", "counting", "prepare_payload"]
+
+# Inside counting(): the events record returns read their payload from the stored text
+# only when it is used (an import counts the events it recorded, and reads none back).
+_COUNTING: ContextVar[bool] = ContextVar("bitloops_counting", default=False)
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[None]:
+    """Within it, the :class:`~bitloops.Event` s a :class:`Session` returns hold their
+    payload as the stored JSON text, parsed when first read: for a whole file's import,
+    which records the events and only counts what it was given back. What is stored
+    is the same."""
+    token = _COUNTING.set(True)
+    try:
+        yield
+    finally:
+        _COUNTING.reset(token)
 
 
 def _text(name: str, value: Any) -> str:
@@ -115,8 +134,14 @@ class Session:
         )
         # The returned payload is what the stored text parses to: when neither redaction
         # nor the path rewrite changed the text, a copy of the caller's payload is that,
-        # and far cheaper than parsing it back.
-        value = plain_copy(payload) if same else None
+        # and far cheaper than parsing it back. An import (counting()) parses neither.
+        value: Mapping[str, Any] | None
+        if _COUNTING.get():
+            value = _StoredPayload(stored)
+        else:
+            value = plain_copy(payload) if same else None
+            if value is None:
+                value = json.loads(stored)
         return Event(
             event_id=event_id,
             session_id=self.session_id,
@@ -125,7 +150,7 @@ class Session:
             kind=kind,
             agent=self.agent,
             model=self.model,
-            payload=json.loads(stored) if value is None else value,
+            payload=value,
             artefacts=arts,
         )
 
@@ -293,6 +318,34 @@ class Session:
     ) -> None:
         if not self.ended:
             self.end(None if exc is None else f"error: {exc_type.__name__ if exc_type else exc}")
+
+
+class _StoredPayload(Mapping[str, Any]):
+    """An event's payload as its stored JSON text, parsed when first read (see
+    :func:`counting`)."""
+
+    __slots__ = ("_text", "_value")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._value: dict[str, Any] | None = None
+
+    def _parsed(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = json.loads(self._text)
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._parsed()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsed())
+
+    def __len__(self) -> int:
+        return len(self._parsed())
+
+    def __repr__(self) -> str:
+        return repr(self._parsed())
 
 
 def _checked_source(source: str) -> str:

@@ -123,14 +123,9 @@ def state_dir(common_dir: Path) -> Path:
 
 def state_path(common_dir: str | os.PathLike[str], session_id: str) -> str:
     """The state file of ``session_id``: named by the SHA-256 of the id."""
-    try:
-        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
+    from bitloops._codec import sha256_hex
 
-        digest = _sha256.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
-    except ImportError:  # pragma: no cover - a build without it
-        import hashlib
-
-        digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = sha256_hex(session_id)
     return os.path.join(os.fspath(common_dir), STATE_RELATIVE_DIR, f"{digest[:40]}.json")
 
 

@@ -100,7 +100,9 @@ def _plan_call(line: str) -> bool:
         end = line.find('"', start)
         if end < 0:
             return False
-        name = line[start:end].rsplit(".", 1)[-1].rsplit("__", 1)[-1]
+        name = line[start:end]
+        if name not in PLAN_TOOLS and ("." in name or "__" in name):  # rarely: split then
+            name = name.rsplit(".", 1)[-1].rsplit("__", 1)[-1]
         if name in PLAN_TOOLS and at > 0 and line[at - 1] in "{,":
             return True
         at = line.find(_NAME_KEY, end)

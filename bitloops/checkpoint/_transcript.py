@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
-from bitloops._codec import event_from_line, parse_ts
+from bitloops._codec import event_from_line, event_of
 from bitloops.model import Event
 
 __all__ = ["Transcript", "WindowedLines", "line_data", "payload_of"]
@@ -103,17 +103,7 @@ def _parse(line: str) -> Event:
     try:
         d, end = _scan(line, 0)
         if end == len(line):
-            return Event(
-                event_id=d["event_id"],
-                session_id=d["session_id"],
-                seq=d["seq"],
-                ts=parse_ts(d["ts"]),
-                kind=d["kind"],
-                agent=d["agent"],
-                model=d["model"],
-                payload=d["payload"],
-                artefacts=tuple(d["artefacts"]),
-            )
+            return event_of(d)
     except (StopIteration, ValueError, KeyError, TypeError):
         pass
     return event_from_line(line)

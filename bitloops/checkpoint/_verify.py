@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import attrs
 
 from bitloops._codec import (
+    _fast_dumps,
     canonical_dumps,
     content_hash,
     event_from_line,
@@ -394,22 +395,30 @@ def _is_ancestor(repo: Checkpoints, older: str, newer: str) -> bool:
     )
 
 
+_decode_json = json.JSONDecoder().decode
+
+
 def _parse_copy(where: str, meta_text: bytes | None, transcript: bytes | None) -> _Copy | None:
     """A folder's copy from its two files' bytes; None when it is not a checkpoint folder."""
     if meta_text is None or transcript is None:
         return None
     try:
-        meta = json.loads(meta_text)
-    except ValueError:
-        return None
+        # What json.loads does with bytes, less its encoding detection (hot: once a folder).
+        meta = _decode_json(meta_text.decode())
+    except ValueError:  # not UTF-8, or a BOM: json.loads says what it makes of them
+        try:
+            meta = json.loads(meta_text)
+        except ValueError:
+            return None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         return None
     if transcript and not transcript.endswith(b"\n"):
         transcript += b"\n"  # as the reader takes it: the last line needs no newline
     header = {k: v for k, v in meta.items() if k not in _EXTRA_KEYS}
     # The file's bytes are the hashed lines (each ends in a newline): hashed as they are,
-    # not split, decoded and joined again.
-    digest = hashlib.sha256(canonical_dumps(header).encode())
+    # not split, decoded and joined again. The header by canonical_dumps' own C encoder,
+    # built once (parsed JSON holds no cycle for its markers to catch).
+    digest = hashlib.sha256(_fast_dumps(header).encode())
     digest.update(b"\n")
     digest.update(transcript)
     return _Copy(where=where, meta=meta, digest=digest.hexdigest(), transcript=transcript)

@@ -8,12 +8,13 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from bitloops._frozen import Frozen
 from bitloops.errors import GitError, NotAGitRepository, UnknownRef
 
 TYPE_CHECKING = False  # not from typing: the git hooks import this module
 
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 __all__ = ["EMPTY_TREE", "Git", "RepoPaths", "is_sha"]
 
@@ -32,43 +33,7 @@ def is_sha(text: str) -> bool:
     return _SHA.fullmatch(text) is not None
 
 
-class _Frozen:
-    """A record whose fields are its ``__slots__``: set once, compared and hashed by value.
-
-    Not attrs: every git hook that has work to do imports this module, and importing
-    attrs would cost each of them more than the rest of its start-up.
-    """
-
-    __slots__: tuple[str, ...] = ()
-
-    def _set(self, **values: Any) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, values[name])
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen; build a new one instead")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _Frozen)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-
-class RepoPaths(_Frozen):
+class RepoPaths(Frozen):
     """Where a work tree and its git directories are."""
 
     __slots__ = ("toplevel", "git_dir", "common_dir")  # noqa: RUF023 (the repr's order)
@@ -77,17 +42,17 @@ class RepoPaths(_Frozen):
     common_dir: Path
 
     def __init__(self, toplevel: Path, git_dir: Path, common_dir: Path) -> None:
-        self._set(toplevel=toplevel, git_dir=git_dir, common_dir=common_dir)
+        self._fill(locals())
 
 
-class Git(_Frozen):
+class Git(Frozen):
     """Runs git commands in one work tree."""
 
     __slots__ = ("cwd",)
     cwd: Path
 
     def __init__(self, cwd: Path) -> None:
-        self._set(cwd=cwd)
+        self._fill(locals())
 
     def run(self, *args: str, input: str | None = None) -> str:
         """Run ``git args`` and return its stdout; :class:`GitError` if it fails."""

@@ -19,9 +19,10 @@ import os
 import shlex
 from pathlib import Path
 
+from bitloops._frozen import Frozen
 from bitloops._fs import atomic_write
 from bitloops._launch import bitloops_argv
-from bitloops.git._git import Git, _Frozen
+from bitloops.git._git import Git
 
 TYPE_CHECKING = False  # not from typing: the git hooks import this module
 
@@ -55,7 +56,7 @@ LOG_RELATIVE_PATH = "bitloops/hooks.log"
 _STDIN_HOOKS = frozenset({"post-rewrite", "pre-push"})
 
 
-class HookChange(_Frozen):
+class HookChange(Frozen):
     """What ``enable`` or ``disable`` did to one hook file (a frozen record, as attrs
     would make it, without importing attrs in the hooks)."""
 
@@ -69,7 +70,7 @@ class HookChange(_Frozen):
     chained: Path | None
 
     def __init__(self, name: str, path: Path, action: str, chained: Path | None = None) -> None:
-        self._set(name=name, path=path, action=action, chained=chained)
+        self._fill(locals())
 
     def as_json(self) -> dict[str, Any]:
         """The ``--json`` shape of one change."""

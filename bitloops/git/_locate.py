@@ -37,9 +37,27 @@ Located = tuple[str, str, str]
 
 
 def locate(place: str) -> Located | None:
-    """The work tree containing ``place``, read from ``.git``; None when git must decide."""
-    if any(name in os.environ for name in _GIT_VARIABLES):
+    """The work tree containing ``place``, read from ``.git``; None when git must decide.
+
+    ``GIT_DIR`` alone is fine when it names the git dir found and the current directory
+    is the top of that work tree (where git then takes the work tree to be): git sets it
+    so for the hooks of a linked worktree.
+    """
+    if any(name in os.environ for name in _GIT_VARIABLES[1:]):
         return None
+    git_dir = os.environ.get("GIT_DIR")
+    found = _find(place)
+    if git_dir is None or found is None:
+        return found
+    try:
+        named = os.path.realpath(git_dir)  # relative to the current directory, as git reads it
+        here = os.path.realpath(os.getcwd())
+    except (OSError, ValueError):
+        return None
+    return found if named == found[1] and here == found[0] else None
+
+
+def _find(place: str) -> Located | None:
     try:
         here = os.path.realpath(os.path.expanduser(place))
         if not os.path.isdir(here):
@@ -284,6 +302,11 @@ def commit_message(located: Located, sha: str) -> bytes | None:
     return message if blank else b""
 
 
+# Tree entry modes: trees (zero-padded by some old tools) and what is not listed by -d.
+_TREE_MODES = frozenset({b"40000", b"040000"})
+_FILE_MODES = frozenset({b"100644", b"100755", b"100664", b"120000"})
+
+
 def tree_dirs(located: Located, sha: str, path: str) -> list[str] | None:
     """The directories in ``path`` (``/``-separated) of the commit ``sha``'s tree, as
     ``git ls-tree -d --name-only SHA:PATH`` lists them; None when git must say (an object
@@ -306,8 +329,11 @@ def tree_dirs(located: Located, sha: str, path: str) -> list[str] | None:
             nul = body.find(b"\0", space)
             if space < 0 or nul < 0 or nul + 1 + width > len(body):
                 return None
-            if body[pos:space] == b"40000":
+            mode = body[pos:space]
+            if mode in _TREE_MODES or mode == b"160000":  # ls-tree -d lists submodules too
                 dirs[body[space + 1 : nul]] = body[nul + 1 : nul + 1 + width].hex()
+            elif mode not in _FILE_MODES:
+                return None  # a mode this reader does not know: git says
             pos = nul + 1 + width
         if name is None:
             return [entry.decode("utf-8", "surrogateescape") for entry in dirs]

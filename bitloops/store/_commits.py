@@ -1,7 +1,8 @@
 """This clone's stored checkpoints by commit: which a commit has, which was made first,
 and which commit one was made for (where its committed folder is decided from them).
 
-Functions of the SQLite store for :mod:`bitloops.checkpoint._private`.
+Functions of the SQLite store for :mod:`bitloops.checkpoint._private` and the parent
+lookup of :mod:`bitloops.checkpoint._promote`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bitloops.store._sqlite import SQLiteStore
 
-__all__ = ["checkpoints_of_commit", "commit_of", "first_of_commit"]
+__all__ = ["checkpoints_of_commit", "commit_of", "first_of_commit", "linked_newest_first"]
 
 
 def checkpoints_of_commit(store: SQLiteStore, commit_sha: str) -> list[str]:
@@ -38,3 +39,15 @@ def first_of_commit(store: SQLiteStore, commit_sha: str) -> str | None:
         (commit_sha,),
     )
     return str(rows[0][0]) if rows else None
+
+
+def linked_newest_first(store: SQLiteStore, commit_sha: str) -> list[tuple[str, str]]:
+    """``(checkpoint_id, content_hash)`` of every checkpoint linked to ``commit_sha``,
+    newest first."""
+    rows = store.execute(
+        "SELECT c.checkpoint_id, c.content_hash FROM commit_links l "
+        "JOIN checkpoints c USING (checkpoint_id) WHERE l.commit_sha = ? "
+        "ORDER BY c.created_at DESC, c.checkpoint_id DESC",
+        (commit_sha,),
+    )
+    return [(str(cid), str(chash)) for cid, chash in rows]

@@ -272,8 +272,9 @@ class EventWriter:
             now, ts = when, format_ts(when)
             self._when, self._when_text = when, ts
         event_id = new_id()
-        if conn.data_version() == self._version and session_id in self._seqs:
-            seq = self._seqs[session_id] + 1
+        last = self._seqs.get(session_id)
+        if last is not None and conn.data_version() == self._version:
+            seq = last + 1
         else:
             found = self.next_seq(conn, session_id)
             if found is None:
@@ -300,7 +301,10 @@ class EventWriter:
             f'"model":{q_model},"payload":{payload_json},"seq":{seq},'
             f'"session_id":{q_session},"ts":"{ts}"}}'
         )
-        self.cursor(conn).execute(_INSERT_EVENT, (session_id, seq, worktree, ts, kind, line))
+        cur = self._cursor
+        if cur is None or cur.connection is not conn:
+            cur = self.cursor(conn)
+        cur.execute(_INSERT_EVENT, (session_id, seq, worktree, ts, kind, line))
         self._seqs[session_id] = seq
         return seq, now, event_id
 

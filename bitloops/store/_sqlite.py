@@ -40,7 +40,7 @@ from bitloops.model import SessionInfo
 from bitloops.store._annotations import AnnotationQueries
 from bitloops.store._index import IndexRows, insert_rows
 from bitloops.store._integrity import IntegrityQueries
-from bitloops.store._live import END_SESSION, EventWriter, configure, for_hook
+from bitloops.store._live import EventWriter, append_in_transaction, configure, for_hook
 from bitloops.store._migrations import APPLICATION, CATCH_UP_SQL, FTS_TABLE, SCHEMA_VERSION, upgrade
 from bitloops.store._outbox import OutboxQueries
 from bitloops.store._quarantine import QuarantineQueries
@@ -427,6 +427,11 @@ class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, Quarantine
 
     # -- transactions ---------------------------------------------------------------
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on the store's connection (a caller's)."""
+        return not self.closed and bool(self._conn.in_transaction)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[apsw.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``); nested use becomes a savepoint."""
@@ -608,28 +613,20 @@ class SQLiteStore(IntegrityQueries, OutboxQueries, AnnotationQueries, Quarantine
             if ts is None and self.event_clock is not None:
                 ts = self.event_clock(session_id, kind, payload_json)
             writer = self._writer
-            if conn.in_transaction:  # inside a caller's transaction
-                try:
-                    if end:  # two statements: a savepoint keeps them one
-                        with self.transaction():
-                            seq, ts, event_id = self._append(
-                                conn, session_id, worktree, kind, agent, model, payload_json,
-                                artefacts, ts,
-                            )  # fmt: skip
-                            conn.execute(END_SESSION, (format_ts(ts), session_id))
-                    else:  # one INSERT is atomic by itself
-                        seq, ts, event_id = self._append(
-                            conn, session_id, worktree, kind, agent, model, payload_json,
-                            artefacts, ts,
-                        )  # fmt: skip
-                except BaseException:
-                    writer.forget()
-                    raise
+            if conn.in_transaction:  # inside a caller's transaction (an import, a catch-up)
                 # No other connection can commit while this one holds the write lock, so
                 # the seqs handed out stay the latest (an import records thousands in one
                 # transaction); transaction() forgets them if the caller rolls back.
-                writer.committed(conn)
-                return seq, ts, event_id
+                appended = append_in_transaction(
+                    conn, writer, session_id=session_id, worktree=worktree, kind=kind,
+                    agent=agent, model=model, payload_json=payload_json, artefacts=artefacts,
+                    end=end, when=ts,
+                )  # fmt: skip
+                if appended is None:
+                    raise SessionNotFound(
+                        f"no session {session_id!r}; start it with start_session()"
+                    )
+                return appended
             try:  # the one write path (bitloops.store._live), as the hooks' light path
                 appended = writer.commit(
                     conn, session_id=session_id, worktree=worktree, kind=kind, agent=agent,
