@@ -39,10 +39,9 @@ _DRAFT_SIZE = "SELECT count(*) FROM live_events WHERE worktree = ?"
 _MARKED = "SELECT 1 FROM private_marks WHERE kind = 'session' AND id = ?"
 _RECORDED = "SELECT 1 FROM sessions WHERE session_id = ?"
 
-# One statement: the files' why-records with what the trust rule needs (linked commits,
-# whether this clone's own store holds the same content hash). Retracted records are
-# left out, and private checkpoints unless the session is private itself (?3 = 1).
-_FILE_SQL = """
+# What both reads give of each why-record: the trust rule needs the linked commits and
+# whether this clone's own store holds the same content hash.
+_RECORD_ROWS = """
 SELECT r.category, r.text, r.detail, r.source, r.record_id, r.symbol, r.checkpoint_id,
        r.created_at, c.origin, c.content_hash,
        (SELECT json_group_array(i.commit_sha) FROM indexed_commits i
@@ -50,7 +49,13 @@ SELECT r.category, r.text, r.detail, r.source, r.record_id, r.symbol, r.checkpoi
        EXISTS (SELECT 1 FROM checkpoints k
                WHERE k.checkpoint_id = r.checkpoint_id AND k.content_hash = c.content_hash),
        r.path
-FROM path_records r JOIN indexed_checkpoints c USING (checkpoint_id)
+FROM path_records r JOIN indexed_checkpoints c USING (checkpoint_id)"""
+
+# The files' why-records in one statement. Retracted records are left out, and private
+# checkpoints unless the session is private itself (?3 = 1).
+_FILE_SQL = (
+    _RECORD_ROWS
+    + """
 WHERE r.path IN (SELECT value FROM json_each(?1)) AND (c.private = 0 OR ?3 = 1)
   AND r.category IN ('decision', 'alternative', 'constraint')
   AND NOT EXISTS (SELECT 1 FROM annotations a
@@ -58,16 +63,11 @@ WHERE r.path IN (SELECT value FROM json_each(?1)) AND (c.private = 0 OR ?3 = 1)
 ORDER BY r.explicit DESC, r.created_at DESC, r.checkpoint_id DESC, r.id
 LIMIT ?2
 """
+)
 
-_DIGEST_SQL = """
-SELECT r.category, r.text, r.detail, r.source, r.record_id, r.symbol, r.checkpoint_id,
-       r.created_at, c.origin, c.content_hash,
-       (SELECT json_group_array(i.commit_sha) FROM indexed_commits i
-        WHERE i.checkpoint_id = r.checkpoint_id),
-       EXISTS (SELECT 1 FROM checkpoints k
-               WHERE k.checkpoint_id = r.checkpoint_id AND k.content_hash = c.content_hash),
-       r.path
-FROM path_records r JOIN indexed_checkpoints c USING (checkpoint_id)
+_DIGEST_SQL = (
+    _RECORD_ROWS
+    + """
 WHERE (c.private = 0 OR ?2 = 1)
   AND (r.category IN ('decision', 'constraint')
        OR (r.category = 'plan-item'
@@ -78,6 +78,7 @@ WHERE (c.private = 0 OR ?2 = 1)
 ORDER BY r.created_at DESC, r.checkpoint_id DESC, r.id
 LIMIT ?1
 """
+)
 
 
 def connect(db: str, *, busy_timeout_ms: int = 1000) -> apsw.Connection:
