@@ -2,11 +2,13 @@
 
 An agent runs its hook on every prompt and tool call, so this is the latency a user
 feels. For each of the six agents, the events of an open session that matter most (a
-prompt, a shell command, a file written, a file edited) are sent to
+prompt, a shell command, a file written, a file edited, and each agent's other per-turn
+events: Cursor's answer, thinking and file edit, OpenCode's message updates) are sent to
 ``python -m bitloops hook <agent>`` in that agent's own payload format, with 1,000
 checkpoints already stored; each run is interleaved with one of the floor (starting
-Python at all), so the machine's noise hits both alike. A catch-up is timed too: Claude
-Code's Stop hook reading 500 new transcript lines (one transaction).
+Python at all), so the machine's noise hits both alike. A catch-up is timed too: each
+agent's hook that reads its transcript (Claude Code's, Codex's Stop, Gemini CLI's AfterAgent,
+Cursor's stop, Copilot CLI's agentStop) with 500 new lines in that agent's own format.
 
 Targets (#12): every agent and event, median <= 25 ms above the floor and p95 <= 60 ms;
 the 500-line catch-up <= 80 ms above the floor.
@@ -16,7 +18,8 @@ fresh ``PYTHONPYCACHEPREFIX`` (the first run writes it), whatever
 ``PYTHONDONTWRITEBYTECODE`` says, so neither pays to compile its sources each time.
 
 Run: ``python benchmarks/hook_latency.py [--runs 15] [--checkpoints 1000] [--only catch-up]
-[--json]`` (``--only hooks`` or ``--only catch-up`` times that part alone).
+[--agents gemini,cursor] [--json]`` (``--only hooks`` or ``--only catch-up`` times that part
+alone; ``--agents`` picks the agents).
 """
 
 from __future__ import annotations
@@ -151,6 +154,15 @@ def _cursor(repo: Path, sid: str) -> tuple[list[dict[str, Any]], dict[str, Maker
         "edit": lambda r, s, i: tool(
             "StrReplace", {"path": path, "old_string": "x", "new_string": "y"}, i
         ),
+        # Every turn: the answer and the thinking (no transcript read), and each file edit.
+        "response": lambda r, s, i: {**base("afterAgentResponse"), "text": f"Done, step {i}."},
+        "thought": lambda r, s, i: {
+            **base("afterAgentThought"), "text": f"check the retry path {i}", "duration_ms": 800,
+        },
+        "file edit": lambda r, s, i: {
+            **base("afterFileEdit"), "file_path": path,
+            "edits": [{"old_string": "x", "new_string": f"y{i}"}],
+        },
     }  # fmt: skip
 
 
@@ -188,6 +200,14 @@ def _opencode(repo: Path, sid: str) -> tuple[list[dict[str, Any]], dict[str, Mak
                       state=state)  # fmt: skip
         return event("message.part.updated", fields, "assistant")
 
+    def message(i: int, *, done: bool) -> dict[str, Any]:
+        info = {"id": f"msg_s{i}", "sessionID": sid, "role": "assistant",
+                "modelID": "claude-sonnet-4-5", "providerID": "anthropic",
+                "time": {"created": 1, **({"completed": 2} if done else {})}}  # fmt: skip
+        if done:
+            info["tokens"] = {"input": 1200, "output": 80, "reasoning": 0}
+        return {"info": info}
+
     path = str(repo / "src" / "app.py")
     model = {"info": {"id": "msg_a1", "sessionID": sid, "role": "assistant",
                       "modelID": "claude-sonnet-4-5", "providerID": "anthropic",
@@ -205,6 +225,11 @@ def _opencode(repo: Path, sid: str) -> tuple[list[dict[str, Any]], dict[str, Mak
         "write": lambda r, s, i: tool(i, "write", {"filePath": path, "content": f"x = {i}"}),
         "edit": lambda r, s, i: tool(
             i, "edit", {"filePath": path, "oldString": "x", "newString": "y"}
+        ),
+        # Every step of a turn: its message once first seen (records nothing), once done.
+        "message": lambda r, s, i: event("message.updated", message(i, done=False), "assistant"),
+        "message done": lambda r, s, i: event(
+            "message.updated", message(i, done=True), "assistant"
         ),
     }  # fmt: skip
 
@@ -256,6 +281,10 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("hooks", "catch-up"), help="time the agents' hooks or the catch-up alone"
     )
+    parser.add_argument(
+        "--agents",
+        help=f"these agents' hooks and catch-ups only (comma-separated: {', '.join(AGENTS)})",
+    )
     args = parser.parse_args()
     with scratch("bl-hook-latency-") as tmp:
         repo = new_git_repo(tmp, "repo", "full")
@@ -276,7 +305,10 @@ def main() -> None:
         floor = [sys.executable, "-c", "pass"]
         wall(floor, repo, env)
         results: list[dict[str, Any]] = []
+        picked = set(AGENTS if args.agents is None else args.agents.split(","))
         for agent, (make, sid) in AGENTS.items() if args.only != "catch-up" else ():
+            if agent not in picked:
+                continue
             hook = [sys.executable, "-m", "bitloops", "hook", agent]
             starts, events = make(repo, sid)
             for payload in starts:  # the full path: starts the session, writes the bytecode
@@ -284,18 +316,18 @@ def main() -> None:
             for n, (name, maker) in enumerate(events.items()):
                 ours, base = [], []
                 for i in range(args.runs):  # ids unique per call: none is a repeat
-                    payload = json.dumps(maker(repo, sid, n * 10_000 + i)).encode()
-                    ours.append(wall(hook, repo, env, payload))
+                    raw = json.dumps(maker(repo, sid, n * 10_000 + i)).encode()
+                    ours.append(wall(hook, repo, env, raw))
                     base.append(wall(floor, repo, env))
                 results.append({"agent": agent, "event": name, "median_ms": _ms(ours),
                                 "p95_ms": _p95(ours), "floor_ms": _ms(base)})  # fmt: skip
-        catch_up = codex_catch_up = None
-        if args.only != "hooks":
-            catch_up = _catch_up(tmp, repo, env, floor, args.runs)
-            codex_catch_up = _codex_catch_up(tmp, repo, env, floor, args.runs)
+        catch_ups: dict[str, dict[str, float] | None] = dict.fromkeys(CATCH_UPS)
+        for agent in CATCH_UPS if args.only != "hooks" else ():
+            if agent in picked:
+                catch_ups[agent] = CATCH_UPS[agent][1](tmp, repo, env, floor, args.runs)
     if args.json:
-        print(json.dumps({"checkpoints": checkpoints, "hooks": results, "catch_up": catch_up,
-                          "codex_catch_up": codex_catch_up}))  # fmt: skip
+        figures = {CATCH_UPS[agent][0]: c for agent, c in catch_ups.items()}
+        print(json.dumps({"checkpoints": checkpoints, "hooks": results, **figures}))
         return
     print(f"hook latency benchmark: {machine()}")
     print(f"{checkpoints:,} checkpoints stored; median and p95 of {args.runs} runs each\n")
@@ -306,11 +338,12 @@ def main() -> None:
         rows.append([f"{f['agent']} {f['event']}", f"{f['median_ms']:.1f}",
                      f"{f['p95_ms']:.1f}", f"{f['floor_ms']:.1f}", f"+{over:.1f}",
                      "meets" if met else "ABOVE"])  # fmt: skip
-    for label, c in (("claude-code", catch_up), ("codex", codex_catch_up)):
+    for label, c in catch_ups.items():
         if c is None:
             continue
         over = c["median_ms"] - c["floor_ms"]
-        rows.append([f"{label} Stop, 500 new lines", f"{c['median_ms']:.1f}",
+        event = CATCH_UP_EVENTS[label]
+        rows.append([f"{label} {event}, 500 new lines", f"{c['median_ms']:.1f}",
                      f"{c['p95_ms']:.1f}", f"{c['floor_ms']:.1f}", f"+{over:.1f}",
                      "meets" if over <= CATCH_UP_TARGET_MS else "ABOVE"])  # fmt: skip
     print(table(["hook, event", "median ms", "p95 ms", "floor ms", "over", "target"], rows))
@@ -383,6 +416,139 @@ def _codex_catch_up(
     if int(rows[0][0]) < runs * 500:
         raise RuntimeError(f"the Codex catch-up stored {rows[0][0]} events of {runs * 500} lines")
     return {"median_ms": _ms(ours), "p95_ms": _p95(ours), "floor_ms": _ms(base)}
+
+
+def _grown(
+    agent: str,
+    repo: Path,
+    env: dict[str, str],
+    floor: list[str],
+    runs: int,
+    *,
+    sid: str,
+    path: Path,
+    lines: list[str],
+    head: int,
+    starts: list[bytes],
+    stop: bytes,
+) -> dict[str, float]:
+    """``agent``'s transcript-reading hook (``stop``), each time with 500 new ``lines``
+    appended to ``path``; the first ``head`` lines (its metadata, the prompt) are read by
+    the ``starts`` payloads and one ``stop`` before the timing."""
+    path.write_text("".join(lines[:head]), encoding="utf-8")
+    hook = [sys.executable, "-m", "bitloops", "hook", agent]
+    for payload in [*starts, stop]:
+        wall(hook, repo, env, payload)
+    ours, base = [], []
+    for i in range(runs):
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.writelines(lines[head + i * 500 : head + (i + 1) * 500])
+        ours.append(wall(hook, repo, env, stop))
+        base.append(wall(floor, repo, env))
+    with bitloops.Repository.open(repo) as r:
+        rows = r.store.execute("SELECT count(*) FROM live_events WHERE session_id = ?", (sid,))
+    if int(rows[0][0]) < runs * 500:
+        raise RuntimeError(f"the {agent} catch-up stored {rows[0][0]} events of {runs * 500} lines")
+    return {"median_ms": _ms(ours), "p95_ms": _p95(ours), "floor_ms": _ms(base)}
+
+
+def _gemini_catch_up(
+    tmp: Path, repo: Path, env: dict[str, str], floor: list[str], runs: int
+) -> dict[str, float]:
+    """Gemini CLI's AfterAgent, each time with 500 new messages in its session file (each
+    a thought and a reply, with its token counts)."""
+    from bitloops.testing import GeminiSession
+
+    sid = "gm-catch-up-session"
+    session = GeminiSession(sid, cwd=repo).user("make the cache faster")
+    for i in range(runs * 500):
+        session.reply(f"Done with step {i}.", thoughts=[f"step {i}: check the retry path"])
+    path = tmp / f"session-{sid}.jsonl"
+
+    def payload(name: str) -> bytes:
+        return json.dumps({"hook_event_name": name, "session_id": sid, "cwd": str(repo),
+                           "transcript_path": str(path), "source": "startup",
+                           "timestamp": "2026-06-01T10:00:01.000Z"}).encode()  # fmt: skip
+
+    return _grown(
+        "gemini", repo, env, floor, runs, sid=sid, path=path, head=2,
+        lines=session.text().splitlines(keepends=True),
+        starts=[payload("SessionStart")], stop=payload("AfterAgent"),
+    )  # fmt: skip
+
+
+def _cursor_catch_up(
+    tmp: Path, repo: Path, env: dict[str, str], floor: list[str], runs: int
+) -> dict[str, float]:
+    """Cursor's stop, each time with 500 new lines in its agent transcript (thinking and
+    replies), after a prompt its hook recorded."""
+    from bitloops.testing import CursorTranscript
+
+    sid = "cur-catch-up-conversation"
+    transcript = CursorTranscript(sid, cwd=repo).user("make the cache faster")
+    for i in range(runs * 250):
+        transcript.thinking(f"step {i}: check the retry path").say(f"Done with step {i}.")
+    path = tmp / f"{sid}.jsonl"
+
+    def payload(name: str, **extra: Any) -> bytes:
+        return json.dumps({"hook_event_name": name, "conversation_id": sid,
+                           "generation_id": "gen-1", "model": "claude-4.5-sonnet",
+                           "cursor_version": "2.1.0", "workspace_roots": [str(repo)],
+                           "transcript_path": str(path), **extra}).encode()  # fmt: skip
+
+    prompt = payload("beforeSubmitPrompt", prompt="make the cache faster")
+    return _grown(
+        "cursor", repo, env, floor, runs, sid=sid, path=path, head=1,
+        lines=transcript.text().splitlines(keepends=True),
+        starts=[payload("sessionStart"), prompt], stop=payload("stop", status="completed"),
+    )  # fmt: skip
+
+
+def _copilot_catch_up(
+    tmp: Path, repo: Path, env: dict[str, str], floor: list[str], runs: int
+) -> dict[str, float]:
+    """Copilot CLI's agentStop, each time with 500 new lines in its events file
+    (reasoning and replies)."""
+    from bitloops.testing import CopilotEvents
+
+    sid = "0196a7c2-0000-4000-8000-0000catchup"
+    events = CopilotEvents(sid, cwd=repo).user("make the cache faster")
+    for i in range(runs * 250):
+        events.reasoning(f"step {i}: check the retry path").say(f"Done with step {i}.")
+    path = tmp / "session-state" / sid / "events.jsonl"
+    path.parent.mkdir(parents=True)
+
+    def payload(name: str, **extra: Any) -> bytes:
+        return json.dumps({"hookEventName": name, "sessionId": sid, "cwd": str(repo),
+                           "timestamp": 1780308001000, "transcriptPath": str(path),
+                           **extra}).encode()  # fmt: skip
+
+    return _grown(
+        "copilot", repo, env, floor, runs, sid=sid, path=path, head=2,
+        lines=events.text().splitlines(keepends=True),
+        starts=[payload("sessionStart", source="new")],
+        stop=payload("agentStop", stopReason="end_turn"),
+    )  # fmt: skip
+
+
+#: agent -> (its key in the JSON, the function timing its catch-up)
+CATCH_UPS: dict[
+    str, tuple[str, Callable[[Path, Path, dict[str, str], list[str], int], dict[str, float]]]
+] = {
+    "claude-code": ("catch_up", _catch_up),
+    "codex": ("codex_catch_up", _codex_catch_up),
+    "gemini": ("gemini_catch_up", _gemini_catch_up),
+    "cursor": ("cursor_catch_up", _cursor_catch_up),
+    "copilot": ("copilot_catch_up", _copilot_catch_up),
+}
+#: agent -> the hook event its catch-up is timed at
+CATCH_UP_EVENTS = {
+    "claude-code": "Stop",
+    "codex": "Stop",
+    "gemini": "AfterAgent",
+    "cursor": "stop",
+    "copilot": "agentStop",
+}
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ memory (a child process's maximum resident set; independent of the size?).
 
 Each size is imported ``--rounds`` times (each in a fresh repository, interleaved with
 the floor); medians are printed, with the ratio of CPU times besides the wall-clock one.
+The children load bytecode compiled beforehand, as an installed package has it.
 Run: ``python benchmarks/import_transcript.py [--mb 50] [--rounds 3]``.
 """
 
@@ -26,7 +27,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import floor_connection, machine, median, new_git_repo, scratch, table
+from _common import cache_bytecode, floor_connection, machine, median, new_git_repo, scratch, table
 
 SID = "0b7e3c2a-5d41-4f8e-9a6b-1c2d3e4f5a6b"
 WORDS = [
@@ -213,7 +214,9 @@ if len(sys.argv) > 3:
 """
 
 
-def run(tmp: Path, name: str, megabytes: float, rounds: int) -> dict[str, object]:
+def run(
+    tmp: Path, name: str, megabytes: float, rounds: int, env: dict[str, str]
+) -> dict[str, object]:
     """Generate, then import (each time in a child process, into a fresh repository)
     and measure the floor, interleaved, ``rounds`` times; the median figures."""
     repo = new_git_repo(tmp, name, "full")
@@ -232,6 +235,7 @@ def run(tmp: Path, name: str, megabytes: float, rounds: int) -> dict[str, object
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         )
         child = json.loads(proc.stdout)
         figures["seconds"].append(child["seconds"])
@@ -240,7 +244,7 @@ def run(tmp: Path, name: str, megabytes: float, rounds: int) -> dict[str, object
         if i == 0:
             events = [tuple(e) for e in json.loads(events_file.read_text())]
         db = tmp / f"{name}-floor-{i}.db"
-        wall, cpu = floor(path, events, db)  # type: ignore[arg-type]
+        wall, cpu = floor(path, events, db)
         figures["floor"].append(wall)
         figures["floor_cpu"].append(cpu)
     out: dict[str, object] = {k: median(v) for k, v in figures.items()}
@@ -257,8 +261,17 @@ def main() -> None:
     print(f"import-transcript benchmark: {machine()}")
     rows = []
     with scratch("bitloops-bench-import-") as tmp:
+        # The children load compiled bytecode, as an installed package does: else each
+        # would time compiling the modules the import loads on its way.
+        env = cache_bytecode(tmp / "pycache")
+        import bitloops
+
+        package = Path(bitloops.__file__).parent
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(package)], env=env, check=True
+        )
         for name, size in (("quarter", args.mb / 4), ("whole", args.mb)):
-            f = run(tmp, name, size, max(1, args.rounds))
+            f = run(tmp, name, size, max(1, args.rounds), env)
             seconds, base = float(f["seconds"]), float(f["floor"])  # type: ignore[arg-type]
             cpu, base_cpu = float(f["cpu"]), float(f["floor_cpu"])  # type: ignore[arg-type]
             mb = float(f["mb"])  # type: ignore[arg-type]

@@ -62,6 +62,16 @@ def row(
             "target": target, "met": met}  # fmt: skip
 
 
+#: (agent, hook event, key in hook_latency.py's JSON) of each catch-up timed.
+CATCH_UPS = (
+    ("claude-code", "Stop", "catch_up"),
+    ("codex", "Stop", "codex_catch_up"),
+    ("gemini", "AfterAgent", "gemini_catch_up"),
+    ("cursor", "stop", "cursor_catch_up"),
+    ("copilot", "agentStop", "copilot_catch_up"),
+)
+
+
 def hook_rows(data: dict[str, Any]) -> Iterator[Row]:
     """The agents' hooks (over the floor, and p95) and the catch-up."""
     for f in data["hooks"]:
@@ -73,12 +83,12 @@ def hook_rows(data: dict[str, Any]) -> Iterator[Row]:
             f"<= +{HOOK_OVER_MS:.0f} ms, p95 <= {HOOK_P95_MS:.0f}",
             over <= HOOK_OVER_MS and f["p95_ms"] <= HOOK_P95_MS,
         )
-    for label, key in (("claude-code", "catch_up"), ("codex", "codex_catch_up")):
+    for label, event, key in CATCH_UPS:
         c = data.get(key)
         if c is None:
             continue
         yield row(
-            f"catch-up, {label} Stop, 500 transcript lines",
+            f"catch-up, {label} {event}, 500 transcript lines",
             c["median_ms"],
             c["floor_ms"],
             f"<= +{CATCH_UP_OVER_MS:.0f} ms",

@@ -309,30 +309,42 @@ _sha256: Any = None
 def new_id() -> str:
     """A UUIDv7 string: unique, and sorting by it sorts by creation time."""
     ms = time.time_ns() // 1_000_000
-    rand = _random_bits74()
-    low = (rand & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  # variant 0b10
-    h = f"{ms:012x}7{rand >> 62:03x}{low:016x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    while True:
+        try:
+            tail = _pool.pop()
+            break
+        except IndexError:  # other threads may empty a refill before this one pops
+            _fill_pool()
+    global _ms_prefix
+    prefix = _ms_prefix  # one tuple, read and replaced whole: threads see a matching pair
+    if prefix[0] != ms:  # events come many to a millisecond: its text is kept
+        h = f"{ms:012x}"
+        prefix = _ms_prefix = (ms, f"{h[:8]}-{h[8:]}-7")
+    return prefix[1] + tail
 
 
 # Random bits for ids, 400 ids' worth per os.urandom call: ids must be unique, not
 # secret; a getrandom call per event costs, and `random` costs every hook its import.
-# list.pop and list.extend are atomic: two threads never take the same bits.
-_POOL_BYTES = 4000
-_pool: list[int] = []
+# Each is kept as the id's text after the version digit (74 random bits: 3 hex, the
+# variant's 2 bits and 14 more, 48 more), formatted in bulk: formatting an id one by one
+# costs more than writing its event's line. list.pop and list.extend are atomic: two
+# threads never take the same bits.
+_POOL_IDS = 400
+_pool: list[str] = []
+_ms_prefix: tuple[int, str] = (-1, "")  # the last millisecond and its "tttttttt-tttt-7"
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # 0b10xx
 
 
-def _random_bits74() -> int:
-    try:
-        return _pool.pop()
-    except IndexError:
-        block = os.urandom(_POOL_BYTES)
-        # 80 bits each, shifted to the 74 an id takes
-        # a list, not a generator: one extend, atomic, while other threads pop
-        _pool.extend(
-            [int.from_bytes(block[i : i + 10], "big") >> 6 for i in range(0, _POOL_BYTES, 10)]
-        )
-        return _random_bits74()
+def _fill_pool() -> None:
+    h = os.urandom(_POOL_IDS * 10).hex()  # 20 hex digits per id, 74 bits of them used
+    variant = _VARIANT
+    # a list, not a generator: one extend, atomic, while other threads pop
+    _pool.extend(
+        [
+            f"{h[i : i + 3]}-{variant[h[i + 3]]}{h[i + 4 : i + 7]}-{h[i + 7 : i + 19]}"
+            for i in range(0, _POOL_IDS * 20, 20)
+        ]
+    )
 
 
 def _seed_ids() -> None:
@@ -424,7 +436,19 @@ def _plain(value: Any) -> Any:
         fields = getattr(tp, "__attrs_attrs__", None)
         names = _FIELD_NAMES[tp] = None if fields is None else tuple(f.name for f in fields)
     if names is not None:
-        return {name: _plain(getattr(value, name)) for name in names}
+        out: dict[str, Any] = {}
+        for name in names:
+            item = getattr(value, name)
+            it = type(item)
+            # Most fields are text or numbers: kept without a call (a big header has
+            # hundreds of thousands of them).
+            if it is str or it is int or it is float or it is bool or item is None:
+                out[name] = item
+            elif it is tuple and all(type(x) is str for x in item):
+                out[name] = list(item)  # applies_to, files, intent
+            else:
+                out[name] = _plain(item)
+        return out
     if isinstance(value, _SCALARS):
         return value.value if isinstance(value, enum.Enum) else value
     if isinstance(value, datetime):

@@ -59,11 +59,17 @@ def run_hook(name: str, args: Sequence[str], cwd: Path, stdin: IO[str], err: IO[
         # Commits whose promotion was detached (bitloops/_pending.py) come first: the next
         # commit's folders, a push, the next promotion's parent all need them.
         worker = os.environ.pop(WORKER_VARIABLE, None) is not None
-        _promote_pending(paths, timeout=_PENDING_WAIT)
+        # Not a rebase's own commits, though: they get no checkpoint (post-rewrite links
+        # them, and waits for the workers then), and each of them waiting for a busy
+        # worker would hold the rebase up once per pick.
+        picking = name == "post-commit" and not worker and _rebase_pick(paths)
+        if not picking:
+            _promote_pending(paths, timeout=_PENDING_WAIT)
         if name == "post-commit" and worker:
             return None  # the worker promotes the pending commits only
         if name == "post-commit":
-            _post_commit(paths)
+            if not picking:
+                _post_commit(paths)
         elif name == "post-rewrite":
             reason = _REASONS.get(args[0] if args else "", "rewrite")
             # A terminal is not git's list of rewrites: never wait on it.
@@ -136,14 +142,21 @@ def _cherry_pick_source(paths: RepoPaths, git: Git) -> str | None:
     return None
 
 
+def _rebase_pick(paths: RepoPaths) -> bool:
+    """Whether the commit just made is a rebase's own (a pick, not the user's commit at
+    an ``edit`` stop): post-rewrite links it to its checkpoints at the rebase's end."""
+    if _rebasing(paths.git_dir) and _edit_stop(paths) is None:
+        (paths.git_dir / _STAGED_RECORD).unlink(missing_ok=True)  # what it staged is in it
+        return True
+    return False
+
+
 def _post_commit(paths: RepoPaths) -> None:
+    """A commit that is not a rebase's own pick (:func:`_rebase_pick`): promote the
+    draft into its checkpoint, or link a cherry-pick's."""
     # The commit happened: what pre-commit staged is in it.
     (paths.git_dir / _STAGED_RECORD).unlink(missing_ok=True)
-    stop = None
-    if _rebasing(paths.git_dir):
-        stop = _edit_stop(paths)
-        if stop is None:
-            return  # the rebase's own commits: post-rewrite links them
+    stop = _edit_stop(paths) if _rebasing(paths.git_dir) else None
     from bitloops.repository import DB_RELATIVE_PATH, Repository
 
     if not (paths.common_dir / DB_RELATIVE_PATH).exists():
@@ -296,14 +309,21 @@ def _promote_pending(paths: RepoPaths, *, timeout: float) -> None:
     commit whose promotion fails is logged and dropped from the records: its events
     stay in the draft and go to the next commit's checkpoint, as without the hooks.
     """
-    from bitloops._pending import done, pending_promotions, promotion_lock
+    from bitloops._pending import (
+        done,
+        is_pending,
+        pending_promotions,
+        pending_rewrites,
+        promotion_lock,
+    )
 
     git_dir = os.fspath(paths.git_dir)
-    if not pending_promotions(git_dir):
+    if not pending_promotions(git_dir) and not pending_rewrites(git_dir):
         return
     with promotion_lock(git_dir, timeout) as held:
         records = pending_promotions(git_dir) if held else []
-        if not records:
+        rewrites = pending_rewrites(git_dir) if held else []
+        if not records and not rewrites:
             return
         from bitloops._codec import parse_ts
         from bitloops.repository import Repository
@@ -315,6 +335,20 @@ def _promote_pending(paths: RepoPaths, *, timeout: float) -> None:
                 except Exception:
                     _log_failure(paths, f"the detached promotion of {record.sha}")
                 done(record)
+            # Rewrites of those commits a hook could not wait for: linked now that their
+            # checkpoints exist, in the order they were noted (a rewrite of a rewrite
+            # after it). One whose commit is pending still (recorded meanwhile) waits for
+            # that promotion, and so does any rewrite of its new commit.
+            blocked: set[str] = set()
+            for rewrite in pending_rewrites(git_dir):
+                if rewrite.old in blocked or is_pending(git_dir, rewrite.old):
+                    blocked.add(rewrite.new)
+                    continue
+                try:
+                    _link_rewrites(paths, repo, [(rewrite.old, rewrite.new)], rewrite.reason)
+                except Exception:
+                    _log_failure(paths, f"linking {rewrite.new}, the rewrite of {rewrite.old}")
+                done(rewrite)
 
 
 def _promote_head(
@@ -490,23 +524,46 @@ def _post_rewrite(paths: RepoPaths, reason: str, text: str) -> None:
         return
 
     stops = _read_stops(paths) if reason == "rebase" else {}
-    with Repository.open(paths.toplevel) as repo:
-        linked: dict[str, dict[str, str]] = {}
-        for old, new in pairs:
-            # git lists a commit made at an `edit` stop as the rewrite of the commit
-            # stopped at: that one (as rebased) is the rewrite, the new commit has its own.
-            target = stops.get(new, new)
-            if target == old:
-                continue  # the stopped commit was not rewritten at all
-            for cid in repo.store.checkpoint_ids(commit_sha=old):
-                repo.link(target, cid, reason)
-                linked.setdefault(target, {})[cid] = reason
-        _write_links(paths, repo, linked)
-        repo._sync_after_promotion()  # team setup: the new links go to the shared store
-        if repo.settings.checkpoint_files == "branch":
-            _drop_superseded_links(paths, [old for old, _ in pairs])
+    # git lists a commit made at an `edit` stop as the rewrite of the commit stopped at:
+    # that one (as rebased) is the rewrite, the new commit has its own.
+    pairs = [(old, stops.get(new, new)) for old, new in pairs]
+    pairs = [(old, new) for old, new in pairs if new != old]  # the stopped commit itself
+    from bitloops._pending import defer_rewrite, is_pending, pending_rewrites
+
+    # A commit whose detached promotion is still under way (its worker outlasted the
+    # wait) has no checkpoint yet, nor has one whose own rewrite waits for that: its
+    # rewrite is linked once it has (_promote_pending).
+    git_dir = os.fspath(paths.git_dir)
+    waiting = {rewrite.new for rewrite in pending_rewrites(git_dir)}
+    deferred = [(old, new) for old, new in pairs if old in waiting or is_pending(git_dir, old)]
+    try:
+        with Repository.open(paths.toplevel) as repo:
+            _link_rewrites(paths, repo, [pair for pair in pairs if pair not in deferred], reason)
+    finally:
+        for old, new in deferred:
+            try:
+                defer_rewrite(git_dir, old, new, reason)
+            except OSError:  # a full disk: the others are noted all the same
+                _log_failure(paths, f"noting {new}, the rewrite of {old}")
     if reason == "rebase":
         (paths.git_dir / _STOPS_RECORD).unlink(missing_ok=True)
+
+
+def _link_rewrites(
+    paths: RepoPaths, repo: Repository, pairs: Sequence[tuple[str, str]], reason: str
+) -> None:
+    """Link each rewritten commit's new commit to the old one's checkpoints."""
+    if not pairs:
+        return
+    linked: dict[str, dict[str, str]] = {}
+    for old, new in pairs:
+        for cid in repo.store.checkpoint_ids(commit_sha=old):
+            repo.link(new, cid, reason)
+            linked.setdefault(new, {})[cid] = reason
+    _write_links(paths, repo, linked)
+    repo._sync_after_promotion()  # team setup: the new links go to the shared store
+    if repo.settings.checkpoint_files == "branch":
+        _drop_superseded_links(paths, [old for old, _ in pairs])
 
 
 def _drop_superseded_links(paths: RepoPaths, olds: Sequence[str]) -> None:

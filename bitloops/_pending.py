@@ -19,10 +19,11 @@ only.
 
 from __future__ import annotations
 
-import _thread
 import os
 import sys
 import time
+
+import bitloops._held as _held
 
 TYPE_CHECKING = False
 
@@ -35,9 +36,13 @@ __all__ = [
     "PENDING_DIR",
     "WORKER_VARIABLE",
     "PendingPromotion",
+    "PendingRewrite",
+    "defer_rewrite",
     "detach_post_commit",
     "has_pending",
+    "is_pending",
     "pending_promotions",
+    "pending_rewrites",
     "promotion_lock",
 ]
 
@@ -48,13 +53,11 @@ PENDING_DIR = "bitloops-pending"
 #: Set in the worker's environment: its post-commit hook promotes the pending records only.
 WORKER_VARIABLE = "BITLOOPS_PROMOTION_WORKER"
 _LOCK = ".lock"
+# A rewrite (amend, rebase) of a pending commit, linked once that commit is promoted.
+_REWRITE = "rewrite-"
 # Kept in step with bitloops.repository.DB_RELATIVE_PATH (tests/test_pending.py checks).
 _DB = "bitloops/bitloops.db"
 _STAGED = "bitloops-staged.json"  # bitloops.git._hooks._STAGED_RECORD
-# (git dir, thread) of the promotion locks this process holds: what a thread reads while
-# it promotes must not wait for itself (flock blocks a second descriptor of the same
-# process). Per thread: another thread of the process (a web request) must still wait.
-_HELD_HERE: set[tuple[str, int]] = set()
 
 
 class PendingPromotion:
@@ -67,6 +70,65 @@ class PendingPromotion:
         self.sha = sha
         #: Canonical UTC timestamp text: the events recorded up to it are the commit's.
         self.until = until
+
+
+class PendingRewrite:
+    """A rewrite of a commit whose promotion was pending when git reported it: the new
+    commit is linked to the old one's checkpoints once they exist."""
+
+    __slots__ = ("new", "old", "path", "reason")
+
+    def __init__(self, path: str, old: str, new: str, reason: str) -> None:
+        self.path = path
+        self.old = old
+        self.new = new
+        self.reason = reason
+
+
+def is_pending(git_dir: str, sha: str) -> bool:
+    """Whether commit ``sha`` has a pending record (its promotion is not finished)."""
+    return os.path.exists(os.path.join(git_dir, PENDING_DIR, f"{sha}.json"))
+
+
+def defer_rewrite(git_dir: str, old: str, new: str, reason: str) -> None:
+    """Note that ``new`` rewrites ``old`` (``reason``: amend, rebase), for whoever promotes
+    ``old`` (:func:`bitloops._commit_flow._promote_pending`) to link."""
+    import json
+
+    from bitloops._fs import atomic_write
+
+    text = json.dumps({"old": old, "new": new, "reason": reason})
+    # Named by when it was noted: rewrites of rewrites are linked in that order.
+    name = f"{_REWRITE}{time.time_ns():020d}-{old}-{new}.json"
+    atomic_write(os.path.join(git_dir, PENDING_DIR, name), text + "\n")
+
+
+def pending_rewrites(git_dir: str) -> list[PendingRewrite]:
+    """The rewrites waiting for their old commit's promotion, in the order they were
+    noted (unreadable ones dropped)."""
+    folder = os.path.join(git_dir, PENDING_DIR)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith(_REWRITE))
+    except OSError:
+        return []
+    import json
+
+    found = []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+            old, new, reason = data["old"], data["new"], data["reason"]
+            if not all(isinstance(v, str) for v in (old, new, reason)):
+                raise ValueError("not a rewrite record")
+        except FileNotFoundError:
+            continue  # linked meanwhile
+        except (OSError, ValueError, KeyError, TypeError):
+            _remove(path)
+            continue
+        found.append(PendingRewrite(path, old, new, reason))
+    return found
 
 
 def _now_ts() -> str:
@@ -187,8 +249,8 @@ def has_pending(cwd: str) -> bool:
         located = locate(cwd)
         if located is None:
             return False
-        if (located[1], _thread.get_ident()) in _HELD_HERE:
-            return False  # this process is the one promoting them
+        if _held.holds(located[1]):
+            return False  # this thread is the one promoting them (bitloops._held)
         names = os.listdir(os.path.join(located[1], PENDING_DIR))
     except OSError:
         return False
@@ -199,7 +261,9 @@ def pending_promotions(git_dir: str) -> list[PendingPromotion]:
     """The pending records of a work tree, oldest first (unreadable ones are dropped)."""
     folder = os.path.join(git_dir, PENDING_DIR)
     try:
-        names = [n for n in os.listdir(folder) if n.endswith(".json")]
+        names = [
+            n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(_REWRITE)
+        ]
     except OSError:
         return []
     import json
@@ -261,12 +325,10 @@ def promotion_lock(git_dir: str, timeout: float) -> AbstractContextManager[bool]
                         yield False
                         return
                     time.sleep(0.02)
-            held_here = (git_dir, _thread.get_ident())
-            _HELD_HERE.add(held_here)
             try:
-                yield True
+                with _held.holding([git_dir]):
+                    yield True
             finally:
-                _HELD_HERE.discard(held_here)
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
@@ -274,6 +336,6 @@ def promotion_lock(git_dir: str, timeout: float) -> AbstractContextManager[bool]
     return held()
 
 
-def done(record: PendingPromotion) -> None:
-    """Forget a pending record once its commit is promoted."""
+def done(record: PendingPromotion | PendingRewrite) -> None:
+    """Forget a pending record once its commit is promoted (a rewrite's, once linked)."""
     _remove(record.path)

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,407 @@ def test_codex_stops_store_what_the_full_path_stores(tmp_path: Path) -> None:
     assert stored == _stored(full)
     kinds = [json.loads(line)["kind"] for line in stored]
     assert "response" in kinds and "tool_use" in kinds
+
+
+# -- Gemini CLI, Cursor and Copilot CLI: their transcript reads on the light path too ------
+
+#: agent -> the hook events that read its transcript (and take the light catch-up)
+AGENT_CATCH_UPS = {
+    "gemini": ("AfterAgent", "SessionEnd"),
+    "cursor": ("stop", "sessionEnd"),
+    "copilot": ("agentStop", "sessionEnd"),
+}
+_FIXTURE_FILES = {
+    "gemini": "session.jsonl",
+    "cursor": "transcript.jsonl",
+    "copilot": "events.jsonl",
+}
+
+
+def _agent(name: str) -> Any:
+    from importlib import import_module
+
+    return import_module(f"bitloops.agents.{name}")
+
+
+def _fixture_hooks(agent: str, repo: Path, transcript: Path) -> list[dict[str, Any]]:
+    """The agent's fixture hook payloads; Copilot's camelCase ones given the event name
+    their hook entry's environment gives them."""
+    found = payloads(agent, repo, transcript)
+    if agent != "copilot":
+        return found
+    return [
+        line["payload"]
+        if "hook_event_name" in line["payload"]
+        else {"hookEventName": line["hook"], **line["payload"]}
+        for line in found
+    ]
+
+
+def _lines_alike(repo: Path) -> list[str]:
+    """:func:`_stored`, with the fingerprint of the transcript line an event came from
+    masked too: a line naming a file holds the twin's own work tree."""
+    return [re.sub(r'"transcript_line":"sha256:[0-9a-f]+"', '"transcript_line":"X"', line)
+            for line in _stored(repo)]  # fmt: skip
+
+
+def _name(payload: dict[str, Any]) -> str:
+    return str(payload.get("hook_event_name") or payload.get("hookEventName"))
+
+
+def _growing_session(
+    agent: str, repo: Path, tmp_path: Path, file_name: str | None
+) -> Iterator[dict[str, Any]]:
+    """The hooks of the agent's fixture session (its transcript ``file_name``, None for
+    none) for ``repo``, each handed over once the transcript grew by its line (the last
+    hook's: the rest), as the agent writes while its hooks arrive."""
+    transcript = tmp_path / f"t-{repo.name}" / (file_name or "none.jsonl")
+    transcript.parent.mkdir()
+    text = "" if file_name is None else (FIXTURES / agent / file_name).read_text(encoding="utf-8")
+    lines = fill(text, repo, transcript).splitlines(keepends=True)
+    transcript.write_text("", encoding="utf-8")
+    hooks = _fixture_hooks(agent, repo, transcript)
+    for i, payload in enumerate(hooks):
+        grown = lines[i : i + 1] if i < len(hooks) - 1 else lines[i:]
+        with open(transcript, "a", encoding="utf-8") as fh:
+            fh.writelines(grown)
+        yield payload
+
+
+@pytest.mark.parametrize("agent", sorted(AGENT_CATCH_UPS))
+def test_each_agents_fixture_session_stores_what_the_full_path_stores(
+    agent: str, tmp_path: Path
+) -> None:
+    """Every hook of the agent's fixture session, its transcript growing as the hooks
+    arrive: the transcript reads take the light path and the stored lines are the full
+    path's, byte for byte."""
+    module = _agent(agent)
+    light, full = _twins(tmp_path)
+    took: list[str] = []
+    for repo in (light, full):
+        hooks = []
+        for payload in _growing_session(agent, repo, tmp_path, _FIXTURE_FILES[agent]):
+            hooks.append(payload)
+            name = _name(payload)
+            if repo is full:
+                module.handle(payload)
+            elif name in AGENT_CATCH_UPS[agent]:
+                assert module._fast(lp.located(repo), payload), name
+                took.append(name)
+            elif not module._fast(lp.located(repo), payload):
+                module.handle(payload)
+    assert took == [n for n in map(_name, hooks) if n in AGENT_CATCH_UPS[agent]]
+    assert took[-1].lower() == "sessionend"
+    stored = _lines_alike(light)
+    assert stored == _lines_alike(full)
+    kinds = [json.loads(line)["kind"] for line in stored]
+    assert "response" in kinds and "reasoning" in kinds and kinds[-1] == "session_end"
+    first = hooks[0]
+    sid = str(first.get("conversation_id") or first.get("session_id") or first["sessionId"])
+    with bitloops.Repository.open(light) as r:
+        assert r.session(sid).ended
+
+
+def _grown_lines(agent: str, repo: Path, sid: str, count: int) -> list[str]:
+    """``count`` transcript lines of the model thinking and replying, in the agent's format
+    (after a head the session starts with: its metadata, the prompt)."""
+    from bitloops.testing import CopilotEvents, CursorTranscript, GeminiSession
+
+    if agent == "gemini":
+        gemini = GeminiSession(sid, cwd=repo).user("make it retry")
+        for n in range(count):
+            gemini.reply(f"Done with step {n}.", thoughts=[f"step {n}: check the retry path"])
+        return gemini.text().splitlines(keepends=True)[2:]
+    if agent == "cursor":
+        cursor = CursorTranscript(sid, cwd=repo)
+        for n in range(count):
+            cursor.thinking(f"step {n}: check") if n % 2 else cursor.say(f"Done with step {n}.")
+        return cursor.text().splitlines(keepends=True)
+    copilot = CopilotEvents(sid, cwd=repo)
+    for n in range(count):
+        copilot.reasoning(f"step {n}: check") if n % 2 else copilot.say(f"Done with step {n}.")
+    return copilot.text().splitlines(keepends=True)[1:]  # after session.start
+
+
+def _hook_payload(agent: str, repo: Path, path: Path, sid: str, what: str, **extra: Any) -> Any:
+    """The agent's payload of ``what``: start, prompt, stop (its transcript read) or end."""
+    if agent == "gemini":
+        names = {"start": "SessionStart", "prompt": "BeforeAgent", "stop": "AfterAgent",
+                 "end": "SessionEnd"}  # fmt: skip
+        return {"hook_event_name": names[what], "session_id": sid, "cwd": str(repo),
+                "transcript_path": str(path), **extra}  # fmt: skip
+    if agent == "cursor":
+        names = {"start": "sessionStart", "prompt": "beforeSubmitPrompt", "stop": "stop",
+                 "end": "sessionEnd"}  # fmt: skip
+        return {"hook_event_name": names[what], "conversation_id": sid,
+                "model": "claude-4.5-sonnet", "workspace_roots": [str(repo)],
+                "transcript_path": str(path), **extra}  # fmt: skip
+    names = {"start": "sessionStart", "prompt": "userPromptSubmitted", "stop": "agentStop",
+             "end": "sessionEnd"}  # fmt: skip
+    return {"hookEventName": names[what], "sessionId": sid, "cwd": str(repo),
+            "transcriptPath": str(path), **extra}  # fmt: skip
+
+
+def _started(agent: str, repo: Path, path: Path, sid: str) -> None:
+    """The session started by its hook (the full path), with an empty transcript."""
+    path.write_text("", encoding="utf-8")
+    _agent(agent).handle(_hook_payload(agent, repo, path, sid, "start"))
+
+
+@pytest.mark.parametrize("agent", sorted(AGENT_CATCH_UPS))
+def test_each_agents_catch_ups_and_end_store_what_the_full_path_stores(
+    agent: str, tmp_path: Path
+) -> None:
+    """Growing transcripts read at each turn's end, then the session's end: the same lines
+    either way, each catch-up on the light path."""
+    module = _agent(agent)
+    light, full = _twins(tmp_path)
+    for repo in (light, full):
+        path = tmp_path / f"{repo.name}.jsonl"
+        _started(agent, repo, path, "s-1")
+        lines = _grown_lines(agent, repo, "s-1", 90)
+        for start, stop in ((0, 40), (40, 81), (81, 90)):
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.writelines(lines[start:stop])
+            payload = _hook_payload(agent, repo, path, "s-1", "stop")
+            if repo is light:
+                assert module._fast(lp.located(repo), payload)
+            else:
+                module.handle(payload)
+        end = _hook_payload(agent, repo, path, "s-1", "end", reason="exit")
+        if repo is light:
+            assert module._fast(lp.located(repo), end)
+        else:
+            module.handle(end)
+    stored = _stored(light)
+    assert stored == _stored(full)
+    kinds = [json.loads(line)["kind"] for line in stored]
+    assert kinds.count("reasoning") >= 45 and kinds.count("response") >= 45
+    assert json.loads(stored[-1])["payload"] == {"reason": "exit"}
+
+
+def test_a_cursor_transcript_no_hook_captured_records_its_tool_calls_alike(
+    tmp_path: Path,
+) -> None:
+    """A Cursor session whose prompts and tool calls no hook records: its stop reads them
+    from the transcript, with the file a Write made, on the light path as on the full."""
+    from bitloops.agents import cursor
+
+    light, full = _twins(tmp_path)
+    for repo in (light, full):
+        path = tmp_path / f"{repo.name}.jsonl"
+        text = (FIXTURES / "cursor" / "transcript.jsonl").read_text(encoding="utf-8")
+        _started("cursor", repo, path, "s-1")
+        path.write_text(fill(text, repo, path), encoding="utf-8")
+        stop = _hook_payload("cursor", repo, path, "s-1", "stop", status="completed")
+        if repo is light:
+            assert cursor._fast(lp.located(repo), stop)
+        else:
+            cursor.handle(stop)
+    stored = _lines_alike(light)
+    assert stored == _lines_alike(full)
+    kinds = [json.loads(line)["kind"] for line in stored]
+    assert {"prompt", "tool_use", "file_change", "response"} <= set(kinds)
+
+
+def test_an_older_gemini_session_file_is_read_whole_alike(tmp_path: Path) -> None:
+    """The one-object ``.json`` session file of older Gemini CLI versions, on the light
+    path as on the full."""
+    from bitloops.agents import gemini
+    from bitloops.testing import GeminiSession
+
+    light, full = _twins(tmp_path)
+    for repo in (light, full):
+        path = tmp_path / f"{repo.name}.json"
+        _started("gemini", repo, path, "s-1")
+        session = GeminiSession("s-1", cwd=repo).user("hi")
+        session.reply("Hello.", thoughts=["greet back"]).reply("Anything else?")
+        session.write(path)
+        stop = _hook_payload("gemini", repo, path, "s-1", "stop", prompt_response="Bye.")
+        if repo is light:
+            assert gemini._fast(lp.located(repo), stop)
+        else:
+            gemini.handle(stop)
+    stored = _stored(light)
+    assert stored == _stored(full)
+    texts = [json.loads(line)["payload"].get("text") for line in stored]
+    assert {"Hello.", "greet back", "Anything else?", "Bye."} <= set(texts)
+
+
+@pytest.mark.parametrize("agent", sorted(AGENT_CATCH_UPS))
+def test_what_only_the_full_path_does_is_left_to_it_for_each_agent(
+    agent: str, git_repo: Path, tmp_path: Path
+) -> None:
+    """An unknown session (started by the full path), a stop of an ended one (resumed),
+    a session start, a spooled payload: the light path writes nothing and says so."""
+    module = _agent(agent)
+    located = lp.located(git_repo)
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(_grown_lines(agent, git_repo, "s-1", 4)), encoding="utf-8")
+    _started(agent, git_repo, tmp_path / "other.jsonl", "s-0")
+    stored = lp.rows(git_repo, starts=True)
+    for what in ("stop", "end", "start"):
+        payload = _hook_payload(agent, git_repo, path, "s-1", what)
+        assert not module._fast(located, payload), what  # no such session yet
+    assert lp.rows(git_repo, starts=True) == stored
+    module.handle(_hook_payload(agent, git_repo, path, "s-1", "stop"))
+    assert "reasoning" in lp.kinds(git_repo)
+    module.handle(_hook_payload(agent, git_repo, path, "s-1", "end"))
+    stored = lp.rows(git_repo, starts=True)
+    assert not module._fast(located, _hook_payload(agent, git_repo, path, "s-1", "stop"))
+    assert lp.rows(git_repo, starts=True) == stored
+    other = tmp_path / "t2.jsonl"
+    _started(agent, git_repo, other, "s-2")
+    with open(other, "a", encoding="utf-8") as fh:
+        fh.writelines(_grown_lines(agent, git_repo, "s-2", 2))
+    entry = {"id": "x", "received_at": "2026-06-01T10:00:00Z", "agent": agent,
+             "cwd": str(git_repo), "payload": json.dumps({"x": 1})}  # fmt: skip
+    assert spool.append(git_repo / ".git", entry, durable=False, wait=1.0)
+    stored = lp.rows(git_repo, starts=True)
+    assert not module._fast(located, _hook_payload(agent, git_repo, other, "s-2", "stop"))
+    assert lp.rows(git_repo, starts=True) == stored
+
+
+@pytest.mark.parametrize("agent", sorted(AGENT_CATCH_UPS))
+def test_each_agents_session_strategy_ends_on_the_full_path(
+    agent: str, git_repo: Path, tmp_path: Path
+) -> None:
+    """Under the session strategy an end promotes: the light path gives way once it has
+    read the transcript, and the full path ends and promotes it."""
+    module = _agent(agent)
+    (git_repo / ".bitloops").mkdir()
+    (git_repo / ".bitloops" / "settings.json").write_text('{"strategy": "session"}')
+    path = tmp_path / "t.jsonl"
+    _started(agent, git_repo, path, "s-1")
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(_grown_lines(agent, git_repo, "s-1", 4))
+    end = _hook_payload(agent, git_repo, path, "s-1", "end", reason="exit")
+    assert not module._fast(lp.located(git_repo), end)
+    module.handle(end)
+    with bitloops.Repository.open(git_repo) as r:
+        (checkpoint,) = r.checkpoints()
+        kinds = [e.kind for e in checkpoint.events]
+    assert kinds.count("reasoning") == _thoughts(agent, 4) and kinds[-1] == "session_end"
+
+
+def _thoughts(agent: str, lines: int) -> int:
+    """The reasoning events (and the responses) of :func:`_grown_lines`' first ``lines``:
+    each of Gemini CLI's is a message with both, the others' lines alternate."""
+    return lines if agent == "gemini" else lines // 2
+
+
+@pytest.mark.parametrize("agent", sorted(AGENT_CATCH_UPS))
+def test_each_agents_busy_database_spools_the_stop(
+    agent: str, git_repo: Path, tmp_path: Path
+) -> None:
+    """The write lock held elsewhere: the stop hook process spools its payload and writes
+    nothing; the next hook replays it, and the transcript is read then, once."""
+    lp.bounded(git_repo)
+    path = tmp_path / "t.jsonl"
+    _started(agent, git_repo, path, "s-1")
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(_grown_lines(agent, git_repo, "s-1", 6))
+    holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        stop = _hook_payload(agent, git_repo, path, "s-1", "stop")
+        assert_silent(run_hook(agent, json.dumps(stop).encode(), git_repo))
+        assert spool.pending(git_repo / ".git")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert lp.kinds(git_repo) == []
+    prompt = _hook_payload(agent, git_repo, path, "s-1", "prompt", prompt="next")
+    assert_silent(run_hook(agent, json.dumps(prompt).encode(), git_repo))
+    assert not spool.pending(git_repo / ".git")
+    kinds = lp.kinds(git_repo)
+    assert kinds[-1] == "prompt"
+    assert kinds.count("reasoning") == kinds.count("response") == _thoughts(agent, 6)
+
+
+@pytest.mark.parametrize("agent", sorted(AGENT_CATCH_UPS))
+def test_each_agents_real_stop_hook_process_takes_the_light_path(
+    agent: str, git_repo: Path, tmp_path: Path, no_attrs: dict[str, str]
+) -> None:
+    """With attrs unimportable, a stop with 200 new lines and the session's end still
+    record; a stop of an unknown session (the full path's) fails under the same block."""
+    path = tmp_path / "t.jsonl"
+    _started(agent, git_repo, path, "s-1")
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(_grown_lines(agent, git_repo, "s-1", 200))
+    for what in ("stop", "end"):
+        payload = _hook_payload(agent, git_repo, path, "s-1", what)
+        assert_silent(run_hook(agent, json.dumps(payload).encode(), git_repo, no_attrs))
+    kinds = lp.kinds(git_repo)
+    assert kinds.count("reasoning") >= 100 and kinds.count("response") >= 100
+    assert kinds[-1] == "session_end"
+    unknown = _hook_payload(agent, git_repo, path, "s-other", "stop")
+    proc = run_hook(agent, json.dumps(unknown).encode(), git_repo, no_attrs)
+    assert b"failed" in proc.stderr  # the check is real: the full path cannot run
+
+
+@pytest.mark.parametrize("agent", sorted(AGENT_CATCH_UPS))
+def test_each_agents_invalid_stop_is_still_quarantined(
+    agent: str, git_repo: Path, tmp_path: Path
+) -> None:
+    """A transcript-reading hook's payload with a field of the wrong type: the light path
+    declines, the full path quarantines it and records nothing."""
+    path = tmp_path / "t.jsonl"
+    _started(agent, git_repo, path, "s-1")
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(_grown_lines(agent, git_repo, "s-1", 2))
+    bad = _hook_payload(agent, git_repo, path, "s-1", "stop")
+    bad["session_id" if agent == "gemini" else next(k for k in bad if "ranscript" in k)] = 5
+    assert not _agent(agent)._fast(lp.located(git_repo), bad)
+    proc = run_hook(agent, json.dumps(bad).encode(), git_repo)
+    assert proc.returncode == 0 and b"quarantine" in proc.stderr
+    with bitloops.Repository.open(git_repo) as r:
+        ((_, _, who, source, _, _),) = r.store.quarantined()
+    assert (who, source) == (agent, "hook")
+    assert lp.kinds(git_repo) == []
+
+
+# -- every capture event of every agent: the light path (#12 item 2) -----------------------
+
+#: agent -> its fixture transcript (None: OpenCode's plugin sends everything)
+_EVERY_AGENT = {
+    "claude_code": "transcript.jsonl",
+    "codex": "rollout.jsonl",
+    "gemini": "session.jsonl",
+    "cursor": "transcript.jsonl",
+    "copilot": "events.jsonl",
+    "opencode": None,
+}
+
+
+def _event_name(agent: str, payload: dict[str, Any]) -> str:
+    if agent != "opencode":
+        return _name(payload)
+    event = payload["event"]
+    part = event["properties"].get("part") or {}
+    return ":".join(str(x) for x in (event["type"], part.get("type"), part.get("tool")) if x)
+
+
+@pytest.mark.parametrize("agent", sorted(_EVERY_AGENT))
+def test_every_capture_event_of_a_fixture_session_takes_the_light_path(
+    agent: str, tmp_path: Path
+) -> None:
+    """Each agent's fixture session, its transcript growing as the hooks arrive: every hook
+    but the session's start takes the light path (OpenCode: also a child session's first
+    message, which names its model with a usage to record), and the stored lines are the
+    full path's, byte for byte."""
+    module = _agent(agent)
+    light, full = _twins(tmp_path)
+    heavy: list[str] = []
+    for repo in (light, full):
+        for payload in _growing_session(agent, repo, tmp_path, _EVERY_AGENT[agent]):
+            if repo is full:
+                module.handle(payload)
+            elif not module._fast(lp.located(repo), payload):
+                heavy.append(_event_name(agent, payload))
+                module.handle(payload)
+    starts = {"session.created"} if agent == "opencode" else {"SessionStart", "sessionStart"}
+    expected = ["session.created", "session.created", "message.updated"]
+    assert heavy == (expected if agent == "opencode" else [n for n in heavy if n in starts])
+    assert len(heavy) == (3 if agent == "opencode" else 1)
+    assert _lines_alike(light) == _lines_alike(full)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -270,10 +272,48 @@ def test_ids_are_uuid7_and_time_ordered() -> None:
     """new_id gives version-7 UUIDs that sort by creation time."""
     import uuid
 
-    ids = [codec.new_id() for _ in range(50)]
-    assert all(uuid.UUID(i).version == 7 for i in ids)
-    assert len(set(ids)) == 50
-    assert ids[0][:8] <= ids[-1][:8]
+    before = time.time_ns() // 1_000_000
+    ids = [codec.new_id() for _ in range(2000)]  # more than one pool of random bits
+    after = time.time_ns() // 1_000_000
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert all(str(u) == i for u, i in zip(parsed, ids, strict=True))  # lower-case, dashed
+    assert len(set(ids)) == 2000
+    stamps = [u.int >> 80 for u in parsed]  # the 48-bit millisecond prefix
+    assert stamps == sorted(stamps) and before <= stamps[0] and stamps[-1] <= after
+
+
+def test_event_times_render_as_format_ts_does() -> None:
+    """The recording path's clock (its second's text kept) gives format_ts's text of the
+    time it returns, across second boundaries."""
+    from bitloops.store._live import _now
+
+    seconds: set[str] = set()
+    deadline = time.monotonic() + 1.5
+    while len(seconds) < 2 and time.monotonic() < deadline:
+        when, text = _now()
+        assert when.tzinfo is UTC and codec.format_ts(when) == text
+        seconds.add(text[:19])
+        time.sleep(0.01)
+    assert len(seconds) >= 2
+
+
+def test_an_id_is_drawn_even_when_other_threads_empty_the_refill(monkeypatch: Any) -> None:
+    """Between a thread's refill of the random pool and its own draw, other threads may
+    take every id of the refill: the thread refills again instead of failing."""
+    fill = codec._fill_pool
+    emptied: list[int] = []
+
+    def fill_then_drained() -> None:
+        fill()
+        if not emptied:  # the first refill goes to other threads
+            emptied.append(len(codec._pool))
+            codec._pool.clear()
+
+    monkeypatch.setattr(codec, "_fill_pool", fill_then_drained)
+    codec._pool.clear()
+    assert len(codec.new_id()) == 36
+    assert emptied and emptied[0] > 0
 
 
 def test_ids_stay_unique_across_threads_and_forks() -> None:
@@ -281,18 +321,23 @@ def test_ids_stay_unique_across_threads_and_forks() -> None:
     import os
     import threading
 
-    seen: list[list[str]] = [[] for _ in range(4)]
+    seen: list[list[str]] = [[] for _ in range(8)]
 
     def draw(out: list[str]) -> None:
-        out.extend(codec.new_id() for _ in range(5000))
+        out.extend(codec.new_id() for _ in range(10_000))
 
     threads = [threading.Thread(target=draw, args=(out,)) for out in seen]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch mid-refill of the pool: none may fail
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
     ids = [i for out in seen for i in out]
-    assert len(set(ids)) == len(ids) == 20000
+    assert len(set(ids)) == len(ids) == 80_000
     codec.new_id()  # the parent holds unused bits a child must not reuse
     read, write = os.pipe()
     pid = os.fork()
@@ -312,7 +357,6 @@ def test_sha256_hex_is_sha256_without_hashlib() -> None:
     loads neither hashlib nor OpenSSL (on 3.11's ``_sha256`` and 3.12's ``_sha2`` alike)."""
     import hashlib
     import subprocess
-    import sys
 
     for text in ("", "session-1", "é\udc80"):
         expected = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

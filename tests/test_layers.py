@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_frozen",
             "_setting_values",
             "_launch",
+            "_held",
             "schemas",
         ),
     ),

@@ -136,9 +136,7 @@ def test_the_light_path_gives_way_to_the_full_path(git_repo: Path) -> None:
     assert copilot._fast(located, again)  # a second "hello" is a prompt of its own
     create = {"path": str(git_repo / "new.py"), "file_text": "x = 1\n"}
     steps: list[tuple[str, dict[str, Any]]] = [
-        ("sessionStart", {}),
-        ("agentStop", {"stopReason": "end_turn"}),
-        ("sessionEnd", {"reason": "complete"}),
+        ("sessionStart", {}),  # agentStop, sessionEnd: the light catch-up (test_catch_up_path)
         ("userPromptSubmitted", {"prompt": 5}),  # invalid: quarantined by the full path
         ("postToolUse", {"toolArgs": {}}),  # no tool name: invalid
         ("userPromptSubmitted", {"prompt": "hi", "model": "gpt-5"}),  # a new model
@@ -213,8 +211,8 @@ def test_the_hook_command_takes_the_light_path(git_repo: Path) -> None:
     for name, fields in steps:
         _hook(git_repo, _unnamed(git_repo, name, **fields), _blocked(git_repo, name))
     # The blocker works: an event of the full path fails under it.
-    stop = _payload(git_repo, LIGHT, "agentStop", stopReason="end_turn")
-    proc = run_hook("copilot", json.dumps(stop).encode(), git_repo, _blocked(git_repo))
+    start = _payload(git_repo, LIGHT, "sessionStart", source="resume")
+    proc = run_hook("copilot", json.dumps(start).encode(), git_repo, _blocked(git_repo))
     assert b"hook failed" in proc.stderr
     with bitloops.Repository.open(git_repo) as r:
         events = [(e.kind, e.payload.get("path")) for e in r.draft().events]

@@ -13,6 +13,7 @@ from agent_fixtures import run_hook
 
 import bitloops
 from bitloops.agents import gemini
+from bitloops.capture import _direct as direct
 from bitloops.capture import _spool as spool
 from bitloops.testing import assert_silent
 
@@ -86,23 +87,24 @@ def test_the_light_path_stores_what_the_full_path_stores(git_repo: Path, tmp_pat
 
 
 def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path, tmp_path: Path) -> None:
-    """Start, end, AfterAgent, AfterModel naming a new model, a new session file: declined."""
+    """Start, a new session file: declined (AfterAgent and SessionEnd read the session file
+    on the light path: tests/test_catch_up_path.py; AfterModel naming a new model stores
+    it there too)."""
     session_file = tmp_path / "session.jsonl"
     located = lp.located(git_repo)
     prompt = {**_base(git_repo, session_file, FAST, "BeforeAgent"), "prompt": "hi"}
     assert not gemini._fast(located, prompt)  # no database, no session yet
     _start(git_repo, session_file, FAST)
-    for name in ("SessionStart", "SessionEnd", "AfterAgent"):
-        assert not gemini._fast(located, _base(git_repo, session_file, FAST, name))
+    assert not gemini._fast(located, _base(git_repo, session_file, FAST, "SessionStart"))
     # AfterModel, after every model call: nothing to write while the model stays the same.
     model = _base(git_repo, session_file, FAST, "AfterModel")
     assert gemini._fast(located, {**model, "llm_request": {"model": MODEL}})
     assert gemini._fast(located, model)  # no model named
     newer = {**model, "llm_request": {"model": "gemini-3-pro"}}
-    assert not gemini._fast(located, newer)
-    gemini.handle(newer)
+    assert gemini._fast(located, newer)  # Gemini CLI's own dispatch stores it, lightly
     with bitloops.Repository.open(git_repo) as r:
         assert r.session(FAST).model == "gemini-3-pro"
+    assert (direct.read_state(str(git_repo / ".git"), FAST) or {}).get("model") == "gemini-3-pro"
     assert gemini._fast(located, newer)
     assert not gemini._fast(located, {**prompt, "transcript_path": str(tmp_path / "other")})
     assert not gemini._fast(located, {**prompt, "prompt": 5})  # the full path quarantines it
@@ -178,3 +180,33 @@ def test_a_real_hook_process_takes_the_light_path(
     start = _base(git_repo, session_file, "gm-other", "SessionStart")
     proc = run_hook("gemini", json.dumps(start).encode(), git_repo, no_attrs)
     assert b"failed" in proc.stderr  # the check is real: the full path cannot run
+
+
+def test_a_new_model_is_stored_lightly_as_the_full_path_stores_it(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """AfterModel naming another model (after every model call, so per turn) on the light
+    path: the session's model, its state and the next events' lines are the full path's;
+    the session's start stays the full path's."""
+    session_file = tmp_path / "session.jsonl"
+    located = lp.located(git_repo)
+    _start(git_repo, session_file, FAST, FULL)
+    newer = {"llm_request": {"model": "gemini-3-pro"}}
+    unknown = {**_base(git_repo, session_file, "gm-unknown", "AfterModel"), **newer}
+    assert not gemini._fast(located, unknown)  # the full path starts that session
+    before = len(lp.rows(git_repo, starts=True))
+    for payload in (
+        {**_base(git_repo, session_file, "SID", "AfterModel"), **newer},
+        {**_base(git_repo, session_file, "SID", "BeforeAgent"), "prompt": "and now?"},
+    ):
+        assert gemini._fast(located, {**payload, "session_id": FAST})
+        gemini.handle({**payload, "session_id": FULL})
+    rows = lp.rows(git_repo, starts=True)[before:]
+    light = [lp.masked(line, seq=False) for sid, line in rows if sid == FAST]
+    assert light == [lp.masked(line, seq=False) for sid, line in rows if sid == FULL]
+    assert [json.loads(line)["model"] for sid, line in rows if sid == FAST] == ["gemini-3-pro"]
+    states = [direct.read_state(str(git_repo / ".git"), sid) or {} for sid in (FAST, FULL)]
+    assert [s.pop("session_id") for s in states] == [FAST, FULL]
+    assert states[0] == states[1] and states[0]["model"] == "gemini-3-pro"
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.session(FAST).model == r.session(FULL).model == "gemini-3-pro"

@@ -129,15 +129,16 @@ def test_a_part_is_claimed_once_whichever_path_takes_it(git_repo: Path) -> None:
     located = lp.located(git_repo)
     prompt, _, _, _, _, edit = (_for(p, FAST) for p in _events(git_repo)[:6])
     assert opencode._fast(located, prompt)
-    assert not opencode._fast(located, prompt)  # nothing to record: the full path decides
+    assert opencode._fast(located, prompt)  # nothing to record: OpenCode's dispatch, lightly
     opencode.handle(prompt)
     opencode.handle(edit)
-    assert not opencode._fast(located, edit)
+    assert opencode._fast(located, edit)
     assert lp.kinds(git_repo) == ["prompt", "tool_use", "file_change"]
 
 
 def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path) -> None:
-    """Creation, deletion, a new model, an unknown session, a file git must judge: declined."""
+    """Creation, deletion, a new model with something to record, an unknown session:
+    declined; a file git must judge is judged from its index."""
     located = lp.located(git_repo)
     prompt = _for(_events(git_repo)[0], FAST)
     assert not opencode._fast(located, prompt)  # no database, no session yet
@@ -145,8 +146,9 @@ def test_the_light_path_leaves_the_rest_to_the_full_path(git_repo: Path) -> None
     created = _for(_event(git_repo, "session.created", {"info": {"id": "SID"}}), FAST)
     deleted = _for(_event(git_repo, "session.deleted", {"info": {"id": "SID"}}), FAST)
     other_model = _for(
-        _event(git_repo, "message.updated", _message("msg_a9", modelID="gpt-6")), FAST
-    )
+        _event(git_repo, "message.updated", _message("msg_a9", modelID="gpt-6",
+               time={"created": 1, "completed": 2}, tokens={"input": 1})), FAST,
+    )  # fmt: skip
     (git_repo / "new.py").write_text("x = 1\n", encoding="utf-8")
     write = _for(
         _event(git_repo, "message.part.updated",
@@ -187,7 +189,8 @@ def test_a_busy_database_spools_and_the_replay_claims_the_part(git_repo: Path) -
     assert_silent(run_hook("opencode", json.dumps(prompt).encode(), git_repo))
     assert lp.kinds(git_repo) == ["tool_use", "file_change", "prompt"]
     assert not spool.pending(git_repo / ".git")
-    assert not opencode._fast(lp.located(git_repo), edit)  # the replay claimed it
+    assert opencode._fast(lp.located(git_repo), edit)  # the replay claimed it: nothing again
+    assert lp.kinds(git_repo) == ["tool_use", "file_change", "prompt"]
 
 
 def test_an_invalid_payload_is_still_quarantined(git_repo: Path) -> None:
@@ -216,3 +219,118 @@ def test_a_real_hook_process_takes_the_light_path(git_repo: Path, no_attrs: dict
     assert proc.returncode == 0
     with bitloops.Repository.open(git_repo) as r:  # the full path could not run
         assert "ses_other" not in {s.session_id for s in r.draft().sessions}
+
+
+# -- the events that record nothing, or only name a model: light too (#12 item 2) ----------
+
+
+def _turn(repo: Path) -> list[dict[str, Any]]:
+    """One turn as the plugin sends it: the user's message and part, then each assistant
+    step's message first seen (naming the model, recording nothing), its parts, its
+    message done (the usage); one step on another model."""
+    user = {"info": {"id": "msg_u7", "sessionID": "SID", "role": "user", "time": {"created": 1}}}
+    text = {"type": "text", "time": {"start": 1, "end": 2}}
+    steps: list[dict[str, Any]] = [
+        _event(repo, "message.updated", user, "user"),
+        _event(repo, "message.part.updated", _part("prt_u7", "msg_u7", type="text",
+               text="and now?"), "user"),
+    ]  # fmt: skip
+    for n, model in enumerate((MODEL, MODEL, "gpt-6")):
+        mid = f"msg_s{n}"
+        first = _message(mid, modelID=model, providerID="p", time={"created": 1})
+        done = _message(mid, modelID=model, providerID="p", time={"created": 1, "completed": 2},
+                        tokens={"input": 10 + n, "output": 5})  # fmt: skip
+        steps += [
+            _event(repo, "message.updated", first, "assistant"),
+            _event(repo, "message.part.updated", _part(f"prt_s{n}", mid, text=f"step {n}",
+                   **text), "assistant"),
+            _event(repo, "message.updated", done, "assistant"),
+        ]  # fmt: skip
+    return steps
+
+
+def test_a_whole_turn_takes_the_light_path_and_stores_the_full_paths_lines(
+    git_repo: Path,
+) -> None:
+    """Every payload of a turn, the messages that record nothing and the new model
+    included, on the light path: the lines, the sessions' models and their states are
+    the full path's."""
+    from bitloops.capture import _direct as direct
+
+    for sid in (FAST, FULL):
+        opencode.handle(_for(_event(git_repo, "session.created", {"info": {"id": "SID"}}), sid))
+    located = lp.located(git_repo)
+    for payload in _turn(git_repo):
+        assert opencode._fast(located, _for(payload, FAST)), payload["event"]
+        opencode.handle(_for(payload, FULL))
+    rows = lp.rows(git_repo, starts=True)
+    fast = [lp.masked(line, seq=True) for sid, line in rows if sid == FAST]
+    assert fast == [lp.masked(line, seq=True) for sid, line in rows if sid == FULL]
+    events = [json.loads(line) for sid, line in rows if sid == FAST]
+    assert [(e["kind"], e["model"]) for e in events] == [
+        ("session_start", None), ("prompt", None), ("response", MODEL), ("note", MODEL),
+        ("response", MODEL), ("note", MODEL), ("response", "gpt-6"), ("note", "gpt-6"),
+    ]  # fmt: skip
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.session(FAST).model == r.session(FULL).model == "gpt-6"
+    states = [direct.read_state(str(git_repo / ".git"), sid) or {} for sid in (FAST, FULL)]
+    for state in states:
+        state.pop("session_id")
+    assert states[0] == states[1] and states[0]["model"] == "gpt-6"
+
+
+def test_an_event_that_records_nothing_leaves_the_full_paths_work_to_it(git_repo: Path) -> None:
+    """A message first seen of an unknown session (to start) or a deleted one (to
+    resume), or with something spooled first: declined, nothing written."""
+    located = lp.located(git_repo)
+    template = _event(git_repo, "message.updated", _message("msg_n1", modelID=MODEL))
+    first = _for(template, FAST)
+    _start(git_repo, FULL)
+    assert not opencode._fast(located, first)  # unknown: the full path starts it
+    _start(git_repo, FAST)
+    opencode.handle(_for(_event(git_repo, "session.deleted", {"info": {"id": "SID"}}), FAST))
+    stored = lp.rows(git_repo, starts=True)
+    assert not opencode._fast(located, first)  # ended: the full path resumes it
+    other = _for(template, FULL)
+    assert opencode._fast(located, other)
+    entry = {"id": "x", "received_at": "2026-06-01T10:00:00Z", "agent": "opencode",
+             "cwd": str(git_repo), "payload": json.dumps({"x": 1})}  # fmt: skip
+    assert spool.append(git_repo / ".git", entry, durable=False, wait=1.0)
+    assert not opencode._fast(located, other)  # the full path replays the spool first
+    assert lp.rows(git_repo, starts=True) == stored
+
+
+def test_a_new_model_with_a_busy_database_is_spooled_and_replayed(git_repo: Path) -> None:
+    """A message first seen naming another model while the write lock is held elsewhere:
+    the hook process spools it; the next hook stores the model first, then its own event."""
+    lp.bounded(git_repo)
+    _start(git_repo, FAST)
+    first = _for(_event(git_repo, "message.updated", _message("msg_n2", modelID="gpt-6"),
+                        "assistant"), FAST)  # fmt: skip
+    holder = apsw.Connection(str(git_repo / ".git" / "bitloops" / "bitloops.db"))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert_silent(run_hook("opencode", json.dumps(first).encode(), git_repo))
+        assert spool.pending(git_repo / ".git")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.session(FAST).model == MODEL
+    prompt = _for(_events(git_repo)[2], FAST)  # a response: it carries the model
+    assert_silent(run_hook("opencode", json.dumps(prompt).encode(), git_repo))
+    assert not spool.pending(git_repo / ".git")
+    ((_, line),) = lp.rows(git_repo, starts=False)
+    assert json.loads(line)["model"] == "gpt-6"
+
+
+def test_a_real_hook_process_records_a_turn_without_attrs(
+    git_repo: Path, no_attrs: dict[str, str]
+) -> None:
+    """With attrs unimportable, the session created by the full path, then a whole turn
+    (its messages that record nothing, a new model) through the hook command."""
+    opencode.handle(_for(_event(git_repo, "session.created", {"info": {"id": "SID"}}), FAST))
+    for payload in _turn(git_repo):
+        stdin = json.dumps(_for(payload, FAST)).encode()
+        assert_silent(run_hook("opencode", stdin, git_repo, no_attrs))
+    assert lp.kinds(git_repo) == ["prompt"] + ["response", "note"] * 3

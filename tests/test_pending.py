@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from conftest import git
 
@@ -20,6 +21,7 @@ from bitloops import _pending as pending
 from bitloops._codec import format_ts
 from bitloops.checkpoint._files import CHECKPOINTS_DIR
 from bitloops.checkpoint._links import LINK_FILE
+from bitloops.git._git import Git
 from bitloops.repository import DB_RELATIVE_PATH
 
 BIG = pending.DETACH_AT + 20
@@ -323,6 +325,177 @@ def test_a_promotion_reading_the_repository_does_not_wait_for_itself(git_repo: P
         assert other == [True]
     assert time.monotonic() - started < 4.0
     assert records(git_repo) != []  # still pending: the lock's holder promotes it
+
+
+def test_a_promotions_helper_thread_does_not_wait_for_its_lock(git_repo: Path) -> None:
+    """The thread a promotion runs git's side in (where a plugged-in symbol extractor
+    may read through Repository) counts as the lock's holder; an unrelated thread not."""
+    from bitloops.checkpoint._promote import _Background
+
+    enable(git_repo)
+    sha = commit(git_repo, "a.txt")
+    folder = git_repo / ".git" / pending.PENDING_DIR
+    folder.mkdir()
+    (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": pending._now_ts()}))
+
+    def read() -> tuple[bool, float]:
+        started = time.monotonic()
+        with bitloops.Repository.open(git_repo) as r:
+            r.status()  # would wait for the lock (5 s) if it did not count as held
+        return pending.has_pending(str(git_repo)), time.monotonic() - started
+
+    with pending.promotion_lock(os.fspath(git_repo / ".git"), 5.0) as held:
+        assert held
+        helper_sees, took = _Background(read).result()
+        other: list[bool] = []
+        thread = threading.Thread(target=lambda: other.append(pending.has_pending(str(git_repo))))
+        thread.start()
+        thread.join()
+    assert (helper_sees, other) == (False, [True])
+    assert took < 4.0
+    assert pending.has_pending(str(git_repo))  # outside the lock, pending again
+    assert _Background(lambda: pending.has_pending(str(git_repo))).result()
+
+
+def test_a_rebases_picks_do_not_wait_for_a_busy_worker(git_repo: Path) -> None:
+    """While a worker holds the lock, a rebase's own commits go on (each waited up to
+    30 s before); its post-rewrite waits for the worker and promotes what is pending."""
+    enable(git_repo)
+    base = git(git_repo, "branch", "--show-current").strip()
+    git(git_repo, "checkout", "-q", "-b", "topic")
+    picked = [commit(git_repo, f"topic{i}.txt") for i in range(2)]
+    git(git_repo, "checkout", "-q", base)
+    sha = commit(git_repo, "main.txt")
+    record(git_repo, 3)
+    folder = git_repo / ".git" / pending.PENDING_DIR
+    folder.mkdir(exist_ok=True)
+    (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": pending._now_ts()}))
+    with pending.promotion_lock(os.fspath(git_repo / ".git"), 5.0) as held:
+        assert held  # a busy worker, as far as the hooks can tell
+        proc = subprocess.Popen(
+            ["git", "rebase", "-q", base, "topic"], cwd=git_repo, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 20
+        done_picks = 0
+        while time.monotonic() < deadline and done_picks < len(picked):
+            log = git(git_repo, "reflog", "-n", "10", "--format=%gs")
+            done_picks = log.count("rebase (pick)")
+            time.sleep(0.1)
+        assert done_picks == len(picked), "the picks waited for the lock"
+        assert records(git_repo) == [f"{sha}.json"]  # left to post-rewrite
+    _, errors = proc.communicate(timeout=60)
+    assert proc.returncode == 0, errors
+    assert records(git_repo) == []
+    with bitloops.Repository.open(git_repo) as r:
+        assert r.store.checkpoints_for_commits([sha])
+
+
+def _pend(repo: Path, sha: str) -> None:
+    """Leave ``sha``'s promotion pending, as a detached post-commit does."""
+    folder = repo / ".git" / pending.PENDING_DIR
+    folder.mkdir(exist_ok=True)
+    (folder / f"{sha}.json").write_text(json.dumps({"sha": sha, "until": pending._now_ts()}))
+
+
+def _amend_while_busy(repo: Path, message: str) -> tuple[str, str]:
+    """``git commit --amend`` (without hooks), then its post-rewrite run here while a busy
+    worker holds the lock past the wait; (old, new)."""
+    import io
+
+    old = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "--amend", "-m", message)
+    new = git(repo, "rev-parse", "HEAD").strip()
+    results: list[str | None] = []
+    with pending.promotion_lock(os.fspath(repo / ".git"), 5.0) as held:
+        assert held
+        rewrites = io.StringIO(f"{old} {new}\n")
+        run = lambda: results.append(  # noqa: E731
+            flow.run_hook("post-rewrite", ["amend"], repo, rewrites, io.StringIO())
+        )
+        thread = threading.Thread(target=run)  # another thread: it must wait for the lock
+        thread.start()
+        thread.join()
+    assert results == [None]
+    return old, new
+
+
+def test_an_amend_while_the_worker_is_busy_is_linked_once_promoted(
+    git_repo: Path, monkeypatch: Any
+) -> None:
+    """post-rewrite of an amend that outlasts its wait for a busy worker leaves the link
+    to whoever promotes the amended commit, who links it then."""
+    enable(git_repo)
+    monkeypatch.setattr(flow, "_PENDING_WAIT", 0.3)
+    commit(git_repo, "a.txt")
+    record(git_repo, 3, prompt="before the amend")
+    _pend(git_repo, git(git_repo, "rev-parse", "HEAD").strip())
+    sha, new = _amend_while_busy(git_repo, "amended")
+    assert [r.new for r in pending.pending_rewrites(os.fspath(git_repo / ".git"))] == [new]
+    with bitloops.Repository.open(git_repo) as r:  # a read promotes what is pending
+        checkpoint = r.checkpoint(new)
+    assert checkpoint.commit_sha == sha  # the amended commit's, linked to the amend
+    assert "before the amend" in json.dumps(checkpoint.summary.intent)
+    assert not any((git_repo / ".git" / pending.PENDING_DIR).glob("*.json"))
+
+
+def test_amends_of_amends_while_busy_end_on_the_first_checkpoint(
+    git_repo: Path, monkeypatch: Any
+) -> None:
+    """A (pending) amended to B, B amended to C, each while the worker is busy, and B's
+    own promotion pending too: the rewrites are linked in the order they were noted,
+    after the promotions they wait for, whatever order their SHAs sort in."""
+    enable(git_repo)
+    monkeypatch.setattr(flow, "_PENDING_WAIT", 0.3)
+    a = commit(git_repo, "a.txt")
+    record(git_repo, 3, prompt="reasoning of A")
+    _pend(git_repo, a)
+    _, b = _amend_while_busy(git_repo, "amend 1")
+    _, c = _amend_while_busy(git_repo, "amend 2")  # B is not pending: its rewrite waits
+    record(git_repo, 3, prompt="reasoning of C")
+    _pend(git_repo, c)
+    _, d = _amend_while_busy(git_repo, "amend 3")
+    with bitloops.Repository.open(git_repo) as r:
+        r.status()  # promotes A and C, then links B, C and D in turn
+        first = set(r.store.checkpoint_ids(commit_sha=a))
+        assert first and set(r.store.checkpoint_ids(commit_sha=b)) == first
+        assert first <= set(r.store.checkpoint_ids(commit_sha=c))
+        assert first | set(r.store.checkpoint_ids(commit_sha=c)) <= set(
+            r.store.checkpoint_ids(commit_sha=d)
+        )
+        assert len(r.store.checkpoint_ids(commit_sha=d)) == 2
+    assert pending.pending_rewrites(os.fspath(git_repo / ".git")) == []
+
+
+def test_a_rewrite_of_a_commit_pended_meanwhile_waits_for_its_promotion(
+    git_repo: Path, monkeypatch: Any
+) -> None:
+    """While the lock's holder promotes A, another commit B is left pending and its amend
+    noted: the holder leaves that rewrite to B's promotion, which links it."""
+    enable(git_repo)
+    a = commit(git_repo, "a.txt")
+    record(git_repo, 3, prompt="reasoning of B")
+    b = commit(git_repo, "b.txt")
+    git(git_repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "--amend", "-m", "b1")
+    b1 = git(git_repo, "rev-parse", "HEAD").strip()
+    git_dir = os.fspath(git_repo / ".git")
+    real = flow._promote_head
+
+    def promote_while_others_commit(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        if not pending.is_pending(git_dir, b):  # what B's hooks leave meanwhile
+            _pend(git_repo, b)
+            pending.defer_rewrite(git_dir, b, b1, "amend")
+
+    monkeypatch.setattr(flow, "_promote_head", promote_while_others_commit)
+    _pend(git_repo, a)
+    paths = Git.locate(git_repo)
+    flow._promote_pending(paths, timeout=1.0)  # A's worker
+    assert [r.new for r in pending.pending_rewrites(git_dir)] == [b1]
+    monkeypatch.setattr(flow, "_promote_head", real)
+    flow._promote_pending(paths, timeout=1.0)  # B's
+    with bitloops.Repository.open(git_repo) as r:
+        linked = r.store.checkpoint_ids(commit_sha=b)
+        assert linked and r.store.checkpoint_ids(commit_sha=b1) == linked
 
 
 def test_a_read_inside_a_callers_transaction_does_not_promote(git_repo: Path) -> None:

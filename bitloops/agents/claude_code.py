@@ -47,6 +47,7 @@ from bitloops.errors import InvalidEvent, InvalidPayload, SessionNotFound
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections import deque
     from collections.abc import Callable, Iterator
     from datetime import datetime
     from pathlib import Path
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from bitloops.agents._contract import AgentIntegration, McpLocation
     from bitloops.capture import _transcript_state as ts
     from bitloops.capture._direct import Located
+    from bitloops.capture._importing import KeySet
     from bitloops.capture._recorder import Recorder
     from bitloops.capture._session import Session
     from bitloops.model import Event, SessionInfo
@@ -414,8 +416,11 @@ class _Scan:
 
     def line(self, obj: dict[str, Any], session: Session) -> None:
         self.session = session
-        for item in self.scan.line(obj):
-            self.take(item, session)
+        items = self.scan.line(obj)
+        if items:  # most lines (the replies, the thinking) bring none
+            take = self.take
+            for item in items:
+                take(item, session)
 
     def end(self) -> None:
         for item in self.scan.end():
@@ -525,6 +530,25 @@ def _attachment_text(obj: Mapping[str, Any]) -> str | None:
     return text or None
 
 
+# The C scanner json.loads runs (through a decoder's layers of calls and whitespace
+# matches): a transcript line is one object, parsed once per line of an import.
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _line_object(raw: bytes) -> dict[str, Any] | None:
+    """:func:`json_object` of one line: the same objects, the same lines refused."""
+    if raw[:1] != b"{":
+        return json_object(raw)  # leading whitespace, or not an object: the general path
+    try:
+        text = raw.decode("utf-8")
+        obj, end = _scan_json(text, 0)
+    except (UnicodeDecodeError, ValueError, RecursionError, StopIteration):
+        return None
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        return None  # more after the object: not a JSON line, as json.loads says
+    return obj if isinstance(obj, dict) else None
+
+
 class _Reader(TranscriptReader):
     """Turns transcript lines into events, remembering what it recorded in the state.
 
@@ -549,36 +573,59 @@ class _Reader(TranscriptReader):
         self.model_set: str | None = None  # the model this reader last gave the session
         # Lines of another (earlier) session: the uuids it holds, the sessions opened for
         # them (reopened ones are ended again at the flush).
-        self.held: dict[str, set[str]] = {}
+        self.held: dict[str, KeySet] = {}
         self.others: dict[str, Session] = {}
         self.open_others: dict[str, Session] = {}
+        # The keys marked since the last flush, for the state (None: straight into it).
+        self.tail: deque[str] | None = None
         if is_importing():
             # A whole file is read: its keys in bounded memory (exact all the same).
+            from collections import deque
+
+            from bitloops.capture import _transcript_state as ts
             from bitloops.capture._importing import KeySet
 
             self.seen = KeySet(self.seen)  # type: ignore[assignment]  # in and add only
             self.usage_done = KeySet(self.usage_done)  # type: ignore[assignment]
+            # The state is saved after every batch of lines, with all the keys it holds;
+            # an import's saves before its end are undone if it fails, and overwritten if
+            # not: its keys go into the state at the flush, the newest that a state keeps.
+            self.tail = deque(maxlen=ts._MAX_SEEN)
+
+    def mark(self, *keys: str) -> None:
+        """Remember ``keys`` as recorded (an import's go into the state at the flush)."""
+        tail = self.tail
+        if tail is None:
+            super().mark(*keys)
+            return
+        seen = self.seen
+        for key in keys:
+            if key not in seen:
+                seen.add(key)
+                tail.append(key)
 
     def line(self, raw: bytes) -> list[Event]:
-        obj = json_object(raw)
+        # Called for every line of a file (an import's hot path): lookups kept local.
+        obj = _line_object(raw)
         if obj is None:
             return []
+        session = self.session
         if self.scan is not None:
-            self.scan.line(obj, self.session)
+            self.scan.line(obj, session)
         kind = obj.get("type")
-        if kind == "system" and obj.get("subtype") == "away_summary":
-            return away_summary(self, obj)
-        if kind not in ("assistant", "user", "attachment"):
+        if kind != "assistant" and kind != "user" and kind != "attachment":
+            if kind == "system" and obj.get("subtype") == "away_summary":
+                return away_summary(self, obj)
             return []
-        if obj.get("isSidechain") is True and self.agent_id is None:
+        agent_id = self.agent_id
+        if agent_id is None and obj.get("isSidechain") is True:
             return []  # an older Claude Code's subagent lines, inline: not this session's
         uuid = obj.get("uuid")
         key = uuid if isinstance(uuid, str) and uuid else "sha256:" + digest(raw.decode())
         if key in self.seen:
             return []
         line_sid = obj.get("sessionId")
-        session = self.session
-        if self.agent_id is None and isinstance(line_sid, str) and line_sid != session.session_id:
+        if agent_id is None and line_sid != session.session_id and isinstance(line_sid, str):
             held = self._held(line_sid)
             if held is None or key in held:
                 self.mark(key)
@@ -586,8 +633,8 @@ class _Reader(TranscriptReader):
             session = self._open(line_sid)
             held.add(key)
         base: dict[str, Any] = {"transcript_uuid": key}
-        if self.agent_id is not None:
-            base["agent_id"] = self.agent_id
+        if agent_id is not None:
+            base["agent_id"] = agent_id
         if kind == "assistant":
             events = self._assistant(session, obj, base)
         else:
@@ -601,44 +648,48 @@ class _Reader(TranscriptReader):
         message = obj.get("message")
         if not isinstance(message, dict):
             return []
+        own = session is self.session
         model = message.get("model")
         if isinstance(model, str) and not model.startswith("<"):  # not "<synthetic>"
-            if session is not self.session:
+            if not own:
                 session.set_model(model)
             elif model != self.model_set:  # most lines repeat it: redacted once
                 self.set_model(model)
                 self.model_set = model
-        for name, value in (
-            ("message_id", message.get("id")),
-            ("model", self.state.model if session is self.session else session.model),
-            ("transcript_ts", obj.get("timestamp")),
-        ):
-            if isinstance(value, str) and value:
-                base[name] = value
-        events = []
+        mid = message.get("id")
+        if isinstance(mid, str) and mid:
+            base["message_id"] = mid
+        else:
+            mid = None
+        model = self.state.model if own else session.model
+        if isinstance(model, str) and model:
+            base["model"] = model
+        stamp = obj.get("timestamp")
+        if isinstance(stamp, str) and stamp:
+            base["transcript_ts"] = stamp
+        events: list[Event] = []
         content = message.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        for block in blocks if isinstance(blocks, list) else []:
+        for block in blocks if isinstance(blocks, list) else ():
             if not isinstance(block, dict):
                 continue
             kind = block.get("type")
-            if kind == "thinking" and isinstance(block.get("thinking"), str):
-                if block["thinking"].strip():
-                    events.append(
-                        record_fitting(session, "reasoning", {"text": block["thinking"], **base})
-                    )
-            elif kind == "text" and isinstance(block.get("text"), str) and block["text"].strip():
-                if session is self.session:
-                    events += self.response(block["text"], base)
+            if kind == "thinking":
+                text = block.get("thinking")
+                if isinstance(text, str) and text.strip():
+                    events.append(record_fitting(session, "reasoning", {"text": text, **base}))
+            elif kind == "text":
+                text = block.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    continue
+                if own:
+                    events += self.response(text, base)
                 else:
-                    events.append(
-                        record_fitting(session, "response", {"text": block["text"], **base})
-                    )
+                    events.append(record_fitting(session, "response", {"text": text, **base}))
         usage = message.get("usage")
-        mid = base.get("message_id")
-        if isinstance(usage, dict) and mid:
+        if mid is not None and isinstance(usage, dict):
             note = {"text": "token usage", "usage": usage, **base}
-            if session is self.session:
+            if own:
                 if self.usage and mid not in self.usage:
                     # The message before is complete (its lines are consecutive): its
                     # usage now, so a whole file's notes are not all held until the end.
@@ -666,7 +717,7 @@ class _Reader(TranscriptReader):
             for kind, text in marks
         ]
 
-    def _held(self, sid: str) -> set[str] | None:
+    def _held(self, sid: str) -> KeySet | None:
         """The line uuids the earlier session ``sid`` holds (None: not a session id)."""
         if sid not in self.held:
             if len(sid) > _MAX_SESSION_ID or not sid.strip():
@@ -691,6 +742,9 @@ class _Reader(TranscriptReader):
     def flush(self) -> list[Event]:
         """Record the queued usage notes; end the earlier sessions reopened for a line."""
         events = super().flush()
+        if self.tail:
+            self.state.seen += self.tail
+            self.tail.clear()
         for session in () if is_importing() else self.others.values():
             end = session.end(f"resumed as {self.session.session_id}")
             if end is not None:
@@ -722,16 +776,16 @@ def away_summary(reader: TranscriptReader, obj: Mapping[str, Any]) -> list[Event
     return [record_fitting(reader.session, "note", note)]
 
 
-def _held_uuids(repo: Recorder, sid: str) -> set[str]:
-    """The transcript line uuids session ``sid`` has recorded (draft, checkpoints, state)."""
+def _held_uuids(repo: Recorder, sid: str) -> KeySet:
+    """The transcript line uuids session ``sid`` has recorded (draft, checkpoints, state),
+    in bounded memory: an earlier session may hold any number of them."""
     from bitloops.capture import _transcript_state as ts
-    from bitloops.capture._importing import session_lines
+    from bitloops.capture._importing import KeySet
+    from bitloops.store._imports import session_uuids
 
-    held = set(ts.load(repo.paths.common_dir, sid).seen)
-    for line in session_lines(repo, sid):
-        payload = json.loads(line).get("payload")
-        uuid = payload.get("transcript_uuid") if isinstance(payload, dict) else None
-        if isinstance(uuid, str):
+    held = KeySet(ts.load(repo.paths.common_dir, sid).seen)
+    with repo.store.reading() as conn:
+        for uuid in session_uuids(conn, sid):
             held.add(uuid)
     return held
 
@@ -918,6 +972,13 @@ def _history(
     yield from scan.end()
 
 
+def _has_call(content: Any) -> bool:
+    """Whether an assistant message's content holds a ``tool_use`` block."""
+    if not isinstance(content, list):
+        return False
+    return any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content)
+
+
 class _HistoryScan:
     """The history items of one transcript file (see :func:`transcript_history`), line by
     line: fed by :func:`_history`, or by the line reader of a single-pass import."""
@@ -938,47 +999,54 @@ class _HistoryScan:
         self.last_ts: Any = None
         self.relative = _PathMemo()
 
-    def line(self, obj: dict[str, Any]) -> Iterator[HistoryItem]:
-        """The items one parsed line brings."""
+    def line(self, obj: dict[str, Any]) -> list[HistoryItem]:
+        """The items one parsed line brings (most lines bring none)."""
         agent_id, tag = self.agent_id, self.tag
         message = obj.get("message")
         if (obj.get("isSidechain") is True) != (agent_id is not None) or not isinstance(
             message, dict
         ):
-            return
+            return []
+        kind = obj.get("type")
+        content = message.get("content")
+        if agent_id is None and (
+            (kind != "user" and kind != "assistant")
+            or (kind == "assistant" and not _has_call(content))
+        ):
+            return []  # the session's own replies and thinking: nothing to record here
+        items: list[HistoryItem] = []
         base = dict(tag)
         if isinstance(obj.get("timestamp"), str):
             base["transcript_ts"] = self.last_ts = obj["timestamp"]
         if agent_id is not None and not self.started:
             self.started = True
-            yield ("subagent", {"event": "start", **tag, "transcript_ts": self.last_ts}, [])
+            items.append(("subagent", {"event": "start", **tag, "transcript_ts": self.last_ts}, []))
         line_sid = obj.get("sessionId")
         if agent_id is None and isinstance(line_sid, str) and self.own and line_sid != self.own:
             base[SESSION_KEY] = line_sid
-        content = message.get("content")
         blocks = content if isinstance(content, list) else []
         blocks = [b for b in blocks if isinstance(b, dict)]
-        if obj.get("type") == "user":
+        if kind == "user":
             prompts = _user_texts(obj)[0]
             if prompts and agent_id is None:  # a subagent's only "user" is its parent
-                yield ("prompt", {"text": "\n\n".join(prompts), **base}, [])
+                items.append(("prompt", {"text": "\n\n".join(prompts), **base}, []))
             for block in blocks:
                 call = self.calls.pop(str(block.get("tool_use_id")), None)
                 if block.get("type") != "tool_result" or call is None:
                     continue
                 payload, cwd = call
                 if block.get("is_error") is True:
-                    yield ("tool_use", payload, [])
+                    items.append(("tool_use", payload, []))
                     error = {"tool_use_id": payload["tool_use_id"], "output": block.get("content")}
-                    yield ("tool_result", {**error, "is_error": True, **base}, [])
+                    items.append(("tool_result", {**error, "is_error": True, **base}, []))
                     continue
                 result = obj.get("toolUseResult")
                 payload["output"] = result if result is not None else block.get("content")
                 changes, unmapped = _mapped_change(self.repo, self.top, payload, cwd, self.relative)
-                yield ("tool_use", payload, changes)
+                items.append(("tool_use", payload, changes))
                 if unmapped is not None:
-                    yield ("unmapped", {"path": unmapped}, [])
-        elif obj.get("type") == "assistant":
+                    items.append(("unmapped", {"path": unmapped}, []))
+        elif kind == "assistant":
             for block in blocks:
                 call_id = block.get("id")
                 if block.get("type") != "tool_use" or not isinstance(block.get("name"), str):
@@ -989,7 +1057,8 @@ class _HistoryScan:
                     data["tool_use_id"] = call_id
                     self.calls[call_id] = (data, obj.get("cwd"))
                 else:
-                    yield ("tool_use", data, [])
+                    items.append(("tool_use", data, []))
+        return items
 
     def end(self) -> Iterator[HistoryItem]:
         """The items the end of the file brings: calls without a result, a subagent's stop."""

@@ -448,13 +448,10 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
     if not isinstance(sid, str) or not sid.strip():
         return False
     if name == "Stop":  # a rollout read: the light catch-up, with Codex's own handling
-        try:
-            _check(name, payload)
-        except InvalidPayload:
-            return False  # the full path raises it again, and the hook quarantines it
         return catch_up_light(
-            AGENT, AGENT, located, payload, lambda repo: _dispatch(repo, name, sid, payload)
-        )
+            AGENT, AGENT, located, payload, lambda repo: _dispatch(repo, name, sid, payload),
+            check=lambda: _check(name, payload),
+        )  # fmt: skip
     try:
         _check(name, payload)
         planned = [] if name == "PreToolUse" else _planned(name, payload, located[0])

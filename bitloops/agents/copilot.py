@@ -30,6 +30,7 @@ from bitloops.capture._runner import (
     TranscriptReader,
     added_or_modified,
     agent_session,
+    catch_up_light,
     decoded,
     digest,
     end_session,
@@ -121,6 +122,9 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 # The events that read the events file or start or end the session; the others are
 # planned first (see _planned), so the light path can write them.
 _UNPLANNED = frozenset({"sessionStart", "sessionEnd", "agentStop"})
+# The unplanned events that read the events file of a session started already: the light
+# catch-up, with Copilot CLI's own dispatch (see _fast).
+_CATCH_UPS = frozenset({"sessionEnd", "agentStop"})
 # What an event name Copilot does not document must look like for the light path to note
 # it; any other name is left to the full path.
 _EVENT_NAME = re.compile(r"[A-Za-z]{2,64}")
@@ -683,7 +687,8 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
 
     The events of an open session that need no events-file read (prompts, tool calls
     and their file changes, subagents, compactions, errors, notes) take the light path
-    of :mod:`.direct`.
+    of :mod:`.direct`; the events-file reads of ``agentStop`` and ``sessionEnd`` the
+    light catch-up (:func:`.capture._runner.catch_up_light`).
     """
     return run_payload_hook(AGENT, _named, where_to_look, stdin, cwd, err, fast=_fast)
 
@@ -704,9 +709,22 @@ def _named(payload: Any, *, cwd: str | os.PathLike[str] | None = None) -> list[E
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
     """Record ``payload`` on the light path (:func:`.base.record_planned`); False when
-    the full path must."""
+    the full path must.
+
+    ``agentStop`` and ``sessionEnd`` read the events file here too
+    (:func:`.capture._runner.catch_up_light`); what only the full path does (start or
+    resume a session, promote one the session strategy ends) is left to it.
+    """
     try:
         data, name, sid = _checked(payload)
+    except Exception:  # invalid, or a field of an odd type: the full path says what
+        return False
+    if name in _CATCH_UPS:
+        # The normalised payload is what is spooled when busy: it names its event.
+        return catch_up_light(
+            AGENT, AGENT, located, data, lambda repo: _dispatch(repo, name, sid, data)
+        )
+    try:
         if name in _UNPLANNED or (name not in _KNOWN and not _EVENT_NAME.fullmatch(name)):
             return False
         planned = _planned(name, data, located[0])

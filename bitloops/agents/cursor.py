@@ -26,6 +26,7 @@ from bitloops.capture._runner import (
     TranscriptReader,
     added_or_modified,
     agent_session,
+    catch_up_light,
     decoded,
     digest,
     end_session,
@@ -143,6 +144,12 @@ _UNPLANNED = frozenset(
     {"sessionStart", "sessionEnd", "stop", "afterAgentResponse", "afterAgentThought",
      "afterFileEdit"}
 )  # fmt: skip
+# The unplanned events the light path runs Cursor's own dispatch for (see _fast): the
+# transcript reads (the light catch-up) and each turn's answer, thinking and file edits,
+# which claim a text against the transcript's or ask git whether a file is new.
+_CATCH_UPS = frozenset(
+    {"stop", "sessionEnd", "afterAgentResponse", "afterAgentThought", "afterFileEdit"}
+)
 # What a Cursor hook event name looks like; the light path leaves any other note to the
 # full path.
 _EVENT_NAME = re.compile(r"[a-z][A-Za-z]{1,63}")
@@ -435,7 +442,8 @@ def _file_edit(
             return [session.record("file_change", data, artefacts=(rel,))]
         except PayloadTooLarge:
             pass  # the edits are in no other event: keep at least the change
-    return [session.file_change(rel, change)]
+    # What Session.file_change records, which a light-path session has not.
+    return [session.record("file_change", {"path": rel, "change": change}, artefacts=(rel,))]
 
 
 def _stop(
@@ -651,7 +659,9 @@ class _Reader(TranscriptReader):
                 data = _tool_call(block)
                 events.append(record_fitting(self.session, "tool_use", {**data, **ts}))
                 for rel, change, _ in _changes(self.repo, data):
-                    events.append(self.session.file_change(rel, change))
+                    # What Session.file_change records, which a light-path session has not.
+                    change_data = {"path": rel, "change": change}
+                    events.append(self.session.record("file_change", change_data, artefacts=(rel,)))
         usage = message.get("usage")
         if isinstance(usage, dict) and usage:
             events.append(
@@ -794,17 +804,32 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
 
     The events of an open session that need no transcript read, no git question and no
     claim written to the session's state (prompts, tool calls, the ``before*`` events,
-    subagents, compactions, notes) take the light path of :mod:`.direct`.
+    subagents, compactions, notes) take the light path of :mod:`.direct`; the
+    transcript reads of ``stop`` and ``sessionEnd``, the answers, the thinking and the
+    file edits the light catch-up (:func:`.capture._runner.catch_up_light`).
     """
     return run_payload_hook(AGENT, handle, _where, stdin, cwd, err, fast=_fast)
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
     """Record ``payload`` on the light path (:func:`.base.record_planned`); False when
-    the full path must."""
+    the full path must.
+
+    ``stop`` and ``sessionEnd`` read the transcript here too, and ``afterAgentResponse``,
+    ``afterAgentThought`` and ``afterFileEdit`` are recorded by Cursor's own dispatch
+    (:func:`.capture._runner.catch_up_light`); what only the full path does (start or
+    resume a session, promote one the session strategy ends) is left to it.
+    """
     name = payload.get("hook_event_name")
     sid = text_field(payload, "conversation_id", "session_id")
-    if not isinstance(name, str) or sid is None or name in _UNPLANNED:
+    if not isinstance(name, str) or sid is None:
+        return False
+    if name in _CATCH_UPS:
+        return catch_up_light(
+            AGENT, AGENT, located, payload, lambda repo: _dispatch(repo, name, sid, payload),
+            check=lambda: _check(name, payload),
+        )  # fmt: skip
+    if name in _UNPLANNED:
         return False
     if name not in _PLANNED and name not in _IGNORED and not _EVENT_NAME.fullmatch(name):
         return False

@@ -24,6 +24,7 @@ from bitloops.capture._runner import (
     TranscriptReader,
     added_or_modified,
     agent_session,
+    catch_up_light,
     digest,
     end_session,
     event_and_session,
@@ -388,26 +389,35 @@ def run_hook(stdin: IO[Any], cwd: str | os.PathLike[str], err: IO[str]) -> str |
 
     Prompts, tool calls, compactions and notes of an open session, and the events that
     record nothing (``BeforeTool``, ``BeforeModel``, ``BeforeToolSelection``), take the
-    light path (:func:`.base.record_planned`).
+    light path (:func:`.base.record_planned`); so do the session-file reads of
+    ``AfterAgent`` and ``SessionEnd`` (:func:`.capture._runner.catch_up_light`).
     """
     return run_payload_hook(AGENT, handle, where_to_look, stdin, cwd, err, fast=_fast)
 
 
-# Events the light path leaves to the full path: a session's start and end, and a turn's
-# end (a session file read).
-_FULL_ONLY = frozenset({"SessionStart", "SessionEnd", "AfterAgent"})
+# Events the light path leaves to the full path: a session's start.
+_FULL_ONLY = frozenset({"SessionStart"})
+# Events that read the session file: the light catch-up, with Gemini CLI's own dispatch.
+_CATCH_UPS = frozenset({"AfterAgent", "SessionEnd"})
 
 
 def _fast(located: Located, payload: dict[str, Any]) -> bool:
     """Record ``payload`` on the light path; False when the full path must.
 
+    ``AfterAgent`` and ``SessionEnd`` read the session file here too
+    (:func:`.capture._runner.catch_up_light`); what only the full path does (start or
+    resume a session, promote one the session strategy ends) is left to it.
     ``AfterModel`` (after every model call) records nothing while it names the model the
-    session has; a new model is the full path's to store.
+    session has; a new model is stored by Gemini CLI's own dispatch, on the light path too.
     """
     name = payload.get("hook_event_name")
     sid = text_field(payload, "session_id")
     if not isinstance(name, str) or not name or name in _FULL_ONLY or sid is None:
         return False
+    if name in _CATCH_UPS:
+        return catch_up_light(
+            AGENT, AGENT, located, payload, lambda repo: _dispatch(repo, name, sid, payload)
+        )
     accept = None
     try:
         _check(name, payload)
@@ -422,10 +432,16 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
         return False  # the full path raises it again, and the hook reports it
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
-    return record_planned(
+    done = record_planned(
         AGENT, AGENT, located, payload, session_id=sid, transcript=transcript,
         planned=planned, accept=accept,
     )  # fmt: skip
+    if done or name != "AfterModel":
+        return done
+    # A new model (or transcript) to store, nothing to record: Gemini CLI's own dispatch.
+    return catch_up_light(
+        AGENT, AGENT, located, payload, lambda repo: _dispatch(repo, name, sid, payload)
+    )
 
 
 # -- importing ----------------------------------------------------------------------------

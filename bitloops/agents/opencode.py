@@ -47,6 +47,7 @@ from bitloops.capture._runner import (
     TranscriptReader,
     added_or_modified,
     agent_session,
+    catch_up_light,
     json_file,
     mapping,
     once,
@@ -240,11 +241,10 @@ def _dispatch(
     cwd: str | None,
     claim: Claim,
 ) -> list[Event]:
-    from bitloops.capture import _transcript_state as ts
-
     if kind == "session.created":
         info = mapping(props.get("info"))
-        state = ts.load(repo.paths.common_dir, sid)
+        # The agent stored in the state now: the session's next event can take the light path.
+        state = remember(repo, AGENT, sid, None)
         session = repo.start_session(AGENT, model=state.model, session_id=sid)
         parent = text_field(info, "parentID")
         if parent is None or not claim(f"child:{sid}"):
@@ -608,8 +608,11 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
     """Record ``payload`` on the light path; False when the full path must.
 
     The full path takes a session's creation and deletion, odd payloads, a model the
-    session's state does not hold yet, an event that records nothing (the full path may
-    start the session for it), a file only git can say was added, and a text too large.
+    session's state does not hold yet with something to record, and a text too large.
+    An event that records nothing (a message first seen, a part sent again), or only
+    names a new model, runs OpenCode's own dispatch on the light path instead
+    (:func:`.capture._runner.catch_up_light`): it checks the session is open, as the
+    full path would start or resume it, and stores the model and the claims.
     """
     from bitloops.agents.codex import record_claiming
 
@@ -630,9 +633,10 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
     info = props.get("info")
     model = _model_of(info)[0] if kind == "message.updated" and isinstance(info, Mapping) else None
 
+    # Set by plan when nothing is to be written: OpenCode's dispatch does the rest.
+    nothing: list[bool] = []
+
     def plan(state: dict[str, Any]) -> tuple[Planned, list[str]] | None:
-        if model is not None and state.get("model") != model:
-            return None  # the full path stores it
         seen = state.get("seen")
         taken = {k for k in seen if isinstance(k, str)} if isinstance(seen, list) else set()
         claimed: list[str] = []
@@ -648,9 +652,24 @@ def _fast(located: Located, payload: dict[str, Any]) -> bool:
             planned = _planned(kind, props, role, cwd, claim, located[0])
         except ValueError:  # a path holding a NUL: the full path reports it
             return None
-        return (planned, claimed) if planned else None
+        if not planned:
+            nothing.append(True)
+            return None
+        if model is not None and state.get("model") != model:
+            return None  # the full path stores it, then records (claims before writes)
+        return planned, claimed
 
-    return record_claiming(AGENT, AGENT, located, payload, session_id=sid, plan=plan)
+    if record_claiming(AGENT, AGENT, located, payload, session_id=sid, plan=plan):
+        return True
+    if not nothing:
+        return False
+
+    def dispatch(repo: Recorder) -> object:
+        # No event to write, so no claim can be lost to a write that gives way after it.
+        claim: Claim = lambda key: once(repo, sid, key)  # noqa: E731
+        return _dispatch(repo, sid, kind, props, role, cwd, claim)
+
+    return catch_up_light(AGENT, AGENT, located, payload, dispatch)
 
 
 # -- the record ---------------------------------------------------------------------------

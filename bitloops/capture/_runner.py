@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 
 from bitloops.errors import (
@@ -277,7 +277,11 @@ def read_new_lines(
             while more:
                 # A batch of lines is one transaction (one sync, not one per event), and
                 # the state is saved once it committed: a failure reads the batch again.
-                with repo.store.transaction():
+                # An import holds its own transaction (all or nothing, its reading states
+                # put back on failure): no savepoint per batch, with which SQLite spills
+                # and rewrites about twice the pages.
+                inside = _IMPORTING.get() and repo.store.in_transaction
+                with nullcontext() if inside else repo.store.transaction():
                     stop = min(deadline, time.monotonic() + _BATCH_SECONDS)
                     for _ in range(min(left, _BATCH_LINES)):
                         if time.monotonic() > stop:
@@ -566,9 +570,13 @@ def catch_up_light(
     located: Located,
     payload: dict[str, Any],
     dispatch: Callable[[Recorder], object],
+    check: Callable[[], object] | None = None,
 ) -> bool:
     """Record a hook that reads the agent's transcript (a catch-up: Stop, SessionEnd)
     without the object model; False to take the full path.
+
+    ``check``, the agent's check of the payload, runs first: a payload it finds invalid
+    (:class:`~bitloops.InvalidEvent`) is left to the full path, which quarantines it.
 
     ``dispatch`` is the agent's own handling of the payload, given a recorder: it runs
     here with one whose sessions are :class:`bitloops.store._live.LiveSession` s (the
@@ -582,6 +590,11 @@ def catch_up_light(
     from there (False). Past the hook's busy bound the payload is spooled, as the full
     path does. Other errors reach the caller, which takes the full path.
     """
+    if check is not None:
+        try:
+            check()
+        except InvalidEvent:
+            return False
     import apsw
 
     from bitloops.capture import _direct as direct
@@ -893,7 +906,44 @@ def once(repo: Recorder, sid: str, key: str) -> bool:
             return False
         state.seen.append(key)
         ts.save(common, state)
+    claimed = _CLAIMED.get()
+    if claimed is not None:
+        claimed.append((common, sid, key))
     return True
+
+
+# The claims once() made while a hook's payload is handled (see _handled): given back
+# when the payload is not recorded after all.
+_CLAIMED: ContextVar[list[tuple[Any, str, str]] | None] = ContextVar("claimed", default=None)
+
+
+def _handled(handle: Callable[..., Any], payload: Any, cwd: Any) -> None:
+    """``handle(payload, cwd=cwd)``, taking back the keys :func:`once` claimed if it
+    raised: the payload is spooled or set aside to be handled again, and must not then
+    find its own claim and record nothing (a busy database after the claim lost it)."""
+    claimed: list[tuple[Any, str, str]] = []
+    token = _CLAIMED.set(claimed)
+    try:
+        handle(payload, cwd=cwd)
+    except BaseException:
+        _unclaim(claimed)
+        raise
+    finally:
+        _CLAIMED.reset(token)
+
+
+def _unclaim(claimed: Sequence[tuple[Any, str, str]]) -> None:
+    from bitloops.capture import _transcript_state as ts
+
+    for common, sid, key in reversed(claimed):
+        try:
+            with ts.locked(common, sid):
+                state = ts.load(common, sid)
+                if key in state.seen:
+                    state.seen.remove(key)
+                    ts.save(common, state)
+        except Exception:  # the payload is kept all the same; its replay may then skip it
+            pass
 
 
 def remember(
@@ -1338,7 +1388,7 @@ def _full_path(
             # before the database's (as a promotion's catch-up does); holding the write
             # lock first would invert that order. Modules check a payload before their
             # first write instead (see require_fits).
-            handle(payload, cwd=cwd)
+            _handled(handle, payload, cwd)
         except InvalidEvent as exc:
             return _quarantine(repo, name, str(exc), raw, err)
         except DatabaseBusy:
@@ -1684,8 +1734,10 @@ def drain_spool(repo: Recorder, *, budget: float = 10.0, wait: float | None = No
         agent = entry.get("agent")
         try:
             agents = repo._agents()
-            agents.integration(str(agent)).handle(
-                json.loads(entry["payload"]), cwd=entry.get("cwd")
+            _handled(
+                agents.integration(str(agent)).handle,
+                json.loads(entry["payload"]),
+                entry.get("cwd"),
             )
         except DatabaseBusy:
             raise

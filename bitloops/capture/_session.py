@@ -82,7 +82,8 @@ class Session:
         fact (an import, a replay); by default the time of recording. A session's events
         are read in time order (seq breaks ties), so an earlier ``ts`` places it earlier.
         """
-        kind = str(kind)
+        if type(kind) is not str:
+            kind = str(kind)  # an EventKind member
         if kind not in EVENT_KINDS:
             raise UnknownEventKind(
                 f"unknown event kind {kind!r}; use one of {', '.join(sorted(EVENT_KINDS))}"

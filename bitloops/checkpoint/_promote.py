@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import attrs
 
+import bitloops._held as _held
 from bitloops._codec import (
     canonical_dumps,
     checkpoint_header,
@@ -303,12 +304,6 @@ def _build(
     header = canonical_dumps(header_data)  # serialised once: hash and row
     digest = content_hash(header, lines)
     checkpoint = attrs.evolve(checkpoint, content_hash=digest)
-    # Kept for the folder written next, its texts begun in a thread. Not a big draft's:
-    # its header's plain data (megabytes of small objects) would stay alive through the
-    # move, when SQLite holds the header text twice; the folder builds it again after
-    # the move (10 MiB less peak memory at 200k events).
-    if shared and repo.settings.checkpoint_files != "none" and not draft.lines_left_out:
-        remember_header(checkpoint, header_data, event_count=len(lines), prepare=True)
     row = CheckpointRow(
         checkpoint_id=checkpoint.checkpoint_id,
         commit_sha=sha,
@@ -332,6 +327,14 @@ def _build(
         content_hash=row.content_hash,
         commits=also_links,
     )
+    # Kept for the folder written next, its texts begun in a thread, last: Python
+    # threads take turns, and the texts are built for free only while the write
+    # transaction waits on SQLite and the disk, which let go of the GIL. Not a big
+    # draft's: its header's plain data (megabytes of small objects) would stay alive
+    # through the move, when SQLite holds the header text twice; the folder builds it
+    # again after the move (10 MiB less peak memory at 200k events).
+    if shared and repo.settings.checkpoint_files != "none" and not draft.lines_left_out:
+        remember_header(checkpoint, header_data, event_count=len(lines), prepare=True)
     return checkpoint, row, index
 
 
@@ -436,14 +439,18 @@ class _Background(Generic[T]):
     def __init__(self, fn: Callable[..., T], *args: Any) -> None:
         self._value: T | None = None
         self._error: BaseException | None = None
+        # It works for this thread: the promotion locks this one holds count as its own
+        # (a plugged-in symbol extractor reading through Repository must not wait for them).
+        held = _held.of_this_thread()
         self._thread = threading.Thread(
-            target=self._run, args=(fn, args), name="bitloops-promote-git", daemon=True
+            target=self._run, args=(fn, args, held), name="bitloops-promote-git", daemon=True
         )
         self._thread.start()
 
-    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...], held: tuple[str, ...]) -> None:
         try:
-            self._value = fn(*args)
+            with _held.holding(held):
+                self._value = fn(*args)
         except BaseException as exc:  # raised again by result(), in the caller's thread
             self._error = exc
 

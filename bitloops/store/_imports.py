@@ -1,6 +1,7 @@
 """The SQL of an import (:mod:`bitloops.capture._importing`): what a session holds
-already, what the import added, re-timing the sessions it started, and the scratch file
-of line keys that keeps an import's memory bounded.
+already (its lines, the transcript lines it recorded), what the import added, re-timing
+the sessions it started, and the scratch file of line keys that keeps an import's memory
+bounded.
 
 Functions taking the store's connection (inside the import's transaction or a read).
 """
@@ -8,7 +9,7 @@ Functions taking the store's connection (inside the import's transaction or a re
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apsw
@@ -21,6 +22,7 @@ __all__ = [
     "restart_sessions",
     "session_ids",
     "session_lines",
+    "session_uuids",
     "touched_since",
 ]
 
@@ -38,6 +40,24 @@ def session_lines(conn: Any, session_id: str, kinds: Sequence[str] | None = None
         args,
     ).fetchall()
     return [str(row[0]) for row in rows]
+
+
+# The transcript line ids a session's stored events carry: SQLite reads them out of the
+# lines, so neither the lines nor their parsed payloads pass through Python.
+_SESSION_UUIDS = """
+SELECT json_extract(line, '$.payload.transcript_uuid') FROM checkpoint_events
+WHERE session_id = ?1 AND json_type(line, '$.payload.transcript_uuid') = 'text'
+UNION ALL
+SELECT json_extract(line, '$.payload.transcript_uuid') FROM live_events
+WHERE session_id = ?1 AND json_type(line, '$.payload.transcript_uuid') = 'text'
+"""
+
+
+def session_uuids(conn: Any, session_id: str) -> Iterator[str]:
+    """The ``transcript_uuid`` (a string) of every stored event of a session that has
+    one, committed (repeats included) and live, streamed (consume it inside the read)."""
+    for (uuid,) in conn.execute(_SESSION_UUIDS, (session_id,)):
+        yield str(uuid)
 
 
 def last_live_id(conn: Any) -> int:
@@ -96,6 +116,10 @@ def restart_sessions(conn: Any, session_id: str, first_id: int, ts: str) -> None
     conn.execute("UPDATE sessions SET started_at = ? WHERE session_id = ?", (ts, session_id))
 
 
+# The scratch file's page cache, in KiB (negative: SQLite's unit for a size in KiB).
+_SCRATCH_CACHE_KIB = -256
+
+
 class ScratchKeys:
     """A private temporary SQLite file of keys (SQLite deletes it when closed): the
     import's older line keys. Raises :class:`apsw.Error` when it cannot be written."""
@@ -104,13 +128,16 @@ class ScratchKeys:
         db = apsw.Connection("")  # "" is a private temporary file
         db.pragma("journal_mode", "off")
         db.pragma("synchronous", "off")
+        # A small page cache: the file is looked up rarely (a Bloom filter answers the new
+        # keys), and SQLite's default cache would grow the import's memory with the file.
+        db.pragma("cache_size", _SCRATCH_CACHE_KIB)
         db.execute("CREATE TABLE k (key TEXT PRIMARY KEY) WITHOUT ROWID")
         self._db = db
 
     def add(self, keys: Iterable[str]) -> None:
         """Store ``keys`` (repeats are fine)."""
-        with self._db:
-            self._db.executemany("INSERT OR IGNORE INTO k VALUES (?)", ((k,) for k in keys))
+        with self._db:  # in key order: the inserts walk the tree, a few pages at a time
+            self._db.executemany("INSERT OR IGNORE INTO k VALUES (?)", ((k,) for k in sorted(keys)))
 
     def __contains__(self, key: str) -> bool:
         return bool(self._db.execute("SELECT 1 FROM k WHERE key = ?", (key,)).fetchall())

@@ -323,6 +323,9 @@ def index_rows(
 
     records: list[tuple[Any, ...]] = []
     seen: set[tuple[str, str, str, str]] = set()
+    # What a record without targets of its own applies to: every file the checkpoint
+    # touched (thousands of records, a handful of files: built once).
+    untargeted = [(path, "") for path in dict.fromkeys(touched)]
     for category, record, text, detail in _records(summary):
         evidence = record.get("evidence")
         session_id = _str(evidence.get("session_id")) if isinstance(evidence, Mapping) else None
@@ -333,24 +336,33 @@ def index_rows(
         targets = [_split_target(t) for t in record.get("applies_to") or () if _str(t)]
         explicit = bool(targets)
         if not explicit:
-            targets = [(path, "") for path in dict.fromkeys(touched)]
+            targets = untargeted
         record_id = _str(record.get("record_id")) or ""
         confidence = record.get("confidence")
+        row: tuple[str, str | None, str, float] | None = None  # its texts, made once
         for path, symbol in targets:
             seen_key = (record_id or text, category, path, symbol)
             if seen_key in seen:
                 continue
             seen.add(seen_key)
+            if row is None:
+                row = (
+                    clean(text),
+                    clean(detail) if detail else None,
+                    _str(record.get("source")) or "agent",
+                    float(confidence) if isinstance(confidence, int | float) else 1.0,
+                )
+            row_text, row_detail, source, weight = row
             records.append(
                 (
                     path,
                     symbol,
                     category,
-                    clean(text),
-                    clean(detail) if detail else None,
-                    _str(record.get("source")) or "agent",
+                    row_text,
+                    row_detail,
+                    source,
                     record_id,
-                    float(confidence) if isinstance(confidence, int | float) else 1.0,
+                    weight,
                     int(explicit),
                     session_id,
                     checkpoint_id,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from json.encoder import encode_basestring
 
 import apsw
@@ -147,10 +147,10 @@ def configure(conn: apsw.Connection, *, durability: str, busy_timeout_ms: int) -
     conn.pragma("synchronous", "FULL" if durability == "full" else "NORMAL")
 
 
-# The canonical text of the current second (its "YYYY-MM-DDTHH:MM:SS" part), kept: an
-# event's time is rendered on every record, and isoformat costs more than the rest of it.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_second: list[Any] = [None, ""]
+# The current second, kept as its date and time fields and its canonical text (the
+# "YYYY-MM-DDTHH:MM:SS" part): an event's time is built and rendered on every record,
+# and isoformat or datetime arithmetic cost more than the rest of it.
+_second: tuple[int, tuple[int, int, int, int, int, int], str] = (-1, (1970, 1, 1, 0, 0, 0), "")
 
 
 # While a detached promotion catches up transcripts (see :class:`capped_clock`): the latest
@@ -178,15 +178,18 @@ class capped_clock:
 
 def _now() -> tuple[datetime, str]:
     """Now (aware, UTC) and its canonical text (what :func:`bitloops._codec.format_ts` gives)."""
+    global _second
     cap = _cap[0]
     if cap is not None and time.time() > cap.timestamp():
         return cap, format_ts(cap)
-    micros = time.time_ns() // 1000
-    second, fraction = divmod(micros, 1_000_000)
-    cached = _second
+    second, fraction = divmod(time.time_ns() // 1000, 1_000_000)
+    cached = _second  # one tuple, read and replaced whole: threads see a matching set
     if cached[0] != second:
-        cached[0], cached[1] = second, format_ts(_EPOCH + timedelta(seconds=second))[:-8]
-    return _EPOCH + timedelta(microseconds=micros), f"{cached[1]}.{fraction:06d}Z"
+        at = datetime.fromtimestamp(second, UTC)
+        fields = (at.year, at.month, at.day, at.hour, at.minute, at.second)
+        cached = _second = (second, fields, format_ts(at)[:-8])
+    y, mo, d, h, mi, s = cached[1]
+    return datetime(y, mo, d, h, mi, s, fraction, UTC), f"{cached[2]}.{fraction:06d}Z"
 
 
 class EventWriter:
@@ -404,8 +407,11 @@ def prepare(
     before the line, and so its hash, is built. Writes nothing.
     """
     text, clean = prepared_payload(payload, redactor, max_bytes)
-    stored, arts = finish(text, artefacts, redactor=redactor, worktree=worktree)
-    return stored, arts, clean and stored is text
+    # finish(), inlined: this runs for every recorded event, most without artefacts.
+    stored = relative_paths(text, worktree)
+    if type(artefacts) is not tuple or artefacts:
+        artefacts = stored_artefacts(artefacts, redactor)
+    return stored, artefacts, clean and stored is text
 
 
 def finish(
