@@ -122,6 +122,15 @@ def _start(repo: Path, transcript: Path, sid: str) -> None:
     claude_code.handle(_base(repo, transcript, sid, "SessionStart", source="startup"))
 
 
+def _deliver(module: Any, repo: Path, light: Path, payload: dict[str, Any]) -> None:
+    """``payload`` to the agent ``module``: through the light path for the ``light`` twin
+    (which must take it), through the full path for the other."""
+    if repo is light:
+        assert module._fast(lp.located(repo), payload)
+    else:
+        module.handle(payload)
+
+
 def test_catch_ups_and_the_final_text_store_what_the_full_path_stores(tmp_path: Path) -> None:
     """Growing transcripts, Stops with and without the turn's final text (one the
     transcript brought, one it did not), then the end: the same lines either way."""
@@ -133,15 +142,9 @@ def test_catch_ups_and_the_final_text_store_what_the_full_path_stores(tmp_path: 
         for start, count, final in turns:
             _grow(transcript, "s-1", start, count)
             stop = _base(repo, transcript, "s-1", "Stop", last_assistant_message=final)
-            if repo is light:
-                assert claude_code._fast(lp.located(repo), stop)
-            else:
-                claude_code.handle(stop)
+            _deliver(claude_code, repo, light, stop)
         end = _base(repo, transcript, "s-1", "SessionEnd", reason="clear")
-        if repo is light:
-            assert claude_code._fast(lp.located(repo), end)
-        else:
-            claude_code.handle(end)
+        _deliver(claude_code, repo, light, end)
     stored = _stored(light)
     assert stored == _stored(full)
     texts = [json.loads(line)["payload"].get("text") for line in stored]
@@ -498,15 +501,9 @@ def test_each_agents_catch_ups_and_end_store_what_the_full_path_stores(
             with open(path, "a", encoding="utf-8") as fh:
                 fh.writelines(lines[start:stop])
             payload = _hook_payload(agent, repo, path, "s-1", "stop")
-            if repo is light:
-                assert module._fast(lp.located(repo), payload)
-            else:
-                module.handle(payload)
+            _deliver(module, repo, light, payload)
         end = _hook_payload(agent, repo, path, "s-1", "end", reason="exit")
-        if repo is light:
-            assert module._fast(lp.located(repo), end)
-        else:
-            module.handle(end)
+        _deliver(module, repo, light, end)
     stored = _stored(light)
     assert stored == _stored(full)
     kinds = [json.loads(line)["kind"] for line in stored]
@@ -528,10 +525,7 @@ def test_a_cursor_transcript_no_hook_captured_records_its_tool_calls_alike(
         _started("cursor", repo, path, "s-1")
         path.write_text(fill(text, repo, path), encoding="utf-8")
         stop = _hook_payload("cursor", repo, path, "s-1", "stop", status="completed")
-        if repo is light:
-            assert cursor._fast(lp.located(repo), stop)
-        else:
-            cursor.handle(stop)
+        _deliver(cursor, repo, light, stop)
     stored = _lines_alike(light)
     assert stored == _lines_alike(full)
     kinds = [json.loads(line)["kind"] for line in stored]
@@ -552,10 +546,7 @@ def test_an_older_gemini_session_file_is_read_whole_alike(tmp_path: Path) -> Non
         session.reply("Hello.", thoughts=["greet back"]).reply("Anything else?")
         session.write(path)
         stop = _hook_payload("gemini", repo, path, "s-1", "stop", prompt_response="Bye.")
-        if repo is light:
-            assert gemini._fast(lp.located(repo), stop)
-        else:
-            gemini.handle(stop)
+        _deliver(gemini, repo, light, stop)
     stored = _stored(light)
     assert stored == _stored(full)
     texts = [json.loads(line)["payload"].get("text") for line in stored]
