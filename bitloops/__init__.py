@@ -18,9 +18,8 @@ Names are imported lazily, so ``import bitloops`` stays cheap for hooks.
 
 from __future__ import annotations
 
-import importlib
-
 from bitloops._aliases import install as _install_aliases
+from bitloops._lazy import import_module
 from bitloops.errors import (
     AgentConfigError,
     AgentNotSupported,
@@ -215,7 +214,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'bitloops' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

@@ -7,9 +7,9 @@ those names, so a stale folder of an old path cannot shadow it.
 
 from __future__ import annotations
 
-import importlib
 import sys
-import warnings
+
+from bitloops._lazy import import_module
 
 TYPE_CHECKING = False  # not from typing: `import bitloops` stays cheap for the hooks
 
@@ -136,6 +136,9 @@ class _Loader(_Base):
         self.spec: ModuleSpec | None = None
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
+
+        import warnings  # only when an old name is imported: the hooks never pay for it
+
         place = _public_place(self.new)
         warnings.warn(
             f"{spec.name} is deprecated and will be removed in the next release; import "
@@ -149,7 +152,7 @@ class _Loader(_Base):
         )
         package = any(old.startswith(spec.name + ".") for old in MOVED)
         if not package and spec.name not in SPLIT:
-            module = importlib.import_module(self.new)
+            module = import_module(self.new)
             self.spec = module.__spec__  # the import system will set the alias's spec on it
             return module
         # A module of its own: an old package, so that `from old import submodule` asks
@@ -164,12 +167,12 @@ class _Loader(_Base):
 
         def __getattr__(name: str) -> object:
             if f"{spec.name}.{name}" in MOVED:
-                return importlib.import_module(f"{spec.name}.{name}")
-            return getattr(importlib.import_module(elsewhere.get(name, target)), name)
+                return import_module(f"{spec.name}.{name}")
+            return getattr(import_module(elsewhere.get(name, target)), name)
 
         proxy.__getattr__ = __getattr__  # type: ignore[method-assign]
         if not package:  # `from old import *` brings what the old module exported
-            exported = getattr(importlib.import_module(target), "__all__", ())
+            exported = getattr(import_module(target), "__all__", ())
             proxy.__all__ = [*exported, *elsewhere]  # type: ignore[attr-defined]
         return proxy
 

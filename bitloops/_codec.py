@@ -13,19 +13,21 @@ left out so that rewrites (amend, rebase) can add links without touching the has
 
 from __future__ import annotations
 
-import enum
-import functools
-import json
 import os
+import sys
 import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from json.encoder import encode_basestring
 
+# collections.abc's Mapping, from the module Python loads at start-up (collections.abc
+# would import collections: a cost for the agent hooks, which import this module).
+from _collections_abc import Mapping
+
+from bitloops._dt import UTC, datetime
+from bitloops._jsonc import dumps, encode_basestring, loads, make_encoder, not_serializable
 from bitloops.errors import InvalidPayload, PayloadTooLarge
 
 # Spelled out rather than imported from typing: agent hooks import this module to write
-# events, and attrs, the model classes and typing would cost them more than all the rest.
+# events, and attrs, the model classes, typing, json and re would cost them more than all
+# the rest (see bitloops._jsonc).
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
@@ -61,19 +63,18 @@ __all__ = [
     "unstructure",
 ]
 
-_dumps = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-).encode
-# The same encoding, calling the C encoder json.dumps builds on every call once, for the
-# recording hot path. Without the circular-reference markers (a dict shared by threads
-# would be unsafe): a cycle ends in RecursionError, and _dumps then tells what it was.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+
+def _dumps(value: Any) -> str:
+    return dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+# The same encoding, by one C encoder built once, for the recording hot path. Without the
+# circular-reference markers (a dict shared by threads would be unsafe): a cycle ends in
+# RecursionError, and _dumps then tells what it was.
 _fast_chunks = (
     None
-    if _c_make_encoder is None
-    else _c_make_encoder(
-        None, json.JSONEncoder().default, encode_basestring, None, ":", ",", True, False, False
-    )
+    if make_encoder is None
+    else make_encoder(None, not_serializable, encode_basestring, None, ":", ",", True, False, False)
 )
 
 
@@ -222,23 +223,35 @@ def relative_paths(payload_json: str, top: str, home: str | None = None) -> str:
     return payload_json
 
 
-@functools.lru_cache(maxsize=64)
+_ROOTS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}
+
+
 def _roots(top: str, home: str) -> tuple[tuple[str, str, str], ...]:
     """The absolute roots to cut, as they appear in JSON text, with their replacements.
 
     Remembered: a session records every event with the same two.
     """
+    found = _ROOTS.get((top, home))
+    if found is not None:
+        return found
     roots = []
     for root, inside, itself in ((top, "", "."), (home, "~/", "~")):
         root = root.rstrip("/")
         if root and root[0] == "/":
             roots.append((encode_basestring(root)[1:-1], inside, itself))
-    return tuple(roots)
+    if len(_ROOTS) >= 64:  # a long-lived process with many repositories
+        _ROOTS.clear()
+    found = _ROOTS[top, home] = tuple(roots)
+    return found
 
 
-@functools.cache
+_HOME: list[str] = []
+
+
 def _home() -> str:
-    return os.path.expanduser("~")
+    if not _HOME:
+        _HOME.append(os.path.expanduser("~"))
+    return _HOME[0]
 
 
 def _cut(text: str, root: str, inside: str, itself: str) -> str:
@@ -355,8 +368,17 @@ def _seed_ids() -> None:
 os.register_at_fork(after_in_child=_seed_ids)
 
 
-@functools.cache
 def _converter() -> cattrs.Converter:
+    if _CONVERTER:
+        return _CONVERTER[0]
+    _CONVERTER.append(_new_converter())
+    return _CONVERTER[0]
+
+
+_CONVERTER: list[cattrs.Converter] = []
+
+
+def _new_converter() -> cattrs.Converter:
     # Built on first use: recording events and hook start-up never need cattrs, and
     # importing it costs more than the rest of bitloops together.
     from collections.abc import Sequence
@@ -450,7 +472,9 @@ def _plain(value: Any) -> Any:
                 out[name] = _plain(item)
         return out
     if isinstance(value, _SCALARS):
-        return value.value if isinstance(value, enum.Enum) else value
+        # An enum member only exists once enum is imported (the hooks never import it).
+        enum = sys.modules.get("enum")
+        return value.value if enum is not None and isinstance(value, enum.Enum) else value
     if isinstance(value, datetime):
         return format_ts(value)
     if isinstance(value, Mapping):
@@ -518,11 +542,11 @@ def line_models(lines: Iterable[str]) -> list[tuple[str, str | None]]:
                 line[line.index(',"model":') + 9 : line.index(',"payload":')],
             )
         )
-    pairs = {(json.loads(agent), json.loads(model)) for agent, model in seen}
+    pairs = {(loads(agent), loads(model)) for agent, model in seen}
     return sorted(pairs, key=lambda am: (am[0], am[1] is not None, am[1] or ""))
 
 
-_decode = json.JSONDecoder().decode
+_decode = loads
 #: :class:`~bitloops.model.Event`, once :func:`event_from_line` has imported it (the
 #: model imports attrs, which the agent hooks that import this module do without).
 _Event: type[Event] | None = None

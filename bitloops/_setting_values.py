@@ -6,7 +6,7 @@ without the settings module (attrs) behind them, and both must agree.
 
 from __future__ import annotations
 
-import json
+from bitloops import _jsonc
 
 TYPE_CHECKING = False  # not from typing: the hooks import this module
 
@@ -29,7 +29,7 @@ def parse_kinds(value: Any) -> dict[str, bool]:
     words.update({"0": False, "false": False, "no": False, "off": False})
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
-            value = json.loads(value)
+            value = _jsonc.loads(value)
         except ValueError:
             raise ValueError("'context_injection' is not a JSON object") from None
     if isinstance(value, str) and value.lower() in words:

@@ -29,18 +29,18 @@ scans the text that way. Each rule family has a trigger that runs in C at memory
 from __future__ import annotations
 
 import bisect
-import collections
-import functools
-import json
 import math
-import re
 
-# Agent hooks redact every payload in a new process: attrs and typing would cost them
-# more than the redaction itself, so neither is imported at run time.
+from bitloops import _jsonc, _rx
+
+# Agent hooks redact every payload in a new process: attrs, typing, collections and even
+# re would cost them more than the redaction itself, so none is imported at run time
+# (patterns come compiled from bitloops._rx).
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    import re
+    from collections.abc import Iterator, Sequence
     from typing import Any, NamedTuple
 
 __all__ = ["RULES", "Finding", "Redactor", "default_redactor"]
@@ -55,11 +55,28 @@ if TYPE_CHECKING:
         end: int
 
 else:
-    # The same class typing.NamedTuple would build, without importing typing.
-    Finding = collections.namedtuple("Finding", ("rule", "start", "end"))
-    Finding.__doc__ = (
-        "One secret found: the rule that matched and its ``[start, end)`` offsets in the text."
-    )
+    # What typing.NamedTuple would build, without importing typing or collections.
+    class Finding(tuple):
+        """One secret found: the rule that matched and its ``[start, end)`` offsets."""
+
+        __slots__ = ()
+        _fields = ("rule", "start", "end")
+
+        def __new__(cls, rule, start, end):
+            return tuple.__new__(cls, (rule, start, end))
+
+        def __getnewargs__(self):
+            return tuple(self)
+
+        def __repr__(self):
+            return f"Finding(rule={self[0]!r}, start={self[1]!r}, end={self[2]!r})"
+
+        def _replace(self, **changes):
+            return Finding(*(changes.pop(k, v) for k, v in zip(self._fields, self, strict=True)))
+
+        rule = property(lambda self: self[0], doc="The rule that matched.")
+        start = property(lambda self: self[1], doc="Where the secret starts.")
+        end = property(lambda self: self[2], doc="Where it ends (exclusive).")
 
 
 #: Every rule name a :class:`Finding` can carry.
@@ -159,7 +176,7 @@ class _Lazy:
         """The compiled pattern."""
         rx = self._rx
         if rx is None:
-            rx = self._rx = re.compile(*self._args)
+            rx = self._rx = _rx.compile(*self._args)
             if self._name is not None:
                 globals()[self._name] = rx
         return rx
@@ -277,10 +294,15 @@ def _token_pattern() -> str:
 _TOKENS: re.Pattern[str] = _lazy("_TOKENS", _token_pattern())
 
 
-@functools.cache
+_NAMES: dict[int, str] = {}
+
+
 def _token_names() -> dict[int, str]:
     """The token rule named by each ``lastindex`` of :data:`_TOKENS`."""
-    return {_TOKENS.groupindex[f"t{i}"]: rule for i, (rule, _) in enumerate(_TOKEN_RULES)}
+    if not _NAMES:
+        index = _TOKENS.groupindex
+        _NAMES.update((index[f"t{i}"], rule) for i, (rule, _) in enumerate(_TOKEN_RULES))
+    return _NAMES
 
 
 # Lower-case hex digits -> "h", backslash and "u" kept, everything else -> space: 32 "h"
@@ -483,26 +505,41 @@ _KEYWORD_RULES: tuple[tuple[str, _Lazy, str], ...] = (
     ("sig=", _lazy(None, r"sig=" + _ND + r"(?P<sg>[a-z0-9%+/=_-]{16,})"), "azure-sas"),
 )
 _CASED_GATES = frozenset({"mysql", "q~"})
-_GATE_PRE = {"q~": "~", "sig=": "&", "authorization": "z"}
 
 
-def _gate_test(gate: str) -> Callable[[str], bool]:
-    """Whether lower-cased text holds ``gate``, the substring its rules start with."""
-    if gate == "pass":
-        # The password rule needs "passw" or "passphrase": tool output is full of
-        # "passed" and "passing", and its regex would run over every test log.
-        return lambda low: "passw" in low or "passphrase" in low
-    pre = _GATE_PRE.get(gate)
-    if pre is not None:
-        # A rare character first ("~" of "q~", "&" of a query): memchr is cheaper than a
-        # substring search.
-        return lambda low: pre in low and gate in low
-    return lambda low: gate in low
+def _gates(low: str) -> list[str]:
+    """The gates of :data:`_KEYWORD_RULES` that lower-cased text holds, in their order.
+
+    Spelled out, one ``in`` each, rather than a test per gate: this runs for every
+    recorded payload, most of which hold none. (``tests/test_redact.py`` checks the list
+    is the rules' gates.)
+    """
+    found = []
+    # The password rule needs "passw" or "passphrase": tool output is full of "passed"
+    # and "passing", and its regex would run over every test log.
+    if "passw" in low or "passphrase" in low:
+        found.append("pass")
+    if "pwd" in low:
+        found.append("pwd")
+    if "secret" in low:
+        found.append("secret")
+    if "token" in low:
+        found.append("token")
+    if "key" in low:
+        found.append("key")
+    # A rare character first ("z", the "~" of "q~", the "&" of a query): memchr is
+    # cheaper than a substring search.
+    if "z" in low and "authorization" in low:
+        found.append("authorization")
+    if "mysql" in low:
+        found.append("mysql")
+    if "~" in low and "q~" in low:
+        found.append("q~")
+    if "&" in low and "sig=" in low:
+        found.append("sig=")
+    return found
 
 
-_GATE_TESTS: tuple[tuple[str, Callable[[str], bool]], ...] = tuple(
-    (gate, _gate_test(gate)) for gate in dict.fromkeys(gate for gate, _, _ in _KEYWORD_RULES)
-)
 _LABEL: re.Pattern[str] = _lazy("_LABEL", r"(?P<ident>[A-Za-z_][A-Za-z0-9_.-]*)[=:]")
 
 # Values that name a secret rather than contain one.
@@ -514,11 +551,11 @@ _PLACEHOLDER_WORDS = frozenset(
 # Unquoted values that are code, not secrets: ``password=getpass.getpass()``,
 # ``token=os.environ["TOKEN"]``, ``api_key=settings.API_KEY``, ``password=db_password``.
 _CODE: re.Pattern[str] = _lazy(
-    "_CODE", r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?P<call>[(\[])?", re.ASCII
+    "_CODE", r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?P<call>[(\[])?", _rx.ASCII
 )
 _VARIABLE: re.Pattern[str] = _lazy("_VARIABLE", r"[a-z_][a-z0-9_]*|[A-Z_][A-Z0-9_]*")
 _VARIABLE_WORDS: re.Pattern[str] = _lazy(
-    "_VARIABLE_WORDS", r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE
+    "_VARIABLE_WORDS", r"pass|pwd|secret|token|key|auth|cred", _rx.IGNORECASE
 )
 
 # For dict entries in redact_value: keys whose string value is a secret as a whole.
@@ -527,9 +564,9 @@ _SECRET_KEY: re.Pattern[str] = _lazy(
     r"(?:pass(?:w(?:or)?d|phrase)|pwd|secret(?:[_.-]?(?:access[_.-]?)?key)?|token"
     r"|api[_.-]?key|access[_.-]?key|private[_.-]?key|app(?:lication)?[_.-]?key"
     r"|authorization)\Z",
-    re.IGNORECASE,
+    _rx.IGNORECASE,
 )
-_AUTH_SCHEME: re.Pattern[str] = _lazy("_AUTH_SCHEME", _AUTH_SCHEMES + r"[ \t]+", re.IGNORECASE)
+_AUTH_SCHEME: re.Pattern[str] = _lazy("_AUTH_SCHEME", _AUTH_SCHEMES + r"[ \t]+", _rx.IGNORECASE)
 
 
 _PERCENT: re.Pattern[str] = _lazy("_PERCENT", r"%(?:\w+%|\(\w+\)[sdr]|[sdr])")
@@ -617,10 +654,9 @@ def _keyword_rule(
     return _token_rule(value, rule)
 
 
-@functools.cache
 def _case_free(pattern: re.Pattern[str]) -> re.Pattern[str]:
     """``pattern`` (written for lower-case text) made case-insensitive."""
-    return re.compile(pattern.pattern, re.IGNORECASE)
+    return _rx.compile(pattern.pattern, _rx.IGNORECASE)
 
 
 def _escaped(text: str, i: int) -> bool:
@@ -640,7 +676,7 @@ class Redactor:
     """
 
     def __init__(self, extra_patterns: Sequence[str] = (), *, entropy: bool = True) -> None:
-        self._extra = tuple(re.compile(p) for p in extra_patterns)
+        self._extra = tuple(_rx.compile(p) for p in extra_patterns)
         self._entropy = entropy
 
     def findings(self, text: str) -> list[Finding]:
@@ -693,13 +729,13 @@ class Redactor:
         if all(_safe_in_json(text, f) for f in found):
             result = _substitute(text, found)
             try:
-                json.loads(result, object_pairs_hook=_no_duplicate_keys)
+                _jsonc.loads(result, object_pairs_hook=_no_duplicate_keys)
             except ValueError:
                 pass
             else:
                 return result
-        value = self.redact_value(json.loads(text))
-        return json.dumps(
+        value = self.redact_value(_jsonc.loads(text))
+        return _jsonc.dumps(
             value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
         )
 
@@ -842,10 +878,10 @@ class Redactor:
         if len(low) != len(text):
             # Lower-casing changed the length (rare non-ASCII letters): offsets would
             # drift, so match the original text case-insensitively instead.
-            low, flags = text, re.IGNORECASE
+            low, flags = text, _rx.IGNORECASE
         # One look for each gate, and none of the rules' work when no gate is there (most
         # events).
-        present = {gate for gate, test in _GATE_TESTS if test(gates)}
+        present = _gates(gates)
         if not present:
             return
         for gate, lazy, rule in _KEYWORD_RULES:
@@ -877,11 +913,7 @@ class Redactor:
 
     def _extra_findings(self, text: str, found: list[Finding]) -> None:
         """Matches of the user's extra patterns, except inside an earlier marker."""
-        markers = (
-            [(m.start(), m.end()) for m in re.finditer(r"\[REDACTED:[a-z-]+\]", text)]
-            if _MARK in text
-            else []
-        )
+        markers = [(m.start(), m.end()) for m in _MARKER.finditer(text)] if _MARK in text else []
         for rx in self._extra:
             for m in rx.finditer(text):
                 s, e = m.span()
@@ -903,14 +935,18 @@ class Redactor:
         low = key.lower()
         if _is_placeholder(value) or (low.endswith("pwd") and value[0] in "/~"):
             return redacted
-        if re.search(r"secret[_.-]?access[_.-]?key\Z", low):
+        if _AWS_KEY_END.search(low):
             rule = "aws-secret-key"
-        elif re.search(r"pass(?:w(?:or)?d|phrase)\Z|pwd\Z", low):
+        elif _PASSWORD_END.search(low):
             rule = "password"
         else:
             rule = "secret"
         return f"{_MARK}{_token_rule(value, rule)}]"
 
+
+_MARKER: re.Pattern[str] = _lazy("_MARKER", r"\[REDACTED:[a-z-]+\]")
+_AWS_KEY_END: re.Pattern[str] = _lazy("_AWS_KEY_END", r"secret[_.-]?access[_.-]?key\Z")
+_PASSWORD_END: re.Pattern[str] = _lazy("_PASSWORD_END", r"pass(?:w(?:or)?d|phrase)\Z|pwd\Z")
 
 _ESCAPE: re.Pattern[str] = _lazy("_ESCAPE", r"""\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))""")
 _ESCAPED_CHARS = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n"}
@@ -1026,7 +1062,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-@functools.cache
+_DEFAULT: list[Redactor] = []
+
+
 def default_redactor() -> Redactor:
     """The shared redactor: built-in rules, entropy on, no extra patterns."""
-    return Redactor()
+    if not _DEFAULT:
+        _DEFAULT.append(Redactor())
+    return _DEFAULT[0]

@@ -466,3 +466,15 @@ def test_personal_redact_patterns_add_to_the_teams(git_repo: Path) -> None:
     assert "team-1" not in event.payload["text"] and "mine-2" not in event.payload["text"]
     assert "fine-3" in event.payload["text"]
     repo.close()
+
+
+def test_the_gates_are_the_keyword_rules_gates() -> None:
+    """``_gates`` (spelled out for speed) finds each rule's gate, and only those."""
+    from bitloops.redact import _KEYWORD_RULES, _gates
+
+    wanted = list(dict.fromkeys(gate for gate, _, _ in _KEYWORD_RULES))
+    texts = {"pass": "the passphrase", "q~": "abc1q~x", "sig=": "?a=1&sig=x"}
+    for gate in wanted:
+        assert _gates(f"x {texts.get(gate, gate)} y") == [gate], gate
+    assert _gates(" ".join(texts.get(g, g) for g in wanted)) == wanted
+    assert _gates("34 passed, 2 passing, nothing else") == []

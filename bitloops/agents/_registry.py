@@ -20,9 +20,10 @@ Adding an agent is one module with its ``INTEGRATION`` and one line in :data:`AG
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
+
+from bitloops._lazy import import_module
 
 # Not from typing: `bitloops hook NAME` imports this module on every agent event.
 TYPE_CHECKING = False
@@ -113,7 +114,7 @@ def agent_module(name: str) -> ModuleType:
 
     Raises :class:`~bitloops.UnknownAgent` for a name not in the registry.
     """
-    return importlib.import_module(_module_path(name))
+    return import_module(_module_path(name))
 
 
 def integration(name: str) -> AgentIntegration:

@@ -12,12 +12,13 @@ or add the output to its context.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
-from collections.abc import Mapping
 
+# Mapping from the module Python loads at start-up (collections.abc costs the hooks).
+from _collections_abc import Mapping
+
+from bitloops import _jsonc, _rx
 from bitloops.agents._record import AgentConfig, Integration, TranscriptWriter
 from bitloops.capture._runner import (
     TranscriptReader,
@@ -87,7 +88,7 @@ HOOK_EVENTS = frozenset(
         "FileChanged", "WorktreeCreate", "WorktreeRemove",
     }
 )  # fmt: skip
-_EVENT_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_EVENT_NAME = _rx.compile(r"[A-Z][A-Za-z]{1,63}")
 # Claude Code's session ids are UUIDs; a much longer one is not a session id.
 _MAX_SESSION_ID = 256
 # Events recorded without reading the transcript or starting a session: their events
@@ -211,7 +212,7 @@ def _planned(
             if "agent_id" in data:
                 result["agent_id"] = data["agent_id"]
             return [("tool_use", data, (), True), ("tool_result", result, (), True)]
-        message = error if isinstance(error, str) else json.dumps(error, default=str)
+        message = error if isinstance(error, str) else _jsonc.dumps(error, default=str)
         return [("error", {"message": message, **data}, (), True)]
     if name in ("SubagentStart", "SubagentStop"):
         event_name = "start" if name == "SubagentStart" else "stop"
@@ -466,7 +467,7 @@ def _subagent_type(path: str) -> str | None:
 
     try:
         with open_regular(path[: -len(".jsonl")] + ".meta.json") as fh:  # never a FIFO
-            meta = json.loads(fh.read(1 << 20))
+            meta = _jsonc.loads(fh.read(1 << 20))
     except (OSError, ValueError):
         return None
     kind = meta.get("agentType") if isinstance(meta, dict) else None
@@ -530,9 +531,9 @@ def _attachment_text(obj: Mapping[str, Any]) -> str | None:
     return text or None
 
 
-# The C scanner json.loads runs (through a decoder's layers of calls and whitespace
+# The C scanner _jsonc.loads runs (through a decoder's layers of calls and whitespace
 # matches): a transcript line is one object, parsed once per line of an import.
-_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_scan_json = _jsonc.scan
 
 
 def _line_object(raw: bytes) -> dict[str, Any] | None:
@@ -542,10 +543,10 @@ def _line_object(raw: bytes) -> dict[str, Any] | None:
     try:
         text = raw.decode("utf-8")
         obj, end = _scan_json(text, 0)
-    except (UnicodeDecodeError, ValueError, RecursionError, StopIteration):
-        return None
+    except (UnicodeDecodeError, ValueError, RecursionError, StopIteration, SystemError):
+        return None  # (SystemError: bad JSON before json.decoder is loaded, see _jsonc.scan)
     if end != len(text) and text[end:].strip(" \t\n\r"):
-        return None  # more after the object: not a JSON line, as json.loads says
+        return None  # more after the object: not a JSON line, as _jsonc.loads says
     return obj if isinstance(obj, dict) else None
 
 
@@ -755,7 +756,7 @@ class _Reader(TranscriptReader):
 
 
 # The hint Claude Code appends to its recaps; not part of what happened.
-_RECAP_HINT = re.compile(r"\s*\(disable recaps in /config\)\s*$")
+_RECAP_HINT = _rx.compile(r"\s*\(disable recaps in /config\)\s*$")
 
 
 def away_summary(reader: TranscriptReader, obj: Mapping[str, Any]) -> list[Event]:
@@ -1165,7 +1166,7 @@ def _local_path(top: str, raw: str, cwd: Any) -> str | None:
 
 def _slug(path: str) -> str:
     """Claude Code's project folder name for a directory: non-alphanumerics as ``-``."""
-    return re.sub(r"[^A-Za-z0-9]", "-", path)
+    return _rx.compile(r"[^A-Za-z0-9]").sub("-", path)
 
 
 # Enough for any real tree: the walk only enters directories whose name could lead there.
@@ -1320,7 +1321,7 @@ def _claude_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[d
             assistant(event, {"type": "text", "text": w.text(event)})
         else:
             call_id = payload.get("tool_use_id")
-            if not isinstance(call_id, str) or not re.match(r"^[A-Za-z0-9_-]+$", call_id):
+            if not isinstance(call_id, str) or not _rx.compile(r"^[A-Za-z0-9_-]+$").match(call_id):
                 call_id = f"toolu_bitloops_{event.event_id.replace('-', '')}"
             block = {"type": "tool_use", "id": call_id, "name": payload["name"]}
             assistant(event, {**block, "input": payload.get("input") or {}})

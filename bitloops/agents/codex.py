@@ -15,11 +15,12 @@ truncation, the Stop response de-duplication, the reading loop) come from
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Mapping
 
+# Mapping from the module Python loads at start-up (collections.abc costs the hooks).
+from _collections_abc import Mapping
+
+from bitloops import _jsonc, _rx
 from bitloops.agents._record import AgentConfig, Integration, TranscriptWriter
 from bitloops.capture._direct import read_state, state_file
 from bitloops.capture._runner import (
@@ -72,7 +73,7 @@ _STOP_SECONDS = 2.0
 # Keys kept in the state's ``seen`` list for tool calls: a call recorded, its output recorded.
 _CALL = "call:"
 _OUT = "out:"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_SAFE_ID = _rx.compile(r"^[A-Za-z0-9._-]+$")
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -373,7 +374,7 @@ class _Rollout(TranscriptReader):
             tool_input = raw
             if sub == "function_call" and isinstance(raw, str):
                 try:
-                    tool_input = json.loads(raw)  # arguments are a JSON string
+                    tool_input = _jsonc.loads(raw)  # arguments are a JSON string
                 except (ValueError, RecursionError):
                     tool_input = raw
             name = payload.get("name")
@@ -558,7 +559,7 @@ def _add_seen(common: str, session_id: str, keys: list[str]) -> None:
 
     try:
         # No fsync, as for every save of the state (transcript_state.save).
-        atomic_write(path, json.dumps(data, ensure_ascii=False), fsync=False)
+        atomic_write(path, _jsonc.dumps(data, ensure_ascii=False), fsync=False)
     except OSError:
         pass
 
@@ -707,7 +708,7 @@ def _codex_lines(session: SessionInfo, events: list[Event], cwd: str) -> list[di
                 add(event, "response_item", {**call, "call_id": call_id, "status": "completed"})
                 result = {"type": "custom_tool_call_output", "call_id": call_id}
             else:
-                arguments = json.dumps(tool_input, ensure_ascii=False)
+                arguments = _jsonc.dumps(tool_input, ensure_ascii=False)
                 call = {"type": "function_call", "name": payload["name"], "arguments": arguments}
                 add(event, "response_item", {**call, "call_id": call_id})
                 if isinstance(output, dict) and output.keys() <= {"stdout", "stderr", "exit_code"}:

@@ -19,11 +19,12 @@ output is read as a permission decision).
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Mapping
 
+# Mapping from the module Python loads at start-up (collections.abc costs the hooks).
+from _collections_abc import Mapping
+
+from bitloops import _jsonc, _rx
 from bitloops.agents._record import AgentConfig, Integration
 from bitloops.capture._runner import (
     LineReader,
@@ -117,8 +118,8 @@ _FAILED_RESULTS = frozenset({"failure", "error", "denied", "rejected"})
 _START_SECONDS = 0.3
 _STOP_SECONDS = 2.0
 _END_SECONDS = 0.5
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_SAFE_ID = _rx.compile(r"^[A-Za-z0-9._-]+$")
+_CAMEL = _rx.compile(r"(?<!^)(?=[A-Z])")
 # The events that read the events file or start or end the session; the others are
 # planned first (see _planned), so the light path can write them.
 _UNPLANNED = frozenset({"sessionStart", "sessionEnd", "agentStop"})
@@ -127,7 +128,7 @@ _UNPLANNED = frozenset({"sessionStart", "sessionEnd", "agentStop"})
 _CATCH_UPS = frozenset({"sessionEnd", "agentStop"})
 # What an event name Copilot does not document must look like for the light path to note
 # it; any other name is left to the full path.
-_EVENT_NAME = re.compile(r"[A-Za-z]{2,64}")
+_EVENT_NAME = _rx.compile(r"[A-Za-z]{2,64}")
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -308,7 +309,7 @@ def _planned(name: str, payload: Mapping[str, Any], top: str) -> Planned:
         error = payload.get("error")
         message = error.get("message") if isinstance(error, Mapping) else error
         if not isinstance(message, str) or not message:
-            message = json.dumps(error, default=str)
+            message = _jsonc.dumps(error, default=str)
         rest = {k: v for k, v in extra.items() if k != "error"}
         if isinstance(error, Mapping):
             rest.update({k: v for k, v in error.items() if k in ("name", "stack", "code")})
@@ -626,7 +627,7 @@ def transcript_history(
 
     items: list[tuple[str, dict[str, Any], list[tuple[str, str, str | None]]]] = []
     if os.fspath(path).endswith(".json"):
-        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+        data = _jsonc.loads(Path(path).read_bytes().decode("utf-8"))
         messages = data.get("chatMessages") if isinstance(data, dict) else None
         for message in messages if isinstance(messages, list) else []:
             text = (

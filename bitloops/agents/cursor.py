@@ -16,11 +16,12 @@ Nothing here ever exits 2 (Cursor would block the action) or prints to standard 
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Mapping
 
+# Mapping from the module Python loads at start-up (collections.abc costs the hooks).
+from _collections_abc import Mapping
+
+from bitloops import _jsonc, _rx
 from bitloops.agents._record import AgentConfig, Integration
 from bitloops.capture._runner import (
     TranscriptReader,
@@ -106,9 +107,9 @@ _SHELL_TOOLS = frozenset({"Shell", "shell", "run_terminal_cmd", "terminal", "Bas
 _SUBAGENT_TOOLS = frozenset({"Task", "task", "subagent", "Subagent"})
 _STOP_SECONDS = 2.0
 _END_SECONDS = 0.5
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_SAFE_ID = _rx.compile(r"^[A-Za-z0-9._-]+$")
 _REDACTED = "[REDACTED]"
-_USER_QUERY = re.compile(r"<user_query>(.*?)</user_query>", re.DOTALL)
+_USER_QUERY = _rx.compile(r"<user_query>(.*?)</user_query>", _rx.DOTALL)
 # Model names that say no model was named: "unknown" in Cursor's payloads, "default" and
 # "<synthetic>" elsewhere. They are not a model identity.
 _NO_MODEL = frozenset({"unknown", "default", "<synthetic>", "none", "null"})
@@ -152,7 +153,7 @@ _CATCH_UPS = frozenset(
 )
 # What a Cursor hook event name looks like; the light path leaves any other note to the
 # full path.
-_EVENT_NAME = re.compile(r"[a-z][A-Za-z]{1,63}")
+_EVENT_NAME = _rx.compile(r"[a-z][A-Za-z]{1,63}")
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -775,7 +776,7 @@ def _held_edits(repo: Recorder, path: str | os.PathLike[str]) -> Counter[tuple[s
     except BitloopsError:
         return held
     for line in lines:
-        event = json.loads(line)
+        event = _jsonc.loads(line)
         if event.get("kind") == "tool_use" and isinstance(event.get("payload"), dict):
             for rel, _, _ in _changes(repo, event["payload"]):
                 held[(event["payload"]["name"], rel)] += 1

@@ -13,11 +13,12 @@ Nothing here ever exits 2 or prints to standard output: Gemini CLI would block t
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Mapping
 
+# Mapping from the module Python loads at start-up (collections.abc costs the hooks).
+from _collections_abc import Mapping
+
+from bitloops import _jsonc, _rx
 from bitloops.agents._record import AgentConfig, Integration, TranscriptWriter
 from bitloops.capture._runner import (
     LineReader,
@@ -77,7 +78,7 @@ _AFTER_AGENT_SECONDS = 2.0
 _END_SECONDS = 0.5
 # The info message Gemini CLI writes when the user cancels a request (Esc): "Request
 # cancelled." (and "Request cancelled by user" in some versions).
-_CANCELLED = re.compile(r"^request (was )?cancell?ed\b", re.IGNORECASE)
+_CANCELLED = _rx.compile(r"^request (was )?cancell?ed\b", _rx.IGNORECASE)
 
 
 # -- the hook -----------------------------------------------------------------------------
@@ -294,7 +295,7 @@ class _Reader(TranscriptReader):
             return []  # metadata, $set, user, error...
         mid = obj.get("id")
         if not isinstance(mid, str) or not mid:
-            mid = "sha256:" + digest(json.dumps(obj, sort_keys=True, default=str))
+            mid = "sha256:" + digest(_jsonc.dumps(obj, sort_keys=True, default=str))
         self.set_model(obj.get("model"))
         base: dict[str, Any] = {"message_id": mid}
         for name, value in (("model", self.state.model), ("transcript_ts", obj.get("timestamp"))):

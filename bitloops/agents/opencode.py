@@ -37,10 +37,10 @@ JSON that ``opencode export <sessionID>`` writes (``{"info": session, "messages"
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 
+from bitloops import _jsonc
 from bitloops.agents._record import AgentConfig, Integration
 from bitloops.capture._runner import (
     LineReader,
@@ -327,7 +327,7 @@ def _error(error: Any) -> tuple[str, dict[str, Any], tuple[str | None, ...], boo
     message = text_field(data, "message") if isinstance(data, Mapping) else None
     name = text_field(error, "name") if isinstance(error, Mapping) else None
     if message is None:
-        message = name or (error if isinstance(error, str) else json.dumps(error, default=str))
+        message = name or (error if isinstance(error, str) else _jsonc.dumps(error, default=str))
     payload: dict[str, Any] = {"message": message}
     if name:
         payload["name"] = name

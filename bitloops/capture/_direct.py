@@ -21,11 +21,11 @@ then takes the full path (:class:`~bitloops.Repository` and :class:`~bitloops.Se
 
 from __future__ import annotations
 
-import json
 import os
 
 import apsw
 
+from bitloops import _jsonc
 from bitloops.git._locate import Located, locate
 from bitloops.store import _live as live
 
@@ -125,7 +125,7 @@ def read_settings(toplevel: str) -> dict[str, Any] | None:
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
+            data = _jsonc.loads(text)
         except ValueError:
             return None
         if not isinstance(data, dict):

@@ -8,14 +8,16 @@ per-session reading loop and a base for its readers, file changes, the hook comm
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+
+# Mapping from the module Python loads at start-up: collections.abc, contextlib, json and
+# re would cost every hook more than its own work (see bitloops._jsonc and bitloops._rx).
+from _collections_abc import Mapping
 from contextvars import ContextVar
 
+from bitloops import _jsonc, _rx
+from bitloops._lazy import contextmanager
 from bitloops.errors import (
     DatabaseBusy,
     InvalidEvent,
@@ -30,6 +32,7 @@ from bitloops.errors import (
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
     from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import IO, Any, Protocol
@@ -154,7 +157,7 @@ def decoded(value: Any) -> Any:
     """``value``, or what it holds when it is a JSON object or array written as a string."""
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
-            return json.loads(value)
+            return _jsonc.loads(value)
         except (ValueError, RecursionError):
             return value
     return value
@@ -281,7 +284,7 @@ def read_new_lines(
                 # put back on failure): no savepoint per batch, with which SQLite spills
                 # and rewrites about twice the pages.
                 inside = _IMPORTING.get() and repo.store.in_transaction
-                with nullcontext() if inside else repo.store.transaction():
+                with _NoContext() if inside else repo.store.transaction():
                     stop = min(deadline, time.monotonic() + _BATCH_SECONDS)
                     for _ in range(min(left, _BATCH_LINES)):
                         if time.monotonic() > stop:
@@ -400,34 +403,50 @@ _BATCH_LINES = 2000
 _BATCH_SECONDS = 0.25
 
 
+class _NoContext:
+    """``contextlib.nullcontext()``, without importing contextlib on the hooks' path."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 _WHOLE_LINES: ContextVar[bool] = ContextVar("bitloops_whole_lines", default=False)
 
 
-@contextmanager
-def whole_lines() -> Iterator[None]:
+class _Set:
+    """Sets context flags to True inside a ``with`` (a class: no contextlib for the hooks)."""
+
+    __slots__ = ("_flags", "_tokens")
+
+    def __init__(self, *flags: ContextVar[bool]) -> None:
+        self._flags = flags
+        self._tokens: list[Any] = []
+
+    def __enter__(self) -> None:
+        self._tokens = [flag.set(True) for flag in self._flags]
+
+    def __exit__(self, *exc: object) -> None:
+        for flag, token in zip(reversed(self._flags), reversed(self._tokens), strict=True):
+            flag.reset(token)
+
+
+def whole_lines() -> AbstractContextManager[None]:
     """Inside it, :func:`read_new_lines` takes a last line without its newline when it is
     a complete JSON object: for reads that are the last for a while (an import, a
     session's end, the catch-up before a promotion), whatever agent's reader runs."""
-    token = _WHOLE_LINES.set(True)
-    try:
-        yield
-    finally:
-        _WHOLE_LINES.reset(token)
+    return _Set(_WHOLE_LINES)
 
 
 _IMPORTING: ContextVar[bool] = ContextVar("bitloops_importing", default=False)
 
 
-@contextmanager
-def importing() -> Iterator[None]:
+def importing() -> AbstractContextManager[None]:
     """Inside it, readers leave the sessions they reopen open: :mod:`bitloops.capture._importing`
     ends them once, when the whole file is recorded. Also :func:`whole_lines`."""
-    token = _IMPORTING.set(True)
-    try:
-        with whole_lines():
-            yield
-    finally:
-        _IMPORTING.reset(token)
+    return _Set(_IMPORTING, _WHOLE_LINES)
 
 
 def is_importing() -> bool:
@@ -729,7 +748,7 @@ def _excerpts(payload: dict[str, Any], max_bytes: int, redactor: Redactor) -> di
     cut = dict(payload)
     for key in ("output", "input"):
         if key in cut:
-            text = cut[key] if isinstance(cut[key], str) else json.dumps(cut[key], default=str)
+            text = cut[key] if isinstance(cut[key], str) else _jsonc.dumps(cut[key], default=str)
             if len(text) > limit:
                 # Redacted whole first: a secret cut in two would match no pattern.
                 cut[key] = redactor.redact(text)[:limit]
@@ -803,10 +822,10 @@ def patch_files(text: str) -> list[tuple[str, str, str | None]]:
     to:`` line right after an ``Update`` (None when there is none).
     """
     out: list[tuple[str, str, str | None]] = []
-    for match in re.finditer(_PATCH_FILE, text, re.MULTILINE):
+    for match in _rx.compile(_PATCH_FILE, _rx.MULTILINE).finditer(text):
         move = None
         if match.group(1) == "Update":
-            move = re.match(_MOVE_TO, text[match.end() :].lstrip("\n"), re.MULTILINE)
+            move = _rx.compile(_MOVE_TO, _rx.MULTILINE).match(text[match.end() :].lstrip("\n"))
         out.append(
             (match.group(2), _PATCH_CHANGES[match.group(1)], move.group(1) if move else None)
         )
@@ -815,8 +834,14 @@ def patch_files(text: str) -> list[tuple[str, str, str | None]]:
 
 def digest(text: str) -> str:
     """A fingerprint of a response text, to record it once from hook or transcript."""
-    from bitloops._codec import sha256_hex
+    return _sha256_hex(text)
 
+
+def _sha256_hex(text: str) -> str:
+    global _sha256_hex
+    from bitloops._codec import sha256_hex  # once: the codec is imported lazily
+
+    _sha256_hex = sha256_hex
     return sha256_hex(text)
 
 
@@ -1154,7 +1179,7 @@ class TranscriptReader:
 def json_object(raw: bytes) -> dict[str, Any] | None:
     """The JSON object one transcript line holds; None for any other line."""
     try:
-        obj = json.loads(raw.decode("utf-8"))
+        obj = _jsonc.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
@@ -1169,7 +1194,7 @@ def json_document(fh: IO[bytes], size: int) -> Any:
     if len(data) > MAX_JSON_BYTES:
         return None
     try:
-        return json.loads(data.decode("utf-8"))
+        return _jsonc.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
 
@@ -1315,7 +1340,7 @@ def _decode(raw: bytes) -> tuple[Any, str | None]:
     if not text.strip():
         return None, "the hook payload is empty (expected one JSON object)"
     try:
-        payload = json.loads(text)
+        payload = _jsonc.loads(text)
     except (ValueError, RecursionError) as exc:
         return None, f"the hook payload is not JSON: {exc}"
     if not isinstance(payload, dict):
@@ -1432,8 +1457,8 @@ def _fallback_redactor(
 
 def _compiles(pattern: str) -> bool:
     try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError):
+        _rx.compile(pattern)
+    except Exception:
         return False
     return True
 
@@ -1450,9 +1475,9 @@ def _legible_patterns(toplevel: str | os.PathLike[str]) -> list[str]:
         except (OSError, UnicodeDecodeError):
             continue
         data: Any = None
-        for attempt in (text, re.sub(r",(\s*[}\]])", r"\1", text)):
+        for attempt in (text, _rx.compile(r",(\s*[}\]])").sub(r"\1", text)):
             try:
-                data = json.loads(attempt)
+                data = _jsonc.loads(attempt)
                 break
             except (ValueError, RecursionError):
                 continue
@@ -1581,7 +1606,7 @@ def spool_entry(
 
     from bitloops._codec import format_ts, new_id
 
-    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text = _jsonc.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     try:
         text = redactor.redact_json(text)
     except ValueError:  # NaN or infinity: redact it as text; the replay quarantines it
@@ -1597,8 +1622,8 @@ def spool_entry(
                 if isinstance(payload.get(key), str) and len(payload[key]) <= 4096
             }
             if kept:
-                text = json.dumps(
-                    {**json.loads(text), **kept},
+                text = _jsonc.dumps(
+                    {**_jsonc.loads(text), **kept},
                     ensure_ascii=False,
                     sort_keys=True,
                     separators=(",", ":"),
@@ -1736,7 +1761,7 @@ def drain_spool(repo: Recorder, *, budget: float = 10.0, wait: float | None = No
             agents = repo._agents()
             _handled(
                 agents.integration(str(agent)).handle,
-                json.loads(entry["payload"]),
+                _jsonc.loads(entry["payload"]),
                 entry.get("cwd"),
             )
         except DatabaseBusy:

@@ -31,10 +31,10 @@ used: hooks import this.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from bitloops import _jsonc
 from bitloops._fs import atomic_write, try_lock, unlock
 
 TYPE_CHECKING = False
@@ -179,7 +179,7 @@ def remember_settings(common_dir: str | os.PathLike[str], values: dict[str, Any]
         "durability": values.get("durability", "full"),
         "max_payload_bytes": values.get("max_payload_bytes"),
     }
-    data = json.dumps(kept, sort_keys=True).encode("ascii")
+    data = _jsonc.dumps(kept, sort_keys=True).encode("ascii")
     path = os.path.join(common_dir, LAST_SETTINGS_RELATIVE_PATH)
     try:
         with open(path, "rb") as fh:
@@ -198,7 +198,7 @@ def last_settings(common_dir: str | os.PathLike[str]) -> dict[str, Any]:
     empty when there are none (the built-in rules apply then)."""
     try:
         with open(os.path.join(common_dir, LAST_SETTINGS_RELATIVE_PATH), "rb") as fh:
-            data = json.loads(fh.read(1 << 20))
+            data = _jsonc.loads(fh.read(1 << 20))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
@@ -218,7 +218,7 @@ def append(
     ``full`` durability setting asks of every recorded event.
     """
     # ASCII only, so that a lone surrogate in a payload cannot make the line unwritable.
-    data = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode("ascii")
+    data = (_jsonc.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode("ascii")
     lock = try_lock(os.path.join(common_dir, _APPEND_LOCK), wait)
     if lock is None:
         return False
@@ -318,7 +318,7 @@ def drain(
                 return False
             entry: Any = None
             try:
-                entry = json.loads(line)
+                entry = _jsonc.loads(line)
             except ValueError:
                 pass
             if not line.strip():

@@ -12,16 +12,16 @@ Only the standard library is used.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
+
+from bitloops import _jsonc
 
 # Not from typing, and no attrs, hashlib or pathlib at import: the agent hooks' light path
 # reads a state through this module in a fresh process.
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import Any
 
@@ -140,7 +140,7 @@ def load_raw(common_dir: str | os.PathLike[str], session_id: str) -> dict[str, A
     fields; None when there is none, it is unreadable or names another session."""
     try:
         with open(state_path(common_dir, session_id), encoding="utf-8") as fh:
-            data = json.load(fh)
+            data = _jsonc.loads(fh.read())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("session_id") == session_id else None
@@ -187,7 +187,7 @@ def load(common_dir: str | os.PathLike[str], session_id: str) -> TranscriptState
     """The state of ``session_id``; a fresh one when there is none or it is unreadable."""
     try:
         with open(state_path(common_dir, session_id), encoding="utf-8") as fh:
-            return _from_json(session_id, json.load(fh))
+            return _from_json(session_id, _jsonc.loads(fh.read()))
     except (OSError, ValueError):
         return TranscriptState(session_id=session_id)
 
@@ -204,7 +204,7 @@ def load_all(common_dir: Path) -> list[TranscriptState]:
         if not name.endswith(".json"):
             continue
         try:
-            data = json.loads((folder / name).read_text(encoding="utf-8"))
+            data = _jsonc.loads((folder / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         sid = data.get("session_id") if isinstance(data, dict) else None
@@ -226,17 +226,16 @@ def save(common_dir: str | os.PathLike[str], state: TranscriptState) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # ASCII: a lone surrogate (a session id from a payload may hold one) stays escaped.
     # No fsync: hooks rewrite it all the time; a power cut may bring back the one before.
-    atomic_write(path, json.dumps(state.as_json()).encode("ascii"), fsync=False)
+    atomic_write(path, _jsonc.dumps(state.as_json()).encode("ascii"), fsync=False)
 
 
 #: How long a process waits for another to finish with a session's state, in seconds.
 LOCK_WAIT = 10.0
 
 
-@contextlib.contextmanager
 def locked(
     common_dir: str | os.PathLike[str], session_id: str, wait: float | None = None
-) -> Iterator[None]:
+) -> AbstractContextManager[None]:
     """Hold the advisory lock of ``session_id``'s state (a no-op where flock is missing).
 
     Waits at most ``wait`` seconds (default :data:`LOCK_WAIT`), and never past an agent
@@ -244,19 +243,32 @@ def locked(
     :class:`~bitloops.DatabaseBusy`: a hook spools its payload rather than block the
     agent, and a catch-up before a promotion skips the transcript until next time.
     """
-    from bitloops._fs import try_lock, unlock
-    from bitloops.errors import DatabaseBusy
-    from bitloops.store._live import seconds_left
+    return _Locked(state_path(common_dir, session_id)[: -len(".json")] + ".lock", session_id, wait)
 
-    path = state_path(common_dir, session_id)[: -len(".json")] + ".lock"
-    limit = LOCK_WAIT if wait is None else wait
-    lock = try_lock(path, min(limit, seconds_left(limit)), mode=0o666)
-    if lock is None:
-        raise DatabaseBusy(
-            f"the transcript state of session {session_id} stayed locked by "
-            "another process; it is read again next time"
-        )
-    try:
-        yield
-    finally:
-        unlock(lock)
+
+class _Locked:
+    """:func:`locked` (a class, not a contextlib generator: the hooks do without contextlib)."""
+
+    __slots__ = ("_lock", "_path", "_session_id", "_wait")
+
+    def __init__(self, path: str, session_id: str, wait: float | None) -> None:
+        self._path, self._session_id, self._wait = path, session_id, wait
+        self._lock: Any = None
+
+    def __enter__(self) -> None:
+        from bitloops._fs import try_lock
+        from bitloops.errors import DatabaseBusy
+        from bitloops.store._live import seconds_left
+
+        limit = LOCK_WAIT if self._wait is None else self._wait
+        self._lock = try_lock(self._path, min(limit, seconds_left(limit)), mode=0o666)
+        if self._lock is None:
+            raise DatabaseBusy(
+                f"the transcript state of session {self._session_id} stayed locked by "
+                "another process; it is read again next time"
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        from bitloops._fs import unlock
+
+        unlock(self._lock)

@@ -8,7 +8,7 @@ on first use, so importing the package costs nothing.
 
 from __future__ import annotations
 
-import importlib
+from bitloops._lazy import import_module
 
 TYPE_CHECKING = False
 
@@ -45,4 +45,4 @@ def __getattr__(name: str) -> Any:
     where = _WHERE.get(name)
     if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(where[0]), where[1])
+    return getattr(import_module(where[0]), where[1])

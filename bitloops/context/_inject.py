@@ -27,9 +27,9 @@ See ``docs/agents.md``.
 
 from __future__ import annotations
 
-import json
 import os
 
+from bitloops import _jsonc, _rx
 from bitloops._fs import atomic_write
 from bitloops._setting_values import KINDS, parse_kinds, parse_trusted_refs
 from bitloops.context._gate import FILE_EVENT
@@ -102,7 +102,7 @@ def _settings(top: str) -> tuple[dict[str, bool], tuple[str, ...]] | None:
                 continue
             if not text.strip():
                 continue
-            data = json.loads(text)
+            data = _jsonc.loads(text)
             if not isinstance(data, dict):
                 return None
             if "context_injection" in data:
@@ -147,7 +147,7 @@ def answer(agent: str, raw: bytes, cwd: str) -> str | None:
     if agent not in FILE_EVENT or not raw or len(raw) > 4 * 1024 * 1024:
         return None
     try:
-        payload = json.loads(raw)
+        payload = _jsonc.loads(raw)
     except (ValueError, RecursionError):
         return None
     if not isinstance(payload, dict):
@@ -214,7 +214,7 @@ def answer(agent: str, raw: bytes, cwd: str) -> str | None:
         if text is None:
             return None
         _remember(state, wanted)
-    return json.dumps(
+    return _jsonc.dumps(
         # ASCII with escapes: whatever encoding the agent gave standard output.
         {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}},
     )
@@ -245,7 +245,7 @@ def _edited_paths(agent: str, payload: dict[str, Any]) -> list[str]:
     args = payload.get("tool_input")
     if isinstance(args, str) and args[:1] == "{":
         try:
-            args = json.loads(args)
+            args = _jsonc.loads(args)
         except ValueError:
             args = None
     if not isinstance(args, dict):
@@ -345,7 +345,7 @@ def _verified_marks(common: str) -> dict[str, str]:
     path = os.path.join(common, "bitloops", _STATE_DIR, "verified.json")
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+            data = _jsonc.loads(fh.read())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -375,7 +375,7 @@ def _trusted(
 
 def _commits(value: Any) -> list[str]:
     try:
-        shas = json.loads(value) if isinstance(value, str) else []
+        shas = _jsonc.loads(value) if isinstance(value, str) else []
     except ValueError:
         return []
     hexdigits = set("0123456789abcdef")
@@ -398,7 +398,7 @@ def _cached_history(top: str, common: str, commits: list[str], refs: Sequence[st
     if key is not None:
         try:
             with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
+                data = _jsonc.loads(fh.read())
             old = data.get("key") if isinstance(data, dict) else None
             if isinstance(old, str) and (old == key or _one_commit_on(common, old, key)):
                 known = {str(c): bool(v) for c, v in dict(data.get("commits") or {}).items()}
@@ -415,7 +415,7 @@ def _cached_history(top: str, common: str, commits: list[str], refs: Sequence[st
                 known = {c: known[c] for c in commits if c in known}
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                body = json.dumps({"key": key, "commits": known})
+                body = _jsonc.dumps({"key": key, "commits": known})
                 atomic_write(path, body, fsync=False)  # a cache, rewritten by hooks
             except OSError:
                 pass  # only costs the next hook its git call
@@ -588,17 +588,16 @@ _MARKUP = (
     (r"</?\s*[A-Za-z_][\w:.-]{0,40}(\s[^<>]{0,200})?/?>", " "),
     (r"`{3,}|~{3,}", " "),
     (r"\[/?(INST|SYS|SYSTEM|TOOL|ASSISTANT|USER)\]", " "),
-    (r"(?i)\b(system|assistant|human|user|developer|tool)\s*:", r"\1 -"),
+    # (a function, not r"\1 -": a template would have the engine import re to read it)
+    (r"(?i)\b(system|assistant|human|user|developer|tool)\s*:", lambda m: f"{m[1]} -"),
 )
 
 
 def sanitize(text: str, limit: int = _RECORD_CHARS) -> str:
     """``text`` as one inert line: no controls or markup, white space squeezed, clipped."""
-    import re
-
-    text = re.sub(_INVISIBLE, " ", text)
+    text = _rx.compile(_INVISIBLE).sub(" ", text)
     for pattern, repl in _MARKUP:
-        text = re.sub(pattern, repl, text)
+        text = _rx.compile(pattern).sub(repl, text)
     text = text.replace("<", "\u2039").replace(">", "\u203a")
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -621,9 +620,11 @@ def _line(row: tuple[Any, ...], *, where: bool) -> str:
     src = sanitize(str(source or "agent"), 20)
     head = f"- {label}{place} [source: {src}; {_short(str(cid))}, {str(created)[:10]}"
     head += "]" if origin == "local" else f", from a {sanitize(origin, 10)} checkpoint]"
-    body = json.dumps(sanitize(str(text)), ensure_ascii=False)
+    body = _jsonc.dumps(sanitize(str(text)), ensure_ascii=False)
     if detail and category != "plan-item":
-        body += f"; {why}: " + json.dumps(sanitize(str(detail), _DETAIL_CHARS), ensure_ascii=False)
+        body += f"; {why}: " + _jsonc.dumps(
+            sanitize(str(detail), _DETAIL_CHARS), ensure_ascii=False
+        )
     return f"{head}: {body}"
 
 
@@ -740,7 +741,7 @@ def _prepare(top: str, common: str, refs: Sequence[str] = ()) -> None:
             # Ask git once about the newest commits, so that edits until the next commit
             # find their answers in injection/ancestry.json.
             shas = newest_commits(repo.store, _PREWARM)
-        _cached_history(top, common, _commits(json.dumps(shas)), refs)
+        _cached_history(top, common, _commits(_jsonc.dumps(shas)), refs)
     finally:
         # Also after a failure: the edits that follow do not retry it; the next
         # session start or change of the sources does.
@@ -808,7 +809,7 @@ def _verify_teammates(repo: Repository, common: str) -> None:
     if changed:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         # A cache: a mark lost to a power cut only has the folder verified again.
-        atomic_write(path, json.dumps(marks, sort_keys=True), fsync=False)
+        atomic_write(path, _jsonc.dumps(marks, sort_keys=True), fsync=False)
 
 
 def _ref_hash(repo: Repository, location: str) -> str | None:
@@ -820,7 +821,7 @@ def _ref_hash(repo: Repository, location: str) -> str | None:
     lines_raw = repo.git.try_run("cat-file", "blob", f"{spec}/transcript.jsonl")
     if meta_raw is None or lines_raw is None:
         return None
-    meta = json.loads(meta_raw)
+    meta = _jsonc.loads(meta_raw)
     if not isinstance(meta, dict):
         return None
     header = {

@@ -10,7 +10,7 @@ apsw only by :func:`connect`, as the light write path (:mod:`bitloops.store._liv
 
 from __future__ import annotations
 
-import json
+from bitloops import _jsonc
 
 TYPE_CHECKING = False  # not from typing: a hook imports this module
 
@@ -130,7 +130,7 @@ def file_records(
     origin, content_hash, the linked commits (a JSON array), whether this clone's store
     holds the checkpoint with that very hash, path. Empty before schema version 5.
     """
-    return _index_rows(conn, _FILE_SQL, (json.dumps(list(paths)), limit, int(private)))
+    return _index_rows(conn, _FILE_SQL, (_jsonc.dumps(list(paths)), limit, int(private)))
 
 
 def digest_records(conn: apsw.Connection, limit: int, *, private: bool) -> list[tuple[Any, ...]]:

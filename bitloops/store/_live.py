@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
-from json.encoder import encode_basestring
 
 import apsw
 
 from bitloops._codec import format_ts, new_id, prepared_payload, relative_paths
+from bitloops._dt import UTC, datetime
+from bitloops._jsonc import encode_basestring
 from bitloops.errors import BitloopsError, InvalidPayload
 
 TYPE_CHECKING = False  # not from typing: a hook imports this module
