@@ -47,12 +47,39 @@ LINES = [
 ]
 
 
+def _as_json_loads(raw: bytes) -> dict[str, object] | None:
+    """What a line holds by ``json.loads`` of its UTF-8: the object, else None."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 @pytest.mark.parametrize("raw", LINES, ids=range(len(LINES)))
-def test_the_line_parser_agrees_with_json_object(raw: bytes) -> None:
-    got = claude_code._line_object(raw)
-    want = json_object(raw)
-    assert got == want
+def test_the_line_parser_agrees_with_json_loads(raw: bytes) -> None:
+    """json_object's C-scanner path (every agent's transcript lines) accepts and refuses
+    what json.loads does, in a process where json is loaded and (below) one where not."""
+    got = json_object(raw)
+    want = _as_json_loads(raw)
+    assert repr(got) == repr(want)  # (NaN is not equal to itself)
     assert type(got) is type(want)
+
+
+def test_the_line_parser_refuses_bad_lines_without_json_loaded() -> None:
+    """Before json.decoder is imported the C scanner reports bad JSON as SystemError: a
+    line is still refused, not an error (the hooks never import json)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from bitloops.capture._runner import json_object\n"
+        "print([json_object(raw) for raw in (b'{\"a\": ', b'{\"a\": 1}\\n', b'{\"a\" 1}')],"
+        " 'json.decoder' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "[None, {'a': 1}, None] False\n"
 
 
 def test_an_earlier_sessions_line_ids_are_held_exactly_in_bounded_memory(

@@ -531,25 +531,6 @@ def _attachment_text(obj: Mapping[str, Any]) -> str | None:
     return text or None
 
 
-# The C scanner _jsonc.loads runs (through a decoder's layers of calls and whitespace
-# matches): a transcript line is one object, parsed once per line of an import.
-_scan_json = _jsonc.scan
-
-
-def _line_object(raw: bytes) -> dict[str, Any] | None:
-    """:func:`json_object` of one line: the same objects, the same lines refused."""
-    if raw[:1] != b"{":
-        return json_object(raw)  # leading whitespace, or not an object: the general path
-    try:
-        text = raw.decode("utf-8")
-        obj, end = _scan_json(text, 0)
-    except (UnicodeDecodeError, ValueError, RecursionError, StopIteration, SystemError):
-        return None  # (SystemError: bad JSON before json.decoder is loaded, see _jsonc.scan)
-    if end != len(text) and text[end:].strip(" \t\n\r"):
-        return None  # more after the object: not a JSON line, as _jsonc.loads says
-    return obj if isinstance(obj, dict) else None
-
-
 class _Reader(TranscriptReader):
     """Turns transcript lines into events, remembering what it recorded in the state.
 
@@ -607,7 +588,7 @@ class _Reader(TranscriptReader):
 
     def line(self, raw: bytes) -> list[Event]:
         # Called for every line of a file (an import's hot path): lookups kept local.
-        obj = _line_object(raw)
+        obj = json_object(raw)
         if obj is None:
             return []
         session = self.session

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
     from bitloops.agents._contract import AgentIntegration, McpLocation
+    from bitloops.capture import _transcript_state as ts
     from bitloops.capture._direct import Located
     from bitloops.capture._recorder import Recorder
     from bitloops.capture._runner import Planned
@@ -276,6 +277,12 @@ def _whole_json(data: Any, reader: LineReader) -> list[Event]:
 class _Reader(TranscriptReader):
     """Turns session-file lines into events, remembering what it recorded in the state."""
 
+    def __init__(self, session: Session, state: ts.TranscriptState) -> None:
+        super().__init__(session, state)
+        # The model this reader last gave the session: every message names it, and taking
+        # the same one again changes nothing but costs a redaction.
+        self.model_taken: str | None = None
+
     def line(self, raw: bytes) -> list[Event]:
         obj = json_object(raw)
         if obj is None:
@@ -296,18 +303,25 @@ class _Reader(TranscriptReader):
         mid = obj.get("id")
         if not isinstance(mid, str) or not mid:
             mid = "sha256:" + digest(_jsonc.dumps(obj, sort_keys=True, default=str))
-        self.set_model(obj.get("model"))
+        model = obj.get("model")
+        if model != self.model_taken and isinstance(model, str) and model:
+            self.set_model(model)
+            self.model_taken = model
         base: dict[str, Any] = {"message_id": mid}
-        for name, value in (("model", self.state.model), ("transcript_ts", obj.get("timestamp"))):
-            if isinstance(value, str) and value:
-                base[name] = value
+        model, stamp = self.state.model, obj.get("timestamp")
+        if isinstance(model, str) and model:
+            base["model"] = model
+        if isinstance(stamp, str) and stamp:
+            base["transcript_ts"] = stamp
         events: list[Event] = []
         thoughts = obj.get("thoughts")
         for thought in thoughts if isinstance(thoughts, list) else []:
             events += self._thought(thought, mid, base)
         text = _content_text(obj.get("content"))
-        if text.strip() and self.once(f"{mid}#c{digest(text)[:32]}"):
-            events += self.response(text, base)
+        if text.strip():
+            hexed = digest(text)  # the key of its hook twin too (see hook_response)
+            if self.once(f"{mid}#c{hexed[:32]}"):
+                events += self.response(text, base, digested=hexed)
         calls = obj.get("toolCalls")
         for index, call in enumerate(calls if isinstance(calls, list) else []):
             events += self._cancelled_call(call, f"{mid}#x{index}", base)

@@ -864,10 +864,19 @@ def hook_reasoning(
 
 
 def transcript_response(
-    session: Session, state: ts.TranscriptState, text: str, base: Mapping[str, Any]
+    session: Session,
+    state: ts.TranscriptState,
+    text: str,
+    base: Mapping[str, Any],
+    *,
+    digested: str | None = None,
 ) -> list[Event]:
-    """A response read from a transcript, unless the hook already recorded the same text."""
-    return _from_transcript(session, state, digest(text), "response", {"text": text, **base})
+    """A response read from a transcript, unless the hook already recorded the same text.
+
+    ``digested``: :func:`digest` of ``text``, when the reader has it already.
+    """
+    key = digest(text) if digested is None else digested
+    return _from_transcript(session, state, key, "response", {"text": text, **base})
 
 
 def transcript_reasoning(
@@ -1038,6 +1047,10 @@ def session_after_read(repo: Recorder, agent: str, sid: str, *, resume: bool = T
 def stop_turn(repo: Recorder, agent: str, sid: str, events: list[Event], text: Any) -> list[Event]:
     """The end of a turn: ``events`` read from the transcript, then the hook's final
     ``text`` as a response unless the transcript brought it (see :func:`hook_response`)."""
+    if not isinstance(text, str) or not text.strip():
+        # No text: no session to look up (its caller resumed it before the read), nor the
+        # reading state to load again (a long session's is a megabyte of JSON).
+        return events
     event = hook_response(repo, session_after_read(repo, agent, sid), text)
     return events if event is None else [*events, event]
 
@@ -1148,9 +1161,11 @@ class TranscriptReader:
             self.state.model = model
             self.session.set_model(model)
 
-    def response(self, text: str, base: Mapping[str, Any]) -> list[Event]:
+    def response(
+        self, text: str, base: Mapping[str, Any], *, digested: str | None = None
+    ) -> list[Event]:
         """See :func:`transcript_response`."""
-        return transcript_response(self.session, self.state, text, base)
+        return transcript_response(self.session, self.state, text, base, digested=digested)
 
     def reasoning(self, text: str, base: Mapping[str, Any]) -> list[Event]:
         """See :func:`transcript_reasoning`."""
@@ -1177,10 +1192,22 @@ class TranscriptReader:
 
 
 def json_object(raw: bytes) -> dict[str, Any] | None:
-    """The JSON object one transcript line holds; None for any other line."""
+    """The JSON object one transcript line holds; None for any other line.
+
+    Parsed once per line of an import or a catch-up: a line that starts an object goes
+    straight to the C scanner (the rest through :func:`bitloops._jsonc.loads`), with the
+    same objects and the same lines refused.
+    """
     try:
-        obj = _jsonc.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        text = raw.decode("utf-8")
+        if raw[:1] == b"{":
+            obj, end = _jsonc.scan(text, 0)
+            if end != len(text) and text[end:].strip(" \t\n\r"):
+                return None  # more after the object: not a JSON line
+        else:  # leading white space, or not an object
+            obj = _jsonc.loads(text)
+    # (SystemError: bad JSON before json.decoder is loaded; see _jsonc.scan)
+    except (UnicodeDecodeError, ValueError, RecursionError, StopIteration, SystemError):
         return None
     return obj if isinstance(obj, dict) else None
 
