@@ -365,3 +365,17 @@ def test_sha256_hex_is_sha256_without_hashlib() -> None:
     probe += "print('hashlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_event_times_keep_their_leading_zeros(monkeypatch: Any) -> None:
+    """The recording path's clock renders each microsecond (a fraction with leading zeros,
+    none, the last of a second) as format_ts does, with the datetime it returns."""
+    import bitloops.store._live as live
+
+    base = 1_795_000_000  # a whole second, in seconds since the epoch
+    for micros in (0, 1, 7, 40, 999, 1_000, 65_432, 100_000, 999_999):
+        ns = (base * 1_000_000 + micros) * 1000 + 123  # nanoseconds below a microsecond drop
+        monkeypatch.setattr(live, "_time_ns", lambda ns=ns: ns)
+        when, text = live._now()
+        assert when == datetime.fromtimestamp(base, UTC).replace(microsecond=micros)
+        assert codec.format_ts(when) == text and text.endswith(f".{micros:06d}Z")

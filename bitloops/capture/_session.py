@@ -93,7 +93,7 @@ class Session:
                 f"session {self.session_id} has ended; resume it with "
                 f"start_session(session_id={self.session_id!r})"
             )
-        if kind == EventKind.SESSION_END:
+        if kind == "session_end":  # EventKind.SESSION_END, without the enum's lookup
             event = self._write(kind, {} if payload is None else payload, artefacts, ts, end=True)
             self.ended = True
             if self._on_end is not None and self._capture:

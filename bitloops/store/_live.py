@@ -148,9 +148,10 @@ def configure(conn: apsw.Connection, *, durability: str, busy_timeout_ms: int) -
 
 
 # The current second, kept as its date and time fields and its canonical text (the
-# "YYYY-MM-DDTHH:MM:SS" part): an event's time is built and rendered on every record,
+# "YYYY-MM-DDTHH:MM:SS." part): an event's time is built and rendered on every record,
 # and isoformat or datetime arithmetic cost more than the rest of it.
 _second: tuple[int, tuple[int, int, int, int, int, int], str] = (-1, (1970, 1, 1, 0, 0, 0), "")
+_time_ns = time.time_ns
 
 
 # While a detached promotion catches up transcripts (see :class:`capped_clock`): the latest
@@ -182,14 +183,23 @@ def _now() -> tuple[datetime, str]:
     cap = _cap[0]
     if cap is not None and time.time() > cap.timestamp():
         return cap, format_ts(cap)
-    second, fraction = divmod(time.time_ns() // 1000, 1_000_000)
+    # Plain int arithmetic and str() rather than divmod and a "06d" format: at full
+    # durability this runs right after the previous event's fsync, when each distinct
+    # routine it touches has to be fetched back into the caches again.
+    micros = _time_ns() // 1000
+    second = micros // 1_000_000
+    fraction = micros - second * 1_000_000
     cached = _second  # one tuple, read and replaced whole: threads see a matching set
     if cached[0] != second:
         at = datetime.fromtimestamp(second, UTC)
         fields = (at.year, at.month, at.day, at.hour, at.minute, at.second)
-        cached = _second = (second, fields, format_ts(at)[:-8])
+        cached = _second = (second, fields, format_ts(at)[:-7])
     y, mo, d, h, mi, s = cached[1]
-    return datetime(y, mo, d, h, mi, s, fraction, UTC), f"{cached[2]}.{fraction:06d}Z"
+    # str(1_000_000 + fraction)[1:] is the fraction's six digits, zero-padded.
+    return (
+        datetime(y, mo, d, h, mi, s, fraction, UTC),
+        f"{cached[2]}{str(1_000_000 + fraction)[1:]}Z",
+    )
 
 
 class EventWriter:
@@ -209,6 +219,7 @@ class EventWriter:
         self._version: int | None = None
         self._quoted: dict[str, str] = {}  # names as JSON strings
         self._cursor: apsw.Cursor | None = None
+        self._cursor_conn: apsw.Connection | None = None  # the cursor's, held: ids stay unique
         self._when: datetime | None = None  # the last time given, and its text
         self._when_text = ""
 
@@ -220,8 +231,11 @@ class EventWriter:
         hold the connection's lock, as for everything else here.
         """
         cur = self._cursor
-        if cur is None or cur.connection is not conn:
+        # Compared in Python, not through the cursor's connection attribute: one C call
+        # fewer per event.
+        if cur is None or self._cursor_conn is not conn:
             cur = self._cursor = conn.cursor()
+            self._cursor_conn = conn
         return cur
 
     def forget(self) -> None:
@@ -305,7 +319,7 @@ class EventWriter:
             f'"session_id":{q_session},"ts":"{ts}"}}'
         )
         cur = self._cursor
-        if cur is None or cur.connection is not conn:
+        if cur is None or self._cursor_conn is not conn:
             cur = self.cursor(conn)
         cur.execute(_INSERT_EVENT, (session_id, seq, worktree, ts, kind, line))
         self._seqs[session_id] = seq
