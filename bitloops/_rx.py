@@ -10,8 +10,9 @@ later processes hand it straight to the engine without importing ``re`` at all.
 
 A program is kept only when the engine, given it, builds a pattern equal to what
 ``re.compile`` builds (same flags, same code, same groups); the file is keyed by the
-interpreter's version and the engine's magic number, and anything unreadable counts as
-empty. So the cache can make a pattern faster, never different.
+interpreter's version and the engine's magic number and carries its programs' SHA-256,
+and anything unreadable or changed counts as empty. So the cache can make a pattern
+faster, never different.
 """
 
 from __future__ import annotations
@@ -111,12 +112,21 @@ def _read(path: str | None) -> dict[Key, tuple[Any, ...]]:
         return {}
     try:
         with open(path, "rb") as fh:
-            stamp, programs = marshal.loads(fh.read())
+            stamp, check, body = marshal.loads(fh.read())
+        if stamp != _STAMP or check != _checksum(body):
+            return {}
+        programs = marshal.loads(body)
     except Exception:
         return {}
-    if stamp != _STAMP or type(programs) is not dict:
-        return {}
-    return programs
+    return programs if type(programs) is dict else {}
+
+
+def _checksum(body: bytes) -> str:
+    """The programs' SHA-256: a damaged file (a flipped bit that still unmarshals into
+    a program) must not change what redaction matches."""
+    from bitloops._codec import sha256_hex  # the builtin SHA-256 the hooks load anyway
+
+    return sha256_hex(body.decode("latin-1"))
 
 
 def _load() -> dict[Key, tuple[Any, ...]]:
@@ -139,7 +149,8 @@ def _keep(key: Key, args: tuple[Any, ...]) -> None:
         del merged[old]
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        data = marshal.dumps((_STAMP, merged))
+        body = marshal.dumps(merged)
+        data = marshal.dumps((_STAMP, _checksum(body), body))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(tmp, "wb") as fh:
             fh.write(data)

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,13 +77,22 @@ def test_a_kept_program_builds_the_pattern_re_builds(
 def test_a_damaged_or_foreign_cache_counts_as_empty(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Garbage, another interpreter's stamp or a wrong shape: ignored and rewritten."""
-    cache.parent.mkdir(parents=True)
+    """Garbage, another interpreter's stamp, a wrong shape, a checksum that does not
+    match: ignored and rewritten."""
+
+    def file(stamp: tuple[int, ...], programs: Any, check: str | None = None) -> bytes:
+        body = marshal.dumps(programs)
+        return marshal.dumps((stamp, check or _rx._checksum(body), body))
+
+    bad: dict[Any, Any] = {("a+", 0): ("a+", 32, [1, 2, 3], 0, {}, (None,))}
+    _rx.compile("a+")
+    good = _rx._read(str(cache))
     for content in (
         b"\x00garbage",
-        marshal.dumps(((0, 0, 0), {("x", 0): ("x", 0, [], 0, {}, ())})),
-        marshal.dumps((_rx._STAMP, ["not", "a", "dict"])),
-        marshal.dumps((_rx._STAMP, {("a+", 0): ("a+", 32, [1, 2, 3], 0, {}, (None,))})),
+        file((0, 0, 0), {("x", 0): ("x", 0, [], 0, {}, ())}),
+        file(_rx._STAMP, ["not", "a", "dict"]),
+        file(_rx._STAMP, bad),  # a program the engine refuses
+        file(_rx._STAMP, good, check="0" * 64),  # a good program, a damaged file
     ):
         cache.write_bytes(content)
         _forget(monkeypatch)
@@ -100,7 +110,8 @@ def test_a_program_the_engine_refuses_is_built_anew(
     programs = _rx._read(str(cache))
     pattern, flags, code, *rest = programs[(r"\d+x", 0)]
     programs[(r"\d+x", 0)] = (pattern, flags, [999_999, *code], *rest)
-    cache.write_bytes(marshal.dumps((_rx._STAMP, programs)))
+    body = marshal.dumps(programs)
+    cache.write_bytes(marshal.dumps((_rx._STAMP, _rx._checksum(body), body)))
     _forget(monkeypatch)
     assert _rx.compile(r"\d+x").fullmatch("12x")
 
