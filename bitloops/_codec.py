@@ -59,6 +59,7 @@ __all__ = [
     "prepared_payload",
     "relative_paths",
     "sha256_hex",
+    "sha256_of",
     "structure",
     "unstructure",
 ]
@@ -297,7 +298,12 @@ def parse_ts(text: str) -> datetime:
 
 
 def sha256_hex(text: str) -> str:
-    """The SHA-256 of ``text`` (UTF-8, lone surrogates kept) as hex digits.
+    """The SHA-256 of ``text`` (UTF-8, lone surrogates kept) as hex digits."""
+    return sha256_of(text.encode("utf-8", "surrogatepass"))
+
+
+def sha256_of(data: bytes) -> str:
+    """The SHA-256 of ``data`` as hex digits.
 
     From CPython's builtin module where it has one (``_sha2`` from 3.12, ``_sha256``
     before): hashlib loads OpenSSL, milliseconds the agent hooks need not pay.
@@ -312,7 +318,7 @@ def sha256_hex(text: str) -> str:
             except ImportError:  # a build without either
                 from hashlib import sha256
         _sha256 = sha256
-    digest: str = _sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    digest: str = _sha256(data).hexdigest()
     return digest
 
 

@@ -124,9 +124,9 @@ def _read(path: str | None) -> dict[Key, tuple[Any, ...]]:
 def _checksum(body: bytes) -> str:
     """The programs' SHA-256: a damaged file (a flipped bit that still unmarshals into
     a program) must not change what redaction matches."""
-    from bitloops._codec import sha256_hex  # the builtin SHA-256 the hooks load anyway
+    from bitloops._codec import sha256_of  # the builtin SHA-256 the hooks load anyway
 
-    return sha256_hex(body.decode("latin-1"))
+    return sha256_of(body)
 
 
 def _load() -> dict[Key, tuple[Any, ...]]:

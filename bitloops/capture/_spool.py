@@ -90,15 +90,9 @@ def fallback_dir(common_dir: str | os.PathLike[str]) -> str:
     laid out like a git common directory (its spool is ``<it>/bitloops/spool.jsonl``).
     """
     real = os.path.realpath(os.fspath(common_dir)).encode("utf-8", "surrogateescape")
-    try:
-        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
+    from bitloops._codec import sha256_of  # the builtin SHA-256: hashlib loads OpenSSL
 
-        digest = _sha256.sha256(real).hexdigest()
-    except ImportError:  # pragma: no cover - a build without it
-        import hashlib
-
-        digest = hashlib.sha256(real).hexdigest()
-    return os.path.join(cache_root(), "spool", digest[:32])
+    return os.path.join(cache_root(), "spool", sha256_of(real)[:32])
 
 
 def places(common_dir: str | os.PathLike[str]) -> list[str]:

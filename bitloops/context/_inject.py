@@ -284,15 +284,9 @@ def _edited_paths(agent: str, payload: dict[str, Any]) -> list[str]:
 
 
 def _session_state(common: str, agent: str, session: str) -> str:
-    key = f"{agent}\0{session}".encode("utf-8", "surrogatepass")
-    try:
-        import _sha256  # type: ignore[import-not-found]  # the builtin; hashlib loads OpenSSL
+    from bitloops._codec import sha256_hex  # the builtin SHA-256: hashlib loads OpenSSL
 
-        digest = _sha256.sha256(key).hexdigest()
-    except ImportError:  # pragma: no cover - a build without it
-        import hashlib
-
-        digest = hashlib.sha256(key).hexdigest()
+    digest = sha256_hex(f"{agent}\0{session}")
     return os.path.join(common, "bitloops", _STATE_DIR, "sessions", digest[:40])
 
 
