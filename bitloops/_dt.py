@@ -1,8 +1,8 @@
 """``datetime``'s classes, from the C module that ``datetime`` itself re-exports.
 
-``import datetime`` first builds the whole pure-Python implementation, then replaces it
-with ``_datetime``'s classes: a couple of milliseconds an agent hook, a fresh process
-per event, need not pay. The classes are the very same objects either way.
+On Python 3.11 ``import datetime`` first builds the whole pure-Python implementation,
+then replaces it with ``_datetime``'s classes: a couple of milliseconds an agent hook, a
+fresh process per event, need not pay. The classes are the very same objects either way.
 """
 
 from __future__ import annotations

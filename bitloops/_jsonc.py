@@ -26,6 +26,7 @@ __all__ = [
     "loads",
     "make_encoder",
     "not_serializable",
+    "parsed",
     "scan",
 ]
 
@@ -50,8 +51,8 @@ encode_basestring: Callable[[str], str]
 make_encoder: Any
 #: The C scanner of ``json.loads`` with no options: ``scan(text, index)`` is the value
 #: starting at ``index`` and where it ends; StopIteration when there is none. For bad
-#: JSON it raises json's JSONDecodeError once ``json.decoder`` is imported, and before
-#: that SystemError (the scanner finds the error class in ``sys.modules`` only).
+#: JSON it raises json's JSONDecodeError, importing json to do so (Python 3.12+), or
+#: SystemError while ``json.decoder`` is not imported (3.11 looks in ``sys.modules``).
 scan: Callable[[str, int], tuple[Any, int]]
 try:
     import _json as _accelerator
@@ -86,8 +87,11 @@ _PAIRS_SCANNERS: dict[Any, Callable[[str, int], tuple[Any, int]]] = {}
 
 
 def _pairs_scanner(hook: Callable[[list[tuple[str, Any]]], Any]) -> Any:
-    found = _PAIRS_SCANNERS.get(hook)
-    if found is None and make_encoder is not None:
+    try:
+        found = _PAIRS_SCANNERS.get(hook)
+    except TypeError:  # an unhashable hook: json's decoder, then
+        return None
+    if found is None and make_encoder is not None and len(_PAIRS_SCANNERS) < 16:
         settings = _Settings()
         settings.object_pairs_hook = hook  # type: ignore[assignment]
         found = _PAIRS_SCANNERS[hook] = _c.make_scanner(settings)
@@ -117,6 +121,37 @@ def loads(text: str | bytes | bytearray, **options: Any) -> Any:
         return _json().loads(text, **options)
     if end != len(text) and text[end:].lstrip(_SPACE):
         return _json().loads(text, **options)  # extra data: json's error
+    return value
+
+
+#: What :func:`parsed` needs at a text's end for the value that starts it.
+_CLOSERS = {"{": "}", "[": "]", '"': '"'}
+
+
+def parsed(text: str, missing: Any = None) -> Any:
+    """``json.loads(text)`` of a text that may not be JSON at all; ``missing`` if not.
+
+    Never imports json: tool output that only starts like JSON (``[main 1a2b3c] fix``)
+    and a transcript's half-written last line are common, and reporting an error loads
+    json (since Python 3.12 the C scanner loads it itself, so a text whose last
+    character cannot close its first value is refused before it is scanned).
+    """
+    start = len(text) - len(text.lstrip(_SPACE))
+    if start == len(text):
+        return missing
+    closer = _CLOSERS.get(text[start])
+    if closer is not None:
+        last = len(text) - 1
+        while text[last] in _SPACE:  # (not rstrip: a copy of every transcript line)
+            last -= 1
+        if text[last] != closer:
+            return missing
+    try:
+        value, end = scan(text, start)
+    except (StopIteration, ValueError, SystemError, RecursionError):
+        return missing
+    if end != len(text) and text[end:].lstrip(_SPACE):
+        return missing
     return value
 
 
@@ -152,7 +187,7 @@ def dumps(
     # As json.dumps does: a new encoder, with a fresh markers dict for its cycle check.
     encode = make_encoder(
         {},
-        default or not_serializable,
+        not_serializable if default is None else default,
         _ascii_encoder() if ensure_ascii else encode_basestring,
         None,
         key,

@@ -21,6 +21,7 @@ import _sre  # type: ignore[import-not-found]  # the C engine behind re, untyped
 import marshal
 import os
 import sys
+from _thread import get_ident
 
 TYPE_CHECKING = False  # spelled out: typing costs a hook more than this whole module
 
@@ -45,8 +46,12 @@ _programs: dict[Key, tuple[Any, ...]] | None = None  # read from the file on fir
 _compiled: dict[Key, re.Pattern[Any]] = {}
 
 
-def compile(pattern: str | bytes, flags: int = 0) -> re.Pattern[Any]:
-    """``re.compile(pattern, flags)``, from the cache when it holds the program."""
+def compile(pattern: str | bytes, flags: int = 0, *, keep: bool = True) -> re.Pattern[Any]:
+    """``re.compile(pattern, flags)``, from the cache when it holds the program.
+
+    ``keep=False`` for a pattern that must not reach the cache file (a user's redaction
+    pattern may spell out what it hides): compiled by ``re`` in each process.
+    """
     key = (pattern, flags)
     rx = _compiled.get(key)
     if rx is not None:
@@ -56,14 +61,20 @@ def compile(pattern: str | bytes, flags: int = 0) -> re.Pattern[Any]:
     if args is not None:
         try:
             rx = _sre.compile(*args)
-        except Exception:
+        except Exception:  # a program this engine refuses: built anew below
             rx = None
     if rx is None:
-        rx, args = _build(pattern, flags)
+        rx, args = _build(pattern, flags) if keep else (_re_compile(pattern, flags), None)
         if args is not None:
             _keep(key, args)
     _compiled[key] = rx
     return rx
+
+
+def _re_compile(pattern: str | bytes, flags: int) -> re.Pattern[Any]:
+    import re
+
+    return re.compile(pattern, flags)
 
 
 def _build(pattern: str | bytes, flags: int) -> tuple[re.Pattern[Any], tuple[Any, ...] | None]:
@@ -87,7 +98,7 @@ def _build(pattern: str | bytes, flags: int) -> tuple[re.Pattern[Any], tuple[Any
             tuple(names),
         )
         again = _sre.compile(*args)
-    except Exception:
+    except Exception:  # the compiler's insides changed: no cache for this pattern
         return rx, None
     same = again == rx and again.groupindex == rx.groupindex and again.groups == rx.groups
     return rx, args if same else None
@@ -99,7 +110,9 @@ def cache_path() -> str | None:
     if tag is None:
         return None
     here = os.path.dirname(os.path.abspath(__file__))
-    name = f"_rx.{tag}.programs"
+    # The exact version in the name: two builds of one minor version sharing a tree (an
+    # editable install) would each find the other's file foreign and empty it.
+    name = f"_rx.{tag}-{sys.hexversion:x}.programs"
     prefix = sys.pycache_prefix
     if prefix:
         return os.path.join(prefix, here.lstrip(os.sep), name)
@@ -116,7 +129,7 @@ def _read(path: str | None) -> dict[Key, tuple[Any, ...]]:
         if stamp != _STAMP or check != _checksum(body):
             return {}
         programs = marshal.loads(body)
-    except Exception:
+    except Exception:  # any unreadable file is an empty cache
         return {}
     return programs if type(programs) is dict else {}
 
@@ -147,7 +160,7 @@ def _keep(key: Key, args: tuple[Any, ...]) -> None:
     merged[key] = args
     for old in list(merged)[: max(0, len(merged) - _KEEP)]:
         del merged[old]
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.{os.getpid()}-{get_ident()}.tmp"  # each thread its own
     try:
         body = marshal.dumps(merged)
         data = marshal.dumps((_STAMP, _checksum(body), body))

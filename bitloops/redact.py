@@ -55,28 +55,14 @@ if TYPE_CHECKING:
         end: int
 
 else:
-    # What typing.NamedTuple would build, without importing typing or collections.
-    class Finding(tuple):
-        """One secret found: the rule that matched and its ``[start, end)`` offsets."""
+    # The same class typing.NamedTuple would build, without importing typing (collections
+    # is loaded anyway: apsw imports it).
+    from collections import namedtuple
 
-        __slots__ = ()
-        _fields = ("rule", "start", "end")
-
-        def __new__(cls, rule, start, end):
-            return tuple.__new__(cls, (rule, start, end))
-
-        def __getnewargs__(self):
-            return tuple(self)
-
-        def __repr__(self):
-            return f"Finding(rule={self[0]!r}, start={self[1]!r}, end={self[2]!r})"
-
-        def _replace(self, **changes):
-            return Finding(*(changes.pop(k, v) for k, v in zip(self._fields, self, strict=True)))
-
-        rule = property(lambda self: self[0], doc="The rule that matched.")
-        start = property(lambda self: self[1], doc="Where the secret starts.")
-        end = property(lambda self: self[2], doc="Where it ends (exclusive).")
+    Finding = namedtuple("Finding", ("rule", "start", "end"))
+    Finding.__doc__ = (
+        "One secret found: the rule that matched and its ``[start, end)`` offsets in the text."
+    )
 
 
 #: Every rule name a :class:`Finding` can carry.
@@ -301,7 +287,8 @@ def _token_names() -> dict[int, str]:
     """The token rule named by each ``lastindex`` of :data:`_TOKENS`."""
     if not _NAMES:
         index = _TOKENS.groupindex
-        _NAMES.update((index[f"t{i}"], rule) for i, (rule, _) in enumerate(_TOKEN_RULES))
+        names = {index[f"t{i}"]: rule for i, (rule, _) in enumerate(_TOKEN_RULES)}
+        _NAMES.update(names)  # whole, in one call: another thread never sees it half-built
     return _NAMES
 
 
@@ -442,6 +429,7 @@ _PROSE_TAIL = (
 _AUTH_SCHEMES = r"(?:bearer|basic|token|digest|bot|negotiate|ssws|apikey)"
 
 # (gate substring, regex, rule); the regex starts with the gate so it is found quickly.
+# A new gate goes in _gates too (tests/test_redact.py checks they agree).
 # The value group that matched tells how to judge it (see _keyword_rule).
 _KEYWORD_RULES: tuple[tuple[str, _Lazy, str], ...] = (
     (
@@ -676,7 +664,8 @@ class Redactor:
     """
 
     def __init__(self, extra_patterns: Sequence[str] = (), *, entropy: bool = True) -> None:
-        self._extra = tuple(_rx.compile(p) for p in extra_patterns)
+        # Not kept in the regex cache: a user's patterns may spell out what they hide.
+        self._extra = tuple(_rx.compile(p, keep=False) for p in extra_patterns)
         self._entropy = entropy
 
     def findings(self, text: str) -> list[Finding]:

@@ -109,3 +109,31 @@ def test_no_json_package_until_an_error() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ['{"a":[1,2.5,null,"é"]} False False', "json.decoder 9"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES.map(json.dumps) | st.text(max_size=40) | VALUES.map(lambda v: f" {json.dumps(v)}\n"))
+def test_parsed_is_json_loads_or_missing(text: str) -> None:
+    """``parsed`` gives json.loads's value, or ``missing`` exactly where json.loads fails."""
+    missing = object()
+    want = _outcome(json.loads, text)
+    got = _jsonc.parsed(text, missing)
+    if want[0] == "value":
+        assert repr(got) == repr(want[1])
+    else:
+        assert got is missing
+
+
+def test_parsed_never_imports_json() -> None:
+    """Tool output that starts like JSON and half-written lines: refused, json not loaded
+    (on every Python: 3.12+ scanners load json to report an error, so a text whose end
+    cannot close its first value is refused before it is scanned)."""
+    code = (
+        "import sys\n"
+        "from bitloops import _jsonc\n"
+        "texts = ['[main 1a2b3c4] fix the thing', '{\"a\": 1', '{\"a\": [1, 2', '[INFO] x',"
+        " '{\"a\": 1}\\n', '\"x', '12 apples', 'nope', '', ' \\n']\n"
+        "print([_jsonc.parsed(t, '-') for t in texts], 'json' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "['-', '-', '-', '-', {'a': 1}, '-', '-', '-', '-', '-'] False\n"

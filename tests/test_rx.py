@@ -184,3 +184,19 @@ def test_redaction_in_a_warm_process_imports_no_re(tmp_path: Path) -> None:
     assert warm == cold
     assert "'aws-secret-key'" in " ".join(cold) and "'url-password'" in " ".join(cold)
     assert (cold_re, warm_re) == ("True", "False")
+
+
+def test_a_users_patterns_never_reach_the_cache(cache: Path) -> None:
+    """A redaction pattern from the settings may spell out what it hides: compiled with
+    keep=False, it is matched as usual and not written to the shared file."""
+    r = redact.Redactor(["hunter2-[0-9]+"])
+    assert r.redact("pw hunter2-42") == "pw [REDACTED:custom]"
+    _rx.compile("ours+")
+    kept = _rx._read(str(cache))
+    assert ("ours+", 0) in kept and not any("hunter2" in str(k) for k in kept)
+
+
+def test_the_file_is_named_for_the_exact_interpreter() -> None:
+    """Two builds of one minor version (a shared editable tree) keep a file each."""
+    path = _rx.cache_path()
+    assert path is not None and f"-{sys.hexversion:x}." in path

@@ -96,12 +96,12 @@ def _value(key: str, value: Any) -> Any:
             value = value.get("extra_patterns", [])
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             return _INVALID
-        import re
+        from bitloops import _rx
 
         for pattern in value:
             try:
-                re.compile(pattern)
-            except re.error:
+                _rx.compile(pattern, keep=False)
+            except Exception:  # re.error, RecursionError...: a pattern that cannot be used
                 return _INVALID
         return tuple(value)
     return value  # a key this version does not know: kept, and harmless here

@@ -156,11 +156,12 @@ def mapping(value: Any) -> Mapping[str, Any]:
 def decoded(value: Any) -> Any:
     """``value``, or what it holds when it is a JSON object or array written as a string."""
     if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return _jsonc.loads(value)
-        except (ValueError, RecursionError):
-            return value
+        found = _jsonc.parsed(value, _NOT_JSON)
+        return value if found is _NOT_JSON else found
     return value
+
+
+_NOT_JSON = object()
 
 
 def home_dir(env: str, default: str) -> str:
@@ -1194,21 +1195,15 @@ class TranscriptReader:
 def json_object(raw: bytes) -> dict[str, Any] | None:
     """The JSON object one transcript line holds; None for any other line.
 
-    Parsed once per line of an import or a catch-up: a line that starts an object goes
-    straight to the C scanner (the rest through :func:`bitloops._jsonc.loads`), with the
-    same objects and the same lines refused.
+    Parsed once per line of an import or a catch-up, by the C scanner straight away
+    (:func:`bitloops._jsonc.parsed`): the objects ``json.loads`` gives, the same lines
+    refused, and json never imported for a half-written last line.
     """
     try:
         text = raw.decode("utf-8")
-        if raw[:1] == b"{":
-            obj, end = _jsonc.scan(text, 0)
-            if end != len(text) and text[end:].strip(" \t\n\r"):
-                return None  # more after the object: not a JSON line
-        else:  # leading white space, or not an object
-            obj = _jsonc.loads(text)
-    # (SystemError: bad JSON before json.decoder is loaded; see _jsonc.scan)
-    except (UnicodeDecodeError, ValueError, RecursionError, StopIteration, SystemError):
+    except UnicodeDecodeError:
         return None
+    obj = _jsonc.parsed(text)
     return obj if isinstance(obj, dict) else None
 
 
@@ -1484,8 +1479,8 @@ def _fallback_redactor(
 
 def _compiles(pattern: str) -> bool:
     try:
-        _rx.compile(pattern)
-    except Exception:
+        _rx.compile(pattern, keep=False)  # a user's: not kept in the cache file
+    except Exception:  # re.error, RecursionError...: a pattern that cannot be used
         return False
     return True
 
@@ -1502,7 +1497,7 @@ def _legible_patterns(toplevel: str | os.PathLike[str]) -> list[str]:
         except (OSError, UnicodeDecodeError):
             continue
         data: Any = None
-        for attempt in (text, _rx.compile(r",(\s*[}\]])").sub(r"\1", text)):
+        for attempt in (text, _rx.compile(r",(\s*[}\]])").sub(lambda m: m[1], text)):
             try:
                 data = _jsonc.loads(attempt)
                 break
