@@ -31,7 +31,7 @@ from bitloops.errors import InvalidPayload, PayloadTooLarge
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from typing import Any, TypeVar
 
     import cattrs
@@ -72,16 +72,18 @@ def _dumps(value: Any) -> str:
 # The same encoding, by one C encoder built once, for the recording hot path. Without the
 # circular-reference markers (a dict shared by threads would be unsafe): a cycle ends in
 # RecursionError, and _dumps then tells what it was.
-_fast_chunks = (
-    None
+def _slow_chunks(value: Any, level: int) -> tuple[str]:
+    return (_dumps(value),)  # a Python without the C encoder
+
+
+_fast_chunks: Callable[[Any, int], Sequence[str]] = (
+    _slow_chunks
     if make_encoder is None
     else make_encoder(None, not_serializable, encode_basestring, None, ":", ",", True, False, False)
 )
 
 
 def _fast_dumps(value: Any) -> str:
-    if _fast_chunks is None:
-        return _dumps(value)
     try:
         return "".join(_fast_chunks(value, 0))
     except RecursionError:
@@ -114,7 +116,11 @@ def prepared_payload(payload: Any, redactor: Redactor, max_bytes: int) -> tuple[
             "wrap the value, e.g. {'value': ...}"
         )
     try:
-        serialised = _fast_dumps(payload)
+        # _fast_dumps, inlined (this runs for every recorded event)
+        try:
+            serialised = "".join(_fast_chunks(payload, 0))
+        except RecursionError:
+            serialised = _dumps(payload)  # raises ValueError for a cycle
     except RecursionError:
         raise InvalidPayload(
             "the payload is nested too deeply to serialise; flatten it or record an excerpt"
@@ -153,10 +159,6 @@ def prepared_payload(payload: Any, redactor: Redactor, max_bytes: int) -> tuple[
     return text, text is serialised
 
 
-class _NotPlain(Exception):
-    """A value :func:`plain_copy` leaves to a JSON round trip."""
-
-
 def plain_copy(value: Any) -> dict[str, Any] | None:
     """What ``json.loads(canonical_dumps(value))`` gives, built without the text, or None.
 
@@ -166,44 +168,47 @@ def plain_copy(value: Any) -> dict[str, Any] | None:
     number key) gives None and the caller parses. Copying is several times cheaper than
     parsing, and this runs for every recorded event.
     """
-    try:
-        return _plain_dict(value)
-    except _NotPlain:
-        return None
-
-
-def _plain_dict(value: Any) -> dict[str, Any]:
+    # None passed up rather than an exception raised: a payload is copied by one call
+    # for its top level and one per container in it, no handler set up for each.
     if type(value) is not dict:
-        raise _NotPlain
+        return None
     out: dict[str, Any] = {}
     for key in sorted(value):  # canonical_dumps already proved the keys comparable
         if type(key) is not str:
-            raise _NotPlain
+            return None
         item = value[key]
         tp = type(item)
         if tp is str or tp is int or tp is bool or tp is float or item is None:
             out[key] = item
         elif tp is dict:
-            out[key] = _plain_dict(item)
+            if (copied := plain_copy(item)) is None:
+                return None
+            out[key] = copied
         elif tp is list or tp is tuple:
-            out[key] = _plain_list(item)
+            if (items := _plain_list(item)) is None:
+                return None
+            out[key] = items
         else:
-            raise _NotPlain
+            return None
     return out
 
 
-def _plain_list(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+def _plain_list(value: list[Any] | tuple[Any, ...]) -> list[Any] | None:
     out: list[Any] = []
     for item in value:
         tp = type(item)
         if tp is str or tp is int or tp is bool or tp is float or item is None:
             out.append(item)
         elif tp is dict:
-            out.append(_plain_dict(item))
+            if (copied := plain_copy(item)) is None:
+                return None
+            out.append(copied)
         elif tp is list or tp is tuple:
-            out.append(_plain_list(item))
+            if (items := _plain_list(item)) is None:
+                return None
+            out.append(items)
         else:
-            raise _NotPlain
+            return None
     return out
 
 
@@ -218,13 +223,28 @@ def relative_paths(payload_json: str, top: str, home: str | None = None) -> str:
     the hash cover the result), by both write paths (:class:`~bitloops.Session` and the
     hooks' fast path).
     """
-    for escaped, inside, itself in _roots(top, _home() if home is None else home):
+    last = _last_roots  # one tuple, read and replaced whole: threads see a matching pair
+    if top is last[0] and home is None:  # a session passes the same work tree each time
+        roots = last[1]
+    else:
+        roots = _roots(top, _home() if home is None else home)
+        if home is None:
+            _remember_roots(top, roots)
+    for escaped, inside, itself in roots:
         if escaped in payload_json:
             payload_json = _cut(payload_json, escaped, inside, itself)
     return payload_json
 
 
 _ROOTS: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}
+# The last work tree relative_paths met with the default home, and its roots: found by
+# identity, without building a key and hashing two paths per event.
+_last_roots: tuple[str | None, tuple[tuple[str, str, str], ...]] = (None, ())
+
+
+def _remember_roots(top: str, roots: tuple[tuple[str, str, str], ...]) -> None:
+    global _last_roots
+    _last_roots = (top, roots)
 
 
 def _roots(top: str, home: str) -> tuple[tuple[str, str, str], ...]:
@@ -325,9 +345,14 @@ def sha256_of(data: bytes) -> str:
 _sha256: Any = None
 
 
-def new_id() -> str:
-    """A UUIDv7 string: unique, and sorting by it sorts by creation time."""
-    ms = time.time_ns() // 1_000_000
+def new_id(ms: int | None = None) -> str:
+    """A UUIDv7 string: unique, and sorting by it sorts by creation time.
+
+    ``ms`` is the creation time in milliseconds since the epoch, for a caller that has
+    just read the clock (an event's time); by default now.
+    """
+    if ms is None:
+        ms = time.time_ns() // 1_000_000
     while True:
         try:
             tail = _pool.pop()

@@ -18,8 +18,8 @@ scans the text that way. Each rule family has a trigger that runs in C at memory
 * Lower-case hex tokens (``dop_v1_...``, ``dapi...``, ``sk-or-v1-...``) have no capital:
   a second ``bytes.translate`` marks hex digits, ``bytes.find`` looks for 32 in a row,
   and only a run with a known prefix character before it is tried against the token
-  rules. The same bytes tell whether the text holds a ``\\u`` escape; if so, the text is
-  also judged with its JSON escapes decoded (two levels deep), offsets mapped back.
+  rules. A text that holds a ``\\u`` escape is also judged with its JSON escapes decoded
+  (two levels deep), offsets mapped back.
 * Assignments (``password=...``), ``Authorization`` headers and cue phrases ("the
   password is ...", ``mysql -p...``, ``&sig=...``) are found in the lower-cased text,
   each keyword by a regex that starts with that keyword, run only when the keyword
@@ -292,14 +292,13 @@ def _token_names() -> dict[int, str]:
     return _NAMES
 
 
-# Lower-case hex digits -> "h", backslash and "u" kept, everything else -> space: 32 "h"
-# in a row is a hex run, "\uhh" a \u escape.
+# Lower-case hex digits -> "h", backslash and "u" kept (they end no run: the runs found
+# stay as they were), everything else -> space: 32 "h" in a row is a hex run.
 _HEX_SHAPE = bytes(
     ord("h") if chr(i) in "0123456789abcdef" else i if chr(i) in "\\u" else ord(" ")
     for i in range(256)
 )
 _HEX_NEEDLE = b"h" * 32
-_U_NEEDLE = b"\\u"
 _HEX_RUN: re.Pattern[str] = _lazy("_HEX_RUN", r"[0-9a-f]{32,}")
 _RUN_SET = frozenset(_RUN_CHARS)
 _RUN_AT: re.Pattern[str] = _lazy("_RUN_AT", r"[A-Za-z0-9+/_=-]*")
@@ -674,13 +673,28 @@ class Redactor:
 
     def _findings(self, text: str, depth: int) -> list[Finding]:
         """:meth:`findings`, ``depth`` levels of escapes deep."""
+        # Each rule family's trigger is tested here and its method called only when it
+        # fires: most payloads fire none, and are judged in this one frame.
         found: list[Finding] = []
         if "-----BEGIN" in text:
             found += (Finding("private-key", *m.span()) for m in _PEM.finditer(text))
-        u_escape = self._run_findings(text, found)
-        self._url_findings(text, found)
-        self._keyword_findings(text, found)
-        if u_escape and depth < 2:
+        ascii_text = text.isascii()
+        raw = text.encode("ascii") if ascii_text else text.encode("utf-8", "surrogatepass")
+        shape = raw.translate(_SHAPE)
+        if _SHAPE_RUN.search(shape) is not None:
+            self._run_findings(text, ascii_text, shape, found)
+        # Lower-case hex tokens (dop_v1_..., dapi...) have no capital to trigger a run:
+        # 32+ hex characters, found at memory speed, do.
+        hexes = raw.translate(_HEX_SHAPE)
+        if _HEX_NEEDLE in hexes:
+            self._hex_findings(text, ascii_text, hexes, found)
+        if "://" in text:
+            self._url_findings(text, found)
+        low = text.lower()
+        present = _gates(low)  # one look for each keyword, none of the rules' work if absent
+        if present:
+            self._keyword_findings(text, low, present, found)
+        if depth < 2 and "\\u" in text:
             # "password\u003d\u0022...": judge the text with its escapes decoded too.
             self._unescaped_findings(text, depth, found)
         if self._extra:
@@ -712,7 +726,7 @@ class Redactor:
         if a match crossed a quote or an escape, decodes, applies :meth:`redact_value`
         and encodes again the canonical way.
         """
-        found = self.findings(text)
+        found = self._findings(text, 0)
         if not found:
             return text
         if all(_safe_in_json(text, f) for f in found):
@@ -758,38 +772,33 @@ class Redactor:
 
     # --- the rule families ------------------------------------------------------------
 
-    def _run_findings(self, text: str, found: list[Finding]) -> bool:
-        """Token and high-entropy findings, from runs of 16+ run characters with a capital.
-
-        Returns whether ``text`` holds a ``\\u`` escape (found on the way, at no cost).
-        """
-        ascii_text = text.isascii()
-        raw = text.encode("ascii") if ascii_text else text.encode("utf-8", "surrogatepass")
-        shape = raw.translate(_SHAPE)
+    def _run_findings(
+        self, text: str, ascii_text: bool, shape: bytes, found: list[Finding]
+    ) -> None:
+        """Token and high-entropy findings, from runs of 16+ run characters with a capital
+        (``shape``: the text's bytes translated by :data:`_SHAPE`, which hold one)."""
         covered = 0
-        if _SHAPE_RUN.search(shape) is not None:
-            spans: Iterator[tuple[int, int]]
-            if ascii_text:
-                spans = (
-                    (shape.rfind(b" ", 0, m.start()) + 1, m.end())
-                    for m in _SHAPE_RUN.finditer(shape)
-                )
-            else:  # shape offsets are bytes: find the runs in the text itself
-                spans = (m.span() for m in _TEXT_RUN.finditer(text) if _HAS_UPPER.search(m.group()))
-            for start, end in spans:
-                if start < covered:
-                    continue
-                if text[start] in "nrtbfu" and start and text[start - 1] == "\\":
-                    # "\nAKIA..." in JSON (or "\\nAKIA..." in JSON inside JSON): the
-                    # escape letter is not part of the token.
-                    start += 5 if text[start] == "u" else 1
-                covered = self._classify_run(text, start, end, found)
-        # Lower-case hex tokens (dop_v1_..., dapi...) have no capital to trigger a run:
-        # find 32+ hex characters at memory speed, then look for a known prefix.
-        hexes = raw.translate(_HEX_SHAPE)
-        u_escape = _U_NEEDLE in hexes
-        if hexes.find(_HEX_NEEDLE) < 0:
-            return u_escape
+        spans: Iterator[tuple[int, int]]
+        if ascii_text:
+            spans = (
+                (shape.rfind(b" ", 0, m.start()) + 1, m.end()) for m in _SHAPE_RUN.finditer(shape)
+            )
+        else:  # shape offsets are bytes: find the runs in the text itself
+            spans = (m.span() for m in _TEXT_RUN.finditer(text) if _HAS_UPPER.search(m.group()))
+        for start, end in spans:
+            if start < covered:
+                continue
+            if text[start] in "nrtbfu" and start and text[start - 1] == "\\":
+                # "\nAKIA..." in JSON (or "\\nAKIA..." in JSON inside JSON): the
+                # escape letter is not part of the token.
+                start += 5 if text[start] == "u" else 1
+            covered = self._classify_run(text, start, end, found)
+
+    def _hex_findings(
+        self, text: str, ascii_text: bool, hexes: bytes, found: list[Finding]
+    ) -> None:
+        """Lower-case hex tokens with a known prefix (``hexes``: the text's bytes
+        translated by :data:`_HEX_SHAPE`, which hold 32 hex digits in a row)."""
         hex_covered = 0
         hex_spans = _hex_runs(hexes) if ascii_text else (m.span() for m in _HEX_RUN.finditer(text))
         for i, stop in hex_spans:
@@ -805,7 +814,6 @@ class Redactor:
                     found.append(Finding(_token_names()[m.lastindex], s, m.end()))
                     hex_covered = m.end()
                 m = _TOKENS.search(text, m.end(), hi)
-        return u_escape
 
     def _classify_run(self, text: str, start: int, end: int, found: list[Finding]) -> int:
         """Add the findings in one run; return where the last one ends (at least ``end``)."""
@@ -860,19 +868,16 @@ class Redactor:
             elif not _is_placeholder(pw := m.group("pw")):
                 found.append(Finding(_token_rule(pw, "url-password"), *m.span("pw")))
 
-    def _keyword_findings(self, text: str, found: list[Finding]) -> None:
-        """Values after keywords: assignments, ``Authorization`` headers, cue phrases."""
-        gates = low = text.lower()
+    def _keyword_findings(
+        self, text: str, low: str, present: list[str], found: list[Finding]
+    ) -> None:
+        """Values after keywords: assignments, ``Authorization`` headers, cue phrases
+        (``low``: the text lower-cased; ``present``: the gates it holds, see :func:`_gates`)."""
         flags = 0
         if len(low) != len(text):
             # Lower-casing changed the length (rare non-ASCII letters): offsets would
             # drift, so match the original text case-insensitively instead.
             low, flags = text, _rx.IGNORECASE
-        # One look for each gate, and none of the rules' work when no gate is there (most
-        # events).
-        present = _gates(gates)
-        if not present:
-            return
         for gate, lazy, rule in _KEYWORD_RULES:
             if gate not in present:
                 continue

@@ -108,6 +108,52 @@ def test_returned_payload_is_a_copy(repo: bitloops.Repository) -> None:
     assert event.payload == {"items": [1, 2], "meta": {"k": "v"}}
 
 
+def test_returned_event_is_built_as_its_class_builds_it() -> None:
+    """The recording path's Event, set through its slots, equals the one Event() builds."""
+    import attrs
+
+    from bitloops.capture._session import _event
+    from bitloops.model import Event
+
+    when = datetime(2026, 1, 2, 3, 4, 5, 6, UTC)
+    args: tuple[Any, ...] = ("id", "sid", 3, when, "note", "agent", None, {"a": [1]}, ("x",))
+    built = _event(*args)
+    names = [f.name for f in attrs.fields(Event)]
+    fields: dict[str, Any] = dict(zip(names, args, strict=True))
+    assert type(built) is Event and built == Event(**fields)
+    assert [getattr(built, n) for n in names] == list(args)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.seq = 4  # type: ignore[misc]
+
+
+def test_an_events_id_carries_its_time(repo: bitloops.Repository) -> None:
+    """An event recorded without a time has an id whose millisecond is its time's (the
+    clock is read once for both); one given a time has an id of when it was recorded."""
+    import uuid
+
+    session = repo.start_session(agent="a")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for _ in range(20):
+        event = session.note("x")
+        assert uuid.UUID(event.event_id).int >> 80 == (event.ts - epoch) // timedelta(
+            milliseconds=1
+        )
+    before = (datetime.now(UTC) - epoch) // timedelta(milliseconds=1)
+    event = session.record("note", {}, ts=datetime(2020, 1, 1, tzinfo=UTC))
+    assert uuid.UUID(event.event_id).int >> 80 >= before
+    assert uuid.UUID(codec.new_id(1234)).int >> 80 == 1234
+
+
+def test_relative_paths_of_work_trees_in_turn(tmp_path: Path) -> None:
+    """The work tree's roots, remembered for the last one met, follow each call's own."""
+    one, two = f"{tmp_path}/one", f"{tmp_path}/two"
+    text = json.dumps({"a": f"{one}/x {two}/y {one}"})
+    for top in (one, two, "".join(one), one, two, two):
+        want = text.replace(f"{top}/", "").replace(top, ".")
+        assert codec.relative_paths(text, top) == want
+    assert codec.relative_paths(text, one, home=two) == json.dumps({"a": "x ~/y ."})
+
+
 def test_circular_payload_is_refused_with_the_reason() -> None:
     """A payload that contains itself is InvalidPayload, naming the circular reference."""
     loop: dict[str, Any] = {}

@@ -93,24 +93,11 @@ class Session:
                 f"session {self.session_id} has ended; resume it with "
                 f"start_session(session_id={self.session_id!r})"
             )
-        if kind == "session_end":  # EventKind.SESSION_END, without the enum's lookup
-            event = self._write(kind, {} if payload is None else payload, artefacts, ts, end=True)
-            self.ended = True
-            if self._on_end is not None and self._capture:
-                self._on_end(self.session_id)
-            return event
-        return self._write(kind, {} if payload is None else payload, artefacts, ts, end=False)
-
-    def _write(
-        self,
-        kind: str,
-        payload: Mapping[str, Any],
-        artefacts: tuple[str, ...],
-        ts: datetime | None,
-        *,
-        end: bool,
-    ) -> Event:
-        # The one write path's preparation (the hooks' light path uses it too).
+        end = kind == "session_end"  # EventKind.SESSION_END, without the enum's lookup
+        # The one write path's preparation (the hooks' light path uses it too), inlined
+        # here rather than a method of its own: a frame fewer for every event.
+        if payload is None:
+            payload = {}
         stored, arts, same = prepare(
             payload,
             artefacts,
@@ -121,39 +108,38 @@ class Session:
         if ts is not None and ts.tzinfo is None:
             raise InvalidPayload("ts must be an aware datetime, e.g. datetime.now(UTC)")
         if not self._capture:
-            return _unsaved(self, kind, stored, arts, ts)
-        seq, ts, event_id = self._store.append_event(
-            session_id=self.session_id,
-            worktree=self.worktree,
-            kind=kind,
-            agent=self.agent,
-            model=self.model,
-            payload_json=stored,
-            artefacts=arts,
-            end=end,
-            ts=ts,
-        )
-        # The returned payload is what the stored text parses to: when neither redaction
-        # nor the path rewrite changed the text, a copy of the caller's payload is that,
-        # and far cheaper than parsing it back. An import (counting()) parses neither.
-        value: Mapping[str, Any] | None
-        if _COUNTING.get():
-            value = _StoredPayload(stored)
+            event = _unsaved(self, kind, stored, arts, ts)
         else:
-            value = plain_copy(payload) if same else None
-            if value is None:
-                value = json.loads(stored)
-        return Event(
-            event_id=event_id,
-            session_id=self.session_id,
-            seq=seq,
-            ts=ts,
-            kind=kind,
-            agent=self.agent,
-            model=self.model,
-            payload=value,
-            artefacts=arts,
-        )
+            seq, when, event_id = self._store.append_event(
+                session_id=self.session_id,
+                worktree=self.worktree,
+                kind=kind,
+                agent=self.agent,
+                model=self.model,
+                payload_json=stored,
+                artefacts=arts,
+                end=end,
+                ts=ts,
+            )
+            # The returned payload is what the stored text parses to: when neither
+            # redaction nor the path rewrite changed the text, a copy of the caller's
+            # payload is that, and far cheaper than parsing it back. An import
+            # (counting()) parses neither.
+            value: Mapping[str, Any] | None
+            if _COUNTING.get():
+                value = _StoredPayload(stored)
+            else:
+                value = plain_copy(payload) if same else None
+                if value is None:
+                    value = json.loads(stored)
+            event = _event(
+                event_id, self.session_id, seq, when, kind, self.agent, self.model, value, arts
+            )
+        if end:
+            self.ended = True
+            if self._on_end is not None and self._capture:
+                self._on_end(self.session_id)
+        return event
 
     @property
     def max_payload_bytes(self) -> int:
@@ -347,6 +333,51 @@ class _StoredPayload(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return repr(self._parsed())
+
+
+def _event_builder() -> Callable[..., Event]:
+    """What ``Event(event_id=..., ..., artefacts=...)`` builds, from positional arguments
+    in field order, by the slots' own setters: the frozen class's ``__init__`` goes
+    through ``object.__setattr__`` by name for each of its nine fields, and this runs
+    for every recorded event. (``tests/test_session.py`` checks the two agree.)"""
+    names = tuple(f.name for f in attrs.fields(Event))
+    assert names == _EVENT_FIELDS, names  # a new field must be set here too
+    new = Event.__new__
+    (
+        set_id, set_session, set_seq, set_ts, set_kind, set_agent, set_model, set_payload,
+        set_artefacts,
+    ) = (getattr(Event, name).__set__ for name in names)  # fmt: skip
+
+    def build(
+        event_id: str,
+        session_id: str,
+        seq: int,
+        ts: datetime,
+        kind: str,
+        agent: str,
+        model: str | None,
+        payload: Mapping[str, Any],
+        artefacts: tuple[str, ...],
+    ) -> Event:
+        event = new(Event)
+        set_id(event, event_id)
+        set_session(event, session_id)
+        set_seq(event, seq)
+        set_ts(event, ts)
+        set_kind(event, kind)
+        set_agent(event, agent)
+        set_model(event, model)
+        set_payload(event, payload)
+        set_artefacts(event, artefacts)
+        return event
+
+    return build
+
+
+_EVENT_FIELDS = (
+    "event_id", "session_id", "seq", "ts", "kind", "agent", "model", "payload", "artefacts",
+)  # fmt: skip
+_event = _event_builder()
 
 
 def _checked_source(source: str) -> str:

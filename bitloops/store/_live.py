@@ -179,10 +179,17 @@ class capped_clock:
 
 def _now() -> tuple[datetime, str]:
     """Now (aware, UTC) and its canonical text (what :func:`bitloops._codec.format_ts` gives)."""
+    now, text, _ = _clock()
+    return now, text
+
+
+def _clock() -> tuple[datetime, str, int]:
+    """:func:`_now`, and the clock's millisecond for the event's id (one clock read for
+    both: :func:`bitloops._codec.new_id` would read it again)."""
     global _second
     cap = _cap[0]
     if cap is not None and time.time() > cap.timestamp():
-        return cap, format_ts(cap)
+        return cap, format_ts(cap), _time_ns() // 1_000_000
     # Plain int arithmetic and str() rather than divmod and a "06d" format: at full
     # durability this runs right after the previous event's fsync, when each distinct
     # routine it touches has to be fetched back into the caches again.
@@ -199,6 +206,7 @@ def _now() -> tuple[datetime, str]:
     return (
         datetime(y, mo, d, h, mi, s, fraction, UTC),
         f"{cached[2]}{str(1_000_000 + fraction)[1:]}Z",
+        micros // 1000,
     )
 
 
@@ -282,13 +290,15 @@ class EventWriter:
         session time and seq agree.
         """
         if when is None:
-            now, ts = _now()
-        elif when is self._when:  # an import: a line's events share its time object
-            now, ts = when, self._when_text
+            now, ts, ms = _clock()
+            event_id = new_id(ms)
         else:
-            now, ts = when, format_ts(when)
-            self._when, self._when_text = when, ts
-        event_id = new_id()
+            if when is self._when:  # an import: a line's events share its time object
+                now, ts = when, self._when_text
+            else:
+                now, ts = when, format_ts(when)
+                self._when, self._when_text = when, ts
+            event_id = new_id()
         last = self._seqs.get(session_id)
         if last is not None and conn.data_version() == self._version:
             seq = last + 1
@@ -342,7 +352,9 @@ class EventWriter:
         """:meth:`append` in a transaction of its own (``end`` also ends the session in it);
         None for an unknown session, having written nothing. Raises what apsw raises,
         having rolled back."""
-        cur = self.cursor(conn)
+        cur = self._cursor
+        if cur is None or self._cursor_conn is not conn:
+            cur = self.cursor(conn)
         cur.execute("BEGIN IMMEDIATE")
         try:
             appended = self.append(
