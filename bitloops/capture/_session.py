@@ -339,9 +339,10 @@ def _event_builder() -> Callable[..., Event]:
     """What ``Event(event_id=..., ..., artefacts=...)`` builds, from positional arguments
     in field order, by the slots' own setters: the frozen class's ``__init__`` goes
     through ``object.__setattr__`` by name for each of its nine fields, and this runs
-    for every recorded event. (``tests/test_session.py`` checks the two agree.)"""
+    for every recorded event. (``tests/test_record_fast_path.py`` checks the two agree.)"""
     names = tuple(f.name for f in attrs.fields(Event))
-    assert names == _EVENT_FIELDS, names  # a new field must be set here too
+    if names != _EVENT_FIELDS:  # a new field must be set here too (not an assert: -O)
+        raise RuntimeError(f"bitloops.model.Event's fields changed: {names}")
     new = Event.__new__
     (
         set_id, set_session, set_seq, set_ts, set_kind, set_agent, set_model, set_payload,
