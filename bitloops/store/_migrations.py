@@ -13,8 +13,10 @@ the objects it owns and rebuilds the index from ``checkpoint_events``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import apsw
 import attrs
@@ -38,13 +40,18 @@ class Migration:
     apply: Callable[[apsw.Connection], None]
 
 
+def _package_text(name: str) -> str:
+    """The text of a file shipped beside this module, by the module's own loader (a
+    folder or a zip alike): importlib.resources would import tempfile, shutil and more
+    into the first process that creates a database (an agent's first hook)."""
+    loader: Any = __spec__.loader
+    data: bytes = loader.get_data(os.path.join(os.path.dirname(__file__), name))
+    return data.decode("utf-8")
+
+
 def _base_schema(conn: apsw.Connection) -> None:
     """Version 1: the tables, indexes and immutability triggers, and the ``meta`` rows."""
-    # Imported here: only a new database needs it, and every hook process opens the store.
-    from importlib import resources
-
-    sql = resources.files(__package__).joinpath("sqlite_schema.sql").read_text()
-    conn.execute(sql)
+    conn.execute(_package_text("sqlite_schema.sql"))
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('application', ?), ('created_at', ?)",
         (APPLICATION, format_ts(datetime.now(UTC))),
