@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 __all__ = [
+    "TOO_DEEP",
     "canonical_dumps",
     "checkpoint_header",
     "content_hash",
@@ -95,6 +96,10 @@ def canonical_dumps(value: Any) -> str:
     return _dumps(value)
 
 
+#: What :class:`~bitloops.InvalidPayload` says of a payload nested past the recursion limit.
+TOO_DEEP = "the payload is nested too deeply to serialise; flatten it or record an excerpt"
+
+
 def prepare_payload(payload: Any, redactor: Redactor, max_bytes: int) -> str:
     """Validate, serialise and redact a payload; the canonical JSON text to store.
 
@@ -122,9 +127,7 @@ def prepared_payload(payload: Any, redactor: Redactor, max_bytes: int) -> tuple[
         except RecursionError:
             serialised = _dumps(payload)  # raises ValueError for a cycle
     except RecursionError:
-        raise InvalidPayload(
-            "the payload is nested too deeply to serialise; flatten it or record an excerpt"
-        ) from None
+        raise InvalidPayload(TOO_DEEP) from None
     except TypeError as exc:
         if "not supported between instances" in str(exc):
             raise InvalidPayload(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from bitloops._codec import plain_copy, prepare_payload
+from bitloops._codec import TOO_DEEP, plain_copy, prepare_payload
 from bitloops.errors import InvalidPayload, SessionEnded, UnknownEventKind
 from bitloops.model import EVENT_KINDS, FILE_CHANGES, Event, EventKind
 from bitloops.store._live import checked_text, prepare
@@ -110,6 +110,21 @@ class Session:
         if not self._capture:
             event = _unsaved(self, kind, stored, arts, ts)
         else:
+            # The returned payload is what the stored text parses to: when neither
+            # redaction nor the path rewrite changed the text, a copy of the caller's
+            # payload is that, and far cheaper than parsing it back. An import
+            # (counting()) parses neither. Before the write: a payload nested deeper
+            # than Python recurses (the C encoder of 3.12+ goes deeper) is refused whole.
+            value: Mapping[str, Any] | None
+            try:
+                if _COUNTING.get():
+                    value = _StoredPayload(stored)
+                else:
+                    value = plain_copy(payload) if same else None
+                    if value is None:
+                        value = json.loads(stored)
+            except RecursionError:
+                raise InvalidPayload(TOO_DEEP) from None
             seq, when, event_id = self._store.append_event(
                 session_id=self.session_id,
                 worktree=self.worktree,
@@ -121,17 +136,6 @@ class Session:
                 end=end,
                 ts=ts,
             )
-            # The returned payload is what the stored text parses to: when neither
-            # redaction nor the path rewrite changed the text, a copy of the caller's
-            # payload is that, and far cheaper than parsing it back. An import
-            # (counting()) parses neither.
-            value: Mapping[str, Any] | None
-            if _COUNTING.get():
-                value = _StoredPayload(stored)
-            else:
-                value = plain_copy(payload) if same else None
-                if value is None:
-                    value = json.loads(stored)
             event = _event(
                 event_id, self.session_id, seq, when, kind, self.agent, self.model, value, arts
             )
