@@ -47,6 +47,7 @@ class _Settings:
 
 
 encode_basestring: Callable[[str], str]
+encode_basestring_ascii: Callable[[str], str]  # json's string encoder for ensure_ascii
 #: The C encoder class (json's ``c_make_encoder``), or None without the accelerator.
 make_encoder: Any
 #: The C scanner of ``json.loads`` with no options: ``scan(text, index)`` is the value
@@ -61,11 +62,13 @@ except ImportError:  # an interpreter without the accelerator: json's own, then
     import json.encoder as _json_encoder
 
     encode_basestring = _json_encoder.encode_basestring
+    encode_basestring_ascii = _json_encoder.encode_basestring_ascii
     make_encoder = None
     scan = _json_package.JSONDecoder().scan_once  # type: ignore[attr-defined]
 else:
     _c: Any = _accelerator
     encode_basestring = _c.encode_basestring
+    encode_basestring_ascii = _c.encode_basestring_ascii
     make_encoder = _c.make_encoder
     scan = _c.make_scanner(_Settings())
 
@@ -113,14 +116,9 @@ def loads(text: str | bytes | bytearray, **options: Any) -> Any:
         if not plain or text[0] in b"\x00\xef\xfe\xff":
             return _json().loads(text, **options)
         text = text.decode("utf-8", "surrogatepass")
-    if not text or text[0] in _SPACE:
+    value = _scanned(text, scanner)
+    if value is _NOT_JSON:  # no value, bad JSON, extra data: json says what is wrong
         return _json().loads(text, **options)
-    try:
-        value, end = scanner(text, 0)
-    except (StopIteration, SystemError):  # no value, or bad JSON: json says what is wrong
-        return _json().loads(text, **options)
-    if end != len(text) and text[end:].lstrip(_SPACE):
-        return _json().loads(text, **options)  # extra data: json's error
     return value
 
 
@@ -136,22 +134,32 @@ def parsed(text: str, missing: Any = None) -> Any:
     json (since Python 3.12 the C scanner loads it itself, so a text whose last
     character cannot close its first value is refused before it is scanned).
     """
+    value = _scanned(text, scan)
+    return missing if value is _NOT_JSON else value
+
+
+_NOT_JSON = object()
+
+
+def _scanned(text: str, scanner: Any) -> Any:
+    """What ``json.loads(text)`` gives, by ``scanner`` alone; :data:`_NOT_JSON` where it
+    fails (json's own white space around the value, nothing else after it)."""
     start = len(text) - len(text.lstrip(_SPACE))
     if start == len(text):
-        return missing
+        return _NOT_JSON
     closer = _CLOSERS.get(text[start])
     if closer is not None:
         last = len(text) - 1
         while text[last] in _SPACE:  # (not rstrip: a copy of every transcript line)
             last -= 1
         if text[last] != closer:
-            return missing
+            return _NOT_JSON
     try:
-        value, end = scan(text, start)
+        value, end = scanner(text, start)
     except (StopIteration, ValueError, SystemError, RecursionError):
-        return missing
+        return _NOT_JSON
     if end != len(text) and text[end:].lstrip(_SPACE):
-        return missing
+        return _NOT_JSON
     return value
 
 
@@ -188,7 +196,7 @@ def dumps(
     encode = make_encoder(
         {},
         not_serializable if default is None else default,
-        _ascii_encoder() if ensure_ascii else encode_basestring,
+        encode_basestring_ascii if ensure_ascii else encode_basestring,
         None,
         key,
         item,
@@ -197,10 +205,3 @@ def dumps(
         allow_nan,
     )
     return "".join(encode(value, 0))
-
-
-def _ascii_encoder() -> Callable[[str], str]:
-    """The C ``encode_basestring_ascii`` (json's string encoder for ``ensure_ascii``)."""
-    from _json import encode_basestring_ascii
-
-    return encode_basestring_ascii

@@ -37,7 +37,7 @@ IGNORECASE, MULTILINE, DOTALL, ASCII = 2, 8, 16, 256
 #: Which interpreter and engine a cache file was written by.
 _STAMP = (sys.hexversion, _sre.MAGIC, _sre.CODESIZE)
 #: At most this many programs are kept (the oldest go first): bitloops has about 70,
-#: the rest are the user's redaction patterns, old ones included.
+#: the rest are older versions' patterns (users' own are never kept).
 _KEEP = 256
 
 Key = tuple["str | bytes", int]

@@ -37,7 +37,16 @@ if TYPE_CHECKING:
 
     from bitloops.redact import Redactor
 
-__all__ = ["DONE", "FULL", "SCHEMA_VERSION", "Located", "locate", "read_settings", "write"]
+__all__ = [
+    "DONE",
+    "FULL",
+    "SCHEMA_VERSION",
+    "Located",
+    "compiles",
+    "locate",
+    "read_settings",
+    "write",
+]
 
 #: The schema version the light path writes to (that of :mod:`bitloops.store._live`).
 SCHEMA_VERSION = live.SCHEMA_VERSION
@@ -73,6 +82,18 @@ _DEFAULTS: dict[str, Any] = {
 _INVALID = object()
 
 
+def compiles(pattern: str) -> bool:
+    """Whether a user's redaction pattern compiles (never kept in the regex cache: it may
+    spell out what it hides)."""
+    from bitloops import _rx
+
+    try:
+        _rx.compile(pattern, keep=False)
+    except Exception:  # re.error, RecursionError...: a pattern that cannot be used
+        return False
+    return True
+
+
 def _value(key: str, value: Any) -> Any:
     """``value`` as the settings module would take it for ``key``; _INVALID when it would not."""
     if key in _CHOICES:
@@ -96,14 +117,7 @@ def _value(key: str, value: Any) -> Any:
             value = value.get("extra_patterns", [])
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             return _INVALID
-        from bitloops import _rx
-
-        for pattern in value:
-            try:
-                _rx.compile(pattern, keep=False)
-            except Exception:  # re.error, RecursionError...: a pattern that cannot be used
-                return _INVALID
-        return tuple(value)
+        return tuple(value) if all(map(compiles, value)) else _INVALID
     return value  # a key this version does not know: kept, and harmless here
 
 

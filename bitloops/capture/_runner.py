@@ -285,7 +285,7 @@ def read_new_lines(
                 # put back on failure): no savepoint per batch, with which SQLite spills
                 # and rewrites about twice the pages.
                 inside = _IMPORTING.get() and repo.store.in_transaction
-                with _NoContext() if inside else repo.store.transaction():
+                with _Set() if inside else repo.store.transaction():
                     stop = min(deadline, time.monotonic() + _BATCH_SECONDS)
                     for _ in range(min(left, _BATCH_LINES)):
                         if time.monotonic() > stop:
@@ -404,21 +404,12 @@ _BATCH_LINES = 2000
 _BATCH_SECONDS = 0.25
 
 
-class _NoContext:
-    """``contextlib.nullcontext()``, without importing contextlib on the hooks' path."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 _WHOLE_LINES: ContextVar[bool] = ContextVar("bitloops_whole_lines", default=False)
 
 
 class _Set:
-    """Sets context flags to True inside a ``with`` (a class: no contextlib for the hooks)."""
+    """Sets context flags to True inside a ``with``; with none, does nothing (a class: no
+    contextlib on the hooks' path)."""
 
     __slots__ = ("_flags", "_tokens")
 
@@ -1466,6 +1457,7 @@ def _fallback_redactor(
     """The redactor for settings that do not parse: the built-in rules, the patterns of
     the last settings that parsed, those of ``BITLOOPS_REDACT``, and those still legible
     in the settings files (see :func:`_legible_patterns`): never less than was asked."""
+    from bitloops.capture import _direct as direct
     from bitloops.capture import _spool as spool
     from bitloops.redact import Redactor, default_redactor
 
@@ -1473,16 +1465,8 @@ def _fallback_redactor(
     patterns += [p for p in os.environ.get("BITLOOPS_REDACT", "").split("\n") if p]
     if toplevel is not None:
         patterns += _legible_patterns(toplevel)
-    usable = [p for p in dict.fromkeys(patterns) if _compiles(p)]
+    usable = [p for p in dict.fromkeys(patterns) if direct.compiles(p)]
     return Redactor(usable) if usable else default_redactor()
-
-
-def _compiles(pattern: str) -> bool:
-    try:
-        _rx.compile(pattern, keep=False)  # a user's: not kept in the cache file
-    except Exception:  # re.error, RecursionError...: a pattern that cannot be used
-        return False
-    return True
 
 
 def _legible_patterns(toplevel: str | os.PathLike[str]) -> list[str]:
